@@ -71,6 +71,15 @@ impl Budget {
             .is_ok()
     }
 
+    /// Like `recharge`, but never fails: for replaying what was already acknowledged.
+    pub(crate) fn force_recharge(&self, old: u64, new: u64) {
+        if new >= old {
+            self.used.fetch_add(new - old, Ordering::Relaxed);
+        } else {
+            self.used.fetch_sub(old - new, Ordering::Relaxed);
+        }
+    }
+
     pub(crate) fn release(&self, bytes: u64) {
         self.used.fetch_sub(bytes, Ordering::Relaxed);
     }

@@ -65,6 +65,49 @@ pub struct ItemView {
     pub deadline: Option<u64>,
 }
 
+/// A change the store has applied, as an [`Observer`] sees it. Every variant is idempotent
+/// and carries absolute values (a whole value, an absolute deadline), so replaying a log of
+/// them, even one that overlaps a snapshot, converges to the same state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mutation<'a> {
+    /// The key now holds this item (a write, append, counter change or replayed snapshot).
+    Put {
+        /// The key.
+        key: &'a [u8],
+        /// The whole new value.
+        value: &'a [u8],
+        /// The client flags.
+        flags: u32,
+        /// The CAS unique.
+        cas: u64,
+        /// The deadline in Unix ms, if any.
+        deadline: Option<u64>,
+    },
+    /// The key's item was removed (delete, or a write or touch with a past deadline).
+    /// Removal because a deadline passed is not reported: the deadline itself is recorded.
+    Remove {
+        /// The key.
+        key: &'a [u8],
+    },
+    /// The key's deadline changed (touch); `None` means it no longer expires.
+    Deadline {
+        /// The key.
+        key: &'a [u8],
+        /// The new deadline in Unix ms.
+        deadline: Option<u64>,
+    },
+    /// Every item was removed (`flush_all`).
+    Clear,
+}
+
+/// Receives every change a store applies, while the store still holds the lock of the
+/// changed key's shard: for any one key, calls arrive in the order the changes were applied.
+/// The journal implements this. It must be quick and must not call back into the store.
+pub trait Observer: Send + Sync {
+    /// Called after `mutation` was applied in memory.
+    fn applied(&self, mutation: &Mutation<'_>);
+}
+
 /// The condition under which [`Store::store`] writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Condition {
@@ -167,12 +210,23 @@ pub struct Store {
     total_items: AtomicU64,
     expired: AtomicU64,
     reclaimed_by_wheel: AtomicU64,
+    observer: Option<Arc<dyn Observer>>,
 }
 
 impl Store {
     /// An empty store charging its memory to `budget`, with its wheels starting at `now`.
     pub fn new(budget: Arc<Budget>, now: u64) -> Store {
+        Store::with_observer(budget, now, None)
+    }
+
+    /// Like [`Store::new`], reporting every applied change to `observer`.
+    pub fn with_observer(
+        budget: Arc<Budget>,
+        now: u64,
+        observer: Option<Arc<dyn Observer>>,
+    ) -> Store {
         Store {
+            observer,
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::new(now))).collect(),
             hasher: foldhash::fast::RandomState::default(),
             budget,
@@ -204,6 +258,7 @@ impl Store {
             next_cas: &self.next_cas,
             total_items: &self.total_items,
             expired: &self.expired,
+            observer: self.observer.as_deref(),
         }
     }
 
@@ -306,10 +361,59 @@ impl Store {
     }
 
     fn clear_all(&self, now: u64) {
-        for shard in self.shards.iter() {
-            let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+        // Every shard is locked before any is cleared and the observer hears of it under
+        // all the locks, so no write can be ordered on the wrong side of the clear.
+        let mut guards: Vec<_> = self
+            .shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()))
+            .collect();
+        for shard in guards.iter_mut() {
             shard.clear(&self.budget, now);
         }
+        if let Some(observer) = &self.observer {
+            observer.applied(&Mutation::Clear);
+        }
+    }
+
+    /// Applies a change read back from a journal or snapshot: unconditionally, without
+    /// telling the observer and without the memory limit (what was acknowledged before a
+    /// restart comes back even if the limit was lowered since). Items whose deadline has
+    /// passed by `now` are dropped.
+    pub fn restore(&self, mutation: &Mutation<'_>, now: u64) {
+        let restored_cas = match mutation {
+            Mutation::Clear => {
+                for shard in self.shards.iter() {
+                    shard
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clear(&self.budget, now);
+                }
+                None
+            }
+            Mutation::Put { key, .. }
+            | Mutation::Remove { key }
+            | Mutation::Deadline { key, .. } => {
+                let ctx = shard::Ctx {
+                    observer: None,
+                    ..self.ctx(now)
+                };
+                self.shard(key, now).restore(mutation, &ctx)
+            }
+        };
+        // CAS uniques stay unique across a restart: new ones start above every restored one.
+        if let Some(cas) = restored_cas {
+            self.next_cas.fetch_max(cas + 1, Ordering::Relaxed);
+        }
+    }
+
+    /// A copy of every live item in shard `index` (0..[`SHARDS`]), for a snapshot. Values are
+    /// shared, not copied, and the shard's lock is held only while the list is built.
+    pub fn live_items_in_shard(&self, index: usize, now: u64) -> Vec<(Bytes, ItemView)> {
+        self.shards[index]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .live_items(now)
     }
 
     /// Removes items whose deadline is at or before `now`, calling `on_expired` with each

@@ -12,7 +12,10 @@ use hashbrown::HashMap;
 
 use crate::budget::{Budget, item_cost};
 use crate::wheel::{Entry, Wheel};
-use crate::{ArithOutcome, Condition, DeleteOutcome, ItemView, Side, StoreError, WriteOutcome};
+use crate::{
+    ArithOutcome, Condition, DeleteOutcome, ItemView, Mutation, Observer, Side, StoreError,
+    WriteOutcome,
+};
 
 /// What an operation needs from the store beyond the shard: the time, the budget and the
 /// store-wide counters.
@@ -22,6 +25,7 @@ pub(crate) struct Ctx<'a> {
     pub next_cas: &'a AtomicU64,
     pub total_items: &'a AtomicU64,
     pub expired: &'a AtomicU64,
+    pub observer: Option<&'a dyn Observer>,
 }
 
 impl Ctx<'_> {
@@ -31,6 +35,14 @@ impl Ctx<'_> {
 
     fn is_past(&self, deadline: Option<u64>) -> bool {
         deadline.is_some_and(|d| d <= self.now)
+    }
+
+    /// Tells the observer about a change just applied. Called with the shard lock held, so
+    /// the observer sees the changes to any one key in the order they were applied.
+    fn applied(&self, mutation: Mutation<'_>) {
+        if let Some(observer) = self.observer {
+            observer.applied(&mutation);
+        }
     }
 }
 
@@ -123,10 +135,13 @@ impl Shard {
     pub fn touch(&mut self, key: &[u8], deadline: Option<u64>, ctx: &Ctx<'_>) -> Option<ItemView> {
         self.live(key, ctx)?;
         if ctx.is_past(deadline) {
-            return self.remove(key, ctx).map(|item| item.view());
+            let removed = self.remove(key, ctx).map(|item| item.view());
+            ctx.applied(Mutation::Remove { key });
+            return removed;
         }
         let (key, item) = self.map.get_key_value_mut(key)?;
         Self::schedule(&mut self.wheel, key, item, deadline);
+        ctx.applied(Mutation::Deadline { key, deadline });
         Some(item.view())
     }
 
@@ -155,7 +170,9 @@ impl Shard {
         let cas = ctx.new_cas();
         if ctx.is_past(deadline) {
             // Born expired: the write succeeds and leaves nothing alive.
-            self.remove(key, ctx);
+            if self.remove(key, ctx).is_some() {
+                ctx.applied(Mutation::Remove { key });
+            }
             return Ok(WriteOutcome::Stored(cas));
         }
         let old_cost = existing.map_or(0, |(_, len)| item_cost(key.len(), len));
@@ -167,8 +184,21 @@ impl Shard {
         }
         // Copy into an exact-size allocation: the caller's bytes may be a view into a large
         // network buffer that the store must not keep alive.
-        let value = Bytes::copy_from_slice(value);
+        let owned = Bytes::copy_from_slice(value);
         ctx.total_items.fetch_add(1, Ordering::Relaxed);
+        self.put(key, owned, flags, cas, deadline);
+        ctx.applied(Mutation::Put {
+            key,
+            value,
+            flags,
+            cas,
+            deadline,
+        });
+        Ok(WriteOutcome::Stored(cas))
+    }
+
+    /// Inserts or overwrites an item whose budget has already been charged.
+    fn put(&mut self, key: &[u8], value: Bytes, flags: u32, cas: u64, deadline: Option<u64>) {
         if let Some((key, item)) = self.map.get_key_value_mut(key) {
             item.value = value;
             item.flags = flags;
@@ -186,7 +216,6 @@ impl Shard {
             Self::schedule(&mut self.wheel, &key, &mut item, deadline);
             self.map.insert(key, item);
         }
-        Ok(WriteOutcome::Stored(cas))
     }
 
     pub fn concat(
@@ -227,7 +256,19 @@ impl Shard {
         }
         item.value = Bytes::from(joined);
         item.cas = ctx.new_cas();
-        Ok(WriteOutcome::Stored(item.cas))
+        let (flags, cas, deadline) = (
+            item.flags,
+            item.cas,
+            (item.deadline != 0).then_some(item.deadline),
+        );
+        ctx.applied(Mutation::Put {
+            key,
+            value: &item.value,
+            flags,
+            cas,
+            deadline,
+        });
+        Ok(WriteOutcome::Stored(cas))
     }
 
     pub fn delete(&mut self, key: &[u8], cas: u64, ctx: &Ctx<'_>) -> DeleteOutcome {
@@ -236,6 +277,7 @@ impl Shard {
             Some(item) if cas != 0 && item.cas != cas => DeleteOutcome::Exists,
             Some(_) => {
                 self.remove(key, ctx);
+                ctx.applied(Mutation::Remove { key });
                 DeleteOutcome::Deleted
             }
         }
@@ -277,7 +319,68 @@ impl Shard {
         }
         item.value = Bytes::from(text.into_bytes());
         item.cas = ctx.new_cas();
-        Ok(ArithOutcome::Value(next, item.cas))
+        let (flags, cas, deadline) = (
+            item.flags,
+            item.cas,
+            (item.deadline != 0).then_some(item.deadline),
+        );
+        ctx.applied(Mutation::Put {
+            key,
+            value: &item.value,
+            flags,
+            cas,
+            deadline,
+        });
+        Ok(ArithOutcome::Value(next, cas))
+    }
+
+    /// Applies a recorded change (journal replay) without conditions, observer or memory
+    /// limit: what was acknowledged before a restart must come back even if the limit has
+    /// since been lowered. Returns the CAS it restored, if any.
+    pub fn restore(&mut self, mutation: &Mutation<'_>, ctx: &Ctx<'_>) -> Option<u64> {
+        match *mutation {
+            Mutation::Put {
+                key,
+                value,
+                flags,
+                cas,
+                deadline,
+            } => {
+                // A deadline that has passed by now is still applied: a later record may
+                // extend it (a touch), and only the end of the replay decides what expired.
+                let old = self
+                    .map
+                    .get(key)
+                    .map_or(0, |item| item_cost(key.len(), item.value.len()));
+                ctx.budget
+                    .force_recharge(old, item_cost(key.len(), value.len()));
+                self.put(key, Bytes::copy_from_slice(value), flags, cas, deadline);
+                Some(cas)
+            }
+            Mutation::Remove { key } => {
+                self.remove(key, ctx);
+                None
+            }
+            Mutation::Deadline { key, deadline } => {
+                if let Some((key, item)) = self.map.get_key_value_mut(key) {
+                    Self::schedule(&mut self.wheel, key, item, deadline);
+                }
+                None
+            }
+            Mutation::Clear => {
+                self.clear(ctx.budget, ctx.now);
+                None
+            }
+        }
+    }
+
+    /// Every live item, for a snapshot.
+    pub fn live_items(&self, now: u64) -> Vec<(Bytes, ItemView)> {
+        self.map
+            .iter()
+            .filter(|(_, item)| item.is_live(now))
+            .map(|(key, item)| (key.clone(), item.view()))
+            .collect()
     }
 
     pub fn clear(&mut self, budget: &Budget, now: u64) {

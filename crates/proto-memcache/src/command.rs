@@ -1,0 +1,212 @@
+//! The protocol-neutral request and outcome types that both wire formats share.
+
+use bytes::Bytes;
+
+/// How a storage command treats an existing (or missing) item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreMode {
+    /// Store unconditionally.
+    Set,
+    /// Store only if the key holds no live item.
+    Add,
+    /// Store only if the key holds a live item.
+    Replace,
+    /// Append the data to a live item's value (flags and exptime of the request are ignored).
+    Append,
+    /// Prepend the data to a live item's value (flags and exptime of the request are ignored).
+    Prepend,
+}
+
+/// Which way an arithmetic command moves a counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArithMode {
+    /// Add, wrapping at 2^64 as memcached does.
+    Incr,
+    /// Subtract, stopping at 0 as memcached does.
+    Decr,
+}
+
+/// Which statistics a `stats` request asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatsGroup {
+    /// `stats` with no argument (binary: empty key).
+    General,
+    /// `stats settings`.
+    Settings,
+    /// `stats items`.
+    Items,
+    /// `stats slabs`.
+    Slabs,
+    /// `stats conns`.
+    Conns,
+    /// `stats reset`.
+    Reset,
+    /// Any other group name; the server answers with an error or an empty list.
+    Other(Bytes),
+}
+
+impl StatsGroup {
+    /// The group a single name selects (text `stats <name>`, binary STAT's key); the empty
+    /// name is [`StatsGroup::General`].
+    pub(crate) fn named(name: Bytes) -> StatsGroup {
+        match &name[..] {
+            b"" => StatsGroup::General,
+            b"settings" => StatsGroup::Settings,
+            b"items" => StatsGroup::Items,
+            b"slabs" => StatsGroup::Slabs,
+            b"conns" => StatsGroup::Conns,
+            b"reset" => StatsGroup::Reset,
+            _ => StatsGroup::Other(name),
+        }
+    }
+
+    /// The name that selects this group; the inverse of [`StatsGroup::named`].
+    pub(crate) fn name(&self) -> &[u8] {
+        match self {
+            StatsGroup::General => b"",
+            StatsGroup::Settings => b"settings",
+            StatsGroup::Items => b"items",
+            StatsGroup::Slabs => b"slabs",
+            StatsGroup::Conns => b"conns",
+            StatsGroup::Reset => b"reset",
+            StatsGroup::Other(name) => name,
+        }
+    }
+}
+
+/// One decoded request, independent of the wire format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `get`/`gets`/`gat`/`gats` in text (several keys); GET/GETK/GETQ/GETKQ/GAT/GATQ/GATK/GATKQ
+    /// in binary (one key). `touch` carries the new exptime for the gat family.
+    Get {
+        /// Keys in request order.
+        keys: Vec<Bytes>,
+        /// Also touch each hit to this exptime (`gat`, `gats`, binary GAT*).
+        touch: Option<i64>,
+    },
+    /// `set`/`add`/`replace`/`append`/`prepend`, or `cas` when `cas` is non-zero.
+    /// Binary SET/ADD/REPLACE with a non-zero header CAS are compare-and-swap too.
+    Store {
+        /// What to do with an existing item.
+        mode: StoreMode,
+        /// The key.
+        key: Bytes,
+        /// Opaque client flags, stored and returned unchanged.
+        flags: u32,
+        /// Exptime as sent (memcached rules not yet applied).
+        exptime: i64,
+        /// The data block.
+        value: Bytes,
+        /// The CAS unique the item must still have; 0 means "no check".
+        cas: u64,
+    },
+    /// `delete <key>` / DELETE. Binary DELETE may carry a CAS (0 = none).
+    Delete {
+        /// The key.
+        key: Bytes,
+        /// The CAS the item must still have; 0 means "no check".
+        cas: u64,
+    },
+    /// `incr`/`decr` / INCREMENT/DECREMENT.
+    Arith {
+        /// Incr or decr.
+        mode: ArithMode,
+        /// The key.
+        key: Bytes,
+        /// The amount.
+        delta: u64,
+        /// Binary only: create the counter with this value and exptime when it is missing.
+        /// `None` (text, or binary exptime 0xffffffff) means answer NOT_FOUND instead.
+        initial: Option<(u64, i64)>,
+    },
+    /// `touch <key> <exptime>` / TOUCH.
+    Touch {
+        /// The key.
+        key: Bytes,
+        /// The new exptime as sent.
+        exptime: i64,
+    },
+    /// `flush_all [delay]` / FLUSH.
+    FlushAll {
+        /// Seconds from now (or an absolute time, by the 30-day rule); 0 means now.
+        delay: i64,
+    },
+    /// `version` / VERSION.
+    Version,
+    /// `verbosity <n>` (accepted and ignored).
+    Verbosity,
+    /// `stats [group]` / STAT.
+    Stats(StatsGroup),
+    /// Binary NOOP; also ends a run of quiet gets.
+    Noop,
+    /// `quit` / QUIT / QUITQ: the connection closes after the reply (if any).
+    Quit,
+    /// Binary SASL_LIST_MECHS / SASL_AUTH / SASL_STEP, or any opcode the server does not
+    /// implement: answered with status 0x0081 (unknown command).
+    Unknown,
+}
+
+/// One item found by a get-family command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    /// The key, as the client sent it.
+    pub key: Bytes,
+    /// The client flags.
+    pub flags: u32,
+    /// The CAS unique.
+    pub cas: u64,
+    /// The value.
+    pub value: Bytes,
+}
+
+/// What executing a [`Command`] produced, for the codec of the request's format to encode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Get family: one entry per requested key, `None` for a miss, in request order.
+    Values(Vec<Option<Hit>>),
+    /// The item was stored; carries the new CAS.
+    Stored {
+        /// The item's new CAS unique.
+        cas: u64,
+    },
+    /// `add` on a live key, or `replace`/`append`/`prepend` on a missing one.
+    NotStored,
+    /// A CAS mismatch.
+    Exists,
+    /// The key holds no live item.
+    NotFound,
+    /// The item was deleted.
+    Deleted,
+    /// The item was touched; carries its flags and CAS (binary TOUCH returns the flags).
+    Touched {
+        /// The item's flags.
+        flags: u32,
+        /// The item's CAS unique.
+        cas: u64,
+    },
+    /// The counter's new value and CAS.
+    Counter {
+        /// The new value.
+        value: u64,
+        /// The item's new CAS unique.
+        cas: u64,
+    },
+    /// `incr`/`decr` on a value that is not a decimal number.
+    NonNumeric,
+    /// A plain success (`flush_all`, `verbosity`, `noop`, `quit`): text `OK`, binary status 0.
+    Ok,
+    /// The server's version string.
+    Version(String),
+    /// Statistics, in order.
+    Stats(Vec<(String, String)>),
+    /// The write did not fit under the memory limit and nothing was evicted.
+    OutOfMemory,
+    /// The value exceeds the item size limit.
+    TooLarge,
+    /// The command is not supported (binary status 0x0081, text `ERROR`).
+    UnknownCommand,
+    /// The server cannot perform the write (for example, its journal failed); the reason is
+    /// sent to the client (`SERVER_ERROR <reason>`, binary status 0x0084).
+    ServerError(String),
+}

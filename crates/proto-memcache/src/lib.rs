@@ -1,0 +1,69 @@
+//! The memcached protocol, text and binary, as a pure codec.
+//!
+//! Bytes go in and typed requests ([`text::TextRequest`], [`binary::BinaryRequest`]) come
+//! out; a protocol-neutral [`Outcome`] goes in and reply bytes come out. Nothing here does
+//! I/O, reads a clock, logs or keeps global state: the server's connection loop owns the
+//! socket, and the server's glue layer (`exec`) turns a [`Command`] into store operations and
+//! an [`Outcome`].
+//!
+//! Both wire formats decode into the same [`Command`] enum, so the semantics of `set`, `add`,
+//! `cas`, `incr` and friends live in exactly one place (the glue). What differs per format is
+//! only framing and reply shape, which each format's module owns:
+//!
+//! - [`text`]: the line-based ASCII protocol (`get`, `set k 0 0 5\r\n…`, `noreply`, …).
+//! - [`binary`]: the 24-byte-header binary protocol (magic 0x80), including quiet opcodes,
+//!   opaque echo and GETK's key echo.
+//!
+//! Exptime values are carried exactly as the client sent them (`i64` seconds, memcached's
+//! 30-day rule not yet applied); [`Exptime`] converts them to an absolute deadline given
+//! `now`, which the caller passes in.
+//!
+//! Limits ([`Limits`]) are enforced inside the decoders: key length and content, value size,
+//! line length and keys per request. A request that breaks a limit becomes a client error
+//! that keeps the stream in sync (the data block of a rejected storage command is swallowed),
+//! or a fatal error when the stream cannot be resynchronised.
+//!
+//! What this crate deliberately does not do: talk to the store, decide whether a request
+//! succeeds, or know about connections.
+
+#![deny(missing_docs)]
+
+pub mod binary;
+mod command;
+mod exptime;
+pub mod text;
+
+pub use command::{ArithMode, Command, Hit, Outcome, StatsGroup, StoreMode};
+pub use exptime::Exptime;
+
+/// Limits enforced by the decoders. memcached's defaults, except where noted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest key in bytes (memcached: 250).
+    pub max_key_len: usize,
+    /// Largest value in bytes (`--max-item-size`, memcached: 1 MiB).
+    pub max_value_len: usize,
+    /// Longest text command line, including the `\r\n`. Long enough for a multi-key `get`
+    /// of `max_keys` full-length keys would be wasteful; 64 KiB allows a few hundred.
+    pub max_line_len: usize,
+    /// Most keys in one text `get`/`gets`/`gat`/`gats`.
+    pub max_keys: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_key_len: 250,
+            max_value_len: 1024 * 1024,
+            max_line_len: 64 * 1024,
+            max_keys: 1024,
+        }
+    }
+}
+
+/// Whether `key` is a legal memcached key under `limits`: 1 to `max_key_len` bytes, and no
+/// control characters or spaces (the text protocol could not carry them, and memcached
+/// applies the same rule to binary keys in its text-compatible paths).
+pub fn valid_key(key: &[u8], limits: &Limits) -> bool {
+    !key.is_empty() && key.len() <= limits.max_key_len && key.iter().all(|&b| b > b' ' && b != 0x7f)
+}

@@ -1,0 +1,115 @@
+//! memcached's text protocol: command lines such as `get a b`, `set k 0 0 5 noreply` followed
+//! by a data block, and the one-line or `VALUE … END` replies.
+//!
+//! The server side is [`TextDecoder`] (bytes → [`TextRequest`]), [`encode_reply`] (outcome →
+//! bytes) and [`encode_error`] (decode error → bytes). The client side, used by the load
+//! generator and the tests, is [`encode_request`] and [`decode_reply`].
+//!
+//! The decoder follows memcached's observable behaviour, quirks included: lines may end in a
+//! bare `\n`, tokens are separated by runs of spaces, `delete <key> 0` is accepted, a trailing
+//! `noreply` is honoured on every command that memcached honours it on, and the data block of a
+//! storage command rejected after its length was read is swallowed so the stream stays in
+//! sync. Meta commands are not implemented except `mn` (decoded as [`Command::Noop`]); the
+//! rest (`mg`, `ms`, …) are unknown commands.
+//!
+//! What this module deliberately does not do: execute anything, read a clock, or keep
+//! per-connection state beyond what framing needs (the bytes still to swallow, a storage
+//! command waiting for its data block, and how far the current line has been scanned).
+
+mod client;
+mod decode;
+mod reply;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+
+use bytes::{BufMut, BytesMut};
+
+use crate::Command;
+
+pub use client::{ReplyError, TextReply, TextValue, decode_reply, encode_request};
+pub use decode::TextDecoder;
+pub use reply::encode_reply;
+
+/// One decoded text request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextRequest {
+    /// What the client asked for.
+    pub command: Command,
+    /// The client sent `noreply`: [`encode_reply`] writes nothing for this request.
+    pub noreply: bool,
+    /// `gets`/`gats`: `VALUE` lines carry the CAS unique.
+    pub with_cas: bool,
+}
+
+/// A request the decoder rejected. Every variant except [`TextError::Fatal`] leaves the stream
+/// in sync: the offending line (and, where memcached does so, its data block) has been
+/// consumed, so the connection answers with [`encode_error`] and decodes the next request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextError {
+    /// Not a command, or a command with the wrong number of arguments: `ERROR`.
+    UnknownCommand,
+    /// A malformed argument: `CLIENT_ERROR <reason>`.
+    Client(&'static str),
+    /// The data block is longer than [`Limits::max_value_len`](crate::Limits::max_value_len):
+    /// `SERVER_ERROR object too large for cache`. The block is swallowed.
+    TooLarge,
+    /// The stream cannot be resynchronised (a line longer than
+    /// [`Limits::max_line_len`](crate::Limits::max_line_len)): send `CLIENT_ERROR <reason>`,
+    /// then close the connection. Do not call the decoder again.
+    Fatal(&'static str),
+}
+
+impl fmt::Display for TextError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TextError::UnknownCommand => f.write_str("unknown command"),
+            TextError::Client(reason) => write!(f, "client error: {reason}"),
+            TextError::TooLarge => f.write_str("object too large for cache"),
+            TextError::Fatal(reason) => write!(f, "fatal client error: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for TextError {}
+
+/// Writes the reply memcached sends for `err`.
+///
+/// Errors are written even when the rejected line ended in `noreply`: the decoder cannot
+/// always tell (the line may be unparseable), and a client is better served by an error it did
+/// not expect than by silence about a write that never happened.
+pub fn encode_error(err: &TextError, out: &mut BytesMut) {
+    match err {
+        TextError::UnknownCommand => out.put_slice(b"ERROR\r\n"),
+        TextError::Client(reason) | TextError::Fatal(reason) => {
+            out.put_slice(b"CLIENT_ERROR ");
+            out.put_slice(reason.as_bytes());
+            out.put_slice(b"\r\n");
+        }
+        TextError::TooLarge => out.put_slice(b"SERVER_ERROR object too large for cache\r\n"),
+    }
+}
+
+/// Decimal digits of `n`, without allocating: the reply paths write several numbers per item.
+pub(crate) fn put_decimal(out: &mut BytesMut, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.put_slice(&digits[at..]);
+}
+
+/// Like [`put_decimal`] for a signed value.
+pub(crate) fn put_signed(out: &mut BytesMut, n: i64) {
+    if n < 0 {
+        out.put_u8(b'-');
+    }
+    put_decimal(out, n.unsigned_abs());
+}

@@ -1,0 +1,248 @@
+//! Settings: command-line options, `SESSIOND_*` environment variables and a TOML file.
+//!
+//! Precedence, highest first: a command-line flag, its `SESSIOND_*` environment variable, the
+//! key of the same name in `--config FILE`, the built-in default. Every option has a TOML key
+//! spelled like the flag with underscores (`--max-memory` → `max_memory`). Parsing and
+//! validation happen here once; the rest of the server reads a finished [`Config`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use serde::Deserialize;
+
+/// Command-line options. Each is optional here so that a TOML file can fill the gaps;
+/// defaults are applied in [`Options::resolve`] and shown in `--help`.
+#[derive(Debug, Default, Parser, Deserialize)]
+#[command(
+    name = "sessiond",
+    version,
+    about = "A durable session store that speaks the memcached protocol.",
+    long_about = "sessiond is a session store for web applications behind a load balancer. \
+                  It speaks the memcached text and binary protocols on one port, so PHP's \
+                  `session.save_handler = memcached` and other stock clients use it unchanged. \
+                  Unlike memcached it never evicts a live session: when memory runs out, \
+                  writes are refused with `SERVER_ERROR out of memory storing object`."
+)]
+#[serde(deny_unknown_fields)]
+pub struct Options {
+    /// TOML file with any of these options as keys (`max_memory = "1g"`).
+    #[arg(long, env = "SESSIOND_CONFIG", value_name = "FILE")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+
+    /// Address of the memcached-protocol listener (text and binary on one port), or `off`.
+    /// Port 0 picks a free port; the bound address is printed at start. [default: 127.0.0.1:11211]
+    #[arg(long, env = "SESSIOND_MEMCACHE_LISTEN", value_name = "ADDR|off")]
+    pub memcache_listen: Option<String>,
+
+    /// Memory limit for stored data (key + value + per-item overhead), e.g. `512m`, `4g` or a
+    /// byte count. sessiond never evicts: past the limit, writes fail with
+    /// `SERVER_ERROR out of memory storing object`. [default: 1g]
+    #[arg(long, env = "SESSIOND_MAX_MEMORY", value_name = "SIZE")]
+    pub max_memory: Option<String>,
+
+    /// Largest value accepted, e.g. `1m`. [default: 1m]
+    #[arg(long, env = "SESSIOND_MAX_ITEM_SIZE", value_name = "SIZE")]
+    pub max_item_size: Option<String>,
+
+    /// Most simultaneous client connections; one more is told `SERVER_ERROR too many open
+    /// connections` and closed. [default: 1024]
+    #[arg(long, env = "SESSIOND_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+
+    /// Seconds a connection may stay idle before it is closed; 0 never closes idle
+    /// connections (memcached's default). [default: 0]
+    #[arg(long, env = "SESSIOND_IDLE_TIMEOUT", value_name = "SECONDS")]
+    pub idle_timeout: Option<u64>,
+
+    /// Worker threads. [default: the number of CPUs]
+    #[arg(long, env = "SESSIOND_THREADS", value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// Directory for durable data (used by the journal). [default: ./sessiond-data]
+    #[arg(long, env = "SESSIOND_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Log filter in `tracing` syntax, e.g. `info` or `sessiond=debug`. [default: info]
+    #[arg(long, env = "SESSIOND_LOG", value_name = "FILTER")]
+    pub log: Option<String>,
+
+    /// Log format. [default: text]
+    #[arg(long, env = "SESSIOND_LOG_FORMAT", value_name = "text|json")]
+    pub log_format: Option<String>,
+}
+
+/// The finished configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The memcached listener's address; `None` when disabled.
+    pub memcache_listen: Option<SocketAddr>,
+    /// Memory limit in bytes.
+    pub max_memory: u64,
+    /// Largest value in bytes.
+    pub max_item_size: usize,
+    /// Most simultaneous connections.
+    pub max_connections: usize,
+    /// Idle timeout; `None` never closes idle connections.
+    pub idle_timeout: Option<Duration>,
+    /// Worker threads.
+    pub threads: usize,
+    /// Durable data directory.
+    pub data_dir: PathBuf,
+    /// Log filter.
+    pub log: String,
+    /// Whether logs are JSON lines.
+    pub log_json: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Options::default()
+            .resolve_with(Options::default())
+            .expect("defaults are valid")
+    }
+}
+
+impl Options {
+    /// Reads `--config` if given and merges it under the command line and environment.
+    pub fn resolve(self) -> anyhow::Result<Config> {
+        let file = match &self.config {
+            None => Options::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading config file {}", path.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("parsing config file {}", path.display()))?
+            }
+        };
+        self.resolve_with(file)
+    }
+
+    fn resolve_with(self, file: Options) -> anyhow::Result<Config> {
+        let listen = self
+            .memcache_listen
+            .or(file.memcache_listen)
+            .unwrap_or_else(|| "127.0.0.1:11211".into());
+        let memcache_listen = if listen.eq_ignore_ascii_case("off") {
+            None
+        } else {
+            Some(
+                listen
+                    .parse()
+                    .with_context(|| format!("--memcache-listen: bad address {listen:?}"))?,
+            )
+        };
+        let max_memory = parse_size(
+            &self
+                .max_memory
+                .or(file.max_memory)
+                .unwrap_or_else(|| "1g".into()),
+        )
+        .context("--max-memory")?;
+        let max_item_size = parse_size(
+            &self
+                .max_item_size
+                .or(file.max_item_size)
+                .unwrap_or_else(|| "1m".into()),
+        )
+        .context("--max-item-size")?;
+        if max_item_size == 0 || max_item_size > 1 << 30 {
+            bail!("--max-item-size must be between 1 byte and 1g");
+        }
+        let max_connections = self
+            .max_connections
+            .or(file.max_connections)
+            .unwrap_or(1024);
+        if max_connections == 0 {
+            bail!("--max-connections must be at least 1");
+        }
+        let idle = self.idle_timeout.or(file.idle_timeout).unwrap_or(0);
+        let threads = self
+            .threads
+            .or(file.threads)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+            .max(1);
+        let log_format = self
+            .log_format
+            .or(file.log_format)
+            .unwrap_or_else(|| "text".into());
+        let log_json = match log_format.as_str() {
+            "text" => false,
+            "json" => true,
+            other => bail!("--log-format must be text or json, not {other:?}"),
+        };
+        Ok(Config {
+            memcache_listen,
+            max_memory,
+            max_item_size: max_item_size as usize,
+            max_connections,
+            idle_timeout: (idle > 0).then(|| Duration::from_secs(idle)),
+            threads,
+            data_dir: self
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("./sessiond-data")),
+            log: self.log.or(file.log).unwrap_or_else(|| "info".into()),
+            log_json,
+        })
+    }
+}
+
+/// Parses a size such as `1048576`, `512k`, `64m` or `4g` (binary units, case-insensitive).
+pub fn parse_size(text: &str) -> anyhow::Result<u64> {
+    let text = text.trim();
+    let (digits, shift) = match text.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_lowercase() {
+                'k' => 10,
+                'm' => 20,
+                'g' => 30,
+                't' => 40,
+                _ => bail!("unknown size unit in {text:?}; use k, m, g or t"),
+            };
+            (&text[..i], shift)
+        }
+        _ => (text, 0),
+    };
+    let n: u64 = digits
+        .trim()
+        .parse()
+        .with_context(|| format!("bad size {text:?}"))?;
+    n.checked_mul(1 << shift)
+        .with_context(|| format!("size {text:?} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1048576").unwrap(), 1 << 20);
+        assert_eq!(parse_size("64m").unwrap(), 64 << 20);
+        assert_eq!(parse_size("4G").unwrap(), 4 << 30);
+        assert!(parse_size("4x").is_err());
+        assert!(parse_size("").is_err());
+        assert!(parse_size("99999999999t").is_err());
+    }
+
+    #[test]
+    fn command_line_beats_file_beats_default() {
+        let file: Options =
+            toml::from_str("max_memory = \"2g\"\nmax_connections = 7\nmemcache_listen = \"off\"")
+                .unwrap();
+        let cli = Options {
+            max_connections: Some(9),
+            ..Options::default()
+        };
+        let config = cli.resolve_with(file).unwrap();
+        assert_eq!(config.max_memory, 2 << 30);
+        assert_eq!(config.max_connections, 9);
+        assert_eq!(config.memcache_listen, None);
+        assert_eq!(config.max_item_size, 1 << 20);
+        assert!(toml::from_str::<Options>("no_such_key = 1").is_err());
+    }
+}

@@ -1,0 +1,261 @@
+//! memcached commands as store operations.
+//!
+//! Both wire formats arrive here as the same [`Command`], so the semantics of every command
+//! (memcached's exptime rule, CAS checks, counters, the never-evict memory policy) are
+//! written once. The codec of the request's format encodes the returned [`Outcome`].
+
+use std::sync::atomic::Ordering;
+
+use sessiond_proto_memcache::{ArithMode, Command, Exptime, Hit, Outcome, StatsGroup, StoreMode};
+use sessiond_store::{ArithOutcome, Condition, DeleteOutcome, Side, StoreError, WriteOutcome};
+
+use super::Shared;
+use crate::stats::bump;
+
+/// The version string sent to memcached clients. Clients parse `major.minor.patch` to decide
+/// which commands a server supports, so it reads as a current memcached release, with
+/// sessiond's own version after a dash (which those parsers stop at).
+pub const MEMCACHE_VERSION: &str = concat!("1.6.21-sessiond-", env!("CARGO_PKG_VERSION"));
+
+/// Resolves a memcached exptime to a store deadline. An already-expired time becomes `now`,
+/// which the store treats as "born expired".
+fn deadline(exptime: i64, now: u64) -> Option<u64> {
+    match Exptime::resolve(exptime, now) {
+        Exptime::Never => None,
+        Exptime::AtMillis(at) => Some(at),
+        Exptime::Expired => Some(now),
+    }
+}
+
+/// Executes one command at `now` (Unix ms).
+pub fn execute(shared: &Shared, command: &Command, now: u64) -> Outcome {
+    let store = &shared.store;
+    let stats = &shared.stats;
+    match command {
+        Command::Get { keys, touch } => {
+            let mut hits = Vec::with_capacity(keys.len());
+            for key in keys {
+                stats.cmd_get.fetch_add(1, Ordering::Relaxed);
+                let item = match touch {
+                    None => store.get(key, now),
+                    Some(exptime) => {
+                        bump(&stats.cmd_touch);
+                        store.get_and_touch(key, deadline(*exptime, now), now)
+                    }
+                };
+                let counters = match (&item, touch) {
+                    (Some(_), None) => [&stats.get_hits, &stats.get_hits],
+                    (None, None) => [&stats.get_misses, &stats.get_misses],
+                    (Some(_), Some(_)) => [&stats.get_hits, &stats.touch_hits],
+                    (None, Some(_)) => [&stats.get_misses, &stats.touch_misses],
+                };
+                bump(counters[0]);
+                if touch.is_some() {
+                    bump(counters[1]);
+                }
+                hits.push(item.map(|item| Hit {
+                    key: key.clone(),
+                    flags: item.flags,
+                    cas: item.cas,
+                    value: item.value,
+                }));
+            }
+            Outcome::Values(hits)
+        }
+        Command::Store {
+            mode,
+            key,
+            flags,
+            exptime,
+            value,
+            cas,
+        } => {
+            bump(&stats.cmd_set);
+            let result = match mode {
+                StoreMode::Append | StoreMode::Prepend => {
+                    let grown =
+                        store.get(key, now).map_or(0, |item| item.value.len()) + value.len();
+                    if grown > shared.config.max_item_size {
+                        return Outcome::TooLarge;
+                    }
+                    let side = if *mode == StoreMode::Append {
+                        Side::Append
+                    } else {
+                        Side::Prepend
+                    };
+                    store.concat(key, value, side, *cas, now)
+                }
+                StoreMode::Set | StoreMode::Add | StoreMode::Replace => {
+                    let condition = match (mode, cas) {
+                        (StoreMode::Add, _) => Condition::IfAbsent,
+                        (_, 0) if *mode == StoreMode::Set => Condition::Always,
+                        (_, 0) => Condition::IfPresent,
+                        (_, cas) => Condition::IfCas(*cas),
+                    };
+                    store.store(key, value, *flags, deadline(*exptime, now), condition, now)
+                }
+            };
+            if *cas != 0 {
+                bump(match result {
+                    Ok(WriteOutcome::Stored(_)) => &stats.cas_hits,
+                    Ok(WriteOutcome::Exists) => &stats.cas_badval,
+                    _ => &stats.cas_misses,
+                });
+            }
+            match result {
+                Ok(WriteOutcome::Stored(cas)) => Outcome::Stored { cas },
+                Ok(WriteOutcome::NotStored) => Outcome::NotStored,
+                Ok(WriteOutcome::Exists) => Outcome::Exists,
+                Ok(WriteOutcome::NotFound) => Outcome::NotFound,
+                Err(StoreError::OutOfMemory) => Outcome::OutOfMemory,
+            }
+        }
+        Command::Delete { key, cas } => match store.delete(key, *cas, now) {
+            DeleteOutcome::Deleted => {
+                bump(&stats.delete_hits);
+                Outcome::Deleted
+            }
+            DeleteOutcome::NotFound => {
+                bump(&stats.delete_misses);
+                Outcome::NotFound
+            }
+            DeleteOutcome::Exists => Outcome::Exists,
+        },
+        Command::Arith {
+            mode,
+            key,
+            delta,
+            initial,
+        } => {
+            let incr = *mode == ArithMode::Incr;
+            let initial = initial.map(|(value, exptime)| (value, deadline(exptime, now)));
+            let (hits, misses) = if incr {
+                (&stats.incr_hits, &stats.incr_misses)
+            } else {
+                (&stats.decr_hits, &stats.decr_misses)
+            };
+            match store.arith(key, incr, *delta, initial, now) {
+                Ok(ArithOutcome::Value(value, cas)) => {
+                    bump(hits);
+                    Outcome::Counter { value, cas }
+                }
+                Ok(ArithOutcome::NotFound) => {
+                    bump(misses);
+                    Outcome::NotFound
+                }
+                Ok(ArithOutcome::NonNumeric) => Outcome::NonNumeric,
+                Err(StoreError::OutOfMemory) => Outcome::OutOfMemory,
+            }
+        }
+        Command::Touch { key, exptime } => {
+            bump(&stats.cmd_touch);
+            match store.touch(key, deadline(*exptime, now), now) {
+                Some(item) => {
+                    bump(&stats.touch_hits);
+                    Outcome::Touched {
+                        flags: item.flags,
+                        cas: item.cas,
+                    }
+                }
+                None => {
+                    bump(&stats.touch_misses);
+                    Outcome::NotFound
+                }
+            }
+        }
+        Command::FlushAll { delay } => {
+            bump(&stats.cmd_flush);
+            let at = if *delay == 0 {
+                now
+            } else {
+                deadline(*delay, now).unwrap_or(now)
+            };
+            store.flush_all(at, now);
+            Outcome::Ok
+        }
+        Command::Version => Outcome::Version(MEMCACHE_VERSION.to_string()),
+        Command::Verbosity | Command::Noop | Command::Quit => Outcome::Ok,
+        // memcached answers an unknown group (`stats noreply`, `stats bogus`) with `ERROR`,
+        // and memccapable's "ascii stat" test checks exactly that.
+        Command::Stats(StatsGroup::Other(_)) => Outcome::UnknownCommand,
+        Command::Stats(group) => Outcome::Stats(stats_group(shared, group, now)),
+        Command::Unknown => Outcome::UnknownCommand,
+    }
+}
+
+fn stats_group(shared: &Shared, group: &StatsGroup, now: u64) -> Vec<(String, String)> {
+    let store = shared.store.stats();
+    let budget = shared.store.budget();
+    let config = &shared.config;
+    let pairs: Vec<(&str, String)> = match group {
+        StatsGroup::General => {
+            let mut pairs = vec![
+                ("pid", std::process::id().to_string()),
+                ("uptime", shared.started.elapsed().as_secs().to_string()),
+                ("time", (now / 1000).to_string()),
+                ("version", MEMCACHE_VERSION.to_string()),
+                ("sessiond_version", env!("CARGO_PKG_VERSION").to_string()),
+                ("pointer_size", (usize::BITS).to_string()),
+                ("threads", config.threads.to_string()),
+                ("max_connections", config.max_connections.to_string()),
+            ];
+            pairs.extend(
+                shared
+                    .stats
+                    .snapshot()
+                    .into_iter()
+                    .map(|(k, v)| (k, v.to_string())),
+            );
+            pairs.extend([
+                ("curr_items", store.items.to_string()),
+                ("total_items", store.total_items.to_string()),
+                ("bytes", budget.used().to_string()),
+                ("limit_maxbytes", budget.limit().to_string()),
+                ("expired", store.expired.to_string()),
+                ("expired_by_wheel", store.reclaimed_by_wheel.to_string()),
+                ("evictions", "0".to_string()),
+                ("out_of_memory", store.out_of_memory.to_string()),
+            ]);
+            pairs
+        }
+        StatsGroup::Settings => vec![
+            ("maxbytes", budget.limit().to_string()),
+            ("maxconns", config.max_connections.to_string()),
+            (
+                "tcpport",
+                config.memcache_listen.map_or(0, |a| a.port()).to_string(),
+            ),
+            (
+                "interface",
+                config
+                    .memcache_listen
+                    .map_or("off".into(), |a| a.ip().to_string()),
+            ),
+            ("num_threads", config.threads.to_string()),
+            ("item_size_max", config.max_item_size.to_string()),
+            (
+                "idle_timeout",
+                config.idle_timeout.map_or(0, |d| d.as_secs()).to_string(),
+            ),
+            ("evictions", "off".to_string()),
+            (
+                "eviction_policy",
+                "never: a full store refuses writes".to_string(),
+            ),
+            ("binding_protocol", "auto-negotiate".to_string()),
+        ],
+        StatsGroup::Items => vec![
+            ("items:1:number", store.items.to_string()),
+            ("items:1:evicted", "0".to_string()),
+            ("items:1:expired", store.expired.to_string()),
+            ("items:1:outofmemory", store.out_of_memory.to_string()),
+        ],
+        StatsGroup::Slabs | StatsGroup::Conns | StatsGroup::Reset | StatsGroup::Other(_) => {
+            Vec::new()
+        }
+    };
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,235 @@
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use sessiond_proto_memcache::{ArithMode, Command, Outcome, StatsGroup, StoreMode};
+use sessiond_store::{Budget, Store};
+
+use super::execute;
+use crate::config::Config;
+use crate::exec::Shared;
+
+const NOW: u64 = 1_800_000_000_000;
+
+fn shared(max_memory: u64) -> Shared {
+    let config = Config {
+        max_memory,
+        ..Config::default()
+    };
+    let store = Arc::new(Store::new(Arc::new(Budget::new(max_memory)), NOW));
+    Shared {
+        store,
+        stats: Default::default(),
+        config,
+        started: Instant::now(),
+    }
+}
+
+fn set(mode: StoreMode, key: &str, value: &str, exptime: i64, cas: u64) -> Command {
+    Command::Store {
+        mode,
+        key: b(key),
+        flags: 0,
+        exptime,
+        value: b(value),
+        cas,
+    }
+}
+
+fn b(s: &str) -> Bytes {
+    Bytes::copy_from_slice(s.as_bytes())
+}
+
+fn get(key: &str) -> Command {
+    Command::Get {
+        keys: vec![b(key)],
+        touch: None,
+    }
+}
+
+fn hit_value(outcome: &Outcome) -> Option<String> {
+    match outcome {
+        Outcome::Values(v) => v[0]
+            .as_ref()
+            .map(|h| String::from_utf8(h.value.to_vec()).unwrap()),
+        other => panic!("not a get outcome: {other:?}"),
+    }
+}
+
+#[test]
+fn php_strict_mode_probe_leaves_nothing_alive() {
+    let s = shared(1 << 30);
+    let probe = set(StoreMode::Add, "memc.sess.key.unknown", "", 2_678_400, 0);
+    assert!(matches!(execute(&s, &probe, NOW), Outcome::Stored { .. }));
+    assert_eq!(
+        hit_value(&execute(&s, &get("memc.sess.key.unknown"), NOW)),
+        None
+    );
+    assert!(
+        matches!(execute(&s, &probe, NOW + 1), Outcome::Stored { .. }),
+        "probed again: still unknown"
+    );
+    execute(
+        &s,
+        &set(StoreMode::Set, "memc.sess.key.known", "x", 1440, 0),
+        NOW,
+    );
+    let known = set(StoreMode::Add, "memc.sess.key.known", "", 2_678_400, 0);
+    assert_eq!(execute(&s, &known, NOW), Outcome::NotStored);
+}
+
+#[test]
+fn exptime_rules_apply_to_every_write_path() {
+    let s = shared(1 << 30);
+    execute(&s, &set(StoreMode::Set, "rel", "v", 10, 0), NOW);
+    execute(
+        &s,
+        &set(StoreMode::Set, "abs", "v", (NOW / 1000 + 20) as i64, 0),
+        NOW,
+    );
+    execute(&s, &set(StoreMode::Set, "neg", "v", -1, 0), NOW);
+    assert_eq!(hit_value(&execute(&s, &get("neg"), NOW)), None);
+    assert!(hit_value(&execute(&s, &get("rel"), NOW + 9_999)).is_some());
+    assert_eq!(hit_value(&execute(&s, &get("rel"), NOW + 10_000)), None);
+    assert!(hit_value(&execute(&s, &get("abs"), NOW + 19_999)).is_some());
+    assert_eq!(hit_value(&execute(&s, &get("abs"), NOW + 20_000)), None);
+    // touch and gat move the deadline; a negative exptime expires at once.
+    execute(&s, &set(StoreMode::Set, "t", "v", 10, 0), NOW);
+    assert!(matches!(
+        execute(
+            &s,
+            &Command::Touch {
+                key: b("t"),
+                exptime: 100
+            },
+            NOW
+        ),
+        Outcome::Touched { .. }
+    ));
+    assert!(hit_value(&execute(&s, &get("t"), NOW + 50_000)).is_some());
+    let gat = Command::Get {
+        keys: vec![b("t")],
+        touch: Some(-1),
+    };
+    assert!(hit_value(&execute(&s, &gat, NOW + 50_000)).is_some());
+    assert_eq!(hit_value(&execute(&s, &get("t"), NOW + 50_000)), None);
+    assert_eq!(
+        execute(
+            &s,
+            &Command::Touch {
+                key: b("t"),
+                exptime: 5
+            },
+            NOW
+        ),
+        Outcome::NotFound
+    );
+}
+
+#[test]
+fn full_store_answers_out_of_memory_and_counts_it() {
+    let s = shared(1000);
+    let big = "x".repeat(600);
+    assert!(matches!(
+        execute(&s, &set(StoreMode::Set, "a", &big, 0, 0), NOW),
+        Outcome::Stored { .. }
+    ));
+    assert_eq!(
+        execute(&s, &set(StoreMode::Set, "b", &big, 0, 0), NOW),
+        Outcome::OutOfMemory
+    );
+    assert!(
+        hit_value(&execute(&s, &get("a"), NOW)).is_some(),
+        "nothing was evicted"
+    );
+    let Outcome::Stats(stats) = execute(&s, &Command::Stats(StatsGroup::General), NOW) else {
+        panic!()
+    };
+    assert!(stats.contains(&("out_of_memory".into(), "1".into())));
+    assert!(stats.contains(&("evictions".into(), "0".into())));
+}
+
+#[test]
+fn cas_append_and_counters() {
+    let s = shared(1 << 30);
+    let Outcome::Stored { cas } = execute(&s, &set(StoreMode::Set, "k", "1", 0, 0), NOW) else {
+        panic!()
+    };
+    assert_eq!(
+        execute(&s, &set(StoreMode::Set, "k", "2", 0, cas + 1), NOW),
+        Outcome::Exists
+    );
+    assert_eq!(
+        execute(&s, &set(StoreMode::Set, "nope", "2", 0, 5), NOW),
+        Outcome::NotFound
+    );
+    assert!(matches!(
+        execute(&s, &set(StoreMode::Set, "k", "2", 0, cas), NOW),
+        Outcome::Stored { .. }
+    ));
+    assert!(matches!(
+        execute(&s, &set(StoreMode::Append, "k", "0", 0, 0), NOW),
+        Outcome::Stored { .. }
+    ));
+    let incr = Command::Arith {
+        mode: ArithMode::Incr,
+        key: b("k"),
+        delta: 5,
+        initial: None,
+    };
+    assert!(matches!(
+        execute(&s, &incr, NOW),
+        Outcome::Counter { value: 25, .. }
+    ));
+    let decr = Command::Arith {
+        mode: ArithMode::Decr,
+        key: b("k"),
+        delta: 100,
+        initial: None,
+    };
+    assert!(matches!(
+        execute(&s, &decr, NOW),
+        Outcome::Counter { value: 0, .. }
+    ));
+    let missing = Command::Arith {
+        mode: ArithMode::Incr,
+        key: b("m"),
+        delta: 1,
+        initial: Some((7, 0)),
+    };
+    assert!(matches!(
+        execute(&s, &missing, NOW),
+        Outcome::Counter { value: 7, .. }
+    ));
+    assert_eq!(
+        execute(&s, &set(StoreMode::Replace, "none", "v", 0, 0), NOW),
+        Outcome::NotStored
+    );
+    assert_eq!(
+        execute(&s, &set(StoreMode::Prepend, "none", "v", 0, 0), NOW),
+        Outcome::NotStored
+    );
+}
+
+#[test]
+fn append_past_the_item_size_limit_is_too_large() {
+    let s = shared(1 << 30);
+    let max = s.config.max_item_size;
+    execute(&s, &set(StoreMode::Set, "k", &"x".repeat(max), 0, 0), NOW);
+    assert_eq!(
+        execute(&s, &set(StoreMode::Append, "k", "y", 0, 0), NOW),
+        Outcome::TooLarge
+    );
+}
+
+#[test]
+fn delayed_flush_all() {
+    let s = shared(1 << 30);
+    execute(&s, &set(StoreMode::Set, "k", "v", 0, 0), NOW);
+    assert_eq!(
+        execute(&s, &Command::FlushAll { delay: 2 }, NOW),
+        Outcome::Ok
+    );
+    assert!(hit_value(&execute(&s, &get("k"), NOW + 1_999)).is_some());
+    assert_eq!(hit_value(&execute(&s, &get("k"), NOW + 2_000)), None);
+}

@@ -1,0 +1,185 @@
+//! The sessiond server: the only crate that opens sockets, spawns tasks and reads the clock.
+//!
+//! ```text
+//!   TcpListener ──accept──▶ conn::serve (one task per connection)
+//!                              │ bytes ─▶ proto-memcache decoder ─▶ Command
+//!                              │ exec::memcache::execute(Command, now) ─▶ store ops ─▶ Outcome
+//!                              │ Outcome ─▶ proto-memcache encoder ─▶ bytes
+//!   expirer task ── every 10 ms: store.expire_due(now)
+//! ```
+//!
+//! [`Server::bind`] binds every listener first, so callers (and tests) learn the real
+//! addresses before any traffic, then [`Server::run`] serves until the shutdown future
+//! completes. Shutdown stops accepting, lets each connection finish the requests it has
+//! read, and waits (bounded) for connections to close.
+//!
+//! What this crate deliberately does not do: protocol parsing (the `proto-*` crates) or
+//! storage semantics (the `store` crate). `exec` is the single place where they meet.
+
+#![deny(missing_docs)]
+
+pub mod clock;
+pub mod config;
+mod conn;
+pub mod exec;
+pub mod stats;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use sessiond_store::{Budget, Store};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+pub use config::{Config, Options};
+use exec::Shared;
+use stats::bump;
+
+/// How often the expirer sweeps the timing wheels. Keyspace notifications promise an
+/// `expired` event within 100 ms of the deadline; 10 ms leaves a wide margin at negligible cost.
+const EXPIRE_TICK: Duration = Duration::from_millis(10);
+/// How long shutdown waits for open connections to finish before giving up on them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// A bound, not yet running, server.
+pub struct Server {
+    shared: Arc<Shared>,
+    memcache: Option<TcpListener>,
+}
+
+impl Server {
+    /// Creates the store and binds every configured listener.
+    pub async fn bind(config: Config) -> anyhow::Result<Server> {
+        let memcache = match config.memcache_listen {
+            None => None,
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding the memcache listener to {addr}"))?,
+            ),
+        };
+        let budget = Arc::new(Budget::new(config.max_memory));
+        let store = Arc::new(Store::new(budget, clock::now_ms()));
+        let shared = Arc::new(Shared {
+            store,
+            stats: Default::default(),
+            config,
+            started: Instant::now(),
+        });
+        Ok(Server { shared, memcache })
+    }
+
+    /// The memcached listener's bound address, if it is enabled.
+    pub fn memcache_addr(&self) -> Option<SocketAddr> {
+        self.memcache.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// Serves until `shutdown` completes, then stops gracefully.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        tasks.spawn(expirer(self.shared.clone(), stop_rx.clone()));
+        let limit = Arc::new(Semaphore::new(self.shared.config.max_connections));
+        let connections = Arc::new(std::sync::Mutex::new(JoinSet::new()));
+        if let Some(listener) = self.memcache {
+            tasks.spawn(accept_loop(
+                listener,
+                self.shared.clone(),
+                limit.clone(),
+                connections.clone(),
+                stop_rx.clone(),
+            ));
+        }
+        shutdown.await;
+        tracing::info!("shutting down: no new connections; finishing requests in flight");
+        let _ = stop_tx.send(true);
+        while tasks.join_next().await.is_some() {}
+        let mut open = std::mem::take(&mut *connections.lock().unwrap_or_else(|e| e.into_inner()));
+        let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+            while open.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("connections still open after {SHUTDOWN_GRACE:?}; closing them");
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    limit: Arc<Semaphore>,
+    connections: Arc<std::sync::Mutex<JoinSet<()>>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            _ = stop.changed() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, _peer) = match accepted {
+            Ok(pair) => pair,
+            Err(error) => {
+                // Typically EMFILE: wait for connections to close instead of spinning.
+                tracing::warn!(%error, "accept failed; backing off for {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(5);
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            bump(&shared.stats.rejected_connections);
+            tokio::spawn(refuse(stream));
+            continue;
+        };
+        bump(&shared.stats.total_connections);
+        bump(&shared.stats.curr_connections);
+        let shared = shared.clone();
+        let stop = stop.clone();
+        let mut set = connections.lock().unwrap_or_else(|e| e.into_inner());
+        // Reap finished connections so the set does not grow with every one ever served.
+        while set.try_join_next().is_some() {}
+        set.spawn(async move {
+            conn::serve(stream, shared.clone(), stop).await;
+            shared
+                .stats
+                .curr_connections
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            drop(permit);
+        });
+    }
+}
+
+async fn refuse(mut stream: TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let _ = stream
+        .write_all(b"SERVER_ERROR too many open connections\r\n")
+        .await;
+    let _ = stream.shutdown().await;
+}
+
+async fn expirer(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(EXPIRE_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            _ = stop.changed() => return,
+            _ = tick.tick() => {}
+        }
+        // Keep sweeping while a backlog remains, yielding between rounds so a mass expiry
+        // never starves connections.
+        while shared.store.expire_due(clock::now_ms(), &mut |_| {}) > 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+}

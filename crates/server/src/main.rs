@@ -1,0 +1,62 @@
+//! The `sessiond` binary: reads the configuration, sets up logging, binds, prints the bound
+//! addresses and serves until SIGINT or SIGTERM.
+
+use std::io::Write;
+
+use anyhow::Context;
+use clap::Parser;
+use sessiond::{Options, Server};
+
+fn main() -> anyhow::Result<()> {
+    let config = Options::parse().resolve()?;
+    init_logging(&config.log, config.log_json)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.threads)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async move {
+        // Signal handlers are installed before `ready` is printed, so a SIGTERM sent the
+        // moment a supervisor sees `ready` already means "stop gracefully", never "die".
+        let shutdown = shutdown_signal()?;
+        let server = Server::bind(config).await?;
+        // Tests and scripts read these lines to learn the ports (port 0 picks a free one).
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "sessiond {}", env!("CARGO_PKG_VERSION"))?;
+        if let Some(addr) = server.memcache_addr() {
+            writeln!(out, "listening memcache {addr}")?;
+            tracing::info!(%addr, "memcache listener bound");
+        }
+        writeln!(out, "ready")?;
+        out.flush()?;
+        drop(out);
+        server.run(shutdown).await
+    })
+}
+
+fn init_logging(filter: &str, json: bool) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).context("--log filter")?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+    Ok(())
+}
+
+/// Installs the SIGINT and SIGTERM handlers now and returns a future that completes when
+/// either signal arrives.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => tracing::info!("SIGINT received"),
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+        }
+    })
+}

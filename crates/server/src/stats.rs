@@ -1,0 +1,73 @@
+//! Server-wide counters, reported by memcached `stats` (and later RESP `INFO`).
+//!
+//! Counters are relaxed atomics bumped by the glue layer: they are statistics, not
+//! synchronisation, and a reader may see them a moment apart from each other.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+macro_rules! counters {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
+        /// Command and connection counters.
+        #[derive(Debug, Default)]
+        pub struct Stats {
+            $($(#[$doc])* pub $name: AtomicU64,)*
+        }
+
+        impl Stats {
+            /// Every counter with its memcached `stats` name, in declaration order.
+            pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
+                vec![$((stringify!($name), self.$name.load(Ordering::Relaxed)),)*]
+            }
+        }
+    };
+}
+
+counters! {
+    /// Connections currently open.
+    curr_connections,
+    /// Connections accepted since start.
+    total_connections,
+    /// Connections refused because `--max-connections` was reached.
+    rejected_connections,
+    /// Keys requested by get-family commands.
+    cmd_get,
+    /// Storage commands.
+    cmd_set,
+    /// `flush_all` commands.
+    cmd_flush,
+    /// Touch and get-and-touch commands.
+    cmd_touch,
+    /// Keys found by get-family commands.
+    get_hits,
+    /// Keys not found by get-family commands.
+    get_misses,
+    /// Deletes that removed an item.
+    delete_hits,
+    /// Deletes that found nothing.
+    delete_misses,
+    /// Increments that found their counter.
+    incr_hits,
+    /// Increments that found nothing.
+    incr_misses,
+    /// Decrements that found their counter.
+    decr_hits,
+    /// Decrements that found nothing.
+    decr_misses,
+    /// CAS writes that succeeded.
+    cas_hits,
+    /// CAS writes that found no item.
+    cas_misses,
+    /// CAS writes whose CAS value was stale.
+    cas_badval,
+    /// Touches that found their item.
+    touch_hits,
+    /// Touches that found nothing.
+    touch_misses,
+    /// Requests answered with a protocol error.
+    protocol_errors,
+}
+
+/// Adds one to a counter.
+pub fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
