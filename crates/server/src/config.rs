@@ -13,6 +13,8 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use serde::Deserialize;
 
+use crate::durability::FsyncPolicy;
+
 /// Command-line options. Each is optional here so that a TOML file can fill the gaps;
 /// defaults are applied in [`Options::resolve`] and shown in `--help`.
 #[derive(Debug, Default, Parser, Deserialize)]
@@ -66,6 +68,19 @@ pub struct Options {
     #[arg(long, env = "SESSIOND_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
+    /// When journal writes reach the disk: `always` (a write is acknowledged only once it is
+    /// on disk; group commit), `everysec` (written to the OS before the reply, fsynced every
+    /// second: a power loss can lose about one second, a crash of sessiond loses nothing) or
+    /// `no` (the OS decides). [default: everysec]
+    #[arg(long, env = "SESSIOND_FSYNC", value_name = "always|everysec|no")]
+    pub fsync: Option<String>,
+
+    /// At start, if the journal is corrupt (not merely torn at its end), keep everything
+    /// before the damage and drop the rest, instead of refusing to start.
+    #[arg(long, env = "SESSIOND_RECOVER_TRUNCATE")]
+    #[serde(default)]
+    pub recover_truncate: bool,
+
     /// Log filter in `tracing` syntax, e.g. `info` or `sessiond=debug`. [default: info]
     #[arg(long, env = "SESSIOND_LOG", value_name = "FILTER")]
     pub log: Option<String>,
@@ -92,6 +107,10 @@ pub struct Config {
     pub threads: usize,
     /// Durable data directory.
     pub data_dir: PathBuf,
+    /// The journal's fsync policy.
+    pub fsync: FsyncPolicy,
+    /// Drop a corrupt journal's tail instead of refusing to start.
+    pub recover_truncate: bool,
     /// Log filter.
     pub log: String,
     /// Whether logs are JSON lines.
@@ -185,6 +204,13 @@ impl Options {
                 .data_dir
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from("./sessiond-data")),
+            fsync: self
+                .fsync
+                .or(file.fsync)
+                .unwrap_or_else(|| "everysec".into())
+                .parse()
+                .map_err(|e: String| anyhow::anyhow!(e))?,
+            recover_truncate: self.recover_truncate || file.recover_truncate,
             log: self.log.or(file.log).unwrap_or_else(|| "info".into()),
             log_json,
         })

@@ -72,9 +72,18 @@ pub async fn serve(
                 Decoder::Text(text::TextDecoder::new(limits))
             }
         });
+        let mut unacknowledged = false;
         let next = loop {
-            let step = process(decoder, &mut rbuf, &mut wbuf, &shared);
+            let step = process(decoder, &mut rbuf, &mut wbuf, &shared, &mut unacknowledged);
             if wbuf.len() >= WRITE_HIGH_WATER || !matches!(step, Step::More) {
+                if unacknowledged {
+                    unacknowledged = false;
+                    if !acknowledged(&shared).await {
+                        // The journal failed before these writes were persisted: close without
+                        // replying, so the client never sees them acknowledged.
+                        return;
+                    }
+                }
                 if stream.write_all(&wbuf).await.is_err() {
                     return;
                 }
@@ -119,12 +128,23 @@ enum Step {
     Close,
 }
 
-/// Decodes and executes at most one request from `rbuf`, appending its reply to `wbuf`.
+/// Waits until every journal record queued so far may be acknowledged; `false` if the
+/// journal failed.
+async fn acknowledged(shared: &Shared) -> bool {
+    match &shared.journal {
+        None => true,
+        Some(journal) => journal.acknowledged(journal.last_queued()).await,
+    }
+}
+
+/// Decodes and executes at most one request from `rbuf`, appending its reply to `wbuf`, and
+/// sets `unacknowledged` when the reply must wait for the journal.
 fn process(
     decoder: &mut Decoder,
     rbuf: &mut BytesMut,
     wbuf: &mut BytesMut,
     shared: &Shared,
+    unacknowledged: &mut bool,
 ) -> Step {
     // One clock read per request keeps deadlines exact; it is a vDSO call.
     let now = now_ms();
@@ -132,7 +152,7 @@ fn process(
         Decoder::Text(decoder) => match decoder.decode(rbuf) {
             Ok(None) => Step::NeedInput,
             Ok(Some(request)) => {
-                let outcome = run(shared, &request.command, now);
+                let outcome = run(shared, &request.command, now, unacknowledged);
                 text::encode_reply(&request, &outcome, wbuf);
                 if request.command == Command::Quit {
                     Step::Close
@@ -153,7 +173,7 @@ fn process(
         Decoder::Binary(decoder) => match decoder.decode(rbuf) {
             Ok(None) => Step::NeedInput,
             Ok(Some(request)) => {
-                let outcome = run(shared, &request.command, now);
+                let outcome = run(shared, &request.command, now, unacknowledged);
                 binary::encode_reply(&request, &outcome, wbuf);
                 if request.command == Command::Quit {
                     Step::Close
@@ -174,6 +194,7 @@ fn process(
     }
 }
 
-fn run(shared: &Shared, command: &Command, now: u64) -> Outcome {
+fn run(shared: &Shared, command: &Command, now: u64, unacknowledged: &mut bool) -> Outcome {
+    *unacknowledged |= memcache::needs_durable_ack(command);
     memcache::execute(shared, command, now)
 }

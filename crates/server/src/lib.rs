@@ -21,6 +21,7 @@
 pub mod clock;
 pub mod config;
 mod conn;
+pub mod durability;
 pub mod exec;
 pub mod stats;
 
@@ -30,7 +31,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use sessiond_store::{Budget, Store};
+use sessiond_store::Budget;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
@@ -42,6 +43,12 @@ use stats::bump;
 /// How often the expirer sweeps the timing wheels. Keyspace notifications promise an
 /// `expired` event within 100 ms of the deadline; 10 ms leaves a wide margin at negligible cost.
 const EXPIRE_TICK: Duration = Duration::from_millis(10);
+/// Number of databases (RESP `SELECT 0..15`); database 0 is the memcached keyspace.
+pub const DATABASES: usize = 16;
+/// A journal segment is closed and a new one started past this size.
+const SEGMENT_LIMIT: u64 = 64 << 20;
+/// No rewrite starts before the segments since the last one reach this size.
+const REWRITE_MIN_SIZE: u64 = 64 << 20;
 /// How long shutdown waits for open connections to finish before giving up on them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -52,8 +59,23 @@ pub struct Server {
 }
 
 impl Server {
-    /// Creates the store and binds every configured listener.
+    /// Recovers the stores from the data directory, then binds every configured listener.
     pub async fn bind(config: Config) -> anyhow::Result<Server> {
+        let budget = Arc::new(Budget::new(config.max_memory));
+        let options = durability::OpenOptions {
+            dir: config.data_dir.clone(),
+            policy: config.fsync,
+            recover_truncate: config.recover_truncate,
+            databases: DATABASES,
+            segment_limit: SEGMENT_LIMIT,
+            rewrite_min_size: REWRITE_MIN_SIZE,
+        };
+        // Recovery reads files and may take a while; keep it off the async workers.
+        let opened = tokio::task::spawn_blocking(move || {
+            durability::open(&options, budget, clock::now_ms())
+        })
+        .await
+        .context("recovery panicked")??;
         let memcache = match config.memcache_listen {
             None => None,
             Some(addr) => Some(
@@ -62,15 +84,20 @@ impl Server {
                     .with_context(|| format!("binding the memcache listener to {addr}"))?,
             ),
         };
-        let budget = Arc::new(Budget::new(config.max_memory));
-        let store = Arc::new(Store::new(budget, clock::now_ms()));
         let shared = Arc::new(Shared {
-            store,
+            store: opened.stores[0].clone(),
+            databases: opened.stores,
+            journal: Some(opened.journal),
             stats: Default::default(),
             config,
             started: Instant::now(),
         });
         Ok(Server { shared, memcache })
+    }
+
+    /// The journal, for callers that want to trigger a rewrite or read its state.
+    pub fn journal(&self) -> Option<&Arc<durability::Journal>> {
+        self.shared.journal.as_ref()
     }
 
     /// The memcached listener's bound address, if it is enabled.
@@ -105,6 +132,12 @@ impl Server {
         .await;
         if drained.is_err() {
             tracing::warn!("connections still open after {SHUTDOWN_GRACE:?}; closing them");
+        }
+        if let Some(journal) = self.shared.journal.clone() {
+            // Flush and fsync what is queued, whatever the policy, before exiting.
+            tokio::task::spawn_blocking(move || journal.shutdown())
+                .await
+                .context("journal shutdown panicked")?;
         }
         tracing::info!("stopped");
         Ok(())

@@ -18,6 +18,13 @@ macro_rules! counters {
             pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
                 vec![$((stringify!($name), self.$name.load(Ordering::Relaxed)),)*]
             }
+
+            /// Zeroes every counter except the gauge of open connections (`stats reset`).
+            pub fn reset(&self) {
+                let open = self.curr_connections.load(Ordering::Relaxed);
+                $(self.$name.store(0, Ordering::Relaxed);)*
+                self.curr_connections.store(open, Ordering::Relaxed);
+            }
         }
     };
 }

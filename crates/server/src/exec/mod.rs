@@ -7,18 +7,34 @@
 
 pub mod memcache;
 
+/// Why a write is refused while the journal is poisoned.
+pub const JOURNAL_FAILED: &str =
+    "journal write failed; writes are refused until sessiond is restarted";
+
+impl Shared {
+    /// Whether writes must be refused because the journal failed.
+    pub fn writes_refused(&self) -> bool {
+        self.journal.as_ref().is_some_and(|j| j.is_poisoned())
+    }
+}
+
 use std::sync::Arc;
 use std::time::Instant;
 
 use sessiond_store::Store;
 
 use crate::config::Config;
+use crate::durability::Journal;
 use crate::stats::Stats;
 
 /// What every connection shares: the keyspace, the counters and the settings.
 pub struct Shared {
     /// Database 0, the keyspace the memcached protocol uses.
     pub store: Arc<Store>,
+    /// Every database, by index (RESP `SELECT`); `databases[0]` is `store`.
+    pub databases: Vec<Arc<Store>>,
+    /// The journal; `None` only in tests of the glue.
+    pub journal: Option<Arc<Journal>>,
     /// Server-wide counters.
     pub stats: Stats,
     /// The configuration the server started with.

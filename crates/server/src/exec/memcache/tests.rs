@@ -18,6 +18,8 @@ fn shared(max_memory: u64) -> Shared {
     };
     let store = Arc::new(Store::new(Arc::new(Budget::new(max_memory)), NOW));
     Shared {
+        databases: vec![store.clone()],
+        journal: None,
         store,
         stats: Default::default(),
         config,

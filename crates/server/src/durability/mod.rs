@@ -1,0 +1,330 @@
+//! Durability: the journal that makes acknowledged writes survive a crash or restart.
+//!
+//! Every change a store applies reaches [`Journal::applied`] (the store's `Observer`) while
+//! the store still holds the changed key's shard lock, so records of one key are appended in
+//! the order the changes were applied. Records go into an in-memory queue; a writer thread
+//! appends the queue to the current segment file, and fsyncs according to the policy:
+//!
+//! - [`FsyncPolicy::Always`]: group commit. The writer writes whatever is queued, fdatasyncs,
+//!   and only then marks it durable; a mutation's reply is not sent before its record is
+//!   durable. Records that arrive during an fsync, from every connection, share the next one.
+//! - [`FsyncPolicy::EverySec`] (default): a reply waits until its record has been written to
+//!   the OS (so a `kill -9` of sessiond loses nothing acknowledged); a separate thread
+//!   fdatasyncs once a second, so a power loss can lose about the last second.
+//! - [`FsyncPolicy::No`]: like everysec, but the OS decides when data reaches the disk.
+//!
+//! A TTL refresh (touch, GAT) is a small record that never waits: it rides in the next group.
+//!
+//! A failed write or fsync **poisons** the journal: the error is logged, `stats` shows it,
+//! replies waiting on it are never sent (the connection is closed, so the client does not
+//! see an acknowledgement), and every later mutation is refused with a server error. Reads
+//! keep working. sessiond never silently carries on after losing the ability to persist.
+//!
+//! Recovery ([`recovery`]) and the background rewrite ([`rewrite`]) live in submodules; the
+//! record format is the pure `sessiond-journal` crate.
+
+mod files;
+pub mod recovery;
+pub mod rewrite;
+mod writer;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+
+use sessiond_journal::record::{self, Record};
+use sessiond_store::{Mutation, Observer, Store};
+use tokio::sync::watch;
+
+/// When the journal's data reaches the disk; see the module documentation for the promise
+/// each policy makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    /// A mutation is acknowledged only once its record is on disk (group commit).
+    Always,
+    /// Written to the OS before the reply; fsynced once a second.
+    EverySec,
+    /// Written to the OS before the reply; never fsynced explicitly.
+    No,
+}
+
+impl std::str::FromStr for FsyncPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "always" => Ok(FsyncPolicy::Always),
+            "everysec" => Ok(FsyncPolicy::EverySec),
+            "no" => Ok(FsyncPolicy::No),
+            other => Err(format!(
+                "--fsync must be always, everysec or no, not {other:?}"
+            )),
+        }
+    }
+}
+
+impl FsyncPolicy {
+    /// The policy's name as given on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            FsyncPolicy::Always => "always",
+            FsyncPolicy::EverySec => "everysec",
+            FsyncPolicy::No => "no",
+        }
+    }
+}
+
+/// How far the journal has got, published by the writer threads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Every record up to this sequence number has been written to the OS.
+    pub written: u64,
+    /// Every record up to this sequence number is on disk.
+    pub durable: u64,
+    /// The journal is poisoned; nothing more will be written.
+    pub failed: bool,
+}
+
+/// Records waiting for the writer.
+struct Queue {
+    bytes: Vec<u8>,
+    /// Sequence number of the last record queued.
+    last: u64,
+    /// A rotation request: the offset in `bytes` where the new segment starts, and where to
+    /// report the new segment's id.
+    rotate: Option<(usize, std::sync::mpsc::Sender<u64>)>,
+    shutdown: bool,
+}
+
+/// Counters about the journal, for `stats`.
+#[derive(Debug, Default)]
+pub struct JournalStats {
+    /// Bytes in the segments written since the last rewrite (what a rewrite would reclaim).
+    pub segment_bytes: AtomicU64,
+    /// Completed rewrites.
+    pub rewrites: AtomicU64,
+    /// Whether a rewrite is running.
+    pub rewrite_running: AtomicBool,
+    /// fsyncs performed.
+    pub fsyncs: AtomicU64,
+    /// Records appended since start.
+    pub records: AtomicU64,
+}
+
+/// The journal. Shared by the stores (as their observer), the connections (to wait for
+/// acknowledgement) and the writer threads.
+pub struct Journal {
+    dir: PathBuf,
+    policy: FsyncPolicy,
+    queue: Mutex<Queue>,
+    wake: Condvar,
+    progress: watch::Sender<Progress>,
+    poisoned: AtomicBool,
+    poison_reason: Mutex<Option<String>>,
+    /// Kept for the life of the server: the lock that keeps a second sessiond out.
+    _lock: File,
+    /// The stores, by database index, for snapshots. Set once the stores exist.
+    stores: Mutex<Vec<Arc<Store>>>,
+    /// Counters.
+    pub stats: JournalStats,
+    /// The writer and syncer threads, joined at shutdown.
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    /// A handle to this journal, for the writer thread to start rewrites with.
+    this: std::sync::Weak<Journal>,
+}
+
+impl Journal {
+    /// Whether writes must be refused.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::Relaxed)
+    }
+
+    /// Why the journal is poisoned, if it is.
+    pub fn poison_reason(&self) -> Option<String> {
+        self.poison_reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The fsync policy.
+    pub fn policy(&self) -> FsyncPolicy {
+        self.policy
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The sequence number of the last record queued so far.
+    pub fn last_queued(&self) -> u64 {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner()).last
+    }
+
+    /// The writer's current progress.
+    pub fn progress(&self) -> Progress {
+        *self.progress.borrow()
+    }
+
+    /// Waits until record `seq` may be acknowledged under the policy: on disk for `always`,
+    /// written to the OS otherwise. Returns `false` if the journal failed first, in which
+    /// case the caller must not acknowledge.
+    pub async fn acknowledged(&self, seq: u64) -> bool {
+        let always = self.policy == FsyncPolicy::Always;
+        let mut rx = self.progress.subscribe();
+        let reached = rx
+            .wait_for(|p| {
+                p.failed
+                    || if always {
+                        p.durable >= seq
+                    } else {
+                        p.written >= seq
+                    }
+            })
+            .await;
+        matches!(reached, Ok(p) if !p.failed)
+    }
+
+    /// Marks the journal failed: logged once, shown in stats, and every waiter released.
+    fn poison(&self, reason: String) {
+        if !self.poisoned.swap(true, Ordering::SeqCst) {
+            tracing::error!(%reason, dir = %self.dir.display(), "journal failed: refusing writes from now on");
+            *self.poison_reason.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
+        }
+        self.progress.send_modify(|p| p.failed = true);
+    }
+
+    fn observer_for(self: &Arc<Self>, db: u8) -> Arc<dyn Observer> {
+        Arc::new(DbObserver {
+            db,
+            journal: self.clone(),
+        })
+    }
+
+    /// Starts a background rewrite unless one is running. Returns whether one was started.
+    pub fn request_rewrite(self: &Arc<Self>) -> bool {
+        rewrite::start(self.clone())
+    }
+
+    /// Flushes and fsyncs everything queued, then stops the writer threads. Called once, at
+    /// shutdown, after every connection has finished.
+    pub fn shutdown(&self) {
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        q.shutdown = true;
+        drop(q);
+        self.wake.notify_all();
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        for thread in threads {
+            let _ = thread.join();
+        }
+        rewrite::wait_idle(self);
+    }
+
+    fn stores(&self) -> Vec<Arc<Store>> {
+        self.stores
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// The store observer of database `db`: encodes each change into the journal's queue.
+struct DbObserver {
+    db: u8,
+    journal: Arc<Journal>,
+}
+
+impl Observer for DbObserver {
+    fn applied(&self, mutation: &Mutation<'_>) {
+        let journal = &self.journal;
+        let mut q = journal.queue.lock().unwrap_or_else(|e| e.into_inner());
+        record::encode(
+            &Record {
+                db: self.db,
+                mutation: *mutation,
+            },
+            &mut q.bytes,
+        );
+        q.last += 1;
+        drop(q);
+        journal.wake.notify_one();
+    }
+}
+
+/// What [`open`] returns: the journal and the stores it recovered.
+pub struct Opened {
+    /// The running journal.
+    pub journal: Arc<Journal>,
+    /// One store per database, filled from disk.
+    pub stores: Vec<Arc<Store>>,
+}
+
+/// Options for [`open`].
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    /// The data directory.
+    pub dir: PathBuf,
+    /// The fsync policy.
+    pub policy: FsyncPolicy,
+    /// Drop everything from a corrupt record on, instead of refusing to start.
+    pub recover_truncate: bool,
+    /// Number of databases.
+    pub databases: usize,
+    /// Size above which the current segment is closed and a new one started.
+    pub segment_limit: u64,
+    /// A rewrite starts when the segments since the last one exceed this size and twice the
+    /// live data.
+    pub rewrite_min_size: u64,
+}
+
+/// Locks the data directory, recovers every database from it and starts the writer.
+pub fn open(
+    options: &OpenOptions,
+    budget: Arc<sessiond_store::Budget>,
+    now: u64,
+) -> anyhow::Result<Opened> {
+    let lock = files::lock_dir(&options.dir)?;
+    let (progress, _) = watch::channel(Progress::default());
+    let journal = Arc::new_cyclic(|this| Journal {
+        dir: options.dir.clone(),
+        policy: options.policy,
+        queue: Mutex::new(Queue {
+            bytes: Vec::new(),
+            last: 0,
+            rotate: None,
+            shutdown: false,
+        }),
+        wake: Condvar::new(),
+        progress,
+        poisoned: AtomicBool::new(false),
+        poison_reason: Mutex::new(None),
+        _lock: lock,
+        stores: Mutex::new(Vec::new()),
+        stats: JournalStats::default(),
+        threads: Mutex::new(Vec::new()),
+        this: this.clone(),
+    });
+    let stores: Vec<Arc<Store>> = (0..options.databases)
+        .map(|db| {
+            Arc::new(Store::with_observer(
+                budget.clone(),
+                now,
+                Some(journal.observer_for(db as u8)),
+            ))
+        })
+        .collect();
+    let recovered = recovery::recover(options, &stores, now)?;
+    *journal.stores.lock().unwrap_or_else(|e| e.into_inner()) = stores.clone();
+    journal
+        .stats
+        .segment_bytes
+        .store(recovered.segment_bytes, Ordering::Relaxed);
+    writer::start(
+        journal.clone(),
+        recovered.segment,
+        options.segment_limit,
+        options.rewrite_min_size,
+    )?;
+    Ok(Opened { journal, stores })
+}

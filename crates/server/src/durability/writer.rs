@@ -1,0 +1,223 @@
+//! The writer thread (appends queued records, rotates segments, fsyncs under `always`) and,
+//! under `everysec`, the syncer thread (fdatasync once a second).
+//!
+//! The syncer never blocks the writer: it takes a clone of the current file handle and the
+//! sequence number written so far, then fsyncs without holding any lock. That number is
+//! then durable, because everything before it is either in that file or in an older
+//! segment, which the writer fsynced before switching away from it.
+
+use std::fs::File;
+use std::io::Write;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::recovery::{OpenSegment, create_segment};
+use super::{FsyncPolicy, Journal};
+
+/// The file the syncer should fsync and how far it had been written.
+struct SyncTarget {
+    file: Arc<File>,
+    written: u64,
+    stop: bool,
+}
+
+pub fn start(
+    journal: Arc<Journal>,
+    segment: OpenSegment,
+    segment_limit: u64,
+    rewrite_min: u64,
+) -> anyhow::Result<()> {
+    let target = Arc::new(Mutex::new(SyncTarget {
+        file: Arc::new(segment.file.try_clone()?),
+        written: 0,
+        stop: false,
+    }));
+    let mut handles = Vec::new();
+    if journal.policy == FsyncPolicy::EverySec {
+        let (journal, target) = (journal.clone(), target.clone());
+        handles.push(
+            std::thread::Builder::new()
+                .name("sessiond-fsync".into())
+                .spawn(move || syncer(&journal, &target))?,
+        );
+    }
+    let writer_journal = journal.clone();
+    handles.push(
+        std::thread::Builder::new()
+            .name("sessiond-journal".into())
+            .spawn(move || {
+                writer(
+                    &writer_journal,
+                    segment,
+                    &target,
+                    segment_limit,
+                    rewrite_min,
+                )
+            })?,
+    );
+    *journal.threads.lock().unwrap_or_else(|e| e.into_inner()) = handles;
+    Ok(())
+}
+
+fn writer(
+    journal: &Journal,
+    mut segment: OpenSegment,
+    target: &Mutex<SyncTarget>,
+    segment_limit: u64,
+    rewrite_min: u64,
+) {
+    let mut spare = Vec::new();
+    loop {
+        let (bytes, last, rotate, shutdown) = {
+            let mut q = journal.queue.lock().unwrap_or_else(|e| e.into_inner());
+            while q.bytes.is_empty() && q.rotate.is_none() && !q.shutdown {
+                q = journal.wake.wait(q).unwrap_or_else(|e| e.into_inner());
+            }
+            let bytes = std::mem::replace(&mut q.bytes, std::mem::take(&mut spare));
+            (bytes, q.last, q.rotate.take(), q.shutdown)
+        };
+        if !journal.is_poisoned() {
+            if let Err(error) = append(journal, &mut segment, &bytes, rotate, target, segment_limit)
+            {
+                journal.poison(format!(
+                    "writing the journal in {}: {error}",
+                    journal.dir.display()
+                ));
+            } else {
+                journal.stats.records.store(last, Ordering::Relaxed);
+                target.lock().unwrap_or_else(|e| e.into_inner()).written = last;
+                let sync = journal.policy == FsyncPolicy::Always || shutdown;
+                let synced = if sync {
+                    sync_data(journal, &segment.file)
+                } else {
+                    Ok(())
+                };
+                match synced {
+                    Ok(()) => journal.progress.send_modify(|p| {
+                        p.written = last;
+                        if sync {
+                            p.durable = last;
+                        }
+                    }),
+                    Err(error) => journal.poison(format!(
+                        "fsync of the journal in {}: {error}",
+                        journal.dir.display()
+                    )),
+                }
+                maybe_rewrite(journal, rewrite_min);
+            }
+        }
+        let mut bytes = bytes;
+        bytes.clear();
+        spare = bytes;
+        if shutdown {
+            target.lock().unwrap_or_else(|e| e.into_inner()).stop = true;
+            // A rewrite that asks for a rotation from now on must not wait forever.
+            journal
+                .queue
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .rotate = None;
+            return;
+        }
+    }
+}
+
+/// Writes `bytes` to the current segment, switching segments at the rotation point (a
+/// rewrite's request) or when the segment has grown past its limit.
+fn append(
+    journal: &Journal,
+    segment: &mut OpenSegment,
+    bytes: &[u8],
+    rotate: Option<(usize, std::sync::mpsc::Sender<u64>)>,
+    target: &Mutex<SyncTarget>,
+    segment_limit: u64,
+) -> anyhow::Result<()> {
+    let split = rotate.as_ref().map_or(bytes.len(), |(at, _)| *at);
+    write(journal, segment, &bytes[..split])?;
+    if let Some((_, reply)) = rotate {
+        switch(journal, segment, target)?;
+        let _ = reply.send(segment.id);
+        write(journal, segment, &bytes[split..])?;
+    } else if segment.len >= segment_limit {
+        switch(journal, segment, target)?;
+    }
+    Ok(())
+}
+
+fn write(journal: &Journal, segment: &mut OpenSegment, bytes: &[u8]) -> std::io::Result<()> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    segment.file.write_all(bytes)?;
+    segment.len += bytes.len() as u64;
+    journal
+        .stats
+        .segment_bytes
+        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Seals the current segment (fsynced, so it is whole on disk) and starts the next one.
+fn switch(
+    journal: &Journal,
+    segment: &mut OpenSegment,
+    target: &Mutex<SyncTarget>,
+) -> anyhow::Result<()> {
+    sync_data(journal, &segment.file)?;
+    *segment = create_segment(&journal.dir, segment.id + 1)?;
+    target.lock().unwrap_or_else(|e| e.into_inner()).file = Arc::new(segment.file.try_clone()?);
+    Ok(())
+}
+
+fn sync_data(journal: &Journal, file: &File) -> std::io::Result<()> {
+    file.sync_data()?;
+    journal.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}
+
+fn syncer(journal: &Journal, target: &Mutex<SyncTarget>) {
+    let mut synced = 0;
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let (file, written, stop) = {
+            let t = target.lock().unwrap_or_else(|e| e.into_inner());
+            (t.file.clone(), t.written, t.stop)
+        };
+        if stop || journal.is_poisoned() {
+            return;
+        }
+        if written == synced {
+            continue;
+        }
+        match sync_data(journal, &file) {
+            Ok(()) => {
+                synced = written;
+                journal
+                    .progress
+                    .send_modify(|p| p.durable = p.durable.max(written));
+            }
+            Err(error) => journal.poison(format!(
+                "fsync of the journal in {}: {error}",
+                journal.dir.display()
+            )),
+        }
+    }
+}
+
+/// Starts a rewrite when the segments written since the last one are both larger than the
+/// minimum and more than twice the live data: the journal then costs more to replay than a
+/// fresh snapshot would.
+fn maybe_rewrite(journal: &Journal, rewrite_min: u64) {
+    let written = journal.stats.segment_bytes.load(Ordering::Relaxed);
+    if written < rewrite_min || journal.stats.rewrite_running.load(Ordering::Relaxed) {
+        return;
+    }
+    let live = journal.stores().first().map_or(0, |s| s.budget().used());
+    if written > live.saturating_mul(2)
+        && let Some(journal) = journal.this.upgrade()
+    {
+        journal.request_rewrite();
+    }
+}
