@@ -11,8 +11,11 @@ packages=(
   memcached libmemcached-tools
   # PHP's stock session handlers.
   php-cli php-memcached php-redis
-  # Real Redis for the middleware's store tests and redis-cli for RESP scripts.
+  # Real Redis for the middleware's store tests and redis-cli for RESP scripts; the benchmark
+  # kit's smoke test also runs redis-benchmark (redis-tools) for its RESP cross-check.
   redis-server redis-tools
+  # The font the benchmark kit's chart is drawn with (crates/loadgen, smoke test).
+  fonts-dejavu-core
 )
 missing=()
 for p in "${packages[@]}"; do

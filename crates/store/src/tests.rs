@@ -328,51 +328,54 @@ proptest! {
     }
 }
 
+/// A mutation, owned, as the recording observer keeps it.
+#[derive(Debug, Clone)]
+enum Owned {
+    Put(Vec<u8>, Vec<u8>, u32, u64, Option<u64>),
+    Remove(Vec<u8>),
+    Deadline(Vec<u8>, Option<u64>),
+    Clear,
+}
+
 /// An observer that keeps every mutation, owned.
 #[derive(Default)]
-struct Recorder(std::sync::Mutex<Vec<(Vec<u8>, Option<(Vec<u8>, u32, u64, Option<u64>)>, u8)>>);
+struct Recorder(std::sync::Mutex<Vec<Owned>>);
 
 impl Observer for Recorder {
     fn applied(&self, m: &Mutation<'_>) {
-        let entry = match *m {
+        let owned = match *m {
             Mutation::Put {
                 key,
                 value,
                 flags,
                 cas,
                 deadline,
-            } => (
-                key.to_vec(),
-                Some((value.to_vec(), flags, cas, deadline)),
-                0,
-            ),
-            Mutation::Remove { key } => (key.to_vec(), None, 1),
-            Mutation::Deadline { key, deadline } => {
-                (key.to_vec(), Some((vec![], 0, 0, deadline)), 2)
-            }
-            Mutation::Clear => (vec![], None, 3),
+            } => Owned::Put(key.to_vec(), value.to_vec(), flags, cas, deadline),
+            Mutation::Remove { key } => Owned::Remove(key.to_vec()),
+            Mutation::Deadline { key, deadline } => Owned::Deadline(key.to_vec(), deadline),
+            Mutation::Clear => Owned::Clear,
         };
-        self.0.lock().unwrap().push(entry);
+        self.0.lock().unwrap().push(owned);
     }
 }
 
 fn replay(recorder: &Recorder, now: u64) -> Store {
     let fresh = store();
-    for (key, payload, kind) in recorder.0.lock().unwrap().iter() {
-        let m = match (kind, payload) {
-            (0, Some((value, flags, cas, deadline))) => Mutation::Put {
+    for owned in recorder.0.lock().unwrap().iter() {
+        let m = match owned {
+            Owned::Put(key, value, flags, cas, deadline) => Mutation::Put {
                 key,
                 value,
                 flags: *flags,
                 cas: *cas,
                 deadline: *deadline,
             },
-            (1, _) => Mutation::Remove { key },
-            (2, Some((_, _, _, deadline))) => Mutation::Deadline {
+            Owned::Remove(key) => Mutation::Remove { key },
+            Owned::Deadline(key, deadline) => Mutation::Deadline {
                 key,
                 deadline: *deadline,
             },
-            _ => Mutation::Clear,
+            Owned::Clear => Mutation::Clear,
         };
         fresh.restore(&m, now);
     }
