@@ -1,0 +1,142 @@
+//! The Redis serialization protocol (RESP2 and RESP3) as a pure codec.
+//!
+//! Bytes go in and [`Request`]s (argument vectors) come out; a [`Reply`] goes in and reply
+//! bytes come out. Nothing here does I/O, reads a clock, logs or keeps global state: the
+//! server's connection loop owns the socket and the protocol version the client negotiated
+//! with `HELLO`, and the server's glue layer decides what each command means.
+//!
+//! Unlike memcached, RESP has no command grammar at the framing level: every request is a
+//! list of binary-safe arguments, either a multibulk array (`*2\r\n$3\r\nGET\r\n$1\r\nk\r\n`,
+//! what every real client sends) or an inline line (`GET k`, what people type into telnet).
+//! So the codec stops at [`Request::args`]; parsing `SET k v EX 10 NX` belongs to the
+//! glue, next to the command's semantics.
+//!
+//! - Server side: [`Decoder`] (bytes → [`Request`]) and [`encode`] ([`Reply`] → bytes, in
+//!   the connection's [`Protocol`], downgrading RESP3-only types for RESP2 clients the way
+//!   Redis does).
+//! - Client side, for the tests and the load generator: [`encode_request`] and
+//!   [`decode_reply`], which reads every RESP2 and RESP3 reply type.
+//!
+//! Limits ([`Limits`]) are enforced inside the decoders: bulk length, argument count, inline
+//! and length-line size, and reply nesting depth. Every request-side [`ProtocolError`] is
+//! fatal, as in Redis: the server sends [`ProtocolError::reply`] and closes the connection.
+//!
+//! What this crate deliberately does not do: know any command, track per-connection state
+//! beyond framing (selected database, protocol version, authentication), or talk to the store.
+
+#![deny(missing_docs)]
+
+mod client;
+mod decode;
+mod error;
+mod inline;
+mod reply;
+#[cfg(test)]
+mod tests;
+
+use bytes::{BufMut, BytesMut};
+
+pub use client::{decode_reply, encode_request};
+pub use decode::{Decoder, Request};
+pub use error::ProtocolError;
+pub use reply::{Reply, encode};
+
+/// Limits enforced by the decoders. Redis's defaults, except where noted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest argument of a request (bulk or inline) and longest bulk string of a reply.
+    /// Redis's `proto-max-bulk-len` defaults
+    /// to 512 MiB; a session store has no use for values that large, and 64 MiB keeps one
+    /// connection from pinning half a gigabyte before the command is even looked at.
+    pub max_bulk_len: usize,
+    /// Most arguments in one request, and most elements in one reply aggregate (pairs, for
+    /// a map). Redis 6 used 1024 × 1024; Redis 7 raised it to `INT_MAX`, which
+    /// no session client comes near.
+    pub max_args: usize,
+    /// Longest inline request line, including its line ending. Also bounds the `*<n>` and
+    /// `$<n>` length lines of a multibulk request and every line of a reply, which are
+    /// searched for their end only this far (Redis's `PROTO_INLINE_MAX_SIZE`, 64 KiB).
+    pub max_inline_len: usize,
+    /// Deepest nesting of aggregates (arrays, maps, sets, pushes) in a reply. Requests are
+    /// flat, so only [`decode_reply`] uses it; it bounds the decoder's recursion.
+    pub max_depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_bulk_len: 64 * 1024 * 1024,
+            max_args: 1024 * 1024,
+            max_inline_len: 64 * 1024,
+            max_depth: 128,
+        }
+    }
+}
+
+/// The reply protocol a connection speaks. Every connection starts in RESP2; `HELLO 3`
+/// switches it to RESP3 and `HELLO 2` back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum Protocol {
+    /// RESP2: the types of Redis before 6, which every client understands.
+    #[default]
+    Resp2,
+    /// RESP3: adds null, map, set, double, boolean, verbatim string, big number and push.
+    Resp3,
+}
+
+/// A decimal integer the way Redis's `string2ll` reads one: an optional `-`, then either a
+/// lone `0` or digits not starting with `0`, fitting an `i64`. No `+`, no spaces, no `-0`.
+/// Being exactly this strict matters because lengths such as `$01` are protocol errors in
+/// Redis, and a client relying on that should see the same here.
+pub(crate) fn parse_int(s: &[u8]) -> Option<i64> {
+    let (negative, digits) = match s {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, s),
+    };
+    match digits {
+        [b'0'] if !negative => return Some(0),
+        [b'1'..=b'9', ..] => {}
+        _ => return None,
+    }
+    let magnitude = digits.iter().try_fold(0u64, |acc, &b| {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        acc.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+    })?;
+    if negative {
+        0i64.checked_sub_unsigned(magnitude)
+    } else {
+        i64::try_from(magnitude).ok()
+    }
+}
+
+/// Decimal digits of `n`, without allocating: every reply header carries a length.
+pub(crate) fn put_decimal(out: &mut BytesMut, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.put_slice(&digits[at..]);
+}
+
+/// Like [`put_decimal`] for a signed value.
+pub(crate) fn put_signed(out: &mut BytesMut, n: i64) {
+    if n < 0 {
+        out.put_u8(b'-');
+    }
+    put_decimal(out, n.unsigned_abs());
+}
+
+/// A type byte followed by a length and `\r\n`: `*3\r\n`, `$5\r\n`, `%2\r\n`, ….
+pub(crate) fn put_header(out: &mut BytesMut, kind: u8, len: usize) {
+    out.put_u8(kind);
+    put_decimal(out, len as u64);
+    out.put_slice(b"\r\n");
+}

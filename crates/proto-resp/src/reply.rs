@@ -1,0 +1,274 @@
+//! [`Reply`], the value a command answers with, and [`encode`], which writes it in either
+//! protocol version.
+//!
+//! Command code builds one `Reply` regardless of the connection's protocol, using the RESP3
+//! type that says what it means (a map for `HGETALL`, a null for a `GET` miss), and
+//! [`encode`] downgrades for RESP2 connections exactly as Redis does: maps become flat
+//! arrays, sets and pushes arrays, doubles, verbatim strings and big numbers bulk strings,
+//! booleans `:1`/`:0`, and the two nulls `$-1` and `*-1`. That keeps the per-protocol
+//! differences in one function instead of every command.
+//!
+//! What this module deliberately does not do: RESP3 attributes and streamed strings or
+//! aggregates (Redis never sends them to ordinary commands), or blob errors (`!`; Redis
+//! sends every error as a `-` line).
+
+use std::fmt::{self, Write as _};
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::{Protocol, put_header, put_signed};
+
+/// One reply value, in RESP3 terms.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// `+OK`: a status line. `\r` and `\n` would end it early, so [`encode`] writes them as
+    /// spaces.
+    Simple(Bytes),
+    /// `-ERR …`: the whole text after the `-`, error code included (`ERR unknown command`,
+    /// `NOSCRIPT No matching script. Please use EVAL.`). `\r` and `\n` are written as spaces,
+    /// as Redis does.
+    Error(Bytes),
+    /// `:42`.
+    Integer(i64),
+    /// `$5\r\nhello`: a binary-safe string.
+    Bulk(Bytes),
+    /// A missing value, such as a `GET` miss: `$-1` in RESP2, `_` in RESP3.
+    Null,
+    /// A missing aggregate, such as a timed-out `BLPOP`: `*-1` in RESP2, `_` in RESP3.
+    NullArray,
+    /// `*<n>`.
+    Array(Vec<Reply>),
+    /// `%<n>` in RESP3; a flat array of `2n` elements, keys and values alternating, in RESP2.
+    Map(Vec<(Reply, Reply)>),
+    /// `~<n>` in RESP3; an array in RESP2.
+    Set(Vec<Reply>),
+    /// `,1.5` in RESP3; a bulk string with the same text in RESP2.
+    Double(f64),
+    /// `#t`/`#f` in RESP3; `:1`/`:0` in RESP2.
+    Boolean(bool),
+    /// `=<n>\r\ntxt:…` in RESP3, where `format` is the three-letter type (`txt`, `mkd`);
+    /// a bulk string of `text` alone in RESP2.
+    Verbatim {
+        /// The format tag, three bytes.
+        format: [u8; 3],
+        /// The text.
+        text: Bytes,
+    },
+    /// `(<digits>` in RESP3; a bulk string in RESP2. The digits (with an optional leading
+    /// `-`) are the caller's to get right; `\r` and `\n` are written as spaces.
+    BigNumber(Bytes),
+    /// `><n>`: out-of-band data such as a pub/sub message in RESP3; an array in RESP2.
+    Push(Vec<Reply>),
+}
+
+impl Reply {
+    /// `+OK`, the most common reply of all.
+    pub fn ok() -> Reply {
+        Reply::Simple(Bytes::from_static(b"OK"))
+    }
+}
+
+/// Appends `reply` as `protocol` encodes it.
+pub fn encode(reply: &Reply, protocol: Protocol, out: &mut BytesMut) {
+    let resp3 = protocol == Protocol::Resp3;
+    match reply {
+        Reply::Simple(text) => put_line(out, b'+', text),
+        Reply::Error(text) => put_line(out, b'-', text),
+        Reply::Integer(n) => {
+            out.put_u8(b':');
+            put_signed(out, *n);
+            out.put_slice(b"\r\n");
+        }
+        Reply::Bulk(data) => put_bulk(out, b'$', data),
+        Reply::Null if resp3 => out.put_slice(b"_\r\n"),
+        Reply::Null => out.put_slice(b"$-1\r\n"),
+        Reply::NullArray if resp3 => out.put_slice(b"_\r\n"),
+        Reply::NullArray => out.put_slice(b"*-1\r\n"),
+        Reply::Array(items) => put_aggregate(out, b'*', items, protocol),
+        Reply::Set(items) => put_aggregate(out, if resp3 { b'~' } else { b'*' }, items, protocol),
+        Reply::Push(items) => put_aggregate(out, if resp3 { b'>' } else { b'*' }, items, protocol),
+        Reply::Map(pairs) => {
+            if resp3 {
+                put_header(out, b'%', pairs.len());
+            } else {
+                put_header(out, b'*', pairs.len().saturating_mul(2));
+            }
+            for (key, value) in pairs {
+                encode(key, protocol, out);
+                encode(value, protocol, out);
+            }
+        }
+        Reply::Double(d) => {
+            let text = DoubleText::new(*d);
+            if resp3 {
+                put_line(out, b',', text.as_bytes());
+            } else {
+                put_bulk(out, b'$', text.as_bytes());
+            }
+        }
+        Reply::Boolean(b) => out.put_slice(match (resp3, b) {
+            (true, true) => b"#t\r\n",
+            (true, false) => b"#f\r\n",
+            (false, true) => b":1\r\n",
+            (false, false) => b":0\r\n",
+        }),
+        Reply::Verbatim { format, text } if resp3 => {
+            put_header(out, b'=', text.len() + 4);
+            out.put_slice(format);
+            out.put_u8(b':');
+            out.put_slice(text);
+            out.put_slice(b"\r\n");
+        }
+        Reply::Verbatim { text, .. } => put_bulk(out, b'$', text),
+        Reply::BigNumber(digits) if resp3 => put_line(out, b'(', digits),
+        Reply::BigNumber(digits) => put_bulk(out, b'$', digits),
+    }
+}
+
+fn put_aggregate(out: &mut BytesMut, kind: u8, items: &[Reply], protocol: Protocol) {
+    put_header(out, kind, items.len());
+    for item in items {
+        encode(item, protocol, out);
+    }
+}
+
+fn put_bulk(out: &mut BytesMut, kind: u8, data: &[u8]) {
+    put_header(out, kind, data.len());
+    out.put_slice(data);
+    out.put_slice(b"\r\n");
+}
+
+/// A type byte, `text` with line breaks turned into spaces, and `\r\n`. Redis does the same
+/// to error texts; for status lines it is the only way to keep the stream in sync.
+fn put_line(out: &mut BytesMut, kind: u8, text: &[u8]) {
+    out.put_u8(kind);
+    let start = out.len();
+    out.put_slice(text);
+    for b in &mut out[start..] {
+        if *b == b'\r' || *b == b'\n' {
+            *b = b' ';
+        }
+    }
+    out.put_slice(b"\r\n");
+}
+
+/// A double formatted as Redis formats it (`d2string`), on the stack.
+///
+/// The rules: `nan`, `inf`, `-inf`; `0` and `-0`; integral values within ±2^62 as plain
+/// integers; everything else as the shortest digits that read back as the same double,
+/// written plainly when the decimal exponent is small (`0.1`, `1234.5`, `0.000123`) and in
+/// scientific notation otherwise (`1e-7`, `1.5e+19`). Redis gets its digits from Grisu2,
+/// which very rarely produces one digit more than the shortest; Rust's formatter always
+/// produces the shortest, so such values print one digit shorter here (and still read back
+/// as the same double).
+pub(crate) struct DoubleText {
+    buf: [u8; 32],
+    len: usize,
+}
+
+impl DoubleText {
+    pub(crate) fn new(d: f64) -> DoubleText {
+        let mut text = DoubleText {
+            buf: [0; 32],
+            len: 0,
+        };
+        // Every branch writes at most 25 bytes, so the writes cannot fail.
+        let _ = text.format(d);
+        text
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    fn format(&mut self, d: f64) -> fmt::Result {
+        // Redis's bound is `LLONG_MAX / 2` converted to a double.
+        const INTEGRAL: f64 = (i64::MAX / 2) as f64;
+        if d.is_nan() {
+            return self.write_str("nan");
+        }
+        if d.is_infinite() {
+            return self.write_str(if d < 0.0 { "-inf" } else { "inf" });
+        }
+        if d == 0.0 {
+            return self.write_str(if d.is_sign_negative() { "-0" } else { "0" });
+        }
+        if (-INTEGRAL..=INTEGRAL).contains(&d) && d.fract() == 0.0 {
+            // Exact: integral and well inside the i64 range.
+            return write!(self, "{}", d as i64);
+        }
+        if d < 0.0 {
+            self.write_str("-")?;
+        }
+        // `{:e}` gives the shortest round-trip digits as `d.ddd` and a decimal exponent.
+        let mut sci = DoubleText {
+            buf: [0; 32],
+            len: 0,
+        };
+        write!(sci, "{:e}", d.abs())?;
+        let sci = sci.as_bytes();
+        let e_at = sci.iter().position(|&b| b == b'e').ok_or(fmt::Error)?;
+        let exp: i32 = std::str::from_utf8(&sci[e_at + 1..])
+            .ok()
+            .and_then(|e| e.parse().ok())
+            .ok_or(fmt::Error)?;
+        let mut digits = [0u8; 20];
+        let mut n = 0;
+        for &b in sci[..e_at].iter().filter(|b| b.is_ascii_digit()) {
+            *digits.get_mut(n).ok_or(fmt::Error)? = b;
+            n += 1;
+        }
+        let digits = &digits[..n];
+        // The value is `digits × 10^k`; `exp` is the exponent of the first digit.
+        let k = exp - (n as i32 - 1);
+        if k >= 0 && exp.unsigned_abs() < n as u32 + 7 {
+            self.put(digits)?;
+            for _ in 0..k {
+                self.write_str("0")?;
+            }
+            Ok(())
+        } else if k < 0 && (k > -7 || exp.unsigned_abs() < 4) {
+            let point = n as i32 + k;
+            if point <= 0 {
+                self.write_str("0.")?;
+                for _ in 0..-point {
+                    self.write_str("0")?;
+                }
+                self.put(digits)
+            } else {
+                let (int, frac) = digits.split_at(point as usize);
+                self.put(int)?;
+                self.write_str(".")?;
+                self.put(frac)
+            }
+        } else {
+            self.put(&digits[..1])?;
+            if n > 1 {
+                self.write_str(".")?;
+                self.put(&digits[1..])?;
+            }
+            write!(
+                self,
+                "e{}{}",
+                if exp < 0 { '-' } else { '+' },
+                exp.unsigned_abs()
+            )
+        }
+    }
+
+    fn put(&mut self, ascii: &[u8]) -> fmt::Result {
+        let end = self.len + ascii.len();
+        self.buf
+            .get_mut(self.len..end)
+            .ok_or(fmt::Error)?
+            .copy_from_slice(ascii);
+        self.len = end;
+        Ok(())
+    }
+}
+
+impl fmt::Write for DoubleText {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.put(s.as_bytes())
+    }
+}
