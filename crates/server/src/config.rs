@@ -75,6 +75,16 @@ pub struct Options {
     #[arg(long, env = "SESSIOND_FSYNC", value_name = "always|everysec|no")]
     pub fsync: Option<String>,
 
+    /// A journal segment is closed and a new one started past this size. [default: 64m]
+    #[arg(long, env = "SESSIOND_JOURNAL_SEGMENT_SIZE", value_name = "SIZE")]
+    pub journal_segment_size: Option<String>,
+
+    /// The journal is rewritten (a snapshot of the live data replaces the segments) once the
+    /// segments written since the last rewrite exceed this size and twice the live data.
+    /// [default: 64m]
+    #[arg(long, env = "SESSIOND_JOURNAL_REWRITE_MIN_SIZE", value_name = "SIZE")]
+    pub journal_rewrite_min_size: Option<String>,
+
     /// At start, if the journal is corrupt (not merely torn at its end), keep everything
     /// before the damage and drop the rest, instead of refusing to start.
     #[arg(long, env = "SESSIOND_RECOVER_TRUNCATE")]
@@ -111,6 +121,10 @@ pub struct Config {
     pub fsync: FsyncPolicy,
     /// Drop a corrupt journal's tail instead of refusing to start.
     pub recover_truncate: bool,
+    /// Segment size limit in bytes.
+    pub journal_segment_size: u64,
+    /// Minimum journal growth before a rewrite, in bytes.
+    pub journal_rewrite_min_size: u64,
     /// Log filter.
     pub log: String,
     /// Whether logs are JSON lines.
@@ -211,6 +225,21 @@ impl Options {
                 .parse()
                 .map_err(|e: String| anyhow::anyhow!(e))?,
             recover_truncate: self.recover_truncate || file.recover_truncate,
+            journal_segment_size: parse_size(
+                &self
+                    .journal_segment_size
+                    .or(file.journal_segment_size)
+                    .unwrap_or_else(|| "64m".into()),
+            )
+            .context("--journal-segment-size")?
+            .max(4096),
+            journal_rewrite_min_size: parse_size(
+                &self
+                    .journal_rewrite_min_size
+                    .or(file.journal_rewrite_min_size)
+                    .unwrap_or_else(|| "64m".into()),
+            )
+            .context("--journal-rewrite-min-size")?,
             log: self.log.or(file.log).unwrap_or_else(|| "info".into()),
             log_json,
         })

@@ -195,6 +195,10 @@ fn process(
 }
 
 fn run(shared: &Shared, command: &Command, now: u64, unacknowledged: &mut bool) -> Outcome {
-    *unacknowledged |= memcache::needs_durable_ack(command);
-    memcache::execute(shared, command, now)
+    let outcome = memcache::execute(shared, command, now);
+    // A refused write changed nothing, so there is nothing to wait for: its error reply can
+    // go out at once (waiting would only find the journal failed and drop the reply).
+    *unacknowledged |=
+        memcache::needs_durable_ack(command) && !matches!(outcome, Outcome::ServerError(_));
+    outcome
 }

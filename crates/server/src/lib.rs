@@ -45,10 +45,6 @@ use stats::bump;
 const EXPIRE_TICK: Duration = Duration::from_millis(10);
 /// Number of databases (RESP `SELECT 0..15`); database 0 is the memcached keyspace.
 pub const DATABASES: usize = 16;
-/// A journal segment is closed and a new one started past this size.
-const SEGMENT_LIMIT: u64 = 64 << 20;
-/// No rewrite starts before the segments since the last one reach this size.
-const REWRITE_MIN_SIZE: u64 = 64 << 20;
 /// How long shutdown waits for open connections to finish before giving up on them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -67,8 +63,8 @@ impl Server {
             policy: config.fsync,
             recover_truncate: config.recover_truncate,
             databases: DATABASES,
-            segment_limit: SEGMENT_LIMIT,
-            rewrite_min_size: REWRITE_MIN_SIZE,
+            segment_limit: config.journal_segment_size,
+            rewrite_min_size: config.journal_rewrite_min_size,
         };
         // Recovery reads files and may take a while; keep it off the async workers.
         let opened = tokio::task::spawn_blocking(move || {

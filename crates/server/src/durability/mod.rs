@@ -219,6 +219,12 @@ impl Journal {
             let _ = thread.join();
         }
         rewrite::wait_idle(self);
+        // The stores hold this journal (as their observer) and it holds them: break the cycle
+        // so that everything, the directory lock included, is released when dropped.
+        self.stores
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     fn stores(&self) -> Vec<Arc<Store>> {
@@ -284,6 +290,22 @@ pub fn open(
     budget: Arc<sessiond_store::Budget>,
     now: u64,
 ) -> anyhow::Result<Opened> {
+    let (opened, recovered) = recover(options, budget, now)?;
+    writer::start(
+        opened.journal.clone(),
+        recovered.segment,
+        options.segment_limit,
+        options.rewrite_min_size,
+    )?;
+    Ok(opened)
+}
+
+/// Everything [`open`] does except starting the writer.
+fn recover(
+    options: &OpenOptions,
+    budget: Arc<sessiond_store::Budget>,
+    now: u64,
+) -> anyhow::Result<(Opened, recovery::Recovered)> {
     let lock = files::lock_dir(&options.dir)?;
     let (progress, _) = watch::channel(Progress::default());
     let journal = Arc::new_cyclic(|this| Journal {
@@ -320,11 +342,8 @@ pub fn open(
         .stats
         .segment_bytes
         .store(recovered.segment_bytes, Ordering::Relaxed);
-    writer::start(
-        journal.clone(),
-        recovered.segment,
-        options.segment_limit,
-        options.rewrite_min_size,
-    )?;
-    Ok(Opened { journal, stores })
+    Ok((Opened { journal, stores }, recovered))
 }
+
+#[cfg(test)]
+mod tests;

@@ -16,7 +16,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::support::{
-    McClient, Spawned, TestServer, counter, hex, meta_ttl, require_program, unhex, unique,
+    McClient, Sessiond, Spawned, Target, TempDir, TestServer, counter, hex, meta_ttl,
+    require_program, unhex, unique,
 };
 
 /// Upper bound for one PHP process. A healthy one takes tens of milliseconds; the bound only
@@ -733,6 +734,47 @@ fn two_servers(proto: Proto) {
     );
 }
 
+/// Sessions survive a restart of sessiond (the journal): written through php-memcached,
+/// the server stopped, a new server started on the same data directory (and a new port),
+/// and a fresh PHP process reads every session back. The first restart is graceful
+/// (SIGTERM), the second a crash (SIGKILL); with the default `--fsync everysec`, a crash of
+/// sessiond itself loses nothing that was acknowledged.
+fn survives_restart(proto: Proto) {
+    if Target::from_env() == Target::Memcached {
+        println!("NOT RUN against memcached: memcached loses every session on restart by design");
+        return;
+    }
+    let dir = TempDir::new("php-restart");
+    let data = dir.path().to_str().expect("utf-8 temp path").to_string();
+    let mut server = Sessiond::start(&["--data-dir", &data]);
+    println!("scenario survives_restart, protocol {proto:?}, data dir {data}");
+    let sids: Vec<String> = (0..5).map(|i| new_sid(&format!("rs{i}"))).collect();
+    let php = Php::new(&[server.memcache_addr()], proto);
+    for (i, sid) in sids.iter().enumerate() {
+        write_session(
+            &php,
+            "writer",
+            sid,
+            &[("user", format!("user{i}").as_bytes()), ("n", b"1")],
+        );
+    }
+    for how in ["SIGTERM", "SIGKILL"] {
+        if how == "SIGTERM" {
+            server.stop();
+        } else {
+            server.kill();
+        }
+        server = Sessiond::start(&["--data-dir", &data]);
+        let php = Php::new(&[server.memcache_addr()], proto);
+        for (i, sid) in sids.iter().enumerate() {
+            let got = read_session(&php, "reader after restart", sid);
+            let want = vars(&[("user", format!("user{i}").as_bytes()), ("n", b"1")]);
+            assert!(got == want, "session {sid} after a {how} restart: {got:?}");
+        }
+        println!("  {} sessions read back after a {how} restart", sids.len());
+    }
+}
+
 /// Generates one `#[test]` per scenario and wire format: `binary::<scenario>` and
 /// `text::<scenario>`.
 macro_rules! both_protocols {
@@ -754,4 +796,5 @@ both_protocols!(
     strict_mode,
     lock_contention,
     two_servers,
+    survives_restart,
 );

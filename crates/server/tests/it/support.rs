@@ -36,13 +36,17 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Socket read/write timeout of the raw client.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Which server the tests exercise. sessiond unless `SESSIOND_IT_TARGET=memcached`, which
-/// exists so the harness and its scenarios can be validated against the reference server
-/// (during development, or to tell a harness bug from a server bug).
+/// Which server the tests exercise. sessiond unless `SESSIOND_IT_TARGET` names a reference
+/// server, which exists so the harness and its scenarios can be validated against the real
+/// thing (during development, or to tell a harness bug from a server bug):
+/// `memcached` for the memcached-protocol tests, `redis` for the RESP tests. A reference
+/// server only replaces sessiond in the tests of its own protocol; the others keep running
+/// against sessiond, so the switch never turns a test into a silent no-op.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
     Sessiond,
     Memcached,
+    Redis,
 }
 
 impl Target {
@@ -50,7 +54,10 @@ impl Target {
         match std::env::var("SESSIOND_IT_TARGET").as_deref() {
             Err(_) | Ok("") | Ok("sessiond") => Target::Sessiond,
             Ok("memcached") => Target::Memcached,
-            Ok(other) => panic!("SESSIOND_IT_TARGET={other:?}: expected `sessiond` or `memcached`"),
+            Ok("redis") => Target::Redis,
+            Ok(other) => {
+                panic!("SESSIOND_IT_TARGET={other:?}: expected `sessiond`, `memcached` or `redis`")
+            }
         }
     }
 }
@@ -116,7 +123,7 @@ pub fn free_port() -> u16 {
 }
 
 /// The last `max` bytes of a file, for failure messages (server logs can be long).
-fn tail_of_file(path: &Path, max: usize) -> String {
+pub fn tail_of_file(path: &Path, max: usize) -> String {
     let bytes = std::fs::read(path).unwrap_or_default();
     let start = bytes.len().saturating_sub(max);
     String::from_utf8_lossy(&bytes[start..]).into_owned()
@@ -124,7 +131,7 @@ fn tail_of_file(path: &Path, max: usize) -> String {
 
 /// Sends SIGTERM to `child` by pid, waits up to [`SHUTDOWN_TIMEOUT`], then SIGKILLs it.
 /// Returns the exit status and whether SIGKILL was needed.
-fn terminate(child: &mut Child) -> (ExitStatus, bool) {
+pub fn terminate(child: &mut Child) -> (ExitStatus, bool) {
     if let Ok(Some(status)) = child.try_wait() {
         return (status, false);
     }
@@ -145,6 +152,30 @@ fn terminate(child: &mut Child) -> (ExitStatus, bool) {
     (child.wait().expect("waiting for killed child"), true)
 }
 
+/// The sessiond binary to test. Within the sessiond package Cargo builds it for the test run
+/// and names it in `CARGO_BIN_EXE_sessiond`. Other packages that include this file (the
+/// fred compatibility test in `crates/compat-fred`) cannot depend on a binary, so they take
+/// `SESSIOND_BIN` or else the `sessiond` next to their own test executable's profile
+/// directory (`target/<profile>/deps/<test>` → `target/<profile>/sessiond`), which
+/// `scripts/test.sh` builds first.
+pub fn sessiond_binary() -> PathBuf {
+    let bin = match (std::env::var_os("SESSIOND_BIN"), option_env!("CARGO_BIN_EXE_sessiond")) {
+        (Some(path), _) => PathBuf::from(path),
+        (None, Some(path)) => PathBuf::from(path),
+        (None, None) => std::env::current_exe()
+            .ok()
+            .and_then(|exe| Some(exe.parent()?.parent()?.join("sessiond")))
+            .unwrap_or_else(|| PathBuf::from("target/debug/sessiond")),
+    };
+    assert!(
+        bin.is_file(),
+        "sessiond binary {} is missing: build it with `cargo build -p sessiond` (same profile \
+         as the tests), or point SESSIOND_BIN at one",
+        bin.display()
+    );
+    bin
+}
+
 /// A running sessiond, started from the binary Cargo built for this test run.
 pub struct Sessiond {
     child: Option<Child>,
@@ -162,12 +193,7 @@ impl Sessiond {
     /// names its own `--memcache-listen`) and a throwaway `--data-dir` (unless given), and
     /// waits for the `ready` line. Ports are taken from the `listening …` lines, never guessed.
     pub fn start(extra_args: &[&str]) -> Sessiond {
-        let bin = PathBuf::from(env!("CARGO_BIN_EXE_sessiond"));
-        assert!(
-            bin.is_file(),
-            "sessiond binary {} is missing: build it with `cargo build -p sessiond`",
-            bin.display()
-        );
+        let bin = sessiond_binary();
         let dir = TempDir::new("sessiond");
         let data_dir = dir.path().join("data");
         std::fs::create_dir_all(&data_dir).expect("creating data dir");
@@ -301,6 +327,13 @@ impl Sessiond {
         tail_of_file(&self.log, 4000)
     }
 
+    /// Kills the server with SIGKILL, as a crash would, and reaps it.
+    pub fn kill(&mut self) {
+        let mut child = self.child.take().expect("sessiond already stopped");
+        child.kill().expect("SIGKILL to sessiond");
+        child.wait().expect("reaping sessiond");
+    }
+
     /// Stops the server with SIGTERM (SIGKILL after a timeout) and returns its exit status
     /// and whether SIGKILL was needed.
     pub fn stop(&mut self) -> (ExitStatus, bool) {
@@ -414,7 +447,7 @@ impl Drop for Memcached {
     }
 }
 
-/// The server a test runs against: sessiond, or memcached when
+/// The server a memcached-protocol test runs against: sessiond, or memcached when
 /// `SESSIOND_IT_TARGET=memcached`.
 pub enum TestServer {
     Sessiond(Sessiond),
@@ -425,7 +458,7 @@ impl TestServer {
     /// Starts the server selected by [`Target::from_env`].
     pub fn start() -> TestServer {
         match Target::from_env() {
-            Target::Sessiond => TestServer::Sessiond(Sessiond::start(&[])),
+            Target::Sessiond | Target::Redis => TestServer::Sessiond(Sessiond::start(&[])),
             Target::Memcached => TestServer::Memcached(Memcached::start()),
         }
     }

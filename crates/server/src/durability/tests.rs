@@ -1,0 +1,268 @@
+//! Unit tests of recovery and poisoning over real files, with time passed in.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sessiond_journal::scan::{Stop, scan};
+use sessiond_journal::{SEGMENT_MAGIC, segment_name};
+use sessiond_store::{Budget, Condition};
+
+use super::recovery::OpenSegment;
+use super::{FsyncPolicy, OpenOptions, Opened, open, recover, writer};
+
+const NOW: u64 = 1_800_000_000_000;
+
+/// A directory under the system temp dir, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("sessiond-unit-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn options(dir: &Path, policy: FsyncPolicy) -> OpenOptions {
+    OpenOptions {
+        dir: dir.to_path_buf(),
+        policy,
+        recover_truncate: false,
+        databases: 2,
+        segment_limit: 1 << 30,
+        rewrite_min_size: u64::MAX,
+    }
+}
+
+fn budget() -> Arc<Budget> {
+    Arc::new(Budget::new(u64::MAX))
+}
+
+fn close(opened: Opened) {
+    opened.journal.shutdown();
+}
+
+fn value(opened: &Opened, key: &str, now: u64) -> Option<String> {
+    opened.stores[0]
+        .get(key.as_bytes(), now)
+        .map(|v| String::from_utf8(v.value.to_vec()).unwrap())
+}
+
+#[test]
+fn recovery_after_a_cut_at_every_offset_of_the_last_records_gives_a_valid_prefix() {
+    let dir = TempDir::new("cut");
+    // The state of the seven keys after each journaled change, in order.
+    let mut states: Vec<Vec<Option<String>>> = Vec::new();
+    let mut model: Vec<Option<String>> = vec![None; 7];
+    let opened = open(&options(&dir.0, FsyncPolicy::Always), budget(), NOW).unwrap();
+    for i in 0..30 {
+        let k = i % 7;
+        let key = format!("k{k}");
+        if i % 4 == 3 && model[k].is_some() {
+            opened.stores[0].delete(key.as_bytes(), 0, NOW);
+            model[k] = None;
+        } else {
+            let v = format!("value-{i}-{}", "x".repeat(i % 5));
+            opened.stores[0]
+                .store(
+                    key.as_bytes(),
+                    v.as_bytes(),
+                    0,
+                    None,
+                    Condition::Always,
+                    NOW,
+                )
+                .unwrap();
+            model[k] = Some(v);
+        }
+        states.push(model.clone());
+    }
+    close(opened);
+
+    let segment = dir.0.join(segment_name(1));
+    let bytes = std::fs::read(&segment).unwrap();
+    let mut ends = vec![];
+    let mut offset = SEGMENT_MAGIC.len();
+    let (_, stop) = scan(&bytes[offset..], true, |_| {});
+    assert_eq!(stop, Stop::Clean);
+    scan(&bytes[SEGMENT_MAGIC.len()..], true, |record| {
+        let mut encoded = Vec::new();
+        sessiond_journal::record::encode(&record, &mut encoded);
+        offset += encoded.len();
+        ends.push(offset);
+    });
+    assert_eq!(ends.len(), states.len(), "one record per change");
+
+    let first = ends[ends.len() - 4];
+    for cut in first..=bytes.len() {
+        let copy = TempDir::new("cut-copy");
+        std::fs::copy(dir.0.join("MANIFEST"), copy.0.join("MANIFEST")).unwrap();
+        std::fs::write(copy.0.join(segment_name(1)), &bytes[..cut]).unwrap();
+        let (opened, recovered) =
+            recover(&options(&copy.0, FsyncPolicy::Always), budget(), NOW).unwrap();
+        let whole = ends.iter().filter(|&&e| e <= cut).count();
+        let want = &states[whole - 1];
+        for (k, want) in want.iter().enumerate() {
+            assert_eq!(
+                &value(&opened, &format!("k{k}"), NOW),
+                want,
+                "cut at {cut}: key k{k}"
+            );
+        }
+        assert_eq!(
+            recovered.segment.len,
+            ends[whole - 1] as u64,
+            "cut at {cut}: the torn tail must be cut off"
+        );
+        assert_eq!(
+            std::fs::metadata(copy.0.join(segment_name(1)))
+                .unwrap()
+                .len(),
+            ends[whole - 1] as u64
+        );
+        close(opened);
+    }
+}
+
+#[test]
+fn deadlines_are_absolute_across_recovery() {
+    let dir = TempDir::new("deadline");
+    let opened = open(&options(&dir.0, FsyncPolicy::EverySec), budget(), NOW).unwrap();
+    let s = &opened.stores[0];
+    s.store(b"short", b"1", 0, Some(NOW + 3000), Condition::Always, NOW)
+        .unwrap();
+    s.store(
+        b"touched",
+        b"2",
+        0,
+        Some(NOW + 1000),
+        Condition::Always,
+        NOW,
+    )
+    .unwrap();
+    s.touch(b"touched", Some(NOW + 9000), NOW + 500).unwrap();
+    s.store(
+        b"persisted",
+        b"3",
+        0,
+        Some(NOW + 1000),
+        Condition::Always,
+        NOW,
+    )
+    .unwrap();
+    s.touch(b"persisted", None, NOW + 500).unwrap();
+    opened.stores[1]
+        .store(b"other-db", b"4", 7, None, Condition::Always, NOW)
+        .unwrap();
+    close(opened);
+
+    let (opened, _) = recover(
+        &options(&dir.0, FsyncPolicy::EverySec),
+        budget(),
+        NOW + 2999,
+    )
+    .unwrap();
+    assert_eq!(
+        opened.stores[0].get(b"short", NOW + 2999).unwrap().deadline,
+        Some(NOW + 3000)
+    );
+    assert_eq!(
+        opened.stores[0]
+            .get(b"touched", NOW + 2999)
+            .unwrap()
+            .deadline,
+        Some(NOW + 9000)
+    );
+    assert_eq!(
+        opened.stores[0]
+            .get(b"persisted", NOW + 2999)
+            .unwrap()
+            .deadline,
+        None
+    );
+    assert_eq!(opened.stores[1].get(b"other-db", NOW).unwrap().flags, 7);
+    close(opened);
+    let (opened, _) = recover(
+        &options(&dir.0, FsyncPolicy::EverySec),
+        budget(),
+        NOW + 3000,
+    )
+    .unwrap();
+    assert_eq!(
+        opened.stores[0].get(b"short", NOW + 3000),
+        None,
+        "a restart must not extend a TTL"
+    );
+    assert_eq!(
+        opened.stores[0].len(),
+        2,
+        "recovery reaps what expired while the server was down"
+    );
+    close(opened);
+}
+
+#[test]
+fn a_failed_write_poisons_the_journal() {
+    let dir = TempDir::new("poison");
+    let (opened, recovered) =
+        recover(&options(&dir.0, FsyncPolicy::Always), budget(), NOW).unwrap();
+    drop(recovered);
+    // Fault injection without a hook in the server: /dev/full fails every write with ENOSPC.
+    let full = std::fs::OpenOptions::new()
+        .append(true)
+        .open("/dev/full")
+        .unwrap();
+    writer::start(
+        opened.journal.clone(),
+        OpenSegment {
+            id: 1,
+            file: full,
+            len: 0,
+        },
+        1 << 30,
+        u64::MAX,
+    )
+    .unwrap();
+    opened.stores[0]
+        .store(b"k", b"v", 0, None, Condition::Always, NOW)
+        .unwrap();
+    let journal = opened.journal.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let acknowledged = runtime.block_on(journal.acknowledged(journal.last_queued()));
+    assert!(
+        !acknowledged,
+        "a write that failed must never be acknowledged"
+    );
+    assert!(journal.is_poisoned());
+    let reason = journal.poison_reason().unwrap();
+    assert!(reason.contains("No space left"), "{reason}");
+    // Reads keep working.
+    assert!(opened.stores[0].get(b"k", NOW).is_some());
+    close(opened);
+}
+
+#[test]
+fn a_second_open_of_the_same_directory_is_refused() {
+    let dir = TempDir::new("lock");
+    let opened = open(&options(&dir.0, FsyncPolicy::No), budget(), NOW).unwrap();
+    let Err(second) = open(&options(&dir.0, FsyncPolicy::No), budget(), NOW) else {
+        panic!("opened twice")
+    };
+    assert!(second.to_string().contains("another sessiond"), "{second}");
+    close(opened);
+    let reopened = open(&options(&dir.0, FsyncPolicy::No), budget(), NOW).unwrap();
+    close(reopened);
+}

@@ -1,0 +1,631 @@
+//! The journal, end to end, against the real binary: acknowledged writes survive SIGKILL
+//! under each fsync policy (the crash harness), a torn or corrupt journal is handled as
+//! promised, deadlines keep their absolute time across a restart, a second server on the
+//! same data directory is refused, a rewrite replaces the segments by a snapshot, and a full
+//! disk poisons the journal while reads keep working.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::BytesMut;
+use sessiond_proto_memcache::binary::{self, BinaryRequest, opcode, status};
+use sessiond_proto_memcache::{Command as McCommand, StoreMode};
+
+use crate::support::{McClient, Sessiond, TempDir, run_with_timeout};
+
+/// A small deterministic generator, seeded from the clock and printed, so a failing run can
+/// be replayed by setting `SESSIOND_CRASH_SEED`.
+struct Rng(u64);
+
+impl Rng {
+    fn seeded() -> Rng {
+        let seed = std::env::var("SESSIOND_CRASH_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+                    | 1
+            });
+        println!("crash harness seed {seed} (set SESSIOND_CRASH_SEED to replay)");
+        Rng(seed)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// A blocking memcached client that reports I/O errors instead of panicking, because the
+/// server it talks to is killed mid-conversation.
+enum Client {
+    Text(BufReader<TcpStream>),
+    Binary(TcpStream, BytesMut, u32),
+}
+
+/// What the server answered to a write.
+#[derive(Debug, PartialEq, Eq)]
+enum Ack {
+    /// Stored, or deleted (a delete of a missing key also leaves the key absent).
+    Done,
+    /// A server error (a full disk, for instance).
+    Refused(String),
+}
+
+impl Client {
+    fn connect(addr: SocketAddr, binary: bool) -> std::io::Result<Client> {
+        let stream = TcpStream::connect(addr)?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        stream.set_nodelay(true)?;
+        Ok(if binary {
+            Client::Binary(stream, BytesMut::new(), 0)
+        } else {
+            Client::Text(BufReader::new(stream))
+        })
+    }
+
+    fn set(&mut self, key: &str, value: &[u8]) -> std::io::Result<Ack> {
+        match self {
+            Client::Text(reader) => {
+                let mut request = format!("set {key} 0 0 {}\r\n", value.len()).into_bytes();
+                request.extend_from_slice(value);
+                request.extend_from_slice(b"\r\n");
+                reader.get_mut().write_all(&request)?;
+                match text_line(reader)?.as_str() {
+                    "STORED" => Ok(Ack::Done),
+                    other => Ok(Ack::Refused(other.to_string())),
+                }
+            }
+            Client::Binary(..) => self.binary(McCommand::Store {
+                mode: StoreMode::Set,
+                key: key.as_bytes().to_vec().into(),
+                flags: 0,
+                exptime: 0,
+                value: value.to_vec().into(),
+                cas: 0,
+            }),
+        }
+    }
+
+    fn delete(&mut self, key: &str) -> std::io::Result<Ack> {
+        match self {
+            Client::Text(reader) => {
+                reader
+                    .get_mut()
+                    .write_all(format!("delete {key}\r\n").as_bytes())?;
+                match text_line(reader)?.as_str() {
+                    "DELETED" | "NOT_FOUND" => Ok(Ack::Done),
+                    other => Ok(Ack::Refused(other.to_string())),
+                }
+            }
+            Client::Binary(..) => self.binary(McCommand::Delete {
+                key: key.as_bytes().to_vec().into(),
+                cas: 0,
+            }),
+        }
+    }
+
+    fn binary(&mut self, command: McCommand) -> std::io::Result<Ack> {
+        let Client::Binary(stream, buf, opaque) = self else {
+            unreachable!()
+        };
+        *opaque += 1;
+        let op = if matches!(command, McCommand::Delete { .. }) {
+            opcode::DELETE
+        } else {
+            opcode::SET
+        };
+        let request = BinaryRequest {
+            opcode: op,
+            opaque: *opaque,
+            command,
+            quiet: false,
+            return_key: false,
+        };
+        let mut out = BytesMut::new();
+        binary::encode_request(&request, &mut out);
+        stream.write_all(&out)?;
+        loop {
+            if let Some(response) = binary::decode_response(buf)
+                .map_err(|e| std::io::Error::other(format!("bad binary response: {e:?}")))?
+            {
+                assert_eq!(response.opaque, *opaque, "binary response out of order");
+                return Ok(match response.status {
+                    status::OK | status::NOT_FOUND => Ack::Done,
+                    other => Ack::Refused(format!("status {other:#06x}")),
+                });
+            }
+            let mut chunk = [0u8; 4096];
+            let n = stream.read(&mut chunk)?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+fn text_line(reader: &mut BufReader<TcpStream>) -> std::io::Result<String> {
+    let mut line = String::new();
+    if reader.read_line(&mut line)? == 0 {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(line.trim_end().to_string())
+}
+
+/// One write a harness connection sent.
+#[derive(Debug, Clone)]
+struct Op {
+    /// The key's state once the write is applied: a value, or absent.
+    state: Option<Vec<u8>>,
+    /// When the acknowledgement arrived, if it did.
+    acked_at: Option<Instant>,
+    /// When the server that received it was killed.
+    killed_at: Option<Instant>,
+}
+
+/// Per key, every write ever sent, in order. Each key belongs to one connection, so the
+/// order is the order the server applied them.
+type History = HashMap<String, Vec<Op>>;
+
+/// Writes, overwrites and deletes its own keys until the server goes away or `stop` is set.
+fn writer(
+    addr: SocketAddr,
+    id: usize,
+    round: usize,
+    binary: bool,
+    stop: Arc<AtomicBool>,
+    seed: u64,
+) -> History {
+    let mut rng = Rng(seed | 1);
+    let mut history = History::new();
+    let Ok(mut client) = Client::connect(addr, binary) else {
+        return history;
+    };
+    let mut seq = 0;
+    while !stop.load(Ordering::Relaxed) {
+        seq += 1;
+        let key = format!("w{id}-k{}", rng.below(40));
+        let delete = rng.below(5) == 0;
+        let state = (!delete).then(|| {
+            let mut value = format!("{id}/{round}/{seq}/").into_bytes();
+            value.resize(value.len() + rng.below(3000) as usize, b'x');
+            value
+        });
+        let ops = history.entry(key.clone()).or_default();
+        ops.push(Op {
+            state: state.clone(),
+            acked_at: None,
+            killed_at: None,
+        });
+        let result = match &state {
+            Some(value) => client.set(&key, value),
+            None => client.delete(&key),
+        };
+        match result {
+            Ok(Ack::Done) => ops.last_mut().unwrap().acked_at = Some(Instant::now()),
+            Ok(Ack::Refused(why)) => panic!("writer {id}: the server refused a write: {why}"),
+            Err(_) => break, // The server was killed; this write stays unacknowledged.
+        }
+    }
+    history
+}
+
+/// Checks every key against its history: the state after the last write that the policy
+/// guarantees (acknowledged, and for everysec acknowledged more than `margin` before the
+/// kill), or after any later write. Returns (guaranteed writes checked, losses).
+fn verify(addr: SocketAddr, history: &History, margin: Duration) -> (usize, usize) {
+    let mut mc = McClient::connect(addr);
+    let (mut checked, mut losses) = (0, 0);
+    for (key, ops) in history {
+        let guaranteed = ops
+            .iter()
+            .rposition(|op| match (op.acked_at, op.killed_at) {
+                (Some(acked), Some(killed)) => acked + margin <= killed,
+                _ => false,
+            });
+        let got = mc.get(key).map(|item| item.value);
+        let from = guaranteed.unwrap_or(0);
+        let allowed =
+            ops[from..].iter().any(|op| op.state == got) || (guaranteed.is_none() && got.is_none());
+        if guaranteed.is_some() {
+            checked += 1;
+        }
+        if !allowed {
+            losses += 1;
+            let want = &ops[from];
+            eprintln!(
+                "LOSS: {key}: got {:?}, but the write acknowledged at {:?} left {:?}",
+                got.as_ref()
+                    .map(|v| String::from_utf8_lossy(&v[..v.len().min(24)]).into_owned()),
+                want.acked_at,
+                want.state
+                    .as_ref()
+                    .map(|v| String::from_utf8_lossy(&v[..v.len().min(24)]).into_owned()),
+            );
+        }
+    }
+    (checked, losses)
+}
+
+/// Runs `rounds` rounds of: start on the same data directory, verify, write from four
+/// connections (two text, two binary) for a random while, SIGKILL.
+fn crash_harness(policy: &str, rounds: usize, run_ms: (u64, u64), margin: Duration) {
+    let dir = TempDir::new(&format!("crash-{policy}"));
+    let data = dir.path().to_str().unwrap().to_string();
+    let mut rng = Rng::seeded();
+    let mut history = History::new();
+    let (mut kills, mut checked, mut losses, mut acked) = (0, 0, 0, 0);
+    for round in 0..=rounds {
+        let mut server = Sessiond::start(&["--data-dir", &data, "--fsync", policy]);
+        let addr = server.memcache_addr();
+        if round > 0 {
+            let (c, l) = verify(addr, &history, margin);
+            checked += c;
+            losses += l;
+            println!("  after kill {round}: {c} keys with a guaranteed write checked, {l} lost");
+        }
+        if round == rounds {
+            break;
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let writers: Vec<_> = (0..4)
+            .map(|id| {
+                let (stop, seed) = (stop.clone(), rng.next());
+                std::thread::spawn(move || writer(addr, id, round, id % 2 == 1, stop, seed))
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(
+            run_ms.0 + rng.below(run_ms.1 - run_ms.0),
+        ));
+        let killed_at = Instant::now();
+        server.kill();
+        kills += 1;
+        stop.store(true, Ordering::Relaxed);
+        for writer in writers {
+            for (key, mut ops) in writer.join().expect("writer thread") {
+                for op in &mut ops {
+                    op.killed_at = Some(killed_at);
+                    acked += usize::from(op.acked_at.is_some());
+                }
+                history.entry(key).or_default().extend(ops);
+            }
+        }
+    }
+    println!(
+        "crash harness, --fsync {policy}: {kills} kills, {acked} acknowledged writes, \
+         {checked} guaranteed key states checked, {losses} losses"
+    );
+    assert_eq!(
+        losses, 0,
+        "acknowledged writes were lost under --fsync {policy}"
+    );
+    assert!(
+        checked > 0,
+        "the harness checked nothing; the rounds are too short"
+    );
+}
+
+#[test]
+fn crash_harness_fsync_always_loses_no_acknowledged_write() {
+    crash_harness("always", 4, (300, 1500), Duration::ZERO);
+}
+
+#[test]
+fn crash_harness_fsync_everysec_loses_nothing_older_than_two_seconds() {
+    // A kill -9 of the process loses nothing that reached the OS, and everysec acknowledges
+    // only after the write(2); the 2 s margin is the issue's promise for power loss, which a
+    // process kill cannot test, so this also holds with margin zero.
+    crash_harness("everysec", 3, (2500, 4000), Duration::from_secs(2));
+}
+
+/// Runs the binary expecting it to exit (it must not start), returning its stderr.
+fn expect_refusal(args: &[&str]) -> String {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sessiond"));
+    cmd.args(["--memcache-listen", "127.0.0.1:0"])
+        .args(args)
+        .env("NO_COLOR", "1");
+    let finished = run_with_timeout(
+        "sessiond (expected to refuse)",
+        &mut cmd,
+        Duration::from_secs(20),
+    );
+    assert!(
+        !finished.status.success(),
+        "sessiond started although it should have refused: {args:?}"
+    );
+    finished.stderr
+}
+
+fn segments(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn a_corrupt_journal_stops_startup_and_recover_truncate_keeps_the_prefix() {
+    let dir = TempDir::new("corrupt");
+    let data = dir.path().to_str().unwrap().to_string();
+    let mut server = Sessiond::start(&["--data-dir", &data]);
+    let mut mc = McClient::connect(server.memcache_addr());
+    for i in 0..200 {
+        assert_eq!(
+            mc.command_line(&format!("set key{i:03} 0 0 100\r\n{}", "v".repeat(100))),
+            "STORED"
+        );
+    }
+    server.stop();
+    let segment = segments(dir.path()).pop().expect("a journal segment");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    std::fs::write(&segment, &bytes).unwrap();
+
+    let stderr = expect_refusal(&["--data-dir", &data]);
+    let name = segment.file_name().unwrap().to_str().unwrap();
+    assert!(
+        stderr.contains(name) && stderr.contains("offset") && stderr.contains("--recover-truncate"),
+        "the refusal must name the file, the offset and the way out; got:\n{stderr}"
+    );
+    println!(
+        "refused as expected: {}",
+        stderr.lines().find(|l| l.contains(name)).unwrap_or("")
+    );
+
+    let server = Sessiond::start(&["--data-dir", &data, "--recover-truncate"]);
+    let mut mc = McClient::connect(server.memcache_addr());
+    let present: Vec<bool> = (0..200)
+        .map(|i| mc.get(&format!("key{i:03}")).is_some())
+        .collect();
+    let kept = present.iter().take_while(|&&p| p).count();
+    assert!(
+        kept > 0 && kept < 200,
+        "expected a strict prefix to survive, kept {kept}"
+    );
+    assert!(
+        present[kept..].iter().all(|&p| !p),
+        "what survives must be a prefix"
+    );
+    println!("--recover-truncate kept the first {kept} of 200 writes");
+}
+
+#[test]
+fn a_torn_tail_is_truncated_with_a_log_line() {
+    let dir = TempDir::new("torn");
+    let data = dir.path().to_str().unwrap().to_string();
+    let mut server = Sessiond::start(&["--data-dir", &data]);
+    let mut mc = McClient::connect(server.memcache_addr());
+    for i in 0..10 {
+        assert_eq!(
+            mc.command_line(&format!("set key{i} 0 0 5\r\nvalue")),
+            "STORED"
+        );
+    }
+    server.stop();
+    let segment = segments(dir.path()).pop().unwrap();
+    let len = std::fs::metadata(&segment).unwrap().len();
+    // Cut the last record in half, as a crash in the middle of an append would.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&segment)
+        .unwrap()
+        .set_len(len - 10)
+        .unwrap();
+    let server = Sessiond::start(&["--data-dir", &data]);
+    let mut mc = McClient::connect(server.memcache_addr());
+    assert!((0..9).all(|i| mc.get(&format!("key{i}")).is_some()));
+    assert!(
+        mc.get("key9").is_none(),
+        "the torn record must not be half-applied"
+    );
+    let log = server.log_tail();
+    assert!(
+        log.contains("truncated the torn tail"),
+        "no log line about the torn tail:\n{log}"
+    );
+    assert!(
+        log.contains("dropped_bytes"),
+        "the log line must say how many bytes:\n{log}"
+    );
+}
+
+#[test]
+fn deadlines_keep_their_absolute_time_across_a_restart() {
+    let dir = TempDir::new("deadline");
+    let data = dir.path().to_str().unwrap().to_string();
+    let mut server = Sessiond::start(&["--data-dir", &data]);
+    let mut mc = McClient::connect(server.memcache_addr());
+    let written = Instant::now();
+    assert_eq!(mc.command_line("set short 0 2 1\r\nx"), "STORED");
+    assert_eq!(mc.command_line("set long 0 100 1\r\ny"), "STORED");
+    server.stop();
+    let server = Sessiond::start(&["--data-dir", &data]);
+    let mut mc = McClient::connect(server.memcache_addr());
+    if written.elapsed() < Duration::from_millis(1800) {
+        assert!(
+            mc.get("short").is_some(),
+            "the key must survive the restart while its TTL runs"
+        );
+    }
+    // The deadline is absolute: it passes 2 s after the write, not 2 s after the restart.
+    let due = written + Duration::from_millis(2100);
+    std::thread::sleep(due.saturating_duration_since(Instant::now()));
+    assert!(mc.get("short").is_none(), "the restart extended the TTL");
+    assert!(mc.get("long").is_some());
+    println!("a 2 s TTL written before a restart expired 2 s after the write");
+}
+
+#[test]
+fn a_second_sessiond_on_the_same_data_dir_is_refused() {
+    let dir = TempDir::new("lock");
+    let data = dir.path().to_str().unwrap().to_string();
+    let _first = Sessiond::start(&["--data-dir", &data]);
+    let stderr = expect_refusal(&["--data-dir", &data]);
+    assert!(
+        stderr.contains("another sessiond"),
+        "unexpected refusal:\n{stderr}"
+    );
+}
+
+#[test]
+fn a_rewrite_replaces_the_segments_by_a_snapshot_and_recovers_from_it() {
+    let dir = TempDir::new("rewrite");
+    let data = dir.path().to_str().unwrap().to_string();
+    let args = [
+        "--data-dir",
+        &data,
+        "--journal-segment-size",
+        "32k",
+        "--journal-rewrite-min-size",
+        "256k",
+    ];
+    let mut server = Sessiond::start(&args);
+    let mut mc = McClient::connect(server.memcache_addr());
+    for round in 0..300 {
+        for k in 0..10 {
+            let value = format!("{round:04}{}", "r".repeat(500));
+            assert_eq!(
+                mc.command_line(&format!("set key{k} 0 0 {}\r\n{value}", value.len())),
+                "STORED"
+            );
+        }
+    }
+    mc.command_line("delete key9");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while mc.stats()["journal_rewrites"] == "0" {
+        assert!(
+            Instant::now() < deadline,
+            "no rewrite after 1.5 MB of journal for 5 KB of live data"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let files: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        files.iter().any(|f| f.ends_with(".snap")),
+        "no snapshot among {files:?}"
+    );
+    let on_disk: u64 = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    assert!(
+        on_disk < 1_000_000,
+        "the rewrite left {on_disk} bytes on disk: {files:?}"
+    );
+    // Writes after the rewrite land in the new segment.
+    assert_eq!(mc.command_line("set after 0 0 1\r\na"), "STORED");
+    server.kill();
+    let server = Sessiond::start(&args);
+    let mut mc = McClient::connect(server.memcache_addr());
+    for k in 0..9 {
+        let item = mc
+            .get(&format!("key{k}"))
+            .expect("key lost across rewrite and restart");
+        assert!(
+            item.value.starts_with(b"0299"),
+            "key{k} came back with an old value"
+        );
+    }
+    assert!(mc.get("key9").is_none(), "a deleted key came back");
+    assert!(mc.get("after").is_some());
+    println!(
+        "rewrite: {} bytes on disk for 9 live keys; recovered after SIGKILL",
+        on_disk
+    );
+}
+
+/// Mounts a small tmpfs as the data directory, fills it, and checks the journal poisons:
+/// writes are refused with a server error, reads keep working, and `stats` says why.
+#[test]
+fn a_full_disk_poisons_the_journal_and_reads_keep_working() {
+    let dir = TempDir::new("full");
+    let mount = dir.path().join("tmpfs");
+    std::fs::create_dir_all(&mount).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&mount)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        println!(
+            "NOT RUN: `mount -t tmpfs` is not permitted here (it needs root). The poisoning path \
+             itself is covered by the unit test durability::tests::a_failed_write_poisons_the_journal."
+        );
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(mount.clone());
+    let data = mount.to_str().unwrap().to_string();
+    let mut server = Sessiond::start(&["--data-dir", &data]);
+    let addr = server.memcache_addr();
+    let value = vec![b'f'; 100_000];
+    let mut client = Client::connect(addr, false).unwrap();
+    assert_eq!(client.set("first", b"kept").unwrap(), Ack::Done);
+    let mut refused = None;
+    for i in 0..100 {
+        match client.set(&format!("fill{i}"), &value) {
+            Ok(Ack::Done) => {}
+            Ok(Ack::Refused(why)) => {
+                refused = Some(why);
+                break;
+            }
+            // The write whose journal record hit the full disk is never acknowledged.
+            Err(e) => {
+                println!("write {i}: {e}");
+                client = Client::connect(addr, false).unwrap()
+            }
+        }
+    }
+    let refused = refused.expect("a 1 MB disk never filled up");
+    assert!(
+        refused.starts_with("SERVER_ERROR"),
+        "unexpected refusal {refused:?}"
+    );
+    let mut mc = McClient::connect(addr);
+    assert_eq!(
+        mc.get("first").map(|i| i.value),
+        Some(b"kept".to_vec()),
+        "reads must keep working"
+    );
+    let stats = mc.stats();
+    assert_eq!(stats["journal_poisoned"], "1");
+    assert!(
+        stats
+            .get("journal_error")
+            .is_some_and(|e| e.contains("No space")),
+        "stats: {stats:?}"
+    );
+    println!(
+        "full disk: writes refused with {refused:?}; reads work; journal_error = {}",
+        stats["journal_error"]
+    );
+    server.stop();
+}
