@@ -159,7 +159,10 @@ pub fn terminate(child: &mut Child) -> (ExitStatus, bool) {
 /// directory (`target/<profile>/deps/<test>` → `target/<profile>/sessiond`), which
 /// `scripts/test.sh` builds first.
 pub fn sessiond_binary() -> PathBuf {
-    let bin = match (std::env::var_os("SESSIOND_BIN"), option_env!("CARGO_BIN_EXE_sessiond")) {
+    let bin = match (
+        std::env::var_os("SESSIOND_BIN"),
+        option_env!("CARGO_BIN_EXE_sessiond"),
+    ) {
         (Some(path), _) => PathBuf::from(path),
         (None, Some(path)) => PathBuf::from(path),
         (None, None) => std::env::current_exe()

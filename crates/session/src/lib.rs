@@ -1,0 +1,79 @@
+//! Sessions for axum and other tower apps that never lose an update and never bring back a
+//! logout, over an in-memory store, Redis (7, Cluster) or sessiond's RESP listener.
+//!
+//! ```no_run
+//! use axum::{Router, routing::get};
+//! use sessiond_session::{MemoryStore, Session, SessionConfig, SessionLayer};
+//!
+//! async fn counter(session: Session) -> String {
+//!     let n = session.update("n", |n: Option<u64>| Some(n.unwrap_or(0) + 1)).await.unwrap();
+//!     format!("{}", n.unwrap())
+//! }
+//!
+//! # async fn run() {
+//! let layer = SessionLayer::new(MemoryStore::new(), SessionConfig::default()).unwrap();
+//! let app: Router = Router::new().route("/", get(counter)).layer(layer);
+//! # }
+//! ```
+//!
+//! # How a request goes
+//!
+//! 1. [`SessionLayer`] reads the id from the cookie (or the configured header) and hands the
+//!    handler a [`Session`]. Nothing touches the store yet.
+//! 2. The first method the handler calls loads the record. An id the store does not know gets
+//!    no session (strict mode): a fresh id is issued when something is first stored, the event
+//!    is counted and logged under a salted hash of the id. A record past its idle or absolute
+//!    timeout is deleted and treated the same way. A replaced id inside its grace window
+//!    resolves to the session that replaced it.
+//! 3. After the handler, changes are written with compare-and-set on the version that was
+//!    loaded. A lost race reloads the record and re-applies this request's changes (closures
+//!    given to [`Session::update`] run again; a plain set of a key the other side also changed
+//!    is reported as a conflict), up to [`SessionConfig::max_retries`] times. An unchanged
+//!    session only has its idle deadline refreshed (a touch), and only when
+//!    [`SessionConfig::touch_interval`] has passed. If the renewal timeout is due, or the
+//!    handler called [`Session::cycle_id`], the data moves to a new id and the old one becomes
+//!    a forwarding pointer for [`SessionConfig::grace_period`].
+//! 4. The response gets `Set-Cookie` (and `Cache-Control: no-store`) only when the client must
+//!    learn a new id, drop its id after a logout, or have a persistent cookie's Max-Age
+//!    restarted.
+//!
+//! # Invariants
+//!
+//! - No store operation creates a record except [`SessionStore::create`], which fails if the id
+//!   exists: a deleted session cannot come back through a late write or touch.
+//! - Every timeout is decided from timestamps in the record and the layer's [`Clock`]; the
+//!   cookie carries nothing but the id, and store TTLs only collect garbage.
+//! - Ids appear in logs only as salted hashes, and on the near-cache bus only as digests.
+//!
+//! # Modules
+//!
+//! [`store`] holds the store contract and the stores ([`MemoryStore`], `RedisStore`,
+//! [`CachedStore`]); [`session`] the handle and the write path; [`layer`] the tower glue;
+//! [`config`], [`cookie`](crate::config::CookieConfig), [`id`], [`clock`] the rest. This crate
+//! does not depend on the sessiond server and opens no sockets except through a store.
+
+#![deny(missing_docs)]
+
+pub mod clock;
+pub mod config;
+mod cookie;
+pub mod id;
+pub mod layer;
+mod metrics;
+pub mod session;
+pub mod store;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{ConfigError, CookieConfig, SameSite, SessionConfig, Transport};
+pub use id::{LogHasher, SessionId};
+pub use layer::{SessionLayer, SessionService};
+pub use metrics::MetricsSnapshot;
+pub use session::{MissingSessionLayer, Session, SessionError};
+pub use store::cached::{BusEvent, CacheConfig, CachedStore, InvalidationBus, LocalBus};
+pub use store::memory::MemoryStore;
+#[cfg(feature = "redis")]
+pub use store::redis::{RedisBus, RedisStore};
+pub use store::{
+    CreateOutcome, MovedTo, Record, SessionStore, StoreError, StoreFuture, UpdateOutcome, Version,
+    Versioned,
+};

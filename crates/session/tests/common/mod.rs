@@ -1,0 +1,441 @@
+//! Test harness shared by the scenario tests: a real redis-server started on a free loopback
+//! port, a test app with routes for every scenario, two "nodes" (layers) over one backend,
+//! and a tiny cookie-carrying client that drives the routers in process.
+//!
+//! The backend is chosen per test: the in-memory store, a redis-server this harness starts
+//! itself, or any RESP server given by `SESSIOND_TEST_RESP_URL` (how the same scenarios will
+//! run against sessiond). It does not start HTTP listeners: routers are called as tower
+//! services, which is what the layer sees in production too.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use axum::routing::{get, post};
+use sessiond_session::{
+    CachedStore, InvalidationBus, LocalBus, ManualClock, MemoryStore, RedisBus, RedisStore,
+    Session, SessionConfig, SessionError, SessionLayer, SessionStore,
+};
+use tokio::sync::Notify;
+use tower::ServiceExt as _;
+
+/// A redis-server owned by one test, killed by pid when dropped.
+pub struct RedisServer {
+    child: Child,
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+const REDIS_SERVER: &str = "/usr/bin/redis-server";
+
+impl RedisServer {
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// A one-node Redis Cluster owning all 16384 slots. One node is enough to exercise the
+    /// cluster client (slot discovery, routing) and the server's same-slot rule for scripts
+    /// and multi-key commands, which a cluster enforces even on a single node.
+    pub fn start_cluster() -> Self {
+        let server = Self::start_with(&["--cluster-enabled", "yes"]);
+        let port = server.port();
+        let reply = command(port, "CLUSTER ADDSLOTSRANGE 0 16383\r\n");
+        assert!(reply.starts_with("+OK"), "CLUSTER ADDSLOTSRANGE: {reply}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !command(port, "CLUSTER INFO\r\n").contains("cluster_state:ok") {
+            assert!(Instant::now() < deadline, "cluster did not become ready");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    pub fn port(&self) -> u16 {
+        self.url
+            .trim_end_matches('/')
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    fn start_with(extra: &[&str]) -> Self {
+        let binary = std::env::var_os("REDIS_SERVER")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(REDIS_SERVER));
+        assert!(
+            binary.exists(),
+            "{} not found: these tests need a real Redis. Install Debian's `redis-server` \
+             package (apt-get install redis-server) or set REDIS_SERVER to its path.",
+            binary.display()
+        );
+        // Another process can grab the port between our probe and redis binding it; try a few.
+        let mut last_err = String::new();
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("probe a free port")
+                .port();
+            let dir = tempfile::tempdir().expect("temp dir");
+            let child = Command::new(&binary)
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no"])
+                .args(extra)
+                .arg("--dir")
+                .arg(dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn redis-server");
+            let mut server = RedisServer {
+                child,
+                url: format!("redis://127.0.0.1:{port}/"),
+                _dir: dir,
+            };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(status)) = server.child.try_wait() {
+                    last_err = format!("redis-server exited: {status}");
+                    break;
+                }
+                if ping(port) {
+                    return server;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = server.child.kill();
+        }
+        panic!("could not start redis-server: {last_err}");
+    }
+}
+
+/// Sends one inline command and returns what arrives within a short while.
+fn command(port: u16, line: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    s.write_all(line.as_bytes()).unwrap();
+    let mut buf = vec![0u8; 8192];
+    let n = s.read(&mut buf).unwrap_or(0);
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+/// A blocking RESP PING, so that startup needs no runtime.
+fn ping(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    if s.write_all(b"PING\r\n").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 7];
+    s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Where sessions live in a test.
+pub enum Kind {
+    Memory {
+        store: MemoryStore,
+        bus: LocalBus,
+    },
+    Resp {
+        url: String,
+        cluster: bool,
+        _server: Option<Arc<RedisServer>>,
+    },
+}
+
+pub struct Backend {
+    pub kind: Kind,
+    pub clock: ManualClock,
+    /// Unique per test, so tests can share one external RESP server.
+    pub prefix: String,
+}
+
+fn unique() -> String {
+    sessiond_session::SessionId::generate().as_str()[..10].to_owned()
+}
+
+impl Backend {
+    pub fn memory() -> Self {
+        let clock = ManualClock::starting_now();
+        Backend {
+            kind: Kind::Memory {
+                store: MemoryStore::with_clock(Arc::new(clock.clone())),
+                bus: LocalBus::new(),
+            },
+            clock,
+            prefix: format!("t{}:", unique()),
+        }
+    }
+
+    /// A real redis-server started for this test, or the RESP server named by
+    /// `SESSIOND_TEST_RESP_URL`.
+    pub fn resp() -> Self {
+        let (url, server) = match std::env::var("SESSIOND_TEST_RESP_URL") {
+            Ok(url) => (url, None),
+            Err(_) => {
+                let server = RedisServer::start();
+                (server.url.clone(), Some(Arc::new(server)))
+            }
+        };
+        Backend {
+            kind: Kind::Resp {
+                url,
+                cluster: false,
+                _server: server,
+            },
+            clock: ManualClock::starting_now(),
+            prefix: format!("t{}:", unique()),
+        }
+    }
+
+    /// A one-node Redis Cluster started for this test, reached through the cluster client.
+    pub fn resp_cluster() -> Self {
+        let server = RedisServer::start_cluster();
+        Backend {
+            kind: Kind::Resp {
+                url: server.url.clone(),
+                cluster: true,
+                _server: Some(Arc::new(server)),
+            },
+            clock: ManualClock::starting_now(),
+            prefix: format!("t{}:", unique()),
+        }
+    }
+
+    /// A store as one app node would have it: its own connections, optionally its own
+    /// near-cache on the shared bus.
+    pub async fn store(&self, cached: bool) -> Arc<dyn SessionStore> {
+        match &self.kind {
+            Kind::Memory { store, bus } => {
+                if cached {
+                    let bus: Arc<dyn InvalidationBus> = Arc::new(bus.clone());
+                    Arc::new(CachedStore::new(store.clone(), bus))
+                } else {
+                    Arc::new(store.clone())
+                }
+            }
+            Kind::Resp { url, cluster, .. } => {
+                let store = if *cluster {
+                    RedisStore::connect_cluster(&[url.as_str()]).await
+                } else {
+                    RedisStore::connect(url).await
+                };
+                let store = store
+                    .expect("connect to RESP server")
+                    .with_prefix(self.prefix.clone());
+                if cached {
+                    let channel = format!("{}invalidate", self.prefix);
+                    let bus = RedisBus::connect(url, &channel).await.expect("subscribe");
+                    Arc::new(CachedStore::new(store, Arc::new(bus)))
+                } else {
+                    Arc::new(store)
+                }
+            }
+        }
+    }
+
+    /// The default test configuration: the manual clock, plain HTTP (the test client does not
+    /// care about Secure), and every timeout on.
+    pub fn config(&self) -> SessionConfig {
+        SessionConfig::default()
+            .with_clock(Arc::new(self.clock.clone()))
+            .with_secure(false)
+    }
+
+    pub async fn node(&self, config: SessionConfig, cached: bool, gates: &Gates) -> Node {
+        let store = self.store(cached).await;
+        let layer = SessionLayer::from_arc(store, config).expect("valid config");
+        Node {
+            router: app_router(gates.clone()).layer(layer.clone()),
+            layer,
+        }
+    }
+}
+
+/// Lets a test hold a request between loading its session and writing it.
+#[derive(Clone, Default)]
+pub struct Gates {
+    pub loaded: Arc<Notify>,
+    pub release: Arc<Notify>,
+}
+
+pub struct Node {
+    pub router: Router,
+    pub layer: SessionLayer,
+}
+
+#[derive(serde::Deserialize)]
+struct KV {
+    k: Option<String>,
+    v: Option<String>,
+    user: Option<String>,
+}
+
+fn err(e: SessionError) -> (StatusCode, String) {
+    (e.status(), e.to_string())
+}
+
+/// The app under test.
+pub fn app_router(gates: Gates) -> Router {
+    Router::new()
+        .route("/nothing", get(|| async { "no session used" }))
+        .route(
+            "/login",
+            post(|s: Session, Query(q): Query<KV>| async move {
+                s.cycle_id().await.map_err(err)?;
+                s.insert("user", q.user.unwrap_or_default())
+                    .await
+                    .map_err(err)?;
+                Ok::<_, (StatusCode, String)>("ok")
+            }),
+        )
+        .route(
+            "/logout",
+            post(|s: Session| async move {
+                s.delete().await.map_err(err)?;
+                Ok::<_, (StatusCode, String)>("bye")
+            }),
+        )
+        .route(
+            "/whoami",
+            get(|s: Session| async move {
+                let user: Option<String> = s.get("user").await.map_err(err)?;
+                Ok::<_, (StatusCode, String)>(user.unwrap_or_else(|| "anonymous".into()))
+            }),
+        )
+        .route(
+            "/incr",
+            post(|s: Session| async move {
+                let n = s
+                    .update("n", |n: Option<u64>| Some(n.unwrap_or(0) + 1))
+                    .await
+                    .map_err(err)?;
+                Ok::<_, (StatusCode, String)>(n.unwrap_or(0).to_string())
+            }),
+        )
+        .route(
+            "/set",
+            post(|s: Session, Query(q): Query<KV>| async move {
+                s.insert(&q.k.unwrap_or_default(), q.v.unwrap_or_default())
+                    .await
+                    .map_err(err)?;
+                Ok::<_, (StatusCode, String)>("set")
+            }),
+        )
+        .route(
+            "/get",
+            get(|s: Session, Query(q): Query<KV>| async move {
+                let v: Option<String> = s.get(&q.k.unwrap_or_default()).await.map_err(err)?;
+                Ok::<_, (StatusCode, String)>(v.unwrap_or_default())
+            }),
+        )
+        .route(
+            "/slow_incr",
+            post(|s: Session, State(g): State<Gates>| async move {
+                let _: Option<String> = s.get("user").await.map_err(err)?;
+                g.loaded.notify_one();
+                g.release.notified().await;
+                let n = s
+                    .update("n", |n: Option<u64>| Some(n.unwrap_or(0) + 1))
+                    .await
+                    .map_err(err)?;
+                Ok::<_, (StatusCode, String)>(n.unwrap_or(0).to_string())
+            }),
+        )
+        .route(
+            "/slow_set",
+            post(
+                |s: Session, State(g): State<Gates>, Query(q): Query<KV>| async move {
+                    let _: Option<String> = s.get("user").await.map_err(err)?;
+                    g.loaded.notify_one();
+                    g.release.notified().await;
+                    s.insert(&q.k.unwrap_or_default(), q.v.unwrap_or_default())
+                        .await
+                        .map_err(err)?;
+                    Ok::<_, (StatusCode, String)>("set")
+                },
+            ),
+        )
+        .with_state(gates)
+}
+
+/// A response as the tests look at it.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub body: String,
+    pub headers: HeaderMap,
+}
+
+impl Resp {
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// The id in the response's session cookie (`Some("")` for a removal cookie).
+    pub fn cookie_id(&self, name: &str) -> Option<String> {
+        self.set_cookies().iter().find_map(|c| {
+            let first = c.split(';').next()?;
+            let (k, v) = first.split_once('=')?;
+            (k == name).then(|| v.to_owned())
+        })
+    }
+}
+
+/// Sends one request to `node` with the session cookie `id` (if any).
+pub async fn send(node: &Node, method: &str, uri: &str, id: Option<&str>) -> Resp {
+    send_to(&node.router, method, uri, id).await
+}
+
+pub async fn send_to(router: &Router, method: &str, uri: &str, id: Option<&str>) -> Resp {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(id) = id {
+        req = req.header(header::COOKIE, format!("theme=dark; id={id}"));
+    }
+    let res = router
+        .clone()
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    Resp {
+        status,
+        body: String::from_utf8(body.to_vec()).unwrap(),
+        headers,
+    }
+}
+
+/// Logs `user` in on `node` and returns the session id.
+pub async fn login(node: &Node, user: &str) -> String {
+    let r = send(node, "POST", &format!("/login?user={user}"), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    r.cookie_id("id").expect("login sets the cookie")
+}
