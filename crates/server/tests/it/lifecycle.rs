@@ -86,3 +86,79 @@ fn memcache_listener_can_be_disabled() {
     );
     println!("sessiond with --memcache-listen off announced no memcache listener");
 }
+
+/// `--max-connections`: the connection past the limit is told why and closed; once a slot
+/// frees up, new connections are served again.
+#[test]
+fn connections_past_the_limit_are_refused_with_a_reason() {
+    use std::io::{BufRead, BufReader};
+    let server = Sessiond::start(&["--max-connections", "2"]);
+    let addr = server.memcache_addr();
+    let mut first = McClient::connect(addr);
+    let mut second = McClient::connect(addr);
+    assert!(first.command_line("version").starts_with("VERSION"));
+    assert!(second.command_line("version").starts_with("VERSION"));
+    let third = std::net::TcpStream::connect(addr).unwrap();
+    third
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let mut reader = BufReader::new(third);
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    assert_eq!(line, "SERVER_ERROR too many open connections\r\n");
+    line.clear();
+    assert_eq!(
+        reader.read_line(&mut line).unwrap(),
+        0,
+        "the refused connection must be closed"
+    );
+    drop(first);
+    // The freed slot is reused (the server notices the close asynchronously, so retry briefly).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        use std::io::Write;
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        stream.write_all(b"version\r\n").unwrap();
+        let mut line = String::new();
+        BufReader::new(stream).read_line(&mut line).unwrap();
+        if line.starts_with("VERSION") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no slot freed: {line:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    drop(second);
+    let rejected = McClient::connect(addr).stats()["rejected_connections"].clone();
+    assert!(rejected != "0", "rejections must be counted in stats");
+}
+
+/// `--idle-timeout`: a connection that sends nothing for that long is closed; an active one
+/// is not.
+#[test]
+fn idle_connections_are_closed_after_the_idle_timeout() {
+    use std::io::Read;
+    let server = Sessiond::start(&["--idle-timeout", "1"]);
+    let addr = server.memcache_addr();
+    let mut idle = std::net::TcpStream::connect(addr).unwrap();
+    idle.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 16];
+    assert_eq!(
+        idle.read(&mut buf).unwrap(),
+        0,
+        "the idle connection must be closed"
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_millis(900),
+        "closed too early: {waited:?}"
+    );
+    println!("idle connection closed after {waited:?}");
+}
