@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian machine: installs the real clients and servers the
-# tests run against (memcached tools, PHP with its session handlers, Redis), then checks
-# formatting and lints, then runs every test. Servers are started by the tests themselves on
-# free loopback ports and stopped by pid.
+# tests run against (memcached tools, PHP with its session handlers, Redis; Node.js comes with
+# the machine image), then checks formatting and lints, then runs every test. Servers are
+# started by the tests themselves on free loopback ports and stopped by pid.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +16,9 @@ packages=(
   redis-server redis-tools
   # The font the benchmark kit's chart is drawn with (crates/loadgen, smoke test).
   fonts-dejavu-core
+  # Headless Chromium and its WebDriver for the cross-domain login test
+  # (crates/session-tokens/tests/browser).
+  chromium chromium-driver
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -30,6 +33,24 @@ fi
 # Debian starts the packaged daemons on their default ports; the tests never use those
 # instances, they start their own.
 
+# Node.js >= 20 with npm, for the express-session/connect-redis client test (its packages are
+# installed from crates/server/tests/node/package-lock.json with `npm ci` by the test itself).
+# Not installed from Debian: bookworm's own nodejs is 18, too old for node-redis 6; the machine
+# image ships Node 20 (NodeSource's nodejs package), so only its presence is checked.
+if ! node_version=$(node --version 2>/dev/null) || ! command -v npm >/dev/null; then
+  echo "scripts/test.sh: node and npm (Node.js >= 20) are required and not on PATH" >&2
+  exit 1
+fi
+node_major=${node_version#v}
+node_major=${node_major%%.*}
+if [ "$node_major" -lt 20 ]; then
+  echo "scripts/test.sh: Node.js $node_version is too old; the client tests need >= 20" >&2
+  exit 1
+fi
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The fred compatibility test (crates/compat-fred) runs target/debug/sessiond but, being
+# another package, cannot make Cargo build it; build it first.
+cargo build -p sessiond --locked
 cargo test --workspace --locked

@@ -21,10 +21,12 @@ use crate::durability::FsyncPolicy;
 #[command(
     name = "sessiond",
     version,
-    about = "A durable session store that speaks the memcached protocol.",
+    about = "A durable session store that speaks the memcached and Redis protocols.",
     long_about = "sessiond is a session store for web applications behind a load balancer. \
                   It speaks the memcached text and binary protocols on one port, so PHP's \
-                  `session.save_handler = memcached` and other stock clients use it unchanged. \
+                  `session.save_handler = memcached` and other stock clients use it unchanged; \
+                  it also speaks RESP2/RESP3 for Redis clients (phpredis, node-redis, fred, \
+                  Spring Session), sharing database 0 with the memcached keyspace. \
                   Unlike memcached it never evicts a live session: when memory runs out, \
                   writes are refused with `SERVER_ERROR out of memory storing object`."
 )]
@@ -39,6 +41,18 @@ pub struct Options {
     /// Port 0 picks a free port; the bound address is printed at start. [default: 127.0.0.1:11211]
     #[arg(long, env = "SESSIOND_MEMCACHE_LISTEN", value_name = "ADDR|off")]
     pub memcache_listen: Option<String>,
+
+    /// Address of the Redis-protocol (RESP2/RESP3) listener, or `off`. RESP database 0 is
+    /// the memcached keyspace. Port 0 picks a free port; the bound address is printed at
+    /// start. [default: 127.0.0.1:6379]
+    #[arg(long, env = "SESSIOND_RESP_LISTEN", value_name = "ADDR|off")]
+    pub resp_listen: Option<String>,
+
+    /// Password RESP clients must give with `AUTH` (or `HELLO … AUTH default <pass>`) before
+    /// any other command; unset, no authentication is required. Does not apply to the
+    /// memcached listener. [default: none]
+    #[arg(long, env = "SESSIOND_REQUIREPASS", value_name = "PASSWORD")]
+    pub requirepass: Option<String>,
 
     /// Memory limit for stored data (key + value + per-item overhead), e.g. `512m`, `4g` or a
     /// byte count. sessiond never evicts: past the limit, writes fail with
@@ -105,6 +119,10 @@ pub struct Options {
 pub struct Config {
     /// The memcached listener's address; `None` when disabled.
     pub memcache_listen: Option<SocketAddr>,
+    /// The RESP listener's address; `None` when disabled.
+    pub resp_listen: Option<SocketAddr>,
+    /// The password RESP clients must `AUTH` with, if any.
+    pub requirepass: Option<String>,
     /// Memory limit in bytes.
     pub max_memory: u64,
     /// Largest value in bytes.
@@ -168,6 +186,22 @@ impl Options {
                     .with_context(|| format!("--memcache-listen: bad address {listen:?}"))?,
             )
         };
+        let resp = self
+            .resp_listen
+            .or(file.resp_listen)
+            .unwrap_or_else(|| "127.0.0.1:6379".into());
+        let resp_listen = if resp.eq_ignore_ascii_case("off") {
+            None
+        } else {
+            Some(
+                resp.parse()
+                    .with_context(|| format!("--resp-listen: bad address {resp:?}"))?,
+            )
+        };
+        let requirepass = self
+            .requirepass
+            .or(file.requirepass)
+            .filter(|p| !p.is_empty());
         let max_memory = parse_size(
             &self
                 .max_memory
@@ -209,6 +243,8 @@ impl Options {
         };
         Ok(Config {
             memcache_listen,
+            resp_listen,
+            requirepass,
             max_memory,
             max_item_size: max_item_size as usize,
             max_connections,

@@ -1,11 +1,16 @@
 //! The sessiond server: the only crate that opens sockets, spawns tasks and reads the clock.
 //!
 //! ```text
-//!   TcpListener ──accept──▶ conn::serve (one task per connection)
+//!   TcpListener ──accept──▶ conn::serve (one task per memcached connection)
 //!                              │ bytes ─▶ proto-memcache decoder ─▶ Command
 //!                              │ exec::memcache::execute(Command, now) ─▶ store ops ─▶ Outcome
 //!                              │ Outcome ─▶ proto-memcache encoder ─▶ bytes
-//!   expirer task ── every 10 ms: store.expire_due(now)
+//!   TcpListener ──accept──▶ conn_resp::serve (one task per RESP connection)
+//!                              │ bytes ─▶ proto-resp decoder ─▶ argument vector
+//!                              │ exec::resp::execute(args, session, now) ─▶ store ops ─▶ Reply
+//!                              │ Reply ─▶ proto-resp encoder (RESP2 or RESP3) ─▶ bytes
+//!                              └ pub/sub queue ─▶ pushes
+//!   expirer task ── every 10 ms: every database's expire_due(now) ─▶ `expired` notifications
 //! ```
 //!
 //! [`Server::bind`] binds every listener first, so callers (and tests) learn the real
@@ -21,6 +26,7 @@
 pub mod clock;
 pub mod config;
 mod conn;
+mod conn_resp;
 pub mod durability;
 pub mod exec;
 pub mod stats;
@@ -28,7 +34,7 @@ pub mod stats;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use sessiond_store::Budget;
@@ -48,10 +54,18 @@ pub const DATABASES: usize = 16;
 /// How long shutdown waits for open connections to finish before giving up on them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// Which protocol a listener speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Memcache,
+    Resp,
+}
+
 /// A bound, not yet running, server.
 pub struct Server {
     shared: Arc<Shared>,
     memcache: Option<TcpListener>,
+    resp: Option<TcpListener>,
 }
 
 impl Server {
@@ -80,15 +94,32 @@ impl Server {
                     .with_context(|| format!("binding the memcache listener to {addr}"))?,
             ),
         };
-        let shared = Arc::new(Shared {
-            store: opened.stores[0].clone(),
-            databases: opened.stores,
-            journal: Some(opened.journal),
-            stats: Default::default(),
-            config,
-            started: Instant::now(),
-        });
-        Ok(Server { shared, memcache })
+        let resp = match config.resp_listen {
+            None => None,
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding the RESP listener to {addr}"))?,
+            ),
+        };
+        let journal = opened.journal;
+        let shared = Arc::new(Shared::new(opened.stores, Some(journal.clone()), config));
+        // Keys a read finds expired reach the store's observer (the journal), which passes
+        // them here to be published. Weak: the journal must not keep the server alive.
+        let weak = Arc::downgrade(&shared);
+        journal.on_lazy_expiry(Box::new(move |db, key| {
+            if let Some(shared) = weak.upgrade() {
+                shared
+                    .resp
+                    .pubsub
+                    .notify(db as usize, exec::resp::pubsub::EXPIRED, "expired", key);
+            }
+        }));
+        Ok(Server {
+            shared,
+            memcache,
+            resp,
+        })
     }
 
     /// The journal, for callers that want to trigger a rewrite or read its state.
@@ -101,6 +132,11 @@ impl Server {
         self.memcache.as_ref().and_then(|l| l.local_addr().ok())
     }
 
+    /// The RESP listener's bound address, if it is enabled.
+    pub fn resp_addr(&self) -> Option<SocketAddr> {
+        self.resp.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// Serves until `shutdown` completes, then stops gracefully.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -108,14 +144,21 @@ impl Server {
         tasks.spawn(expirer(self.shared.clone(), stop_rx.clone()));
         let limit = Arc::new(Semaphore::new(self.shared.config.max_connections));
         let connections = Arc::new(std::sync::Mutex::new(JoinSet::new()));
-        if let Some(listener) = self.memcache {
-            tasks.spawn(accept_loop(
-                listener,
-                self.shared.clone(),
-                limit.clone(),
-                connections.clone(),
-                stop_rx.clone(),
-            ));
+        let listeners = [
+            (self.memcache, Protocol::Memcache),
+            (self.resp, Protocol::Resp),
+        ];
+        for (listener, protocol) in listeners {
+            if let Some(listener) = listener {
+                tasks.spawn(accept_loop(
+                    listener,
+                    protocol,
+                    self.shared.clone(),
+                    limit.clone(),
+                    connections.clone(),
+                    stop_rx.clone(),
+                ));
+            }
         }
         shutdown.await;
         tracing::info!("shutting down: no new connections; finishing requests in flight");
@@ -142,6 +185,7 @@ impl Server {
 
 async fn accept_loop(
     listener: TcpListener,
+    protocol: Protocol,
     shared: Arc<Shared>,
     limit: Arc<Semaphore>,
     connections: Arc<std::sync::Mutex<JoinSet<()>>>,
@@ -167,7 +211,7 @@ async fn accept_loop(
         backoff = Duration::from_millis(5);
         let Ok(permit) = limit.clone().try_acquire_owned() else {
             bump(&shared.stats.rejected_connections);
-            tokio::spawn(refuse(stream));
+            tokio::spawn(refuse(stream, protocol));
             continue;
         };
         bump(&shared.stats.total_connections);
@@ -178,7 +222,10 @@ async fn accept_loop(
         // Reap finished connections so the set does not grow with every one ever served.
         while set.try_join_next().is_some() {}
         set.spawn(async move {
-            conn::serve(stream, shared.clone(), stop).await;
+            match protocol {
+                Protocol::Memcache => conn::serve(stream, shared.clone(), stop).await,
+                Protocol::Resp => conn_resp::serve(stream, shared.clone(), stop).await,
+            }
             shared
                 .stats
                 .curr_connections
@@ -188,11 +235,14 @@ async fn accept_loop(
     }
 }
 
-async fn refuse(mut stream: TcpStream) {
+async fn refuse(mut stream: TcpStream, protocol: Protocol) {
     use tokio::io::AsyncWriteExt;
-    let _ = stream
-        .write_all(b"SERVER_ERROR too many open connections\r\n")
-        .await;
+    let refusal: &[u8] = match protocol {
+        Protocol::Memcache => b"SERVER_ERROR too many open connections\r\n",
+        // Redis's words when `maxclients` is reached.
+        Protocol::Resp => b"-ERR max number of clients reached\r\n",
+    };
+    let _ = stream.write_all(refusal).await;
     let _ = stream.shutdown().await;
 }
 
@@ -206,9 +256,23 @@ async fn expirer(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             _ = tick.tick() => {}
         }
         // Keep sweeping while a backlog remains, yielding between rounds so a mass expiry
-        // never starves connections.
-        while shared.store.expire_due(clock::now_ms(), &mut |_| {}) > 0 {
-            tokio::task::yield_now().await;
+        // never starves connections. Each database's sweep holds the script gate shared, so
+        // keys do not vanish under a running script; each removal is published as an
+        // `expired` keyspace event (one atomic load when notifications are off).
+        for (db, store) in shared.databases.iter().enumerate() {
+            loop {
+                let removed = {
+                    let _gate = shared.script_gate();
+                    let pubsub = &shared.resp.pubsub;
+                    store.expire_due(clock::now_ms(), &mut |key| {
+                        pubsub.notify(db, exec::resp::pubsub::EXPIRED, "expired", key);
+                    })
+                };
+                if removed == 0 {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
         }
     }
 }

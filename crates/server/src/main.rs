@@ -27,6 +27,10 @@ fn main() -> anyhow::Result<()> {
             writeln!(out, "listening memcache {addr}")?;
             tracing::info!(%addr, "memcache listener bound");
         }
+        if let Some(addr) = server.resp_addr() {
+            writeln!(out, "listening resp {addr}")?;
+            tracing::info!(%addr, "RESP listener bound");
+        }
         writeln!(out, "ready")?;
         out.flush()?;
         drop(out);

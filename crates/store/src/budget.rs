@@ -84,8 +84,3 @@ impl Budget {
         self.used.fetch_sub(bytes, Ordering::Relaxed);
     }
 }
-
-/// The charge for one item.
-pub(crate) fn item_cost(key_len: usize, value_len: usize) -> u64 {
-    key_len as u64 + value_len as u64 + ITEM_OVERHEAD
-}

@@ -131,7 +131,13 @@ pub struct Journal {
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
     /// A handle to this journal, for the writer thread to start rewrites with.
     this: std::sync::Weak<Journal>,
+    /// Told of every key a read found expired (database, key), for keyspace notifications.
+    /// Set once, after the pub/sub hub exists.
+    expiry_hook: std::sync::OnceLock<ExpiryHook>,
 }
+
+/// What [`Journal::on_lazy_expiry`] installs.
+pub type ExpiryHook = Box<dyn Fn(u8, &[u8]) + Send + Sync>;
 
 impl Journal {
     /// Whether writes must be refused.
@@ -202,6 +208,13 @@ impl Journal {
         })
     }
 
+    /// Installs the function told of every key that a read found expired and removed. The
+    /// stores report those to their observer, which is this journal; they are not journaled
+    /// (the deadline is), only passed on. A second call is ignored.
+    pub fn on_lazy_expiry(&self, hook: ExpiryHook) {
+        let _ = self.expiry_hook.set(hook);
+    }
+
     /// Starts a background rewrite unless one is running. Returns whether one was started.
     pub fn request_rewrite(self: &Arc<Self>) -> bool {
         rewrite::start(self.clone())
@@ -255,6 +268,12 @@ impl Observer for DbObserver {
         q.last += 1;
         drop(q);
         journal.wake.notify_one();
+    }
+
+    fn expired(&self, key: &[u8]) {
+        if let Some(hook) = self.journal.expiry_hook.get() {
+            hook(self.db, key);
+        }
     }
 }
 
@@ -326,6 +345,7 @@ fn recover(
         stats: JournalStats::default(),
         threads: Mutex::new(Vec::new()),
         this: this.clone(),
+        expiry_hook: std::sync::OnceLock::new(),
     });
     let stores: Vec<Arc<Store>> = (0..options.databases)
         .map(|db| {

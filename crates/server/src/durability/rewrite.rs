@@ -4,7 +4,8 @@
 //! `S`, so every change applied from then on is recorded in `S` or later; then each shard of
 //! each store is copied (under its own lock, briefly) and written out as `Put` records;
 //! then a new manifest naming snapshot `S` and first segment `S` atomically replaces the old
-//! one, and older segments and snapshots are deleted. Replaying the snapshot and then
+//! one, and older segments and snapshots are deleted. Collections are written whole
+//! (`PutCollection`), strings as `Put`. Replaying the snapshot and then
 //! segment `S` converges to the current state because every record is idempotent and
 //! absolute: a change that the snapshot already reflects is simply applied again.
 //!
@@ -20,7 +21,7 @@ use anyhow::Context;
 use sessiond_journal::manifest::Manifest;
 use sessiond_journal::record::{self, Record};
 use sessiond_journal::{SNAPSHOT_MAGIC, segment_name, snapshot_name};
-use sessiond_store::{Mutation, SHARDS};
+use sessiond_store::{Mutation, SHARDS, Value};
 
 use super::Journal;
 use super::files::{self, MANIFEST_FILE};
@@ -100,14 +101,26 @@ fn run(journal: &Journal) -> anyhow::Result<(u64, u64, u64)> {
     let mut buf = Vec::new();
     for (db, store) in journal.stores().iter().enumerate() {
         for shard in 0..SHARDS {
-            for (key, item) in store.live_items_in_shard(shard, now) {
+            for (key, item) in store.live_entries_in_shard(shard, now) {
                 buf.clear();
-                let mutation = Mutation::Put {
-                    key: &key,
-                    value: &item.value,
-                    flags: item.flags,
-                    cas: item.cas,
-                    deadline: item.deadline,
+                let mut members = Vec::new();
+                let mutation = match &item.value {
+                    Value::Str(value) => Mutation::Put {
+                        key: &key,
+                        value,
+                        flags: item.flags,
+                        cas: item.cas,
+                        deadline: item.deadline,
+                    },
+                    collection => {
+                        collection.encode_members(&mut members);
+                        Mutation::PutCollection {
+                            key: &key,
+                            kind: collection.kind(),
+                            members: &members,
+                            deadline: item.deadline,
+                        }
+                    }
                 };
                 record::encode(
                     &Record {

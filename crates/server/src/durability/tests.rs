@@ -266,3 +266,95 @@ fn a_second_open_of_the_same_directory_is_refused() {
     let reopened = open(&options(&dir.0, FsyncPolicy::No), budget(), NOW).unwrap();
     close(reopened);
 }
+
+/// Every live item of database 0, sorted: key, value, deadline.
+fn entries(opened: &Opened, now: u64) -> Vec<(bytes::Bytes, sessiond_store::Value, Option<u64>)> {
+    let mut all: Vec<_> = (0..sessiond_store::SHARDS)
+        .flat_map(|i| opened.stores[0].live_entries_in_shard(i, now))
+        .map(|(k, e)| (k, e.value, e.deadline))
+        .collect();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    all
+}
+
+#[test]
+fn collections_survive_a_restart_and_a_rewrite() {
+    use sessiond_store::{DeadlineChange, Exists, ZAddFlags};
+    let dir = TempDir::new("collections");
+    let opened = open(&options(&dir.0, FsyncPolicy::EverySec), budget(), NOW).unwrap();
+    let s = opened.stores[0].clone();
+    let write = |s: &sessiond_store::Store, round: u8| {
+        let key = |name: &str| format!("{name}{}", round % 3).into_bytes();
+        s.hash_set(
+            &key("h"),
+            &[(b"creationTime", &[round]), (b"user", b"alice")],
+            NOW,
+        )
+        .unwrap();
+        s.hash_remove(&key("h"), &[b"user"], NOW).unwrap();
+        s.hash_incr(&key("h"), b"n", 2, NOW).unwrap();
+        s.set_add(&key("s"), &[b"expires:a", &[round]], NOW)
+            .unwrap();
+        s.set_remove(&key("s"), &[b"expires:a"], NOW).unwrap();
+        s.zset_add(
+            &key("z"),
+            &[(f64::from(round), b"m"), (1.5, b"n")],
+            ZAddFlags::default(),
+            NOW,
+        )
+        .unwrap();
+        s.zset_remove(&key("z"), &[b"n"], NOW).unwrap();
+        s.retime(&key("h"), NOW, |_, _| {
+            ((), Some(Some(NOW + 60_000 + u64::from(round))))
+        });
+        s.set(
+            b"str",
+            &[round],
+            Exists::Any,
+            DeadlineChange::Set(None),
+            false,
+            NOW,
+        )
+        .unwrap();
+        s.rename(&key("h"), &key("moved"), false, NOW);
+    };
+    for round in 0..10 {
+        write(&s, round);
+    }
+    // A rewrite in the middle: the snapshot holds collections whole, and the segment after
+    // it overlaps with the snapshot's contents.
+    assert!(opened.journal.request_rewrite());
+    for round in 10..20 {
+        write(&s, round);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while opened
+        .journal
+        .stats
+        .rewrites
+        .load(std::sync::atomic::Ordering::Relaxed)
+        == 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "rewrite did not finish"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    for round in 20..25 {
+        write(&s, round);
+    }
+    let before = entries(&opened, NOW);
+    assert!(before.len() >= 10, "{before:?}");
+    let used = opened.stores[0].budget().used();
+    drop(s);
+    close(opened);
+    let (opened, _) = recover(&options(&dir.0, FsyncPolicy::EverySec), budget(), NOW).unwrap();
+    assert_eq!(entries(&opened, NOW), before);
+    assert_eq!(
+        opened.stores[0].budget().used(),
+        used,
+        "collections are charged the same"
+    );
+    close(opened);
+}

@@ -7,7 +7,7 @@
 use std::sync::atomic::Ordering;
 
 use sessiond_proto_memcache::{ArithMode, Command, Exptime, Hit, Outcome, StatsGroup, StoreMode};
-use sessiond_store::{ArithOutcome, Condition, DeleteOutcome, Side, StoreError, WriteOutcome};
+use sessiond_store::{ArithOutcome, Condition, DeleteOutcome, Side, WriteOutcome};
 
 use super::Shared;
 use crate::stats::bump;
@@ -54,6 +54,8 @@ pub fn needs_durable_ack(command: &Command) -> bool {
 
 /// Executes one command at `now` (Unix ms).
 pub fn execute(shared: &Shared, command: &Command, now: u64) -> Outcome {
+    // No Lua script runs while a memcached command does (scripts are atomic for everyone).
+    let _gate = shared.script_gate();
     if is_mutation(command) && shared.writes_refused() {
         return Outcome::ServerError(super::JOURNAL_FAILED.to_string());
     }
@@ -135,7 +137,8 @@ pub fn execute(shared: &Shared, command: &Command, now: u64) -> Outcome {
                 Ok(WriteOutcome::NotStored) => Outcome::NotStored,
                 Ok(WriteOutcome::Exists) => Outcome::Exists,
                 Ok(WriteOutcome::NotFound) => Outcome::NotFound,
-                Err(StoreError::OutOfMemory) => Outcome::OutOfMemory,
+                // memcached operations fail only for memory; the typed errors are RESP's.
+                Err(_) => Outcome::OutOfMemory,
             }
         }
         Command::Delete { key, cas } => match store.delete(key, *cas, now) {
@@ -172,7 +175,8 @@ pub fn execute(shared: &Shared, command: &Command, now: u64) -> Outcome {
                     Outcome::NotFound
                 }
                 Ok(ArithOutcome::NonNumeric) => Outcome::NonNumeric,
-                Err(StoreError::OutOfMemory) => Outcome::OutOfMemory,
+                // memcached operations fail only for memory; the typed errors are RESP's.
+                Err(_) => Outcome::OutOfMemory,
             }
         }
         Command::Touch { key, exptime } => {

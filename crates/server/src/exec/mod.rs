@@ -4,8 +4,13 @@
 //! protocol-neutral outcome for the codec to encode. Nothing here touches a socket or reads
 //! the clock: `now` (Unix ms) comes from the connection loop, so the mapping is tested
 //! directly, request in and outcome out.
+//!
+//! Both protocols share the keyspace: RESP database 0 is the memcached store. Every command
+//! of either protocol runs holding the script gate shared (see `resp::scripting`), so a Lua
+//! script is atomic with respect to memcached clients too.
 
 pub mod memcache;
+pub mod resp;
 
 /// Why a write is refused while the journal is poisoned.
 pub const JOURNAL_FAILED: &str =
@@ -41,4 +46,31 @@ pub struct Shared {
     pub config: Config,
     /// When the server started (monotonic), for `uptime`.
     pub started: Instant,
+    /// RESP's server-wide state: pub/sub, scripts, the script gate, client registry.
+    pub resp: resp::RespShared,
+}
+
+impl Shared {
+    /// The shared state of a server over `databases` (database 0 is memcached's).
+    pub fn new(
+        databases: Vec<Arc<Store>>,
+        journal: Option<Arc<Journal>>,
+        config: Config,
+    ) -> Shared {
+        Shared {
+            store: databases[0].clone(),
+            databases,
+            journal,
+            stats: Stats::default(),
+            config,
+            started: Instant::now(),
+            resp: resp::RespShared::new(),
+        }
+    }
+
+    /// Holds the script gate shared for one command: no script runs meanwhile (see
+    /// `resp::scripting`).
+    pub fn script_gate(&self) -> std::sync::RwLockReadGuard<'_, ()> {
+        self.resp.shared_gate()
+    }
 }

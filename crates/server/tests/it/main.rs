@@ -5,16 +5,31 @@
 //! - [`memccapable`]: libmemcached's protocol conformance suite.
 //! - [`php_memcached`]: PHP's `session.save_handler = memcached`, binary and text protocol.
 //! - [`lifecycle`]: the stdout/SIGTERM contract the harness itself relies on.
+//! - RESP clients (issue #4), on the machinery in [`resp_support`] and [`php`]:
+//!   [`redis_cli`] (scripted sessions in RESP2 and RESP3, AUTH), [`php_redis`] (PHP's
+//!   `session.save_handler = redis`), [`node_redis`] (express-session + connect-redis +
+//!   node-redis), [`keyspace_events`] (expired events within 100 ms), and
+//!   [`shared_keyspace`] (a php-memcached session read with redis-cli). The fred client
+//!   (tower-sessions) has its own package, `crates/compat-fred`, to keep its dependencies
+//!   out of this one.
 //! - [`durability`]: the journal: a SIGKILL crash harness, torn and corrupt journals,
 //!   deadlines and PHP sessions across restarts, and a full disk.
 //!
 //! The external programs come from Debian packages that `scripts/test.sh` installs; a
 //! missing one fails the test with the package name. `SESSIOND_IT_TARGET=memcached` points
-//! the client tests at the Debian memcached instead, to check the scenarios themselves
-//! against the reference server.
+//! the memcached-protocol client tests at the Debian memcached instead, and
+//! `SESSIOND_IT_TARGET=redis` the RESP client tests at the Debian redis-server, to check the
+//! scenarios themselves against the reference servers.
 
 mod durability;
+mod keyspace_events;
 mod lifecycle;
 mod memccapable;
+mod node_redis;
+mod php;
 mod php_memcached;
+mod php_redis;
+mod redis_cli;
+mod resp_support;
+mod shared_keyspace;
 mod support;

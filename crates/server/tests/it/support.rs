@@ -192,9 +192,10 @@ pub struct Sessiond {
 }
 
 impl Sessiond {
-    /// Starts `sessiond` with a memcache listener on a free loopback port (unless `extra_args`
-    /// names its own `--memcache-listen`) and a throwaway `--data-dir` (unless given), and
-    /// waits for the `ready` line. Ports are taken from the `listening …` lines, never guessed.
+    /// Starts `sessiond` with memcache and RESP listeners on free loopback ports (unless
+    /// `extra_args` names its own `--memcache-listen` / `--resp-listen`) and a throwaway
+    /// `--data-dir` (unless given), and waits for the `ready` line. Ports are taken from the
+    /// `listening …` lines, never guessed.
     pub fn start(extra_args: &[&str]) -> Sessiond {
         let bin = sessiond_binary();
         let dir = TempDir::new("sessiond");
@@ -210,6 +211,10 @@ impl Sessiond {
         };
         if !given("--memcache-listen") {
             cmd.args(["--memcache-listen", "127.0.0.1:0"]);
+        }
+        // The RESP listener defaults to 6379; tests running side by side must not share it.
+        if !given("--resp-listen") {
+            cmd.args(["--resp-listen", "127.0.0.1:0"]);
         }
         if !given("--data-dir") {
             cmd.arg("--data-dir").arg(&data_dir);

@@ -1,5 +1,4 @@
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::Bytes;
 use sessiond_proto_memcache::{ArithMode, Command, Outcome, StatsGroup, StoreMode};
@@ -17,14 +16,7 @@ fn shared(max_memory: u64) -> Shared {
         ..Config::default()
     };
     let store = Arc::new(Store::new(Arc::new(Budget::new(max_memory)), NOW));
-    Shared {
-        databases: vec![store.clone()],
-        journal: None,
-        store,
-        stats: Default::default(),
-        config,
-        started: Instant::now(),
-    }
+    Shared::new(vec![store], None, config)
 }
 
 fn set(mode: StoreMode, key: &str, value: &str, exptime: i64, cas: u64) -> Command {

@@ -1,0 +1,584 @@
+//! Scripting: `EVAL`, `EVALSHA` and `SCRIPT LOAD | EXISTS | FLUSH`, with real Lua 5.1.
+//!
+//! # Atomicity
+//! A script must see and change the keyspace without any other client's command in
+//! between. sessiond runs commands on many threads, so this needs a lock; the choice is a
+//! server-wide reader-writer lock, the *script gate* (`RespShared::gate`): every ordinary
+//! command of either protocol (and the expirer's sweep) holds it shared for the length of
+//! one command, and a script holds it exclusively for its whole run. The alternatives were
+//! worse: holding every shard lock of every database (1024 mutexes) for the script's run
+//! would need a second, lock-free call path through the whole store; a per-key lock set
+//! cannot work because a script may touch keys it did not declare. The cost of the gate on
+//! the ordinary path is one uncontended atomic read-lock and unlock per command (measured
+//! in the change that introduced it; see the report in ARCHITECTURE.md). Scripts are rare
+//! in session workloads (phpredis's unlock is the only one seen in the wild) and short.
+//!
+//! While a script runs, time stands still for it (`now` is read once), as in Redis.
+//!
+//! # Limits
+//! - **Time.** An instruction-count hook checks the clock every [`HOOK_EVERY`] VM
+//!   instructions and aborts a script that has run longer than [`TIME_LIMIT`] with a
+//!   `BUSY …` error. Redis instead keeps running the script and answers `BUSY` to everyone
+//!   else until `SCRIPT KILL`; aborting is simpler and never wedges the server. Writes the
+//!   script made before the abort stay (they are already journaled), as with Redis's
+//!   `SHUTDOWN NOSAVE` being the only other way out.
+//! - **Memory.** The Lua state may allocate at most [`LUA_MEMORY`]; past it the script
+//!   fails with a memory error and the state is collected.
+//! - **Recursion.** Lua 5.1's own limits (about 200 nested C calls, 20000 Lua frames) turn
+//!   runaway recursion into an ordinary `stack overflow` error.
+//! - **Cache.** At most [`MAX_SCRIPTS`] scripts are remembered; past that, `EVAL` still
+//!   runs a new script but does not cache it (so a client generating scripts cannot grow
+//!   the server without bound).
+//!
+//! # Sandbox
+//! The libraries are `base` (without `dofile`, `loadfile`, `print`), `table`, `string` and
+//! `math`. Globals are read-only, as in Redis 7 (`Attempt to modify a readonly table`).
+//! `redis.call`, `redis.pcall`, `redis.sha1hex`, `redis.status_reply`, `redis.error_reply`,
+//! `redis.log`, `redis.setresp(2)` and the replication no-ops are provided; `cjson`,
+//! `cmsgpack`, `struct` and `bit` are not.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use mlua::{HookTriggers, Lua, LuaOptions, StdLib, Value as LuaValue, VmState};
+use sessiond_proto_resp::Reply;
+
+use super::{
+    Answer, Ctx, NOSCRIPT, Session, WRITE, arity_ok, error, is, lookup, not_integer, parse_int,
+    unknown_subcommand, write_refusal,
+};
+use crate::exec::Shared;
+
+/// How long a script may run before it is aborted (Redis's `lua-time-limit` default).
+pub const TIME_LIMIT: Duration = Duration::from_secs(5);
+/// How many VM instructions run between two clock checks.
+pub const HOOK_EVERY: u32 = 10_000;
+/// Most memory the Lua state may use.
+pub const LUA_MEMORY: usize = 64 << 20;
+/// Most scripts kept in the cache.
+pub const MAX_SCRIPTS: usize = 4096;
+
+/// Sets up the sandbox; returns the table that holds the real globals (the global table
+/// itself stays empty and read-only, reading through to this one).
+const PRELUDE: &str = r#"
+redis = {}
+redis.status_reply = function(s) return {ok = s} end
+redis.error_reply = function(s) return {err = s} end
+redis.log = function() end
+redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
+redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
+redis.set_repl = function() end
+redis.replicate_commands = function() return true end
+redis.setresp = function(v)
+  if v ~= 2 then error("sessiond scripts speak RESP2 only", 2) end
+end
+dofile, loadfile, print = nil, nil, nil
+local G, rawset, setmetatable, pairs, error = _G, rawset, setmetatable, pairs, error
+local real = {}
+for k, v in pairs(G) do real[k] = v end
+for k in pairs(real) do rawset(G, k, nil) end
+setmetatable(G, {
+  __index = real,
+  __newindex = function() error("Attempt to modify a readonly table", 2) end,
+  __metatable = false,
+})
+return real
+"#;
+
+struct Engine {
+    lua: Lua,
+    /// The real globals (see [`PRELUDE`]).
+    globals: mlua::Table,
+    /// Compiled scripts by SHA1.
+    compiled: HashMap<String, mlua::Function>,
+}
+
+impl Engine {
+    fn new() -> mlua::Result<Engine> {
+        let lua = Lua::new_with(
+            StdLib::TABLE | StdLib::STRING | StdLib::MATH,
+            LuaOptions::default(),
+        )?;
+        lua.set_memory_limit(LUA_MEMORY)?;
+        let globals: mlua::Table = lua.load(PRELUDE).set_name("=prelude").eval()?;
+        let redis: mlua::Table = globals.get("redis")?;
+        redis.raw_set(
+            "sha1hex",
+            lua.create_function(|_, s: mlua::LuaString| Ok(sha1_hex(&s.as_bytes())))?,
+        )?;
+        Ok(Engine {
+            lua,
+            globals,
+            compiled: HashMap::new(),
+        })
+    }
+}
+
+/// Loaded scripts and the interpreter.
+pub struct Scripts {
+    bodies: Mutex<HashMap<String, Bytes>>,
+    engine: Mutex<Option<Engine>>,
+}
+
+impl Scripts {
+    /// No scripts; the interpreter starts with the first script.
+    pub fn new() -> Scripts {
+        Scripts {
+            bodies: Mutex::new(HashMap::new()),
+            engine: Mutex::new(None),
+        }
+    }
+
+    fn remember(&self, sha: &str, body: &Bytes) {
+        let mut bodies = self.bodies.lock().unwrap_or_else(|e| e.into_inner());
+        if bodies.len() < MAX_SCRIPTS || bodies.contains_key(sha) {
+            bodies.insert(sha.to_string(), body.clone());
+        }
+    }
+
+    fn body(&self, sha: &str) -> Option<Bytes> {
+        self.bodies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(sha)
+            .cloned()
+    }
+
+    fn flush(&self) {
+        self.bodies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        // A fresh interpreter, as Redis does on SCRIPT FLUSH.
+        *self.engine.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
+impl Default for Scripts {
+    fn default() -> Self {
+        Scripts::new()
+    }
+}
+
+/// Lower-case hex SHA1 of `data`.
+pub fn sha1_hex(data: &[u8]) -> String {
+    sha1_smol::Sha1::from(data).digest().to_string()
+}
+
+/// `EVAL script numkeys [key …] [arg …]`.
+pub fn eval(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
+    let body = args[1].clone();
+    let sha = sha1_hex(&body);
+    ctx.shared.resp.scripts.remember(&sha, &body);
+    run(ctx, &sha, &body, &args[2..]).into()
+}
+
+/// `EVALSHA sha1 numkeys [key …] [arg …]`.
+pub fn evalsha(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
+    let sha = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
+    match ctx.shared.resp.scripts.body(&sha) {
+        Some(body) => run(ctx, &sha, &body, &args[2..]).into(),
+        None => error("NOSCRIPT No matching script. Please use EVAL.").into(),
+    }
+}
+
+/// `SCRIPT LOAD script | EXISTS sha1 … | FLUSH [ASYNC|SYNC]`.
+pub fn script(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
+    let sub = &args[1];
+    let scripts = &ctx.shared.resp.scripts;
+    if is(sub, "load") && args.len() == 3 {
+        let sha = sha1_hex(&args[2]);
+        // Compile now, so a syntax error is reported at load time, as in Redis. (The caller
+        // holds the script gate shared, so no script is using the interpreter.)
+        let mut engine = scripts.engine.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(reply) = compiled(&mut engine, &sha, &args[2]) {
+            return reply.into();
+        }
+        drop(engine);
+        scripts.remember(&sha, &args[2]);
+        Reply::Bulk(Bytes::from(sha)).into()
+    } else if is(sub, "exists") && args.len() >= 3 {
+        Reply::Array(
+            args[2..]
+                .iter()
+                .map(|sha| {
+                    let sha = String::from_utf8_lossy(sha).to_ascii_lowercase();
+                    Reply::Integer(i64::from(scripts.body(&sha).is_some()))
+                })
+                .collect(),
+        )
+        .into()
+    } else if is(sub, "flush")
+        && (args.len() == 2 || (args.len() == 3 && (is(&args[2], "async") || is(&args[2], "sync"))))
+    {
+        scripts.flush();
+        Reply::ok().into()
+    } else if is(sub, "kill") && args.len() == 2 {
+        error("NOTBUSY No scripts in execution right now.").into()
+    } else {
+        unknown_subcommand("script", sub).into()
+    }
+}
+
+/// The compiled function of `sha`, compiling `body` (and starting the interpreter) if
+/// needed.
+fn compiled(engine: &mut Option<Engine>, sha: &str, body: &[u8]) -> Result<mlua::Function, Reply> {
+    if engine.is_none() {
+        *engine = Some(
+            Engine::new()
+                .map_err(|e| error(format!("ERR could not start the Lua interpreter: {e}")))?,
+        );
+    }
+    let Some(engine) = engine.as_mut() else {
+        return Err(error("ERR could not start the Lua interpreter"));
+    };
+    if let Some(f) = engine.compiled.get(sha) {
+        return Ok(f.clone());
+    }
+    let function = engine
+        .lua
+        .load(body)
+        .set_name("@user_script")
+        .into_function()
+        .map_err(|e| {
+            let text = match &e {
+                mlua::Error::SyntaxError { message, .. } => message.clone(),
+                other => other.to_string(),
+            };
+            error(format!(
+                "ERR Error compiling script (new function): {}",
+                first_line(&text)
+            ))
+        })?;
+    if engine.compiled.len() < MAX_SCRIPTS {
+        engine.compiled.insert(sha.to_string(), function.clone());
+    }
+    Ok(function)
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or(text)
+}
+
+/// Runs a script with `rest` = `numkeys key… arg…`.
+fn run(ctx: &mut Ctx<'_>, sha: &str, body: &[u8], rest: &[Bytes]) -> Reply {
+    let Some(numkeys) = parse_int(&rest[0]) else {
+        return not_integer();
+    };
+    if numkeys < 0 {
+        return error("ERR Number of keys can't be negative");
+    }
+    let numkeys = numkeys as usize;
+    if numkeys > rest.len() - 1 {
+        return error("ERR Number of keys can't be greater than number of args");
+    }
+    let (keys, argv) = rest[1..].split_at(numkeys);
+    let scripts = &ctx.shared.resp.scripts;
+    let mut engine = scripts.engine.lock().unwrap_or_else(|e| e.into_inner());
+    let function = match compiled(&mut engine, sha, body) {
+        Ok(f) => f,
+        Err(reply) => return reply,
+    };
+    let Some(engine) = engine.as_ref() else {
+        return error("ERR could not start the Lua interpreter");
+    };
+    ctx.session.in_script = true;
+    let result = call_script(
+        engine,
+        function,
+        ctx.shared,
+        ctx.session,
+        ctx.now,
+        keys,
+        argv,
+    );
+    ctx.session.in_script = false;
+    match result {
+        Ok(reply) => reply,
+        Err(e) => script_error(&e, sha),
+    }
+}
+
+/// What `redis.call` raises: the error reply's text and the script line that called.
+#[derive(Debug)]
+struct CallError {
+    text: String,
+    line: usize,
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::error::Error for CallError {}
+
+/// The script timed out.
+#[derive(Debug)]
+struct Busy;
+
+impl std::fmt::Display for Busy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "BUSY script exceeded the time limit of {} ms and was aborted",
+            TIME_LIMIT.as_millis()
+        )
+    }
+}
+
+impl std::error::Error for Busy {}
+
+fn find_cause<T: std::error::Error + 'static>(e: &mlua::Error) -> Option<&T> {
+    match e {
+        mlua::Error::CallbackError { cause, .. } => find_cause(cause),
+        mlua::Error::ExternalError(inner) => inner.downcast_ref::<T>(),
+        mlua::Error::WithContext { cause, .. } => find_cause(cause),
+        _ => None,
+    }
+}
+
+/// The error reply for a script that failed, in Redis 7's words.
+fn script_error(e: &mlua::Error, sha: &str) -> Reply {
+    if find_cause::<Busy>(e).is_some() {
+        return error(Busy.to_string());
+    }
+    if let Some(call) = find_cause::<CallError>(e) {
+        return error(format!(
+            "{} script: {sha}, on @user_script:{}.",
+            call.text, call.line
+        ));
+    }
+    let text = match e {
+        mlua::Error::MemoryError(_) => "not enough memory (script memory limit reached)".into(),
+        mlua::Error::RuntimeError(text) => first_line(text).to_string(),
+        other => first_line(&other.to_string()).to_string(),
+    };
+    // `user_script:<line>: …` carries the line.
+    let line = text
+        .strip_prefix("user_script:")
+        .and_then(|rest| rest.split(':').next())
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(0);
+    error(format!("ERR {text} script: {sha}, on @user_script:{line}."))
+}
+
+fn call_script(
+    engine: &Engine,
+    function: mlua::Function,
+    shared: &Shared,
+    session: &mut Session,
+    now: u64,
+    keys: &[Bytes],
+    argv: &[Bytes],
+) -> mlua::Result<Reply> {
+    let lua = &engine.lua;
+    let strings = |items: &[Bytes]| -> mlua::Result<mlua::Table> {
+        let table = lua.create_table_with_capacity(items.len(), 0)?;
+        for (i, item) in items.iter().enumerate() {
+            table.raw_set(i + 1, lua.create_string(item)?)?;
+        }
+        Ok(table)
+    };
+    engine.globals.raw_set("KEYS", strings(keys)?)?;
+    engine.globals.raw_set("ARGV", strings(argv)?)?;
+    let started = Instant::now();
+    lua.set_hook(
+        HookTriggers::new().every_nth_instruction(HOOK_EVERY),
+        move |_, _| {
+            if started.elapsed() > TIME_LIMIT {
+                Err(mlua::Error::external(Busy))
+            } else {
+                Ok(VmState::Continue)
+            }
+        },
+    )?;
+    let session = RefCell::new(session);
+    let result = lua.scope(|scope| {
+        let redis: mlua::Table = engine.globals.get("redis")?;
+        let call = |raise: bool| {
+            let session = &session;
+            scope.create_function(move |lua, args: mlua::MultiValue| {
+                let reply = command_from_script(lua, shared, &mut session.borrow_mut(), now, args);
+                match reply {
+                    Reply::Error(text) if raise => {
+                        let line = lua
+                            .inspect_stack(1, |d| d.current_line())
+                            .flatten()
+                            .unwrap_or(0);
+                        Err(mlua::Error::external(CallError {
+                            text: String::from_utf8_lossy(&text).into_owned(),
+                            line,
+                        }))
+                    }
+                    other => to_lua(lua, &other),
+                }
+            })
+        };
+        redis.raw_set("call", call(true)?)?;
+        redis.raw_set("pcall", call(false)?)?;
+        let value: LuaValue = function.call(())?;
+        from_lua(&value)
+    });
+    lua.remove_hook();
+    // Leave nothing of this run reachable, and give its garbage back now.
+    let _ = engine.globals.raw_set("KEYS", LuaValue::Nil);
+    let _ = engine.globals.raw_set("ARGV", LuaValue::Nil);
+    let _ = lua.gc_collect();
+    result
+}
+
+/// Runs one `redis.call` from a script: the command checks of [`super::execute`] with
+/// the script's own error texts, then the handler directly (the caller already holds the
+/// script gate exclusively).
+fn command_from_script(
+    lua: &Lua,
+    shared: &Shared,
+    session: &mut Session,
+    now: u64,
+    args: mlua::MultiValue,
+) -> Reply {
+    let mut argv = Vec::with_capacity(args.len());
+    for arg in args {
+        match arg {
+            LuaValue::String(s) => argv.push(Bytes::copy_from_slice(&s.as_bytes())),
+            LuaValue::Integer(n) => argv.push(Bytes::from(n.to_string())),
+            LuaValue::Number(n) => argv.push(Bytes::from(number_text(n))),
+            _ => {
+                return error("ERR Lua redis lib command arguments must be strings or integers");
+            }
+        }
+    }
+    let _ = lua;
+    if argv.is_empty() {
+        return error("ERR Please specify at least one argument for this redis lib call");
+    }
+    let Some(spec) = lookup(&argv[0]) else {
+        return error("ERR Unknown Redis command called from script");
+    };
+    if spec.flags & NOSCRIPT != 0 {
+        return error("ERR This Redis command is not allowed from script");
+    }
+    if !arity_ok(spec, argv.len()) {
+        return error("ERR Wrong number of args calling Redis command from script");
+    }
+    if spec.flags & WRITE != 0
+        && let Some(refusal) = write_refusal(shared)
+    {
+        return refusal;
+    }
+    let mut ctx = Ctx {
+        shared,
+        session,
+        now,
+    };
+    match (spec.handler)(&mut ctx, &argv) {
+        super::Answer::One(reply) => reply,
+        super::Answer::Many(mut replies) => replies.pop().unwrap_or(Reply::Null),
+    }
+}
+
+/// A Lua number as Redis passes it to a command (`%.17g`; integral values as integers).
+fn number_text(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e17 {
+        format!("{}", n as i64)
+    } else {
+        format!("{n}")
+    }
+}
+
+/// A command's reply as a script sees it (Redis's RESP2 conversion).
+fn to_lua(lua: &Lua, reply: &Reply) -> mlua::Result<LuaValue> {
+    Ok(match reply {
+        Reply::Integer(n) => LuaValue::Integer(*n as _),
+        Reply::Bulk(b) => LuaValue::String(lua.create_string(b)?),
+        Reply::Simple(s) => {
+            let t = lua.create_table()?;
+            t.raw_set("ok", lua.create_string(s)?)?;
+            LuaValue::Table(t)
+        }
+        Reply::Error(s) => {
+            let t = lua.create_table()?;
+            t.raw_set("err", lua.create_string(s)?)?;
+            LuaValue::Table(t)
+        }
+        Reply::Null | Reply::NullArray => LuaValue::Boolean(false),
+        Reply::Array(items) | Reply::Set(items) | Reply::Push(items) => {
+            let t = lua.create_table_with_capacity(items.len(), 0)?;
+            for (i, item) in items.iter().enumerate() {
+                t.raw_set(i + 1, to_lua(lua, item)?)?;
+            }
+            LuaValue::Table(t)
+        }
+        Reply::Map(pairs) => {
+            let t = lua.create_table_with_capacity(pairs.len() * 2, 0)?;
+            for (i, (k, v)) in pairs.iter().enumerate() {
+                t.raw_set(2 * i + 1, to_lua(lua, k)?)?;
+                t.raw_set(2 * i + 2, to_lua(lua, v)?)?;
+            }
+            LuaValue::Table(t)
+        }
+        Reply::Double(d) => {
+            let mut out = bytes::BytesMut::new();
+            sessiond_proto_resp::encode(
+                &Reply::Double(*d),
+                sessiond_proto_resp::Protocol::Resp2,
+                &mut out,
+            );
+            // `$<len>\r\n<text>\r\n`: keep the text.
+            let text = out[..]
+                .split(|&b| b == b'\n')
+                .nth(1)
+                .map(|t| t.strip_suffix(b"\r").unwrap_or(t).to_vec())
+                .unwrap_or_default();
+            LuaValue::String(lua.create_string(text)?)
+        }
+        Reply::Boolean(b) => LuaValue::Integer(i64::from(*b) as _),
+        Reply::Verbatim { text, .. } => LuaValue::String(lua.create_string(text)?),
+        Reply::BigNumber(digits) => LuaValue::String(lua.create_string(digits)?),
+    })
+}
+
+/// A script's return value as a reply (Redis's rules: numbers truncate to integers,
+/// `false`/`nil` are null, `true` is 1, `{ok=…}`/`{err=…}` are status and error replies,
+/// other tables are arrays up to the first nil).
+fn from_lua(value: &LuaValue) -> mlua::Result<Reply> {
+    from_lua_depth(value, 0)
+}
+
+fn from_lua_depth(value: &LuaValue, depth: usize) -> mlua::Result<Reply> {
+    // Reply nesting is bounded like the codec's, so a self-referencing table cannot recurse
+    // forever.
+    if depth > 64 {
+        return Ok(Reply::Null);
+    }
+    Ok(match value {
+        LuaValue::Nil | LuaValue::Boolean(false) => Reply::Null,
+        LuaValue::Boolean(true) => Reply::Integer(1),
+        LuaValue::Integer(n) => Reply::Integer(*n),
+        LuaValue::Number(n) => Reply::Integer(*n as i64),
+        LuaValue::String(s) => Reply::Bulk(Bytes::copy_from_slice(&s.as_bytes())),
+        LuaValue::Table(t) => {
+            if let Ok(LuaValue::String(e)) = t.raw_get::<LuaValue>("err") {
+                return Ok(Reply::Error(Bytes::copy_from_slice(&e.as_bytes())));
+            }
+            if let Ok(LuaValue::String(s)) = t.raw_get::<LuaValue>("ok") {
+                return Ok(Reply::Simple(Bytes::copy_from_slice(&s.as_bytes())));
+            }
+            let mut items = Vec::new();
+            for i in 1.. {
+                let item: LuaValue = t.raw_get(i)?;
+                if item.is_nil() {
+                    break;
+                }
+                items.push(from_lua_depth(&item, depth + 1)?);
+            }
+            Reply::Array(items)
+        }
+        _ => Reply::Null,
+    })
+}

@@ -1,0 +1,816 @@
+//! Connection and server commands: `PING`, `ECHO`, `SELECT`, `AUTH`, `HELLO`, `CLIENT`,
+//! `QUIT`, `RESET`, `INFO`, `COMMAND`, `CONFIG`, `DBSIZE`, `FLUSHDB`, `FLUSHALL`, `TIME`,
+//! `BGREWRITEAOF`, `LASTSAVE` and `FUNCTION`.
+//!
+//! sessiond presents itself as Redis 7.0.15 (`HELLO`, `INFO server`), the release whose
+//! replies it reproduces, so clients that gate features on the version enable the ones
+//! sessiond has; `sessiond_version` in `INFO` tells the truth.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use sessiond_proto_resp::{Protocol, Reply};
+use sessiond_store::glob_match;
+
+use super::pubsub::{flags_text, parse_flags};
+use super::{
+    Answer, COMMANDS, Ctx, Spec, bulk, error, is, lookup, not_integer, parse_int, simple,
+    unknown_subcommand,
+};
+use crate::DATABASES;
+
+/// The Redis version sessiond reports.
+pub const REDIS_VERSION: &str = "7.0.15";
+
+/// `PING [message]`.
+pub fn ping(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
+    if args.len() > 2 {
+        return super::wrong_args("ping").into();
+    }
+    if ctx.session.subscribed_resp2() {
+        // In RESP2's subscribed mode PING answers in the shape of a message.
+        let payload = args.get(1).cloned().unwrap_or_default();
+        return Reply::Array(vec![bulk(&b"pong"[..]), Reply::Bulk(payload)]).into();
+    }
+    match args.get(1) {
+        None => simple("PONG").into(),
+        Some(message) => Reply::Bulk(message.clone()).into(),
+    }
+}
+
+/// `ECHO message`.
+pub fn echo(_: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
+    Reply::Bulk(args[1].clone()).into()
+}
+
+/// `SELECT index`.
+pub fn select(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
+    let Some(index) = parse_int(&args[1]) else {
+        return not_integer().into();
+    };
+    if !(0..DATABASES as i64).contains(&index) {
+        return error("ERR DB index is out of range").into();
+    }
+    ctx.session.db = index as usize;
+    ctx.session.info.db.store(index as usize, Ordering::Relaxed);
+    Reply::ok().into()
+}
+
+/// Compares without an early exit, so the time taken says nothing about where a guess
+/// went wrong.
+fn same_secret(given: &[u8], expected: &[u8]) -> bool {
+    let mut diff = given.len() ^ expected.len();
+    for (i, &b) in given.iter().enumerate() {
+        diff |= usize::from(
+            b ^ expected
+                .get(i % expected.len().max(1))
+                .copied()
+                .unwrap_or(0),
+        );
+    }
+    diff == 0
+}
+
+/// Checks a user and password against `--requirepass` (user `default` only).
+fn check_password(ctx: &mut Ctx<'_>, user: Option<&[u8]>, pass: &[u8]) -> Result<(), Reply> {
+    let wrongpass = || error("WRONGPASS invalid username-password pair or user is disabled.");
+    match &ctx.shared.config.requirepass {
+        None => match user {
+            None => Err(error(
+                "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+            )),
+            // The default user has no password: any password logs it in, as in Redis.
+            Some(user) if user == b"default" => Ok(()),
+            Some(_) => Err(wrongpass()),
+        },
+        Some(expected) => {
+            let user_ok = user.is_none_or(|u| u == b"default");
+            if same_secret(pass, expected.as_bytes()) && user_ok {
+                ctx.session.authenticated = true;
+                Ok(())
+            } else {
+                Err(wrongpass())
+            }
+        }
+    }
+}
+
+/// `AUTH [username] password`.
+pub fn auth(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
+    let result = match args.len() {
+        2 => check_password(ctx, None, &args[1]),
+        3 => check_password(ctx, Some(&args[1]), &args[2]),
+        _ => return super::syntax_error().into(),
+    };
+    match result {
+        Ok(()) => Reply::ok().into(),
+        Err(reply) => reply.into(),
+    }
+}
+
+/// `HELLO [protover [AUTH username password] [SETNAME clientname]]`.
+pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
+    let mut protocol = ctx.session.protocol;
+    if let Some(version) = args.get(1) {
+        match parse_int(version) {
+            None => {
+                return error("ERR Protocol version is not an integer or out of range").into();
+            }
+            Some(2) => protocol = Protocol::Resp2,
+            Some(3) => protocol = Protocol::Resp3,
+            Some(_) => return error("NOPROTO unsupported protocol version").into(),
+        }
+    }
+    let mut name = None;
+    let mut i = 2;
+    while i < args.len() {
+        if is(&args[i], "auth") && i + 2 < args.len() {
+            let (user, pass) = (args[i + 1].clone(), args[i + 2].clone());
+            if let Err(reply) = check_password(ctx, Some(&user), &pass) {
+                return reply.into();
+            }
+            i += 3;
+        } else if is(&args[i], "setname") && i + 1 < args.len() {
+            if let Err(reply) = valid_name(&args[i + 1]) {
+                return reply.into();
+            }
+            name = Some(args[i + 1].clone());
+            i += 2;
+        } else {
+            return error(format!(
+                "ERR Syntax error in HELLO option '{}'",
+                String::from_utf8_lossy(&args[i])
+            ))
+            .into();
+        }
+    }
+    if !ctx.session.authenticated {
+        return error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time").into();
+    }
+    if let Some(name) = name
+        && let Ok(mut names) = ctx.session.info.names.lock()
+    {
+        names.0 = name;
+    }
+    ctx.session.protocol = protocol;
+    let text = |s: &str| Reply::Bulk(Bytes::copy_from_slice(s.as_bytes()));
+    Reply::Map(vec![
+        (text("server"), text("redis")),
+        (text("version"), text(REDIS_VERSION)),
+        (
+            text("proto"),
+            Reply::Integer(if protocol == Protocol::Resp3 { 3 } else { 2 }),
+        ),
+        (text("id"), Reply::Integer(ctx.session.id as i64)),
+        (text("mode"), text("standalone")),
+        (text("role"), text("master")),
+        (text("modules"), Reply::Array(Vec::new())),
+    ])
+    .into()
+}
+
+fn valid_name(name: &[u8]) -> Result<(), Reply> {
+    if name.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
+        return Err(error(
+            "ERR Client names cannot contain spaces, newlines or special characters.",
+        ));
+    }
+    Ok(())
+}
+
+/// One `CLIENT LIST` line (a subset of Redis's fields, same format).
+fn client_line(info: &super::ClientInfo, now: u64, resp: u8, sub: usize) -> String {
+    let (name, lib_name, lib_ver) = info.names.lock().map(|n| n.clone()).unwrap_or_default();
+    let cmd = info
+        .last_command
+        .lock()
+        .map(|c| c.clone())
+        .unwrap_or_default();
+    format!(
+        "id={} addr={} laddr={} fd=-1 name={} age={} idle=0 flags=N db={} sub={} psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
+        info.id,
+        info.addr,
+        info.laddr,
+        String::from_utf8_lossy(&name),
+        now.saturating_sub(info.created_ms) / 1000,
+        info.db.load(Ordering::Relaxed),
+        sub,
+        String::from_utf8_lossy(&cmd),
+        resp,
+        String::from_utf8_lossy(&lib_name),
+        String::from_utf8_lossy(&lib_ver),
+    )
+}
+
+/// `CLIENT ID | SETNAME | GETNAME | SETINFO | LIST | INFO | NO-EVICT | NO-TOUCH`.
+pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
+    let sub = &args[1];
+    let session = &mut *ctx.session;
+    if is(sub, "id") && args.len() == 2 {
+        Reply::Integer(session.id as i64).into()
+    } else if is(sub, "setname") && args.len() == 3 {
+        if let Err(reply) = valid_name(&args[2]) {
+            return reply.into();
+        }
+        if let Ok(mut names) = session.info.names.lock() {
+            names.0 = args[2].clone();
+        }
+        Reply::ok().into()
+    } else if is(sub, "getname") && args.len() == 2 {
+        let name = session
+            .info
+            .names
+            .lock()
+            .map(|n| n.0.clone())
+            .unwrap_or_default();
+        if name.is_empty() {
+            Reply::Null.into()
+        } else {
+            Reply::Bulk(name).into()
+        }
+    } else if is(sub, "setinfo") && args.len() == 4 {
+        if let Err(reply) = valid_name(&args[3]) {
+            return reply.into();
+        }
+        let Ok(mut names) = session.info.names.lock() else {
+            return Reply::ok().into();
+        };
+        if is(&args[2], "lib-name") {
+            names.1 = args[3].clone();
+        } else if is(&args[2], "lib-ver") {
+            names.2 = args[3].clone();
+        } else {
+            return error(format!(
+                "ERR Unrecognized option '{}'",
+                String::from_utf8_lossy(&args[2])
+            ))
+            .into();
+        }
+        Reply::ok().into()
+    } else if (is(sub, "no-evict") || is(sub, "no-touch")) && args.len() == 3 {
+        // Nothing is ever evicted, and no LRU clock exists to leave untouched.
+        Reply::ok().into()
+    } else if is(sub, "info") && args.len() == 2 {
+        let resp = if session.protocol == Protocol::Resp3 {
+            3
+        } else {
+            2
+        };
+        let subs = session.subscriber.as_ref().map_or(0, |s| s.count());
+        Reply::Verbatim {
+            format: *b"txt",
+            text: Bytes::from(client_line(&session.info, ctx.now, resp, subs)),
+        }
+        .into()
+    } else if is(sub, "list") {
+        let clients: Vec<_> = ctx
+            .shared
+            .resp
+            .clients
+            .lock()
+            .map(|c| c.values().cloned().collect())
+            .unwrap_or_default();
+        let mut text = String::new();
+        for info in clients {
+            let (resp, subs) = if info.id == session.id {
+                (
+                    if session.protocol == Protocol::Resp3 {
+                        3
+                    } else {
+                        2
+                    },
+                    session.subscriber.as_ref().map_or(0, |s| s.count()),
+                )
+            } else {
+                (2, 0)
+            };
+            text.push_str(&client_line(&info, ctx.now, resp, subs));
+        }
+        Reply::Verbatim {
+            format: *b"txt",
+            text: Bytes::from(text),
+        }
+        .into()
+    } else {
+        unknown_subcommand("client", sub).into()
+    }
+}
+
+/// `QUIT`: `+OK`, then the connection closes.
+pub fn quit(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Answer {
+    ctx.session.quit = true;
+    Reply::ok().into()
+}
+
+/// `RESET`: back to a fresh connection's state.
+pub fn reset(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Answer {
+    let session = &mut *ctx.session;
+    if let Some(mut sub) = session.subscriber.take() {
+        ctx.shared.resp.pubsub.drop_subscriber(session.id, &mut sub);
+    }
+    session.db = 0;
+    session.info.db.store(0, Ordering::Relaxed);
+    session.protocol = Protocol::Resp2;
+    session.authenticated = ctx.shared.config.requirepass.is_none();
+    if let Ok(mut names) = session.info.names.lock() {
+        names.0 = Bytes::new();
+    }
+    simple("RESET").into()
+}
+
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "K", "M", "G", "T"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes}B")
+    } else {
+        format!("{value:.2}{}", UNITS[unit])
+    }
+}
+
+/// The text of `INFO` for `sections` (empty: the default set).
+pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
+    let wants = |name: &str| {
+        sections.is_empty()
+            || sections
+                .iter()
+                .any(|s| is(s, name) || is(s, "all") || is(s, "everything") || is(s, "default"))
+    };
+    let shared = ctx.shared;
+    let resp = &shared.resp;
+    let mut out = String::new();
+    let uptime = shared.started.elapsed().as_secs();
+    if wants("server") {
+        let port = shared.config.resp_listen.map_or(0, |a| a.port());
+        let _ = write!(
+            out,
+            "# Server\r\nredis_version:{REDIS_VERSION}\r\nsessiond_version:{}\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:{}\r\nmultiplexing_api:epoll\r\nprocess_id:{}\r\nrun_id:{:040x}\r\ntcp_port:{port}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:100\r\nexecutable:sessiond\r\n\r\n",
+            env!("CARGO_PKG_VERSION"),
+            std::env::consts::OS,
+            std::env::consts::ARCH,
+            usize::BITS,
+            std::process::id(),
+            u128::from(std::process::id()) << 64 | u128::from(ctx.now),
+            ctx.now * 1000,
+            uptime / 86400,
+        );
+    }
+    if wants("clients") {
+        let connected = resp.clients.lock().map(|c| c.len()).unwrap_or(0);
+        let _ = write!(
+            out,
+            "# Clients\r\nconnected_clients:{connected}\r\nmaxclients:{}\r\nblocked_clients:0\r\npubsub_clients:0\r\nmemcache_connections:{}\r\n\r\n",
+            shared.config.max_connections,
+            shared
+                .stats
+                .curr_connections
+                .load(Ordering::Relaxed)
+                .saturating_sub(connected as u64),
+        );
+    }
+    let budget = shared.store.budget();
+    if wants("memory") {
+        let limit = budget.limit();
+        let shown_limit = if limit == u64::MAX { 0 } else { limit };
+        let _ = write!(
+            out,
+            "# Memory\r\nused_memory:{}\r\nused_memory_human:{}\r\nmaxmemory:{shown_limit}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:noeviction\r\nsessiond_out_of_memory_refusals:{}\r\n\r\n",
+            budget.used(),
+            human(budget.used()),
+            human(shown_limit),
+            budget.out_of_memory(),
+        );
+    }
+    if wants("persistence") {
+        let _ = write!(
+            out,
+            "# Persistence\r\nloading:0\r\nrdb_bgsave_in_progress:0\r\n"
+        );
+        match &shared.journal {
+            None => {
+                let _ = write!(out, "aof_enabled:0\r\n");
+            }
+            Some(journal) => {
+                let js = &journal.stats;
+                let progress = journal.progress();
+                let poisoned = journal.is_poisoned();
+                let _ = write!(
+                    out,
+                    "aof_enabled:1\r\naof_rewrite_in_progress:{}\r\naof_rewrites:{}\r\naof_last_write_status:{}\r\naof_last_bgrewrite_status:ok\r\naof_fsync_policy:{}\r\njournal_poisoned:{}\r\njournal_records:{}\r\njournal_written_seq:{}\r\njournal_durable_seq:{}\r\njournal_fsyncs:{}\r\njournal_segment_bytes:{}\r\n",
+                    u8::from(js.rewrite_running.load(Ordering::Relaxed)),
+                    js.rewrites.load(Ordering::Relaxed),
+                    if poisoned { "err" } else { "ok" },
+                    journal.policy().name(),
+                    u8::from(poisoned),
+                    js.records.load(Ordering::Relaxed),
+                    progress.written,
+                    progress.durable,
+                    js.fsyncs.load(Ordering::Relaxed),
+                    js.segment_bytes.load(Ordering::Relaxed),
+                );
+                if let Some(reason) = journal.poison_reason() {
+                    let _ = write!(
+                        out,
+                        "journal_error:{}\r\n",
+                        reason.replace(['\r', '\n'], " ")
+                    );
+                }
+            }
+        }
+        out.push_str("\r\n");
+    }
+    if wants("stats") {
+        let store = shared.store.stats();
+        let expired: u64 = shared.databases.iter().map(|s| s.stats().expired).sum();
+        let _ = write!(
+            out,
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\nexpired_keys:{expired}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\ntotal_items_written_db0:{}\r\n\r\n",
+            shared.stats.total_connections.load(Ordering::Relaxed),
+            resp.commands_processed.load(Ordering::Relaxed),
+            shared.stats.rejected_connections.load(Ordering::Relaxed),
+            resp.keyspace_hits.load(Ordering::Relaxed),
+            resp.keyspace_misses.load(Ordering::Relaxed),
+            resp.pubsub.channel_count(),
+            resp.pubsub.pattern_count(),
+            store.total_items,
+        );
+    }
+    if wants("keyspace") {
+        out.push_str("# Keyspace\r\n");
+        for (db, store) in shared.databases.iter().enumerate() {
+            let keys = store.len();
+            if keys > 0 {
+                // Items carrying a deadline are not counted separately; `expires` is a
+                // lower bound of 0, and avg_ttl is not tracked.
+                let _ = write!(out, "db{db}:keys={keys},expires=0,avg_ttl=0\r\n");
+            }
+        }
+        out.push_str("\r\n");
+    }
+    // Redis ends the text without the last blank line.
+    while out.ends_with("\r\n\r\n") {
+        out.truncate(out.len() - 2);
+    }
+    out
+}
+
+/// `INFO [section …]`.
+pub fn info(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
+    Reply::Verbatim {
+        format: *b"txt",
+        text: Bytes::from(info_text(ctx, &args[1..])),
+    }
+    .into()
+}
+
+fn flag_names(spec: &Spec) -> Vec<Reply> {
+    let mut flags = Vec::new();
+    let mut push = |name: &'static str| flags.push(simple(name));
+    if spec.flags & super::WRITE != 0 {
+        push("write");
+    }
+    if spec.flags & super::READONLY != 0 {
+        push("readonly");
+    }
+    if spec.flags & super::DENYOOM != 0 {
+        push("denyoom");
+    }
+    if spec.flags & super::ADMIN != 0 {
+        push("admin");
+    }
+    if spec.flags & super::PUBSUB_OK != 0 && spec.group == "pubsub" {
+        push("pubsub");
+    }
+    if spec.flags & super::NOSCRIPT != 0 {
+        push("noscript");
+    }
+    if spec.flags & super::NO_AUTH != 0 {
+        push("no_auth");
+    }
+    if spec.flags & super::FAST != 0 {
+        push("fast");
+    }
+    flags
+}
+
+fn command_info(spec: &Spec) -> Reply {
+    let (first, last, step) = spec.keys;
+    Reply::Array(vec![
+        bulk(spec.name),
+        Reply::Integer(i64::from(spec.arity)),
+        Reply::Set(flag_names(spec)),
+        Reply::Integer(i64::from(first)),
+        Reply::Integer(i64::from(last)),
+        Reply::Integer(i64::from(step)),
+        Reply::Set(vec![simple_owned(format!("@{}", spec.group))]),
+        Reply::Set(Vec::new()),
+        Reply::Array(Vec::new()),
+        Reply::Array(Vec::new()),
+    ])
+}
+
+fn simple_owned(text: String) -> Reply {
+    Reply::Simple(Bytes::from(text))
+}
+
+fn command_docs(spec: &Spec) -> Reply {
+    let text = |s: &str| Reply::Bulk(Bytes::copy_from_slice(s.as_bytes()));
+    Reply::Map(vec![
+        (text("summary"), text(spec.summary)),
+        (text("since"), text("1.0.0")),
+        (text("group"), text(spec.group)),
+    ])
+}
+
+/// `COMMAND [COUNT | INFO name … | DOCS [name …] | LIST]`.
+pub fn command(_: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
+    let Some(sub) = args.get(1) else {
+        return Reply::Array(COMMANDS.iter().map(command_info).collect()).into();
+    };
+    if is(sub, "count") && args.len() == 2 {
+        Reply::Integer(COMMANDS.len() as i64).into()
+    } else if is(sub, "list") {
+        Reply::Array(COMMANDS.iter().map(|s| bulk(s.name)).collect()).into()
+    } else if is(sub, "info") {
+        if args.len() == 2 {
+            return Reply::Array(COMMANDS.iter().map(command_info).collect()).into();
+        }
+        Reply::Array(
+            args[2..]
+                .iter()
+                .map(|name| lookup(name).map_or(Reply::NullArray, command_info))
+                .collect(),
+        )
+        .into()
+    } else if is(sub, "docs") {
+        let specs: Vec<&Spec> = if args.len() == 2 {
+            COMMANDS.iter().collect()
+        } else {
+            args[2..].iter().filter_map(|name| lookup(name)).collect()
+        };
+        Reply::Map(
+            specs
+                .into_iter()
+                .map(|spec| (bulk(spec.name), command_docs(spec)))
+                .collect(),
+        )
+        .into()
+    } else {
+        unknown_subcommand("command", sub).into()
+    }
+}
+
+/// The settings `CONFIG GET` knows, with their current values.
+fn config_values(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
+    let shared = ctx.shared;
+    let limit = shared.store.budget().limit();
+    vec![
+        (
+            "notify-keyspace-events",
+            flags_text(shared.resp.pubsub.flags()),
+        ),
+        (
+            "maxmemory",
+            if limit == u64::MAX { 0 } else { limit }.to_string(),
+        ),
+        ("maxmemory-policy", "noeviction".into()),
+        (
+            "appendonly",
+            if shared.journal.is_some() {
+                "yes"
+            } else {
+                "no"
+            }
+            .into(),
+        ),
+        ("appendfsync", shared.config.fsync.name().into()),
+        ("save", String::new()),
+        ("databases", DATABASES.to_string()),
+        (
+            "port",
+            shared
+                .config
+                .resp_listen
+                .map_or(0, |a| a.port())
+                .to_string(),
+        ),
+        (
+            "bind",
+            shared
+                .config
+                .resp_listen
+                .map_or(String::new(), |a| a.ip().to_string()),
+        ),
+        (
+            "requirepass",
+            shared.config.requirepass.clone().unwrap_or_default(),
+        ),
+        ("maxclients", shared.config.max_connections.to_string()),
+        (
+            "timeout",
+            shared
+                .config
+                .idle_timeout
+                .map_or(0, |d| d.as_secs())
+                .to_string(),
+        ),
+        (
+            "proto-max-bulk-len",
+            sessiond_proto_resp::Limits::default()
+                .max_bulk_len
+                .to_string(),
+        ),
+        (
+            "busy-reply-threshold",
+            super::scripting::TIME_LIMIT.as_millis().to_string(),
+        ),
+        (
+            "lua-time-limit",
+            super::scripting::TIME_LIMIT.as_millis().to_string(),
+        ),
+        ("dir", shared.config.data_dir.display().to_string()),
+    ]
+}
+
+/// Parses a memory size as Redis's `memtoull` does: digits with an optional `k`, `kb`,
+/// `m`, `mb`, `g` or `gb` (case-insensitive; `k` is 1000, `kb` 1024).
+fn parse_memory(text: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(text).ok()?.to_ascii_lowercase();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: u64 = digits.parse().ok()?;
+    let multiplier: u64 = match unit {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    n.checked_mul(multiplier)
+}
+
+/// `CONFIG GET pattern … | SET name value … | RESETSTAT`. Only `notify-keyspace-events`
+/// and `maxmemory` can be set; the rest reflect the command line and are read-only.
+pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
+    let sub = &args[1];
+    if is(sub, "get") && args.len() >= 3 {
+        let values = config_values(ctx);
+        let mut out = Vec::new();
+        for (name, value) in values {
+            if args[2..]
+                .iter()
+                .any(|p| glob_match(&p.to_ascii_lowercase(), name.as_bytes()))
+            {
+                out.push((bulk(name), Reply::Bulk(Bytes::from(value))));
+            }
+        }
+        Reply::Map(out).into()
+    } else if is(sub, "set") && args.len() >= 4 && args.len().is_multiple_of(2) {
+        let known: Vec<&str> = config_values(ctx).iter().map(|(n, _)| *n).collect();
+        // Validate everything first: CONFIG SET applies all or nothing.
+        let mut flags = None;
+        let mut maxmemory = None;
+        for pair in args[2..].chunks(2) {
+            let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
+            let failed = |why: &str| {
+                error(format!(
+                    "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
+                ))
+            };
+            match name.as_str() {
+                "notify-keyspace-events" => match parse_flags(&pair[1]) {
+                    Some(f) => flags = Some(f),
+                    None => {
+                        return failed("Invalid event class character. Use 'Ag$lshzxeKEtmd'.")
+                            .into();
+                    }
+                },
+                "maxmemory" => match parse_memory(&pair[1]) {
+                    Some(m) => maxmemory = Some(m),
+                    None => return failed("argument must be a memory value").into(),
+                },
+                other if known.contains(&other) => {
+                    return failed("can't set immutable config").into();
+                }
+                other => {
+                    return error(format!(
+                        "ERR Unknown option or number of arguments for CONFIG SET - '{other}'"
+                    ))
+                    .into();
+                }
+            }
+        }
+        if let Some(flags) = flags {
+            ctx.shared.resp.pubsub.set_flags(flags);
+        }
+        if let Some(limit) = maxmemory {
+            // Redis's 0 means no limit. Lowering the limit below what is stored refuses new
+            // growth; nothing is evicted.
+            let limit = if limit == 0 { u64::MAX } else { limit };
+            ctx.shared.store.budget().set_limit(limit);
+        }
+        Reply::ok().into()
+    } else if is(sub, "resetstat") && args.len() == 2 {
+        ctx.shared.stats.reset();
+        let resp = &ctx.shared.resp;
+        resp.commands_processed.store(0, Ordering::Relaxed);
+        resp.keyspace_hits.store(0, Ordering::Relaxed);
+        resp.keyspace_misses.store(0, Ordering::Relaxed);
+        Reply::ok().into()
+    } else if is(sub, "get") || is(sub, "set") {
+        super::wrong_args(&format!(
+            "config|{}",
+            String::from_utf8_lossy(sub).to_ascii_lowercase()
+        ))
+        .into()
+    } else {
+        unknown_subcommand("config", sub).into()
+    }
+}
+
+/// `DBSIZE`: keys in the selected database (including expired ones not yet reclaimed, as
+/// in Redis).
+pub fn dbsize(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Answer {
+    Reply::Integer(ctx.store().len() as i64).into()
+}
+
+fn flush_mode_ok(args: &[Bytes]) -> bool {
+    args.len() == 1 || (args.len() == 2 && (is(&args[1], "async") || is(&args[1], "sync")))
+}
+
+/// `FLUSHDB [ASYNC|SYNC]`.
+pub fn flushdb(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
+    if !flush_mode_ok(args) {
+        return super::syntax_error().into();
+    }
+    ctx.store().flush_all(ctx.now, ctx.now);
+    Reply::ok().into()
+}
+
+/// `FLUSHALL [ASYNC|SYNC]`.
+pub fn flushall(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
+    if !flush_mode_ok(args) {
+        return super::syntax_error().into();
+    }
+    for store in &ctx.shared.databases {
+        store.flush_all(ctx.now, ctx.now);
+    }
+    Reply::ok().into()
+}
+
+/// `TIME`: seconds and microseconds, as bulk strings.
+pub fn time(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Answer {
+    Reply::Array(vec![
+        Reply::Bulk(Bytes::from((ctx.now / 1000).to_string())),
+        Reply::Bulk(Bytes::from(((ctx.now % 1000) * 1000).to_string())),
+    ])
+    .into()
+}
+
+/// `BGREWRITEAOF`: starts a journal rewrite.
+pub fn bgrewriteaof(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Answer {
+    let Some(journal) = &ctx.shared.journal else {
+        return error("ERR no journal is configured").into();
+    };
+    if journal.is_poisoned() {
+        return super::write_refusal(ctx.shared)
+            .unwrap_or_else(|| error("ERR journal failed"))
+            .into();
+    }
+    if journal.request_rewrite() {
+        simple("Background append only file rewriting started").into()
+    } else {
+        error("ERR Background append only file rewriting already in progress").into()
+    }
+}
+
+/// `LASTSAVE`: when the server started (nothing is saved as an RDB; the journal is
+/// continuous).
+pub fn lastsave(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Answer {
+    let started = ctx.now / 1000 - ctx.shared.started.elapsed().as_secs();
+    Reply::Integer(started as i64).into()
+}
+
+/// `FUNCTION FLUSH [ASYNC|SYNC] | LIST`: there are no functions (Redis 7 libraries are
+/// not supported), so flushing succeeds and the list is empty.
+pub fn function(_: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
+    let sub = &args[1];
+    if is(sub, "flush") && flush_mode_ok(&args[1..]) {
+        Reply::ok().into()
+    } else if is(sub, "list") {
+        Reply::Array(Vec::new()).into()
+    } else {
+        unknown_subcommand("function", sub).into()
+    }
+}

@@ -1,0 +1,985 @@
+//! Wire-script tests of the RESP glue: real request bytes through the codec's decoder,
+//! [`execute`], and the encoder of the connection's protocol, compared byte for byte with
+//! the replies Redis 7.0 sends (checked against a real `redis-server` when written).
+//!
+//! A script is a list of lines: `> COMMAND args…` sends an inline request (quotes work as
+//! in `redis-cli`), `< …` is one expected reply line (the `\r\n` is implied), `@ +ms`
+//! moves the clock, `# …` is a comment. Each family of commands has its own script.
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use sessiond_proto_resp::{Decoder, Limits, encode};
+use sessiond_store::{Budget, Store};
+
+use super::{Answer, Session, execute};
+use crate::DATABASES;
+use crate::config::Config;
+use crate::exec::Shared;
+
+const NOW: u64 = 1_800_000_000_000;
+
+fn shared_with(config: Config) -> Shared {
+    let budget = Arc::new(Budget::new(config.max_memory));
+    let stores = (0..DATABASES)
+        .map(|_| Arc::new(Store::new(budget.clone(), NOW)))
+        .collect();
+    Shared::new(stores, None, config)
+}
+
+fn shared() -> Shared {
+    shared_with(Config::default())
+}
+
+/// Runs `script` on a fresh connection of `shared`; panics at the first reply that differs.
+fn run(shared: &Shared, script: &str) -> Session {
+    let mut session = Session::new(shared, "127.0.0.1:1".into(), "127.0.0.1:2".into(), NOW);
+    let mut now = NOW;
+    let mut decoder = Decoder::new(Limits::default());
+    let mut pending: Option<(String, BytesMut)> = None;
+    let mut expected = String::new();
+    let check = |pending: &mut Option<(String, BytesMut)>, expected: &mut String| {
+        if let Some((command, actual)) = pending.take() {
+            let actual = String::from_utf8_lossy(&actual).into_owned();
+            assert_eq!(
+                actual.escape_debug().to_string(),
+                expected.escape_debug().to_string(),
+                "reply to `{command}`"
+            );
+        }
+        expected.clear();
+    };
+    for line in script.lines().map(str::trim_start) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(command) = line.strip_prefix("> ") {
+            check(&mut pending, &mut expected);
+            let mut input = BytesMut::from(format!("{command}\r\n").as_bytes());
+            let request = decoder
+                .decode(&mut input)
+                .expect("well-framed")
+                .expect("complete");
+            let mut out = BytesMut::new();
+            match execute(shared, &mut session, &request.args, now) {
+                Answer::One(reply) => encode(&reply, session.protocol, &mut out),
+                Answer::Many(replies) => {
+                    for reply in &replies {
+                        encode(reply, session.protocol, &mut out);
+                    }
+                }
+            }
+            pending = Some((command.to_string(), out));
+        } else if let Some(reply) = line.strip_prefix("< ") {
+            expected.push_str(reply);
+            expected.push_str("\r\n");
+        } else if line == "<" {
+            expected.push_str("\r\n");
+        } else if let Some(ms) = line.strip_prefix("@ +") {
+            now += ms.parse::<u64>().expect("milliseconds");
+        } else {
+            panic!("bad script line {line:?}");
+        }
+    }
+    check(&mut pending, &mut expected);
+    session
+}
+
+#[test]
+fn connection_commands() {
+    run(
+        &shared(),
+        r#"
+        > PING
+        < +PONG
+        > PING hello
+        < $5
+        < hello
+        > ECHO "a b"
+        < $3
+        < a b
+        > SELECT 15
+        < +OK
+        > SELECT 16
+        < -ERR DB index is out of range
+        > SELECT x
+        < -ERR value is not an integer or out of range
+        > AUTH x
+        < -ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?
+        > AUTH u x
+        < -WRONGPASS invalid username-password pair or user is disabled.
+        > CLIENT SETNAME app
+        < +OK
+        > CLIENT GETNAME
+        < $3
+        < app
+        > CLIENT SETINFO LIB-NAME node-redis
+        < +OK
+        > CLIENT SETINFO LIB-VER 6.3.1
+        < +OK
+        > CLIENT MAINT_NOTIFICATIONS ON
+        < -ERR unknown subcommand 'MAINT_NOTIFICATIONS'. Try CLIENT HELP.
+        > CLIENT ID
+        < :1
+        > FOO a b
+        < -ERR unknown command 'FOO', with args beginning with: 'a' 'b' 
+        > FOO
+        < -ERR unknown command 'FOO', with args beginning with: 
+        > GET
+        < -ERR wrong number of arguments for 'get' command
+        > HELLO 4
+        < -NOPROTO unsupported protocol version
+        > HELLO 3
+        < %7
+        < $6
+        < server
+        < $5
+        < redis
+        < $7
+        < version
+        < $6
+        < 7.0.15
+        < $5
+        < proto
+        < :3
+        < $2
+        < id
+        < :1
+        < $4
+        < mode
+        < $10
+        < standalone
+        < $4
+        < role
+        < $6
+        < master
+        < $7
+        < modules
+        < *0
+        > GET missing
+        < _
+        > HELLO 2
+        < *14
+        < $6
+        < server
+        < $5
+        < redis
+        < $7
+        < version
+        < $6
+        < 7.0.15
+        < $5
+        < proto
+        < :2
+        < $2
+        < id
+        < :1
+        < $4
+        < mode
+        < $10
+        < standalone
+        < $4
+        < role
+        < $6
+        < master
+        < $7
+        < modules
+        < *0
+        > GET missing
+        < $-1
+        > TIME
+        < *2
+        < $10
+        < 1800000000
+        < $1
+        < 0
+        > QUIT
+        < +OK
+        "#,
+    );
+}
+
+#[test]
+fn requirepass_refuses_everything_but_auth_hello_and_quit() {
+    let shared = shared_with(Config {
+        requirepass: Some("s3cret".into()),
+        ..Config::default()
+    });
+    run(
+        &shared,
+        r#"
+        > GET k
+        < -NOAUTH Authentication required.
+        > NOSUCHCOMMAND
+        < -NOAUTH Authentication required.
+        > HELLO 3
+        < -NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time
+        > AUTH wrong
+        < -WRONGPASS invalid username-password pair or user is disabled.
+        > AUTH s3cret
+        < +OK
+        > GET k
+        < $-1
+        "#,
+    );
+    let session = run(
+        &shared,
+        r#"
+        > HELLO 2 AUTH default s3cret SETNAME php
+        < *14
+        < $6
+        < server
+        < $5
+        < redis
+        < $7
+        < version
+        < $6
+        < 7.0.15
+        < $5
+        < proto
+        < :2
+        < $2
+        < id
+        < :2
+        < $4
+        < mode
+        < $10
+        < standalone
+        < $4
+        < role
+        < $6
+        < master
+        < $7
+        < modules
+        < *0
+        > CLIENT GETNAME
+        < $3
+        < php
+        "#,
+    );
+    assert!(session.authenticated);
+}
+
+#[test]
+fn strings() {
+    run(
+        &shared(),
+        r#"
+        > SET k v
+        < +OK
+        > GET k
+        < $1
+        < v
+        > SET k w NX
+        < $-1
+        > SET k w XX GET
+        < $1
+        < v
+        > SET k v NX XX
+        < -ERR syntax error
+        > SET k v EX 0
+        < -ERR invalid expire time in 'set' command
+        > SET k v EX abc
+        < -ERR value is not an integer or out of range
+        > SET k v PX 1500
+        < +OK
+        > PTTL k
+        < :1500
+        > TTL k
+        < :2
+        > SET k v2 KEEPTTL
+        < +OK
+        > PTTL k
+        < :1500
+        @ +1500
+        > GET k
+        < $-1
+        # fred's create and save: absolute seconds.
+        > SET sess v EXAT 1800000100 NX
+        < +OK
+        > SET sess w EXAT 1800000200 XX
+        < +OK
+        > TTL sess
+        < :199
+        > SET gone v EXAT 1800000200 XX
+        < $-1
+        # phpredis.
+        > SETEX p 1440 ""
+        < +OK
+        > GET p
+        < $0
+        <
+        > SETEX p 0 v
+        < -ERR invalid expire time in 'setex' command
+        > PSETEX p 100 v
+        < +OK
+        > SETNX p x
+        < :0
+        > GETEX p EX 100
+        < $1
+        < v
+        > TTL p
+        < :100
+        > GETEX p PERSIST
+        < $1
+        < v
+        > TTL p
+        < :-1
+        > GETDEL p
+        < $1
+        < v
+        > GETDEL p
+        < $-1
+        > MSET a 1 b 2
+        < +OK
+        > MGET a b nope
+        < *3
+        < $1
+        < 1
+        < $1
+        < 2
+        < $-1
+        > APPEND a 23
+        < :3
+        > STRLEN a
+        < :3
+        > INCR a
+        < :124
+        > DECRBY a 200
+        < :-76
+        > INCRBY a x
+        < -ERR value is not an integer or out of range
+        > SET big 9223372036854775807
+        < +OK
+        > INCR big
+        < -ERR increment or decrement would overflow
+        > APPEND new x
+        < :1
+        > INCR new
+        < -ERR value is not an integer or out of range
+        "#,
+    );
+}
+
+#[test]
+fn keys() {
+    run(
+        &shared(),
+        r#"
+        > SET a 1
+        < +OK
+        > SET b 2
+        < +OK
+        > EXISTS a b c a
+        < :3
+        > EXPIRE a 10
+        < :1
+        > EXPIRE a 20 NX
+        < :0
+        > EXPIRE a 5 GT
+        < :0
+        > EXPIRE a 5 LT
+        < :1
+        > EXPIRE a 10 NX XX
+        < -ERR NX and XX, GT or LT options at the same time are not compatible
+        > EXPIRE a 10 GT LT
+        < -ERR GT and LT options at the same time are not compatible
+        > EXPIRE a 10 FOO
+        < -ERR Unsupported option FOO
+        > EXPIRE nope 10
+        < :0
+        > PEXPIRE b 100 XX
+        < :0
+        > PEXPIREAT b 1800000001000
+        < :1
+        > PTTL b
+        < :1000
+        > EXPIRETIME b
+        < :1800000001
+        > PERSIST b
+        < :1
+        > PERSIST b
+        < :0
+        > TTL b
+        < :-1
+        > TTL nope
+        < :-2
+        > EXPIREAT b 1
+        < :1
+        > EXISTS b
+        < :0
+        > TYPE a
+        < +string
+        > TYPE nope
+        < +none
+        > RENAME a c
+        < +OK
+        > TTL c
+        < :5
+        > RENAME a c
+        < -ERR no such key
+        > SET d 4
+        < +OK
+        > RENAMENX c d
+        < :0
+        > RENAMENX c e
+        < :1
+        > DEL d e nope
+        < :2
+        > UNLINK nope
+        < :0
+        > DBSIZE
+        < :0
+        > SCAN x
+        < -ERR invalid cursor
+        > SCAN 0 COUNT 0
+        < -ERR syntax error
+        > FLUSHDB
+        < +OK
+        "#,
+    );
+}
+
+#[test]
+fn scan_and_keys_with_match_and_type() {
+    let shared = shared();
+    let store = &shared.databases[0];
+    for i in 0..300 {
+        let key = format!("myapp:{i}");
+        store
+            .set(
+                key.as_bytes(),
+                b"{}",
+                sessiond_store::Exists::Any,
+                sessiond_store::DeadlineChange::Set(None),
+                false,
+                NOW,
+            )
+            .unwrap();
+    }
+    store.hash_set(b"myapp:h", &[(b"f", b"v")], NOW).unwrap();
+    store.set_add(b"other", &[b"m"], NOW).unwrap();
+    // connect-redis's loop: SCAN cursor MATCH myapp:* COUNT 100 until the cursor is 0.
+    let mut session = Session::new(&shared, String::new(), String::new(), NOW);
+    let mut seen = std::collections::HashSet::new();
+    let mut cursor = b"0".to_vec();
+    loop {
+        let args: Vec<bytes::Bytes> = ["SCAN", "", "MATCH", "myapp:*", "COUNT", "100"]
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                if i == 1 {
+                    bytes::Bytes::from(cursor.clone())
+                } else {
+                    bytes::Bytes::from(a.to_string())
+                }
+            })
+            .collect();
+        let Answer::One(sessiond_proto_resp::Reply::Array(parts)) =
+            execute(&shared, &mut session, &args, NOW)
+        else {
+            panic!("SCAN answers an array")
+        };
+        let (sessiond_proto_resp::Reply::Bulk(next), sessiond_proto_resp::Reply::Array(keys)) =
+            (&parts[0], &parts[1])
+        else {
+            panic!()
+        };
+        for key in keys {
+            let sessiond_proto_resp::Reply::Bulk(key) = key else {
+                panic!()
+            };
+            assert!(key.starts_with(b"myapp:"));
+            seen.insert(key.clone());
+        }
+        if &next[..] == b"0" {
+            break;
+        }
+        cursor = next.to_vec();
+    }
+    assert_eq!(seen.len(), 301);
+    run(
+        &shared,
+        r#"
+        > SCAN 0 COUNT 100000 TYPE hash
+        < *2
+        < $1
+        < 0
+        < *1
+        < $7
+        < myapp:h
+        > KEYS oth*
+        < *1
+        < $5
+        < other
+        "#,
+    );
+}
+
+#[test]
+fn hashes_sets_and_sorted_sets() {
+    run(
+        &shared(),
+        r#"
+        # Spring Session's RedisSessionRepository.
+        > HMSET spring:session:sessions:1 creationTime 1 maxInactiveInterval 1800 sessionAttr:user alice
+        < +OK
+        > HSET spring:session:sessions:1 lastAccessedTime 2 maxInactiveInterval 900
+        < :1
+        > HGET spring:session:sessions:1 maxInactiveInterval
+        < $3
+        < 900
+        > HMGET spring:session:sessions:1 creationTime nope
+        < *2
+        < $1
+        < 1
+        < $-1
+        > HLEN spring:session:sessions:1
+        < :4
+        > HEXISTS spring:session:sessions:1 creationTime
+        < :1
+        > HDEL spring:session:sessions:1 creationTime nope
+        < :1
+        > HINCRBY spring:session:sessions:1 lastAccessedTime 5
+        < :7
+        > HINCRBY spring:session:sessions:1 sessionAttr:user 1
+        < -ERR hash value is not an integer
+        > HSET spring:session:sessions:1 odd
+        < -ERR wrong number of arguments for 'hset' command
+        > PEXPIREAT spring:session:sessions:1 1800000060000
+        < :1
+        > RENAME spring:session:sessions:1 spring:session:sessions:2
+        < +OK
+        > PTTL spring:session:sessions:2
+        < :60000
+        > GET spring:session:sessions:2
+        < -WRONGTYPE Operation against a key holding the wrong kind of value
+        > HGETALL nope
+        < *0
+        # Sets (the indexed repository's expirations and principal index).
+        > SADD spring:session:expirations:1 expires:a expires:b expires:a
+        < :2
+        > SISMEMBER spring:session:expirations:1 expires:a
+        < :1
+        > SCARD spring:session:expirations:1
+        < :2
+        > SREM spring:session:expirations:1 expires:a expires:b
+        < :2
+        > EXISTS spring:session:expirations:1
+        < :0
+        > SMEMBERS nope
+        < *0
+        # Sorted sets.
+        > ZADD z 1 a 2 b 3 c
+        < :3
+        > ZADD z XX CH 5 a 1 nope
+        < :1
+        > ZADD z NX XX 1 a
+        < -ERR XX and NX options at the same time are not compatible
+        > ZADD z nan a
+        < -ERR value is not a valid float
+        > ZADD z 1
+        < -ERR wrong number of arguments for 'zadd' command
+        > ZADD z 1 a 2
+        < -ERR syntax error
+        > ZCARD z
+        < :3
+        > ZSCORE z a
+        < $1
+        < 5
+        > ZREVRANGEBYSCORE z 10 0 LIMIT 0 2
+        < *2
+        < $1
+        < a
+        < $1
+        < c
+        > ZRANGEBYSCORE z (2 +inf WITHSCORES
+        < *4
+        < $1
+        < c
+        < $1
+        < 3
+        < $1
+        < a
+        < $1
+        < 5
+        > ZRANGEBYSCORE z x 1
+        < -ERR min or max is not a float
+        > ZREM z a b c
+        < :3
+        > TYPE z
+        < +none
+        "#,
+    );
+}
+
+#[test]
+fn resp3_shapes() {
+    run(
+        &shared(),
+        r#"
+        > HELLO 3
+        < %7
+        < $6
+        < server
+        < $5
+        < redis
+        < $7
+        < version
+        < $6
+        < 7.0.15
+        < $5
+        < proto
+        < :3
+        < $2
+        < id
+        < :1
+        < $4
+        < mode
+        < $10
+        < standalone
+        < $4
+        < role
+        < $6
+        < master
+        < $7
+        < modules
+        < *0
+        > HSET h f v
+        < :1
+        > HGETALL h
+        < %1
+        < $1
+        < f
+        < $1
+        < v
+        > SADD s m
+        < :1
+        > SMEMBERS s
+        < ~1
+        < $1
+        < m
+        > ZADD z 1.5 a
+        < :1
+        > ZSCORE z a
+        < ,1.5
+        > ZRANGEBYSCORE z -inf +inf WITHSCORES
+        < *1
+        < *2
+        < $1
+        < a
+        < ,1.5
+        > CONFIG GET maxmemory-policy
+        < %1
+        < $16
+        < maxmemory-policy
+        < $10
+        < noeviction
+        > SUBSCRIBE ch
+        < >3
+        < $9
+        < subscribe
+        < $2
+        < ch
+        < :1
+        # RESP3 allows ordinary commands while subscribed.
+        > GET nope
+        < _
+        "#,
+    );
+}
+
+#[test]
+fn pubsub_and_keyspace_notifications() {
+    let shared = shared();
+    let mut subscriber = run(
+        &shared,
+        r#"
+        > SUBSCRIBE __keyevent@0__:del __keyevent@0__:expired
+        < *3
+        < $9
+        < subscribe
+        < $18
+        < __keyevent@0__:del
+        < :1
+        < *3
+        < $9
+        < subscribe
+        < $22
+        < __keyevent@0__:expired
+        < :2
+        > PSUBSCRIBE spring:session:event:0:created:*
+        < *3
+        < $10
+        < psubscribe
+        < $32
+        < spring:session:event:0:created:*
+        < :3
+        > GET k
+        < -ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context
+        > PING
+        < *2
+        < $4
+        < pong
+        < $0
+        <
+        "#,
+    );
+    // Spring's startup: read, add E g x, write back.
+    run(
+        &shared,
+        r#"
+        > CONFIG GET notify-keyspace-events
+        < *2
+        < $22
+        < notify-keyspace-events
+        < $0
+        <
+        > CONFIG SET notify-keyspace-events Egx
+        < +OK
+        > CONFIG GET notify-keyspace-events
+        < *2
+        < $22
+        < notify-keyspace-events
+        < $3
+        < gxE
+        > CONFIG SET notify-keyspace-events Q
+        < -ERR CONFIG SET failed (possibly related to argument 'notify-keyspace-events') - Invalid event class character. Use 'Ag$lshzxeKEtmd'.
+        > CONFIG SET port 1
+        < -ERR CONFIG SET failed (possibly related to argument 'port') - can't set immutable config
+        > CONFIG SET nosuch 1
+        < -ERR Unknown option or number of arguments for CONFIG SET - 'nosuch'
+        > SET spring:session:sessions:expires:1 ""
+        < +OK
+        > DEL spring:session:sessions:expires:1
+        < :1
+        > PUBLISH spring:session:event:0:created:1 payload
+        < :1
+        > PUBLISH nobody x
+        < :0
+        "#,
+    );
+    let sub = subscriber.subscriber.as_mut().unwrap();
+    let del = sub.rx.try_recv().expect("a del event");
+    assert_eq!(&del.channel[..], b"__keyevent@0__:del");
+    assert_eq!(&del.payload[..], b"spring:session:sessions:expires:1");
+    let created = sub.rx.try_recv().expect("the published message");
+    assert_eq!(
+        created.pattern.as_deref(),
+        Some(&b"spring:session:event:0:created:*"[..])
+    );
+    assert!(sub.rx.try_recv().is_err());
+    let mut out = BytesMut::new();
+    encode(
+        &created.reply(),
+        sessiond_proto_resp::Protocol::Resp2,
+        &mut out,
+    );
+    assert_eq!(
+        &out[..],
+        b"*4\r\n$8\r\npmessage\r\n$32\r\nspring:session:event:0:created:*\r\n$32\r\nspring:session:event:0:created:1\r\n$7\r\npayload\r\n"
+    );
+    // Expired keys removed by the wheel are published by the server's expirer; here the
+    // same call it makes.
+    shared
+        .resp
+        .pubsub
+        .notify(0, super::pubsub::EXPIRED, "expired", b"k");
+    assert_eq!(&sub.rx.try_recv().unwrap().payload[..], b"k");
+}
+
+#[test]
+fn scripting() {
+    run(
+        &shared(),
+        r#"
+        # phpredis's unlock: EVALSHA first, NOSCRIPT, then EVAL.
+        > SET lock vm|1
+        < +OK
+        > EVALSHA b70c2384248f88e6b75b9f89241a180f856ad852 1 lock vm|1
+        < -NOSCRIPT No matching script. Please use EVAL.
+        > EVAL 'if redis.call("get",KEYS[1]) == ARGV[1] then return redis.call("del",KEYS[1]) else return 0 end' 1 lock vm|1
+        < :1
+        > EVALSHA B70C2384248F88E6B75B9F89241A180F856AD852 1 lock vm|1
+        < :0
+        > SCRIPT EXISTS b70c2384248f88e6b75b9f89241a180f856ad852 00
+        < *2
+        < :1
+        < :0
+        > SCRIPT LOAD "return 1"
+        < $40
+        < e0e1f9fabfc9d4800c877a703b823ac0578ff8db
+        > EVAL "return {1, 'two', {3}, true, false, nil, 5}" 0
+        < *5
+        < :1
+        < $3
+        < two
+        < *1
+        < :3
+        < :1
+        < $-1
+        > EVAL "return {ok='fine'}" 0
+        < +fine
+        > EVAL 'return redis.call("nope")' 0
+        < -ERR Unknown Redis command called from script script: 8a08f4b52efaa2014867874031e0f420f142f6b5, on @user_script:1.
+        > EVAL 'return redis.pcall("nope")' 0
+        < -ERR Unknown Redis command called from script
+        > EVAL 'return redis.call("get")' 0
+        < -ERR Wrong number of args calling Redis command from script script: ad9cf9305028be601cfd2abed4ce895eb41a4a6f, on @user_script:1.
+        > EVAL 'error("boom")' 0
+        < -ERR user_script:1: boom script: 872b3fcb081448525c6141cdfa3df8374d30d162, on @user_script:1.
+        > EVAL "x = 1" 0
+        < -ERR user_script:1: Attempt to modify a readonly table script: 34bce5f775de97f557a34088509c8bfe1ea17e52, on @user_script:1.
+        > EVAL "syntax error here" 0
+        < -ERR Error compiling script (new function): user_script:1: '=' expected near 'error'
+        > EVAL 'return redis.call("subscribe","x")' 0
+        < -ERR This Redis command is not allowed from script script: e7d45421cfe07574789e1c13ccf1015b1d648fe6, on @user_script:1.
+        > EVAL "return 1" -1
+        < -ERR Number of keys can't be negative
+        > EVAL "return 1" 2 a
+        < -ERR Number of keys can't be greater than number of args
+        > EVAL "redis.call('hset', KEYS[1], 'f', ARGV[1]); return redis.call('hgetall', KEYS[1])" 1 h 3.5
+        < *2
+        < $1
+        < f
+        < $3
+        < 3.5
+        > EVAL "return redis.call('incrby', 'n', 2.0)" 0
+        < :2
+        > EVAL "local function f(n) return f(n+1)+1 end return f(1)" 0
+        < -ERR user_script:1: stack overflow script: d2f9f93b96f501830d28382031d5a8cf56e23d5a, on @user_script:1.
+        > EVAL 'return string.rep("x", 200000000)' 0
+        < -ERR not enough memory (script memory limit reached) script: 430b0bf71f02612dd1996f9485715501a6fa21f1, on @user_script:0.
+        > EVAL "return redis.sha1hex('')" 0
+        < $40
+        < da39a3ee5e6b4b0d3255bfef95601890afd80709
+        > EVAL "return dofile" 0
+        < $-1
+        > SCRIPT FLUSH
+        < +OK
+        > EVALSHA e0e1f9fabfc9d4800c877a703b823ac0578ff8db 0
+        < -NOSCRIPT No matching script. Please use EVAL.
+        "#,
+    );
+}
+
+#[test]
+fn memcached_and_resp_share_database_zero() {
+    use sessiond_proto_memcache::{Command, Outcome};
+    let shared = shared();
+    let set = Command::Store {
+        mode: sessiond_proto_memcache::StoreMode::Set,
+        key: bytes::Bytes::from_static(b"memc.sess.key.abc"),
+        flags: 0,
+        exptime: 1440,
+        value: bytes::Bytes::from_static(b"TEST|i:1;"),
+        cas: 0,
+    };
+    assert!(matches!(
+        crate::exec::memcache::execute(&shared, &set, NOW),
+        Outcome::Stored { .. }
+    ));
+    run(
+        &shared,
+        r#"
+        > GET memc.sess.key.abc
+        < $9
+        < TEST|i:1;
+        > TTL memc.sess.key.abc
+        < :1440
+        > SELECT 1
+        < +OK
+        > GET memc.sess.key.abc
+        < $-1
+        > SELECT 0
+        < +OK
+        > HSET h f v
+        < :1
+        "#,
+    );
+    let get = Command::Get {
+        keys: vec![bytes::Bytes::from_static(b"h")],
+        touch: None,
+    };
+    assert_eq!(
+        crate::exec::memcache::execute(&shared, &get, NOW),
+        Outcome::Values(vec![None]),
+        "a hash is a miss for memcached"
+    );
+}
+
+#[test]
+fn info_and_command() {
+    let shared = shared();
+    let mut session = Session::new(&shared, String::new(), String::new(), NOW);
+    let info = |session: &mut Session, section: &str| {
+        let args = vec![
+            bytes::Bytes::from_static(b"INFO"),
+            bytes::Bytes::from(section.to_string()),
+        ];
+        match execute(&shared, session, &args, NOW) {
+            Answer::One(sessiond_proto_resp::Reply::Verbatim { text, .. }) => {
+                String::from_utf8(text.to_vec()).unwrap()
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    let server = info(&mut session, "server");
+    assert!(
+        server.starts_with("# Server\r\nredis_version:7.0.15\r\n"),
+        "{server}"
+    );
+    let all = info(&mut session, "everything");
+    for section in [
+        "# Clients",
+        "# Memory",
+        "# Persistence",
+        "# Stats",
+        "# Keyspace",
+    ] {
+        assert!(all.contains(section), "{section} in {all}");
+    }
+    assert!(all.contains("maxmemory_policy:noeviction"));
+    let count = super::COMMANDS.len();
+    let script = format!(
+        "> COMMAND COUNT\n< :{count}\n> COMMAND INFO get\n< *1\n< *10\n< $3\n< get\n< :2\n< *2\n< +readonly\n< +fast\n< :1\n< :1\n< :1\n< *1\n< +@string\n< *0\n< *0\n< *0\n"
+    );
+    run(&shared, &script);
+    // Every handler is reachable by its name.
+    for spec in super::COMMANDS {
+        assert!(std::ptr::eq(
+            super::lookup(spec.name.to_uppercase().as_bytes()).unwrap(),
+            spec
+        ));
+    }
+}
+
+#[test]
+fn every_command_survives_hostile_arguments() {
+    // Arity-valid calls with junk arguments never panic and always answer.
+    let shared = shared();
+    let junk = [
+        "",
+        "-1",
+        "9223372036854775808",
+        "nan",
+        "(",
+        "[",
+        "*",
+        "\u{0}",
+    ];
+    for spec in super::COMMANDS {
+        if spec.flags & super::SCRIPT != 0 || spec.name == "quit" {
+            continue;
+        }
+        let argc = spec.arity.unsigned_abs() as usize;
+        for extra in 0..3 {
+            for j in junk {
+                let mut session = Session::new(&shared, String::new(), String::new(), NOW);
+                let mut args = vec![bytes::Bytes::from_static(spec.name.as_bytes())];
+                args.extend((1..argc + extra).map(|_| bytes::Bytes::from(j.to_string())));
+                let _ = execute(&shared, &mut session, &args, NOW);
+            }
+        }
+    }
+}
