@@ -19,6 +19,9 @@ packages=(
   # Headless Chromium and its WebDriver for the cross-domain login test
   # (crates/session-tokens/tests/browser).
   chromium chromium-driver
+  # The session middleware's SQL store: its conformance suite starts its own PostgreSQL and
+  # MariaDB servers (crates/session/tests/conformance.rs).
+  postgresql mariadb-server
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -50,7 +53,8 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-# The fred compatibility test (crates/compat-fred) runs target/debug/sessiond but, being
-# another package, cannot make Cargo build it; build it first.
+# The fred compatibility test (crates/compat-fred) and the session middleware's conformance
+# suite (crates/session) run target/debug/sessiond but, being other packages, cannot make
+# Cargo build it; build it first.
 cargo build -p sessiond --locked
 cargo test --workspace --locked

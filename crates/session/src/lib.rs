@@ -1,5 +1,7 @@
 //! Sessions for axum and other tower apps that never lose an update and never bring back a
-//! logout, over an in-memory store, Redis (7, Cluster) or sessiond's RESP listener.
+//! logout, over an in-memory store, Redis (7, Cluster) or sessiond's RESP listener, several
+//! memcached-protocol servers (feature `memcached`), an SQL table (feature `sql`) or files
+//! (feature `files`).
 //!
 //! ```no_run
 //! use axum::{Router, routing::get};
@@ -48,7 +50,7 @@
 //! # Modules
 //!
 //! [`store`] holds the store contract and the stores ([`MemoryStore`], `RedisStore`,
-//! [`CachedStore`]); [`session`] the handle and the write path; [`layer`] the tower glue;
+//! `MemcachedStore`, `SqlStore`, `FileStore`, [`CachedStore`]); [`session`] the handle and the write path; [`layer`] the tower glue;
 //! [`config`], [`cookie`](crate::config::CookieConfig), [`id`], [`clock`] the rest. This crate
 //! does not depend on the sessiond server and opens no sockets except through a store.
 
@@ -70,9 +72,15 @@ pub use layer::{SessionLayer, SessionService};
 pub use metrics::MetricsSnapshot;
 pub use session::{MissingSessionLayer, Session, SessionError};
 pub use store::cached::{BusEvent, CacheConfig, CachedStore, InvalidationBus, LocalBus};
+#[cfg(all(feature = "files", unix))]
+pub use store::file::{FileConfig, FileStore};
+#[cfg(feature = "memcached")]
+pub use store::memcached::{Distribution, MemcachedConfig, MemcachedStore, ServerSpec};
 pub use store::memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use store::redis::{RedisBus, RedisStore};
+#[cfg(feature = "sql")]
+pub use store::sql::{SqlStore, SweepConfig};
 pub use store::{
     CreateOutcome, MovedTo, Record, SessionStore, StoreError, StoreFuture, UpdateOutcome, Version,
     Versioned,

@@ -1,7 +1,7 @@
 //! The issue's scenarios, each written once as a function of a [`Backend`] and run against the
-//! in-memory store, a real Redis and a (one-node) real Redis Cluster, both started by the
-//! harness. Set `SESSIOND_TEST_RESP_URL` to run the `redis` variants against another RESP
-//! server, e.g. sessiond.
+//! in-memory store, a real Redis, a real sessiond (this workspace's binary, over RESP) and a
+//! (one-node) real Redis Cluster, all started by the harness. Set `SESSIOND_TEST_RESP_URL` to
+//! run the `redis` variants against yet another RESP server.
 //!
 //! Time is a manual clock: timeout tests move it instead of sleeping. The only real waiting
 //! is for cross-process effects (pub/sub delivery), bounded by the 100 ms the issue allows.
@@ -488,6 +488,14 @@ macro_rules! scenarios {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
                     super::$name(super::Backend::resp()).await;
+                }
+            )*
+        }
+        mod sessiond {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(super::Backend::sessiond()).await;
                 }
             )*
         }

@@ -24,9 +24,17 @@ use serde_json::{Map, Value};
 use crate::id::SessionId;
 
 pub mod cached;
+#[cfg(all(feature = "files", unix))]
+pub mod file;
+#[cfg(feature = "memcached")]
+pub mod ketama;
+#[cfg(feature = "memcached")]
+pub mod memcached;
 pub mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(feature = "sql")]
+pub mod sql;
 
 /// The boxed future every store method returns; boxing keeps [`SessionStore`] usable as a
 /// trait object, so a layer, a near-cache and an app can share one `Arc<dyn SessionStore>`.

@@ -9,6 +9,8 @@
 
 #![allow(dead_code)]
 
+pub mod servers;
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -159,7 +161,9 @@ pub enum Kind {
     Resp {
         url: String,
         cluster: bool,
-        _server: Option<Arc<RedisServer>>,
+        /// The server process this backend owns (a redis-server or a sessiond), kept alive
+        /// for as long as the backend.
+        _server: Option<Arc<dyn std::any::Any + Send + Sync>>,
     },
 }
 
@@ -194,7 +198,11 @@ impl Backend {
             Ok(url) => (url, None),
             Err(_) => {
                 let server = RedisServer::start();
-                (server.url.clone(), Some(Arc::new(server)))
+                let url = server.url.clone();
+                (
+                    url,
+                    Some(Arc::new(server) as Arc<dyn std::any::Any + Send + Sync>),
+                )
             }
         };
         Backend {
@@ -202,6 +210,21 @@ impl Backend {
                 url,
                 cluster: false,
                 _server: server,
+            },
+            clock: ManualClock::starting_now(),
+            prefix: format!("t{}:", unique()),
+        }
+    }
+
+    /// A real sessiond (the binary built from this workspace) with its RESP listener, started
+    /// for this test: the same scenarios the Redis backend runs, against our own server.
+    pub fn sessiond() -> Self {
+        let server = servers::SessiondResp::start();
+        Backend {
+            kind: Kind::Resp {
+                url: server.url(),
+                cluster: false,
+                _server: Some(Arc::new(server)),
             },
             clock: ManualClock::starting_now(),
             prefix: format!("t{}:", unique()),
