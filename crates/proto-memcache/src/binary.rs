@@ -32,7 +32,7 @@ use crate::Command;
 
 pub use client::{ResponseError, decode_response, encode_request};
 pub use decode::BinaryDecoder;
-pub use reply::encode_reply;
+pub use reply::{encode_reply, encode_reply_chunks};
 
 /// The first byte of every request packet.
 pub const REQUEST_MAGIC: u8 = 0x80;
@@ -271,12 +271,27 @@ impl Packet {
     /// every part far below its length field; the parts are cut to fit anyway, so that a
     /// header can never disagree with the bytes that follow it.
     pub(crate) fn write(&self, out: &mut BytesMut, extras: &[u8], key: &[u8], value: &[u8]) {
+        out.reserve(HEADER_LEN + extras.len() + key.len() + value.len());
+        let value_len = self.write_head(out, extras, key, value.len());
+        out.put_slice(&value[..value_len]);
+    }
+
+    /// Writes the header, extras and key of a packet whose value of `value_len` bytes the
+    /// caller appends; returns how many of those bytes fit the body (all, unless the lengths
+    /// overflow the header's fields, which clips them as [`Packet::write`] does).
+    pub(crate) fn write_head(
+        &self,
+        out: &mut BytesMut,
+        extras: &[u8],
+        key: &[u8],
+        value_len: usize,
+    ) -> usize {
         let extras = &extras[..extras.len().min(u8::MAX as usize)];
         let key = &key[..key.len().min(u16::MAX as usize)];
         let room = u32::MAX as usize - extras.len() - key.len();
-        let value = &value[..value.len().min(room)];
-        let body = extras.len() + key.len() + value.len();
-        out.reserve(HEADER_LEN + body);
+        let value_len = value_len.min(room);
+        let body = extras.len() + key.len() + value_len;
+        out.reserve(HEADER_LEN + extras.len() + key.len());
         out.put_u8(self.magic);
         out.put_u8(self.opcode);
         out.put_u16(key.len() as u16);
@@ -288,6 +303,6 @@ impl Packet {
         out.put_u64(self.cas);
         out.put_slice(extras);
         out.put_slice(key);
-        out.put_slice(value);
+        value_len
     }
 }

@@ -14,6 +14,10 @@
 //! - [`binary`]: the 24-byte-header binary protocol (magic 0x80), including quiet opcodes,
 //!   opaque echo and GETK's key echo.
 //!
+//! Each format's `encode_reply` appends a reply to a `BytesMut`; `encode_reply_chunks` emits
+//! the same bytes into a [`ReplyChunks`], which shares large values instead of copying them,
+//! for a caller that writes with vectored I/O ([`chunks`]).
+//!
 //! Exptime values are carried exactly as the client sent them (`i64` seconds, memcached's
 //! 30-day rule not yet applied); [`Exptime`] converts them to an absolute deadline given
 //! `now`, which the caller passes in.
@@ -29,10 +33,14 @@
 #![deny(missing_docs)]
 
 pub mod binary;
+pub mod chunks;
 mod command;
 mod exptime;
+#[cfg(test)]
+mod test_support;
 pub mod text;
 
+pub use chunks::ReplyChunks;
 pub use command::{ArithMode, Command, Hit, Outcome, StatsGroup, StoreMode};
 pub use exptime::Exptime;
 

@@ -30,7 +30,7 @@ use crate::Command;
 
 pub use client::{ReplyError, TextReply, TextValue, decode_reply, encode_request};
 pub use decode::TextDecoder;
-pub use reply::encode_reply;
+pub use reply::{encode_reply, encode_reply_chunks};
 
 /// One decoded text request.
 #[derive(Debug, Clone, PartialEq, Eq)]

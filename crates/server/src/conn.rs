@@ -6,14 +6,25 @@
 //! the write buffer is flushed early once it passes [`WRITE_HIGH_WATER`], which bounds a
 //! connection's memory. Commands return outcomes and never touch the socket.
 //!
+//! Replies go into a [`ReplyChunks`]: headers and status lines are encoded into a buffer,
+//! while a hit's value (at least [`SHARE_MIN`](sessiond_proto_memcache::chunks::SHARE_MIN)
+//! bytes) is queued as the store's own shared `Bytes`, and the lot is written with vectored
+//! writes. A value is copied once, by the kernel, instead of twice, and a multi-get of large
+//! values holds references rather than a reply-sized buffer.
+//!
+//! The clock is read once per batch of requests decoded from one read (and again after any
+//! wait inside a batch), not once per request: a batch takes microseconds, and deadlines are
+//! in milliseconds.
+//!
 //! Shutdown: when the server stops, a connection finishes the requests it has already read,
 //! writes their replies and closes.
 
+use std::io::IoSlice;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
-use sessiond_proto_memcache::{Command, Limits, Outcome, binary, text};
+use bytes::{Buf, BytesMut};
+use sessiond_proto_memcache::{Command, Limits, Outcome, ReplyChunks, binary, text};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -22,7 +33,8 @@ use crate::clock::now_ms;
 use crate::exec::{Shared, memcache};
 use crate::stats::bump;
 
-/// Replies are written once this many bytes are pending, even mid-batch.
+/// Replies are written once this many bytes are pending, even mid-batch. Shared values count:
+/// they keep their items' memory alive until written.
 const WRITE_HIGH_WATER: usize = 256 * 1024;
 /// Initial read buffer size; it grows only as far as one request needs (bounded by the
 /// codec's limits).
@@ -53,18 +65,35 @@ pub async fn serve(
     };
     let idle = shared.config.idle_timeout;
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
-    let mut wbuf = BytesMut::with_capacity(READ_CHUNK);
+    let mut wbuf = ReplyChunks::with_capacity(READ_CHUNK);
     let mut decoder: Option<Decoder> = None;
+    // Shutdown without a cost per request. Creating a `changed()` future around every read,
+    // and polling it before the read, took the watch's notify lock twice per request. Now one
+    // `changed()` future lives for the whole connection; it is polled only when a read has to
+    // wait (polling a registered waiter still takes that lock), and a busy connection, whose
+    // reads never wait, notices shutdown through `probe`, a clone whose `has_changed` is one
+    // atomic load per read. The clone starts from the same seen version, so a shutdown that
+    // happened before this connection started is noticed at once, as before.
+    let probe = shutdown.clone();
+    let stop = shutdown.changed();
+    tokio::pin!(stop);
     loop {
+        // `Err`: the sender is gone, which only happens when the server is going away.
+        if probe.has_changed().unwrap_or(true) {
+            return;
+        }
         let read = tokio::select! {
+            // The read first: when bytes are waiting, `stop` is not polled at all.
             biased;
-            _ = shutdown.changed() => return,
             read = read_with_idle_timeout(&mut stream, &mut rbuf, idle) => read,
+            _ = &mut stop => return,
         };
         match read {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
+        // One clock read for the batch this read delivered; see the module docs.
+        let mut now = now_ms();
         let decoder = decoder.get_or_insert_with(|| {
             if rbuf[0] == 0x80 {
                 Decoder::Binary(binary::BinaryDecoder::new(limits))
@@ -74,7 +103,14 @@ pub async fn serve(
         });
         let mut unacknowledged = false;
         let next = loop {
-            let step = process(decoder, &mut rbuf, &mut wbuf, &shared, &mut unacknowledged);
+            let step = process(
+                decoder,
+                &mut rbuf,
+                &mut wbuf,
+                &shared,
+                now,
+                &mut unacknowledged,
+            );
             if wbuf.len() >= WRITE_HIGH_WATER || !matches!(step, Step::More) {
                 if unacknowledged {
                     unacknowledged = false;
@@ -84,10 +120,13 @@ pub async fn serve(
                         return;
                     }
                 }
-                if stream.write_all(&wbuf).await.is_err() {
+                if write_replies(&mut stream, &mut wbuf).await.is_err() {
                     return;
                 }
-                wbuf.clear();
+                // Time passed while waiting for the journal or the socket.
+                if matches!(step, Step::More) {
+                    now = now_ms();
+                }
             }
             match step {
                 Step::More => continue,
@@ -103,6 +142,31 @@ pub async fn serve(
             rbuf.reserve(READ_CHUNK);
         }
     }
+}
+
+/// Most slices handed to one vectored write. Each hit takes two (the encoded bytes before its
+/// value, and the value), so this is 16 large hits per system call, which is plenty.
+const WRITE_SLICES: usize = 32;
+
+/// Writes everything in `wbuf`, resuming after partial writes. A reply without shared values
+/// is one contiguous slice and takes a plain `write`; otherwise the encoded bytes and the
+/// values go out together in vectored writes. (tokio's `write_all_buf` would do the same, but
+/// builds a 64-slice array on every poll and cost measurably more per reply than this.)
+async fn write_replies(stream: &mut TcpStream, wbuf: &mut ReplyChunks) -> std::io::Result<()> {
+    while wbuf.has_remaining() {
+        let written = if wbuf.chunk().len() == wbuf.remaining() {
+            stream.write(wbuf.chunk()).await?
+        } else {
+            let mut slices = [IoSlice::new(&[]); WRITE_SLICES];
+            let count = wbuf.chunks_vectored(&mut slices);
+            stream.write_vectored(&slices[..count]).await?
+        };
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        wbuf.advance(written);
+    }
+    Ok(())
 }
 
 async fn read_with_idle_timeout(
@@ -137,23 +201,22 @@ async fn acknowledged(shared: &Shared) -> bool {
     }
 }
 
-/// Decodes and executes at most one request from `rbuf`, appending its reply to `wbuf`, and
-/// sets `unacknowledged` when the reply must wait for the journal.
+/// Decodes and executes at most one request from `rbuf` as of `now`, appending its reply to
+/// `wbuf`, and sets `unacknowledged` when the reply must wait for the journal.
 fn process(
     decoder: &mut Decoder,
     rbuf: &mut BytesMut,
-    wbuf: &mut BytesMut,
+    wbuf: &mut ReplyChunks,
     shared: &Shared,
+    now: u64,
     unacknowledged: &mut bool,
 ) -> Step {
-    // One clock read per request keeps deadlines exact; it is a vDSO call.
-    let now = now_ms();
     match decoder {
         Decoder::Text(decoder) => match decoder.decode(rbuf) {
             Ok(None) => Step::NeedInput,
             Ok(Some(request)) => {
                 let outcome = run(shared, &request.command, now, unacknowledged);
-                text::encode_reply(&request, &outcome, wbuf);
+                text::encode_reply_chunks(&request, &outcome, wbuf);
                 if request.command == Command::Quit {
                     Step::Close
                 } else {
@@ -162,7 +225,7 @@ fn process(
             }
             Err(error) => {
                 bump(&shared.stats.protocol_errors);
-                text::encode_error(&error, wbuf);
+                text::encode_error(&error, wbuf.buf_mut());
                 if matches!(error, text::TextError::Fatal(_)) {
                     Step::Close
                 } else {
@@ -174,7 +237,7 @@ fn process(
             Ok(None) => Step::NeedInput,
             Ok(Some(request)) => {
                 let outcome = run(shared, &request.command, now, unacknowledged);
-                binary::encode_reply(&request, &outcome, wbuf);
+                binary::encode_reply_chunks(&request, &outcome, wbuf);
                 if request.command == Command::Quit {
                     Step::Close
                 } else {
@@ -183,7 +246,7 @@ fn process(
             }
             Err(error) => {
                 bump(&shared.stats.protocol_errors);
-                binary::encode_error(&error, wbuf);
+                binary::encode_error(&error, wbuf.buf_mut());
                 if matches!(error, binary::BinaryError::Fatal(_)) {
                     Step::Close
                 } else {

@@ -9,10 +9,32 @@
 use bytes::BytesMut;
 
 use super::{BinaryRequest, Packet, opcode as op, status, status_message};
+use crate::chunks::{ReplyChunks, ReplyOut};
 use crate::{Command, Hit, Outcome};
 
 /// Appends the response packets for `req` given `outcome` (possibly none, for quiet opcodes).
 pub fn encode_reply(req: &BinaryRequest, outcome: &Outcome, out: &mut BytesMut) {
+    encode(req, outcome, out);
+}
+
+/// [`encode_reply`] into a [`ReplyChunks`]: the same bytes, with a hit's value queued by
+/// reference rather than copied.
+pub fn encode_reply_chunks(req: &BinaryRequest, outcome: &Outcome, out: &mut ReplyChunks) {
+    encode(req, outcome, out);
+}
+
+/// Only a hit carries a value worth sharing; every other packet is encoded in place.
+fn encode(req: &BinaryRequest, outcome: &Outcome, out: &mut impl ReplyOut) {
+    match outcome {
+        Outcome::Values(values) => match values.first() {
+            Some(Some(hit)) => get_hit(req, hit, out),
+            _ => get_miss(req, out.bytes()),
+        },
+        _ => encode_in_place(req, outcome, out.bytes()),
+    }
+}
+
+fn encode_in_place(req: &BinaryRequest, outcome: &Outcome, out: &mut BytesMut) {
     let ok = Packet::response(req.opcode, req.opaque);
     // A success is dropped for a quiet opcode; errors never are.
     let success = |out: &mut BytesMut, cas: u64, extras: &[u8], key: &[u8], value: &[u8]| {
@@ -69,13 +91,18 @@ pub fn encode_reply(req: &BinaryRequest, outcome: &Outcome, out: &mut BytesMut) 
 
 /// A hit: flags as extras, the key for the K opcodes, the value, and the CAS in the header.
 /// Quiet gets answer hits; they are silent only on a miss.
-fn get_hit(req: &BinaryRequest, hit: &Hit, out: &mut BytesMut) {
+fn get_hit(req: &BinaryRequest, hit: &Hit, out: &mut impl ReplyOut) {
     let packet = Packet {
         cas: hit.cas,
         ..Packet::response(req.opcode, req.opaque)
     };
     let key: &[u8] = if req.return_key { &hit.key } else { &[] };
-    packet.write(out, &hit.flags.to_be_bytes(), key, &hit.value);
+    let value_len = packet.write_head(out.bytes(), &hit.flags.to_be_bytes(), key, hit.value.len());
+    if value_len == hit.value.len() {
+        out.value(&hit.value);
+    } else {
+        out.value(&hit.value.slice(..value_len));
+    }
 }
 
 /// A miss: nothing for quiet opcodes; GETK/GATK put the requested key in the key field (and

@@ -1201,4 +1201,20 @@ proptest! {
             prop_assert_eq!(redecoded, vec![Ok(result)]);
         }
     }
+
+    /// The chunked encoder puts exactly the plain encoder's bytes on the wire, whatever the
+    /// request, the outcome and however the writes split it.
+    #[test]
+    fn chunked_replies_match_plain_replies(
+        req in binary_request(),
+        outcome in crate::test_support::outcome(),
+        write in 1usize..5000,
+    ) {
+        let mut plain = BytesMut::new();
+        encode_reply(&req, &outcome, &mut plain);
+        let mut chunks = crate::ReplyChunks::new();
+        encode_reply_chunks(&req, &outcome, &mut chunks);
+        prop_assert_eq!(chunks.len(), plain.len());
+        prop_assert_eq!(crate::test_support::drain(chunks, write), plain.to_vec());
+    }
 }

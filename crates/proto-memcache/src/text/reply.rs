@@ -8,7 +8,8 @@
 use bytes::{BufMut, BytesMut};
 
 use super::{TextRequest, put_decimal};
-use crate::{Command, Outcome, StatsGroup};
+use crate::chunks::{ReplyChunks, ReplyOut};
+use crate::{Command, Hit, Outcome, StatsGroup};
 
 /// Appends memcached's reply to `req` given `outcome`; nothing at all for a `noreply` request
 /// or for `quit`.
@@ -17,28 +18,52 @@ use crate::{Command, Outcome, StatsGroup};
 /// client asked not to read a reply, and an unexpected line would be taken as the answer to
 /// its next request.
 pub fn encode_reply(req: &TextRequest, outcome: &Outcome, out: &mut BytesMut) {
+    encode(req, outcome, out);
+}
+
+/// [`encode_reply`] into a [`ReplyChunks`]: the same bytes, with each large value queued by
+/// reference rather than copied.
+pub fn encode_reply_chunks(req: &TextRequest, outcome: &Outcome, out: &mut ReplyChunks) {
+    encode(req, outcome, out);
+}
+
+fn encode(req: &TextRequest, outcome: &Outcome, out: &mut impl ReplyOut) {
     if req.noreply || req.command == Command::Quit {
         return;
     }
     match outcome {
         Outcome::Values(values) => {
             for hit in values.iter().flatten() {
-                out.put_slice(b"VALUE ");
-                out.put_slice(&hit.key);
-                out.put_u8(b' ');
-                put_decimal(out, u64::from(hit.flags));
-                out.put_u8(b' ');
-                put_decimal(out, hit.value.len() as u64);
-                if req.with_cas {
-                    out.put_u8(b' ');
-                    put_decimal(out, hit.cas);
-                }
-                out.put_slice(b"\r\n");
-                out.put_slice(&hit.value);
-                out.put_slice(b"\r\n");
+                put_value_header(req, hit, out.bytes());
+                out.value(&hit.value);
+                out.bytes().put_slice(b"\r\n");
             }
-            out.put_slice(b"END\r\n");
+            out.bytes().put_slice(b"END\r\n");
         }
+        _ => encode_line(req, outcome, out.bytes()),
+    }
+}
+
+/// `VALUE <key> <flags> <bytes>[ <cas>]\r\n`.
+fn put_value_header(req: &TextRequest, hit: &Hit, out: &mut BytesMut) {
+    out.put_slice(b"VALUE ");
+    out.put_slice(&hit.key);
+    out.put_u8(b' ');
+    put_decimal(out, u64::from(hit.flags));
+    out.put_u8(b' ');
+    put_decimal(out, hit.value.len() as u64);
+    if req.with_cas {
+        out.put_u8(b' ');
+        put_decimal(out, hit.cas);
+    }
+    out.put_slice(b"\r\n");
+}
+
+/// Every reply but values: one or more lines, no value to share.
+fn encode_line(req: &TextRequest, outcome: &Outcome, out: &mut BytesMut) {
+    match outcome {
+        // Handled by `encode`; kept total so that a new outcome cannot be forgotten here.
+        Outcome::Values(_) => encode(req, outcome, out),
         Outcome::Stored { .. } => out.put_slice(b"STORED\r\n"),
         Outcome::NotStored => out.put_slice(b"NOT_STORED\r\n"),
         Outcome::Exists => out.put_slice(b"EXISTS\r\n"),

@@ -984,4 +984,24 @@ proptest! {
         prop_assert_eq!(decode_reply(&mut wire), Ok(Some(TextReply::Values(expected))));
         prop_assert!(wire.is_empty());
     }
+
+    /// The chunked encoder puts exactly the plain encoder's bytes on the wire, whatever the
+    /// request, the outcome and however the writes split it.
+    #[test]
+    fn chunked_replies_match_plain_replies(
+        req in text_request(),
+        outcome in crate::test_support::outcome(),
+        write in 1usize..5000,
+    ) {
+        let mut plain = BytesMut::new();
+        encode_reply(&req, &outcome, &mut plain);
+        let mut chunks = crate::ReplyChunks::new();
+        // Something already queued ahead, as in a pipelined batch.
+        chunks.buf_mut().extend_from_slice(b"STORED\r\n");
+        encode_reply_chunks(&req, &outcome, &mut chunks);
+        prop_assert_eq!(chunks.len(), plain.len() + 8);
+        let wire = crate::test_support::drain(chunks, write);
+        prop_assert_eq!(&wire[..8], b"STORED\r\n");
+        prop_assert_eq!(&wire[8..], &plain[..]);
+    }
 }

@@ -1,0 +1,194 @@
+//! A minimal client-side RESP2 codec: commands out as arrays of bulk strings, replies in as a
+//! coarse [`RespReply`].
+//!
+//! It exists only so the load generator can drive Redis (and, later, sessiond's RESP
+//! listener) with the same workloads as the memcached protocols. A full RESP codec crate comes
+//! with the RESP listener; this one deliberately keeps nothing but what the generator needs to
+//! classify a reply (hit, miss, success, error), and skips aggregate contents without building
+//! them.
+
+use bytes::{Buf, BufMut, BytesMut};
+
+/// Appends `args` as one RESP command (an array of bulk strings).
+pub fn encode_command(args: &[&[u8]], out: &mut BytesMut) {
+    out.put_u8(b'*');
+    put_decimal(out, args.len() as u64);
+    out.put_slice(b"\r\n");
+    for arg in args {
+        out.put_u8(b'$');
+        put_decimal(out, arg.len() as u64);
+        out.put_slice(b"\r\n");
+        out.put_slice(arg);
+        out.put_slice(b"\r\n");
+    }
+}
+
+/// Writes `n` in decimal without going through `fmt`.
+pub fn put_decimal(out: &mut BytesMut, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.put_slice(&digits[i..]);
+}
+
+/// What a reply was, as far as the generator cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RespReply {
+    /// `+…` simple string (`+OK`, `+PONG`).
+    Simple,
+    /// `-…` error.
+    Error,
+    /// `:n` integer.
+    Integer(i64),
+    /// `$n` bulk string with its length.
+    Bulk(usize),
+    /// `$-1` or `*-1` (or RESP3 `_`): nil.
+    Nil,
+    /// `*n` array with `n` elements (their contents skipped).
+    Array(usize),
+}
+
+/// A reply that is not RESP; the stream cannot be trusted after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RespError(pub &'static str);
+
+impl std::fmt::Display for RespError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "malformed RESP reply: {}", self.0)
+    }
+}
+
+impl std::error::Error for RespError {}
+
+/// Decodes one complete reply from the front of `buf`, consuming it; `Ok(None)` until it has
+/// fully arrived.
+pub fn decode_reply(buf: &mut BytesMut) -> Result<Option<RespReply>, RespError> {
+    match scan(buf, 0, 0)? {
+        None => Ok(None),
+        Some((reply, len)) => {
+            buf.advance(len);
+            Ok(Some(reply))
+        }
+    }
+}
+
+/// Nesting depth beyond which a reply is refused rather than recursed into.
+const MAX_DEPTH: usize = 16;
+
+/// Finds one complete reply starting at `at`; returns it and the offset after it.
+fn scan(buf: &[u8], at: usize, depth: usize) -> Result<Option<(RespReply, usize)>, RespError> {
+    let Some(rest) = buf.get(at..) else {
+        return Ok(None);
+    };
+    let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
+        return Ok(None);
+    };
+    if nl == 0 || rest[nl - 1] != b'\r' {
+        return Err(RespError("line not terminated by \\r\\n"));
+    }
+    let line = &rest[1..nl - 1];
+    let after = at + nl + 1;
+    let reply = match rest[0] {
+        b'+' => RespReply::Simple,
+        b'-' => RespReply::Error,
+        b'_' => RespReply::Nil,
+        b':' => RespReply::Integer(parse_int(line)?),
+        b'$' => {
+            let len = parse_int(line)?;
+            if len < 0 {
+                return Ok(Some((RespReply::Nil, after)));
+            }
+            let end = after + len as usize;
+            match buf.get(end..end + 2) {
+                None => return Ok(None),
+                Some(b"\r\n") => return Ok(Some((RespReply::Bulk(len as usize), end + 2))),
+                Some(_) => return Err(RespError("bulk string not terminated by \\r\\n")),
+            }
+        }
+        b'*' => {
+            let n = parse_int(line)?;
+            if n < 0 {
+                return Ok(Some((RespReply::Nil, after)));
+            }
+            if depth >= MAX_DEPTH {
+                return Err(RespError("nested too deeply"));
+            }
+            let mut next = after;
+            for _ in 0..n {
+                match scan(buf, next, depth + 1)? {
+                    None => return Ok(None),
+                    Some((_, end)) => next = end,
+                }
+            }
+            return Ok(Some((RespReply::Array(n as usize), next)));
+        }
+        _ => return Err(RespError("unknown reply type byte")),
+    };
+    Ok(Some((reply, after)))
+}
+
+fn parse_int(digits: &[u8]) -> Result<i64, RespError> {
+    std::str::from_utf8(digits)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or(RespError("bad integer"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_commands() {
+        let mut out = BytesMut::new();
+        encode_command(&[b"SETEX", b"k", b"1800", b"vv"], &mut out);
+        assert_eq!(
+            &out[..],
+            b"*4\r\n$5\r\nSETEX\r\n$1\r\nk\r\n$4\r\n1800\r\n$2\r\nvv\r\n"
+        );
+    }
+
+    #[test]
+    fn decodes_each_shape_and_waits_for_partial_input() {
+        let wire: &[u8] =
+            b"+OK\r\n-ERR x\r\n:1\r\n$3\r\nabc\r\n$-1\r\n*2\r\n$1\r\na\r\n:5\r\n*-1\r\n";
+        let expected = [
+            RespReply::Simple,
+            RespReply::Error,
+            RespReply::Integer(1),
+            RespReply::Bulk(3),
+            RespReply::Nil,
+            RespReply::Array(2),
+            RespReply::Nil,
+        ];
+        // Fed whole, every reply decodes in order.
+        let mut buf = BytesMut::from(wire);
+        for want in expected {
+            assert_eq!(decode_reply(&mut buf).unwrap(), Some(want));
+        }
+        assert!(buf.is_empty());
+        // Fed a byte at a time, the same replies come out, each only once complete.
+        let mut buf = BytesMut::new();
+        let mut got = Vec::new();
+        for &b in wire {
+            buf.put_u8(b);
+            while let Some(reply) = decode_reply(&mut buf).unwrap() {
+                got.push(reply);
+            }
+        }
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert!(decode_reply(&mut BytesMut::from(&b"?\r\n"[..])).is_err());
+        assert!(decode_reply(&mut BytesMut::from(&b"$3\r\nabcd\r\n"[..])).is_err());
+    }
+}
