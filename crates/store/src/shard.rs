@@ -1,4 +1,4 @@
-//! One shard: a hash map of items plus the timing wheel that indexes their deadlines.
+//! One shard: a hash table of items plus the timing wheel that indexes their deadlines.
 //!
 //! Everything here runs under the shard's lock, which [`crate::Store`] takes. The functions
 //! implement the semantics of each operation once, for every protocol: the condition checks
@@ -9,12 +9,15 @@
 //! overwritten by a plain `set`). The typed operations used by RESP see every item and
 //! answer [`StoreError::WrongType`] when a command meets the wrong type.
 
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use hashbrown::HashMap;
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry as HashEntry;
 
 use crate::budget::{Budget, ITEM_OVERHEAD};
+use crate::item::Item;
 use crate::value::{Kind, Value};
 use crate::wheel::{Entry as WheelEntry, Wheel};
 use crate::{
@@ -61,11 +64,6 @@ impl Ctx<'_> {
             Err(StoreError::OutOfMemory)
         }
     }
-}
-
-/// The budget charge of `key` holding `value`.
-fn charge_of(key: &[u8], value: &Value) -> u64 {
-    key.len() as u64 + value.cost() + ITEM_OVERHEAD
 }
 
 /// A change to one collection element with the bytes it keeps (cheap clones of what the
@@ -124,85 +122,64 @@ fn apply_element(value: &mut Value, op: &ElementOp<'_>) -> bool {
     true
 }
 
-struct Item {
-    value: Value,
-    flags: u32,
-    cas: u64,
-    /// Unix ms; 0 means the item never expires.
-    deadline: u64,
-    /// When this item's live wheel entry fires; 0 means it has none.
-    wheel_at: u64,
-    /// What the item is charged to the budget now (key, value and overheads), so removing
-    /// it releases exactly that without recomputing a collection's size.
-    charged: u64,
-}
-
-impl Item {
-    fn is_live(&self, now: u64) -> bool {
-        self.deadline == 0 || self.deadline > now
-    }
-
-    fn deadline(&self) -> Option<u64> {
-        (self.deadline != 0).then_some(self.deadline)
-    }
-
-    /// The memcached view of a string item; `None` for a collection, which memcached
-    /// commands treat as absent.
-    fn view(&self) -> Option<ItemView> {
-        match &self.value {
-            Value::Str(value) => Some(ItemView {
-                value: value.clone(),
-                flags: self.flags,
-                cas: self.cas,
-                deadline: self.deadline(),
-            }),
-            _ => None,
-        }
-    }
-
-    fn entry(&self) -> Entry {
-        Entry {
-            value: self.value.clone(),
-            flags: self.flags,
-            cas: self.cas,
-            deadline: self.deadline(),
-        }
-    }
-
-    fn str_len(&self) -> Option<usize> {
-        match &self.value {
-            Value::Str(s) => Some(s.len()),
-            _ => None,
-        }
-    }
-}
-
 pub(crate) struct Shard {
-    map: HashMap<Bytes, Item>,
+    /// The items, each a thin pointer to its one-allocation block (key and value inside), so
+    /// a slot is 8 bytes. Lookups hash the key with `hasher` and compare keys inside the
+    /// items; a resize rehashes the keys rather than storing each hash (8 more bytes a
+    /// slot, about 17 bytes an item at hashbrown's load factors).
+    table: HashTable<Item>,
     wheel: Wheel,
+    /// The table's hasher. It must differ from the one that picks the shard: every key in
+    /// this shard shares the low bits of that one, which would crowd a few buckets.
+    hasher: foldhash::fast::RandomState,
 }
 
 /// An item taken out of one shard by `RENAME`, on its way to another key.
 pub(crate) struct Moved {
-    value: Value,
-    flags: u32,
-    deadline: Option<u64>,
+    item: Item,
+}
+
+/// Files `item`'s deadline, adding a wheel entry only when the new deadline is earlier than
+/// the one already filed (see the crate's `wheel_at` invariant). `hash` is the item's key
+/// hash in its shard's table, which is how the entry names the item.
+fn schedule(wheel: &mut Wheel, hash: u64, item: &mut Item, deadline: Option<u64>) {
+    item.set_deadline_raw(deadline.unwrap_or(0));
+    if let Some(at) = deadline
+        && (item.wheel_at() == 0 || item.wheel_at() > at)
+    {
+        item.set_wheel_at(at);
+        wheel.insert(WheelEntry { hash, at });
+    }
 }
 
 impl Shard {
-    pub fn new(now: u64) -> Shard {
+    pub fn new(now: u64, hasher: foldhash::fast::RandomState) -> Shard {
         Shard {
-            map: HashMap::new(),
+            table: HashTable::new(),
             wheel: Wheel::new(now),
+            hasher,
         }
     }
 
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.table.len()
     }
 
     pub fn wheel_len(&self) -> usize {
         self.wheel.len()
+    }
+
+    fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    fn find(&self, key: &[u8]) -> Option<&Item> {
+        self.table.find(self.hash(key), |item| item.key() == key)
+    }
+
+    fn find_mut(&mut self, key: &[u8]) -> Option<&mut Item> {
+        let hash = self.hash(key);
+        self.table.find_mut(hash, |item| item.key() == key)
     }
 
     /// The live item under `key`, removing it first if its deadline has passed (and
@@ -210,50 +187,52 @@ impl Shard {
     /// itself is already recorded). An empty collection, which only a journal replay can
     /// leave behind, is absent and dropped silently.
     fn live(&mut self, key: &[u8], ctx: &Ctx<'_>) -> Option<&mut Item> {
-        let (expired, empty) = match self.map.get(key) {
-            None => return None,
-            Some(item) => (!item.is_live(ctx.now), item.value.is_empty_collection()),
+        let hash = self.hash(key);
+        let Ok(found) = self.table.find_entry(hash, |item| item.key() == key) else {
+            return None;
         };
-        if expired {
-            self.remove(key, ctx);
-            ctx.expired.fetch_add(1, Ordering::Relaxed);
-            if let Some(observer) = ctx.observer {
-                observer.expired(key);
+        let (expired, empty) = {
+            let item = found.get();
+            (!item.is_live(ctx.now), item.is_empty_collection())
+        };
+        if expired || empty {
+            let (item, _) = found.remove();
+            ctx.budget.release(item.charge());
+            if expired {
+                ctx.expired.fetch_add(1, Ordering::Relaxed);
+                if let Some(observer) = ctx.observer {
+                    observer.expired(key);
+                }
             }
             return None;
         }
-        if empty {
-            self.remove(key, ctx);
-            return None;
-        }
-        self.map.get_mut(key)
+        Some(found.into_mut())
     }
 
     /// The live string item under `key`: what memcached commands see.
     fn live_str(&mut self, key: &[u8], ctx: &Ctx<'_>) -> Option<&mut Item> {
-        self.live(key, ctx).filter(|item| item.str_len().is_some())
+        self.live(key, ctx).filter(|item| item.is_str())
     }
 
     fn remove(&mut self, key: &[u8], ctx: &Ctx<'_>) -> Option<Item> {
-        let item = self.map.remove(key)?;
-        ctx.budget.release(item.charged);
+        let hash = self.hash(key);
+        let (item, _) = self
+            .table
+            .find_entry(hash, |item| item.key() == key)
+            .ok()?
+            .remove();
+        ctx.budget.release(item.charge());
         // The item's wheel entry, if any, is now stale and is dropped when it fires.
         Some(item)
     }
 
-    /// Sets `item`'s deadline, filing a wheel entry only when the new deadline is earlier
-    /// than the one already filed (see the crate's `wheel_at` invariant).
-    fn schedule(wheel: &mut Wheel, key: &Bytes, item: &mut Item, deadline: Option<u64>) {
-        item.deadline = deadline.unwrap_or(0);
-        if let Some(at) = deadline
-            && (item.wheel_at == 0 || item.wheel_at > at)
-        {
-            item.wheel_at = at;
-            wheel.insert(WheelEntry {
-                key: key.clone(),
-                at,
-            });
-        }
+    /// Moves the deadline of the item under `key` (which exists), filing a wheel entry if
+    /// needed.
+    fn reschedule(&mut self, key: &[u8], deadline: Option<u64>) -> Option<&mut Item> {
+        let hash = self.hash(key);
+        let item = self.table.find_mut(hash, |item| item.key() == key)?;
+        schedule(&mut self.wheel, hash, item, deadline);
+        Some(item)
     }
 
     pub fn get(&mut self, key: &[u8], ctx: &Ctx<'_>) -> Option<ItemView> {
@@ -271,8 +250,7 @@ impl Shard {
             ctx.applied(Mutation::Remove { key });
             return removed;
         }
-        let (key, item) = self.map.get_key_value_mut(key)?;
-        Self::schedule(&mut self.wheel, key, item, deadline);
+        let item = self.reschedule(key, deadline)?;
         ctx.applied(Mutation::Deadline { key, deadline });
         item.view()
     }
@@ -287,7 +265,7 @@ impl Shard {
         decide: impl FnOnce(&Value, Option<u64>) -> (R, Option<Option<u64>>),
     ) -> Option<R> {
         let item = self.live(key, ctx)?;
-        let (answer, change) = decide(&item.value, item.deadline());
+        let (answer, change) = decide(&item.value(), item.deadline());
         let Some(deadline) = change else {
             return Some(answer);
         };
@@ -296,8 +274,7 @@ impl Shard {
             ctx.applied(Mutation::Remove { key });
             return Some(answer);
         }
-        let (key, item) = self.map.get_key_value_mut(key)?;
-        Self::schedule(&mut self.wheel, key, item, deadline);
+        self.reschedule(key, deadline)?;
         ctx.applied(Mutation::Deadline { key, deadline });
         Some(answer)
     }
@@ -311,8 +288,10 @@ impl Shard {
         condition: Condition,
         ctx: &Ctx<'_>,
     ) -> Result<WriteOutcome, StoreError> {
-        let old_charged = self.live(key, ctx).map_or(0, |item| item.charged);
-        let existing = self.live_str(key, ctx).map(|item| item.cas);
+        let (old_charged, existing) = match self.live(key, ctx) {
+            None => (0, None),
+            Some(item) => (item.charge(), item.is_str().then(|| item.cas())),
+        };
         match (condition, existing) {
             (Condition::Always, _) => {}
             (Condition::IfAbsent, Some(_)) | (Condition::IfPresent, None) => {
@@ -333,33 +312,32 @@ impl Shard {
             }
             return Ok(WriteOutcome::Stored(cas));
         }
-        self.write_str(key, value, flags, cas, deadline, old_charged, ctx)?;
+        self.write_str(key, &[value], flags, cas, deadline, old_charged, ctx)?;
         Ok(WriteOutcome::Stored(cas))
     }
 
-    /// Replaces whatever `key` holds (charged `old_charged`) by a string, charging the
-    /// budget first, and reports the write.
+    /// Replaces whatever `key` holds (charged `old_charged`) by a string made of `parts`,
+    /// charging the budget first, and reports the write.
     #[allow(clippy::too_many_arguments)]
     fn write_str(
         &mut self,
         key: &[u8],
-        value: &[u8],
+        parts: &[&[u8]],
         flags: u32,
         cas: u64,
         deadline: Option<u64>,
         old_charged: u64,
         ctx: &Ctx<'_>,
     ) -> Result<(), StoreError> {
-        // Copy into an exact-size allocation: the caller's bytes may be a view into a large
-        // network buffer that the store must not keep alive.
-        let owned = Value::Str(Bytes::copy_from_slice(value));
-        let charged = charge_of(key, &owned);
-        ctx.charge(old_charged, charged)?;
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        ctx.charge(old_charged, (key.len() + len) as u64 + ITEM_OVERHEAD)?;
         ctx.total_items.fetch_add(1, Ordering::Relaxed);
-        self.put(key, owned, flags, cas, deadline, charged);
+        // One exact-size block holding the key and a copy of the value: the caller's bytes
+        // may be a view into a large network buffer that the store must not keep alive.
+        let item = self.put(key, Item::new_str(key, parts, flags, cas), deadline);
         ctx.applied(Mutation::Put {
             key,
-            value,
+            value: item.str_value().unwrap_or_default(),
             flags,
             cas,
             deadline,
@@ -378,21 +356,21 @@ impl Shard {
         want_old: bool,
         ctx: &Ctx<'_>,
     ) -> Result<SetOutcome, StoreError> {
-        let current = self
-            .live(key, ctx)
-            .map(|item| (item.value.clone(), item.deadline(), item.charged));
-        if want_old && matches!(&current, Some((v, _, _)) if v.kind() != Kind::Str) {
+        let current = self.live(key, ctx).map(|item| {
+            let old = want_old.then(|| item.value());
+            (item.is_str(), old, item.deadline(), item.charge())
+        });
+        if want_old && matches!(&current, Some((false, ..))) {
             return Err(StoreError::WrongType);
         }
-        let old = if want_old {
-            current.as_ref().map(|(v, _, _)| v.clone())
-        } else {
-            None
+        let (present, old, kept_deadline, old_charged) = match current {
+            None => (false, None, None, 0),
+            Some((_, old, deadline, charged)) => (true, old, deadline, charged),
         };
         let allowed = match exists {
             Exists::Any => true,
-            Exists::IfAbsent => current.is_none(),
-            Exists::IfPresent => current.is_some(),
+            Exists::IfAbsent => !present,
+            Exists::IfPresent => present,
         };
         if !allowed {
             return Ok(SetOutcome {
@@ -402,7 +380,7 @@ impl Shard {
         }
         let deadline = match deadline {
             DeadlineChange::Set(d) => d,
-            DeadlineChange::Keep => current.as_ref().and_then(|(_, d, _)| *d),
+            DeadlineChange::Keep => kept_deadline,
         };
         let cas = ctx.new_cas();
         if ctx.is_past(deadline) {
@@ -411,8 +389,7 @@ impl Shard {
             }
             return Ok(SetOutcome { written: true, old });
         }
-        let old_charged = current.as_ref().map_or(0, |(_, _, c)| *c);
-        self.write_str(key, value, 0, cas, deadline, old_charged, ctx)?;
+        self.write_str(key, &[value], 0, cas, deadline, old_charged, ctx)?;
         Ok(SetOutcome { written: true, old })
     }
 
@@ -426,14 +403,14 @@ impl Shard {
     ) -> Result<Option<Value>, StoreError> {
         match self.live(key, ctx) {
             None => return Ok(None),
-            Some(item) if only_str && item.str_len().is_none() => {
+            Some(item) if only_str && !item.is_str() => {
                 return Err(StoreError::WrongType);
             }
             Some(_) => {}
         }
         let item = self.remove(key, ctx);
         ctx.applied(Mutation::Remove { key });
-        Ok(item.map(|item| item.value))
+        Ok(item.map(Item::into_value))
     }
 
     /// Appends to the string under `key`, creating it if missing (`APPEND`); returns the new
@@ -445,27 +422,22 @@ impl Shard {
         max_len: usize,
         ctx: &Ctx<'_>,
     ) -> Result<usize, StoreError> {
-        let (joined, flags, deadline, old_charged) = match self.live(key, ctx) {
-            None => (data.to_vec(), 0, None, 0),
+        let (old, flags, deadline, old_charged) = match self.live(key, ctx) {
+            None => (Bytes::new(), 0, None, 0),
             Some(item) => {
-                let Value::Str(old) = &item.value else {
+                let Some(old) = item.value_bytes() else {
                     return Err(StoreError::WrongType);
                 };
-                if old.len() + data.len() > max_len {
-                    return Err(StoreError::TooLarge);
-                }
-                let mut joined = Vec::with_capacity(old.len() + data.len());
-                joined.extend_from_slice(old);
-                joined.extend_from_slice(data);
-                (joined, item.flags, item.deadline(), item.charged)
+                (old, item.flags(), item.deadline(), item.charge())
             }
         };
-        if joined.len() > max_len {
+        let len = old.len() + data.len();
+        if len > max_len {
             return Err(StoreError::TooLarge);
         }
         let cas = ctx.new_cas();
-        self.write_str(key, &joined, flags, cas, deadline, old_charged, ctx)?;
-        Ok(joined.len())
+        self.write_str(key, &[&old, data], flags, cas, deadline, old_charged, ctx)?;
+        Ok(len)
     }
 
     /// Adds `delta` to the signed decimal under `key`, creating it from 0 (`INCRBY`),
@@ -474,18 +446,18 @@ impl Shard {
         let (current, flags, deadline, old_charged) = match self.live(key, ctx) {
             None => (0, 0, None, 0),
             Some(item) => {
-                let Value::Str(old) = &item.value else {
+                let Some(old) = item.str_value() else {
                     return Err(StoreError::WrongType);
                 };
                 let current = parse_i64(old).ok_or(StoreError::NotInteger)?;
-                (current, item.flags, item.deadline(), item.charged)
+                (current, item.flags(), item.deadline(), item.charge())
             }
         };
         let next = current.checked_add(delta).ok_or(StoreError::Overflow)?;
         let cas = ctx.new_cas();
         self.write_str(
             key,
-            next.to_string().as_bytes(),
+            &[next.to_string().as_bytes()],
             flags,
             cas,
             deadline,
@@ -515,7 +487,9 @@ impl Shard {
         apply: impl FnOnce(&mut Value, &mut Vec<Op>) -> R,
     ) -> Result<Option<R>, StoreError> {
         let exists = match self.live(key, ctx) {
-            Some(item) if item.value.kind() != kind => return Err(StoreError::WrongType),
+            Some(item) if item.coll().map(Value::kind) != Some(kind) => {
+                return Err(StoreError::WrongType);
+            }
             Some(_) => true,
             None if !create => return Ok(None),
             None => false,
@@ -534,12 +508,12 @@ impl Shard {
                 ctx.budget.release(reserve);
                 return Ok(Some(answer));
             }
-            let charged = charge_of(key, &value);
+            let charged = key.len() as u64 + value.cost() + ITEM_OVERHEAD;
             ctx.budget.force_recharge(reserve, charged);
             let cas = ctx.new_cas();
             let mut members = Vec::new();
             value.encode_members(&mut members);
-            self.put(key, value, 0, cas, None, charged);
+            self.put(key, Item::new_coll(key, value, cas), None);
             ctx.applied(Mutation::PutCollection {
                 key,
                 kind,
@@ -548,19 +522,23 @@ impl Shard {
             });
             return Ok(Some(answer));
         }
-        let Some(item) = self.map.get_mut(key) else {
+        let Some(item) = self.find_mut(key) else {
             ctx.budget.release(reserve);
             return Ok(None);
         };
-        let answer = apply(&mut item.value, &mut ops);
-        let charged = charge_of(key, &item.value);
-        ctx.budget.force_recharge(item.charged + reserve, charged);
-        item.charged = charged;
+        let old_charged = item.charge();
+        let Some(value) = item.coll_mut() else {
+            ctx.budget.release(reserve);
+            return Ok(None);
+        };
+        let answer = apply(value, &mut ops);
+        ctx.budget
+            .force_recharge(old_charged + reserve, item.charge());
         if ops.is_empty() {
             return Ok(Some(answer));
         }
-        item.cas = ctx.new_cas();
-        if item.value.is_empty_collection() {
+        item.set_cas(ctx.new_cas());
+        if item.is_empty_collection() {
             self.remove(key, ctx);
             ctx.applied(Mutation::Remove { key });
             return Ok(Some(answer));
@@ -574,34 +552,29 @@ impl Shard {
         Ok(Some(answer))
     }
 
-    /// Inserts or overwrites an item whose budget has already been charged.
-    fn put(
-        &mut self,
-        key: &[u8],
-        value: Value,
-        flags: u32,
-        cas: u64,
-        deadline: Option<u64>,
-        charged: u64,
-    ) {
-        if let Some((key, item)) = self.map.get_key_value_mut(key) {
-            item.value = value;
-            item.flags = flags;
-            item.cas = cas;
-            item.charged = charged;
-            Self::schedule(&mut self.wheel, key, item, deadline);
-        } else {
-            let key = Bytes::copy_from_slice(key);
-            let mut item = Item {
-                value,
-                flags,
-                cas,
-                deadline: 0,
-                wheel_at: 0,
-                charged,
-            };
-            Self::schedule(&mut self.wheel, &key, &mut item, deadline);
-            self.map.insert(key, item);
+    /// Inserts `item` (made for `key`, already charged to the budget) with `deadline`,
+    /// replacing any item under `key`. A replaced item's wheel entry stays valid for the new
+    /// one (it names the key's hash and the `wheel_at` carried over), as the crate's
+    /// `wheel_at` invariant requires.
+    fn put(&mut self, key: &[u8], mut item: Item, deadline: Option<u64>) -> &mut Item {
+        let hash = self.hash(key);
+        let hasher = &self.hasher;
+        match self.table.entry(
+            hash,
+            |old| old.key() == key,
+            |other| hasher.hash_one(other.key()),
+        ) {
+            HashEntry::Occupied(slot) => {
+                let slot = slot.into_mut();
+                item.set_wheel_at(slot.wheel_at());
+                *slot = item;
+                schedule(&mut self.wheel, hash, slot, deadline);
+                slot
+            }
+            HashEntry::Vacant(slot) => {
+                schedule(&mut self.wheel, hash, &mut item, deadline);
+                slot.insert(item).into_mut()
+            }
         }
     }
 
@@ -620,33 +593,23 @@ impl Shard {
                 WriteOutcome::NotStored
             });
         };
-        if cas != 0 && item.cas != cas {
+        if cas != 0 && item.cas() != cas {
             return Ok(WriteOutcome::Exists);
         }
-        let Value::Str(old) = &item.value else {
+        let Some(old) = item.value_bytes() else {
             return Ok(WriteOutcome::NotStored);
         };
-        let charged = item.charged + data.len() as u64;
-        ctx.charge(item.charged, charged)?;
-        let mut joined = Vec::with_capacity(old.len() + data.len());
-        match side {
-            Side::Append => {
-                joined.extend_from_slice(old);
-                joined.extend_from_slice(data);
-            }
-            Side::Prepend => {
-                joined.extend_from_slice(data);
-                joined.extend_from_slice(old);
-            }
-        }
-        let joined = Bytes::from(joined);
-        item.value = Value::Str(joined.clone());
-        item.charged = charged;
-        item.cas = ctx.new_cas();
-        let (flags, cas, deadline) = (item.flags, item.cas, item.deadline());
+        let (old_charged, flags, deadline) = (item.charge(), item.flags(), item.deadline());
+        ctx.charge(old_charged, old_charged + data.len() as u64)?;
+        let cas = ctx.new_cas();
+        let parts: [&[u8]; 2] = match side {
+            Side::Append => [&old, data],
+            Side::Prepend => [data, &old],
+        };
+        let item = self.put(key, Item::new_str(key, &parts, flags, cas), deadline);
         ctx.applied(Mutation::Put {
             key,
-            value: &joined,
+            value: item.str_value().unwrap_or_default(),
             flags,
             cas,
             deadline,
@@ -657,7 +620,7 @@ impl Shard {
     pub fn delete(&mut self, key: &[u8], cas: u64, ctx: &Ctx<'_>) -> DeleteOutcome {
         match self.live_str(key, ctx) {
             None => DeleteOutcome::NotFound,
-            Some(item) if cas != 0 && item.cas != cas => DeleteOutcome::Exists,
+            Some(item) if cas != 0 && item.cas() != cas => DeleteOutcome::Exists,
             Some(_) => {
                 self.remove(key, ctx);
                 ctx.applied(Mutation::Remove { key });
@@ -684,7 +647,7 @@ impl Shard {
                 _ => Ok(ArithOutcome::NotFound),
             };
         };
-        let Value::Str(old) = &item.value else {
+        let Some(old) = item.str_value() else {
             return Ok(ArithOutcome::NotFound);
         };
         let Some(current) = parse_counter(old) else {
@@ -695,16 +658,17 @@ impl Shard {
         } else {
             current.saturating_sub(delta)
         };
-        let text = Bytes::from(next.to_string().into_bytes());
-        let charged = item.charged - old.len() as u64 + text.len() as u64;
-        ctx.charge(item.charged, charged)?;
-        item.value = Value::Str(text.clone());
-        item.charged = charged;
-        item.cas = ctx.new_cas();
-        let (flags, cas, deadline) = (item.flags, item.cas, item.deadline());
+        let text = next.to_string();
+        let old_charged = item.charge();
+        let charged = old_charged - old.len() as u64 + text.len() as u64;
+        ctx.charge(old_charged, charged)?;
+        let (flags, deadline) = (item.flags(), item.deadline());
+        let cas = ctx.new_cas();
+        let item = Item::new_str(key, &[text.as_bytes()], flags, cas);
+        self.put(key, item, deadline);
         ctx.applied(Mutation::Put {
             key,
-            value: &text,
+            value: text.as_bytes(),
             flags,
             cas,
             deadline,
@@ -717,11 +681,7 @@ impl Shard {
     pub fn take_for_move(&mut self, key: &[u8], ctx: &Ctx<'_>) -> Option<Moved> {
         self.live(key, ctx)?;
         let item = self.remove(key, ctx)?;
-        Some(Moved {
-            deadline: item.deadline(),
-            value: item.value,
-            flags: item.flags,
-        })
+        Some(Moved { item })
     }
 
     /// Whether `key` holds a live item.
@@ -735,34 +695,39 @@ impl Shard {
         if self.remove(key, ctx).is_some() {
             // Replaced silently: the `Put` reported below overwrites it on replay.
         }
-        let charged = charge_of(key, &moved.value);
-        ctx.budget.force_recharge(0, charged);
+        let Moved { item: old } = moved;
         let cas = ctx.new_cas();
-        let Moved {
-            value,
-            flags,
-            deadline,
-        } = moved;
-        match &value {
-            Value::Str(bytes) => ctx.applied(Mutation::Put {
+        let deadline = old.deadline();
+        // A new block: the key lives inside it. A string's value is copied once; a
+        // collection moves as a shared pointer.
+        let item = match (old.str_value(), old.coll()) {
+            (Some(bytes), _) => Item::new_str(key, &[bytes], old.flags(), cas),
+            (None, Some(coll)) => Item::new_coll(key, coll.clone(), cas),
+            (None, None) => return,
+        };
+        ctx.budget.force_recharge(0, item.charge());
+        match (item.str_value(), item.coll()) {
+            (Some(bytes), _) => ctx.applied(Mutation::Put {
                 key,
                 value: bytes,
-                flags,
+                flags: item.flags(),
                 cas,
                 deadline,
             }),
-            other => {
+            (None, Some(coll)) => {
                 let mut members = Vec::new();
-                other.encode_members(&mut members);
+                coll.encode_members(&mut members);
                 ctx.applied(Mutation::PutCollection {
                     key,
-                    kind: other.kind(),
+                    kind: coll.kind(),
                     members: &members,
                     deadline,
                 });
             }
+            (None, None) => {}
         }
-        self.put(key, value, flags, cas, deadline, charged);
+        drop(old);
+        self.put(key, item, deadline);
     }
 
     /// Applies a recorded change (journal replay) without conditions, observer or memory
@@ -779,8 +744,7 @@ impl Shard {
             } => {
                 // A deadline that has passed by now is still applied: a later record may
                 // extend it (a touch), and only the end of the replay decides what expired.
-                let value = Value::Str(Bytes::copy_from_slice(value));
-                self.restore_value(key, value, flags, cas, deadline, ctx);
+                self.restore_item(key, Item::new_str(key, &[value], flags, cas), deadline, ctx);
                 Some(cas)
             }
             Mutation::PutCollection {
@@ -791,7 +755,11 @@ impl Shard {
             } => {
                 // The journal checked the encoding when it decoded the record.
                 if let Some(value) = Value::decode(kind, members) {
-                    self.restore_value(key, value, 0, 0, deadline, ctx);
+                    let item = match value {
+                        Value::Str(bytes) => Item::new_str(key, &[&bytes], 0, 0),
+                        coll => Item::new_coll(key, coll, 0),
+                    };
+                    self.restore_item(key, item, deadline, ctx);
                 }
                 None
             }
@@ -800,12 +768,13 @@ impl Shard {
                 // one that a later record in the same log supersedes: the live store only
                 // reports element changes to collections that exist, and a removal or a
                 // rewrite of the key after it is journaled too.
-                if let Some(item) = self.map.get_mut(key)
-                    && apply_element(&mut item.value, &op)
-                {
-                    let charged = charge_of(key, &item.value);
-                    ctx.budget.force_recharge(item.charged, charged);
-                    item.charged = charged;
+                if let Some(item) = self.find_mut(key) {
+                    let old = item.charge();
+                    if let Some(value) = item.coll_mut()
+                        && apply_element(value, &op)
+                    {
+                        ctx.budget.force_recharge(old, item.charge());
+                    }
                 }
                 None
             }
@@ -814,9 +783,7 @@ impl Shard {
                 None
             }
             Mutation::Deadline { key, deadline } => {
-                if let Some((key, item)) = self.map.get_key_value_mut(key) {
-                    Self::schedule(&mut self.wheel, key, item, deadline);
-                }
+                self.reschedule(key, deadline);
                 None
             }
             Mutation::Clear => {
@@ -826,36 +793,28 @@ impl Shard {
         }
     }
 
-    fn restore_value(
-        &mut self,
-        key: &[u8],
-        value: Value,
-        flags: u32,
-        cas: u64,
-        deadline: Option<u64>,
-        ctx: &Ctx<'_>,
-    ) {
-        let old = self.map.get(key).map_or(0, |item| item.charged);
-        let charged = charge_of(key, &value);
-        ctx.budget.force_recharge(old, charged);
-        self.put(key, value, flags, cas, deadline, charged);
+    fn restore_item(&mut self, key: &[u8], item: Item, deadline: Option<u64>, ctx: &Ctx<'_>) {
+        let old = self.find(key).map_or(0, Item::charge);
+        ctx.budget.force_recharge(old, item.charge());
+        self.put(key, item, deadline);
     }
 
-    /// Every live item, for a snapshot (empty collections left out: they are absent).
+    /// Every live item, for a snapshot (empty collections left out: they are absent). Keys
+    /// are copied out of the blocks; string values are shared.
     pub fn live_entries(&self, now: u64) -> Vec<(Bytes, Entry)> {
-        self.map
+        self.table
             .iter()
-            .filter(|(_, item)| item.is_live(now) && !item.value.is_empty_collection())
-            .map(|(key, item)| (key.clone(), item.entry()))
+            .filter(|item| item.is_live(now) && !item.is_empty_collection())
+            .map(|item| (Bytes::copy_from_slice(item.key()), item.entry()))
             .collect()
     }
 
     /// Every live string item, for memcached-era callers.
     pub fn live_items(&self, now: u64) -> Vec<(Bytes, ItemView)> {
-        self.map
+        self.table
             .iter()
-            .filter(|(_, item)| item.is_live(now))
-            .filter_map(|(key, item)| Some((key.clone(), item.view()?)))
+            .filter(|item| item.is_live(now))
+            .filter_map(|item| Some((Bytes::copy_from_slice(item.key()), item.view()?)))
             .collect()
     }
 
@@ -866,9 +825,9 @@ impl Shard {
         keep: &mut dyn FnMut(&[u8], &Value) -> bool,
         out: &mut Vec<Bytes>,
     ) {
-        for (key, item) in &self.map {
-            if item.is_live(now) && !item.value.is_empty_collection() && keep(key, &item.value) {
-                out.push(key.clone());
+        for item in &self.table {
+            if item.is_live(now) && !item.is_empty_collection() && keep(item.key(), &item.value()) {
+                out.push(Bytes::copy_from_slice(item.key()));
             }
         }
     }
@@ -890,11 +849,12 @@ impl Shard {
         use std::collections::BinaryHeap;
         // A max-heap of the `count` lowest positions seen: memory is bounded by `count` (and
         // by the shard), not by the keyspace.
-        let mut heap: BinaryHeap<(u64, &Bytes)> = BinaryHeap::with_capacity(count.min(1024));
-        for (key, item) in &self.map {
-            if !item.is_live(now) || item.value.is_empty_collection() {
+        let mut heap: BinaryHeap<(u64, &[u8])> = BinaryHeap::with_capacity(count.min(1024));
+        for item in &self.table {
+            if !item.is_live(now) || item.is_empty_collection() {
                 continue;
             }
+            let key = item.key();
             let p = pos(key);
             if p < from {
                 continue;
@@ -907,34 +867,47 @@ impl Shard {
             }
         }
         let last = heap.peek()?.0;
-        let mut taken: Vec<(u64, &Bytes)> = heap.into_vec();
+        let mut taken: Vec<(u64, &[u8])> = heap.into_vec();
         if taken.len() >= count {
             // Keys tied at the boundary position (a 58-bit hash collision) come along, so
             // that continuing after `last` skips none of them.
-            for (key, item) in &self.map {
+            for item in &self.table {
+                let key = item.key();
                 if item.is_live(now) && pos(key) == last && !taken.iter().any(|(_, k)| *k == key) {
                     taken.push((last, key));
                 }
             }
         }
         for (_, key) in taken {
-            if let Some(item) = self.map.get(key)
-                && keep(key, &item.value)
+            if let Some(item) = self.find(key)
+                && keep(key, &item.value())
             {
-                out.push(key.clone());
+                out.push(Bytes::copy_from_slice(key));
             }
         }
         Some(last)
     }
 
     pub fn clear(&mut self, budget: &Budget, now: u64) {
-        let charged: u64 = self.map.values().map(|item| item.charged).sum();
+        let charged: u64 = self.table.iter().map(Item::charge).sum();
         budget.release(charged);
         // Fresh containers rather than `clear()`, so a flushed shard gives its memory back.
-        self.map = HashMap::new();
+        self.table = HashTable::new();
         self.wheel = Wheel::new(now);
     }
 
+    /// Hands the due wheel entries (at most about `budget`) to their items: an item whose
+    /// `wheel_at` matches and whose deadline has passed is removed; one touched later since
+    /// is re-filed; anything else makes the entry stale.
+    ///
+    /// An entry names its item by the key's 64-bit table hash, not by the key, to keep it at
+    /// 16 bytes. It resolves to the item with that hash whose `wheel_at` equals the entry's
+    /// deadline. Two keys of one shard sharing a full 64-bit hash (about one chance in 2^64
+    /// per pair) could let a stale entry resolve to the other key's item; that item is then
+    /// handled as if its own entry had fired: removed only if its own deadline has passed
+    /// (reads check deadlines anyway), otherwise re-filed. So a collision can only make an
+    /// entry fire early (a re-filing) or leave reclamation to the item's own entry, never
+    /// remove a live item.
     pub fn expire_due(
         &mut self,
         ctx: &Ctx<'_>,
@@ -945,26 +918,28 @@ impl Shard {
         due.clear();
         self.wheel.drain_due(ctx.now, budget, due);
         let mut removed = 0;
+        let hasher = &self.hasher;
         for entry in due.drain(..) {
-            let Some(item) = self.map.get_mut(&entry.key[..]) else {
-                continue; // Deleted since it was filed: stale.
+            let Ok(found) = self.table.find_entry(entry.hash, |item| {
+                item.wheel_at() == entry.at && hasher.hash_one(item.key()) == entry.hash
+            }) else {
+                continue; // Deleted, or re-filed earlier, since it was filed: stale.
             };
-            if item.wheel_at != entry.at {
-                continue; // Re-filed earlier since: stale.
-            }
-            if item.deadline == 0 {
-                item.wheel_at = 0; // Persisted since it was filed.
-            } else if item.deadline > ctx.now {
+            let deadline = found.get().deadline_raw();
+            if deadline == 0 {
+                found.into_mut().set_wheel_at(0); // Persisted since it was filed.
+            } else if deadline > ctx.now {
                 // Touched later since it was filed: re-file at the real deadline.
-                item.wheel_at = item.deadline;
+                found.into_mut().set_wheel_at(deadline);
                 self.wheel.insert(WheelEntry {
-                    key: entry.key,
-                    at: item.deadline,
+                    hash: entry.hash,
+                    at: deadline,
                 });
             } else {
-                self.remove(&entry.key, ctx);
+                let (item, _) = found.remove();
+                ctx.budget.release(item.charge());
                 ctx.expired.fetch_add(1, Ordering::Relaxed);
-                on_expired(&entry.key);
+                on_expired(item.key());
                 removed += 1;
             }
         }

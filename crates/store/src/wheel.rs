@@ -11,12 +11,10 @@
 //! slot above level 0 comes due, its entries whose deadline is still ahead are re-filed at a
 //! lower level (cascading); at most `LEVELS` re-filings happen per entry.
 //!
-//! The wheel is only an index, never the truth: an entry names a key and the deadline it was
-//! filed for, and the store decides, when the entry comes due, whether the item still exists
+//! The wheel is only an index, never the truth: an entry names a key (by its hash) and the
+//! deadline it was filed for, and the store decides, when the entry comes due, whether the item still exists
 //! with that schedule (see the store's `wheel_at` invariant). The wheel itself never reads a
 //! clock; `now` is always passed in.
-
-use bytes::Bytes;
 
 /// Number of levels.
 pub const LEVELS: usize = 6;
@@ -25,11 +23,13 @@ const SLOTS: usize = 1 << SLOT_BITS;
 /// Ticks (ms) the whole wheel spans from its current time.
 const MAX_SPAN: u64 = 1 << (SLOT_BITS as usize * LEVELS);
 
-/// One filed deadline.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One filed deadline: 16 bytes, so a wheel costs little next to the items it indexes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Entry {
-    /// The key of the item this entry was filed for.
-    pub key: Bytes,
+    /// The 64-bit hash of the key of the item this entry was filed for, as the shard's table
+    /// hashes it. The store resolves it to the item with that hash whose `wheel_at` is `at`
+    /// (see the store's `wheel_at` invariant and what a hash collision can and cannot do).
+    pub hash: u64,
     /// The deadline (Unix ms) it was filed for.
     pub at: u64,
 }

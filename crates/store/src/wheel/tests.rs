@@ -2,10 +2,7 @@ use super::*;
 use proptest::prelude::*;
 
 fn entry(at: u64) -> Entry {
-    Entry {
-        key: Bytes::from(at.to_string()),
-        at,
-    }
+    Entry { hash: at, at }
 }
 
 fn drain(wheel: &mut Wheel, now: u64) -> Vec<u64> {
