@@ -140,6 +140,9 @@ pub enum Command {
     Stats(StatsGroup),
     /// Binary NOOP; also ends a run of quiet gets.
     Noop,
+    /// `journal rewrite` (text only; sessiond's admin command, not memcached's): start a
+    /// background rewrite of the journal, as Redis's `BGREWRITEAOF` does.
+    JournalRewrite,
     /// `quit` / QUIT / QUITQ: the connection closes after the reply (if any).
     Quit,
     /// Binary SASL_LIST_MECHS / SASL_AUTH / SASL_STEP, or any opcode the server does not

@@ -197,7 +197,7 @@ enum Step {
 async fn acknowledged(shared: &Shared) -> bool {
     match &shared.journal {
         None => true,
-        Some(journal) => journal.acknowledged(journal.last_queued()).await,
+        Some(journal) => journal.acknowledge_queued().await,
     }
 }
 

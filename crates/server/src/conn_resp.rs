@@ -229,7 +229,7 @@ async fn flush(
     if *unacknowledged {
         *unacknowledged = false;
         if let Some(journal) = &shared.journal
-            && !journal.acknowledged(journal.last_queued()).await
+            && !journal.acknowledge_queued().await
         {
             return false;
         }

@@ -76,7 +76,12 @@ pub fn encode_request(req: &BinaryRequest, out: &mut BytesMut) {
         }
         Command::Verbosity => (4, &[], &[], 0),
         Command::Stats(group) => (0, group.name(), &[], 0),
-        Command::Version | Command::Noop | Command::Quit | Command::Unknown => (0, &[], &[], 0),
+        // `journal rewrite` has no binary opcode; like the others here it carries no body.
+        Command::Version
+        | Command::Noop
+        | Command::Quit
+        | Command::JournalRewrite
+        | Command::Unknown => (0, &[], &[], 0),
     };
     Packet { cas, ..packet }.write(out, &extras[..extras_len], key, value);
 }

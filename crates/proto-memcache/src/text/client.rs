@@ -109,6 +109,7 @@ pub fn encode_request(req: &TextRequest, out: &mut BytesMut) {
             }
         }
         Command::Noop => out.put_slice(b"mn"),
+        Command::JournalRewrite => out.put_slice(b"journal rewrite"),
         Command::Quit => out.put_slice(b"quit"),
         Command::Unknown => return,
     }

@@ -167,6 +167,10 @@ impl TextDecoder {
             b"version" => Command::Version,
             b"quit" => Command::Quit,
             b"mn" => Command::Noop,
+            b"journal" => match collect::<1>(tokens) {
+                Some((args, 1)) if args[0] == b"rewrite" => Command::JournalRewrite,
+                _ => return Err(TextError::Client("usage: journal rewrite")),
+            },
             _ => return Err(TextError::UnknownCommand),
         };
         Ok(Some(TextRequest {

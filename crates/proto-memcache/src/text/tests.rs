@@ -425,6 +425,14 @@ fn decodes_every_command() {
         ),
         ("quit\r\n".into(), vec![req(Command::Quit)]),
         ("mn\r\n".into(), vec![req(Command::Noop)]),
+        (
+            "journal rewrite\r\n".into(),
+            vec![req(Command::JournalRewrite)],
+        ),
+        (
+            "journal\r\njournal rewrite now\r\njournal flush\r\n".into(),
+            vec![Err(TextError::Client("usage: journal rewrite")); 3],
+        ),
         ("mg k v\r\n".into(), vec![Err(TextError::UnknownCommand)]),
         ("GET a\r\n".into(), vec![Err(TextError::UnknownCommand)]),
         ("\r\n".into(), vec![Err(TextError::UnknownCommand)]),
@@ -925,6 +933,7 @@ fn text_request() -> impl Strategy<Value = TextRequest> {
         stats_group().prop_map(move |g| r(Command::Stats(g), false, false)),
         Just(r(Command::Noop, false, false)),
         Just(r(Command::Quit, false, false)),
+        Just(r(Command::JournalRewrite, false, false)),
     ]
 }
 

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::recovery::{OpenSegment, create_segment};
-use super::{FsyncPolicy, Journal};
+use super::{FsyncPolicy, Journal, LAZY_WRITE};
 
 /// The file the syncer should fsync and how far it had been written.
 struct SyncTarget {
@@ -71,9 +71,25 @@ fn writer(
     loop {
         let (bytes, last, rotate, shutdown) = {
             let mut q = journal.queue.lock().unwrap_or_else(|e| e.into_inner());
-            while q.bytes.is_empty() && q.rotate.is_none() && !q.shutdown {
-                q = journal.wake.wait(q).unwrap_or_else(|e| e.into_inner());
+            while !q.must_write() {
+                q.writer_idle = true;
+                if q.bytes.is_empty() {
+                    q = journal.wake.wait(q).unwrap_or_else(|e| e.into_inner());
+                } else {
+                    let (guard, waited) = journal
+                        .wake
+                        .wait_timeout(q, LAZY_WRITE)
+                        .unwrap_or_else(|e| e.into_inner());
+                    q = guard;
+                    if waited.timed_out() {
+                        q.writer_idle = false;
+                        break;
+                    }
+                }
+                // Also after a spurious wake-up: the writer is running until it waits again.
+                q.writer_idle = false;
             }
+            q.taken = q.last;
             let bytes = std::mem::replace(&mut q.bytes, std::mem::take(&mut spare));
             (bytes, q.last, q.rotate.take(), q.shutdown)
         };

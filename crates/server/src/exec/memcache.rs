@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use sessiond_proto_memcache::{ArithMode, Command, Exptime, Hit, Outcome, StatsGroup, StoreMode};
 use sessiond_store::{ArithOutcome, Condition, DeleteOutcome, Side, WriteOutcome};
 
-use super::Shared;
+use super::{RewriteRefusal, Shared};
 use crate::stats::bump;
 
 /// The version string sent to memcached clients. Clients parse `major.minor.patch` to decide
@@ -207,6 +207,18 @@ pub fn execute(shared: &Shared, command: &Command, now: u64) -> Outcome {
         }
         Command::Version => Outcome::Version(MEMCACHE_VERSION.to_string()),
         Command::Verbosity | Command::Noop | Command::Quit => Outcome::Ok,
+        Command::JournalRewrite => match shared.start_journal_rewrite() {
+            Ok(()) => Outcome::Ok,
+            Err(RewriteRefusal::NoJournal) => {
+                Outcome::ServerError("no journal is configured".to_string())
+            }
+            Err(RewriteRefusal::JournalFailed) => {
+                Outcome::ServerError(super::JOURNAL_FAILED.to_string())
+            }
+            Err(RewriteRefusal::AlreadyRunning) => {
+                Outcome::ServerError("a journal rewrite is already running".to_string())
+            }
+        },
         // memcached answers an unknown group (`stats noreply`, `stats bogus`) with `ERROR`,
         // and memccapable's "ascii stat" test checks exactly that.
         Command::Stats(StatsGroup::Other(_)) => Outcome::UnknownCommand,

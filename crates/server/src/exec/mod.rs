@@ -21,6 +21,31 @@ impl Shared {
     pub fn writes_refused(&self) -> bool {
         self.journal.as_ref().is_some_and(|j| j.is_poisoned())
     }
+
+    /// Starts a background rewrite of the journal: the admin path shared by RESP's
+    /// `BGREWRITEAOF` and memcached-text `journal rewrite`.
+    pub fn start_journal_rewrite(&self) -> Result<(), RewriteRefusal> {
+        let journal = self.journal.as_ref().ok_or(RewriteRefusal::NoJournal)?;
+        if journal.is_poisoned() {
+            return Err(RewriteRefusal::JournalFailed);
+        }
+        if journal.request_rewrite() {
+            Ok(())
+        } else {
+            Err(RewriteRefusal::AlreadyRunning)
+        }
+    }
+}
+
+/// Why an asked-for journal rewrite did not start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RewriteRefusal {
+    /// The server runs without a journal (an embedded server started without one).
+    NoJournal,
+    /// The journal is poisoned; writes are refused until a restart.
+    JournalFailed,
+    /// A rewrite is already running.
+    AlreadyRunning,
 }
 
 use std::sync::Arc;

@@ -1,8 +1,9 @@
 //! The journal, end to end, against the real binary: acknowledged writes survive SIGKILL
 //! under each fsync policy (the crash harness), a torn or corrupt journal is handled as
 //! promised, deadlines keep their absolute time across a restart, a second server on the
-//! same data directory is refused, a rewrite replaces the segments by a snapshot, and a full
-//! disk poisons the journal while reads keep working.
+//! same data directory is refused, a rewrite replaces the segments by a snapshot (started by
+//! the journal's growth or by an admin command), and a full disk poisons the journal while
+//! reads keep working.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -555,6 +556,67 @@ fn a_rewrite_replaces_the_segments_by_a_snapshot_and_recovers_from_it() {
         "rewrite: {} bytes on disk for 9 live keys; recovered after SIGKILL",
         on_disk
     );
+}
+
+/// Waits until `stats` counts `wanted` completed rewrites.
+fn wait_for_rewrites(mc: &mut McClient, wanted: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let done: u64 = mc.stats()["journal_rewrites"].parse().unwrap();
+        if done >= wanted {
+            return;
+        }
+        assert!(Instant::now() < deadline, "rewrite {wanted} never finished");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_admin_commands_start_a_rewrite_on_demand() {
+    let dir = TempDir::new("admin-rewrite");
+    let data = dir.path().to_str().unwrap().to_string();
+    // A threshold far above what the test writes, so only the commands start rewrites.
+    let args = ["--data-dir", &data, "--journal-rewrite-min-size", "1g"];
+    let mut server = Sessiond::start(&args);
+    let mut mc = McClient::connect(server.memcache_addr());
+    let set = |mc: &mut McClient, key: &str, value: &str| {
+        let line = format!("set {key} 0 0 {}\r\n{value}", value.len());
+        assert_eq!(mc.command_line(&line), "STORED");
+    };
+    for round in 0..50 {
+        for k in 0..5 {
+            set(&mut mc, &format!("key{k}"), &format!("v{round}"));
+        }
+    }
+    assert_eq!(mc.stats()["journal_rewrites"], "0");
+
+    assert_eq!(mc.command_line("journal rewrite"), "OK");
+    wait_for_rewrites(&mut mc, 1);
+    assert_eq!(
+        mc.command_line("journal compact"),
+        "CLIENT_ERROR usage: journal rewrite"
+    );
+    set(&mut mc, "key0", "after-first");
+
+    let resp_addr = server.listener("resp").expect("a RESP listener");
+    let mut resp = BufReader::new(TcpStream::connect(resp_addr).unwrap());
+    resp.get_mut().write_all(b"BGREWRITEAOF\r\n").unwrap();
+    let mut reply = String::new();
+    resp.read_line(&mut reply).unwrap();
+    assert_eq!(reply, "+Background append only file rewriting started\r\n");
+    wait_for_rewrites(&mut mc, 2);
+    set(&mut mc, "key1", "after-second");
+
+    server.kill();
+    let server = Sessiond::start(&args);
+    let mut mc = McClient::connect(server.memcache_addr());
+    let value = |mc: &mut McClient, key: &str| mc.get(key).map(|item| item.value);
+    assert_eq!(value(&mut mc, "key0").as_deref(), Some(&b"after-first"[..]));
+    assert_eq!(
+        value(&mut mc, "key1").as_deref(),
+        Some(&b"after-second"[..])
+    );
+    assert_eq!(value(&mut mc, "key4").as_deref(), Some(&b"v49"[..]));
 }
 
 /// Mounts a small tmpfs as the data directory, fills it, and checks the journal poisons:

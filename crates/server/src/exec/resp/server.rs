@@ -19,6 +19,7 @@ use super::{
     unknown_subcommand,
 };
 use crate::DATABASES;
+use crate::exec::RewriteRefusal;
 
 /// The Redis version sessiond reports.
 pub const REDIS_VERSION: &str = "7.0.15";
@@ -780,18 +781,15 @@ pub fn time(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Answer {
 
 /// `BGREWRITEAOF`: starts a journal rewrite.
 pub fn bgrewriteaof(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Answer {
-    let Some(journal) = &ctx.shared.journal else {
-        return error("ERR no journal is configured").into();
-    };
-    if journal.is_poisoned() {
-        return super::write_refusal(ctx.shared)
+    match ctx.shared.start_journal_rewrite() {
+        Ok(()) => simple("Background append only file rewriting started").into(),
+        Err(RewriteRefusal::NoJournal) => error("ERR no journal is configured").into(),
+        Err(RewriteRefusal::JournalFailed) => super::write_refusal(ctx.shared)
             .unwrap_or_else(|| error("ERR journal failed"))
-            .into();
-    }
-    if journal.request_rewrite() {
-        simple("Background append only file rewriting started").into()
-    } else {
-        error("ERR Background append only file rewriting already in progress").into()
+            .into(),
+        Err(RewriteRefusal::AlreadyRunning) => {
+            error("ERR Background append only file rewriting already in progress").into()
+        }
     }
 }
 
