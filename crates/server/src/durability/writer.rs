@@ -15,6 +15,13 @@ use std::time::Duration;
 use super::recovery::{OpenSegment, create_segment};
 use super::{FsyncPolicy, Journal, LAZY_WRITE};
 
+/// Under `everysec`, the writer wakes the syncer before its second is up once this much has
+/// been written since. Sealing a full segment fsyncs it on the writer thread, holding up every
+/// reply waiting for the journal; syncing along the way keeps what is left to flush then
+/// small. Measured in a login storm (2 KiB sets at ~80k/s): with only the once-a-second sync,
+/// every segment switch stalled replies for ~30 ms (p99.9 30 ms against 5-7 ms without switches).
+const SYNC_EARLY_BYTES: usize = 8 << 20;
+
 /// The file the syncer should fsync and how far it had been written.
 struct SyncTarget {
     file: Arc<File>,
@@ -34,13 +41,14 @@ pub fn start(
         stop: false,
     }));
     let mut handles = Vec::new();
+    let mut syncer_thread = None;
     if journal.policy == FsyncPolicy::EverySec {
         let (journal, target) = (journal.clone(), target.clone());
-        handles.push(
-            std::thread::Builder::new()
-                .name("sessiond-fsync".into())
-                .spawn(move || syncer(&journal, &target))?,
-        );
+        let handle = std::thread::Builder::new()
+            .name("sessiond-fsync".into())
+            .spawn(move || syncer(&journal, &target))?;
+        syncer_thread = Some(handle.thread().clone());
+        handles.push(handle);
     }
     let writer_journal = journal.clone();
     handles.push(
@@ -51,6 +59,7 @@ pub fn start(
                     &writer_journal,
                     segment,
                     &target,
+                    syncer_thread,
                     segment_limit,
                     rewrite_min,
                 )
@@ -64,10 +73,12 @@ fn writer(
     journal: &Journal,
     mut segment: OpenSegment,
     target: &Mutex<SyncTarget>,
+    syncer: Option<std::thread::Thread>,
     segment_limit: u64,
     rewrite_min: u64,
 ) {
     let mut spare = Vec::new();
+    let mut unsynced = 0;
     loop {
         let (bytes, last, rotate, shutdown) = {
             let mut q = journal.queue.lock().unwrap_or_else(|e| e.into_inner());
@@ -103,6 +114,13 @@ fn writer(
             } else {
                 journal.stats.records.store(last, Ordering::Relaxed);
                 target.lock().unwrap_or_else(|e| e.into_inner()).written = last;
+                unsynced += bytes.len();
+                if unsynced >= SYNC_EARLY_BYTES
+                    && let Some(syncer) = &syncer
+                {
+                    syncer.unpark();
+                    unsynced = 0;
+                }
                 let sync = journal.policy == FsyncPolicy::Always || shutdown;
                 let synced = if sync {
                     sync_data(journal, &segment.file)
@@ -129,6 +147,9 @@ fn writer(
         spare = bytes;
         if shutdown {
             target.lock().unwrap_or_else(|e| e.into_inner()).stop = true;
+            if let Some(syncer) = &syncer {
+                syncer.unpark();
+            }
             // A rewrite that asks for a rotation from now on must not wait forever.
             journal
                 .queue
@@ -196,7 +217,8 @@ fn sync_data(journal: &Journal, file: &File) -> std::io::Result<()> {
 fn syncer(journal: &Journal, target: &Mutex<SyncTarget>) {
     let mut synced = 0;
     loop {
-        std::thread::sleep(Duration::from_secs(1));
+        // Woken early by the writer after SYNC_EARLY_BYTES, and at shutdown.
+        std::thread::park_timeout(Duration::from_secs(1));
         let (file, written, stop) = {
             let t = target.lock().unwrap_or_else(|e| e.into_inner());
             (t.file.clone(), t.written, t.stop)
