@@ -1,8 +1,7 @@
 //! Running `tests/php/session.php` (the scriptable PHP session client) with any session save
 //! handler: an ini map rendered as `-d` flags, processes run to completion or spawned for
-//! concurrency, and their output parsed. Used by the phpredis tests and the one-keyspace test
-//! (which writes through php-memcached); `php_memcached` predates it and keeps its own copy
-//! specialised to php-memcached's ini settings.
+//! concurrency, and their output parsed. Used by the php-memcached and phpredis tests and by
+//! the one-keyspace test.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -113,10 +112,11 @@ impl Php {
     }
 }
 
-/// Steps for the log: long `set:` payloads shortened.
+/// Steps for the log: long `set:` payloads shortened, long step lists cut after 12 steps.
 fn abbreviate(steps: &[String]) -> String {
-    steps
+    let mut shown: Vec<String> = steps
         .iter()
+        .take(12)
         .map(|s| {
             if s.len() > 48 {
                 format!("{}…", &s[..40])
@@ -124,8 +124,11 @@ fn abbreviate(steps: &[String]) -> String {
                 s.clone()
             }
         })
-        .collect::<Vec<_>>()
-        .join(" ")
+        .collect();
+    if steps.len() > 12 {
+        shown.push(format!("… ({} steps in all)", steps.len()));
+    }
+    shown.join(" ")
 }
 
 /// The parsed output of one script run.

@@ -8,21 +8,10 @@
 //! left on the server, through the raw text-protocol client in `support`. The key layout is
 //! php-memcached's: `memc.sess.key.<sid>` for data and `memc.sess.key.lock.<sid>` for locks.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::OnceLock;
-use std::time::Duration;
 
-use crate::support::{
-    McClient, Sessiond, Spawned, Target, TempDir, TestServer, counter, hex, meta_ttl,
-    require_program, unhex, unique,
-};
-
-/// Upper bound for one PHP process. A healthy one takes tens of milliseconds; the bound only
-/// turns a hang (say, a lock that is never released) into a failure with output.
-const PHP_TIMEOUT: Duration = Duration::from_secs(30);
+use crate::php::{PHP_TIMEOUT, Php, finish, id, php_with, read_session, set, vars, write_session};
+use crate::support::{McClient, Sessiond, Target, TempDir, TestServer, counter, meta_ttl, unique};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Proto {
@@ -38,230 +27,31 @@ fn lock_key(sid: &str) -> String {
     format!("memc.sess.key.lock.{sid}")
 }
 
-/// The PHP CLI, checked once per test binary: it must exist and have the memcached session
-/// handler loaded (Debian's php-memcached enables it in the packaged ini).
-fn php_binary() -> &'static PathBuf {
-    static PHP: OnceLock<PathBuf> = OnceLock::new();
-    PHP.get_or_init(|| {
-        let php = require_program("php", "php-cli");
-        let out = Command::new(&php)
-            .arg("-m")
-            .output()
-            .unwrap_or_else(|e| panic!("running php -m: {e}"));
-        let modules = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            modules.lines().any(|m| m.trim() == "memcached"),
-            "PHP has no memcached extension: install the Debian package `php-memcached` \
-             (scripts/test.sh installs it); php -m said:\n{modules}"
-        );
-        php
-    })
-}
-
-fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/php/session.php")
-}
-
-/// One PHP configuration: the save path plus ini overrides, rendered as `-d` flags on top of
-/// the packaged php.ini (which is what loads php-memcached and its igbinary/msgpack
-/// dependencies in the right order).
-#[derive(Clone)]
-struct Php {
-    ini: BTreeMap<&'static str, String>,
-}
-
-impl Php {
-    fn new(servers: &[SocketAddr], proto: Proto) -> Php {
-        let save_path = servers
-            .iter()
-            .map(|a| a.to_string())
-            .collect::<Vec<_>>()
-            .join(",");
-        let mut ini = BTreeMap::new();
-        let mut set = |k: &'static str, v: &str| {
-            ini.insert(k, v.to_string());
-        };
-        set("session.save_handler", "memcached");
-        set("session.save_path", &save_path);
-        // CLI: no cookies or cache headers, so nothing but the save handler is involved.
-        set("session.use_cookies", "0");
-        set("session.use_only_cookies", "0");
-        set("session.cache_limiter", "");
-        set("session.use_strict_mode", "0");
-        set("session.lazy_write", "1");
-        set("session.gc_probability", "0");
-        set("session.gc_maxlifetime", "1440");
-        set("session.serialize_handler", "php");
-        set("memcached.sess_prefix", "memc.sess.key.");
-        set("memcached.sess_persistent", "0");
-        set("memcached.sess_locking", "1");
-        // Short lock back-off (20 ms doubling to 100 ms, 100 retries: about 10 s in total)
-        // keeps contention cheap without ever giving up during a test.
-        set("memcached.sess_lock_wait_min", "20");
-        set("memcached.sess_lock_wait_max", "100");
-        set("memcached.sess_lock_retries", "100");
-        set("memcached.sess_consistent_hash", "1");
-        set(
-            "memcached.sess_binary_protocol",
-            if proto == Proto::Binary { "1" } else { "0" },
-        );
-        set("display_errors", "stderr");
-        set("error_reporting", "-1");
-        set("max_execution_time", "0");
-        Php { ini }
-    }
-
-    fn with(mut self, key: &'static str, value: &str) -> Php {
-        self.ini.insert(key, value.to_string());
-        self
-    }
-
-    fn command(&self, steps: &[String]) -> Command {
-        let mut cmd = Command::new(php_binary());
-        for (k, v) in &self.ini {
-            cmd.arg("-d").arg(format!("{k}={v}"));
-        }
-        cmd.arg(script()).args(steps);
-        cmd
-    }
-
-    fn spawn(&self, label: &str, steps: &[String]) -> Spawned {
-        println!("  {label}: php session.php {}", abbreviate(steps));
-        Spawned::spawn(label, &mut self.command(steps))
-    }
-
-    /// Runs the script to completion and checks it exited 0, raised no PHP warning and ran
-    /// every step.
-    fn run(&self, label: &str, steps: &[String]) -> PhpRun {
-        finish(self.spawn(label, steps))
-    }
-}
-
-/// Steps for the log: long `set:` payloads shortened, long step lists cut after 12 steps.
-fn abbreviate(steps: &[String]) -> String {
-    let mut shown: Vec<String> = steps
+/// PHP with `session.save_handler = memcached` on `servers`, in the given wire format.
+/// Locking is on with a short back-off (20 ms doubling to 100 ms, 100 retries: about 10 s in
+/// total), which keeps contention cheap without ever giving up during a test.
+fn memcached_php(servers: &[SocketAddr], proto: Proto) -> Php {
+    let save_path = servers
         .iter()
-        .take(12)
-        .map(|s| {
-            if s.len() > 48 {
-                format!("{}…", &s[..40])
-            } else {
-                s.clone()
-            }
-        })
-        .collect();
-    if steps.len() > 12 {
-        shown.push(format!("… ({} steps in all)", steps.len()));
-    }
-    shown.join(" ")
-}
-
-/// The parsed output of one script run.
-#[derive(Debug)]
-struct PhpRun {
-    label: String,
-    lines: Vec<String>,
-    stdout: String,
-}
-
-fn finish(child: Spawned) -> PhpRun {
-    let label = child.label.clone();
-    let out = child.wait(PHP_TIMEOUT);
-    let lines: Vec<String> = out.stdout.lines().map(str::to_string).collect();
-    let warnings: Vec<String> = lines
-        .iter()
-        .filter_map(|l| l.strip_prefix("warning "))
-        .map(|h| String::from_utf8_lossy(&unhex(h)).into_owned())
-        .collect();
-    assert!(
-        out.status.success()
-            && warnings.is_empty()
-            && lines.last().map(String::as_str) == Some("done"),
-        "{label}: PHP failed (exit {}), warnings {warnings:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        out.stdout,
-        out.stderr
-    );
-    println!("  {label}: ok in {:?}", out.elapsed);
-    PhpRun {
-        label,
-        lines,
-        stdout: out.stdout,
-    }
-}
-
-impl PhpRun {
-    /// Fields of the `n`-th line starting with `tag ` (0-based).
-    fn nth(&self, tag: &str, n: usize) -> Vec<&str> {
-        self.lines
-            .iter()
-            .filter_map(|l| l.strip_prefix(tag).and_then(|r| r.strip_prefix(' ')))
-            .nth(n)
-            .unwrap_or_else(|| panic!("{}: no `{tag}` line #{n} in:\n{}", self.label, self.stdout))
-            .split(' ')
-            .collect()
-    }
-
-    /// The session id `session_start()` ended up with (the `n`-th start of this process),
-    /// asserting the start succeeded.
-    fn started(&self, n: usize) -> String {
-        let f = self.nth("started", n);
-        assert_eq!(
-            f[0], "1",
-            "{}: session_start() returned false:\n{}",
-            self.label, self.stdout
-        );
-        f[1].to_string()
-    }
-
-    /// The variables read by the `n`-th `session_start()` of this process.
-    fn vars(&self, n: usize) -> BTreeMap<String, Vec<u8>> {
-        let mut starts = 0;
-        let mut vars = BTreeMap::new();
-        let mut inside = false;
-        for line in &self.lines {
-            if line.starts_with("started ") {
-                inside = starts == n;
-                starts += 1;
-            } else if line == "vars-end" {
-                if inside {
-                    return vars;
-                }
-            } else if let Some(rest) = line.strip_prefix("var ").filter(|_| inside) {
-                let (k, v) = rest.split_once(' ').expect("var line");
-                vars.insert(k.to_string(), unhex(v));
-            }
-        }
-        panic!("{}: no session_start #{n} in:\n{}", self.label, self.stdout);
-    }
-
-    fn time(&self, label: &str) -> f64 {
-        self.lines
-            .iter()
-            .find_map(|l| l.strip_prefix(&format!("time {label} ")))
-            .unwrap_or_else(|| panic!("{}: no time {label}", self.label))
-            .parse()
-            .expect("time value")
-    }
-}
-
-fn id(sid: &str) -> String {
-    format!("id={sid}")
-}
-
-fn set(key: &str, value: &[u8]) -> String {
-    format!("set:{key}={}", hex(value))
-}
-
-fn steps(items: &[&str]) -> Vec<String> {
-    items.iter().map(|s| s.to_string()).collect()
-}
-
-fn vars(pairs: &[(&str, &[u8])]) -> BTreeMap<String, Vec<u8>> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_vec()))
-        .collect()
+        .map(|a| a.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    Php::new(
+        php_with("memcached", "php-memcached"),
+        "memcached",
+        &save_path,
+    )
+    .with("memcached.sess_prefix", "memc.sess.key.")
+    .with("memcached.sess_persistent", "0")
+    .with("memcached.sess_locking", "1")
+    .with("memcached.sess_lock_wait_min", "20")
+    .with("memcached.sess_lock_wait_max", "100")
+    .with("memcached.sess_lock_retries", "100")
+    .with("memcached.sess_consistent_hash", "1")
+    .with(
+        "memcached.sess_binary_protocol",
+        if proto == Proto::Binary { "1" } else { "0" },
+    )
 }
 
 /// A session id no server has seen: `[a-z0-9]` only, which PHP accepts from `session_id()`.
@@ -288,22 +78,6 @@ fn assert_absent(mc: &mut McClient, server: &TestServer, key: &str, what: &str) 
     }
 }
 
-/// Writes `vars` into session `sid` from one PHP process.
-fn write_session(php: &Php, label: &str, sid: &str, vars: &[(&str, &[u8])]) {
-    let mut s = vec![id(sid), "start".into()];
-    s.extend(vars.iter().map(|(k, v)| set(k, v)));
-    s.extend(steps(&["close"]));
-    let run = php.run(label, &s);
-    assert_eq!(run.started(0), sid, "{label}: PHP changed the session id");
-}
-
-/// Reads session `sid` in a fresh PHP process without changing it.
-fn read_session(php: &Php, label: &str, sid: &str) -> BTreeMap<String, Vec<u8>> {
-    let run = php.run(label, &[id(sid), "start".into(), "close".into()]);
-    assert_eq!(run.started(0), sid, "{label}: PHP changed the session id");
-    run.vars(0)
-}
-
 fn header(scenario: &str, proto: Proto, server: &TestServer) {
     println!(
         "scenario {scenario}, protocol {proto:?}, server {} at {}",
@@ -318,7 +92,7 @@ fn header(scenario: &str, proto: Proto, server: &TestServer) {
 fn roundtrip(proto: Proto) {
     let server = TestServer::start();
     header("roundtrip", proto, &server);
-    let php = Php::new(&[server.memcache_addr()], proto);
+    let php = memcached_php(&[server.memcache_addr()], proto);
     let sid = new_sid("rt");
     let crlf = b"line1\r\nEND\r\nVALUE x 0 1\r\nz\r\n".as_slice();
     let binary = b"a\0b\xff\xfe\x80c".as_slice();
@@ -380,8 +154,8 @@ fn lazy_write(proto: Proto) {
     header("lazy_write", proto, &server);
     let addr = server.memcache_addr();
     let sid = new_sid("lw");
-    let writer = Php::new(&[addr], proto).with("session.gc_maxlifetime", "1000");
-    let reader = Php::new(&[addr], proto).with("session.gc_maxlifetime", "2000");
+    let writer = memcached_php(&[addr], proto).with("session.gc_maxlifetime", "1000");
+    let reader = memcached_php(&[addr], proto).with("session.gc_maxlifetime", "2000");
     let mut mc = McClient::connect(addr);
 
     write_session(&writer, "writer", &sid, &[("user", b"alice"), ("n", b"1")]);
@@ -448,7 +222,7 @@ fn lazy_write(proto: Proto) {
 fn regenerate(proto: Proto) {
     let server = TestServer::start();
     header("regenerate", proto, &server);
-    let php = Php::new(&[server.memcache_addr()], proto);
+    let php = memcached_php(&[server.memcache_addr()], proto);
     let old = new_sid("rg");
     write_session(&php, "writer", &old, &[("user", b"alice")]);
 
@@ -497,7 +271,7 @@ fn regenerate(proto: Proto) {
 fn destroy(proto: Proto) {
     let server = TestServer::start();
     header("destroy", proto, &server);
-    let php = Php::new(&[server.memcache_addr()], proto);
+    let php = memcached_php(&[server.memcache_addr()], proto);
     let sid = new_sid("ds");
     write_session(&php, "writer", &sid, &[("user", b"alice")]);
     let mut mc = McClient::connect(server.memcache_addr());
@@ -530,7 +304,7 @@ fn destroy(proto: Proto) {
 fn strict_mode(proto: Proto) {
     let server = TestServer::start();
     header("strict_mode", proto, &server);
-    let php = Php::new(&[server.memcache_addr()], proto).with("session.use_strict_mode", "1");
+    let php = memcached_php(&[server.memcache_addr()], proto).with("session.use_strict_mode", "1");
     let mut mc = McClient::connect(server.memcache_addr());
     let unknown = new_sid("evil");
     assert_absent(
@@ -604,7 +378,7 @@ fn strict_mode(proto: Proto) {
 fn lock_contention(proto: Proto) {
     let server = TestServer::start();
     header("lock_contention", proto, &server);
-    let php = Php::new(&[server.memcache_addr()], proto);
+    let php = memcached_php(&[server.memcache_addr()], proto);
     let sid = new_sid("lk");
     write_session(&php, "seeder", &sid, &[("seed", b"0")]);
 
@@ -678,7 +452,7 @@ fn two_servers(proto: Proto) {
     header("two_servers", proto, &servers[0]);
     let addrs = [servers[0].memcache_addr(), servers[1].memcache_addr()];
     println!("  second server {} at {}", servers[1].name(), addrs[1]);
-    let php = Php::new(&addrs, proto);
+    let php = memcached_php(&addrs, proto);
     let sids: Vec<String> = (0..SESSIONS).map(|_| new_sid("ts")).collect();
 
     // One process writes all sessions (start/close per id), another reads them all back.
@@ -749,7 +523,7 @@ fn survives_restart(proto: Proto) {
     let mut server = Sessiond::start(&["--data-dir", &data]);
     println!("scenario survives_restart, protocol {proto:?}, data dir {data}");
     let sids: Vec<String> = (0..5).map(|i| new_sid(&format!("rs{i}"))).collect();
-    let php = Php::new(&[server.memcache_addr()], proto);
+    let php = memcached_php(&[server.memcache_addr()], proto);
     for (i, sid) in sids.iter().enumerate() {
         write_session(
             &php,
@@ -765,7 +539,7 @@ fn survives_restart(proto: Proto) {
             server.kill();
         }
         server = Sessiond::start(&["--data-dir", &data]);
-        let php = Php::new(&[server.memcache_addr()], proto);
+        let php = memcached_php(&[server.memcache_addr()], proto);
         for (i, sid) in sids.iter().enumerate() {
             let got = read_session(&php, "reader after restart", sid);
             let want = vars(&[("user", format!("user{i}").as_bytes()), ("n", b"1")]);
