@@ -131,7 +131,14 @@ fn panel(
                 String::new()
             }
         })
-        .y_label_formatter(&|y| format!("{y:.0}"))
+        // Enough decimals that neighbouring ticks of a small range (p99 in ms) differ.
+        .y_label_formatter(&|y| {
+            if y_max >= 20.0 {
+                format!("{y:.0}")
+            } else {
+                format!("{y:.1}")
+            }
+        })
         .label_style(("sans-serif", 15))
         .draw()
         .map_err(|e| anyhow!("{e:?}"))?;
