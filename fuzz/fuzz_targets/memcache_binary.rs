@@ -1,113 +1,64 @@
-//! Fuzzes the memcached binary decoder: arbitrary bytes, delivered in arbitrary chunks.
-//!
-//! Invariants: decoding never panics; how the input is split into reads does not change what
-//! is decoded; every decoded request survives `encode_request` → decode unchanged; the
-//! responses encoded for it parse back as responses.
+//! Fuzzes the memcached binary decoder: arbitrary bytes, delivered in arbitrary chunks. The
+//! invariants are those of [`memcache_common::check`]; every response must parse.
 
 #![no_main]
 
-use bytes::{Bytes, BytesMut};
+#[path = "memcache_common.rs"]
+mod memcache_common;
+
+use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use sessiond_proto_memcache::binary::{
-    BinaryDecoder, BinaryError, BinaryRequest, decode_response, encode_error, encode_reply,
-    encode_request,
-};
-use sessiond_proto_memcache::{Command, Hit, Limits, Outcome};
+use memcache_common::{Format, LIMITS, check};
+use sessiond_proto_memcache::binary::{self, BinaryDecoder, BinaryError, BinaryRequest};
+use sessiond_proto_memcache::{Command, Hit, Outcome};
 
-/// Small limits, so that the fuzzer reaches them.
-const LIMITS: Limits = Limits {
-    max_key_len: 250,
-    max_value_len: 1024,
-    max_line_len: 2048,
-    max_keys: 16,
-};
+struct Binary;
 
-type Decoded = Result<BinaryRequest, BinaryError>;
+impl Format for Binary {
+    type Decoder = BinaryDecoder;
+    type Request = BinaryRequest;
+    type Error = BinaryError;
 
-/// Decodes `input` fed in chunks whose sizes cycle through `plan` (all at once if empty).
-fn decode(input: &[u8], plan: &[u8]) -> Vec<Decoded> {
-    let mut decoder = BinaryDecoder::new(LIMITS);
-    let mut buf = BytesMut::new();
-    let mut results = Vec::new();
-    let mut at = 0;
-    let mut step = 0;
-    while at < input.len() {
-        let size = match plan.get(step % plan.len().max(1)) {
-            Some(n) => usize::from(*n % 64) + 1,
-            None => input.len(),
-        };
-        step += 1;
-        let end = (at + size).min(input.len());
-        buf.extend_from_slice(&input[at..end]);
-        at = end;
-        loop {
-            match decoder.decode(&mut buf) {
-                Ok(Some(req)) => results.push(Ok(req)),
-                Ok(None) => break,
-                Err(err @ BinaryError::Fatal(_)) => {
-                    results.push(Err(err));
-                    return results;
-                }
-                Err(err) => results.push(Err(err)),
-            }
-        }
+    fn decoder() -> BinaryDecoder {
+        BinaryDecoder::new(LIMITS)
     }
-    results
-}
-
-fuzz_target!(|data: &[u8]| {
-    let split = data.len().min(4);
-    let (plan, input) = data.split_at(split);
-    let whole = decode(input, &[]);
-    let chunked = decode(input, plan);
-    assert_eq!(whole, chunked, "chunking changed the decoded requests");
-
-    let mut out = BytesMut::new();
-    for result in whole {
-        let req = match result {
-            Ok(req) => req,
-            Err(err) => {
-                encode_error(&err, &mut out);
-                continue;
-            }
-        };
-        let mut wire = BytesMut::new();
-        encode_request(&req, &mut wire);
-        let mut decoder = BinaryDecoder::new(LIMITS);
-        assert_eq!(
-            decoder.decode(&mut wire),
-            Ok(Some(req.clone())),
-            "round trip"
-        );
-        assert!(wire.is_empty(), "round trip left bytes behind");
-
-        let hits = match &req.command {
-            Command::Get { keys, .. } => keys
-                .iter()
-                .map(|key| {
-                    Some(Hit {
-                        key: key.clone(),
-                        flags: 1,
-                        cas: 2,
-                        value: Bytes::new(),
-                    })
-                })
-                .collect(),
-            _ => vec![],
-        };
-        for outcome in [
+    fn decode(
+        d: &mut BinaryDecoder,
+        buf: &mut BytesMut,
+    ) -> Result<Option<BinaryRequest>, BinaryError> {
+        d.decode(buf)
+    }
+    fn is_fatal(error: &BinaryError) -> bool {
+        matches!(error, BinaryError::Fatal(_))
+    }
+    fn command(request: &BinaryRequest) -> &Command {
+        &request.command
+    }
+    fn encode_request(request: &BinaryRequest, out: &mut BytesMut) {
+        binary::encode_request(request, out);
+    }
+    fn encode_reply(request: &BinaryRequest, outcome: &Outcome, out: &mut BytesMut) {
+        binary::encode_reply(request, outcome, out);
+    }
+    fn encode_error(error: &BinaryError, out: &mut BytesMut) {
+        binary::encode_error(error, out);
+    }
+    fn outcomes(hits: Vec<Option<Hit>>) -> Vec<Outcome> {
+        vec![
             Outcome::Values(hits),
             Outcome::NotFound,
             Outcome::NotStored,
             Outcome::Ok,
-        ] {
-            encode_reply(&req, &outcome, &mut out);
+        ]
+    }
+    fn check_replies(out: &mut BytesMut) {
+        while !out.is_empty() {
+            assert!(
+                matches!(binary::decode_response(out), Ok(Some(_))),
+                "our responses must parse"
+            );
         }
     }
-    while !out.is_empty() {
-        assert!(
-            matches!(decode_response(&mut out), Ok(Some(_))),
-            "our responses must parse"
-        );
-    }
-});
+}
+
+fuzz_target!(|data: &[u8]| check::<Binary>(data));
