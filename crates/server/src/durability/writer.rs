@@ -1,5 +1,7 @@
-//! The writer thread (appends queued records, rotates segments, fsyncs under `always`) and,
-//! under `everysec`, the syncer thread (fdatasync once a second).
+//! Writing the queue ([`WriterState`], borrowed by the writer thread or by a connection that
+//! writes inline), the writer thread (appends queued records, rotates segments, fsyncs under
+//! `always`) and, under `everysec`, the syncer thread (fdatasync once a second, and early
+//! after every [`SYNC_EARLY_BYTES`]).
 //!
 //! The syncer never blocks the writer: it takes a clone of the current file handle and the
 //! sequence number written so far, then fsyncs without holding any lock. That number is
@@ -29,6 +31,20 @@ struct SyncTarget {
     stop: bool,
 }
 
+/// What writing the queue needs: the writer thread's state, which a connection borrows when
+/// it writes the queue itself (see [`write_queued_inline`]).
+pub struct WriterState {
+    segment: OpenSegment,
+    target: Arc<Mutex<SyncTarget>>,
+    syncer: Option<std::thread::Thread>,
+    segment_limit: u64,
+    rewrite_min: u64,
+    /// Bytes written since the syncer was last woken early.
+    unsynced: usize,
+    /// The previous batch's buffer, handed back to the queue so it is not reallocated.
+    spare: Vec<u8>,
+}
+
 pub fn start(
     journal: Arc<Journal>,
     segment: OpenSegment,
@@ -41,46 +57,43 @@ pub fn start(
         stop: false,
     }));
     let mut handles = Vec::new();
-    let mut syncer_thread = None;
+    let mut syncer = None;
     if journal.policy == FsyncPolicy::EverySec {
         let (journal, target) = (journal.clone(), target.clone());
         let handle = std::thread::Builder::new()
             .name("sessiond-fsync".into())
-            .spawn(move || syncer(&journal, &target))?;
-        syncer_thread = Some(handle.thread().clone());
+            .spawn(move || syncer_loop(&journal, &target))?;
+        syncer = Some(handle.thread().clone());
         handles.push(handle);
+    }
+    let state = WriterState {
+        segment,
+        target,
+        syncer,
+        segment_limit,
+        rewrite_min,
+        unsynced: 0,
+        spare: Vec::new(),
+    };
+    if journal.writer.set(Mutex::new(state)).is_err() {
+        anyhow::bail!("the journal writer was started twice");
     }
     let writer_journal = journal.clone();
     handles.push(
         std::thread::Builder::new()
             .name("sessiond-journal".into())
-            .spawn(move || {
-                writer(
-                    &writer_journal,
-                    segment,
-                    &target,
-                    syncer_thread,
-                    segment_limit,
-                    rewrite_min,
-                )
-            })?,
+            .spawn(move || writer(&writer_journal))?,
     );
     *journal.threads.lock().unwrap_or_else(|e| e.into_inner()) = handles;
     Ok(())
 }
 
-fn writer(
-    journal: &Journal,
-    mut segment: OpenSegment,
-    target: &Mutex<SyncTarget>,
-    syncer: Option<std::thread::Thread>,
-    segment_limit: u64,
-    rewrite_min: u64,
-) {
-    let mut spare = Vec::new();
-    let mut unsynced = 0;
+/// The writer thread: waits until the queue must be written (`Queue::must_write`) or a
+/// record nobody waits for has waited [`LAZY_WRITE`], then writes it.
+fn writer(journal: &Journal) {
+    let state = journal.writer.get().expect("set before the thread starts");
     loop {
-        let (bytes, last, rotate, shutdown) = {
+        {
             let mut q = journal.queue.lock().unwrap_or_else(|e| e.into_inner());
             while !q.must_write() {
                 q.writer_idle = true;
@@ -100,85 +113,131 @@ fn writer(
                 // Also after a spurious wake-up: the writer is running until it waits again.
                 q.writer_idle = false;
             }
-            q.taken = q.last;
-            let bytes = std::mem::replace(&mut q.bytes, std::mem::take(&mut spare));
-            (bytes, q.last, q.rotate.take(), q.shutdown)
-        };
-        if !journal.is_poisoned() {
-            if let Err(error) = append(journal, &mut segment, &bytes, rotate, target, segment_limit)
-            {
-                journal.poison(format!(
-                    "writing the journal in {}: {error}",
-                    journal.dir.display()
-                ));
-            } else {
-                journal.stats.records.store(last, Ordering::Relaxed);
-                target.lock().unwrap_or_else(|e| e.into_inner()).written = last;
-                unsynced += bytes.len();
-                if unsynced >= SYNC_EARLY_BYTES
-                    && let Some(syncer) = &syncer
-                {
-                    syncer.unpark();
-                    unsynced = 0;
-                }
-                let sync = journal.policy == FsyncPolicy::Always || shutdown;
-                let synced = if sync {
-                    sync_data(journal, &segment.file)
-                } else {
-                    Ok(())
-                };
-                match synced {
-                    Ok(()) => journal.progress.send_modify(|p| {
-                        p.written = last;
-                        if sync {
-                            p.durable = last;
-                        }
-                    }),
-                    Err(error) => journal.poison(format!(
-                        "fsync of the journal in {}: {error}",
-                        journal.dir.display()
-                    )),
-                }
-                maybe_rewrite(journal, rewrite_min);
-            }
         }
-        let mut bytes = bytes;
-        bytes.clear();
-        spare = bytes;
-        if shutdown {
-            target.lock().unwrap_or_else(|e| e.into_inner()).stop = true;
-            if let Some(syncer) = &syncer {
-                syncer.unpark();
-            }
-            // A rewrite that asks for a rotation from now on must not wait forever.
-            journal
-                .queue
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .rotate = None;
+        // A connection may have written the queue meanwhile; then there is nothing to do.
+        let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
+        if write_queued(journal, &mut state, true) == Written::ShutDown {
             return;
         }
     }
+}
+
+/// Writes the queue from the calling connection when no one else is writing and nothing
+/// slow is due (a segment switch fsyncs, so it is left to the writer thread).
+pub fn write_queued_inline(journal: &Journal) {
+    if let Some(state) = journal.writer.get()
+        && let Ok(mut state) = state.try_lock()
+    {
+        write_queued(journal, &mut state, false);
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Written {
+    /// The queue was written, or was empty.
+    Done,
+    /// Left for the writer thread: a rotation, a segment switch or shutdown is due.
+    Deferred,
+    /// Shutdown: everything is written and fsynced; the writer must stop.
+    ShutDown,
+}
+
+/// Takes everything queued and writes it to the current segment, switching segments when a
+/// rotation is asked for or the segment is full, fsyncs under `always` (and at shutdown), and
+/// publishes the progress. Unless `slow_allowed`, it defers instead of switching segments or
+/// shutting down.
+fn write_queued(journal: &Journal, state: &mut WriterState, slow_allowed: bool) -> Written {
+    let (bytes, last, rotate, shutdown) = {
+        let mut q = journal.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let slow = q.rotate.is_some()
+            || q.shutdown
+            || state.segment.len + q.bytes.len() as u64 >= state.segment_limit;
+        if slow && !slow_allowed {
+            return Written::Deferred;
+        }
+        if q.bytes.is_empty() && q.rotate.is_none() && !q.shutdown {
+            return Written::Done;
+        }
+        q.taken = q.last;
+        let bytes = std::mem::replace(&mut q.bytes, std::mem::take(&mut state.spare));
+        (bytes, q.last, q.rotate.take(), q.shutdown)
+    };
+    if !journal.is_poisoned() {
+        if let Err(error) = append(journal, state, &bytes, rotate) {
+            journal.poison(format!(
+                "writing the journal in {}: {error}",
+                journal.dir.display()
+            ));
+        } else {
+            journal.stats.records.store(last, Ordering::Relaxed);
+            state
+                .target
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .written = last;
+            state.unsynced += bytes.len();
+            if state.unsynced >= SYNC_EARLY_BYTES
+                && let Some(syncer) = &state.syncer
+            {
+                syncer.unpark();
+                state.unsynced = 0;
+            }
+            let sync = journal.policy == FsyncPolicy::Always || shutdown;
+            let synced = if sync {
+                sync_data(journal, &state.segment.file)
+            } else {
+                Ok(())
+            };
+            match synced {
+                Ok(()) => journal.progress.send_modify(|p| {
+                    p.written = last;
+                    if sync {
+                        p.durable = last;
+                    }
+                }),
+                Err(error) => journal.poison(format!(
+                    "fsync of the journal in {}: {error}",
+                    journal.dir.display()
+                )),
+            }
+            maybe_rewrite(journal, state.rewrite_min);
+        }
+    }
+    let mut bytes = bytes;
+    bytes.clear();
+    state.spare = bytes;
+    if !shutdown {
+        return Written::Done;
+    }
+    state.target.lock().unwrap_or_else(|e| e.into_inner()).stop = true;
+    if let Some(syncer) = &state.syncer {
+        syncer.unpark();
+    }
+    // A rewrite that asks for a rotation from now on must not wait forever.
+    journal
+        .queue
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .rotate = None;
+    Written::ShutDown
 }
 
 /// Writes `bytes` to the current segment, switching segments at the rotation point (a
 /// rewrite's request) or when the segment has grown past its limit.
 fn append(
     journal: &Journal,
-    segment: &mut OpenSegment,
+    state: &mut WriterState,
     bytes: &[u8],
     rotate: Option<(usize, std::sync::mpsc::Sender<u64>)>,
-    target: &Mutex<SyncTarget>,
-    segment_limit: u64,
 ) -> anyhow::Result<()> {
     let split = rotate.as_ref().map_or(bytes.len(), |(at, _)| *at);
-    write(journal, segment, &bytes[..split])?;
+    write(journal, &mut state.segment, &bytes[..split])?;
     if let Some((_, reply)) = rotate {
-        switch(journal, segment, target)?;
-        let _ = reply.send(segment.id);
-        write(journal, segment, &bytes[split..])?;
-    } else if segment.len >= segment_limit {
-        switch(journal, segment, target)?;
+        switch(journal, state)?;
+        let _ = reply.send(state.segment.id);
+        write(journal, &mut state.segment, &bytes[split..])?;
+    } else if state.segment.len >= state.segment_limit {
+        switch(journal, state)?;
     }
     Ok(())
 }
@@ -197,14 +256,11 @@ fn write(journal: &Journal, segment: &mut OpenSegment, bytes: &[u8]) -> std::io:
 }
 
 /// Seals the current segment (fsynced, so it is whole on disk) and starts the next one.
-fn switch(
-    journal: &Journal,
-    segment: &mut OpenSegment,
-    target: &Mutex<SyncTarget>,
-) -> anyhow::Result<()> {
-    sync_data(journal, &segment.file)?;
-    *segment = create_segment(&journal.dir, segment.id + 1)?;
-    target.lock().unwrap_or_else(|e| e.into_inner()).file = Arc::new(segment.file.try_clone()?);
+fn switch(journal: &Journal, state: &mut WriterState) -> anyhow::Result<()> {
+    sync_data(journal, &state.segment.file)?;
+    state.segment = create_segment(&journal.dir, state.segment.id + 1)?;
+    state.target.lock().unwrap_or_else(|e| e.into_inner()).file =
+        Arc::new(state.segment.file.try_clone()?);
     Ok(())
 }
 
@@ -214,7 +270,7 @@ fn sync_data(journal: &Journal, file: &File) -> std::io::Result<()> {
     Ok(())
 }
 
-fn syncer(journal: &Journal, target: &Mutex<SyncTarget>) {
+fn syncer_loop(journal: &Journal, target: &Mutex<SyncTarget>) {
     let mut synced = 0;
     loop {
         // Woken early by the writer after SYNC_EARLY_BYTES, and at shutdown.
