@@ -863,6 +863,18 @@ fn scripting() {
     );
 }
 
+/// Scripts that each leave 20 MB of garbage, 12 times over (240 MB against the 64 MiB limit),
+/// all run: the garbage is collected between runs, never counted against the next script.
+#[test]
+fn script_garbage_does_not_use_up_the_memory_limit() {
+    let shared = shared();
+    let round = r#"
+        > EVAL "local s = string.rep('x', 20000000) return #s" 0
+        < :20000000
+        "#;
+    run(&shared, &round.repeat(12));
+}
+
 #[test]
 fn memcached_and_resp_share_database_zero() {
     use sessiond_proto_memcache::{Command, Outcome};
