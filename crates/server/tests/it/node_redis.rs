@@ -16,7 +16,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::resp_support::{PASSWORD, RespServer};
-use crate::support::{require_program, run_with_timeout, unique};
+use crate::support::{Spawned, require_program, run_with_timeout, unique};
 
 /// The whole cycle takes a few seconds (it waits for a 3-second session to expire).
 const NODE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -62,18 +62,34 @@ fn npm_ci() {
         return;
     }
     let npm = require_program("npm", "npm (ships with Node.js >= 20 on the CI image)");
-    let mut cmd = Command::new(npm);
-    cmd.current_dir(&dir)
-        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]);
-    let out = run_with_timeout("npm ci", &mut cmd, NPM_TIMEOUT);
-    assert!(
-        out.status.success(),
-        "npm ci in {} failed ({}):\n{}\n{}",
-        dir.display(),
-        out.status,
-        out.stdout,
-        out.stderr
-    );
+    // A registry fetch can stall without failing (seen on this network): npm gives up on a
+    // request after 60 s instead of its default 5 minutes and retries it, and a failed or
+    // timed-out install is run once more before the test fails.
+    let mut out = None;
+    for attempt in 1..=2 {
+        let mut cmd = Command::new(&npm);
+        cmd.current_dir(&dir).args([
+            "ci",
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+            "--fetch-timeout=60000",
+            "--fetch-retries=4",
+        ]);
+        match Spawned::spawn("npm ci", &mut cmd).wait_at_most(NPM_TIMEOUT) {
+            Ok(run) if run.status.success() => {
+                out = Some(run);
+                break;
+            }
+            Ok(run) => println!(
+                "  npm ci attempt {attempt} failed ({}):\n{}\n{}",
+                run.status, run.stdout, run.stderr
+            ),
+            Err(overdue) => println!("  npm ci attempt {attempt}: {overdue}"),
+        }
+    }
+    let out =
+        out.unwrap_or_else(|| panic!("npm ci in {} failed twice (output above)", dir.display()));
     println!("  npm ci: installed in {:?}", out.elapsed);
 }
 

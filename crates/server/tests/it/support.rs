@@ -600,7 +600,14 @@ impl Spawned {
 
     /// Waits for the process to exit, killing it (by pid) and failing the test if it takes
     /// longer than `timeout`.
-    pub fn wait(mut self, timeout: Duration) -> Finished {
+    pub fn wait(self, timeout: Duration) -> Finished {
+        self.wait_at_most(timeout)
+            .unwrap_or_else(|overdue| panic!("{overdue}"))
+    }
+
+    /// Waits for the process to exit; if it takes longer than `timeout`, kills it (by pid)
+    /// and returns what it printed, as an error.
+    pub fn wait_at_most(mut self, timeout: Duration) -> Result<Finished, String> {
         // Closing stdin lets a process that reads it to the end finish.
         drop(self.stdin.take());
         let deadline = Instant::now() + timeout;
@@ -611,12 +618,12 @@ impl Spawned {
             if Instant::now() > deadline {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
-                panic!(
+                return Err(format!(
                     "{}: still running after {timeout:?}, killed; stdout: {}; stderr: {}",
                     self.label,
                     String::from_utf8_lossy(&self.stdout.lock().unwrap()),
                     String::from_utf8_lossy(&self.stderr.lock().unwrap()),
-                );
+                ));
             }
             std::thread::sleep(Duration::from_millis(5));
         };
@@ -624,12 +631,12 @@ impl Spawned {
         for reader in self.readers.drain(..) {
             let _ = reader.join();
         }
-        Finished {
+        Ok(Finished {
             status,
             stdout: String::from_utf8_lossy(&self.stdout.lock().unwrap()).into_owned(),
             stderr: String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned(),
             elapsed,
-        }
+        })
     }
 }
 
