@@ -3,6 +3,8 @@
 
 #![no_main]
 
+#[path = "chunked.rs"]
+mod chunked;
 #[path = "memcache_common.rs"]
 mod memcache_common;
 

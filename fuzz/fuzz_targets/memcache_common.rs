@@ -7,6 +7,8 @@ use std::fmt::Debug;
 use bytes::{Bytes, BytesMut};
 use sessiond_proto_memcache::{Command, Hit, Limits, Outcome};
 
+use crate::chunked::{decode_chunked, plan_and_input};
+
 /// Small limits, so that the fuzzer reaches them.
 pub const LIMITS: Limits = Limits {
     max_key_len: 250,
@@ -41,32 +43,7 @@ pub trait Format {
 /// Decodes `input` fed in chunks whose sizes cycle through `plan` (all at once if empty).
 fn decode<F: Format>(input: &[u8], plan: &[u8]) -> Vec<Result<F::Request, F::Error>> {
     let mut decoder = F::decoder();
-    let mut buf = BytesMut::new();
-    let mut results = Vec::new();
-    let mut at = 0;
-    let mut step = 0;
-    while at < input.len() {
-        let size = match plan.get(step % plan.len().max(1)) {
-            Some(n) => usize::from(*n % 64) + 1,
-            None => input.len(),
-        };
-        step += 1;
-        let end = (at + size).min(input.len());
-        buf.extend_from_slice(&input[at..end]);
-        at = end;
-        loop {
-            match F::decode(&mut decoder, &mut buf) {
-                Ok(Some(req)) => results.push(Ok(req)),
-                Ok(None) => break,
-                Err(err) if F::is_fatal(&err) => {
-                    results.push(Err(err));
-                    return results;
-                }
-                Err(err) => results.push(Err(err)),
-            }
-        }
-    }
-    results
+    decode_chunked(input, plan, |buf| F::decode(&mut decoder, buf), F::is_fatal)
 }
 
 /// The body of a target: the first (up to) 4 bytes plan the chunking, the rest is the input.
@@ -75,8 +52,7 @@ fn decode<F: Format>(input: &[u8], plan: &[u8]) -> Vec<Result<F::Request, F::Err
 /// is decoded; every decoded request survives `encode_request` → decode unchanged; the
 /// replies encoded for it parse back as replies.
 pub fn check<F: Format>(data: &[u8]) {
-    let split = data.len().min(4);
-    let (plan, input) = data.split_at(split);
+    let (plan, input) = plan_and_input(data);
     let whole = decode::<F>(input, &[]);
     let chunked = decode::<F>(input, plan);
     assert_eq!(whole, chunked, "chunking changed the decoded requests");

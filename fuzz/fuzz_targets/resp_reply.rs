@@ -9,7 +9,11 @@
 
 #![no_main]
 
+#[path = "chunked.rs"]
+mod chunked;
+
 use bytes::BytesMut;
+use chunked::{decode_chunked, plan_and_input};
 use libfuzzer_sys::fuzz_target;
 use sessiond_proto_resp::{Limits, Protocol, ProtocolError, Reply, decode_reply, encode};
 
@@ -24,31 +28,7 @@ const LIMITS: Limits = Limits {
 /// Decodes `input` fed in chunks whose sizes cycle through `plan` (all at once if empty),
 /// up to the first error.
 fn decode(input: &[u8], plan: &[u8]) -> Vec<Result<Reply, ProtocolError>> {
-    let mut buf = BytesMut::new();
-    let mut results = Vec::new();
-    let mut at = 0;
-    let mut step = 0;
-    while at < input.len() {
-        let size = match plan.get(step % plan.len().max(1)) {
-            Some(n) => usize::from(*n % 64) + 1,
-            None => input.len(),
-        };
-        step += 1;
-        let end = (at + size).min(input.len());
-        buf.extend_from_slice(&input[at..end]);
-        at = end;
-        loop {
-            match decode_reply(&mut buf, &LIMITS) {
-                Ok(Some(reply)) => results.push(Ok(reply)),
-                Ok(None) => break,
-                Err(err) => {
-                    results.push(Err(err));
-                    return results;
-                }
-            }
-        }
-    }
-    results
+    decode_chunked(input, plan, |buf| decode_reply(buf, &LIMITS), |_| true)
 }
 
 fn encoded(reply: &Reply, protocol: Protocol) -> BytesMut {
@@ -58,8 +38,7 @@ fn encoded(reply: &Reply, protocol: Protocol) -> BytesMut {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let split = data.len().min(4);
-    let (plan, input) = data.split_at(split);
+    let (plan, input) = plan_and_input(data);
     let whole = decode(input, &[]);
     let chunked = decode(input, plan);
     // `Reply` holds doubles, and NaN is not equal to itself: compare encodings.

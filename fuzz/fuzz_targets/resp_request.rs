@@ -7,7 +7,11 @@
 
 #![no_main]
 
+#[path = "chunked.rs"]
+mod chunked;
+
 use bytes::BytesMut;
+use chunked::{decode_chunked, plan_and_input};
 use libfuzzer_sys::fuzz_target;
 use sessiond_proto_resp::{
     Decoder, Limits, Protocol, ProtocolError, Reply, decode_reply, encode, encode_request,
@@ -27,36 +31,16 @@ type Decoded = Result<Vec<bytes::Bytes>, ProtocolError>;
 /// up to the first error, which is fatal.
 fn decode(input: &[u8], plan: &[u8]) -> Vec<Decoded> {
     let mut decoder = Decoder::new(LIMITS);
-    let mut buf = BytesMut::new();
-    let mut results = Vec::new();
-    let mut at = 0;
-    let mut step = 0;
-    while at < input.len() {
-        let size = match plan.get(step % plan.len().max(1)) {
-            Some(n) => usize::from(*n % 64) + 1,
-            None => input.len(),
-        };
-        step += 1;
-        let end = (at + size).min(input.len());
-        buf.extend_from_slice(&input[at..end]);
-        at = end;
-        loop {
-            match decoder.decode(&mut buf) {
-                Ok(Some(req)) => results.push(Ok(req.args)),
-                Ok(None) => break,
-                Err(err) => {
-                    results.push(Err(err));
-                    return results;
-                }
-            }
-        }
-    }
-    results
+    decode_chunked(
+        input,
+        plan,
+        |buf| decoder.decode(buf).map(|req| req.map(|req| req.args)),
+        |_| true,
+    )
 }
 
 fuzz_target!(|data: &[u8]| {
-    let split = data.len().min(4);
-    let (plan, input) = data.split_at(split);
+    let (plan, input) = plan_and_input(data);
     let whole = decode(input, &[]);
     let chunked = decode(input, plan);
     assert_eq!(whole, chunked, "chunking changed the decoded requests");

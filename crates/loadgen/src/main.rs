@@ -41,6 +41,26 @@ enum Cmd {
     Compare(CompareArgs),
 }
 
+/// The shape of the load, shared by `run` and `compare`.
+#[derive(Debug, clap::Args)]
+struct Shape {
+    /// Connections.
+    #[arg(long, default_value_t = 50)]
+    conns: usize,
+    /// Requests in flight per connection.
+    #[arg(long, default_value_t = 1)]
+    depth: usize,
+    /// Key space.
+    #[arg(long, default_value_t = 100_000)]
+    keys: u64,
+    /// Value size in bytes.
+    #[arg(long, default_value_t = 2048)]
+    value_size: usize,
+    /// TTL in seconds on sets (0: none).
+    #[arg(long, default_value_t = 1800)]
+    ttl: u32,
+}
+
 #[derive(Debug, clap::Args)]
 struct RunArgs {
     /// Server address.
@@ -60,21 +80,8 @@ struct RunArgs {
     /// For `mix`: percentage of touches (the rest are SETs).
     #[arg(long, default_value_t = 0)]
     touch_pct: u32,
-    /// Connections.
-    #[arg(long, default_value_t = 50)]
-    conns: usize,
-    /// Requests in flight per connection.
-    #[arg(long, default_value_t = 1)]
-    depth: usize,
-    /// Key space.
-    #[arg(long, default_value_t = 100_000)]
-    keys: u64,
-    /// Value size in bytes.
-    #[arg(long, default_value_t = 2048)]
-    value_size: usize,
-    /// TTL in seconds on sets (0: none).
-    #[arg(long, default_value_t = 1800)]
-    ttl: u32,
+    #[command(flatten)]
+    shape: Shape,
     /// Measured duration (e.g. 10s, 500ms, 2m).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     duration: Duration,
@@ -125,21 +132,8 @@ struct CompareArgs {
     /// Warm-up per run.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     warmup: Duration,
-    /// Connections per run.
-    #[arg(long, default_value_t = 50)]
-    conns: usize,
-    /// Requests in flight per connection.
-    #[arg(long, default_value_t = 1)]
-    depth: usize,
-    /// Key space.
-    #[arg(long, default_value_t = 100_000)]
-    keys: u64,
-    /// Value size.
-    #[arg(long, default_value_t = 2048)]
-    value_size: usize,
-    /// TTL on sets.
-    #[arg(long, default_value_t = 1800)]
-    ttl: u32,
+    #[command(flatten)]
+    shape: Shape,
     /// Workloads, comma-separated.
     #[arg(
         long,
@@ -244,19 +238,19 @@ fn workload_kind(args: &RunArgs) -> anyhow::Result<Kind> {
 
 fn run_main(args: RunArgs, rt: &tokio::runtime::Runtime) -> anyhow::Result<()> {
     let kind = workload_kind(&args)?;
-    let keys = Arc::new(KeySpace::new(args.keys, kind == Kind::Php));
+    let keys = Arc::new(KeySpace::new(args.shape.keys, kind == Kind::Php));
     if args.preload {
         let loaded = rt.block_on(run::preload(
             args.server,
             args.protocol,
             keys.clone(),
-            args.value_size,
-            args.ttl,
+            args.shape.value_size,
+            args.shape.ttl,
             10,
         ))?;
         eprintln!(
             "preloaded {} keys in {:.2} s",
-            args.keys,
+            args.shape.keys,
             loaded.elapsed.as_secs_f64()
         );
     }
@@ -265,12 +259,12 @@ fn run_main(args: RunArgs, rt: &tokio::runtime::Runtime) -> anyhow::Result<()> {
         protocol: args.protocol,
         workload: Workload {
             kind,
-            keys: args.keys,
-            value_size: args.value_size,
-            ttl: args.ttl,
+            keys: args.shape.keys,
+            value_size: args.shape.value_size,
+            ttl: args.shape.ttl,
         },
-        conns: args.conns,
-        depth: args.depth,
+        conns: args.shape.conns,
+        depth: args.shape.depth,
         duration: args.duration,
         requests: args.requests,
         warmup: args.warmup,
@@ -329,11 +323,11 @@ fn compare_main(args: CompareArgs, rt: &tokio::runtime::Runtime) -> anyhow::Resu
         rounds: args.rounds.max(1),
         duration: args.duration,
         warmup: args.warmup,
-        conns: args.conns,
-        depth: args.depth,
-        keys: args.keys,
-        value_size: args.value_size,
-        ttl: args.ttl,
+        conns: args.shape.conns,
+        depth: args.shape.depth,
+        keys: args.shape.keys,
+        value_size: args.shape.value_size,
+        ttl: args.shape.ttl,
         workloads: args.workloads,
         servers: args.servers,
         journal_modes: args

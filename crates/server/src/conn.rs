@@ -114,7 +114,7 @@ pub async fn serve(
             if wbuf.len() >= WRITE_HIGH_WATER || !matches!(step, Step::More) {
                 if unacknowledged {
                     unacknowledged = false;
-                    if !acknowledged(&shared).await {
+                    if !shared.acknowledge_writes().await {
                         // The journal failed before these writes were persisted: close without
                         // replying, so the client never sees them acknowledged.
                         return;
@@ -190,15 +190,6 @@ enum Step {
     NeedInput,
     /// Close after writing what is pending.
     Close,
-}
-
-/// Waits until every journal record queued so far may be acknowledged; `false` if the
-/// journal failed.
-async fn acknowledged(shared: &Shared) -> bool {
-    match &shared.journal {
-        None => true,
-        Some(journal) => journal.acknowledge_queued().await,
-    }
 }
 
 /// Decodes and executes at most one request from `rbuf` as of `now`, appending its reply to

@@ -228,9 +228,7 @@ async fn flush(
 ) -> bool {
     if *unacknowledged {
         *unacknowledged = false;
-        if let Some(journal) = &shared.journal
-            && !journal.acknowledge_queued().await
-        {
+        if !shared.acknowledge_writes().await {
             return false;
         }
     }

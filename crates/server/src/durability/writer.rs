@@ -116,7 +116,7 @@ fn writer(journal: &Journal) {
         }
         // A connection may have written the queue meanwhile; then there is nothing to do.
         let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
-        if write_queued(journal, &mut state, true) == Written::ShutDown {
+        if write_queued(journal, &mut state, true) {
             return;
         }
     }
@@ -132,31 +132,22 @@ pub fn write_queued_inline(journal: &Journal) {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Written {
-    /// The queue was written, or was empty.
-    Done,
-    /// Left for the writer thread: a rotation, a segment switch or shutdown is due.
-    Deferred,
-    /// Shutdown: everything is written and fsynced; the writer must stop.
-    ShutDown,
-}
-
 /// Takes everything queued and writes it to the current segment, switching segments when a
 /// rotation is asked for or the segment is full, fsyncs under `always` (and at shutdown), and
-/// publishes the progress. Unless `slow_allowed`, it defers instead of switching segments or
-/// shutting down.
-fn write_queued(journal: &Journal, state: &mut WriterState, slow_allowed: bool) -> Written {
+/// publishes the progress. Unless `slow_allowed`, it leaves the queue to the writer thread
+/// when a segment switch or shutdown is due. Returns whether it shut the journal down
+/// (everything written and fsynced; the writer must stop).
+fn write_queued(journal: &Journal, state: &mut WriterState, slow_allowed: bool) -> bool {
     let (bytes, last, rotate, shutdown) = {
         let mut q = journal.queue.lock().unwrap_or_else(|e| e.into_inner());
         let slow = q.rotate.is_some()
             || q.shutdown
             || state.segment.len + q.bytes.len() as u64 >= state.segment_limit;
         if slow && !slow_allowed {
-            return Written::Deferred;
+            return false;
         }
         if q.bytes.is_empty() && q.rotate.is_none() && !q.shutdown {
-            return Written::Done;
+            return false;
         }
         q.taken = q.last;
         let bytes = std::mem::replace(&mut q.bytes, std::mem::take(&mut state.spare));
@@ -207,7 +198,7 @@ fn write_queued(journal: &Journal, state: &mut WriterState, slow_allowed: bool) 
     bytes.clear();
     state.spare = bytes;
     if !shutdown {
-        return Written::Done;
+        return false;
     }
     state.target.lock().unwrap_or_else(|e| e.into_inner()).stop = true;
     if let Some(syncer) = &state.syncer {
@@ -219,7 +210,7 @@ fn write_queued(journal: &Journal, state: &mut WriterState, slow_allowed: bool) 
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .rotate = None;
-    Written::ShutDown
+    true
 }
 
 /// Writes `bytes` to the current segment, switching segments at the rotation point (a

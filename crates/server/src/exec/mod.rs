@@ -22,6 +22,15 @@ impl Shared {
         self.journal.as_ref().is_some_and(|j| j.is_poisoned())
     }
 
+    /// Waits until every journal record queued so far may be acknowledged (the replies to
+    /// the writes before it may go out); `false` if the journal failed first.
+    pub async fn acknowledge_writes(&self) -> bool {
+        match &self.journal {
+            None => true,
+            Some(journal) => journal.acknowledge_queued().await,
+        }
+    }
+
     /// Starts a background rewrite of the journal: the admin path shared by RESP's
     /// `BGREWRITEAOF` and memcached-text `journal rewrite`.
     pub fn start_journal_rewrite(&self) -> Result<(), RewriteRefusal> {
