@@ -2,10 +2,8 @@
 //! every decoded request, and encoding replies for it. Each target supplies its wire format as
 //! a [`Format`].
 
-use std::fmt::Debug;
-
 use bytes::{Bytes, BytesMut};
-use sessiond_proto_memcache::{Command, Hit, Limits, Outcome};
+use sessiond_proto_memcache::{Command, Hit, Limits, Outcome, WireFormat};
 
 use crate::chunked::{decode_chunked, plan_and_input};
 
@@ -17,23 +15,9 @@ pub const LIMITS: Limits = Limits {
     max_keys: 16,
 };
 
-/// One memcached wire format, seen from the server.
-pub trait Format {
-    type Decoder;
-    type Request: Clone + Debug + PartialEq;
-    type Error: Debug + PartialEq;
-
-    fn decoder() -> Self::Decoder;
-    fn decode(
-        decoder: &mut Self::Decoder,
-        buf: &mut BytesMut,
-    ) -> Result<Option<Self::Request>, Self::Error>;
-    /// Whether the stream cannot go on after `error`.
-    fn is_fatal(error: &Self::Error) -> bool;
-    fn command(request: &Self::Request) -> &Command;
-    fn encode_request(request: &Self::Request, out: &mut BytesMut);
-    fn encode_reply(request: &Self::Request, outcome: &Outcome, out: &mut BytesMut);
-    fn encode_error(error: &Self::Error, out: &mut BytesMut);
+/// What a fuzz target adds to a memcached wire format: the outcomes to encode for each
+/// request, and how to check the encoded replies.
+pub trait Format: WireFormat {
     /// The outcomes to encode for each request.
     fn outcomes(hits: Vec<Option<Hit>>) -> Vec<Outcome>;
     /// Checks that `out`, everything encoded, parses as replies.
@@ -41,8 +25,8 @@ pub trait Format {
 }
 
 /// Decodes `input` fed in chunks whose sizes cycle through `plan` (all at once if empty).
-fn decode<F: Format>(input: &[u8], plan: &[u8]) -> Vec<Result<F::Request, F::Error>> {
-    let mut decoder = F::decoder();
+fn decode<F: WireFormat>(input: &[u8], plan: &[u8]) -> Vec<Result<F::Request, F::Error>> {
+    let mut decoder = F::decoder(LIMITS);
     decode_chunked(input, plan, |buf| F::decode(&mut decoder, buf), F::is_fatal)
 }
 
@@ -68,7 +52,7 @@ pub fn check<F: Format>(data: &[u8]) {
         };
         let mut wire = BytesMut::new();
         F::encode_request(&req, &mut wire);
-        let mut decoder = F::decoder();
+        let mut decoder = F::decoder(LIMITS);
         assert_eq!(
             F::decode(&mut decoder, &mut wire),
             Ok(Some(req.clone())),

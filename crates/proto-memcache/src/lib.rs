@@ -14,6 +14,9 @@
 //! - [`binary`]: the 24-byte-header binary protocol (magic 0x80), including quiet opcodes,
 //!   opaque echo and GETK's key echo.
 //!
+//! [`WireFormat`] gives both formats one shape ([`Text`], [`Binary`]), so a server or a fuzz
+//! target handles either through one generic path.
+//!
 //! Each format's `encode_reply` appends a reply to a `BytesMut`; `encode_reply_chunks` emits
 //! the same bytes into a [`ReplyChunks`], which shares large values instead of copying them,
 //! for a caller that writes with vectored I/O ([`chunks`]).
@@ -36,6 +39,7 @@ pub mod binary;
 pub mod chunks;
 mod command;
 mod exptime;
+pub mod format;
 #[cfg(test)]
 mod test_support;
 pub mod text;
@@ -43,6 +47,7 @@ pub mod text;
 pub use chunks::ReplyChunks;
 pub use command::{ArithMode, Command, Hit, Outcome, StatsGroup, StoreMode};
 pub use exptime::Exptime;
+pub use format::{Binary, Text, WireFormat};
 
 /// Limits enforced by the decoders. memcached's defaults, except where noted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,11 +1,11 @@
 //! The sessiond server: the only crate that opens sockets, spawns tasks and reads the clock.
 //!
 //! ```text
-//!   TcpListener ──accept──▶ conn::serve (one task per memcached connection)
+//!   TcpListener ──accept──▶ conn::serve with conn::memcache (one task per connection)
 //!                              │ bytes ─▶ proto-memcache decoder ─▶ Command
 //!                              │ exec::memcache::execute(Command, now) ─▶ store ops ─▶ Outcome
 //!                              │ Outcome ─▶ proto-memcache encoder ─▶ bytes
-//!   TcpListener ──accept──▶ conn_resp::serve (one task per RESP connection)
+//!   TcpListener ──accept──▶ conn::serve with conn::resp (one task per connection)
 //!                              │ bytes ─▶ proto-resp decoder ─▶ argument vector
 //!                              │ exec::resp::execute(args, session, now) ─▶ store ops ─▶ Reply
 //!                              │ Reply ─▶ proto-resp encoder (RESP2 or RESP3) ─▶ bytes
@@ -23,13 +23,13 @@
 
 #![deny(missing_docs)]
 
-pub mod clock;
-pub mod config;
+mod changes;
+mod clock;
+mod config;
 mod conn;
-mod conn_resp;
-pub mod durability;
-pub mod exec;
-pub mod stats;
+mod durability;
+mod exec;
+mod stats;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -43,6 +43,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 pub use config::{Config, Options};
+use conn::Listener;
 use exec::Shared;
 use stats::bump;
 
@@ -53,13 +54,6 @@ const EXPIRE_TICK: Duration = Duration::from_millis(10);
 pub const DATABASES: usize = 16;
 /// How long shutdown waits for open connections to finish before giving up on them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-
-/// Which protocol a listener speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Protocol {
-    Memcache,
-    Resp,
-}
 
 /// A bound, not yet running, server.
 pub struct Server {
@@ -80,9 +74,14 @@ impl Server {
             segment_limit: config.journal_segment_size,
             rewrite_min_size: config.journal_rewrite_min_size,
         };
+        // The hub the stores' observer publishes lazy expiries on, and the connections use.
+        let pubsub = Arc::new(exec::resp::pubsub::PubSub::default());
+        let observed_pubsub = pubsub.clone();
         // Recovery reads files and may take a while; keep it off the async workers.
         let opened = tokio::task::spawn_blocking(move || {
-            durability::open(&options, budget, clock::now_ms())
+            durability::open(&options, budget, clock::now_ms(), &|db, journal| {
+                changes::ChangeObserver::shared(db, journal, Some(observed_pubsub.clone()))
+            })
         })
         .await
         .context("recovery panicked")??;
@@ -103,28 +102,17 @@ impl Server {
             ),
         };
         let journal = opened.journal;
-        let shared = Arc::new(Shared::new(opened.stores, Some(journal.clone()), config));
-        // Keys a read finds expired reach the store's observer (the journal), which passes
-        // them here to be published. Weak: the journal must not keep the server alive.
-        let weak = Arc::downgrade(&shared);
-        journal.on_lazy_expiry(Box::new(move |db, key| {
-            if let Some(shared) = weak.upgrade() {
-                shared
-                    .resp
-                    .pubsub
-                    .notify(db as usize, exec::resp::pubsub::EXPIRED, "expired", key);
-            }
-        }));
+        let shared = Arc::new(Shared::new(
+            opened.stores,
+            Some(journal.clone()),
+            config,
+            pubsub,
+        ));
         Ok(Server {
             shared,
             memcache,
             resp,
         })
-    }
-
-    /// The journal, for callers that want to trigger a rewrite or read its state.
-    pub fn journal(&self) -> Option<&Arc<durability::Journal>> {
-        self.shared.journal.as_ref()
     }
 
     /// The memcached listener's bound address, if it is enabled.
@@ -145,8 +133,8 @@ impl Server {
         let limit = Arc::new(Semaphore::new(self.shared.config.max_connections));
         let connections = Arc::new(std::sync::Mutex::new(JoinSet::new()));
         let listeners = [
-            (self.memcache, Protocol::Memcache),
-            (self.resp, Protocol::Resp),
+            (self.memcache, Listener::Memcache),
+            (self.resp, Listener::Resp),
         ];
         for (listener, protocol) in listeners {
             if let Some(listener) = listener {
@@ -185,7 +173,7 @@ impl Server {
 
 async fn accept_loop(
     listener: TcpListener,
-    protocol: Protocol,
+    protocol: Listener,
     shared: Arc<Shared>,
     limit: Arc<Semaphore>,
     connections: Arc<std::sync::Mutex<JoinSet<()>>>,
@@ -222,10 +210,7 @@ async fn accept_loop(
         // Reap finished connections so the set does not grow with every one ever served.
         while set.try_join_next().is_some() {}
         set.spawn(async move {
-            match protocol {
-                Protocol::Memcache => conn::serve(stream, shared.clone(), stop).await,
-                Protocol::Resp => conn_resp::serve(stream, shared.clone(), stop).await,
-            }
+            conn::serve_tcp(stream, protocol, shared.clone(), stop).await;
             shared
                 .stats
                 .curr_connections
@@ -235,14 +220,9 @@ async fn accept_loop(
     }
 }
 
-async fn refuse(mut stream: TcpStream, protocol: Protocol) {
+async fn refuse(mut stream: TcpStream, listener: Listener) {
     use tokio::io::AsyncWriteExt;
-    let refusal: &[u8] = match protocol {
-        Protocol::Memcache => b"SERVER_ERROR too many open connections\r\n",
-        // Redis's words when `maxclients` is reached.
-        Protocol::Resp => b"-ERR max number of clients reached\r\n",
-    };
-    let _ = stream.write_all(refusal).await;
+    let _ = stream.write_all(listener.refusal()).await;
     let _ = stream.shutdown().await;
 }
 
@@ -273,6 +253,13 @@ async fn expirer(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 }
                 tokio::task::yield_now().await;
             }
+        }
+        // The journal's writer notices when the journal has outgrown the live data; the
+        // rewrite it asks for needs the stores, which the server holds.
+        if let Some(journal) = &shared.journal
+            && journal.take_rewrite_due()
+        {
+            let _ = shared.start_journal_rewrite();
         }
     }
 }

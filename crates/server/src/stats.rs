@@ -1,28 +1,38 @@
-//! Server-wide counters, reported by memcached `stats` (and later RESP `INFO`).
+//! Server-wide counters, one set for both protocols, reported by memcached `stats` and RESP
+//! `INFO`, and zeroed together by memcached `stats reset` and RESP `CONFIG RESETSTAT`.
 //!
 //! Counters are relaxed atomics bumped by the glue layer: they are statistics, not
-//! synchronisation, and a reader may see them a moment apart from each other.
+//! synchronisation, and a reader may see them a moment apart from each other. Those that
+//! memcached's `stats` names are listed by [`Stats::snapshot`]; the rest appear only in
+//! `INFO`, under Redis's names.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 macro_rules! counters {
-    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
+    (
+        memcache { $($(#[$doc:meta])* $name:ident),* $(,)? }
+        info_only { $($(#[$idoc:meta])* $iname:ident),* $(,)? }
+    ) => {
         /// Command and connection counters.
         #[derive(Debug, Default)]
         pub struct Stats {
             $($(#[$doc])* pub $name: AtomicU64,)*
+            $($(#[$idoc])* pub $iname: AtomicU64,)*
         }
 
         impl Stats {
-            /// Every counter with its memcached `stats` name, in declaration order.
+            /// Every counter memcached's `stats` shows, with its name there, in declaration
+            /// order.
             pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
                 vec![$((stringify!($name), self.$name.load(Ordering::Relaxed)),)*]
             }
 
-            /// Zeroes every counter except the gauge of open connections (`stats reset`).
+            /// Zeroes every counter except the gauge of open connections (`stats reset`,
+            /// `CONFIG RESETSTAT`).
             pub fn reset(&self) {
                 let open = self.curr_connections.load(Ordering::Relaxed);
                 $(self.$name.store(0, Ordering::Relaxed);)*
+                $(self.$iname.store(0, Ordering::Relaxed);)*
                 self.curr_connections.store(open, Ordering::Relaxed);
             }
         }
@@ -30,6 +40,7 @@ macro_rules! counters {
 }
 
 counters! {
+    memcache {
     /// Connections currently open.
     curr_connections,
     /// Connections accepted since start.
@@ -72,6 +83,15 @@ counters! {
     touch_misses,
     /// Requests answered with a protocol error.
     protocol_errors,
+    }
+    info_only {
+    /// RESP commands executed since start (`total_commands_processed`).
+    commands_processed,
+    /// Keys found by RESP reads (`keyspace_hits`).
+    keyspace_hits,
+    /// Keys not found by RESP reads (`keyspace_misses`).
+    keyspace_misses,
+    }
 }
 
 /// Adds one to a counter.

@@ -1,8 +1,9 @@
 //! Durability: the journal that makes acknowledged writes survive a crash or restart.
 //!
-//! Every change a store applies reaches [`Journal::applied`] (the store's `Observer`) while
-//! the store still holds the changed key's shard lock, so records of one key are appended in
-//! the order the changes were applied. Records go into an in-memory queue; a writer thread
+//! Every change a store applies reaches [`Journal::append`] (through the server's store
+//! observer, `crate::changes`) while the store still holds the changed key's shard lock, so
+//! records of one key are appended in the order the changes were applied. The journal knows
+//! nothing of the stores beyond that: a rewrite is handed them when it starts. Records go into an in-memory queue; a writer thread
 //! appends the queue to the current segment file, and fsyncs according to the policy:
 //!
 //! - [`FsyncPolicy::Always`]: group commit. The writer writes whatever is queued, fdatasyncs,
@@ -52,7 +53,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use sessiond_journal::record::{self, Record};
-use sessiond_store::{Mutation, Observer, Store};
+use sessiond_store::{Budget, Mutation, Observer, Store};
 use tokio::sync::watch;
 
 /// When the journal's data reaches the disk; see the module documentation for the promise
@@ -161,7 +162,7 @@ pub struct JournalStats {
     pub records: AtomicU64,
 }
 
-/// The journal. Shared by the stores (as their observer), the connections (to wait for
+/// The journal. Shared by the stores' observers (to append), the connections (to wait for
 /// acknowledgement) and the writer threads.
 pub struct Journal {
     dir: PathBuf,
@@ -173,23 +174,19 @@ pub struct Journal {
     poison_reason: Mutex<Option<String>>,
     /// Kept for the life of the server: the lock that keeps a second sessiond out.
     _lock: File,
-    /// The stores, by database index, for snapshots. Set once the stores exist.
-    stores: Mutex<Vec<Arc<Store>>>,
+    /// The memory budget of every store: how much data is live, which decides when a
+    /// rewrite is due.
+    budget: Arc<Budget>,
+    /// The writer found a rewrite due; the server starts it with the stores
+    /// ([`Journal::take_rewrite_due`]).
+    rewrite_due: AtomicBool,
     /// Counters.
     pub stats: JournalStats,
     /// The segment being written and what writing needs; set when the writer starts.
     writer: std::sync::OnceLock<Mutex<writer::WriterState>>,
     /// The writer and syncer threads, joined at shutdown.
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
-    /// A handle to this journal, for the writer thread to start rewrites with.
-    this: std::sync::Weak<Journal>,
-    /// Told of every key a read found expired (database, key), for keyspace notifications.
-    /// Set once, after the pub/sub hub exists.
-    expiry_hook: std::sync::OnceLock<ExpiryHook>,
 }
-
-/// What [`Journal::on_lazy_expiry`] installs.
-pub type ExpiryHook = Box<dyn Fn(u8, &[u8]) + Send + Sync>;
 
 impl Journal {
     /// Whether writes must be refused.
@@ -271,23 +268,33 @@ impl Journal {
         self.progress.send_modify(|p| p.failed = true);
     }
 
-    fn observer_for(self: &Arc<Self>, db: u8) -> Arc<dyn Observer> {
-        Arc::new(DbObserver {
-            db,
-            journal: self.clone(),
-        })
+    /// Queues the record of `mutation`, applied to database `db`. Called under the changed
+    /// key's shard lock, so the records of one key are queued in the order of their changes.
+    pub fn append(&self, db: u8, mutation: &Mutation<'_>) {
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        record::encode(
+            &Record {
+                db,
+                mutation: *mutation,
+            },
+            &mut q.bytes,
+        );
+        q.last += 1;
+        if q.bytes.len() >= QUEUE_WAKE_BYTES {
+            q.wake_writer(&self.wake);
+        }
     }
 
-    /// Installs the function told of every key that a read found expired and removed. The
-    /// stores report those to their observer, which is this journal; they are not journaled
-    /// (the deadline is), only passed on. A second call is ignored.
-    pub fn on_lazy_expiry(&self, hook: ExpiryHook) {
-        let _ = self.expiry_hook.set(hook);
+    /// Starts a background rewrite of `stores` (every database, by index) unless one is
+    /// running. Returns whether one was started.
+    pub fn request_rewrite(self: &Arc<Self>, stores: &[Arc<Store>]) -> bool {
+        rewrite::start(self.clone(), stores.to_vec())
     }
 
-    /// Starts a background rewrite unless one is running. Returns whether one was started.
-    pub fn request_rewrite(self: &Arc<Self>) -> bool {
-        rewrite::start(self.clone())
+    /// Whether the writer found that the journal has outgrown the live data, so a rewrite is
+    /// due (the server then starts one with [`Journal::request_rewrite`]). Reading clears it.
+    pub fn take_rewrite_due(&self) -> bool {
+        self.rewrite_due.swap(false, Ordering::Relaxed)
     }
 
     /// Flushes and fsyncs everything queued, then stops the writer threads. Called once, at
@@ -302,49 +309,6 @@ impl Journal {
             let _ = thread.join();
         }
         rewrite::wait_idle(self);
-        // The stores hold this journal (as their observer) and it holds them: break the cycle
-        // so that everything, the directory lock included, is released when dropped.
-        self.stores
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
-    }
-
-    fn stores(&self) -> Vec<Arc<Store>> {
-        self.stores
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-}
-
-/// The store observer of database `db`: encodes each change into the journal's queue.
-struct DbObserver {
-    db: u8,
-    journal: Arc<Journal>,
-}
-
-impl Observer for DbObserver {
-    fn applied(&self, mutation: &Mutation<'_>) {
-        let journal = &self.journal;
-        let mut q = journal.queue.lock().unwrap_or_else(|e| e.into_inner());
-        record::encode(
-            &Record {
-                db: self.db,
-                mutation: *mutation,
-            },
-            &mut q.bytes,
-        );
-        q.last += 1;
-        if q.bytes.len() >= QUEUE_WAKE_BYTES {
-            q.wake_writer(&journal.wake);
-        }
-    }
-
-    fn expired(&self, key: &[u8]) {
-        if let Some(hook) = self.journal.expiry_hook.get() {
-            hook(self.db, key);
-        }
     }
 }
 
@@ -374,13 +338,19 @@ pub struct OpenOptions {
     pub rewrite_min_size: u64,
 }
 
-/// Locks the data directory, recovers every database from it and starts the writer.
+/// Makes the observer of database `db`'s store; it must hand every change to
+/// [`Journal::append`].
+pub type MakeObserver<'a> = &'a dyn Fn(u8, &Arc<Journal>) -> Arc<dyn Observer>;
+
+/// Locks the data directory, recovers every database from it and starts the writer. Each
+/// store gets the observer `observer` makes for it.
 pub fn open(
     options: &OpenOptions,
-    budget: Arc<sessiond_store::Budget>,
+    budget: Arc<Budget>,
     now: u64,
+    observer: MakeObserver<'_>,
 ) -> anyhow::Result<Opened> {
-    let (opened, recovered) = recover(options, budget, now)?;
+    let (opened, recovered) = recover(options, budget, now, observer)?;
     writer::start(
         opened.journal.clone(),
         recovered.segment,
@@ -393,12 +363,13 @@ pub fn open(
 /// Everything [`open`] does except starting the writer.
 fn recover(
     options: &OpenOptions,
-    budget: Arc<sessiond_store::Budget>,
+    budget: Arc<Budget>,
     now: u64,
+    observer: MakeObserver<'_>,
 ) -> anyhow::Result<(Opened, recovery::Recovered)> {
     let lock = files::lock_dir(&options.dir)?;
     let (progress, _) = watch::channel(Progress::default());
-    let journal = Arc::new_cyclic(|this| Journal {
+    let journal = Arc::new(Journal {
         dir: options.dir.clone(),
         policy: options.policy,
         queue: Mutex::new(Queue {
@@ -415,24 +386,22 @@ fn recover(
         poisoned: AtomicBool::new(false),
         poison_reason: Mutex::new(None),
         _lock: lock,
-        stores: Mutex::new(Vec::new()),
+        budget: budget.clone(),
+        rewrite_due: AtomicBool::new(false),
         stats: JournalStats::default(),
         writer: std::sync::OnceLock::new(),
         threads: Mutex::new(Vec::new()),
-        this: this.clone(),
-        expiry_hook: std::sync::OnceLock::new(),
     });
     let stores: Vec<Arc<Store>> = (0..options.databases)
         .map(|db| {
             Arc::new(Store::with_observer(
                 budget.clone(),
                 now,
-                Some(journal.observer_for(db as u8)),
+                Some(observer(db as u8, &journal)),
             ))
         })
         .collect();
     let recovered = recovery::recover(options, &stores, now)?;
-    *journal.stores.lock().unwrap_or_else(|e| e.into_inner()) = stores.clone();
     journal
         .stats
         .segment_bytes

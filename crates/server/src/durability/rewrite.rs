@@ -21,14 +21,15 @@ use anyhow::Context;
 use sessiond_journal::manifest::Manifest;
 use sessiond_journal::record::{self, Record};
 use sessiond_journal::{SNAPSHOT_MAGIC, segment_name, snapshot_name};
-use sessiond_store::{Mutation, SHARDS, Value};
+use sessiond_store::{Mutation, SHARDS, Store, Value};
 
 use super::Journal;
 use super::files::{self, MANIFEST_FILE};
 use crate::clock::now_ms;
 
-/// Starts a rewrite on its own thread unless one is running or the journal is poisoned.
-pub fn start(journal: Arc<Journal>) -> bool {
+/// Starts a rewrite of `stores` (every database, by index) on its own thread unless one is
+/// running or the journal is poisoned.
+pub fn start(journal: Arc<Journal>, stores: Vec<Arc<Store>>) -> bool {
     if journal.is_poisoned() || journal.stats.rewrite_running.swap(true, Ordering::SeqCst) {
         return false;
     }
@@ -37,7 +38,7 @@ pub fn start(journal: Arc<Journal>) -> bool {
         .name("sessiond-rewrite".into())
         .spawn(move || {
             let started = Instant::now();
-            match run(&journal) {
+            match run(&journal, &stores) {
                 Ok((id, items, bytes)) => {
                     journal.stats.rewrites.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(
@@ -74,7 +75,7 @@ pub fn wait_idle(journal: &Journal) {
 }
 
 /// Returns the new snapshot's id, its item count and its size in bytes.
-fn run(journal: &Journal) -> anyhow::Result<(u64, u64, u64)> {
+fn run(journal: &Journal, stores: &[Arc<Store>]) -> anyhow::Result<(u64, u64, u64)> {
     let dir = journal.dir();
     // 1. Start segment S: every change from now on is in S or later.
     let (tx, rx) = std::sync::mpsc::channel();
@@ -99,7 +100,7 @@ fn run(journal: &Journal) -> anyhow::Result<(u64, u64, u64)> {
     let mut items = 0u64;
     let mut bytes = SNAPSHOT_MAGIC.len() as u64;
     let mut buf = Vec::new();
-    for (db, store) in journal.stores().iter().enumerate() {
+    for (db, store) in stores.iter().enumerate() {
         for shard in 0..SHARDS {
             for (key, item) in store.live_entries_in_shard(shard, now) {
                 buf.clear();

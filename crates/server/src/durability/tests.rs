@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use sessiond_journal::scan::{Stop, scan};
 use sessiond_journal::{SEGMENT_MAGIC, segment_name};
-use sessiond_store::{Budget, Condition};
+use sessiond_store::{Budget, Condition, Observer};
 
 use super::recovery::OpenSegment;
-use super::{FsyncPolicy, OpenOptions, Opened, open, recover, writer};
+use super::{FsyncPolicy, Journal, OpenOptions, Opened, open, recover, writer};
 
 const NOW: u64 = 1_800_000_000_000;
 
@@ -44,6 +44,11 @@ fn options(dir: &Path, policy: FsyncPolicy) -> OpenOptions {
     }
 }
 
+/// Each store journals its changes; nothing publishes.
+fn journal_only(db: u8, journal: &Arc<Journal>) -> Arc<dyn Observer> {
+    crate::changes::ChangeObserver::shared(db, journal, None)
+}
+
 fn budget() -> Arc<Budget> {
     Arc::new(Budget::new(u64::MAX))
 }
@@ -64,7 +69,13 @@ fn recovery_after_a_cut_at_every_offset_of_the_last_records_gives_a_valid_prefix
     // The state of the seven keys after each journaled change, in order.
     let mut states: Vec<Vec<Option<String>>> = Vec::new();
     let mut model: Vec<Option<String>> = vec![None; 7];
-    let opened = open(&options(&dir.0, FsyncPolicy::Always), budget(), NOW).unwrap();
+    let opened = open(
+        &options(&dir.0, FsyncPolicy::Always),
+        budget(),
+        NOW,
+        &journal_only,
+    )
+    .unwrap();
     for i in 0..30 {
         let k = i % 7;
         let key = format!("k{k}");
@@ -108,8 +119,13 @@ fn recovery_after_a_cut_at_every_offset_of_the_last_records_gives_a_valid_prefix
         let copy = TempDir::new("cut-copy");
         std::fs::copy(dir.0.join("MANIFEST"), copy.0.join("MANIFEST")).unwrap();
         std::fs::write(copy.0.join(segment_name(1)), &bytes[..cut]).unwrap();
-        let (opened, recovered) =
-            recover(&options(&copy.0, FsyncPolicy::Always), budget(), NOW).unwrap();
+        let (opened, recovered) = recover(
+            &options(&copy.0, FsyncPolicy::Always),
+            budget(),
+            NOW,
+            &journal_only,
+        )
+        .unwrap();
         let whole = ends.iter().filter(|&&e| e <= cut).count();
         let want = &states[whole - 1];
         for (k, want) in want.iter().enumerate() {
@@ -137,7 +153,13 @@ fn recovery_after_a_cut_at_every_offset_of_the_last_records_gives_a_valid_prefix
 #[test]
 fn deadlines_are_absolute_across_recovery() {
     let dir = TempDir::new("deadline");
-    let opened = open(&options(&dir.0, FsyncPolicy::EverySec), budget(), NOW).unwrap();
+    let opened = open(
+        &options(&dir.0, FsyncPolicy::EverySec),
+        budget(),
+        NOW,
+        &journal_only,
+    )
+    .unwrap();
     let s = &opened.stores[0];
     s.store(b"short", b"1", 0, Some(NOW + 3000), Condition::Always, NOW)
         .unwrap();
@@ -170,6 +192,7 @@ fn deadlines_are_absolute_across_recovery() {
         &options(&dir.0, FsyncPolicy::EverySec),
         budget(),
         NOW + 2999,
+        &journal_only,
     )
     .unwrap();
     assert_eq!(
@@ -196,6 +219,7 @@ fn deadlines_are_absolute_across_recovery() {
         &options(&dir.0, FsyncPolicy::EverySec),
         budget(),
         NOW + 3000,
+        &journal_only,
     )
     .unwrap();
     assert_eq!(
@@ -214,8 +238,13 @@ fn deadlines_are_absolute_across_recovery() {
 #[test]
 fn a_failed_write_poisons_the_journal() {
     let dir = TempDir::new("poison");
-    let (opened, recovered) =
-        recover(&options(&dir.0, FsyncPolicy::Always), budget(), NOW).unwrap();
+    let (opened, recovered) = recover(
+        &options(&dir.0, FsyncPolicy::Always),
+        budget(),
+        NOW,
+        &journal_only,
+    )
+    .unwrap();
     drop(recovered);
     // Fault injection without a hook in the server: /dev/full fails every write with ENOSPC.
     let full = std::fs::OpenOptions::new()
@@ -257,13 +286,30 @@ fn a_failed_write_poisons_the_journal() {
 #[test]
 fn a_second_open_of_the_same_directory_is_refused() {
     let dir = TempDir::new("lock");
-    let opened = open(&options(&dir.0, FsyncPolicy::No), budget(), NOW).unwrap();
-    let Err(second) = open(&options(&dir.0, FsyncPolicy::No), budget(), NOW) else {
+    let opened = open(
+        &options(&dir.0, FsyncPolicy::No),
+        budget(),
+        NOW,
+        &journal_only,
+    )
+    .unwrap();
+    let Err(second) = open(
+        &options(&dir.0, FsyncPolicy::No),
+        budget(),
+        NOW,
+        &journal_only,
+    ) else {
         panic!("opened twice")
     };
     assert!(second.to_string().contains("another sessiond"), "{second}");
     close(opened);
-    let reopened = open(&options(&dir.0, FsyncPolicy::No), budget(), NOW).unwrap();
+    let reopened = open(
+        &options(&dir.0, FsyncPolicy::No),
+        budget(),
+        NOW,
+        &journal_only,
+    )
+    .unwrap();
     close(reopened);
 }
 
@@ -281,7 +327,13 @@ fn entries(opened: &Opened, now: u64) -> Vec<(bytes::Bytes, sessiond_store::Valu
 fn collections_survive_a_restart_and_a_rewrite() {
     use sessiond_store::{DeadlineChange, Exists, ZAddFlags};
     let dir = TempDir::new("collections");
-    let opened = open(&options(&dir.0, FsyncPolicy::EverySec), budget(), NOW).unwrap();
+    let opened = open(
+        &options(&dir.0, FsyncPolicy::EverySec),
+        budget(),
+        NOW,
+        &journal_only,
+    )
+    .unwrap();
     let s = opened.stores[0].clone();
     let write = |s: &sessiond_store::Store, round: u8| {
         let key = |name: &str| format!("{name}{}", round % 3).into_bytes();
@@ -323,7 +375,7 @@ fn collections_survive_a_restart_and_a_rewrite() {
     }
     // A rewrite in the middle: the snapshot holds collections whole, and the segment after
     // it overlaps with the snapshot's contents.
-    assert!(opened.journal.request_rewrite());
+    assert!(opened.journal.request_rewrite(&opened.stores));
     for round in 10..20 {
         write(&s, round);
     }
@@ -349,7 +401,13 @@ fn collections_survive_a_restart_and_a_rewrite() {
     let used = opened.stores[0].budget().used();
     drop(s);
     close(opened);
-    let (opened, _) = recover(&options(&dir.0, FsyncPolicy::EverySec), budget(), NOW).unwrap();
+    let (opened, _) = recover(
+        &options(&dir.0, FsyncPolicy::EverySec),
+        budget(),
+        NOW,
+        &journal_only,
+    )
+    .unwrap();
     assert_eq!(entries(&opened, NOW), before);
     assert_eq!(
         opened.stores[0].budget().used(),

@@ -299,10 +299,8 @@ fn maybe_rewrite(journal: &Journal, rewrite_min: u64) {
     if written < rewrite_min || journal.stats.rewrite_running.load(Ordering::Relaxed) {
         return;
     }
-    let live = journal.stores().first().map_or(0, |s| s.budget().used());
-    if written > live.saturating_mul(2)
-        && let Some(journal) = journal.this.upgrade()
-    {
-        journal.request_rewrite();
+    let live = journal.budget.used();
+    if written > live.saturating_mul(2) {
+        journal.rewrite_due.store(true, Ordering::Relaxed);
     }
 }

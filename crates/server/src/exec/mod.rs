@@ -38,7 +38,7 @@ impl Shared {
         if journal.is_poisoned() {
             return Err(RewriteRefusal::JournalFailed);
         }
-        if journal.request_rewrite() {
+        if journal.request_rewrite(&self.databases) {
             Ok(())
         } else {
             Err(RewriteRefusal::AlreadyRunning)
@@ -85,11 +85,13 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// The shared state of a server over `databases` (database 0 is memcached's).
+    /// The shared state of a server over `databases` (database 0 is memcached's), publishing
+    /// on `pubsub`.
     pub fn new(
         databases: Vec<Arc<Store>>,
         journal: Option<Arc<Journal>>,
         config: Config,
+        pubsub: Arc<resp::pubsub::PubSub>,
     ) -> Shared {
         Shared {
             store: databases[0].clone(),
@@ -98,7 +100,7 @@ impl Shared {
             stats: Stats::default(),
             config,
             started: Instant::now(),
-            resp: resp::RespShared::new(),
+            resp: resp::RespShared::new(pubsub),
         }
     }
 

@@ -16,7 +16,7 @@ fn shared(max_memory: u64) -> Shared {
         ..Config::default()
     };
     let store = Arc::new(Store::new(Arc::new(Budget::new(max_memory)), NOW));
-    Shared::new(vec![store], None, config)
+    Shared::new(vec![store], None, config, Default::default())
 }
 
 fn set(mode: StoreMode, key: &str, value: &str, exptime: i64, cas: u64) -> Command {

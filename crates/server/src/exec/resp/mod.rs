@@ -31,11 +31,12 @@ use sessiond_proto_resp::{Protocol, Reply};
 use sessiond_store::{Store, StoreError};
 
 use super::Shared;
+use crate::stats::bump;
 
 /// Server-wide RESP state, part of [`Shared`].
 pub struct RespShared {
     /// Channels, patterns and keyspace-notification settings.
-    pub pubsub: pubsub::PubSub,
+    pub pubsub: Arc<pubsub::PubSub>,
     /// Loaded scripts and the Lua interpreter.
     pub scripts: scripting::Scripts,
     /// The script gate: ordinary commands (of both protocols, and the expirer) hold it
@@ -47,38 +48,23 @@ pub struct RespShared {
     pub next_client_id: AtomicU64,
     /// The open RESP connections, for `CLIENT LIST` and `INFO clients`.
     pub clients: Mutex<HashMap<u64, Arc<ClientInfo>>>,
-    /// Commands executed since start, for `INFO stats`.
-    pub commands_processed: AtomicU64,
-    /// Keyspace hits and misses of reads, for `INFO stats`.
-    pub keyspace_hits: AtomicU64,
-    /// See `keyspace_hits`.
-    pub keyspace_misses: AtomicU64,
 }
 
 impl RespShared {
-    /// The state of a server with no connection and no script yet.
-    pub fn new() -> RespShared {
+    /// The state of a server with no connection and no script yet, publishing on `pubsub`.
+    pub fn new(pubsub: Arc<pubsub::PubSub>) -> RespShared {
         RespShared {
-            pubsub: pubsub::PubSub::default(),
+            pubsub,
             scripts: scripting::Scripts::new(),
             gate: RwLock::new(()),
             next_client_id: AtomicU64::new(1),
             clients: Mutex::new(HashMap::new()),
-            commands_processed: AtomicU64::new(0),
-            keyspace_hits: AtomicU64::new(0),
-            keyspace_misses: AtomicU64::new(0),
         }
     }
 
     /// Holds the script gate shared: no script runs until the guard is dropped.
     pub fn shared_gate(&self) -> RwLockReadGuard<'_, ()> {
         self.gate.read().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-impl Default for RespShared {
-    fn default() -> Self {
-        RespShared::new()
     }
 }
 
@@ -1018,64 +1004,84 @@ pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
     BY_NAME.get(std::str::from_utf8(lower).ok()?).copied()
 }
 
-/// Whether the reply to `args` must wait until its journal records are acknowledged:
-/// every write except the TTL-only ones, which ride in the next group.
-pub fn needs_durable_ack(args: &[Bytes]) -> bool {
-    args.first()
-        .and_then(|name| lookup(name))
-        .is_some_and(|spec| spec.flags & WRITE != 0 && spec.flags & TTL_ONLY == 0)
+/// What running one request produced.
+#[derive(Debug)]
+pub struct Executed {
+    /// The reply or replies.
+    pub answer: Answer,
+    /// The reply may go out only once the journal has acknowledged the request's changes.
+    pub wait_for_journal: bool,
 }
 
-/// Whether running `args` takes the script gate exclusively.
-pub fn is_script(args: &[Bytes]) -> bool {
-    args.first()
-        .and_then(|name| lookup(name))
-        .is_some_and(|spec| spec.flags & SCRIPT != 0)
+impl Executed {
+    /// An answer that needs no acknowledgement (nothing was written).
+    fn at_once(reply: Reply) -> Executed {
+        Executed {
+            answer: Answer::One(reply),
+            wait_for_journal: false,
+        }
+    }
 }
 
-/// Runs one command at `now` for the connection `session`. The caller holds the script
-/// gate (shared, or exclusively for [`is_script`] commands).
-pub fn execute(shared: &Shared, session: &mut Session, args: &[Bytes], now: u64) -> Answer {
+/// Runs one command at `now` for the connection `session`, holding the script gate for it:
+/// shared for an ordinary command, exclusively for a script, which is what makes a script
+/// atomic with respect to every other client (see [`scripting`]).
+pub fn execute(shared: &Shared, session: &mut Session, args: &[Bytes], now: u64) -> Executed {
     let Some(name) = args.first() else {
-        return Answer::One(error("ERR empty command"));
+        return Executed::at_once(error("ERR empty command"));
     };
-    shared
-        .resp
-        .commands_processed
-        .fetch_add(1, Ordering::Relaxed);
+    bump(&shared.stats.commands_processed);
     let Some(spec) = lookup(name) else {
         if !session.authenticated {
-            return Answer::One(noauth());
+            return Executed::at_once(noauth());
         }
-        return Answer::One(unknown_command(args));
+        return Executed::at_once(unknown_command(args));
     };
     if !session.authenticated && spec.flags & NO_AUTH == 0 {
-        return Answer::One(noauth());
+        return Executed::at_once(noauth());
     }
     if session.subscribed_resp2() && spec.flags & PUBSUB_OK == 0 {
-        return Answer::One(error(format!(
+        return Executed::at_once(error(format!(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
             spec.name
         )));
     }
     if !arity_ok(spec, args.len()) {
-        return Answer::One(wrong_args(spec.name));
+        return Executed::at_once(wrong_args(spec.name));
     }
     if spec.flags & WRITE != 0
         && spec.flags & SCRIPT == 0
         && let Some(refusal) = write_refusal(shared)
     {
-        return Answer::One(refusal);
+        // Refused before anything changed: nothing to wait for.
+        return Executed::at_once(refusal);
     }
     if let Ok(mut last) = session.info.last_command.lock() {
         *last = Bytes::from_static(spec.name.as_bytes());
     }
+    let script = spec.flags & SCRIPT != 0;
     let mut ctx = Ctx {
         shared,
         session,
         now,
     };
-    (spec.handler)(&mut ctx, args)
+    let answer = if script {
+        let _exclusive = shared.resp.gate.write().unwrap_or_else(|e| e.into_inner());
+        (spec.handler)(&mut ctx, args)
+    } else {
+        let _shared = shared.resp.shared_gate();
+        (spec.handler)(&mut ctx, args)
+    };
+    // Every write waits, except the TTL-only ones, which ride in the next group. A script
+    // checks the journal per `redis.call`; one that failed because the journal is poisoned
+    // goes out at once (waiting would only find the journal failed and drop the reply), as a
+    // refused write changed nothing it could acknowledge.
+    let refused_script =
+        script && matches!(answer, Answer::One(Reply::Error(_))) && shared.writes_refused();
+    Executed {
+        answer,
+        wait_for_journal: spec.flags & WRITE != 0 && spec.flags & TTL_ONLY == 0 && !refused_script,
+    }
 }
 
 /// Whether `argc` arguments (name included) fit the command's arity.
@@ -1119,13 +1125,6 @@ pub fn syntax_error() -> Reply {
 pub fn not_integer() -> Reply {
     Reply::Error(Bytes::from_static(
         b"ERR value is not an integer or out of range",
-    ))
-}
-
-/// `-WRONGTYPE …`.
-pub fn wrong_type() -> Reply {
-    Reply::Error(Bytes::from_static(
-        b"WRONGTYPE Operation against a key holding the wrong kind of value",
     ))
 }
 

@@ -12,6 +12,7 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 use sessiond_proto_resp::{Protocol, Reply};
 use sessiond_store::glob_match;
+use subtle::ConstantTimeEq;
 
 use super::pubsub::{flags_text, parse_flags};
 use super::{
@@ -58,19 +59,10 @@ pub fn select(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
     Reply::ok().into()
 }
 
-/// Compares without an early exit, so the time taken says nothing about where a guess
-/// went wrong.
+/// Compares in constant time for a given length, so the time taken says nothing about where
+/// a guess went wrong.
 fn same_secret(given: &[u8], expected: &[u8]) -> bool {
-    let mut diff = given.len() ^ expected.len();
-    for (i, &b) in given.iter().enumerate() {
-        diff |= usize::from(
-            b ^ expected
-                .get(i % expected.len().max(1))
-                .copied()
-                .unwrap_or(0),
-        );
-    }
-    diff == 0
+    bool::from(given.ct_eq(expected))
 }
 
 /// Checks a user and password against `--requirepass` (user `default` only).
@@ -433,10 +425,10 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
             out,
             "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\nexpired_keys:{expired}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\ntotal_items_written_db0:{}\r\n\r\n",
             shared.stats.total_connections.load(Ordering::Relaxed),
-            resp.commands_processed.load(Ordering::Relaxed),
+            shared.stats.commands_processed.load(Ordering::Relaxed),
             shared.stats.rejected_connections.load(Ordering::Relaxed),
-            resp.keyspace_hits.load(Ordering::Relaxed),
-            resp.keyspace_misses.load(Ordering::Relaxed),
+            shared.stats.keyspace_hits.load(Ordering::Relaxed),
+            shared.stats.keyspace_misses.load(Ordering::Relaxed),
             resp.pubsub.channel_count(),
             resp.pubsub.pattern_count(),
             store.total_items,
@@ -724,10 +716,6 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
         Reply::ok().into()
     } else if is(sub, "resetstat") && args.len() == 2 {
         ctx.shared.stats.reset();
-        let resp = &ctx.shared.resp;
-        resp.commands_processed.store(0, Ordering::Relaxed);
-        resp.keyspace_hits.store(0, Ordering::Relaxed);
-        resp.keyspace_misses.store(0, Ordering::Relaxed);
         Reply::ok().into()
     } else if is(sub, "get") || is(sub, "set") {
         super::wrong_args(&format!(

@@ -58,9 +58,9 @@ pub fn deadline(
 pub fn read_string(ctx: &Ctx<'_>, key: &[u8]) -> Result<Option<Bytes>, Reply> {
     let found = ctx.store().entry(key, ctx.now);
     let counter = if found.is_some() {
-        &ctx.shared.resp.keyspace_hits
+        &ctx.shared.stats.keyspace_hits
     } else {
-        &ctx.shared.resp.keyspace_misses
+        &ctx.shared.stats.keyspace_misses
     };
     counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     match found.map(|e| e.value) {

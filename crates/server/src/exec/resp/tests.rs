@@ -24,7 +24,7 @@ fn shared_with(config: Config) -> Shared {
     let stores = (0..DATABASES)
         .map(|_| Arc::new(Store::new(budget.clone(), NOW)))
         .collect();
-    Shared::new(stores, None, config)
+    Shared::new(stores, None, config, Default::default())
 }
 
 fn shared() -> Shared {
@@ -61,7 +61,7 @@ fn run(shared: &Shared, script: &str) -> Session {
                 .expect("well-framed")
                 .expect("complete");
             let mut out = BytesMut::new();
-            match execute(shared, &mut session, &request.args, now) {
+            match execute(shared, &mut session, &request.args, now).answer {
                 Answer::One(reply) => encode(&reply, session.protocol, &mut out),
                 Answer::Many(replies) => {
                     for reply in &replies {
@@ -476,7 +476,7 @@ fn scan_and_keys_with_match_and_type() {
             })
             .collect();
         let Answer::One(sessiond_proto_resp::Reply::Array(parts)) =
-            execute(&shared, &mut session, &args, NOW)
+            execute(&shared, &mut session, &args, NOW).answer
         else {
             panic!("SCAN answers an array")
         };
@@ -929,7 +929,7 @@ fn info_and_command() {
             bytes::Bytes::from_static(b"INFO"),
             bytes::Bytes::from(section.to_string()),
         ];
-        match execute(&shared, session, &args, NOW) {
+        match execute(&shared, session, &args, NOW).answer {
             Answer::One(sessiond_proto_resp::Reply::Verbatim { text, .. }) => {
                 String::from_utf8(text.to_vec()).unwrap()
             }

@@ -1,0 +1,321 @@
+//! The connection layer: one driver for every listener, generic over the stream and the
+//! protocol.
+//!
+//! [`serve`] owns what every connection shares: reading into a bounded buffer, the idle and
+//! write timeouts, noticing shutdown, reading the clock once per batch, and "wait for the
+//! journal, then write the replies". A protocol ([`Protocol`]: [`memcache`], [`resp`])
+//! supplies only decode, execute and encode of one request at a time, plus, for RESP, the
+//! pushes a subscriber receives between requests. The stream is anything that reads and
+//! writes bytes, so a TLS stream plugs in as a plain TCP stream does.
+//!
+//! Every complete request already in the read buffer is executed before anything is
+//! written, so a pipelining client gets its replies in one write; replies are flushed early
+//! once [`WRITE_HIGH_WATER`] bytes are pending, which bounds a connection's output memory.
+//! Replies to writes are held until the journal acknowledges them under the fsync policy; if
+//! the journal fails first, the connection is closed without those replies, so the client
+//! never sees an unpersisted write acknowledged.
+//!
+//! The clock is read once per batch of requests decoded from one read (and again after any
+//! wait inside a batch), not once per request: a batch takes microseconds, and deadlines are
+//! in milliseconds.
+//!
+//! Shutdown: when the server stops, a connection finishes the requests it has already read,
+//! writes their replies and closes.
+
+pub(crate) mod memcache;
+pub(crate) mod resp;
+
+use std::future::Future;
+use std::io::IoSlice;
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::watch;
+
+use crate::clock::now_ms;
+use crate::exec::Shared;
+
+/// Replies are written once this many bytes are pending, even mid-batch. Shared values count:
+/// they keep their items' memory alive until written.
+pub(crate) const WRITE_HIGH_WATER: usize = 256 * 1024;
+/// Initial read buffer size; it grows only as far as one request needs (bounded by the
+/// codec's limits and [`Protocol::input_limit`]).
+pub(crate) const READ_CHUNK: usize = 16 * 1024;
+
+/// What handling one request decided.
+pub(crate) enum Step {
+    /// One request was handled; there may be more in the buffer.
+    More,
+    /// The buffer holds no complete request.
+    NeedInput,
+    /// Close after writing what is pending.
+    Close,
+}
+
+/// One request handled: what comes next, and whether its reply must wait for the journal.
+pub(crate) struct Handled {
+    pub step: Step,
+    /// The request changed the store and its reply may go out only once the journal has
+    /// acknowledged the change.
+    pub durable: bool,
+}
+
+impl Handled {
+    /// A request whose reply need not wait.
+    pub fn at_once(step: Step) -> Handled {
+        Handled {
+            step,
+            durable: false,
+        }
+    }
+}
+
+/// A wire protocol as the driver sees it.
+pub(crate) trait Protocol {
+    /// The pending replies: encoded bytes, possibly with shared values to write vectored.
+    type Replies: Buf;
+
+    /// An empty reply buffer.
+    fn replies(&self) -> Self::Replies;
+
+    /// Decodes, executes and encodes at most one request from `input` as of `now`, appending
+    /// its reply to `replies`.
+    fn handle(&mut self, input: &mut BytesMut, replies: &mut Self::Replies, now: u64) -> Handled;
+
+    /// How long the connection may sit without input before it is closed, now.
+    fn idle_timeout(&self) -> Option<Duration>;
+
+    /// The most unprocessed input the connection may buffer; past it the connection closes.
+    fn input_limit(&self) -> usize;
+
+    /// Waits for the next out-of-band message (a pub/sub push), encodes it and whatever else
+    /// is queued behind it into `replies`, and returns `true`; `false` closes the connection.
+    /// A protocol without pushes never completes.
+    fn push(&mut self, replies: &mut Self::Replies) -> impl Future<Output = bool> + Send;
+
+    /// Whether the connection must close after the batch just written (a subscriber that
+    /// fell too far behind).
+    fn close_after_batch(&self) -> bool {
+        false
+    }
+}
+
+/// Time limits of a connection's socket.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Timeouts {
+    /// A write that makes no progress for this long closes the connection (a client that
+    /// never reads cannot hold its task forever). `None`: no limit.
+    pub write: Option<Duration>,
+}
+
+/// What the driver's wait ended with.
+enum Event {
+    Read(std::io::Result<usize>),
+    Pushed(bool),
+    Stop,
+}
+
+/// Serves one connection with `protocol` until the client leaves, the protocol closes, a
+/// timeout, or shutdown.
+pub(crate) async fn serve<S, P>(
+    mut stream: S,
+    mut protocol: P,
+    shared: &Shared,
+    timeouts: Timeouts,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+    P: Protocol,
+{
+    let mut input = BytesMut::with_capacity(READ_CHUNK);
+    let mut replies = protocol.replies();
+    // Shutdown without a cost per request. Creating a `changed()` future around every read,
+    // and polling it before the read, took the watch's notify lock twice per request. One
+    // `changed()` future lives for the whole connection; it is polled only when a read has to
+    // wait (polling a registered waiter still takes that lock), and a busy connection, whose
+    // reads never wait, notices shutdown through `probe`, a clone whose `has_changed` is one
+    // atomic load per read. The clone starts from the same seen version, so a shutdown that
+    // happened before this connection started is noticed at once.
+    let probe = shutdown.clone();
+    let stop = shutdown.changed();
+    tokio::pin!(stop);
+    loop {
+        // `Err`: the sender is gone, which only happens when the server is going away.
+        if probe.has_changed().unwrap_or(true) {
+            return;
+        }
+        let idle = protocol.idle_timeout();
+        let event = tokio::select! {
+            // The read first: when bytes are waiting, nothing else is polled.
+            biased;
+            read = read_within(&mut stream, &mut input, idle) => Event::Read(read),
+            pushed = protocol.push(&mut replies) => Event::Pushed(pushed),
+            _ = &mut stop => Event::Stop,
+        };
+        match event {
+            Event::Stop | Event::Pushed(false) | Event::Read(Ok(0) | Err(_)) => return,
+            Event::Pushed(true) => {
+                if write_within(&mut stream, &mut replies, timeouts.write)
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                continue;
+            }
+            Event::Read(Ok(_)) => {}
+        }
+        // One clock read for the batch this read delivered; see the module docs.
+        let mut now = now_ms();
+        let mut durable = false;
+        let close = loop {
+            let handled = protocol.handle(&mut input, &mut replies, now);
+            durable |= handled.durable;
+            let more = matches!(handled.step, Step::More);
+            if replies.remaining() >= WRITE_HIGH_WATER || !more {
+                if std::mem::take(&mut durable) && !shared.acknowledge_writes().await {
+                    // The journal failed before these writes were persisted: close without
+                    // replying, so the client never sees them acknowledged.
+                    return;
+                }
+                if write_within(&mut stream, &mut replies, timeouts.write)
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                // Time passed while waiting for the journal or the socket.
+                if more {
+                    now = now_ms();
+                }
+            }
+            match handled.step {
+                Step::More => continue,
+                Step::NeedInput => break protocol.close_after_batch(),
+                Step::Close => break true,
+            }
+        };
+        if close {
+            let _ = stream.shutdown().await;
+            return;
+        }
+        if input.len() > protocol.input_limit() {
+            tracing::warn!(
+                limit = protocol.input_limit(),
+                "request larger than the input limit; closing the connection"
+            );
+            return;
+        }
+        if input.capacity() - input.len() < 1024 {
+            input.reserve(READ_CHUNK);
+        }
+    }
+}
+
+/// Reads more input; a read that waits longer than `idle` ends the connection as if the
+/// client had closed it.
+async fn read_within<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    input: &mut BytesMut,
+    idle: Option<Duration>,
+) -> std::io::Result<usize> {
+    match idle {
+        None => stream.read_buf(input).await,
+        Some(limit) => match tokio::time::timeout(limit, stream.read_buf(input)).await {
+            Ok(read) => read,
+            Err(_) => Ok(0),
+        },
+    }
+}
+
+/// Writes every pending reply, failing if the whole write takes longer than `limit`.
+async fn write_within<S: AsyncWrite + Unpin, B: Buf>(
+    stream: &mut S,
+    replies: &mut B,
+    limit: Option<Duration>,
+) -> std::io::Result<()> {
+    match limit {
+        None => write_replies(stream, replies).await,
+        Some(limit) => tokio::time::timeout(limit, write_replies(stream, replies))
+            .await
+            .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())),
+    }
+}
+
+/// Most slices handed to one vectored write. Each memcached hit takes two (the encoded bytes
+/// before its value, and the value), so this is 16 large hits per system call, which is
+/// plenty.
+const WRITE_SLICES: usize = 32;
+
+/// Writes everything in `replies`, resuming after partial writes. Contiguous replies take a
+/// plain `write`; otherwise the encoded bytes and the shared values go out together in
+/// vectored writes. (tokio's `write_all_buf` would do the same, but builds a 64-slice array on
+/// every poll and cost measurably more per reply than this.)
+async fn write_replies<S: AsyncWrite + Unpin, B: Buf>(
+    stream: &mut S,
+    replies: &mut B,
+) -> std::io::Result<()> {
+    while replies.has_remaining() {
+        let written = if replies.chunk().len() == replies.remaining() {
+            stream.write(replies.chunk()).await?
+        } else {
+            let mut slices = [IoSlice::new(&[]); WRITE_SLICES];
+            let count = replies.chunks_vectored(&mut slices);
+            stream.write_vectored(&slices[..count]).await?
+        };
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        replies.advance(written);
+    }
+    Ok(())
+}
+
+/// Which protocol a listener speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Listener {
+    Memcache,
+    Resp,
+}
+
+impl Listener {
+    /// What a connection refused for lack of a slot is told, in the protocol's own words.
+    pub fn refusal(self) -> &'static [u8] {
+        match self {
+            Listener::Memcache => b"SERVER_ERROR too many open connections\r\n",
+            // Redis's words when `maxclients` is reached.
+            Listener::Resp => b"-ERR max number of clients reached\r\n",
+        }
+    }
+}
+
+/// Serves one accepted TCP connection of `listener`.
+pub(crate) async fn serve_tcp(
+    stream: tokio::net::TcpStream,
+    listener: Listener,
+    shared: std::sync::Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let timeouts = Timeouts::default();
+    match listener {
+        Listener::Memcache => {
+            let protocol = memcache::Memcache::new(shared.clone());
+            serve(stream, protocol, &shared, timeouts, shutdown).await;
+        }
+        Listener::Resp => {
+            let address = |addr: std::io::Result<std::net::SocketAddr>| {
+                addr.map(|a| a.to_string()).unwrap_or_default()
+            };
+            let session = crate::exec::resp::Session::new(
+                &shared,
+                address(stream.peer_addr()),
+                address(stream.local_addr()),
+                now_ms(),
+            );
+            let protocol = resp::Resp::new(shared.clone(), session);
+            serve(stream, protocol, &shared, timeouts, shutdown).await;
+        }
+    }
+}
