@@ -19,6 +19,7 @@
 //! What this crate deliberately does not do: open files, fsync, spawn threads or read the
 //! clock. The server's `durability` module does all of that.
 
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod manifest;

@@ -33,6 +33,7 @@
 //! What this crate deliberately does not do: talk to the store, decide whether a request
 //! succeeds, or know about connections.
 
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod binary;

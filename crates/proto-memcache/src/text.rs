@@ -91,25 +91,4 @@ pub fn encode_error(err: &TextError, out: &mut BytesMut) {
     }
 }
 
-/// Decimal digits of `n`, without allocating: the reply paths write several numbers per item.
-pub(crate) fn put_decimal(out: &mut BytesMut, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.put_slice(&digits[at..]);
-}
-
-/// Like [`put_decimal`] for a signed value.
-pub(crate) fn put_signed(out: &mut BytesMut, n: i64) {
-    if n < 0 {
-        out.put_u8(b'-');
-    }
-    put_decimal(out, n.unsigned_abs());
-}
+pub(crate) use sessiond_decimal::{put_decimal, put_signed};

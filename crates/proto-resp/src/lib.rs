@@ -24,6 +24,7 @@
 //! What this crate deliberately does not do: know any command, track per-connection state
 //! beyond framing (selected database, protocol version, authentication), or talk to the store.
 
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod client;
@@ -84,55 +85,8 @@ pub enum Protocol {
     Resp3,
 }
 
-/// A decimal integer the way Redis's `string2ll` reads one: an optional `-`, then either a
-/// lone `0` or digits not starting with `0`, fitting an `i64`. No `+`, no spaces, no `-0`.
-/// Being exactly this strict matters because lengths such as `$01` are protocol errors in
-/// Redis, and a client relying on that should see the same here.
-pub(crate) fn parse_int(s: &[u8]) -> Option<i64> {
-    let (negative, digits) = match s {
-        [b'-', rest @ ..] => (true, rest),
-        _ => (false, s),
-    };
-    match digits {
-        [b'0'] if !negative => return Some(0),
-        [b'1'..=b'9', ..] => {}
-        _ => return None,
-    }
-    let magnitude = digits.iter().try_fold(0u64, |acc, &b| {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        acc.checked_mul(10)?.checked_add(u64::from(b - b'0'))
-    })?;
-    if negative {
-        0i64.checked_sub_unsigned(magnitude)
-    } else {
-        i64::try_from(magnitude).ok()
-    }
-}
-
-/// Decimal digits of `n`, without allocating: every reply header carries a length.
-pub(crate) fn put_decimal(out: &mut BytesMut, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.put_slice(&digits[at..]);
-}
-
-/// Like [`put_decimal`] for a signed value.
-pub(crate) fn put_signed(out: &mut BytesMut, n: i64) {
-    if n < 0 {
-        out.put_u8(b'-');
-    }
-    put_decimal(out, n.unsigned_abs());
-}
+// Redis's integer rules and decimal writing are shared with the store and the other codec.
+pub(crate) use sessiond_decimal::{parse_i64 as parse_int, put_decimal, put_signed};
 
 /// A type byte followed by a length and `\r\n`: `*3\r\n`, `$5\r\n`, `%2\r\n`, ….
 pub(crate) fn put_header(out: &mut BytesMut, kind: u8, len: usize) {

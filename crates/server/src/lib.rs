@@ -21,6 +21,7 @@
 //! What this crate deliberately does not do: protocol parsing (the `proto-*` crates) or
 //! storage semantics (the `store` crate). `exec` is the single place where they meet.
 
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod changes;

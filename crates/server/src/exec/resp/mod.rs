@@ -1197,7 +1197,7 @@ pub fn simple(text: &'static str) -> Reply {
 
 /// Parses a signed decimal as Redis does (`string2ll`).
 pub fn parse_int(arg: &[u8]) -> Option<i64> {
-    sessiond_store::parse_i64(arg)
+    sessiond_decimal::parse_i64(arg)
 }
 
 /// Parses a score or other float as Redis does (`strtod` on the whole argument, with
