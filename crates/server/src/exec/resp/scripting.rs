@@ -47,8 +47,8 @@ use mlua::{HookTriggers, Lua, LuaOptions, StdLib, Value as LuaValue, VmState};
 use sessiond_proto_resp::Reply;
 
 use super::{
-    Answer, Ctx, NOSCRIPT, Session, WRITE, arity_ok, error, is, lookup, not_integer, parse_int,
-    unknown_subcommand, write_refusal,
+    Answer, Ctx, Flags, Session, arity_ok, error, is, lookup, memory_refusal, not_integer,
+    parse_int, unknown_subcommand, write_refusal,
 };
 use crate::exec::Shared;
 
@@ -467,14 +467,19 @@ fn command_from_script(
     let Some(spec) = lookup(&argv[0]) else {
         return error("ERR Unknown Redis command called from script");
     };
-    if spec.flags & NOSCRIPT != 0 {
+    if spec.flags.contains(Flags::NOSCRIPT) {
         return error("ERR This Redis command is not allowed from script");
     }
     if !arity_ok(spec, argv.len()) {
         return error("ERR Wrong number of args calling Redis command from script");
     }
-    if spec.flags & WRITE != 0
+    if spec.flags.contains(Flags::WRITE)
         && let Some(refusal) = write_refusal(shared)
+    {
+        return refusal;
+    }
+    if spec.flags.contains(Flags::DENYOOM)
+        && let Some(refusal) = memory_refusal(shared)
     {
         return refusal;
     }

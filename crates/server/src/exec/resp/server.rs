@@ -16,7 +16,7 @@ use subtle::ConstantTimeEq;
 
 use super::pubsub::{flags_text, parse_flags};
 use super::{
-    Answer, COMMANDS, Ctx, Spec, bulk, error, is, lookup, not_integer, parse_int, simple,
+    Answer, COMMANDS, Ctx, Flags, Spec, bulk, error, is, lookup, not_integer, parse_int, simple,
     unknown_subcommand,
 };
 use crate::DATABASES;
@@ -465,28 +465,28 @@ pub fn info(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
 fn flag_names(spec: &Spec) -> Vec<Reply> {
     let mut flags = Vec::new();
     let mut push = |name: &'static str| flags.push(simple(name));
-    if spec.flags & super::WRITE != 0 {
+    if spec.flags.contains(Flags::WRITE) {
         push("write");
     }
-    if spec.flags & super::READONLY != 0 {
+    if spec.flags.contains(Flags::READONLY) {
         push("readonly");
     }
-    if spec.flags & super::DENYOOM != 0 {
+    if spec.flags.contains(Flags::DENYOOM) {
         push("denyoom");
     }
-    if spec.flags & super::ADMIN != 0 {
+    if spec.flags.contains(Flags::ADMIN) {
         push("admin");
     }
-    if spec.flags & super::PUBSUB_OK != 0 && spec.group == "pubsub" {
+    if spec.flags.contains(Flags::PUBSUB_OK) && spec.group == "pubsub" {
         push("pubsub");
     }
-    if spec.flags & super::NOSCRIPT != 0 {
+    if spec.flags.contains(Flags::NOSCRIPT) {
         push("noscript");
     }
-    if spec.flags & super::NO_AUTH != 0 {
+    if spec.flags.contains(Flags::NO_AUTH) {
         push("no_auth");
     }
-    if spec.flags & super::FAST != 0 {
+    if spec.flags.contains(Flags::FAST) {
         push("fast");
     }
     flags

@@ -981,7 +981,7 @@ fn every_command_survives_hostile_arguments() {
         "\u{0}",
     ];
     for spec in super::COMMANDS {
-        if spec.flags & super::SCRIPT != 0 || spec.name == "quit" {
+        if spec.flags.contains(super::Flags::SCRIPT) || spec.name == "quit" {
             continue;
         }
         let argc = spec.arity.unsigned_abs() as usize;
@@ -994,4 +994,34 @@ fn every_command_survives_hostile_arguments() {
             }
         }
     }
+}
+
+/// A limit lowered below what is stored refuses every command that may grow memory
+/// (`denyoom`), as Redis does past `maxmemory`, while deletes and reads go on.
+#[test]
+fn denyoom_commands_are_refused_past_a_lowered_limit() {
+    run(
+        &shared(),
+        r#"
+        > SET a 0123456789
+        < +OK
+        > CONFIG SET maxmemory 1
+        < +OK
+        > SET b x
+        < -OOM command not allowed when used memory > 'maxmemory'.
+        > APPEND a x
+        < -OOM command not allowed when used memory > 'maxmemory'.
+        > EVAL "return redis.call('SET', 'c', 'x')" 0
+        < -OOM command not allowed when used memory > 'maxmemory'. script: 3b2289c78cb8e4238b874502339cec6eedebab0f, on @user_script:1.
+        > GET a
+        < $10
+        < 0123456789
+        > DEL a
+        < :1
+        > CONFIG SET maxmemory 0
+        < +OK
+        > SET b x
+        < +OK
+        "#,
+    );
 }

@@ -1,0 +1,191 @@
+//! The RESP command table: one row per command, which drives dispatch.
+//!
+//! A row gives the name, the arity (negative: at least that many arguments, the name
+//! included), the flags, the key positions (first, last, step, as `COMMAND` reports them), the
+//! group and the handler, and the summary `COMMAND DOCS` shows. [`super::execute`] enforces
+//! what the flags say before a handler runs: authentication ([`Flags::NO_AUTH`]), the RESP2
+//! subscribed mode ([`Flags::PUBSUB_OK`]), the refusal of writes on a poisoned journal
+//! ([`Flags::WRITE`]) and past the memory limit ([`Flags::DENYOOM`]), the script gate
+//! ([`Flags::SCRIPT`]) and which replies wait for the journal (writes, except
+//! [`Flags::TTL_ONLY`]); scripts refuse [`Flags::NOSCRIPT`] commands.
+
+use bytes::Bytes;
+
+use super::{Answer, Ctx, collections, keys, pubsub, scripting, server, strings};
+
+/// What a command is and how dispatch treats it, as a set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flags(u16);
+
+impl Flags {
+    /// No flag.
+    pub const NONE: Flags = Flags(0);
+    /// Changes the keyspace: refused while the journal is poisoned; its reply waits for the
+    /// journal unless [`Flags::TTL_ONLY`].
+    pub const WRITE: Flags = Flags(1);
+    /// Only reads the keyspace.
+    pub const READONLY: Flags = Flags(1 << 1);
+    /// A write that changes only deadlines: its journal record rides in the next group and
+    /// its reply does not wait (a lost TTL refresh only shortens a session's life).
+    pub const TTL_ONLY: Flags = Flags(1 << 2);
+    /// Allowed before `AUTH`.
+    pub const NO_AUTH: Flags = Flags(1 << 3);
+    /// Allowed in RESP2's subscribed mode.
+    pub const PUBSUB_OK: Flags = Flags(1 << 4);
+    /// Not callable from a script.
+    pub const NOSCRIPT: Flags = Flags(1 << 5);
+    /// Administration (`COMMAND` shows `admin`).
+    pub const ADMIN: Flags = Flags(1 << 6);
+    /// May grow memory: refused while the store is past its limit (which only a lowered
+    /// `maxmemory` can cause, since writes are charged before they apply).
+    pub const DENYOOM: Flags = Flags(1 << 7);
+    /// Runs a script: takes the script gate exclusively.
+    pub const SCRIPT: Flags = Flags(1 << 8);
+    /// O(1) or O(log n) (`COMMAND` shows `fast`).
+    pub const FAST: Flags = Flags(1 << 9);
+
+    /// The union of two sets.
+    pub const fn with(self, other: Flags) -> Flags {
+        Flags(self.0 | other.0)
+    }
+
+    /// Whether every flag of `other` is in this set.
+    pub const fn contains(self, other: Flags) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+/// A handler: parses its arguments (the command name is `args[0]`) and answers.
+pub type Handler = fn(&mut Ctx<'_>, &[Bytes]) -> Answer;
+
+/// One command: what `COMMAND` reports about it and the handler that runs it.
+pub struct Spec {
+    /// Lower-case name.
+    pub name: &'static str,
+    /// Redis arity: `n` exactly n arguments (name included); `-n` at least n.
+    pub arity: i32,
+    /// How dispatch treats the command.
+    pub flags: Flags,
+    /// First key argument (0: none), last (-1: the last argument), step.
+    pub keys: KeySpec,
+    /// Redis's command group, for `COMMAND DOCS`.
+    pub group: &'static str,
+    /// A one-line summary, for `COMMAND DOCS`.
+    pub summary: &'static str,
+    /// Runs the command.
+    pub handler: Handler,
+}
+
+/// Key positions: first, last (negative counts from the end) and step.
+pub type KeySpec = (i32, i32, i32);
+const NO_KEYS: KeySpec = (0, 0, 0);
+const ONE: KeySpec = (1, 1, 1);
+const ALL: KeySpec = (1, -1, 1);
+
+macro_rules! command {
+    ($name:literal, $arity:expr, [$($flag:ident),*], $keys:expr, $group:literal, $handler:path, $summary:literal) => {
+        Spec {
+            name: $name,
+            arity: $arity,
+            flags: Flags::NONE$(.with(Flags::$flag))*,
+            keys: $keys,
+            group: $group,
+            summary: $summary,
+            handler: $handler,
+        }
+    };
+}
+
+/// Every command sessiond implements.
+#[rustfmt::skip]
+pub static COMMANDS: &[Spec] = &[
+    // Connection and server.
+    command!("ping",             -1, [FAST, PUBSUB_OK],                    NO_KEYS,    "connection", server::ping,                  "Returns the server's liveliness response."),
+    command!("echo",              2, [FAST],                               NO_KEYS,    "connection", server::echo,                  "Returns the given string."),
+    command!("select",            2, [FAST],                               NO_KEYS,    "connection", server::select,                "Changes the selected database."),
+    command!("auth",             -2, [FAST, NO_AUTH, NOSCRIPT],            NO_KEYS,    "connection", server::auth,                  "Authenticates the connection."),
+    command!("hello",            -1, [FAST, NO_AUTH, NOSCRIPT],            NO_KEYS,    "connection", server::hello,                 "Handshakes with the Redis server."),
+    command!("client",           -2, [NOSCRIPT],                           NO_KEYS,    "connection", server::client,                "A container for client connection commands."),
+    command!("quit",             -1, [FAST, NO_AUTH, PUBSUB_OK, NOSCRIPT], NO_KEYS,    "connection", server::quit,                  "Closes the connection."),
+    command!("reset",             1, [FAST, NO_AUTH, PUBSUB_OK, NOSCRIPT], NO_KEYS,    "connection", server::reset,                 "Resets the connection."),
+    command!("info",             -1, [],                                   NO_KEYS,    "server",     server::info,                  "Returns information and statistics about the server."),
+    command!("command",          -1, [],                                   NO_KEYS,    "server",     server::command,               "Returns detailed information about all commands."),
+    command!("config",           -2, [ADMIN, NOSCRIPT],                    NO_KEYS,    "server",     server::config,                "A container for server configuration commands."),
+    command!("dbsize",            1, [READONLY, FAST],                     NO_KEYS,    "server",     server::dbsize,                "Returns the number of keys in the database."),
+    command!("flushdb",          -1, [WRITE],                              NO_KEYS,    "server",     server::flushdb,               "Removes all keys from the current database."),
+    command!("flushall",         -1, [WRITE],                              NO_KEYS,    "server",     server::flushall,              "Removes all keys from all databases."),
+    command!("time",              1, [FAST],                               NO_KEYS,    "server",     server::time,                  "Returns the server time."),
+    command!("bgrewriteaof",      1, [ADMIN, NOSCRIPT],                    NO_KEYS,    "server",     server::bgrewriteaof,          "Asynchronously rewrites the append-only file to disk."),
+    command!("lastsave",          1, [FAST],                               NO_KEYS,    "server",     server::lastsave,              "Returns the Unix timestamp of the last successful save to disk."),
+    command!("function",         -2, [NOSCRIPT],                           NO_KEYS,    "scripting",  server::function,              "A container for function commands."),
+    // Strings.
+    command!("get",               2, [READONLY, FAST],                     ONE,        "string",     strings::get,                  "Returns the string value of a key."),
+    command!("set",              -3, [WRITE, DENYOOM],                     ONE,        "string",     strings::set,                  "Sets the string value of a key, ignoring its type."),
+    command!("setex",             4, [WRITE, DENYOOM],                     ONE,        "string",     strings::setex,                "Sets the string value and expiration time of a key."),
+    command!("psetex",            4, [WRITE, DENYOOM],                     ONE,        "string",     strings::psetex,               "Sets the string value and expiration time in milliseconds of a key."),
+    command!("setnx",             3, [WRITE, DENYOOM, FAST],               ONE,        "string",     strings::setnx,                "Set the string value of a key only when the key doesn't exist."),
+    command!("getex",            -2, [WRITE, FAST, TTL_ONLY],              ONE,        "string",     strings::getex,                "Returns the string value of a key after setting its expiration time."),
+    command!("getdel",            2, [WRITE, FAST],                        ONE,        "string",     strings::getdel,               "Returns the string value of a key after deleting the key."),
+    command!("mget",             -2, [READONLY, FAST],                     ALL,        "string",     strings::mget,                 "Atomically returns the string values of one or more keys."),
+    command!("mset",             -3, [WRITE, DENYOOM],                     (1, -1, 2), "string",     strings::mset,                 "Atomically creates or modifies the string values of one or more keys."),
+    command!("append",            3, [WRITE, DENYOOM, FAST],               ONE,        "string",     strings::append,               "Appends a string to the value of a key. Creates the key if it doesn't exist."),
+    command!("strlen",            2, [READONLY, FAST],                     ONE,        "string",     strings::strlen,               "Returns the length of a string value."),
+    command!("incr",              2, [WRITE, DENYOOM, FAST],               ONE,        "string",     strings::incr,                 "Increments the integer value of a key by one."),
+    command!("decr",              2, [WRITE, DENYOOM, FAST],               ONE,        "string",     strings::decr,                 "Decrements the integer value of a key by one."),
+    command!("incrby",            3, [WRITE, DENYOOM, FAST],               ONE,        "string",     strings::incrby,               "Increments the integer value of a key by a number."),
+    command!("decrby",            3, [WRITE, DENYOOM, FAST],               ONE,        "string",     strings::decrby,               "Decrements a number from the integer value of a key."),
+    // Keys.
+    command!("del",              -2, [WRITE],                              ALL,        "generic",    keys::del,                     "Deletes one or more keys."),
+    command!("unlink",           -2, [WRITE, FAST],                        ALL,        "generic",    keys::del,                     "Asynchronously deletes one or more keys."),
+    command!("exists",           -2, [READONLY, FAST],                     ALL,        "generic",    keys::exists,                  "Determines whether one or more keys exist."),
+    command!("expire",           -3, [WRITE, FAST, TTL_ONLY],              ONE,        "generic",    keys::expire,                  "Sets the expiration time of a key in seconds."),
+    command!("pexpire",          -3, [WRITE, FAST, TTL_ONLY],              ONE,        "generic",    keys::pexpire,                 "Sets the expiration time of a key in milliseconds."),
+    command!("expireat",         -3, [WRITE, FAST, TTL_ONLY],              ONE,        "generic",    keys::expireat,                "Sets the expiration time of a key to a Unix timestamp."),
+    command!("pexpireat",        -3, [WRITE, FAST, TTL_ONLY],              ONE,        "generic",    keys::pexpireat,               "Sets the expiration time of a key to a Unix milliseconds timestamp."),
+    command!("ttl",               2, [READONLY, FAST],                     ONE,        "generic",    keys::ttl,                     "Returns the expiration time in seconds of a key."),
+    command!("pttl",              2, [READONLY, FAST],                     ONE,        "generic",    keys::pttl,                    "Returns the expiration time in milliseconds of a key."),
+    command!("expiretime",        2, [READONLY, FAST],                     ONE,        "generic",    keys::expiretime,              "Returns the expiration time of a key as a Unix timestamp."),
+    command!("pexpiretime",       2, [READONLY, FAST],                     ONE,        "generic",    keys::pexpiretime,             "Returns the expiration time of a key as a Unix milliseconds timestamp."),
+    command!("persist",           2, [WRITE, FAST, TTL_ONLY],              ONE,        "generic",    keys::persist,                 "Removes the expiration time of a key."),
+    command!("type",              2, [READONLY, FAST],                     ONE,        "generic",    keys::type_,                   "Determines the type of value stored at a key."),
+    command!("rename",            3, [WRITE],                              (1, 2, 1),  "generic",    keys::rename,                  "Renames a key and overwrites the destination."),
+    command!("renamenx",          3, [WRITE, FAST],                        (1, 2, 1),  "generic",    keys::renamenx,                "Renames a key only when the target key name doesn't exist."),
+    command!("scan",             -2, [READONLY],                           NO_KEYS,    "generic",    keys::scan,                    "Iterates over the key names in the database."),
+    command!("keys",              2, [READONLY],                           NO_KEYS,    "generic",    keys::keys,                    "Returns all key names that match a pattern."),
+    // Hashes.
+    command!("hset",             -4, [WRITE, DENYOOM, FAST],               ONE,        "hash",       collections::hset,             "Creates or modifies the value of a field in a hash."),
+    command!("hmset",            -4, [WRITE, DENYOOM, FAST],               ONE,        "hash",       collections::hmset,            "Sets the values of multiple fields."),
+    command!("hget",              3, [READONLY, FAST],                     ONE,        "hash",       collections::hget,             "Returns the value of a field in a hash."),
+    command!("hmget",            -3, [READONLY, FAST],                     ONE,        "hash",       collections::hmget,            "Returns the values of all fields in a hash."),
+    command!("hgetall",           2, [READONLY],                           ONE,        "hash",       collections::hgetall,          "Returns all fields and values in a hash."),
+    command!("hdel",             -3, [WRITE, FAST],                        ONE,        "hash",       collections::hdel,             "Deletes one or more fields and their values from a hash."),
+    command!("hexists",           3, [READONLY, FAST],                     ONE,        "hash",       collections::hexists,          "Determines whether a field exists in a hash."),
+    command!("hlen",              2, [READONLY, FAST],                     ONE,        "hash",       collections::hlen,             "Returns the number of fields in a hash."),
+    command!("hkeys",             2, [READONLY],                           ONE,        "hash",       collections::hkeys,            "Returns all fields in a hash."),
+    command!("hvals",             2, [READONLY],                           ONE,        "hash",       collections::hvals,            "Returns all values in a hash."),
+    command!("hincrby",           4, [WRITE, DENYOOM, FAST],               ONE,        "hash",       collections::hincrby,          "Increments the integer value of a field in a hash by a number."),
+    // Sets.
+    command!("sadd",             -3, [WRITE, DENYOOM, FAST],               ONE,        "set",        collections::sadd,             "Adds one or more members to a set."),
+    command!("srem",             -3, [WRITE, FAST],                        ONE,        "set",        collections::srem,             "Removes one or more members from a set."),
+    command!("smembers",          2, [READONLY],                           ONE,        "set",        collections::smembers,         "Returns all members of a set."),
+    command!("sismember",         3, [READONLY, FAST],                     ONE,        "set",        collections::sismember,        "Determines whether a member belongs to a set."),
+    command!("scard",             2, [READONLY, FAST],                     ONE,        "set",        collections::scard,            "Returns the number of members in a set."),
+    // Sorted sets.
+    command!("zadd",             -4, [WRITE, DENYOOM, FAST],               ONE,        "sorted-set", collections::zadd,             "Adds one or more members to a sorted set, or updates their scores."),
+    command!("zrem",             -3, [WRITE, FAST],                        ONE,        "sorted-set", collections::zrem,             "Removes one or more members from a sorted set."),
+    command!("zcard",             2, [READONLY, FAST],                     ONE,        "sorted-set", collections::zcard,            "Returns the number of members in a sorted set."),
+    command!("zscore",            3, [READONLY, FAST],                     ONE,        "sorted-set", collections::zscore,           "Returns the score of a member in a sorted set."),
+    command!("zrangebyscore",    -4, [READONLY],                           ONE,        "sorted-set", collections::zrangebyscore,    "Returns members in a sorted set within a range of scores."),
+    command!("zrevrangebyscore", -4, [READONLY],                           ONE,        "sorted-set", collections::zrevrangebyscore, "Returns members in a sorted set within a range of scores in reverse order."),
+    // Pub/sub.
+    command!("subscribe",        -2, [PUBSUB_OK, NOSCRIPT],                NO_KEYS,    "pubsub",     pubsub::subscribe,             "Listens for messages published to channels."),
+    command!("unsubscribe",      -1, [PUBSUB_OK, NOSCRIPT],                NO_KEYS,    "pubsub",     pubsub::unsubscribe,           "Stops listening to messages posted to channels."),
+    command!("psubscribe",       -2, [PUBSUB_OK, NOSCRIPT],                NO_KEYS,    "pubsub",     pubsub::psubscribe,            "Listens for messages published to channels that match one or more patterns."),
+    command!("punsubscribe",     -1, [PUBSUB_OK, NOSCRIPT],                NO_KEYS,    "pubsub",     pubsub::punsubscribe,          "Stops listening to messages published to channels that match one or more patterns."),
+    command!("publish",           3, [FAST],                               NO_KEYS,    "pubsub",     pubsub::publish,               "Posts a message to a channel."),
+    command!("pubsub",           -2, [],                                   NO_KEYS,    "pubsub",     pubsub::pubsub,                "A container for Pub/Sub commands."),
+    // Scripting.
+    command!("eval",             -3, [SCRIPT, NOSCRIPT, WRITE],            NO_KEYS,    "scripting",  scripting::eval,               "Executes a server-side Lua script."),
+    command!("evalsha",          -3, [SCRIPT, NOSCRIPT, WRITE],            NO_KEYS,    "scripting",  scripting::evalsha,            "Executes a server-side Lua script by SHA1 digest."),
+    command!("script",           -2, [NOSCRIPT],                           NO_KEYS,    "scripting",  scripting::script,             "A container for Lua scripts management commands."),
+];
