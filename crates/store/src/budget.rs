@@ -88,7 +88,7 @@ impl Budget {
     }
 
     /// Like [`Budget::charge`], but never refused: for what was already acknowledged (a
-    /// journal replay) or already charged under another key (`RENAME`).
+    /// journal replay).
     pub(crate) fn force_charge(&self, old: u64, new: u64) -> Charge<'_> {
         let grown = new.saturating_sub(old);
         self.used.fetch_add(grown, Ordering::Relaxed);
@@ -99,8 +99,9 @@ impl Budget {
         }
     }
 
-    /// Takes over, as a guard, `bytes` already charged for an item that leaves its table
-    /// to be put back elsewhere (`RENAME`).
+    /// A guard for `bytes` already charged, for items leaving their table: dropped, it
+    /// gives them back (a removal, an expiry, a flush); committed, it keeps them for the key
+    /// the item moves to (`RENAME`).
     pub(crate) fn held(&self, bytes: u64) -> Charge<'_> {
         Charge {
             budget: self,
@@ -109,10 +110,9 @@ impl Budget {
         }
     }
 
-    /// Gives back the charge of an item that left the table (deleted, expired, flushed).
-    /// The only release that no [`Charge`] makes: an item's charge lives as long as the item
-    /// does, and the few places that unlink one from a shard's table call this.
-    pub(crate) fn release(&self, bytes: u64) {
+    /// Private, so that every release in the crate is a [`Charge`] being dropped or
+    /// committed.
+    fn release(&self, bytes: u64) {
         self.used.fetch_sub(bytes, Ordering::Relaxed);
     }
 
@@ -125,12 +125,13 @@ impl Budget {
     }
 }
 
-/// Bytes charged to a [`Budget`] for one change that is not applied yet: the guard that
-/// makes "charge before you change, and give it back if you do not" impossible to get
-/// wrong. Dropped, it releases what it charged, so every early return of an operation
-/// (a failed condition, a wrong type, an empty result) undoes its charge without a line of
-/// code; once the change is in the table, [`Charge::commit`] or [`Charge::commit_resized`]
-/// keeps it.
+/// Bytes charged to a [`Budget`] and not settled yet: for a change not applied yet, or for
+/// an item taken out of its table. The guard that makes "charge before you change, and give
+/// it back if you do not" impossible to get wrong: dropped, it releases what it holds, so
+/// every early return of an operation (a failed condition, a wrong type, an empty result)
+/// undoes its charge without a line of code, and a removed item's bytes go back when its
+/// guard goes out of scope; once the change is in the table, [`Charge::commit`] or
+/// [`Charge::commit_resized`] keeps them.
 #[must_use = "a charge that is dropped is released; commit it once the change is applied"]
 pub(crate) struct Charge<'a> {
     budget: &'a Budget,
@@ -162,5 +163,48 @@ impl Drop for Charge<'_> {
         if self.grown != 0 {
             self.budget.release(self.grown);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_charge_is_released_unless_committed() {
+        let budget = Budget::new(100);
+        drop(budget.charge(0, 60).unwrap());
+        assert_eq!(budget.used(), 0, "dropped: released");
+        budget.charge(0, 60).unwrap().commit();
+        assert_eq!(budget.used(), 60, "committed: kept");
+        assert_eq!(budget.charge(0, 41).err(), Some(StoreError::OutOfMemory));
+        assert_eq!((budget.used(), budget.out_of_memory()), (60, 1));
+        // Replacing 60 bytes by 100 only needs the growth to fit.
+        budget.charge(60, 100).unwrap().commit();
+        assert_eq!(budget.used(), 100);
+        // A shrink is given back at the commit, not before, and not if dropped.
+        let shrink = budget.charge(100, 30).unwrap();
+        assert_eq!(budget.used(), 100);
+        shrink.commit();
+        assert_eq!(budget.used(), 30);
+        drop(budget.charge(30, 10).unwrap());
+        assert_eq!(budget.used(), 30);
+    }
+
+    #[test]
+    fn a_reservation_settles_to_the_real_size_and_a_held_charge_releases_on_drop() {
+        let budget = Budget::new(1000);
+        budget.charge(0, 100).unwrap().commit();
+        // An existing 100-byte collection reserves 50 for growth and grows by 20 only.
+        budget.charge(0, 50).unwrap().commit_resized(100, 120);
+        assert_eq!(budget.used(), 120);
+        // Or shrinks by 40.
+        budget.charge(0, 50).unwrap().commit_resized(120, 80);
+        assert_eq!(budget.used(), 80);
+        // An item leaving its table: dropped, its bytes go back; carried, they stay.
+        budget.held(30).commit_resized(0, 35);
+        assert_eq!(budget.used(), 85);
+        drop(budget.held(85));
+        assert_eq!(budget.used(), 0);
     }
 }

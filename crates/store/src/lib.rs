@@ -39,6 +39,9 @@
 //! ([`ITEM_OVERHEAD`]) against `max_memory`, shared by every store of a server. The policy is
 //! *never evict*: a write that does not fit fails with [`StoreError::OutOfMemory`] and the
 //! store is unchanged. A live session is never dropped to make room for another.
+//! Every charge is a guard (`budget::Charge`) that gives its bytes back when dropped unless
+//! the operation commits it, so no early return can leak a charge; an item leaving its
+//! table hands its bytes to such a guard too.
 //!
 //! Layout, chosen so that a session costs less than in memcached (issue #8): an item is one
 //! heap block, a 40-byte header (flags, CAS, deadline, `wheel_at`, lengths, reference count)

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use hashbrown::HashTable;
-use hashbrown::hash_table::Entry as HashEntry;
+use hashbrown::hash_table::{Entry as HashEntry, OccupiedEntry};
 
 use crate::budget::{Budget, Charge, ITEM_OVERHEAD};
 use crate::item::Item;
@@ -162,6 +162,16 @@ pub(crate) struct Moved<'a> {
     charge: Charge<'a>,
 }
 
+/// Takes an item out of its table, with its charge as a guard: dropped (the usual case, a
+/// removal) it gives the bytes back, carried (`RENAME`) it keeps them for the item's next
+/// key. Every item leaves a table through here, except a flush's, which goes whole.
+fn unlink<'b>(found: OccupiedEntry<'_, Item>, budget: &'b Budget) -> (Item, Charge<'b>) {
+    let (item, _) = found.remove();
+    // The item's wheel entry, if any, is now stale and is dropped when it fires.
+    let charge = budget.held(item.charge());
+    (item, charge)
+}
+
 /// Files `item`'s deadline, adding a wheel entry only when the new deadline is earlier than
 /// the one already filed (see the crate's `wheel_at` invariant). `hash` is the item's key
 /// hash in its shard's table, which is how the entry names the item.
@@ -219,8 +229,7 @@ impl Shard {
             (!item.is_live(ctx.now), item.is_empty_collection())
         };
         if expired || empty {
-            let (item, _) = found.remove();
-            ctx.budget.release(item.charge());
+            drop(unlink(found, ctx.budget));
             if expired {
                 ctx.expired.fetch_add(1, Ordering::Relaxed);
                 if let Some(observer) = ctx.observer {
@@ -239,13 +248,8 @@ impl Shard {
 
     fn remove(&mut self, key: &[u8], ctx: &Ctx<'_>) -> Option<Item> {
         let hash = self.hash(key);
-        let (item, _) = self
-            .table
-            .find_entry(hash, |item| item.key() == key)
-            .ok()?
-            .remove();
-        ctx.budget.release(item.charge());
-        // The item's wheel entry, if any, is now stale and is dropped when it fires.
+        let found = self.table.find_entry(hash, |item| item.key() == key).ok()?;
+        let (item, _released) = unlink(found, ctx.budget);
         Some(item)
     }
 
@@ -699,13 +703,8 @@ impl Shard {
     pub fn take_for_move<'a>(&mut self, key: &[u8], ctx: &Ctx<'a>) -> Option<Moved<'a>> {
         self.live(key, ctx)?;
         let hash = self.hash(key);
-        let (item, _) = self
-            .table
-            .find_entry(hash, |item| item.key() == key)
-            .ok()?
-            .remove();
-        // The item's wheel entry, if any, is now stale and is dropped when it fires.
-        let charge = ctx.budget.held(item.charge());
+        let found = self.table.find_entry(hash, |item| item.key() == key).ok()?;
+        let (item, charge) = unlink(found, ctx.budget);
         Some(Moved { item, charge })
     }
 
@@ -909,7 +908,8 @@ impl Shard {
 
     pub fn clear(&mut self, budget: &Budget, now: u64) {
         let charged: u64 = self.table.iter().map(Item::charge).sum();
-        budget.release(charged);
+        // The whole table leaves at once: its charge is given back when this guard drops.
+        let _released = budget.held(charged);
         // Fresh containers rather than `clear()`, so a flushed shard gives its memory back.
         self.table = HashTable::new();
         self.wheel = Wheel::new(now);
@@ -955,8 +955,7 @@ impl Shard {
                     at: deadline,
                 });
             } else {
-                let (item, _) = found.remove();
-                ctx.budget.release(item.charge());
+                let (item, _released) = unlink(found, ctx.budget);
                 ctx.expired.fetch_add(1, Ordering::Relaxed);
                 on_expired(item.key());
                 removed += 1;

@@ -133,6 +133,26 @@ fn conditions_follow_memcached() {
 }
 
 #[test]
+fn extend_if_string_checks_the_length_limit_first_and_with_the_change() {
+    let s = store();
+    mc_write(&s, b"k", b"12345", 0, None, Condition::Always, T0).unwrap();
+    let extend =
+        |key: &[u8], data: &[u8], cas: u64| s.extend_if_string(key, data, Side::Append, cas, 8, T0);
+    assert_eq!(extend(b"k", b"6789", 0), Err(StoreError::TooLarge));
+    // Before the CAS and miss answers, as memcached's glue always answered.
+    assert_eq!(extend(b"k", b"6789", 12345), Err(StoreError::TooLarge));
+    assert_eq!(extend(b"nope", b"123456789", 0), Err(StoreError::TooLarge));
+    assert_eq!(extend(b"nope", b"12345678", 0), Ok(WriteOutcome::NotStored));
+    assert!(matches!(
+        extend(b"k", b"678", 0),
+        Ok(WriteOutcome::Stored(_))
+    ));
+    assert_eq!(extend(b"k", b"9", 0), Err(StoreError::TooLarge));
+    assert_eq!(value(&s, "k", T0).as_deref(), Some("12345678"));
+    assert_eq!(s.budget().out_of_memory(), 0);
+}
+
+#[test]
 fn concat_keeps_flags_and_deadline() {
     let s = store();
     mc_write(&s, b"k", b"mid", 3, Some(T0 + 5000), Condition::Always, T0).unwrap();
