@@ -30,9 +30,9 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
 use bytes::Bytes;
 
+use crate::Entry;
 use crate::budget::ITEM_OVERHEAD;
 use crate::value::Value;
-use crate::{Entry, ItemView};
 
 /// Set in `Header::key_len` for a collection.
 const COLL_BIT: u32 = 1 << 31;
@@ -284,9 +284,9 @@ impl Item {
         self.key_len() as u64 + value + ITEM_OVERHEAD
     }
 
-    /// The memcached view of a string item; `None` for a collection.
-    pub fn view(&self) -> Option<ItemView> {
-        Some(ItemView {
+    /// A string item as memcached sees it; `None` for a collection.
+    pub fn string_entry(&self) -> Option<Entry<Bytes>> {
+        Some(Entry {
             value: self.value_bytes()?,
             flags: self.flags(),
             cas: self.cas(),

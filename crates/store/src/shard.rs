@@ -14,16 +14,34 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use hashbrown::HashTable;
-use hashbrown::hash_table::Entry as HashEntry;
+use hashbrown::hash_table::{Entry as HashEntry, OccupiedEntry};
 
-use crate::budget::{Budget, ITEM_OVERHEAD};
+use crate::budget::{Budget, Charge, ITEM_OVERHEAD};
 use crate::item::Item;
 use crate::value::{Kind, Value};
 use crate::wheel::{Entry as WheelEntry, Wheel};
 use crate::{
-    ArithOutcome, Condition, DeadlineChange, DeleteOutcome, ElementOp, Entry, Exists, ItemView,
-    Mutation, Observer, SetOutcome, Side, StoreError, WriteOutcome,
+    CounterOutcome, DeadlineChange, Direction, ElementOp, Entry, Mutation, Observer, Previous,
+    RemoveOutcome, Side, StoreError, Write, WriteOutcome, Written,
 };
+
+/// What a typed operation does when the key holds no collection of its type.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Missing {
+    /// Start from an empty collection (`HSET`, `SADD`, `ZADD`).
+    Create,
+    /// Change nothing and answer `None` (the removals, `ZADD XX`).
+    Skip,
+}
+
+/// Which types [`Shard::take`] accepts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Accept {
+    /// Any (`DEL`).
+    Any,
+    /// A string; another type answers [`StoreError::WrongType`] (`GETDEL`).
+    OnlyString,
+}
 
 /// What an operation needs from the store beyond the shard: the time, the budget and the
 /// store-wide counters.
@@ -55,14 +73,6 @@ impl Ctx<'_> {
 
     pub(crate) fn applied_remove(&self, key: &[u8]) {
         self.applied(Mutation::Remove { key });
-    }
-
-    fn charge(&self, grow_from: u64, to: u64) -> Result<(), StoreError> {
-        if self.budget.recharge(grow_from, to) {
-            Ok(())
-        } else {
-            Err(StoreError::OutOfMemory)
-        }
     }
 }
 
@@ -134,9 +144,32 @@ pub(crate) struct Shard {
     hasher: foldhash::fast::RandomState,
 }
 
-/// An item taken out of one shard by `RENAME`, on its way to another key.
-pub(crate) struct Moved {
+/// What [`Shard::write`] needs to know of the item it may replace.
+struct Current {
+    is_str: bool,
+    cas: u64,
+    deadline: Option<u64>,
+    charged: u64,
+    /// The old value, when the caller asked for it.
+    value: Option<Value>,
+}
+
+/// An item taken out of one shard by `RENAME`, on its way to another key. It keeps its
+/// charge while it travels (nothing else can take those bytes meanwhile), and gives it back
+/// if it is dropped without landing.
+pub(crate) struct Moved<'a> {
     item: Item,
+    charge: Charge<'a>,
+}
+
+/// Takes an item out of its table, with its charge as a guard: dropped (the usual case, a
+/// removal) it gives the bytes back, carried (`RENAME`) it keeps them for the item's next
+/// key. Every item leaves a table through here, except a flush's, which goes whole.
+fn unlink<'b>(found: OccupiedEntry<'_, Item>, budget: &'b Budget) -> (Item, Charge<'b>) {
+    let (item, _) = found.remove();
+    // The item's wheel entry, if any, is now stale and is dropped when it fires.
+    let charge = budget.held(item.charge());
+    (item, charge)
 }
 
 /// Files `item`'s deadline, adding a wheel entry only when the new deadline is earlier than
@@ -196,8 +229,7 @@ impl Shard {
             (!item.is_live(ctx.now), item.is_empty_collection())
         };
         if expired || empty {
-            let (item, _) = found.remove();
-            ctx.budget.release(item.charge());
+            drop(unlink(found, ctx.budget));
             if expired {
                 ctx.expired.fetch_add(1, Ordering::Relaxed);
                 if let Some(observer) = ctx.observer {
@@ -216,13 +248,8 @@ impl Shard {
 
     fn remove(&mut self, key: &[u8], ctx: &Ctx<'_>) -> Option<Item> {
         let hash = self.hash(key);
-        let (item, _) = self
-            .table
-            .find_entry(hash, |item| item.key() == key)
-            .ok()?
-            .remove();
-        ctx.budget.release(item.charge());
-        // The item's wheel entry, if any, is now stale and is dropped when it fires.
+        let found = self.table.find_entry(hash, |item| item.key() == key).ok()?;
+        let (item, _released) = unlink(found, ctx.budget);
         Some(item)
     }
 
@@ -235,24 +262,29 @@ impl Shard {
         Some(item)
     }
 
-    pub fn get(&mut self, key: &[u8], ctx: &Ctx<'_>) -> Option<ItemView> {
-        self.live_str(key, ctx).and_then(|item| item.view())
+    pub fn get_if_string(&mut self, key: &[u8], ctx: &Ctx<'_>) -> Option<Entry<Bytes>> {
+        self.live_str(key, ctx).and_then(|item| item.string_entry())
     }
 
-    pub fn entry(&mut self, key: &[u8], ctx: &Ctx<'_>) -> Option<Entry> {
+    pub fn get(&mut self, key: &[u8], ctx: &Ctx<'_>) -> Option<Entry> {
         self.live(key, ctx).map(|item| item.entry())
     }
 
-    pub fn touch(&mut self, key: &[u8], deadline: Option<u64>, ctx: &Ctx<'_>) -> Option<ItemView> {
+    pub fn touch_if_string(
+        &mut self,
+        key: &[u8],
+        deadline: Option<u64>,
+        ctx: &Ctx<'_>,
+    ) -> Option<Entry<Bytes>> {
         self.live_str(key, ctx)?;
         if ctx.is_past(deadline) {
-            let removed = self.remove(key, ctx).and_then(|item| item.view());
+            let removed = self.remove(key, ctx).and_then(|item| item.string_entry());
             ctx.applied(Mutation::Remove { key });
             return removed;
         }
         let item = self.reschedule(key, deadline)?;
         ctx.applied(Mutation::Deadline { key, deadline });
-        item.view()
+        item.string_entry()
     }
 
     /// Moves the deadline of the live item under `key`, of any type, as `decide` says:
@@ -279,41 +311,54 @@ impl Shard {
         Some(answer)
     }
 
-    pub fn store(
+    /// Writes a string under `key` if `how.condition` holds (see [`crate::Condition`] for
+    /// which types count as present under each one). With [`Previous::Return`] the previous
+    /// value comes back, and a previous value that is not a string refuses the whole write
+    /// with [`StoreError::WrongType`] before the condition is looked at (Redis's `SET … GET`).
+    pub fn write(
         &mut self,
         key: &[u8],
         value: &[u8],
-        flags: u32,
-        deadline: Option<u64>,
-        condition: Condition,
+        how: Write,
         ctx: &Ctx<'_>,
-    ) -> Result<WriteOutcome, StoreError> {
-        let (old_charged, existing) = match self.live(key, ctx) {
-            None => (0, None),
-            Some(item) => (item.charge(), item.is_str().then(|| item.cas())),
-        };
-        match (condition, existing) {
-            (Condition::Always, _) => {}
-            (Condition::IfAbsent, Some(_)) | (Condition::IfPresent, None) => {
-                return Ok(WriteOutcome::NotStored);
-            }
-            (Condition::IfAbsent, None) | (Condition::IfPresent, Some(_)) => {}
-            (Condition::IfCas(_), None) => return Ok(WriteOutcome::NotFound),
-            (Condition::IfCas(want), Some(cas)) if cas != want => {
-                return Ok(WriteOutcome::Exists);
-            }
-            (Condition::IfCas(_), Some(_)) => {}
+    ) -> Result<Written, StoreError> {
+        let return_previous = how.previous == Previous::Return;
+        let current = self.live(key, ctx).map(|item| Current {
+            is_str: item.is_str(),
+            cas: item.cas(),
+            deadline: item.deadline(),
+            charged: item.charge(),
+            value: return_previous.then(|| item.value()),
+        });
+        if return_previous && current.as_ref().is_some_and(|c| !c.is_str) {
+            return Err(StoreError::WrongType);
         }
+        let (old_charged, kept_deadline) = current
+            .as_ref()
+            .map_or((0, None), |c| (c.charged, c.deadline));
+        let refused = how
+            .condition
+            .refuses(current.as_ref().map(|c| (c.is_str, c.cas)));
+        let previous = current.and_then(|c| c.value);
+        if let Some(outcome) = refused {
+            return Ok(Written { outcome, previous });
+        }
+        let deadline = match how.deadline {
+            DeadlineChange::Set(deadline) => deadline,
+            DeadlineChange::Keep => kept_deadline,
+        };
         let cas = ctx.new_cas();
+        let outcome = WriteOutcome::Stored(cas);
         if ctx.is_past(deadline) {
-            // Born expired: the write succeeds and leaves nothing alive.
+            // Born expired: the write succeeds and leaves nothing alive (memcached's rule
+            // for an exptime in the past, Redis's for a past `EXAT`).
             if self.remove(key, ctx).is_some() {
                 ctx.applied(Mutation::Remove { key });
             }
-            return Ok(WriteOutcome::Stored(cas));
+            return Ok(Written { outcome, previous });
         }
-        self.write_str(key, &[value], flags, cas, deadline, old_charged, ctx)?;
-        Ok(WriteOutcome::Stored(cas))
+        self.write_str(key, &[value], how.flags, cas, deadline, old_charged, ctx)?;
+        Ok(Written { outcome, previous })
     }
 
     /// Replaces whatever `key` holds (charged `old_charged`) by a string made of `parts`,
@@ -330,11 +375,14 @@ impl Shard {
         ctx: &Ctx<'_>,
     ) -> Result<(), StoreError> {
         let len: usize = parts.iter().map(|p| p.len()).sum();
-        ctx.charge(old_charged, (key.len() + len) as u64 + ITEM_OVERHEAD)?;
+        let charge = ctx
+            .budget
+            .charge(old_charged, (key.len() + len) as u64 + ITEM_OVERHEAD)?;
         ctx.total_items.fetch_add(1, Ordering::Relaxed);
         // One exact-size block holding the key and a copy of the value: the caller's bytes
         // may be a view into a large network buffer that the store must not keep alive.
         let item = self.put(key, Item::new_str(key, parts, flags, cas), deadline);
+        charge.commit();
         ctx.applied(Mutation::Put {
             key,
             value: item.str_value().unwrap_or_default(),
@@ -345,65 +393,17 @@ impl Shard {
         Ok(())
     }
 
-    /// The RESP `SET`: conditions on the key's existence (any type), a deadline that may be
-    /// kept, and optionally the old string value.
-    pub fn set(
-        &mut self,
-        key: &[u8],
-        value: &[u8],
-        exists: Exists,
-        deadline: DeadlineChange,
-        want_old: bool,
-        ctx: &Ctx<'_>,
-    ) -> Result<SetOutcome, StoreError> {
-        let current = self.live(key, ctx).map(|item| {
-            let old = want_old.then(|| item.value());
-            (item.is_str(), old, item.deadline(), item.charge())
-        });
-        if want_old && matches!(&current, Some((false, ..))) {
-            return Err(StoreError::WrongType);
-        }
-        let (present, old, kept_deadline, old_charged) = match current {
-            None => (false, None, None, 0),
-            Some((_, old, deadline, charged)) => (true, old, deadline, charged),
-        };
-        let allowed = match exists {
-            Exists::Any => true,
-            Exists::IfAbsent => !present,
-            Exists::IfPresent => present,
-        };
-        if !allowed {
-            return Ok(SetOutcome {
-                written: false,
-                old,
-            });
-        }
-        let deadline = match deadline {
-            DeadlineChange::Set(d) => d,
-            DeadlineChange::Keep => kept_deadline,
-        };
-        let cas = ctx.new_cas();
-        if ctx.is_past(deadline) {
-            if self.remove(key, ctx).is_some() {
-                ctx.applied(Mutation::Remove { key });
-            }
-            return Ok(SetOutcome { written: true, old });
-        }
-        self.write_str(key, &[value], 0, cas, deadline, old_charged, ctx)?;
-        Ok(SetOutcome { written: true, old })
-    }
-
-    /// Removes and returns the live item under `key`; with `only_str`, a collection is left
-    /// alone and answers [`StoreError::WrongType`] (`GETDEL`).
+    /// Removes and returns the live item under `key` if it is of a type `accept` takes;
+    /// another type is left alone and answers [`StoreError::WrongType`].
     pub fn take(
         &mut self,
         key: &[u8],
-        only_str: bool,
+        accept: Accept,
         ctx: &Ctx<'_>,
     ) -> Result<Option<Value>, StoreError> {
         match self.live(key, ctx) {
             None => return Ok(None),
-            Some(item) if only_str && !item.is_str() => {
+            Some(item) if accept == Accept::OnlyString && !item.is_str() => {
                 return Err(StoreError::WrongType);
             }
             Some(_) => {}
@@ -415,7 +415,7 @@ impl Shard {
 
     /// Appends to the string under `key`, creating it if missing (`APPEND`); returns the new
     /// length.
-    pub fn append(
+    pub fn extend_or_create(
         &mut self,
         key: &[u8],
         data: &[u8],
@@ -442,7 +442,7 @@ impl Shard {
 
     /// Adds `delta` to the signed decimal under `key`, creating it from 0 (`INCRBY`),
     /// keeping its deadline.
-    pub fn incr_by(&mut self, key: &[u8], delta: i64, ctx: &Ctx<'_>) -> Result<i64, StoreError> {
+    pub fn add_i64(&mut self, key: &[u8], delta: i64, ctx: &Ctx<'_>) -> Result<i64, StoreError> {
         let (current, flags, deadline, old_charged) = match self.live(key, ctx) {
             None => (0, 0, None, 0),
             Some(item) => {
@@ -469,7 +469,7 @@ impl Shard {
 
     /// Changes the collection of `kind` under `key` with `apply`, which edits the value in
     /// place and lists the element changes it made. A missing key starts as an empty
-    /// collection when `create` is set, and otherwise gives `Ok(None)` without calling
+    /// collection with [`Missing::Create`], and otherwise gives `Ok(None)` without calling
     /// `apply`. `reserve` must bound the growth `apply` can cause: it is charged to the
     /// budget before anything changes (the write fails whole if it does not fit) and settled
     /// to the real growth afterwards.
@@ -481,7 +481,7 @@ impl Shard {
         &mut self,
         key: &[u8],
         kind: Kind,
-        create: bool,
+        missing: Missing,
         reserve: u64,
         ctx: &Ctx<'_>,
         apply: impl FnOnce(&mut Value, &mut Vec<Op>) -> R,
@@ -491,7 +491,7 @@ impl Shard {
                 return Err(StoreError::WrongType);
             }
             Some(_) => true,
-            None if !create => return Ok(None),
+            None if missing == Missing::Skip => return Ok(None),
             None => false,
         };
         let reserve = if exists {
@@ -499,21 +499,21 @@ impl Shard {
         } else {
             reserve + key.len() as u64 + ITEM_OVERHEAD
         };
-        ctx.charge(0, reserve)?;
+        // Dropped on every early return below, which gives the reservation back.
+        let charge = ctx.budget.charge(0, reserve)?;
         let mut ops = Vec::new();
         if !exists {
             let mut value = Value::empty(kind);
             let answer = apply(&mut value, &mut ops);
             if ops.is_empty() || value.is_empty_collection() {
-                ctx.budget.release(reserve);
                 return Ok(Some(answer));
             }
             let charged = key.len() as u64 + value.cost() + ITEM_OVERHEAD;
-            ctx.budget.force_recharge(reserve, charged);
             let cas = ctx.new_cas();
             let mut members = Vec::new();
             value.encode_members(&mut members);
             self.put(key, Item::new_coll(key, value, cas), None);
+            charge.commit_resized(0, charged);
             ctx.applied(Mutation::PutCollection {
                 key,
                 kind,
@@ -523,17 +523,14 @@ impl Shard {
             return Ok(Some(answer));
         }
         let Some(item) = self.find_mut(key) else {
-            ctx.budget.release(reserve);
             return Ok(None);
         };
         let old_charged = item.charge();
         let Some(value) = item.coll_mut() else {
-            ctx.budget.release(reserve);
             return Ok(None);
         };
         let answer = apply(value, &mut ops);
-        ctx.budget
-            .force_recharge(old_charged + reserve, item.charge());
+        charge.commit_resized(old_charged, item.charge());
         if ops.is_empty() {
             return Ok(Some(answer));
         }
@@ -578,15 +575,31 @@ impl Shard {
         }
     }
 
-    pub fn concat(
+    /// Adds `data` to one end of the live string under `key` (memcached's `append` and
+    /// `prepend`), keeping its flags and deadline; `cas` (0 = none) must match. A missing key
+    /// or another type is a miss. The length limit is checked first, against the string's
+    /// current length, and under the same lock as the change, so no concurrent write can
+    /// slip between the check and the append.
+    pub fn extend_if_string(
         &mut self,
         key: &[u8],
         data: &[u8],
         side: Side,
         cas: u64,
+        max_len: usize,
         ctx: &Ctx<'_>,
     ) -> Result<WriteOutcome, StoreError> {
-        let Some(item) = self.live_str(key, ctx) else {
+        let item = self.live_str(key, ctx);
+        // The limit comes before the miss and CAS answers: memcached's glue checked it
+        // first when it was a separate read, and the replies stay as they were.
+        let current_len = item
+            .as_ref()
+            .and_then(|i| i.str_value())
+            .map_or(0, <[u8]>::len);
+        if current_len + data.len() > max_len {
+            return Err(StoreError::TooLarge);
+        }
+        let Some(item) = item else {
             return Ok(if cas != 0 {
                 WriteOutcome::NotFound
             } else {
@@ -600,13 +613,16 @@ impl Shard {
             return Ok(WriteOutcome::NotStored);
         };
         let (old_charged, flags, deadline) = (item.charge(), item.flags(), item.deadline());
-        ctx.charge(old_charged, old_charged + data.len() as u64)?;
+        let charge = ctx
+            .budget
+            .charge(old_charged, old_charged + data.len() as u64)?;
         let cas = ctx.new_cas();
         let parts: [&[u8]; 2] = match side {
             Side::Append => [&old, data],
             Side::Prepend => [data, &old],
         };
         let item = self.put(key, Item::new_str(key, &parts, flags, cas), deadline);
+        charge.commit();
         ctx.applied(Mutation::Put {
             key,
             value: item.str_value().unwrap_or_default(),
@@ -617,55 +633,61 @@ impl Shard {
         Ok(WriteOutcome::Stored(cas))
     }
 
-    pub fn delete(&mut self, key: &[u8], cas: u64, ctx: &Ctx<'_>) -> DeleteOutcome {
+    pub fn remove_if_string(&mut self, key: &[u8], cas: u64, ctx: &Ctx<'_>) -> RemoveOutcome {
         match self.live_str(key, ctx) {
-            None => DeleteOutcome::NotFound,
-            Some(item) if cas != 0 && item.cas() != cas => DeleteOutcome::Exists,
+            None => RemoveOutcome::NotFound,
+            Some(item) if cas != 0 && item.cas() != cas => RemoveOutcome::Exists,
             Some(_) => {
                 self.remove(key, ctx);
                 ctx.applied(Mutation::Remove { key });
-                DeleteOutcome::Deleted
+                RemoveOutcome::Removed
             }
         }
     }
 
-    pub fn arith(
+    pub fn add_u64(
         &mut self,
         key: &[u8],
-        incr: bool,
+        direction: Direction,
         delta: u64,
         initial: Option<(u64, Option<u64>)>,
         ctx: &Ctx<'_>,
-    ) -> Result<ArithOutcome, StoreError> {
+    ) -> Result<CounterOutcome, StoreError> {
         let Some(item) = self.live_str(key, ctx) else {
             let Some((value, deadline)) = initial else {
-                return Ok(ArithOutcome::NotFound);
+                return Ok(CounterOutcome::NotFound);
             };
             let text = value.to_string();
-            return match self.store(key, text.as_bytes(), 0, deadline, Condition::IfAbsent, ctx)? {
-                WriteOutcome::Stored(cas) => Ok(ArithOutcome::Value(value, cas)),
-                _ => Ok(ArithOutcome::NotFound),
+            let how = Write {
+                condition: crate::Condition::IfNoString,
+                flags: 0,
+                deadline: DeadlineChange::Set(deadline),
+                previous: Previous::Ignore,
+            };
+            return match self.write(key, text.as_bytes(), how, ctx)?.outcome {
+                WriteOutcome::Stored(cas) => Ok(CounterOutcome::Value(value, cas)),
+                _ => Ok(CounterOutcome::NotFound),
             };
         };
         let Some(old) = item.str_value() else {
-            return Ok(ArithOutcome::NotFound);
+            return Ok(CounterOutcome::NotFound);
         };
         let Some(current) = parse_counter(old) else {
-            return Ok(ArithOutcome::NonNumeric);
+            return Ok(CounterOutcome::NonNumeric);
         };
-        let next = if incr {
-            current.wrapping_add(delta)
-        } else {
-            current.saturating_sub(delta)
+        let next = match direction {
+            Direction::Up => current.wrapping_add(delta),
+            Direction::Down => current.saturating_sub(delta),
         };
         let text = next.to_string();
         let old_charged = item.charge();
         let charged = old_charged - old.len() as u64 + text.len() as u64;
-        ctx.charge(old_charged, charged)?;
+        let charge = ctx.budget.charge(old_charged, charged)?;
         let (flags, deadline) = (item.flags(), item.deadline());
         let cas = ctx.new_cas();
         let item = Item::new_str(key, &[text.as_bytes()], flags, cas);
         self.put(key, item, deadline);
+        charge.commit();
         ctx.applied(Mutation::Put {
             key,
             value: text.as_bytes(),
@@ -673,15 +695,17 @@ impl Shard {
             cas,
             deadline,
         });
-        Ok(ArithOutcome::Value(next, cas))
+        Ok(CounterOutcome::Value(next, cas))
     }
 
-    /// Takes the live item under `key` out for `RENAME`, releasing its charge. Reports
-    /// nothing: the caller reports the move once the item has landed.
-    pub fn take_for_move(&mut self, key: &[u8], ctx: &Ctx<'_>) -> Option<Moved> {
+    /// Takes the live item under `key` out for `RENAME`, its charge travelling with it.
+    /// Reports nothing: the caller reports the move once the item has landed.
+    pub fn take_for_move<'a>(&mut self, key: &[u8], ctx: &Ctx<'a>) -> Option<Moved<'a>> {
         self.live(key, ctx)?;
-        let item = self.remove(key, ctx)?;
-        Some(Moved { item })
+        let hash = self.hash(key);
+        let found = self.table.find_entry(hash, |item| item.key() == key).ok()?;
+        let (item, charge) = unlink(found, ctx.budget);
+        Some(Moved { item, charge })
     }
 
     /// Whether `key` holds a live item.
@@ -691,11 +715,11 @@ impl Shard {
 
     /// Lands a moved item under `key`, replacing what is there. Never refused for memory:
     /// the item was already charged under its old key, and only the key length changes.
-    pub fn land(&mut self, key: &[u8], moved: Moved, ctx: &Ctx<'_>) {
+    pub fn land(&mut self, key: &[u8], moved: Moved<'_>, ctx: &Ctx<'_>) {
         if self.remove(key, ctx).is_some() {
             // Replaced silently: the `Put` reported below overwrites it on replay.
         }
-        let Moved { item: old } = moved;
+        let Moved { item: old, charge } = moved;
         let cas = ctx.new_cas();
         let deadline = old.deadline();
         // A new block: the key lives inside it. A string's value is copied once; a
@@ -705,7 +729,8 @@ impl Shard {
             (None, Some(coll)) => Item::new_coll(key, coll.clone(), cas),
             (None, None) => return,
         };
-        ctx.budget.force_recharge(0, item.charge());
+        // The moved charge becomes the new block's: same value, another key length.
+        charge.commit_resized(0, item.charge());
         match (item.str_value(), item.coll()) {
             (Some(bytes), _) => ctx.applied(Mutation::Put {
                 key,
@@ -773,7 +798,8 @@ impl Shard {
                     if let Some(value) = item.coll_mut()
                         && apply_element(value, &op)
                     {
-                        ctx.budget.force_recharge(old, item.charge());
+                        // Replay is never refused: the size is known only after the change.
+                        ctx.budget.force_charge(old, item.charge()).commit();
                     }
                 }
                 None
@@ -795,8 +821,9 @@ impl Shard {
 
     fn restore_item(&mut self, key: &[u8], item: Item, deadline: Option<u64>, ctx: &Ctx<'_>) {
         let old = self.find(key).map_or(0, Item::charge);
-        ctx.budget.force_recharge(old, item.charge());
+        let charge = ctx.budget.force_charge(old, item.charge());
         self.put(key, item, deadline);
+        charge.commit();
     }
 
     /// Every live item, for a snapshot (empty collections left out: they are absent). Keys
@@ -806,15 +833,6 @@ impl Shard {
             .iter()
             .filter(|item| item.is_live(now) && !item.is_empty_collection())
             .map(|item| (Bytes::copy_from_slice(item.key()), item.entry()))
-            .collect()
-    }
-
-    /// Every live string item, for memcached-era callers.
-    pub fn live_items(&self, now: u64) -> Vec<(Bytes, ItemView)> {
-        self.table
-            .iter()
-            .filter(|item| item.is_live(now))
-            .filter_map(|item| Some((Bytes::copy_from_slice(item.key()), item.view()?)))
             .collect()
     }
 
@@ -890,7 +908,8 @@ impl Shard {
 
     pub fn clear(&mut self, budget: &Budget, now: u64) {
         let charged: u64 = self.table.iter().map(Item::charge).sum();
-        budget.release(charged);
+        // The whole table leaves at once: its charge is given back when this guard drops.
+        let _released = budget.held(charged);
         // Fresh containers rather than `clear()`, so a flushed shard gives its memory back.
         self.table = HashTable::new();
         self.wheel = Wheel::new(now);
@@ -936,8 +955,7 @@ impl Shard {
                     at: deadline,
                 });
             } else {
-                let (item, _) = found.remove();
-                ctx.budget.release(item.charge());
+                let (item, _released) = unlink(found, ctx.budget);
                 ctx.expired.fetch_add(1, Ordering::Relaxed);
                 on_expired(item.key());
                 removed += 1;

@@ -8,8 +8,38 @@ fn store() -> Store {
     Store::new(Arc::new(Budget::new(u64::MAX)), T0)
 }
 
+/// A write as memcached's storage commands make it.
+fn mc_write(
+    s: &Store,
+    key: &[u8],
+    value: &[u8],
+    flags: u32,
+    deadline: Option<u64>,
+    condition: Condition,
+    now: u64,
+) -> Result<WriteOutcome, StoreError> {
+    let how = Write {
+        condition,
+        flags,
+        deadline: DeadlineChange::Set(deadline),
+        previous: Previous::Ignore,
+    };
+    s.write(key, value, how, now).map(|w| w.outcome)
+}
+
+/// A plain Redis `SET` with this deadline.
+fn redis_set(deadline: DeadlineChange) -> Write {
+    Write {
+        condition: Condition::Always,
+        flags: 0,
+        deadline,
+        previous: Previous::Ignore,
+    }
+}
+
 fn set(s: &Store, key: &str, value: &str, deadline: Option<u64>, now: u64) -> WriteOutcome {
-    s.store(
+    mc_write(
+        s,
         key.as_bytes(),
         value.as_bytes(),
         0,
@@ -21,7 +51,7 @@ fn set(s: &Store, key: &str, value: &str, deadline: Option<u64>, now: u64) -> Wr
 }
 
 fn value(s: &Store, key: &str, now: u64) -> Option<String> {
-    s.get(key.as_bytes(), now)
+    s.get_if_string(key.as_bytes(), now)
         .map(|v| String::from_utf8(v.value.to_vec()).unwrap())
 }
 
@@ -39,11 +69,19 @@ fn a_born_expired_add_succeeds_and_leaves_nothing_alive() {
     // PHP's strict-mode probe: `add <key> 0 2678400 0` (an absolute time in 1970).
     let s = store();
     let probe = |s: &Store| {
-        s.store(b"sid", b"", 0, Some(2_678_400_000), Condition::IfAbsent, T0)
-            .unwrap()
+        mc_write(
+            s,
+            b"sid",
+            b"",
+            0,
+            Some(2_678_400_000),
+            Condition::IfNoString,
+            T0,
+        )
+        .unwrap()
     };
     assert!(matches!(probe(&s), WriteOutcome::Stored(_)));
-    assert_eq!(s.get(b"sid", T0), None);
+    assert_eq!(s.get_if_string(b"sid", T0), None);
     assert!(
         matches!(probe(&s), WriteOutcome::Stored(_)),
         "a second probe must still find nothing"
@@ -58,62 +96,78 @@ fn a_born_expired_add_succeeds_and_leaves_nothing_alive() {
 fn conditions_follow_memcached() {
     let s = store();
     assert_eq!(
-        s.store(b"k", b"1", 0, None, Condition::IfPresent, T0)
-            .unwrap(),
+        mc_write(&s, b"k", b"1", 0, None, Condition::IfString, T0).unwrap(),
         WriteOutcome::NotStored
     );
     assert_eq!(
-        s.store(b"k", b"1", 0, None, Condition::IfCas(7), T0)
-            .unwrap(),
+        mc_write(&s, b"k", b"1", 0, None, Condition::IfCas(7), T0).unwrap(),
         WriteOutcome::NotFound
     );
-    let WriteOutcome::Stored(cas) = s
-        .store(b"k", b"1", 5, None, Condition::IfAbsent, T0)
-        .unwrap()
+    let WriteOutcome::Stored(cas) =
+        mc_write(&s, b"k", b"1", 5, None, Condition::IfNoString, T0).unwrap()
     else {
         panic!()
     };
     assert_eq!(
-        s.store(b"k", b"2", 0, None, Condition::IfAbsent, T0)
-            .unwrap(),
+        mc_write(&s, b"k", b"2", 0, None, Condition::IfNoString, T0).unwrap(),
         WriteOutcome::NotStored
     );
     assert_eq!(
-        s.store(b"k", b"2", 0, None, Condition::IfCas(cas + 100), T0)
-            .unwrap(),
+        mc_write(&s, b"k", b"2", 0, None, Condition::IfCas(cas + 100), T0).unwrap(),
         WriteOutcome::Exists
     );
-    let WriteOutcome::Stored(cas2) = s
-        .store(b"k", b"2", 9, None, Condition::IfCas(cas), T0)
-        .unwrap()
+    let WriteOutcome::Stored(cas2) =
+        mc_write(&s, b"k", b"2", 9, None, Condition::IfCas(cas), T0).unwrap()
     else {
         panic!()
     };
     assert_ne!(cas, cas2);
-    let item = s.get(b"k", T0).unwrap();
+    let item = s.get_if_string(b"k", T0).unwrap();
     assert_eq!(
         (item.flags, item.cas, &item.value[..]),
         (9, cas2, &b"2"[..])
     );
-    assert_eq!(s.delete(b"k", cas, T0), DeleteOutcome::Exists);
-    assert_eq!(s.delete(b"k", cas2, T0), DeleteOutcome::Deleted);
-    assert_eq!(s.delete(b"k", 0, T0), DeleteOutcome::NotFound);
+    assert_eq!(s.remove_if_string(b"k", cas, T0), RemoveOutcome::Exists);
+    assert_eq!(s.remove_if_string(b"k", cas2, T0), RemoveOutcome::Removed);
+    assert_eq!(s.remove_if_string(b"k", 0, T0), RemoveOutcome::NotFound);
+}
+
+#[test]
+fn extend_if_string_checks_the_length_limit_first_and_with_the_change() {
+    let s = store();
+    mc_write(&s, b"k", b"12345", 0, None, Condition::Always, T0).unwrap();
+    let extend =
+        |key: &[u8], data: &[u8], cas: u64| s.extend_if_string(key, data, Side::Append, cas, 8, T0);
+    assert_eq!(extend(b"k", b"6789", 0), Err(StoreError::TooLarge));
+    // Before the CAS and miss answers, as memcached's glue always answered.
+    assert_eq!(extend(b"k", b"6789", 12345), Err(StoreError::TooLarge));
+    assert_eq!(extend(b"nope", b"123456789", 0), Err(StoreError::TooLarge));
+    assert_eq!(extend(b"nope", b"12345678", 0), Ok(WriteOutcome::NotStored));
+    assert!(matches!(
+        extend(b"k", b"678", 0),
+        Ok(WriteOutcome::Stored(_))
+    ));
+    assert_eq!(extend(b"k", b"9", 0), Err(StoreError::TooLarge));
+    assert_eq!(value(&s, "k", T0).as_deref(), Some("12345678"));
+    assert_eq!(s.budget().out_of_memory(), 0);
 }
 
 #[test]
 fn concat_keeps_flags_and_deadline() {
     let s = store();
-    s.store(b"k", b"mid", 3, Some(T0 + 5000), Condition::Always, T0)
+    mc_write(&s, b"k", b"mid", 3, Some(T0 + 5000), Condition::Always, T0).unwrap();
+    s.extend_if_string(b"k", b">", Side::Append, 0, usize::MAX, T0)
         .unwrap();
-    s.concat(b"k", b">", Side::Append, 0, T0).unwrap();
-    s.concat(b"k", b"<", Side::Prepend, 0, T0).unwrap();
-    let item = s.get(b"k", T0).unwrap();
+    s.extend_if_string(b"k", b"<", Side::Prepend, 0, usize::MAX, T0)
+        .unwrap();
+    let item = s.get_if_string(b"k", T0).unwrap();
     assert_eq!(
         (&item.value[..], item.flags, item.deadline),
         (&b"<mid>"[..], 3, Some(T0 + 5000))
     );
     assert_eq!(
-        s.concat(b"nope", b"x", Side::Append, 0, T0).unwrap(),
+        s.extend_if_string(b"nope", b"x", Side::Append, 0, usize::MAX, T0)
+            .unwrap(),
         WriteOutcome::NotStored
     );
 }
@@ -122,32 +176,33 @@ fn concat_keeps_flags_and_deadline() {
 fn counters_wrap_up_and_stop_at_zero_down() {
     let s = store();
     assert_eq!(
-        s.arith(b"c", true, 1, None, T0).unwrap(),
-        ArithOutcome::NotFound
+        s.add_u64(b"c", Direction::Up, 1, None, T0).unwrap(),
+        CounterOutcome::NotFound
     );
     set(&s, "c", "18446744073709551615", None, T0);
     assert!(matches!(
-        s.arith(b"c", true, 2, None, T0).unwrap(),
-        ArithOutcome::Value(1, _)
+        s.add_u64(b"c", Direction::Up, 2, None, T0).unwrap(),
+        CounterOutcome::Value(1, _)
     ));
     assert!(matches!(
-        s.arith(b"c", false, 5, None, T0).unwrap(),
-        ArithOutcome::Value(0, _)
+        s.add_u64(b"c", Direction::Down, 5, None, T0).unwrap(),
+        CounterOutcome::Value(0, _)
     ));
     set(&s, "c", "12  ", None, T0);
     assert!(matches!(
-        s.arith(b"c", true, 1, None, T0).unwrap(),
-        ArithOutcome::Value(13, _)
+        s.add_u64(b"c", Direction::Up, 1, None, T0).unwrap(),
+        CounterOutcome::Value(13, _)
     ));
     assert_eq!(value(&s, "c", T0).as_deref(), Some("13"));
     set(&s, "c", "1x", None, T0);
     assert_eq!(
-        s.arith(b"c", true, 1, None, T0).unwrap(),
-        ArithOutcome::NonNumeric
+        s.add_u64(b"c", Direction::Up, 1, None, T0).unwrap(),
+        CounterOutcome::NonNumeric
     );
     assert!(matches!(
-        s.arith(b"n", true, 1, Some((40, None)), T0).unwrap(),
-        ArithOutcome::Value(40, _)
+        s.add_u64(b"n", Direction::Up, 1, Some((40, None)), T0)
+            .unwrap(),
+        CounterOutcome::Value(40, _)
     ));
 }
 
@@ -172,7 +227,8 @@ fn touching_later_refiles_lazily_and_touching_earlier_refiles_now() {
     let s = store();
     set(&s, "k", "v", Some(T0 + 1000), T0);
     for i in 1..100 {
-        s.touch(b"k", Some(T0 + 1000 + i * 1000), T0 + i).unwrap();
+        s.touch_if_string(b"k", Some(T0 + 1000 + i * 1000), T0 + i)
+            .unwrap();
     }
     assert_eq!(
         s.stats().wheel_entries,
@@ -184,21 +240,20 @@ fn touching_later_refiles_lazily_and_touching_earlier_refiles_now() {
         0,
         "the early entry re-files"
     );
-    assert!(s.get(b"k", T0 + 1000).is_some());
+    assert!(s.get_if_string(b"k", T0 + 1000).is_some());
     assert_eq!(s.expire_due(T0 + 100_000, &mut |_| {}), 1);
 
     set(&s, "j", "v", Some(T0 + 1_000_000), T0);
-    s.touch(b"j", Some(T0 + 10), T0).unwrap();
+    s.touch_if_string(b"j", Some(T0 + 10), T0).unwrap();
     assert_eq!(s.expire_due(T0 + 10, &mut |_| {}), 1);
-    s.store(b"p", b"v", 0, Some(T0 + 10), Condition::Always, T0)
-        .unwrap();
-    s.touch(b"p", None, T0).unwrap();
+    mc_write(&s, b"p", b"v", 0, Some(T0 + 10), Condition::Always, T0).unwrap();
+    s.touch_if_string(b"p", None, T0).unwrap();
     assert_eq!(
         s.expire_due(T0 + 1_000_000, &mut |_| {}),
         0,
         "a persisted item stays"
     );
-    assert!(s.get(b"p", T0 + 1_000_000).is_some());
+    assert!(s.get_if_string(b"p", T0 + 1_000_000).is_some());
 }
 
 #[test]
@@ -207,25 +262,22 @@ fn a_full_store_refuses_writes_and_evicts_nothing() {
     let s = Store::new(budget.clone(), T0);
     let big = vec![b'x'; 100];
     for k in ["k1", "k2", "k3"] {
-        s.store(k.as_bytes(), &big, 0, None, Condition::Always, T0)
-            .unwrap();
+        mc_write(&s, k.as_bytes(), &big, 0, None, Condition::Always, T0).unwrap();
     }
     assert_eq!(
-        s.store(b"k4", &big, 0, None, Condition::Always, T0),
+        mc_write(&s, b"k4", &big, 0, None, Condition::Always, T0),
         Err(StoreError::OutOfMemory)
     );
     assert_eq!(
-        s.concat(b"k1", b"more", Side::Append, 0, T0),
+        s.extend_if_string(b"k1", b"more", Side::Append, 0, usize::MAX, T0),
         Err(StoreError::OutOfMemory)
     );
     assert_eq!(s.len(), 3);
     assert_eq!(s.stats().out_of_memory, 2);
     // Overwriting with a value of the same size fits; deleting makes room.
-    s.store(b"k1", &big, 0, None, Condition::Always, T0)
-        .unwrap();
-    s.delete(b"k2", 0, T0);
-    s.store(b"k4", &big, 0, None, Condition::Always, T0)
-        .unwrap();
+    mc_write(&s, b"k1", &big, 0, None, Condition::Always, T0).unwrap();
+    s.remove_if_string(b"k2", 0, T0);
+    mc_write(&s, b"k4", &big, 0, None, Condition::Always, T0).unwrap();
     assert_eq!(budget.used(), budget.limit());
 }
 
@@ -235,11 +287,11 @@ fn a_delayed_flush_removes_what_exists_when_it_falls_due() {
     set(&s, "a", "1", None, T0);
     s.flush_all(T0 + 10_000, T0);
     set(&s, "b", "2", None, T0 + 5000);
-    assert!(s.get(b"a", T0 + 9999).is_some());
-    assert!(s.get(b"b", T0 + 10_000).is_none());
-    assert!(s.get(b"a", T0 + 10_000).is_none());
+    assert!(s.get_if_string(b"a", T0 + 9999).is_some());
+    assert!(s.get_if_string(b"b", T0 + 10_000).is_none());
+    assert!(s.get_if_string(b"a", T0 + 10_000).is_none());
     set(&s, "c", "3", None, T0 + 10_001);
-    assert!(s.get(b"c", T0 + 20_000).is_some());
+    assert!(s.get_if_string(b"c", T0 + 20_000).is_some());
     s.flush_all(0, T0 + 20_000);
     assert!(s.is_empty());
     assert_eq!(s.budget().used(), 0);
@@ -282,12 +334,12 @@ proptest! {
             match op {
                 Op::Set(k, v, t) => {
                     let d = t.map(|t| now + t as u64);
-                    s.store(&[k], &[v], 0, d, Condition::Always, now).unwrap();
+                    mc_write(&s, &[k], &[v], 0, d, Condition::Always, now).unwrap();
                     model.insert(k, (v, d));
                 }
                 Op::Add(k, v, t) => {
                     let d = t.map(|t| now + t as u64);
-                    let out = s.store(&[k], &[v], 0, d, Condition::IfAbsent, now).unwrap();
+                    let out = mc_write(&s, &[k], &[v], 0, d, Condition::IfNoString, now).unwrap();
                     if live(&model, k, now).is_some() {
                         prop_assert_eq!(out, WriteOutcome::NotStored);
                     } else {
@@ -297,15 +349,15 @@ proptest! {
                 }
                 Op::Touch(k, t) => {
                     let d = t.map(|t| now + t as u64);
-                    let found = s.touch(&[k], d, now).is_some();
+                    let found = s.touch_if_string(&[k], d, now).is_some();
                     prop_assert_eq!(found, live(&model, k, now).is_some());
                     if found {
                         model.get_mut(&k).unwrap().1 = d;
                     }
                 }
                 Op::Delete(k) => {
-                    let out = s.delete(&[k], 0, now);
-                    prop_assert_eq!(out == DeleteOutcome::Deleted, live(&model, k, now).is_some());
+                    let out = s.remove_if_string(&[k], 0, now);
+                    prop_assert_eq!(out == RemoveOutcome::Removed, live(&model, k, now).is_some());
                     model.remove(&k);
                 }
                 Op::Advance(ms) => now += ms as u64,
@@ -314,7 +366,7 @@ proptest! {
                 }
             }
             for k in 0..8u8 {
-                let got = s.get(&[k], now).map(|v| (v.value[0], v.deadline));
+                let got = s.get_if_string(&[k], now).map(|v| (v.value[0], v.deadline));
                 prop_assert_eq!(got, live(&model, k, now));
             }
         }
@@ -323,7 +375,7 @@ proptest! {
         s.expire_due(now, &mut |_| {});
         let persistent = model.values().filter(|(_, d)| d.is_none()).count();
         prop_assert_eq!(s.len(), persistent);
-        for k in 0..8u8 { s.delete(&[k], 0, now); }
+        for k in 0..8u8 { s.remove_if_string(&[k], 0, now); }
         prop_assert_eq!(s.budget().used(), 0);
     }
 }
@@ -456,7 +508,7 @@ fn typed_op(s: &Store, op: u8, key: &[u8], other: &[u8], v: u8, d: Option<u64>, 
     let _ = match op {
         0 => s.hash_set(key, &[(&member, &value)], now).map(drop),
         1 => s.hash_remove(key, &[&member], now).map(drop),
-        2 => s.hash_incr(key, &member, 3, now).map(drop),
+        2 => s.hash_add_i64(key, &member, 3, now).map(drop),
         3 => s.set_add(key, &[&member, b"x"], now).map(drop),
         4 => s.set_remove(key, &[&member], now).map(drop),
         5 => s
@@ -469,7 +521,12 @@ fn typed_op(s: &Store, op: u8, key: &[u8], other: &[u8], v: u8, d: Option<u64>, 
             .map(drop),
         6 => s.zset_remove(key, &[&member], now).map(drop),
         7 => {
-            s.rename(key, other, v.is_multiple_of(2), now);
+            let if_target_exists = if v.is_multiple_of(2) {
+                IfTargetExists::Keep
+            } else {
+                IfTargetExists::Replace
+            };
+            s.rename(key, other, if_target_exists, now);
             Ok(())
         }
         8 => {
@@ -477,10 +534,10 @@ fn typed_op(s: &Store, op: u8, key: &[u8], other: &[u8], v: u8, d: Option<u64>, 
             Ok(())
         }
         9 => s
-            .set(key, &value, Exists::Any, DeadlineChange::Set(d), false, now)
+            .write(key, &value, redis_set(DeadlineChange::Set(d)), now)
             .map(drop),
-        10 => s.append(key, &value, 1 << 20, now).map(drop),
-        11 => s.incr_by(key, -2, now).map(drop),
+        10 => s.extend_or_create(key, &value, 1 << 20, now).map(drop),
+        11 => s.add_i64(key, -2, now).map(drop),
         _ => {
             s.remove(key, now);
             Ok(())
@@ -502,12 +559,12 @@ proptest! {
             let key = [b'k', k];
             let d = ttl.map(|t| now + t as u64);
             match op {
-                0 => { let _ = s.store(&key, &[v], v as u32, d, Condition::Always, now); }
-                1 => { let _ = s.concat(&key, &[v], Side::Append, 0, now); }
-                2 => { s.touch(&key, d, now); }
-                3 => { s.delete(&key, 0, now); }
-                4 => { let _ = s.arith(&key, true, 1, Some((5, d)), now); }
-                5 => if v < 10 { s.flush_all(0, now) } else { s.get_and_touch(&key, d, now); },
+                0 => { let _ = mc_write(&s, &key, &[v], v as u32, d, Condition::Always, now); }
+                1 => { let _ = s.extend_if_string(&key, &[v], Side::Append, 0, usize::MAX, now); }
+                2 => { s.touch_if_string(&key, d, now); }
+                3 => { s.remove_if_string(&key, 0, now); }
+                4 => { let _ = s.add_u64(&key, Direction::Up, 1, Some((5, d)), now); }
+                5 => if v < 10 { s.flush_all(0, now) } else { s.touch_if_string(&key, d, now); },
                 typed => typed_op(&s, typed - 6, &key, &[b'k', v % 6], v, d, now),
             }
             now += step as u64;
@@ -572,19 +629,19 @@ fn collections_are_typed_and_memcached_sees_only_strings() {
     assert_eq!(s.hash_set(b"h", &[(b"f", b"1"), (b"g", b"2")], T0), Ok(2));
     assert_eq!(s.hash_set(b"h", &[(b"f", b"3")], T0), Ok(0));
     assert_eq!(s.set_add(b"h", &[b"m"], T0), Err(StoreError::WrongType));
-    assert_eq!(s.incr_by(b"h", 1, T0), Err(StoreError::WrongType));
+    assert_eq!(s.add_i64(b"h", 1, T0), Err(StoreError::WrongType));
     // memcached: a miss for get/touch/delete, overwritten by set.
-    assert!(s.get(b"h", T0).is_none());
-    assert!(s.touch(b"h", None, T0).is_none());
-    assert_eq!(s.delete(b"h", 0, T0), DeleteOutcome::NotFound);
-    assert_eq!(s.hash_incr(b"h", b"f", 4, T0), Ok(7));
-    assert_eq!(s.hash_incr(b"h", b"new", -4, T0), Ok(-4));
+    assert!(s.get_if_string(b"h", T0).is_none());
+    assert!(s.touch_if_string(b"h", None, T0).is_none());
+    assert_eq!(s.remove_if_string(b"h", 0, T0), RemoveOutcome::NotFound);
+    assert_eq!(s.hash_add_i64(b"h", b"f", 4, T0), Ok(7));
+    assert_eq!(s.hash_add_i64(b"h", b"new", -4, T0), Ok(-4));
     set(&s, "h", "plain", None, T0);
     assert_eq!(value(&s, "h", T0).as_deref(), Some("plain"));
     // Removing the last element removes the key.
     assert_eq!(s.set_add(b"s", &[b"a", b"b", b"a"], T0), Ok(2));
     assert_eq!(s.set_remove(b"s", &[b"a", b"b", b"c"], T0), Ok(2));
-    assert!(s.entry(b"s", T0).is_none());
+    assert!(s.get(b"s", T0).is_none());
     s.remove(b"h", T0);
     assert_eq!(s.budget().used(), 0, "every charge is released");
 }
@@ -635,7 +692,7 @@ fn sorted_set_ranges_and_flags() {
     let Some(Entry {
         value: Value::ZSet(z),
         ..
-    }) = s.entry(b"z", T0)
+    }) = s.get(b"z", T0)
     else {
         panic!()
     };
@@ -675,28 +732,38 @@ fn rename_moves_value_and_deadline_across_shards() {
     for i in 0..64u8 {
         let src = [b's', i];
         let dst = [b'd', i];
-        s.set(
+        s.write(
             &src,
             &[i],
-            Exists::Any,
-            DeadlineChange::Set(Some(T0 + 5000)),
-            false,
+            redis_set(DeadlineChange::Set(Some(T0 + 5000))),
             T0,
         )
         .unwrap();
-        assert_eq!(s.rename(&src, &dst, false, T0), RenameOutcome::Renamed);
-        assert!(s.entry(&src, T0).is_none());
-        let e = s.entry(&dst, T0).unwrap();
+        assert_eq!(
+            s.rename(&src, &dst, IfTargetExists::Replace, T0),
+            RenameOutcome::Renamed
+        );
+        assert!(s.get(&src, T0).is_none());
+        let e = s.get(&dst, T0).unwrap();
         assert_eq!(
             (e.value, e.deadline),
             (Value::Str(Bytes::copy_from_slice(&[i])), Some(T0 + 5000))
         );
     }
-    assert_eq!(s.rename(b"nope", b"x", false, T0), RenameOutcome::NoSuchKey);
+    assert_eq!(
+        s.rename(b"nope", b"x", IfTargetExists::Replace, T0),
+        RenameOutcome::NoSuchKey
+    );
     set(&s, "a", "1", None, T0);
     set(&s, "b", "2", None, T0);
-    assert_eq!(s.rename(b"a", b"b", true, T0), RenameOutcome::TargetExists);
-    assert_eq!(s.rename(b"a", b"a", false, T0), RenameOutcome::Renamed);
+    assert_eq!(
+        s.rename(b"a", b"b", IfTargetExists::Keep, T0),
+        RenameOutcome::TargetExists
+    );
+    assert_eq!(
+        s.rename(b"a", b"a", IfTargetExists::Replace, T0),
+        RenameOutcome::Renamed
+    );
     // The wheel follows the item to its new shard.
     assert_eq!(s.expire_due(T0 + 5000, &mut |_| {}), 64);
 }
@@ -743,16 +810,14 @@ fn lazily_expired_keys_are_reported_to_the_observer_but_not_as_mutations() {
     }
     let seen = Arc::new(Expiries::default());
     let s = Store::with_observer(Arc::new(Budget::new(u64::MAX)), T0, Some(seen.clone()));
-    s.set(
+    s.write(
         b"k",
         b"v",
-        Exists::Any,
-        DeadlineChange::Set(Some(T0 + 10)),
-        false,
+        redis_set(DeadlineChange::Set(Some(T0 + 10))),
         T0,
     )
     .unwrap();
-    assert!(s.entry(b"k", T0 + 10).is_none());
+    assert!(s.get(b"k", T0 + 10).is_none());
     let (keys, mutations) = seen.0.lock().unwrap().clone();
     assert_eq!(keys, [b"k".to_vec()]);
     assert_eq!(mutations, 1, "only the SET was a mutation");

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use sessiond_journal::scan::{Stop, scan};
 use sessiond_journal::{SEGMENT_MAGIC, segment_name};
-use sessiond_store::{Budget, Condition, Observer};
+use sessiond_store::{Budget, Condition, DeadlineChange, Observer, Previous, Write, WriteOutcome};
 
 use super::recovery::OpenSegment;
 use super::{FsyncPolicy, Journal, OpenOptions, Opened, open, recover, writer};
@@ -53,13 +53,32 @@ fn budget() -> Arc<Budget> {
     Arc::new(Budget::new(u64::MAX))
 }
 
+/// A write as memcached's `set` makes it.
+fn mc_write(
+    s: &sessiond_store::Store,
+    key: &[u8],
+    value: &[u8],
+    flags: u32,
+    deadline: Option<u64>,
+    condition: Condition,
+    now: u64,
+) -> Result<WriteOutcome, sessiond_store::StoreError> {
+    let how = Write {
+        condition,
+        flags,
+        deadline: DeadlineChange::Set(deadline),
+        previous: Previous::Ignore,
+    };
+    s.write(key, value, how, now).map(|w| w.outcome)
+}
+
 fn close(opened: Opened) {
     opened.journal.shutdown();
 }
 
 fn value(opened: &Opened, key: &str, now: u64) -> Option<String> {
     opened.stores[0]
-        .get(key.as_bytes(), now)
+        .get_if_string(key.as_bytes(), now)
         .map(|v| String::from_utf8(v.value.to_vec()).unwrap())
 }
 
@@ -80,20 +99,20 @@ fn recovery_after_a_cut_at_every_offset_of_the_last_records_gives_a_valid_prefix
         let k = i % 7;
         let key = format!("k{k}");
         if i % 4 == 3 && model[k].is_some() {
-            opened.stores[0].delete(key.as_bytes(), 0, NOW);
+            opened.stores[0].remove_if_string(key.as_bytes(), 0, NOW);
             model[k] = None;
         } else {
             let v = format!("value-{i}-{}", "x".repeat(i % 5));
-            opened.stores[0]
-                .store(
-                    key.as_bytes(),
-                    v.as_bytes(),
-                    0,
-                    None,
-                    Condition::Always,
-                    NOW,
-                )
-                .unwrap();
+            mc_write(
+                &opened.stores[0],
+                key.as_bytes(),
+                v.as_bytes(),
+                0,
+                None,
+                Condition::Always,
+                NOW,
+            )
+            .unwrap();
             model[k] = Some(v);
         }
         states.push(model.clone());
@@ -161,9 +180,18 @@ fn deadlines_are_absolute_across_recovery() {
     )
     .unwrap();
     let s = &opened.stores[0];
-    s.store(b"short", b"1", 0, Some(NOW + 3000), Condition::Always, NOW)
-        .unwrap();
-    s.store(
+    mc_write(
+        s,
+        b"short",
+        b"1",
+        0,
+        Some(NOW + 3000),
+        Condition::Always,
+        NOW,
+    )
+    .unwrap();
+    mc_write(
+        s,
         b"touched",
         b"2",
         0,
@@ -172,8 +200,10 @@ fn deadlines_are_absolute_across_recovery() {
         NOW,
     )
     .unwrap();
-    s.touch(b"touched", Some(NOW + 9000), NOW + 500).unwrap();
-    s.store(
+    s.touch_if_string(b"touched", Some(NOW + 9000), NOW + 500)
+        .unwrap();
+    mc_write(
+        s,
         b"persisted",
         b"3",
         0,
@@ -182,10 +212,17 @@ fn deadlines_are_absolute_across_recovery() {
         NOW,
     )
     .unwrap();
-    s.touch(b"persisted", None, NOW + 500).unwrap();
-    opened.stores[1]
-        .store(b"other-db", b"4", 7, None, Condition::Always, NOW)
-        .unwrap();
+    s.touch_if_string(b"persisted", None, NOW + 500).unwrap();
+    mc_write(
+        &opened.stores[1],
+        b"other-db",
+        b"4",
+        7,
+        None,
+        Condition::Always,
+        NOW,
+    )
+    .unwrap();
     close(opened);
 
     let (opened, _) = recover(
@@ -196,24 +233,33 @@ fn deadlines_are_absolute_across_recovery() {
     )
     .unwrap();
     assert_eq!(
-        opened.stores[0].get(b"short", NOW + 2999).unwrap().deadline,
+        opened.stores[0]
+            .get_if_string(b"short", NOW + 2999)
+            .unwrap()
+            .deadline,
         Some(NOW + 3000)
     );
     assert_eq!(
         opened.stores[0]
-            .get(b"touched", NOW + 2999)
+            .get_if_string(b"touched", NOW + 2999)
             .unwrap()
             .deadline,
         Some(NOW + 9000)
     );
     assert_eq!(
         opened.stores[0]
-            .get(b"persisted", NOW + 2999)
+            .get_if_string(b"persisted", NOW + 2999)
             .unwrap()
             .deadline,
         None
     );
-    assert_eq!(opened.stores[1].get(b"other-db", NOW).unwrap().flags, 7);
+    assert_eq!(
+        opened.stores[1]
+            .get_if_string(b"other-db", NOW)
+            .unwrap()
+            .flags,
+        7
+    );
     close(opened);
     let (opened, _) = recover(
         &options(&dir.0, FsyncPolicy::EverySec),
@@ -223,7 +269,7 @@ fn deadlines_are_absolute_across_recovery() {
     )
     .unwrap();
     assert_eq!(
-        opened.stores[0].get(b"short", NOW + 3000),
+        opened.stores[0].get_if_string(b"short", NOW + 3000),
         None,
         "a restart must not extend a TTL"
     );
@@ -262,9 +308,16 @@ fn a_failed_write_poisons_the_journal() {
         u64::MAX,
     )
     .unwrap();
-    opened.stores[0]
-        .store(b"k", b"v", 0, None, Condition::Always, NOW)
-        .unwrap();
+    mc_write(
+        &opened.stores[0],
+        b"k",
+        b"v",
+        0,
+        None,
+        Condition::Always,
+        NOW,
+    )
+    .unwrap();
     let journal = opened.journal.clone();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -279,7 +332,7 @@ fn a_failed_write_poisons_the_journal() {
     let reason = journal.poison_reason().unwrap();
     assert!(reason.contains("No space left"), "{reason}");
     // Reads keep working.
-    assert!(opened.stores[0].get(b"k", NOW).is_some());
+    assert!(opened.stores[0].get_if_string(b"k", NOW).is_some());
     close(opened);
 }
 
@@ -325,7 +378,7 @@ fn entries(opened: &Opened, now: u64) -> Vec<(bytes::Bytes, sessiond_store::Valu
 
 #[test]
 fn collections_survive_a_restart_and_a_rewrite() {
-    use sessiond_store::{DeadlineChange, Exists, ZAddFlags};
+    use sessiond_store::{IfTargetExists, ZAddFlags};
     let dir = TempDir::new("collections");
     let opened = open(
         &options(&dir.0, FsyncPolicy::EverySec),
@@ -344,7 +397,7 @@ fn collections_survive_a_restart_and_a_rewrite() {
         )
         .unwrap();
         s.hash_remove(&key("h"), &[b"user"], NOW).unwrap();
-        s.hash_incr(&key("h"), b"n", 2, NOW).unwrap();
+        s.hash_add_i64(&key("h"), b"n", 2, NOW).unwrap();
         s.set_add(&key("s"), &[b"expires:a", &[round]], NOW)
             .unwrap();
         s.set_remove(&key("s"), &[b"expires:a"], NOW).unwrap();
@@ -359,16 +412,14 @@ fn collections_survive_a_restart_and_a_rewrite() {
         s.retime(&key("h"), NOW, |_, _| {
             ((), Some(Some(NOW + 60_000 + u64::from(round))))
         });
-        s.set(
-            b"str",
-            &[round],
-            Exists::Any,
-            DeadlineChange::Set(None),
-            false,
-            NOW,
-        )
-        .unwrap();
-        s.rename(&key("h"), &key("moved"), false, NOW);
+        let how = Write {
+            condition: Condition::Always,
+            flags: 0,
+            deadline: DeadlineChange::Set(None),
+            previous: Previous::Ignore,
+        };
+        s.write(b"str", &[round], how, NOW).unwrap();
+        s.rename(&key("h"), &key("moved"), IfTargetExists::Replace, NOW);
     };
     for round in 0..10 {
         write(&s, round);

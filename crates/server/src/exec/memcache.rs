@@ -7,7 +7,10 @@
 use std::sync::atomic::Ordering;
 
 use sessiond_proto_memcache::{ArithMode, Command, Exptime, Hit, Outcome, StatsGroup, StoreMode};
-use sessiond_store::{ArithOutcome, Condition, DeleteOutcome, Side, WriteOutcome};
+use sessiond_store::{
+    Condition, CounterOutcome, DeadlineChange, Direction, Previous, RemoveOutcome, Side,
+    StoreError, Write, WriteOutcome,
+};
 
 use super::{RewriteRefusal, Shared};
 use crate::stats::bump;
@@ -67,10 +70,10 @@ pub fn execute(shared: &Shared, command: &Command, now: u64) -> Outcome {
             for key in keys {
                 stats.cmd_get.fetch_add(1, Ordering::Relaxed);
                 let item = match touch {
-                    None => store.get(key, now),
+                    None => store.get_if_string(key, now),
                     Some(exptime) => {
                         bump(&stats.cmd_touch);
-                        store.get_and_touch(key, deadline(*exptime, now), now)
+                        store.touch_if_string(key, deadline(*exptime, now), now)
                     }
                 };
                 let counters = match (&item, touch) {
@@ -103,28 +106,34 @@ pub fn execute(shared: &Shared, command: &Command, now: u64) -> Outcome {
             bump(&stats.cmd_set);
             let result = match mode {
                 StoreMode::Append | StoreMode::Prepend => {
-                    let grown =
-                        store.get(key, now).map_or(0, |item| item.value.len()) + value.len();
-                    if grown > shared.config.max_item_size {
-                        return Outcome::TooLarge;
-                    }
                     let side = if *mode == StoreMode::Append {
                         Side::Append
                     } else {
                         Side::Prepend
                     };
-                    store.concat(key, value, side, *cas, now)
+                    let max = shared.config.max_item_size;
+                    store.extend_if_string(key, value, side, *cas, max, now)
                 }
                 StoreMode::Set | StoreMode::Add | StoreMode::Replace => {
                     let condition = match (mode, cas) {
-                        (StoreMode::Add, _) => Condition::IfAbsent,
+                        (StoreMode::Add, _) => Condition::IfNoString,
                         (_, 0) if *mode == StoreMode::Set => Condition::Always,
-                        (_, 0) => Condition::IfPresent,
+                        (_, 0) => Condition::IfString,
                         (_, cas) => Condition::IfCas(*cas),
                     };
-                    store.store(key, value, *flags, deadline(*exptime, now), condition, now)
+                    let how = Write {
+                        condition,
+                        flags: *flags,
+                        deadline: DeadlineChange::Set(deadline(*exptime, now)),
+                        previous: Previous::Ignore,
+                    };
+                    store.write(key, value, how, now).map(|w| w.outcome)
                 }
             };
+            if result == Err(StoreError::TooLarge) {
+                // Counted in no CAS statistic, as when this was checked before the append.
+                return Outcome::TooLarge;
+            }
             if *cas != 0 {
                 bump(match result {
                     Ok(WriteOutcome::Stored(_)) => &stats.cas_hits,
@@ -141,16 +150,16 @@ pub fn execute(shared: &Shared, command: &Command, now: u64) -> Outcome {
                 Err(_) => Outcome::OutOfMemory,
             }
         }
-        Command::Delete { key, cas } => match store.delete(key, *cas, now) {
-            DeleteOutcome::Deleted => {
+        Command::Delete { key, cas } => match store.remove_if_string(key, *cas, now) {
+            RemoveOutcome::Removed => {
                 bump(&stats.delete_hits);
                 Outcome::Deleted
             }
-            DeleteOutcome::NotFound => {
+            RemoveOutcome::NotFound => {
                 bump(&stats.delete_misses);
                 Outcome::NotFound
             }
-            DeleteOutcome::Exists => Outcome::Exists,
+            RemoveOutcome::Exists => Outcome::Exists,
         },
         Command::Arith {
             mode,
@@ -158,30 +167,28 @@ pub fn execute(shared: &Shared, command: &Command, now: u64) -> Outcome {
             delta,
             initial,
         } => {
-            let incr = *mode == ArithMode::Incr;
             let initial = initial.map(|(value, exptime)| (value, deadline(exptime, now)));
-            let (hits, misses) = if incr {
-                (&stats.incr_hits, &stats.incr_misses)
-            } else {
-                (&stats.decr_hits, &stats.decr_misses)
+            let (direction, hits, misses) = match mode {
+                ArithMode::Incr => (Direction::Up, &stats.incr_hits, &stats.incr_misses),
+                ArithMode::Decr => (Direction::Down, &stats.decr_hits, &stats.decr_misses),
             };
-            match store.arith(key, incr, *delta, initial, now) {
-                Ok(ArithOutcome::Value(value, cas)) => {
+            match store.add_u64(key, direction, *delta, initial, now) {
+                Ok(CounterOutcome::Value(value, cas)) => {
                     bump(hits);
                     Outcome::Counter { value, cas }
                 }
-                Ok(ArithOutcome::NotFound) => {
+                Ok(CounterOutcome::NotFound) => {
                     bump(misses);
                     Outcome::NotFound
                 }
-                Ok(ArithOutcome::NonNumeric) => Outcome::NonNumeric,
+                Ok(CounterOutcome::NonNumeric) => Outcome::NonNumeric,
                 // memcached operations fail only for memory; the typed errors are RESP's.
                 Err(_) => Outcome::OutOfMemory,
             }
         }
         Command::Touch { key, exptime } => {
             bump(&stats.cmd_touch);
-            match store.touch(key, deadline(*exptime, now), now) {
+            match store.touch_if_string(key, deadline(*exptime, now), now) {
                 Some(item) => {
                     bump(&stats.touch_hits);
                     Outcome::Touched {

@@ -20,7 +20,7 @@ fn read<T>(
     key: &[u8],
     want: impl FnOnce(Value) -> Option<T>,
 ) -> Result<Option<T>, Reply> {
-    match ctx.store().entry(key, ctx.now) {
+    match ctx.store().get(key, ctx.now) {
         None => Ok(None),
         Some(entry) => want(entry.value)
             .map(Some)
@@ -61,7 +61,7 @@ macro_rules! try_reply {
 /// Notifies `event` after a change, plus `del` if the change removed the key.
 fn after_change(ctx: &Ctx<'_>, class: u32, event: &str, key: &[u8]) {
     ctx.notify(class, event, key);
-    if ctx.store().entry(key, ctx.now).is_none() {
+    if ctx.store().get(key, ctx.now).is_none() {
         ctx.notify(GENERIC, "del", key);
     }
 }
@@ -184,7 +184,7 @@ pub fn hincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
     let Some(delta) = parse_int(&args[3]) else {
         return not_integer().into();
     };
-    match ctx.store().hash_incr(&args[1], &args[2], delta, ctx.now) {
+    match ctx.store().hash_add_i64(&args[1], &args[2], delta, ctx.now) {
         Ok(value) => {
             ctx.notify(HASH, "hincrby", &args[1]);
             Reply::Integer(value).into()

@@ -6,7 +6,7 @@
 
 use bytes::Bytes;
 use sessiond_proto_resp::Reply;
-use sessiond_store::{Kind, RenameOutcome, Value, glob_match};
+use sessiond_store::{IfTargetExists, Kind, RenameOutcome, Value, glob_match};
 
 use super::pubsub::GENERIC;
 use super::strings::{TimeArg, deadline};
@@ -39,7 +39,7 @@ pub fn del(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
 pub fn exists(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
     let found = args[1..]
         .iter()
-        .filter(|key| ctx.store().entry(key, ctx.now).is_some())
+        .filter(|key| ctx.store().get(key, ctx.now).is_some())
         .count();
     Reply::Integer(found as i64).into()
 }
@@ -114,10 +114,7 @@ pub fn pexpireat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
 
 /// The key's deadline: `Err(-2)` if missing, `Ok(None)` if it never expires.
 fn deadline_of(ctx: &Ctx<'_>, key: &[u8]) -> Result<Option<u64>, i64> {
-    ctx.store()
-        .entry(key, ctx.now)
-        .map(|e| e.deadline)
-        .ok_or(-2)
+    ctx.store().get(key, ctx.now).map(|e| e.deadline).ok_or(-2)
 }
 
 /// `TTL key`: seconds left, rounded to the nearest as Redis does; -1 never, -2 missing.
@@ -179,14 +176,19 @@ pub fn persist(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
 pub fn type_(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
     let name = ctx
         .store()
-        .entry(&args[1], ctx.now)
+        .get(&args[1], ctx.now)
         .map_or("none", |e| type_name(e.value.kind()));
     Reply::Simple(Bytes::from_static(name.as_bytes())).into()
 }
 
 fn rename_generic(ctx: &mut Ctx<'_>, args: &[Bytes], nx: bool) -> Answer {
     let (src, dst) = (&args[1], &args[2]);
-    match ctx.store().rename(src, dst, nx, ctx.now) {
+    let if_target_exists = if nx {
+        IfTargetExists::Keep
+    } else {
+        IfTargetExists::Replace
+    };
+    match ctx.store().rename(src, dst, if_target_exists, ctx.now) {
         // Spring Session matches this text to ignore a rename of an expired session.
         RenameOutcome::NoSuchKey => error("ERR no such key").into(),
         RenameOutcome::TargetExists => Reply::Integer(0).into(),

@@ -8,7 +8,7 @@
 
 use bytes::Bytes;
 use sessiond_proto_resp::Reply;
-use sessiond_store::{DeadlineChange, Exists, StoreError, Value};
+use sessiond_store::{Condition, DeadlineChange, Previous, StoreError, Value, Write};
 
 use super::pubsub::{GENERIC, STRING};
 use super::{Answer, Ctx, error, is, not_integer, parse_int, store_error, syntax_error};
@@ -56,7 +56,7 @@ pub fn deadline(
 
 /// The string under `key`, a WRONGTYPE error for another type, or `None`.
 pub fn read_string(ctx: &Ctx<'_>, key: &[u8]) -> Result<Option<Bytes>, Reply> {
-    let found = ctx.store().entry(key, ctx.now);
+    let found = ctx.store().get(key, ctx.now);
     let counter = if found.is_some() {
         &ctx.shared.stats.keyspace_hits
     } else {
@@ -84,7 +84,7 @@ pub fn get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
 
 /// `SET key value [NX|XX] [GET] [EX s|PX ms|EXAT ts|PXAT ms|KEEPTTL]`.
 pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
-    let mut exists = Exists::Any;
+    let mut exists = Condition::Always;
     let mut change = DeadlineChange::Set(None);
     let mut expiry: Option<(TimeArg, &Bytes)> = None;
     let mut keepttl = false;
@@ -115,10 +115,10 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
             i += 2;
             continue;
         }
-        if is(arg, "nx") && exists != Exists::IfPresent {
-            exists = Exists::IfAbsent;
-        } else if is(arg, "xx") && exists != Exists::IfAbsent {
-            exists = Exists::IfPresent;
+        if is(arg, "nx") && exists != Condition::IfPresent {
+            exists = Condition::IfAbsent;
+        } else if is(arg, "xx") && exists != Condition::IfAbsent {
+            exists = Condition::IfPresent;
         } else if is(arg, "keepttl") && expiry.is_none() {
             keepttl = true;
         } else if is(arg, "get") {
@@ -137,25 +137,36 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
         change = DeadlineChange::Keep;
     }
     let key = &args[1];
-    match ctx
-        .store()
-        .set(key, &args[2], exists, change, want_old, ctx.now)
-    {
+    match ctx.store().write(
+        key,
+        &args[2],
+        Write {
+            condition: exists,
+            flags: 0,
+            deadline: change,
+            previous: if want_old {
+                Previous::Return
+            } else {
+                Previous::Ignore
+            },
+        },
+        ctx.now,
+    ) {
         Err(e) => store_error(e).into(),
         Ok(outcome) => {
-            if outcome.written {
+            if outcome.is_stored() {
                 ctx.notify(STRING, "set", key);
                 if expiry.is_some() {
                     ctx.notify(GENERIC, "expire", key);
                 }
             }
             if want_old {
-                null_or_bulk(outcome.old.and_then(|v| match v {
+                null_or_bulk(outcome.previous.and_then(|v| match v {
                     Value::Str(b) => Some(b),
                     _ => None,
                 }))
                 .into()
-            } else if outcome.written {
+            } else if outcome.is_stored() {
                 Reply::ok().into()
             } else {
                 Reply::Null.into()
@@ -170,12 +181,15 @@ fn set_with_ttl(ctx: &mut Ctx<'_>, args: &[Bytes], unit: TimeArg, name: &str) ->
         Err(reply) => return reply.into(),
     };
     let key = &args[1];
-    match ctx.store().set(
+    match ctx.store().write(
         key,
         &args[3],
-        Exists::Any,
-        DeadlineChange::Set(Some(at)),
-        false,
+        Write {
+            condition: Condition::Always,
+            flags: 0,
+            deadline: DeadlineChange::Set(Some(at)),
+            previous: Previous::Ignore,
+        },
         ctx.now,
     ) {
         Err(e) => store_error(e).into(),
@@ -200,20 +214,23 @@ pub fn psetex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
 /// `SETNX key value`.
 pub fn setnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
     let key = &args[1];
-    match ctx.store().set(
+    match ctx.store().write(
         key,
         &args[2],
-        Exists::IfAbsent,
-        DeadlineChange::Set(None),
-        false,
+        Write {
+            condition: Condition::IfAbsent,
+            flags: 0,
+            deadline: DeadlineChange::Set(None),
+            previous: Previous::Ignore,
+        },
         ctx.now,
     ) {
         Err(e) => store_error(e).into(),
         Ok(outcome) => {
-            if outcome.written {
+            if outcome.is_stored() {
                 ctx.notify(STRING, "set", key);
             }
-            Reply::Integer(i64::from(outcome.written)).into()
+            Reply::Integer(i64::from(outcome.is_stored())).into()
         }
     }
 }
@@ -298,12 +315,10 @@ pub fn getdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
 pub fn mget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
     let replies = args[1..]
         .iter()
-        .map(
-            |key| match ctx.store().entry(key, ctx.now).map(|e| e.value) {
-                Some(Value::Str(bytes)) => Reply::Bulk(bytes),
-                _ => Reply::Null,
-            },
-        )
+        .map(|key| match ctx.store().get(key, ctx.now).map(|e| e.value) {
+            Some(Value::Str(bytes)) => Reply::Bulk(bytes),
+            _ => Reply::Null,
+        })
         .collect();
     Reply::Array(replies).into()
 }
@@ -315,12 +330,15 @@ pub fn mset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
         return super::wrong_args("mset").into();
     }
     for pair in args[1..].chunks(2) {
-        if let Err(e) = ctx.store().set(
+        if let Err(e) = ctx.store().write(
             &pair[0],
             &pair[1],
-            Exists::Any,
-            DeadlineChange::Set(None),
-            false,
+            Write {
+                condition: Condition::Always,
+                flags: 0,
+                deadline: DeadlineChange::Set(None),
+                previous: Previous::Ignore,
+            },
             ctx.now,
         ) {
             return store_error(e).into();
@@ -334,7 +352,7 @@ pub fn mset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
 pub fn append(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
     let key = &args[1];
     let max = ctx.shared.config.max_item_size;
-    match ctx.store().append(key, &args[2], max, ctx.now) {
+    match ctx.store().extend_or_create(key, &args[2], max, ctx.now) {
         Err(e) => store_error(e).into(),
         Ok(len) => {
             ctx.notify(STRING, "append", key);
@@ -352,7 +370,7 @@ pub fn strlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
 }
 
 fn incr_by(ctx: &mut Ctx<'_>, key: &[u8], delta: i64, event: &str) -> Answer {
-    match ctx.store().incr_by(key, delta, ctx.now) {
+    match ctx.store().add_i64(key, delta, ctx.now) {
         Err(e) => store_error(e).into(),
         Ok(value) => {
             ctx.notify(STRING, event, key);

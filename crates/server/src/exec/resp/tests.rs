@@ -447,12 +447,15 @@ fn scan_and_keys_with_match_and_type() {
     for i in 0..300 {
         let key = format!("myapp:{i}");
         store
-            .set(
+            .write(
                 key.as_bytes(),
                 b"{}",
-                sessiond_store::Exists::Any,
-                sessiond_store::DeadlineChange::Set(None),
-                false,
+                sessiond_store::Write {
+                    condition: sessiond_store::Condition::Always,
+                    flags: 0,
+                    deadline: sessiond_store::DeadlineChange::Set(None),
+                    previous: sessiond_store::Previous::Ignore,
+                },
                 NOW,
             )
             .unwrap();

@@ -1,0 +1,267 @@
+//! Operations on keys and strings: reads, writes, deadlines, removal, counters, `RENAME`,
+//! `SCAN` and `KEYS`. Each locks the key's shard once and does its whole check-and-change
+//! under that lock, so a condition (a CAS, `NX`, a length limit) cannot go stale between
+//! the check and the change. The `_if_string` operations are memcached's view, in which a
+//! key holding another type is simply absent; the others are Redis's, which see every type.
+
+use std::hash::BuildHasher;
+
+use bytes::Bytes;
+
+use crate::shard::{Accept, Shard};
+use crate::{
+    CounterOutcome, Direction, Entry, IfTargetExists, RemoveOutcome, RenameOutcome, SHARDS, Side,
+    Store, StoreError, Value, Write, WriteOutcome, Written,
+};
+
+impl Store {
+    /// The live item under `key`, whatever its type.
+    pub fn get(&self, key: &[u8], now: u64) -> Option<Entry> {
+        self.shard(key, now).get(key, &self.ctx(now))
+    }
+
+    /// The live string under `key`; another type is a miss.
+    pub fn get_if_string(&self, key: &[u8], now: u64) -> Option<Entry<Bytes>> {
+        self.shard(key, now).get_if_string(key, &self.ctx(now))
+    }
+
+    /// Moves the deadline of the live string under `key` to `deadline` (`None`: never
+    /// expires) and returns the string as touched; another type is a miss. A deadline at or
+    /// before `now` returns the string and then removes it (memcached `touch`, `gat`).
+    pub fn touch_if_string(
+        &self,
+        key: &[u8],
+        deadline: Option<u64>,
+        now: u64,
+    ) -> Option<Entry<Bytes>> {
+        self.shard(key, now)
+            .touch_if_string(key, deadline, &self.ctx(now))
+    }
+
+    /// Reads the live item under `key` and, atomically with the read, lets `decide` move
+    /// its deadline: `decide` gets the value and the current deadline and returns its
+    /// answer and, if the deadline changes, the new one (`Some(None)`: never expires). A new
+    /// deadline at or before `now` removes the item. `None` if the key holds nothing.
+    pub fn retime<R>(
+        &self,
+        key: &[u8],
+        now: u64,
+        decide: impl FnOnce(&Value, Option<u64>) -> (R, Option<Option<u64>>),
+    ) -> Option<R> {
+        self.shard(key, now).retime(key, &self.ctx(now), decide)
+    }
+
+    /// Writes the string `value` under `key` as `how` says, replacing whatever type the key
+    /// held, if `how.condition` holds. A deadline at or before `now` makes the write succeed
+    /// without leaving anything alive (memcached's rule for an exptime in the past), removing
+    /// any previous item.
+    pub fn write(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        how: Write,
+        now: u64,
+    ) -> Result<Written, StoreError> {
+        self.shard(key, now).write(key, value, how, &self.ctx(now))
+    }
+
+    /// Adds `data` to one end of the live string under `key`, keeping its flags and
+    /// deadline (memcached `append`, `prepend`); `cas` (0 = none) must match. A missing key
+    /// or another type gives `NotStored` (`NotFound` with a CAS). A result longer than
+    /// `max_len` refuses with [`StoreError::TooLarge`], checked under the same lock as the
+    /// change.
+    pub fn extend_if_string(
+        &self,
+        key: &[u8],
+        data: &[u8],
+        side: Side,
+        cas: u64,
+        max_len: usize,
+        now: u64,
+    ) -> Result<WriteOutcome, StoreError> {
+        self.shard(key, now)
+            .extend_if_string(key, data, side, cas, max_len, &self.ctx(now))
+    }
+
+    /// Appends `data` to the string under `key`, creating it if missing (Redis `APPEND`);
+    /// returns the new length. Longer than `max_len` refuses with [`StoreError::TooLarge`].
+    pub fn extend_or_create(
+        &self,
+        key: &[u8],
+        data: &[u8],
+        max_len: usize,
+        now: u64,
+    ) -> Result<usize, StoreError> {
+        self.shard(key, now)
+            .extend_or_create(key, data, max_len, &self.ctx(now))
+    }
+
+    /// Removes the live item under `key` of any type and returns its value.
+    pub fn remove(&self, key: &[u8], now: u64) -> Option<Value> {
+        self.shard(key, now)
+            .take(key, Accept::Any, &self.ctx(now))
+            .ok()
+            .flatten()
+    }
+
+    /// Removes the live string under `key`; `cas` (0 = none) must match. Another type is a
+    /// miss (memcached `delete`).
+    pub fn remove_if_string(&self, key: &[u8], cas: u64, now: u64) -> RemoveOutcome {
+        self.shard(key, now)
+            .remove_if_string(key, cas, &self.ctx(now))
+    }
+
+    /// Removes and returns the string under `key`; another type is left alone and answers
+    /// [`StoreError::WrongType`] (Redis `GETDEL`).
+    pub fn take_string(&self, key: &[u8], now: u64) -> Result<Option<Bytes>, StoreError> {
+        let value = self
+            .shard(key, now)
+            .take(key, Accept::OnlyString, &self.ctx(now))?;
+        Ok(value.and_then(|v| match v {
+            Value::Str(bytes) => Some(bytes),
+            _ => None,
+        }))
+    }
+
+    /// Moves the unsigned decimal counter under `key` by `delta` in `direction` (up wraps
+    /// at 2^64, down stops at 0, as memcached does). A missing string is created from
+    /// `initial` (value, deadline) when given; another type is a miss.
+    pub fn add_u64(
+        &self,
+        key: &[u8],
+        direction: Direction,
+        delta: u64,
+        initial: Option<(u64, Option<u64>)>,
+        now: u64,
+    ) -> Result<CounterOutcome, StoreError> {
+        self.shard(key, now)
+            .add_u64(key, direction, delta, initial, &self.ctx(now))
+    }
+
+    /// Adds `delta` to the signed decimal string under `key` (missing counts as 0), keeping
+    /// its deadline; returns the new value. Overflow refuses (Redis `INCRBY`).
+    pub fn add_i64(&self, key: &[u8], delta: i64, now: u64) -> Result<i64, StoreError> {
+        self.shard(key, now).add_i64(key, delta, &self.ctx(now))
+    }
+
+    /// Moves the item under `src` to `dst` (what `dst` holds is replaced or kept, as
+    /// `if_target_exists` says), with
+    /// its value, flags and deadline. Atomic: both shards are locked, in index order so that
+    /// two renames in opposite directions cannot deadlock, and the observer hears of the new
+    /// key before the removal of the old one (a journal torn between the two keeps both
+    /// rather than neither).
+    pub fn rename(
+        &self,
+        src: &[u8],
+        dst: &[u8],
+        if_target_exists: IfTargetExists,
+        now: u64,
+    ) -> RenameOutcome {
+        let nx = if_target_exists == IfTargetExists::Keep;
+        self.apply_pending_flush(now);
+        let ctx = self.ctx(now);
+        let (a, b) = (self.shard_index(src), self.shard_index(dst));
+        if src == dst {
+            let present = self.lock(a).contains(src, &ctx);
+            return match (present, nx) {
+                (false, _) => RenameOutcome::NoSuchKey,
+                (true, true) => RenameOutcome::TargetExists,
+                (true, false) => RenameOutcome::Renamed,
+            };
+        }
+        let mut first = self.lock(a.min(b));
+        let mut second = (a != b).then(|| self.lock(a.max(b)));
+        let (src_shard, dst_shard): (&mut Shard, &mut Shard) = match &mut second {
+            None => {
+                // One shard: move within it.
+                let shard = &mut *first;
+                if !shard.contains(src, &ctx) {
+                    return RenameOutcome::NoSuchKey;
+                }
+                if nx && shard.contains(dst, &ctx) {
+                    return RenameOutcome::TargetExists;
+                }
+                if let Some(moved) = shard.take_for_move(src, &ctx) {
+                    shard.land(dst, moved, &ctx);
+                    ctx.applied_remove(src);
+                }
+                return RenameOutcome::Renamed;
+            }
+            Some(second) if a < b => (&mut *first, &mut **second),
+            Some(second) => (&mut **second, &mut *first),
+        };
+        if !src_shard.contains(src, &ctx) {
+            return RenameOutcome::NoSuchKey;
+        }
+        if nx && dst_shard.contains(dst, &ctx) {
+            return RenameOutcome::TargetExists;
+        }
+        if let Some(moved) = src_shard.take_for_move(src, &ctx) {
+            dst_shard.land(dst, moved, &ctx);
+            ctx.applied_remove(src);
+        }
+        RenameOutcome::Renamed
+    }
+
+    /// One `SCAN` step from `cursor` (0 starts), visiting about `count` keys; returns the
+    /// next cursor (0 when done) and the visited keys that `keep` accepts.
+    ///
+    /// The cursor is the shard index (top 6 bits) and a position within the shard: the key's
+    /// hash without the 6 bits that chose the shard. Positions do not move when a shard's
+    /// table grows, so a key present for the whole scan is returned at least once, as Redis
+    /// promises; a step holds one shard lock at a time and keeps at most `count` keys (plus
+    /// hash ties) in hand. Positions come from this process's hasher: a cursor does not
+    /// survive a restart.
+    pub fn scan(
+        &self,
+        cursor: u64,
+        count: usize,
+        now: u64,
+        keep: &mut dyn FnMut(&[u8], &Value) -> bool,
+    ) -> (u64, Vec<Bytes>) {
+        const POS_BITS: u32 = 64 - SHARDS.trailing_zeros();
+        self.apply_pending_flush(now);
+        let count = count.max(1);
+        let pos = |key: &[u8]| self.hasher.hash_one(key) >> SHARDS.trailing_zeros();
+        let mut shard = (cursor >> POS_BITS) as usize;
+        let mut from = cursor & ((1 << POS_BITS) - 1);
+        let mut out = Vec::new();
+        let mut visited = 0;
+        while shard < SHARDS && visited < count {
+            let budget = count - visited;
+            let mut taken = 0;
+            let mut counted = |key: &[u8], value: &Value| {
+                taken += 1;
+                keep(key, value)
+            };
+            let last = self
+                .lock(shard)
+                .scan(now, from, budget, &pos, &mut counted, &mut out);
+            visited += taken;
+            match last {
+                Some(last) if last + 1 < (1 << POS_BITS) && visited >= count => {
+                    return (((shard as u64) << POS_BITS) | (last + 1), out);
+                }
+                _ => {
+                    shard += 1;
+                    from = 0;
+                }
+            }
+        }
+        if shard >= SHARDS {
+            (0, out)
+        } else {
+            ((shard as u64) << POS_BITS, out)
+        }
+    }
+
+    /// Every live key that `keep` accepts (`KEYS`). One shard lock at a time.
+    pub fn keys(&self, now: u64, keep: &mut dyn FnMut(&[u8], &Value) -> bool) -> Vec<Bytes> {
+        self.apply_pending_flush(now);
+        let mut out = Vec::new();
+        for index in 0..SHARDS {
+            self.lock(index).keys(now, keep, &mut out);
+        }
+        out
+    }
+}

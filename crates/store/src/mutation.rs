@@ -1,0 +1,117 @@
+//! The store's contract with its journal: every change it applies, as an [`Observer`] hears
+//! of it. A [`Mutation`] is absolute and idempotent, so a log of them replays to the same
+//! state even where it overlaps a snapshot; the journal crate encodes these types on disk,
+//! which is why they change only together with its format.
+
+use crate::Kind;
+
+/// One element change to an existing collection. Absolute (a score or field value is the
+/// new one, never a delta) and idempotent, so replaying it again is harmless.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ElementOp<'a> {
+    /// A hash field now has this value.
+    HashSet {
+        /// The field.
+        field: &'a [u8],
+        /// Its value.
+        value: &'a [u8],
+    },
+    /// A hash field was removed.
+    HashRemove {
+        /// The field.
+        field: &'a [u8],
+    },
+    /// A set member was added.
+    SetAdd {
+        /// The member.
+        member: &'a [u8],
+    },
+    /// A set member was removed.
+    SetRemove {
+        /// The member.
+        member: &'a [u8],
+    },
+    /// A sorted-set member now has this score.
+    ZSetAdd {
+        /// The member.
+        member: &'a [u8],
+        /// Its score (never NaN).
+        score: f64,
+    },
+    /// A sorted-set member was removed.
+    ZSetRemove {
+        /// The member.
+        member: &'a [u8],
+    },
+}
+
+/// A change the store has applied, as an [`Observer`] sees it. Every variant is idempotent
+/// and carries absolute values (a whole value, an absolute deadline), so replaying a log of
+/// them, even one that overlaps a snapshot, converges to the same state.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Mutation<'a> {
+    /// The key now holds this string (a write, append, counter change or replayed snapshot).
+    Put {
+        /// The key.
+        key: &'a [u8],
+        /// The whole new value.
+        value: &'a [u8],
+        /// The client flags.
+        flags: u32,
+        /// The CAS unique.
+        cas: u64,
+        /// The deadline in Unix ms, if any.
+        deadline: Option<u64>,
+    },
+    /// The key now holds this whole collection, with no flags (created, renamed or
+    /// snapshotted).
+    PutCollection {
+        /// The key.
+        key: &'a [u8],
+        /// The collection's type (never [`Kind::Str`]).
+        kind: Kind,
+        /// The elements, as [`Value::encode_members`](crate::Value::encode_members) writes them.
+        members: &'a [u8],
+        /// The deadline in Unix ms, if any.
+        deadline: Option<u64>,
+    },
+    /// One element of the collection under the key changed. Replay applies it only to a
+    /// collection of the matching type that exists; otherwise a later record supersedes it.
+    Element {
+        /// The key.
+        key: &'a [u8],
+        /// The change.
+        op: ElementOp<'a>,
+    },
+    /// The key's item was removed (delete, or a write or touch with a past deadline).
+    /// Removal because a deadline passed is not reported: the deadline itself is recorded.
+    Remove {
+        /// The key.
+        key: &'a [u8],
+    },
+    /// The key's deadline changed (touch); `None` means it no longer expires.
+    Deadline {
+        /// The key.
+        key: &'a [u8],
+        /// The new deadline in Unix ms.
+        deadline: Option<u64>,
+    },
+    /// Every item was removed (`flush_all`).
+    Clear,
+}
+
+/// Receives every change a store applies, while the store still holds the lock of the
+/// changed key's shard: for any one key, calls arrive in the order the changes were applied.
+/// The journal implements this. It must be quick and must not call back into the store.
+pub trait Observer: Send + Sync {
+    /// Called after `mutation` was applied in memory.
+    fn applied(&self, mutation: &Mutation<'_>);
+
+    /// Called when a read finds `key`'s deadline passed and removes the item. Not a
+    /// mutation to journal (the deadline is recorded already); it exists so the server can
+    /// publish the expiry. [`Store::expire_due`](crate::Store::expire_due) reports its removals to its own callback
+    /// instead.
+    fn expired(&self, key: &[u8]) {
+        let _ = key;
+    }
+}
