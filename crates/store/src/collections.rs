@@ -10,8 +10,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::shard::parse_i64;
 use crate::shard::{Missing, Op};
-use crate::{ELEMENT_OVERHEAD, Kind, Store, StoreError, Value, ZAddFlags, parse_i64};
+use crate::{ELEMENT_OVERHEAD, Kind, Store, StoreError, Value, ZAddFlags};
 
 impl Store {
     /// Sets hash fields, creating the hash if missing; returns how many fields are new.

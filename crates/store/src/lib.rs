@@ -105,7 +105,6 @@ pub use bytes::Bytes;
 pub use glob::glob_match;
 pub use mutation::{ElementOp, Mutation, Observer};
 use shard::Shard;
-pub use shard::parse_i64;
 pub use types::{
     Condition, CounterOutcome, DeadlineChange, Direction, Entry, IfTargetExists, Previous,
     RemoveOutcome, RenameOutcome, Side, StoreError, StoreStats, Write, WriteOutcome, Written,

@@ -976,30 +976,5 @@ fn parse_counter(value: &[u8]) -> Option<u64> {
     std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
-/// A signed counter as Redis reads one (`string2ll`): an optional `-`, digits without a
-/// leading zero (except `0` itself), within i64, at most 20 bytes; no spaces, no `+`.
-pub fn parse_i64(value: &[u8]) -> Option<i64> {
-    if value.is_empty() || value.len() > 20 {
-        return None;
-    }
-    let (negative, digits) = match value {
-        [b'-', rest @ ..] => (true, rest),
-        _ => (false, value),
-    };
-    match digits {
-        [b'0'] if !negative => return Some(0),
-        [b'1'..=b'9', ..] => {}
-        _ => return None,
-    }
-    let magnitude = digits.iter().try_fold(0u64, |acc, &b| {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        acc.checked_mul(10)?.checked_add(u64::from(b - b'0'))
-    })?;
-    if negative {
-        0i64.checked_sub_unsigned(magnitude)
-    } else {
-        i64::try_from(magnitude).ok()
-    }
-}
+// A signed counter is read as Redis reads one (`string2ll`), with the codecs' parser.
+pub(crate) use sessiond_decimal::parse_i64;
