@@ -33,11 +33,6 @@ impl<'a> Args<'a> {
         }
     }
 
-    /// Every argument, the command name included, whatever has been read.
-    pub fn all(&self) -> &'a [Bytes] {
-        self.all
-    }
-
     /// How many arguments are left.
     pub fn remaining(&self) -> usize {
         self.all.len() - self.at

@@ -9,9 +9,8 @@
 //! ([`Flags::SCRIPT`]) and which replies wait for the journal (writes, except
 //! [`Flags::TTL_ONLY`]); scripts refuse [`Flags::NOSCRIPT`] commands.
 
-use bytes::Bytes;
-
-use super::{Answer, Ctx, collections, keys, pubsub, scripting, server, strings};
+use super::args::{Args, Handled};
+use super::{Ctx, collections, keys, pubsub, scripting, server, strings};
 
 /// What a command is and how dispatch treats it, as a set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,8 +54,8 @@ impl Flags {
     }
 }
 
-/// A handler: parses its arguments (the command name is `args[0]`) and answers.
-pub type Handler = fn(&mut Ctx<'_>, &[Bytes]) -> Answer;
+/// A handler: reads its arguments (after the name) and answers, or fails with an error reply.
+pub type Handler = fn(&mut Ctx<'_>, &mut Args<'_>) -> Handled;
 
 /// One command: what `COMMAND` reports about it and the handler that runs it.
 pub struct Spec {

@@ -15,6 +15,7 @@
 //! notice, since clients match on some of them (`ERR no such key`, `NOSCRIPT`,
 //! `WRONGTYPE`, `NOAUTH`).
 
+pub mod args;
 pub mod collections;
 pub mod commands;
 pub mod keys;
@@ -33,6 +34,7 @@ use sessiond_store::{Store, StoreError};
 
 use super::Shared;
 use crate::stats::bump;
+use args::Args;
 pub use commands::{COMMANDS, Flags, Spec};
 
 /// Server-wide RESP state, part of [`Shared`].
@@ -269,13 +271,15 @@ pub fn execute(shared: &Shared, session: &mut Session, args: &[Bytes], now: u64)
         session,
         now,
     };
-    let answer = if script {
+    let mut args = Args::new(args);
+    let handled = if script {
         let _exclusive = shared.resp.gate.write().unwrap_or_else(|e| e.into_inner());
-        (spec.handler)(&mut ctx, args)
+        (spec.handler)(&mut ctx, &mut args)
     } else {
         let _shared = shared.resp.shared_gate();
-        (spec.handler)(&mut ctx, args)
+        (spec.handler)(&mut ctx, &mut args)
     };
+    let answer = handled.unwrap_or_else(Answer::One);
     // Every write waits, except the TTL-only ones, which ride in the next group. A script
     // checks the journal per `redis.call`; one that failed because the journal is poisoned
     // goes out at once (waiting would only find the journal failed and drop the reply), as a

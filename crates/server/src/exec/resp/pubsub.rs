@@ -22,6 +22,7 @@ use sessiond_proto_resp::Reply;
 use sessiond_store::glob_match;
 use tokio::sync::mpsc;
 
+use super::args::{Args, Handled};
 use super::{Answer, Ctx, error};
 
 /// `K`: publish on `__keyspace@<db>__:<key>`.
@@ -370,23 +371,23 @@ fn confirmation(kind: &'static str, name: Option<&Bytes>, count: usize) -> Reply
     ])
 }
 
-fn subscribe_generic(ctx: &mut Ctx<'_>, args: &[Bytes], pattern: bool) -> Answer {
+fn subscribe_generic(ctx: &mut Ctx<'_>, args: &mut Args<'_>, pattern: bool) -> Handled {
     if ctx.session.in_script {
-        return error("ERR This Redis command is not allowed from script").into();
+        return Err(error("ERR This Redis command is not allowed from script"));
     }
     let id = ctx.session.id;
     let sub = ctx.session.subscriber.get_or_insert_with(Subscriber::new);
     let hub = &ctx.shared.resp.pubsub;
     let kind = if pattern { "psubscribe" } else { "subscribe" };
-    let mut replies = Vec::with_capacity(args.len() - 1);
-    for name in &args[1..] {
+    let mut replies = Vec::with_capacity(args.remaining());
+    for name in args {
         hub.subscribe(id, sub, name, pattern);
         replies.push(confirmation(kind, Some(name), sub.count()));
     }
-    Answer::Many(replies)
+    Ok(Answer::Many(replies))
 }
 
-fn unsubscribe_generic(ctx: &mut Ctx<'_>, args: &[Bytes], pattern: bool) -> Answer {
+fn unsubscribe_generic(ctx: &mut Ctx<'_>, args: &mut Args<'_>, pattern: bool) -> Handled {
     let id = ctx.session.id;
     let kind = if pattern {
         "punsubscribe"
@@ -395,71 +396,70 @@ fn unsubscribe_generic(ctx: &mut Ctx<'_>, args: &[Bytes], pattern: bool) -> Answ
     };
     let hub = &ctx.shared.resp.pubsub;
     let Some(sub) = ctx.session.subscriber.as_mut() else {
-        return confirmation(kind, None, 0).into();
+        return Ok(confirmation(kind, None, 0).into());
     };
-    let names: Vec<Bytes> = if args.len() > 1 {
-        args[1..].to_vec()
+    let names: Vec<Bytes> = if !args.is_empty() {
+        args.rest().to_vec()
     } else if pattern {
         sub.patterns.iter().cloned().collect()
     } else {
         sub.channels.iter().cloned().collect()
     };
     if names.is_empty() {
-        return confirmation(kind, None, sub.count()).into();
+        return Ok(confirmation(kind, None, sub.count()).into());
     }
     let mut replies = Vec::with_capacity(names.len());
     for name in &names {
         hub.unsubscribe(id, sub, name, pattern);
         replies.push(confirmation(kind, Some(name), sub.count()));
     }
-    Answer::Many(replies)
+    Ok(Answer::Many(replies))
 }
 
 /// `SUBSCRIBE channel [channel …]`.
-pub fn subscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
+pub fn subscribe(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     subscribe_generic(ctx, args, false)
 }
 
 /// `PSUBSCRIBE pattern [pattern …]`.
-pub fn psubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
+pub fn psubscribe(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     subscribe_generic(ctx, args, true)
 }
 
 /// `UNSUBSCRIBE [channel …]`.
-pub fn unsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
+pub fn unsubscribe(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     unsubscribe_generic(ctx, args, false)
 }
 
 /// `PUNSUBSCRIBE [pattern …]`.
-pub fn punsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
+pub fn punsubscribe(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     unsubscribe_generic(ctx, args, true)
 }
 
 /// `PUBLISH channel message`.
-pub fn publish(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
-    let n = ctx.shared.resp.pubsub.publish(&args[1], &args[2]);
-    Reply::Integer(n as i64).into()
+pub fn publish(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    let channel = args.bytes()?;
+    let message = args.bytes()?;
+    let n = ctx.shared.resp.pubsub.publish(channel, message);
+    Ok(Reply::Integer(n as i64).into())
 }
 
 /// `PUBSUB CHANNELS [pattern] | NUMSUB [channel …] | NUMPAT`.
-pub fn pubsub(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
+pub fn pubsub(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     let hub = &ctx.shared.resp.pubsub;
-    let sub = &args[1];
-    if super::is(sub, "channels") && args.len() <= 3 {
-        let names = hub.channels(args.get(2).map(|p| &p[..]));
-        Reply::Array(names.into_iter().map(Reply::Bulk).collect()).into()
-    } else if super::is(sub, "numsub") {
+    let sub = args.bytes()?;
+    let reply = match String::from_utf8_lossy(sub).to_ascii_lowercase().as_str() {
+        "channels" if args.remaining() <= 1 => {
+            let names = hub.channels(args.next().map(|p| &p[..]));
+            Reply::Array(names.into_iter().map(Reply::Bulk).collect())
+        }
         // A map in RESP3, alternating channels and counts in RESP2.
-        Reply::Map(
-            args[2..]
-                .iter()
-                .map(|c| (Reply::Bulk(c.clone()), Reply::Integer(hub.numsub(c) as i64)))
+        "numsub" => Reply::Map(
+            args.map(|c| (Reply::Bulk(c.clone()), Reply::Integer(hub.numsub(c) as i64)))
                 .collect(),
-        )
-        .into()
-    } else if super::is(sub, "numpat") && args.len() == 2 {
-        Reply::Integer(hub.pattern_count() as i64).into()
-    } else {
-        super::unknown_subcommand("pubsub", sub).into()
-    }
+        ),
+        "numpat" if args.is_empty() => Reply::Integer(hub.pattern_count() as i64),
+        _ => return Err(super::unknown_subcommand("pubsub", sub)),
+    };
+    Ok(reply.into())
 }

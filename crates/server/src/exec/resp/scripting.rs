@@ -46,6 +46,7 @@ use bytes::Bytes;
 use mlua::{HookTriggers, Lua, LuaOptions, StdLib, Value as LuaValue, VmState};
 use sessiond_proto_resp::Reply;
 
+use super::args::{Args, Handled};
 use super::{
     Answer, Ctx, Flags, Session, arity_ok, error, is, lookup, memory_refusal, not_integer,
     parse_int, unknown_subcommand, write_refusal,
@@ -169,58 +170,64 @@ pub fn sha1_hex(data: &[u8]) -> String {
 }
 
 /// `EVAL script numkeys [key …] [arg …]`.
-pub fn eval(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
-    let body = args[1].clone();
+pub fn eval(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    let body = args.bytes()?.clone();
     let sha = sha1_hex(&body);
     ctx.shared.resp.scripts.remember(&sha, &body);
-    run(ctx, &sha, &body, &args[2..]).into()
+    Ok(run(ctx, &sha, &body, args.rest()).into())
 }
 
 /// `EVALSHA sha1 numkeys [key …] [arg …]`.
-pub fn evalsha(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
-    let sha = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
-    match ctx.shared.resp.scripts.body(&sha) {
-        Some(body) => run(ctx, &sha, &body, &args[2..]).into(),
-        None => error("NOSCRIPT No matching script. Please use EVAL.").into(),
-    }
+pub fn evalsha(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    let sha = String::from_utf8_lossy(args.bytes()?).to_ascii_lowercase();
+    let body = ctx
+        .shared
+        .resp
+        .scripts
+        .body(&sha)
+        .ok_or_else(|| error("NOSCRIPT No matching script. Please use EVAL."))?;
+    Ok(run(ctx, &sha, &body, args.rest()).into())
 }
 
-/// `SCRIPT LOAD script | EXISTS sha1 … | FLUSH [ASYNC|SYNC]`.
-pub fn script(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
-    let sub = &args[1];
+/// `SCRIPT LOAD script | EXISTS sha1 … | FLUSH [ASYNC|SYNC] | KILL`.
+pub fn script(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    let sub = args.bytes()?;
+    let rest = args.rest();
     let scripts = &ctx.shared.resp.scripts;
-    if is(sub, "load") && args.len() == 3 {
-        let sha = sha1_hex(&args[2]);
-        // Compile now, so a syntax error is reported at load time, as in Redis. (The caller
-        // holds the script gate shared, so no script is using the interpreter.)
-        let mut engine = scripts.engine.lock().unwrap_or_else(|e| e.into_inner());
-        if let Err(reply) = compiled(&mut engine, &sha, &args[2]) {
-            return reply.into();
+    let reply = match (
+        String::from_utf8_lossy(sub).to_ascii_lowercase().as_str(),
+        rest,
+    ) {
+        ("load", [body]) => {
+            let sha = sha1_hex(body);
+            // Compile now, so a syntax error is reported at load time, as in Redis. (The
+            // caller holds the script gate shared, so no script is using the interpreter.)
+            let mut engine = scripts.engine.lock().unwrap_or_else(|e| e.into_inner());
+            compiled(&mut engine, &sha, body)?;
+            drop(engine);
+            scripts.remember(&sha, body);
+            Reply::Bulk(Bytes::from(sha))
         }
-        drop(engine);
-        scripts.remember(&sha, &args[2]);
-        Reply::Bulk(Bytes::from(sha)).into()
-    } else if is(sub, "exists") && args.len() >= 3 {
-        Reply::Array(
-            args[2..]
-                .iter()
+        ("exists", shas) if !shas.is_empty() => Reply::Array(
+            shas.iter()
                 .map(|sha| {
                     let sha = String::from_utf8_lossy(sha).to_ascii_lowercase();
                     Reply::Integer(i64::from(scripts.body(&sha).is_some()))
                 })
                 .collect(),
-        )
-        .into()
-    } else if is(sub, "flush")
-        && (args.len() == 2 || (args.len() == 3 && (is(&args[2], "async") || is(&args[2], "sync"))))
-    {
-        scripts.flush();
-        Reply::ok().into()
-    } else if is(sub, "kill") && args.len() == 2 {
-        error("NOTBUSY No scripts in execution right now.").into()
-    } else {
-        unknown_subcommand("script", sub).into()
-    }
+        ),
+        ("flush", []) => {
+            scripts.flush();
+            Reply::ok()
+        }
+        ("flush", [mode]) if is(mode, "async") || is(mode, "sync") => {
+            scripts.flush();
+            Reply::ok()
+        }
+        ("kill", []) => return Err(error("NOTBUSY No scripts in execution right now.")),
+        _ => return Err(unknown_subcommand("script", sub)),
+    };
+    Ok(reply.into())
 }
 
 /// The compiled function of `sha`, compiling `body` (and starting the interpreter) if
@@ -488,9 +495,9 @@ fn command_from_script(
         session,
         now,
     };
-    match (spec.handler)(&mut ctx, &argv) {
-        super::Answer::One(reply) => reply,
-        super::Answer::Many(mut replies) => replies.pop().unwrap_or(Reply::Null),
+    match (spec.handler)(&mut ctx, &mut Args::new(&argv)) {
+        Ok(Answer::One(reply)) | Err(reply) => reply,
+        Ok(Answer::Many(mut replies)) => replies.pop().unwrap_or(Reply::Null),
     }
 }
 

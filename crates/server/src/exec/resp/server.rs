@@ -14,10 +14,10 @@ use sessiond_proto_resp::{Protocol, Reply};
 use sessiond_store::glob_match;
 use subtle::ConstantTimeEq;
 
+use super::args::{Args, Handled};
 use super::pubsub::{flags_text, parse_flags};
 use super::{
-    Answer, COMMANDS, Ctx, Flags, Spec, bulk, error, is, lookup, not_integer, parse_int, simple,
-    unknown_subcommand,
+    COMMANDS, Ctx, Flags, Spec, bulk, error, is, lookup, parse_int, simple, unknown_subcommand,
 };
 use crate::DATABASES;
 use crate::exec::RewriteRefusal;
@@ -26,37 +26,37 @@ use crate::exec::RewriteRefusal;
 pub const REDIS_VERSION: &str = "7.0.15";
 
 /// `PING [message]`.
-pub fn ping(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
-    if args.len() > 2 {
-        return super::wrong_args("ping").into();
+pub fn ping(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    if args.remaining() > 1 {
+        return Err(super::wrong_args("ping"));
     }
+    let message = args.next();
     if ctx.session.subscribed_resp2() {
         // In RESP2's subscribed mode PING answers in the shape of a message.
-        let payload = args.get(1).cloned().unwrap_or_default();
-        return Reply::Array(vec![bulk(&b"pong"[..]), Reply::Bulk(payload)]).into();
+        let payload = message.cloned().unwrap_or_default();
+        return Ok(Reply::Array(vec![bulk(&b"pong"[..]), Reply::Bulk(payload)]).into());
     }
-    match args.get(1) {
-        None => simple("PONG").into(),
-        Some(message) => Reply::Bulk(message.clone()).into(),
+    Ok(match message {
+        None => simple("PONG"),
+        Some(message) => Reply::Bulk(message.clone()),
     }
+    .into())
 }
 
 /// `ECHO message`.
-pub fn echo(_: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
-    Reply::Bulk(args[1].clone()).into()
+pub fn echo(_: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    Ok(Reply::Bulk(args.bytes()?.clone()).into())
 }
 
 /// `SELECT index`.
-pub fn select(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
-    let Some(index) = parse_int(&args[1]) else {
-        return not_integer().into();
-    };
+pub fn select(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    let index = args.int()?;
     if !(0..DATABASES as i64).contains(&index) {
-        return error("ERR DB index is out of range").into();
+        return Err(error("ERR DB index is out of range"));
     }
     ctx.session.db = index as usize;
     ctx.session.info.db.store(index as usize, Ordering::Relaxed);
-    Reply::ok().into()
+    Ok(Reply::ok().into())
 }
 
 /// Compares in constant time for a given length, so the time taken says nothing about where
@@ -90,56 +90,50 @@ fn check_password(ctx: &mut Ctx<'_>, user: Option<&[u8]>, pass: &[u8]) -> Result
 }
 
 /// `AUTH [username] password`.
-pub fn auth(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
-    let result = match args.len() {
-        2 => check_password(ctx, None, &args[1]),
-        3 => check_password(ctx, Some(&args[1]), &args[2]),
-        _ => return super::syntax_error().into(),
-    };
-    match result {
-        Ok(()) => Reply::ok().into(),
-        Err(reply) => reply.into(),
+pub fn auth(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    match args.rest() {
+        [pass] => check_password(ctx, None, pass)?,
+        [user, pass] => check_password(ctx, Some(user), pass)?,
+        _ => return Err(super::syntax_error()),
     }
+    Ok(Reply::ok().into())
 }
 
 /// `HELLO [protover [AUTH username password] [SETNAME clientname]]`.
-pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
+pub fn hello(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     let mut protocol = ctx.session.protocol;
-    if let Some(version) = args.get(1) {
-        match parse_int(version) {
+    if let Some(version) = args.next() {
+        protocol = match parse_int(version) {
             None => {
-                return error("ERR Protocol version is not an integer or out of range").into();
+                return Err(error(
+                    "ERR Protocol version is not an integer or out of range",
+                ));
             }
-            Some(2) => protocol = Protocol::Resp2,
-            Some(3) => protocol = Protocol::Resp3,
-            Some(_) => return error("NOPROTO unsupported protocol version").into(),
-        }
+            Some(2) => Protocol::Resp2,
+            Some(3) => Protocol::Resp3,
+            Some(_) => return Err(error("NOPROTO unsupported protocol version")),
+        };
     }
     let mut name = None;
-    let mut i = 2;
-    while i < args.len() {
-        if is(&args[i], "auth") && i + 2 < args.len() {
-            let (user, pass) = (args[i + 1].clone(), args[i + 2].clone());
-            if let Err(reply) = check_password(ctx, Some(&user), &pass) {
-                return reply.into();
-            }
-            i += 3;
-        } else if is(&args[i], "setname") && i + 1 < args.len() {
-            if let Err(reply) = valid_name(&args[i + 1]) {
-                return reply.into();
-            }
-            name = Some(args[i + 1].clone());
-            i += 2;
+    while let Some(option) = args.peek() {
+        if args.remaining() >= 3 && args.keyword("auth") {
+            let (user, pass) = (args.bytes()?, args.bytes()?);
+            check_password(ctx, Some(user), pass)?;
+        } else if args.remaining() >= 2 && args.keyword("setname") {
+            let given = args.bytes()?;
+            valid_name(given)?;
+            name = Some(given.clone());
         } else {
-            return error(format!(
+            return Err(error(format!(
                 "ERR Syntax error in HELLO option '{}'",
-                String::from_utf8_lossy(&args[i])
-            ))
-            .into();
+                String::from_utf8_lossy(option)
+            )));
         }
     }
     if !ctx.session.authenticated {
-        return error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time").into();
+        return Err(error(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+        ));
     }
     if let Some(name) = name
         && let Ok(mut names) = ctx.session.info.names.lock()
@@ -148,7 +142,7 @@ pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
     }
     ctx.session.protocol = protocol;
     let text = |s: &str| Reply::Bulk(Bytes::copy_from_slice(s.as_bytes()));
-    Reply::Map(vec![
+    Ok(Reply::Map(vec![
         (text("server"), text("redis")),
         (text("version"), text(REDIS_VERSION)),
         (
@@ -160,7 +154,7 @@ pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
         (text("role"), text("master")),
         (text("modules"), Reply::Array(Vec::new())),
     ])
-    .into()
+    .into())
 }
 
 fn valid_name(name: &[u8]) -> Result<(), Reply> {
@@ -196,108 +190,110 @@ fn client_line(info: &super::ClientInfo, now: u64, resp: u8, sub: usize) -> Stri
     )
 }
 
+/// The protocol version `CLIENT` shows for a connection.
+fn resp_version(protocol: Protocol) -> u8 {
+    if protocol == Protocol::Resp3 { 3 } else { 2 }
+}
+
 /// `CLIENT ID | SETNAME | GETNAME | SETINFO | LIST | INFO | NO-EVICT | NO-TOUCH`.
-pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
-    let sub = &args[1];
+pub fn client(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    let sub = args.bytes()?;
+    let rest = args.rest();
     let session = &mut *ctx.session;
-    if is(sub, "id") && args.len() == 2 {
-        Reply::Integer(session.id as i64).into()
-    } else if is(sub, "setname") && args.len() == 3 {
-        if let Err(reply) = valid_name(&args[2]) {
-            return reply.into();
+    let reply = match (
+        String::from_utf8_lossy(sub).to_ascii_lowercase().as_str(),
+        rest,
+    ) {
+        ("id", []) => Reply::Integer(session.id as i64),
+        ("setname", [name]) => {
+            valid_name(name)?;
+            if let Ok(mut names) = session.info.names.lock() {
+                names.0 = name.clone();
+            }
+            Reply::ok()
         }
-        if let Ok(mut names) = session.info.names.lock() {
-            names.0 = args[2].clone();
-        }
-        Reply::ok().into()
-    } else if is(sub, "getname") && args.len() == 2 {
-        let name = session
-            .info
-            .names
-            .lock()
-            .map(|n| n.0.clone())
-            .unwrap_or_default();
-        if name.is_empty() {
-            Reply::Null.into()
-        } else {
-            Reply::Bulk(name).into()
-        }
-    } else if is(sub, "setinfo") && args.len() == 4 {
-        if let Err(reply) = valid_name(&args[3]) {
-            return reply.into();
-        }
-        let Ok(mut names) = session.info.names.lock() else {
-            return Reply::ok().into();
-        };
-        if is(&args[2], "lib-name") {
-            names.1 = args[3].clone();
-        } else if is(&args[2], "lib-ver") {
-            names.2 = args[3].clone();
-        } else {
-            return error(format!(
-                "ERR Unrecognized option '{}'",
-                String::from_utf8_lossy(&args[2])
-            ))
-            .into();
-        }
-        Reply::ok().into()
-    } else if (is(sub, "no-evict") || is(sub, "no-touch")) && args.len() == 3 {
-        // Nothing is ever evicted, and no LRU clock exists to leave untouched.
-        Reply::ok().into()
-    } else if is(sub, "info") && args.len() == 2 {
-        let resp = if session.protocol == Protocol::Resp3 {
-            3
-        } else {
-            2
-        };
-        let subs = session.subscriber.as_ref().map_or(0, |s| s.count());
-        Reply::Verbatim {
-            format: *b"txt",
-            text: Bytes::from(client_line(&session.info, ctx.now, resp, subs)),
-        }
-        .into()
-    } else if is(sub, "list") {
-        let clients: Vec<_> = ctx
-            .shared
-            .resp
-            .clients
-            .lock()
-            .map(|c| c.values().cloned().collect())
-            .unwrap_or_default();
-        let mut text = String::new();
-        for info in clients {
-            let (resp, subs) = if info.id == session.id {
-                (
-                    if session.protocol == Protocol::Resp3 {
-                        3
-                    } else {
-                        2
-                    },
-                    session.subscriber.as_ref().map_or(0, |s| s.count()),
-                )
+        ("getname", []) => {
+            let name = session
+                .info
+                .names
+                .lock()
+                .map(|n| n.0.clone())
+                .unwrap_or_default();
+            if name.is_empty() {
+                Reply::Null
             } else {
-                (2, 0)
+                Reply::Bulk(name)
+            }
+        }
+        ("setinfo", [option, value]) => {
+            valid_name(value)?;
+            let Ok(mut names) = session.info.names.lock() else {
+                return Ok(Reply::ok().into());
             };
-            text.push_str(&client_line(&info, ctx.now, resp, subs));
+            if is(option, "lib-name") {
+                names.1 = value.clone();
+            } else if is(option, "lib-ver") {
+                names.2 = value.clone();
+            } else {
+                return Err(error(format!(
+                    "ERR Unrecognized option '{}'",
+                    String::from_utf8_lossy(option)
+                )));
+            }
+            Reply::ok()
         }
-        Reply::Verbatim {
-            format: *b"txt",
-            text: Bytes::from(text),
+        // Nothing is ever evicted, and no LRU clock exists to leave untouched.
+        ("no-evict" | "no-touch", [_]) => Reply::ok(),
+        ("info", []) => {
+            let subs = session.subscriber.as_ref().map_or(0, |s| s.count());
+            Reply::Verbatim {
+                format: *b"txt",
+                text: Bytes::from(client_line(
+                    &session.info,
+                    ctx.now,
+                    resp_version(session.protocol),
+                    subs,
+                )),
+            }
         }
-        .into()
-    } else {
-        unknown_subcommand("client", sub).into()
-    }
+        ("list", _) => {
+            let clients: Vec<_> = ctx
+                .shared
+                .resp
+                .clients
+                .lock()
+                .map(|c| c.values().cloned().collect())
+                .unwrap_or_default();
+            let mut text = String::new();
+            for info in clients {
+                let (resp, subs) = if info.id == session.id {
+                    (
+                        resp_version(session.protocol),
+                        session.subscriber.as_ref().map_or(0, |s| s.count()),
+                    )
+                } else {
+                    (2, 0)
+                };
+                text.push_str(&client_line(&info, ctx.now, resp, subs));
+            }
+            Reply::Verbatim {
+                format: *b"txt",
+                text: Bytes::from(text),
+            }
+        }
+        _ => return Err(unknown_subcommand("client", sub)),
+    };
+    Ok(reply.into())
 }
 
 /// `QUIT`: `+OK`, then the connection closes.
-pub fn quit(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Answer {
+pub fn quit(ctx: &mut Ctx<'_>, _: &mut Args<'_>) -> Handled {
     ctx.session.quit = true;
-    Reply::ok().into()
+    Ok(Reply::ok().into())
 }
 
 /// `RESET`: back to a fresh connection's state.
-pub fn reset(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Answer {
+pub fn reset(ctx: &mut Ctx<'_>, _: &mut Args<'_>) -> Handled {
     let session = &mut *ctx.session;
     if let Some(mut sub) = session.subscriber.take() {
         ctx.shared.resp.pubsub.drop_subscriber(session.id, &mut sub);
@@ -309,7 +305,7 @@ pub fn reset(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Answer {
     if let Ok(mut names) = session.info.names.lock() {
         names.0 = Bytes::new();
     }
-    simple("RESET").into()
+    Ok(simple("RESET").into())
 }
 
 fn human(bytes: u64) -> String {
@@ -454,12 +450,12 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
 }
 
 /// `INFO [section …]`.
-pub fn info(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
-    Reply::Verbatim {
+pub fn info(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    Ok(Reply::Verbatim {
         format: *b"txt",
-        text: Bytes::from(info_text(ctx, &args[1..])),
+        text: Bytes::from(info_text(ctx, args.rest())),
     }
-    .into()
+    .into())
 }
 
 fn flag_names(spec: &Spec) -> Vec<Reply> {
@@ -522,41 +518,40 @@ fn command_docs(spec: &Spec) -> Reply {
 }
 
 /// `COMMAND [COUNT | INFO name … | DOCS [name …] | LIST]`.
-pub fn command(_: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
-    let Some(sub) = args.get(1) else {
-        return Reply::Array(COMMANDS.iter().map(command_info).collect()).into();
+pub fn command(_: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    let Some(sub) = args.next() else {
+        return Ok(Reply::Array(COMMANDS.iter().map(command_info).collect()).into());
     };
-    if is(sub, "count") && args.len() == 2 {
-        Reply::Integer(COMMANDS.len() as i64).into()
-    } else if is(sub, "list") {
-        Reply::Array(COMMANDS.iter().map(|s| bulk(s.name)).collect()).into()
-    } else if is(sub, "info") {
-        if args.len() == 2 {
-            return Reply::Array(COMMANDS.iter().map(command_info).collect()).into();
-        }
-        Reply::Array(
-            args[2..]
+    let names = args.rest();
+    let reply = match (
+        String::from_utf8_lossy(sub).to_ascii_lowercase().as_str(),
+        names,
+    ) {
+        ("count", []) => Reply::Integer(COMMANDS.len() as i64),
+        ("list", _) => Reply::Array(COMMANDS.iter().map(|s| bulk(s.name)).collect()),
+        ("info", []) => Reply::Array(COMMANDS.iter().map(command_info).collect()),
+        ("info", names) => Reply::Array(
+            names
                 .iter()
                 .map(|name| lookup(name).map_or(Reply::NullArray, command_info))
                 .collect(),
-        )
-        .into()
-    } else if is(sub, "docs") {
-        let specs: Vec<&Spec> = if args.len() == 2 {
-            COMMANDS.iter().collect()
-        } else {
-            args[2..].iter().filter_map(|name| lookup(name)).collect()
-        };
-        Reply::Map(
-            specs
-                .into_iter()
-                .map(|spec| (bulk(spec.name), command_docs(spec)))
-                .collect(),
-        )
-        .into()
-    } else {
-        unknown_subcommand("command", sub).into()
-    }
+        ),
+        ("docs", names) => {
+            let specs: Vec<&Spec> = if names.is_empty() {
+                COMMANDS.iter().collect()
+            } else {
+                names.iter().filter_map(|name| lookup(name)).collect()
+            };
+            Reply::Map(
+                specs
+                    .into_iter()
+                    .map(|spec| (bulk(spec.name), command_docs(spec)))
+                    .collect(),
+            )
+        }
+        _ => return Err(unknown_subcommand("command", sub)),
+    };
+    Ok(reply.into())
 }
 
 /// The settings `CONFIG GET` knows, with their current values.
@@ -655,148 +650,150 @@ fn parse_memory(text: &[u8]) -> Option<u64> {
 
 /// `CONFIG GET pattern … | SET name value … | RESETSTAT`. Only `notify-keyspace-events`
 /// and `maxmemory` can be set; the rest reflect the command line and are read-only.
-pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
-    let sub = &args[1];
-    if is(sub, "get") && args.len() >= 3 {
-        let values = config_values(ctx);
-        let mut out = Vec::new();
-        for (name, value) in values {
-            if args[2..]
-                .iter()
-                .any(|p| glob_match(&p.to_ascii_lowercase(), name.as_bytes()))
-            {
-                out.push((bulk(name), Reply::Bulk(Bytes::from(value))));
-            }
+pub fn config(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    let sub = args.word()?;
+    let rest = args.rest();
+    match sub.as_str() {
+        "get" if !rest.is_empty() => Ok(config_get(ctx, rest).into()),
+        "set" if rest.len() >= 2 && rest.len().is_multiple_of(2) => config_set(ctx, rest),
+        "resetstat" if rest.is_empty() => {
+            ctx.shared.stats.reset();
+            Ok(Reply::ok().into())
         }
-        Reply::Map(out).into()
-    } else if is(sub, "set") && args.len() >= 4 && args.len().is_multiple_of(2) {
-        let known: Vec<&str> = config_values(ctx).iter().map(|(n, _)| *n).collect();
-        // Validate everything first: CONFIG SET applies all or nothing.
-        let mut flags = None;
-        let mut maxmemory = None;
-        for pair in args[2..].chunks(2) {
-            let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
-            let failed = |why: &str| {
-                error(format!(
-                    "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
-                ))
-            };
-            match name.as_str() {
-                "notify-keyspace-events" => match parse_flags(&pair[1]) {
-                    Some(f) => flags = Some(f),
-                    None => {
-                        return failed("Invalid event class character. Use 'Ag$lshzxeKEtmd'.")
-                            .into();
-                    }
-                },
-                "maxmemory" => match parse_memory(&pair[1]) {
-                    Some(m) => maxmemory = Some(m),
-                    None => return failed("argument must be a memory value").into(),
-                },
-                other if known.contains(&other) => {
-                    return failed("can't set immutable config").into();
-                }
-                other => {
-                    return error(format!(
-                        "ERR Unknown option or number of arguments for CONFIG SET - '{other}'"
-                    ))
-                    .into();
-                }
-            }
-        }
-        if let Some(flags) = flags {
-            ctx.shared.resp.pubsub.set_flags(flags);
-        }
-        if let Some(limit) = maxmemory {
-            // Redis's 0 means no limit. Lowering the limit below what is stored refuses new
-            // growth; nothing is evicted.
-            let limit = if limit == 0 { u64::MAX } else { limit };
-            ctx.shared.store.budget().set_limit(limit);
-        }
-        Reply::ok().into()
-    } else if is(sub, "resetstat") && args.len() == 2 {
-        ctx.shared.stats.reset();
-        Reply::ok().into()
-    } else if is(sub, "get") || is(sub, "set") {
-        super::wrong_args(&format!(
-            "config|{}",
-            String::from_utf8_lossy(sub).to_ascii_lowercase()
-        ))
-        .into()
-    } else {
-        unknown_subcommand("config", sub).into()
+        "get" | "set" => Err(super::wrong_args(&format!("config|{sub}"))),
+        _ => Err(unknown_subcommand("config", sub.as_bytes())),
     }
+}
+
+/// `CONFIG GET pattern …`.
+fn config_get(ctx: &Ctx<'_>, patterns: &[Bytes]) -> Reply {
+    let mut out = Vec::new();
+    for (name, value) in config_values(ctx) {
+        if patterns
+            .iter()
+            .any(|p| glob_match(&p.to_ascii_lowercase(), name.as_bytes()))
+        {
+            out.push((bulk(name), Reply::Bulk(Bytes::from(value))));
+        }
+    }
+    Reply::Map(out)
+}
+
+/// `CONFIG SET name value …`: validates everything first, then applies all or nothing.
+fn config_set(ctx: &Ctx<'_>, pairs: &[Bytes]) -> Handled {
+    let known: Vec<&str> = config_values(ctx).iter().map(|(n, _)| *n).collect();
+    let mut flags = None;
+    let mut maxmemory = None;
+    for pair in pairs.chunks(2) {
+        let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
+        let failed = |why: &str| {
+            error(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
+            ))
+        };
+        match name.as_str() {
+            "notify-keyspace-events" => {
+                let parsed = parse_flags(&pair[1]).ok_or_else(|| {
+                    failed("Invalid event class character. Use 'Ag$lshzxeKEtmd'.")
+                })?;
+                flags = Some(parsed);
+            }
+            "maxmemory" => {
+                let parsed = parse_memory(&pair[1])
+                    .ok_or_else(|| failed("argument must be a memory value"))?;
+                maxmemory = Some(parsed);
+            }
+            other if known.contains(&other) => return Err(failed("can't set immutable config")),
+            other => {
+                return Err(error(format!(
+                    "ERR Unknown option or number of arguments for CONFIG SET - '{other}'"
+                )));
+            }
+        }
+    }
+    if let Some(flags) = flags {
+        ctx.shared.resp.pubsub.set_flags(flags);
+    }
+    if let Some(limit) = maxmemory {
+        // Redis's 0 means no limit. Lowering the limit below what is stored refuses new
+        // growth; nothing is evicted.
+        let limit = if limit == 0 { u64::MAX } else { limit };
+        ctx.shared.store.budget().set_limit(limit);
+    }
+    Ok(Reply::ok().into())
 }
 
 /// `DBSIZE`: keys in the selected database (including expired ones not yet reclaimed, as
 /// in Redis).
-pub fn dbsize(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Answer {
-    Reply::Integer(ctx.store().len() as i64).into()
+pub fn dbsize(ctx: &mut Ctx<'_>, _: &mut Args<'_>) -> Handled {
+    Ok(Reply::Integer(ctx.store().len() as i64).into())
 }
 
-fn flush_mode_ok(args: &[Bytes]) -> bool {
-    args.len() == 1 || (args.len() == 2 && (is(&args[1], "async") || is(&args[1], "sync")))
+/// Reads the optional `ASYNC|SYNC` of the flush commands (both flush at once here).
+fn flush_mode(args: &mut Args<'_>) -> Result<(), Reply> {
+    match args.rest() {
+        [] => Ok(()),
+        [mode] if is(mode, "async") || is(mode, "sync") => Ok(()),
+        _ => Err(super::syntax_error()),
+    }
 }
 
 /// `FLUSHDB [ASYNC|SYNC]`.
-pub fn flushdb(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
-    if !flush_mode_ok(args) {
-        return super::syntax_error().into();
-    }
+pub fn flushdb(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    flush_mode(args)?;
     ctx.store().flush_all(ctx.now, ctx.now);
-    Reply::ok().into()
+    Ok(Reply::ok().into())
 }
 
 /// `FLUSHALL [ASYNC|SYNC]`.
-pub fn flushall(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
-    if !flush_mode_ok(args) {
-        return super::syntax_error().into();
-    }
+pub fn flushall(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    flush_mode(args)?;
     for store in &ctx.shared.databases {
         store.flush_all(ctx.now, ctx.now);
     }
-    Reply::ok().into()
+    Ok(Reply::ok().into())
 }
 
 /// `TIME`: seconds and microseconds, as bulk strings.
-pub fn time(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Answer {
-    Reply::Array(vec![
+pub fn time(ctx: &mut Ctx<'_>, _: &mut Args<'_>) -> Handled {
+    Ok(Reply::Array(vec![
         Reply::Bulk(Bytes::from((ctx.now / 1000).to_string())),
         Reply::Bulk(Bytes::from(((ctx.now % 1000) * 1000).to_string())),
     ])
-    .into()
+    .into())
 }
 
 /// `BGREWRITEAOF`: starts a journal rewrite.
-pub fn bgrewriteaof(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Answer {
+pub fn bgrewriteaof(ctx: &mut Ctx<'_>, _: &mut Args<'_>) -> Handled {
     match ctx.shared.start_journal_rewrite() {
-        Ok(()) => simple("Background append only file rewriting started").into(),
-        Err(RewriteRefusal::NoJournal) => error("ERR no journal is configured").into(),
-        Err(RewriteRefusal::JournalFailed) => super::write_refusal(ctx.shared)
-            .unwrap_or_else(|| error("ERR journal failed"))
-            .into(),
-        Err(RewriteRefusal::AlreadyRunning) => {
-            error("ERR Background append only file rewriting already in progress").into()
+        Ok(()) => Ok(simple("Background append only file rewriting started").into()),
+        Err(RewriteRefusal::NoJournal) => Err(error("ERR no journal is configured")),
+        Err(RewriteRefusal::JournalFailed) => {
+            Err(super::write_refusal(ctx.shared).unwrap_or_else(|| error("ERR journal failed")))
         }
+        Err(RewriteRefusal::AlreadyRunning) => Err(error(
+            "ERR Background append only file rewriting already in progress",
+        )),
     }
 }
 
 /// `LASTSAVE`: when the server started (nothing is saved as an RDB; the journal is
 /// continuous).
-pub fn lastsave(ctx: &mut Ctx<'_>, _: &[Bytes]) -> Answer {
+pub fn lastsave(ctx: &mut Ctx<'_>, _: &mut Args<'_>) -> Handled {
     let started = ctx.now / 1000 - ctx.shared.started.elapsed().as_secs();
-    Reply::Integer(started as i64).into()
+    Ok(Reply::Integer(started as i64).into())
 }
 
 /// `FUNCTION FLUSH [ASYNC|SYNC] | LIST`: there are no functions (Redis 7 libraries are
 /// not supported), so flushing succeeds and the list is empty.
-pub fn function(_: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
-    let sub = &args[1];
-    if is(sub, "flush") && flush_mode_ok(&args[1..]) {
-        Reply::ok().into()
+pub fn function(_: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    let sub = args.bytes()?;
+    if is(sub, "flush") {
+        flush_mode(args).map_err(|_| unknown_subcommand("function", sub))?;
+        Ok(Reply::ok().into())
     } else if is(sub, "list") {
-        Reply::Array(Vec::new()).into()
+        Ok(Reply::Array(Vec::new()).into())
     } else {
-        unknown_subcommand("function", sub).into()
+        Err(unknown_subcommand("function", sub))
     }
 }

@@ -10,49 +10,9 @@ use bytes::Bytes;
 use sessiond_proto_resp::Reply;
 use sessiond_store::{Condition, DeadlineChange, Previous, StoreError, Value, Write};
 
+use super::args::{Args, Handled, TimeArg, deadline};
 use super::pubsub::{GENERIC, STRING};
-use super::{Answer, Ctx, error, is, not_integer, parse_int, store_error, syntax_error};
-
-/// The unit of an expiry argument.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TimeArg {
-    /// Relative seconds (`EX`, `EXPIRE`).
-    Seconds,
-    /// Relative milliseconds (`PX`, `PEXPIRE`).
-    Millis,
-    /// Absolute Unix seconds (`EXAT`, `EXPIREAT`).
-    UnixSeconds,
-    /// Absolute Unix milliseconds (`PXAT`, `PEXPIREAT`).
-    UnixMillis,
-}
-
-/// Resolves an expiry argument to an absolute deadline (Unix ms). `strict` (the `SET`
-/// family and `GETEX`) refuses a value that is not positive, as Redis does there; `EXPIRE`
-/// and friends accept any value (a past deadline deletes the key). Overflow is refused
-/// with the command's `invalid expire time` error either way.
-pub fn deadline(
-    arg: &[u8],
-    unit: TimeArg,
-    now: u64,
-    command: &str,
-    strict: bool,
-) -> Result<u64, Reply> {
-    let n = parse_int(arg).ok_or_else(not_integer)?;
-    let invalid = || error(format!("ERR invalid expire time in '{command}' command"));
-    if strict && n <= 0 {
-        return Err(invalid());
-    }
-    let ms = match unit {
-        TimeArg::Seconds | TimeArg::UnixSeconds => n.checked_mul(1000).ok_or_else(invalid)?,
-        TimeArg::Millis | TimeArg::UnixMillis => n,
-    };
-    let at = match unit {
-        TimeArg::Seconds | TimeArg::Millis => (now as i64).checked_add(ms).ok_or_else(invalid)?,
-        TimeArg::UnixSeconds | TimeArg::UnixMillis => ms,
-    };
-    // A deadline at or before the epoch is simply "already passed".
-    Ok(at.max(1) as u64)
-}
+use super::{Ctx, error, store_error, syntax_error};
 
 /// The string under `key`, a WRONGTYPE error for another type, or `None`.
 pub fn read_string(ctx: &Ctx<'_>, key: &[u8]) -> Result<Option<Bytes>, Reply> {
@@ -74,204 +34,147 @@ fn null_or_bulk(value: Option<Bytes>) -> Reply {
     value.map_or(Reply::Null, Reply::Bulk)
 }
 
-/// `GET key`.
-pub fn get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
-    match read_string(ctx, &args[1]) {
-        Ok(value) => null_or_bulk(value).into(),
-        Err(reply) => reply.into(),
+/// A plain string write: no condition, no flags, no previous value.
+fn plain(deadline: DeadlineChange) -> Write {
+    Write {
+        condition: Condition::Always,
+        flags: 0,
+        deadline,
+        previous: Previous::Ignore,
     }
+}
+
+/// `GET key`.
+pub fn get(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    Ok(null_or_bulk(read_string(ctx, args.bytes()?)?).into())
 }
 
 /// `SET key value [NX|XX] [GET] [EX s|PX ms|EXAT ts|PXAT ms|KEEPTTL]`.
-pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
-    let mut exists = Condition::Always;
-    let mut change = DeadlineChange::Set(None);
+pub fn set(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    let key = args.bytes()?;
+    let value = args.bytes()?;
+    let mut condition = Condition::Always;
     let mut expiry: Option<(TimeArg, &Bytes)> = None;
     let mut keepttl = false;
     let mut want_old = false;
-    let mut i = 3;
-    while i < args.len() {
-        let arg = &args[i];
-        let next = args.get(i + 1);
-        let unit = if is(arg, "ex") {
-            Some(TimeArg::Seconds)
-        } else if is(arg, "px") {
-            Some(TimeArg::Millis)
-        } else if is(arg, "exat") {
-            Some(TimeArg::UnixSeconds)
-        } else if is(arg, "pxat") {
-            Some(TimeArg::UnixMillis)
-        } else {
-            None
-        };
-        if let Some(unit) = unit {
-            let Some(value) = next else {
-                return syntax_error().into();
-            };
+    // Every option is checked before the expiry is resolved, so a syntax error wins over an
+    // invalid time, as in Redis.
+    while !args.is_empty() {
+        if let Some(unit) = args.time_unit() {
+            let time = args.bytes()?;
             if expiry.is_some() || keepttl {
-                return syntax_error().into();
+                return Err(syntax_error());
             }
-            expiry = Some((unit, value));
-            i += 2;
-            continue;
-        }
-        if is(arg, "nx") && exists != Condition::IfPresent {
-            exists = Condition::IfAbsent;
-        } else if is(arg, "xx") && exists != Condition::IfAbsent {
-            exists = Condition::IfPresent;
-        } else if is(arg, "keepttl") && expiry.is_none() {
+            expiry = Some((unit, time));
+        } else if condition != Condition::IfPresent && args.keyword("nx") {
+            condition = Condition::IfAbsent;
+        } else if condition != Condition::IfAbsent && args.keyword("xx") {
+            condition = Condition::IfPresent;
+        } else if expiry.is_none() && args.keyword("keepttl") {
             keepttl = true;
-        } else if is(arg, "get") {
+        } else if args.keyword("get") {
             want_old = true;
         } else {
-            return syntax_error().into();
+            return Err(syntax_error());
         }
-        i += 1;
     }
-    if let Some((unit, value)) = expiry {
-        match deadline(value, unit, ctx.now, "set", true) {
-            Ok(at) => change = DeadlineChange::Set(Some(at)),
-            Err(reply) => return reply.into(),
+    let change = match expiry {
+        Some((unit, time)) => {
+            DeadlineChange::Set(Some(deadline(time, unit, ctx.now, "set", true)?))
         }
-    } else if keepttl {
-        change = DeadlineChange::Keep;
-    }
-    let key = &args[1];
-    match ctx.store().write(
-        key,
-        &args[2],
-        Write {
-            condition: exists,
-            flags: 0,
-            deadline: change,
-            previous: if want_old {
-                Previous::Return
-            } else {
-                Previous::Ignore
-            },
+        None if keepttl => DeadlineChange::Keep,
+        None => DeadlineChange::Set(None),
+    };
+    let write = Write {
+        condition,
+        previous: if want_old {
+            Previous::Return
+        } else {
+            Previous::Ignore
         },
-        ctx.now,
-    ) {
-        Err(e) => store_error(e).into(),
-        Ok(outcome) => {
-            if outcome.is_stored() {
-                ctx.notify(STRING, "set", key);
-                if expiry.is_some() {
-                    ctx.notify(GENERIC, "expire", key);
-                }
-            }
-            if want_old {
-                null_or_bulk(outcome.previous.and_then(|v| match v {
-                    Value::Str(b) => Some(b),
-                    _ => None,
-                }))
-                .into()
-            } else if outcome.is_stored() {
-                Reply::ok().into()
-            } else {
-                Reply::Null.into()
-            }
+        ..plain(change)
+    };
+    let outcome = ctx
+        .store()
+        .write(key, value, write, ctx.now)
+        .map_err(store_error)?;
+    if outcome.is_stored() {
+        ctx.notify(STRING, "set", key);
+        if expiry.is_some() {
+            ctx.notify(GENERIC, "expire", key);
         }
     }
+    Ok(if want_old {
+        null_or_bulk(outcome.previous.and_then(|v| match v {
+            Value::Str(b) => Some(b),
+            _ => None,
+        }))
+    } else if outcome.is_stored() {
+        Reply::ok()
+    } else {
+        Reply::Null
+    }
+    .into())
 }
 
-fn set_with_ttl(ctx: &mut Ctx<'_>, args: &[Bytes], unit: TimeArg, name: &str) -> Answer {
-    let at = match deadline(&args[2], unit, ctx.now, name, true) {
-        Ok(at) => at,
-        Err(reply) => return reply.into(),
-    };
-    let key = &args[1];
-    match ctx.store().write(
-        key,
-        &args[3],
-        Write {
-            condition: Condition::Always,
-            flags: 0,
-            deadline: DeadlineChange::Set(Some(at)),
-            previous: Previous::Ignore,
-        },
-        ctx.now,
-    ) {
-        Err(e) => store_error(e).into(),
-        Ok(_) => {
-            ctx.notify(STRING, "set", key);
-            ctx.notify(GENERIC, "expire", key);
-            Reply::ok().into()
-        }
-    }
+/// `SETEX` and `PSETEX`: `key time value`.
+fn set_with_ttl(ctx: &mut Ctx<'_>, args: &mut Args<'_>, unit: TimeArg, name: &str) -> Handled {
+    let key = args.bytes()?;
+    let at = deadline(args.bytes()?, unit, ctx.now, name, true)?;
+    let value = args.bytes()?;
+    ctx.store()
+        .write(key, value, plain(DeadlineChange::Set(Some(at))), ctx.now)
+        .map_err(store_error)?;
+    ctx.notify(STRING, "set", key);
+    ctx.notify(GENERIC, "expire", key);
+    Ok(Reply::ok().into())
 }
 
 /// `SETEX key seconds value`.
-pub fn setex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
+pub fn setex(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     set_with_ttl(ctx, args, TimeArg::Seconds, "setex")
 }
 
 /// `PSETEX key milliseconds value`.
-pub fn psetex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
+pub fn psetex(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     set_with_ttl(ctx, args, TimeArg::Millis, "psetex")
 }
 
 /// `SETNX key value`.
-pub fn setnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
-    let key = &args[1];
-    match ctx.store().write(
-        key,
-        &args[2],
-        Write {
-            condition: Condition::IfAbsent,
-            flags: 0,
-            deadline: DeadlineChange::Set(None),
-            previous: Previous::Ignore,
-        },
-        ctx.now,
-    ) {
-        Err(e) => store_error(e).into(),
-        Ok(outcome) => {
-            if outcome.is_stored() {
-                ctx.notify(STRING, "set", key);
-            }
-            Reply::Integer(i64::from(outcome.is_stored())).into()
-        }
+pub fn setnx(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    let key = args.bytes()?;
+    let value = args.bytes()?;
+    let write = Write {
+        condition: Condition::IfAbsent,
+        ..plain(DeadlineChange::Set(None))
+    };
+    let outcome = ctx
+        .store()
+        .write(key, value, write, ctx.now)
+        .map_err(store_error)?;
+    if outcome.is_stored() {
+        ctx.notify(STRING, "set", key);
     }
+    Ok(Reply::Integer(i64::from(outcome.is_stored())).into())
 }
 
 /// `GETEX key [EX s|PX ms|EXAT ts|PXAT ms|PERSIST]`.
-pub fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
+pub fn getex(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    let key = args.bytes()?;
     // None: leave the deadline; Some(None): persist; Some(Some(at)): expire at.
     let mut change: Option<Option<u64>> = None;
-    let mut i = 2;
-    while i < args.len() {
-        let arg = &args[i];
-        let unit = if is(arg, "ex") {
-            Some(TimeArg::Seconds)
-        } else if is(arg, "px") {
-            Some(TimeArg::Millis)
-        } else if is(arg, "exat") {
-            Some(TimeArg::UnixSeconds)
-        } else if is(arg, "pxat") {
-            Some(TimeArg::UnixMillis)
+    while !args.is_empty() {
+        if change.is_some() {
+            return Err(syntax_error());
+        }
+        if let Some(unit) = args.time_unit() {
+            change = Some(Some(deadline(args.bytes()?, unit, ctx.now, "getex", true)?));
+        } else if args.keyword("persist") {
+            change = Some(None);
         } else {
-            None
-        };
-        match unit {
-            Some(unit) if change.is_none() => {
-                let Some(value) = args.get(i + 1) else {
-                    return syntax_error().into();
-                };
-                match deadline(value, unit, ctx.now, "getex", true) {
-                    Ok(at) => change = Some(Some(at)),
-                    Err(reply) => return reply.into(),
-                }
-                i += 2;
-            }
-            None if is(arg, "persist") && change.is_none() => {
-                change = Some(None);
-                i += 1;
-            }
-            _ => return syntax_error().into(),
+            return Err(syntax_error());
         }
     }
-    let key = &args[1];
     let found = ctx.store().retime(key, ctx.now, |value, current| {
         let Value::Str(bytes) = value else {
             return (Err(()), None);
@@ -284,124 +187,111 @@ pub fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
         (Ok((bytes.clone(), change)), change)
     });
     match found {
-        None => Reply::Null.into(),
-        Some(Err(())) => store_error(StoreError::WrongType).into(),
+        None => Ok(Reply::Null.into()),
+        Some(Err(())) => Err(store_error(StoreError::WrongType)),
         Some(Ok((bytes, applied))) => {
             match applied {
                 Some(Some(_)) => ctx.notify(GENERIC, "expire", key),
                 Some(None) => ctx.notify(GENERIC, "persist", key),
                 None => {}
             }
-            Reply::Bulk(bytes).into()
+            Ok(Reply::Bulk(bytes).into())
         }
     }
 }
 
 /// `GETDEL key`.
-pub fn getdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
-    let key = &args[1];
-    match ctx.store().take_string(key, ctx.now) {
-        Err(e) => store_error(e).into(),
-        Ok(value) => {
-            if value.is_some() {
-                ctx.notify(GENERIC, "del", key);
-            }
-            null_or_bulk(value).into()
-        }
+pub fn getdel(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    let key = args.bytes()?;
+    let value = ctx.store().take_string(key, ctx.now).map_err(store_error)?;
+    if value.is_some() {
+        ctx.notify(GENERIC, "del", key);
     }
+    Ok(null_or_bulk(value).into())
 }
 
 /// `MGET key [key …]`: a missing key or one of another type is a null, as in Redis.
-pub fn mget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
-    let replies = args[1..]
-        .iter()
+pub fn mget(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    let replies = args
         .map(|key| match ctx.store().get(key, ctx.now).map(|e| e.value) {
             Some(Value::Str(bytes)) => Reply::Bulk(bytes),
             _ => Reply::Null,
         })
         .collect();
-    Reply::Array(replies).into()
+    Ok(Reply::Array(replies).into())
 }
 
 /// `MSET key value [key value …]`. Each key is written on its own (a concurrent reader may
 /// see some of them first); Redis's all-at-once visibility would need every shard locked.
-pub fn mset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
-    if args.len().is_multiple_of(2) {
-        return super::wrong_args("mset").into();
+pub fn mset(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    let pairs = args.rest();
+    if !pairs.len().is_multiple_of(2) {
+        return Err(super::wrong_args("mset"));
     }
-    for pair in args[1..].chunks(2) {
-        if let Err(e) = ctx.store().write(
-            &pair[0],
-            &pair[1],
-            Write {
-                condition: Condition::Always,
-                flags: 0,
-                deadline: DeadlineChange::Set(None),
-                previous: Previous::Ignore,
-            },
-            ctx.now,
-        ) {
-            return store_error(e).into();
-        }
+    for pair in pairs.chunks(2) {
+        ctx.store()
+            .write(
+                &pair[0],
+                &pair[1],
+                plain(DeadlineChange::Set(None)),
+                ctx.now,
+            )
+            .map_err(store_error)?;
         ctx.notify(STRING, "set", &pair[0]);
     }
-    Reply::ok().into()
+    Ok(Reply::ok().into())
 }
 
 /// `APPEND key value`.
-pub fn append(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
-    let key = &args[1];
+pub fn append(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    let key = args.bytes()?;
+    let value = args.bytes()?;
     let max = ctx.shared.config.max_item_size;
-    match ctx.store().extend_or_create(key, &args[2], max, ctx.now) {
-        Err(e) => store_error(e).into(),
-        Ok(len) => {
-            ctx.notify(STRING, "append", key);
-            Reply::Integer(len as i64).into()
-        }
-    }
+    let len = ctx
+        .store()
+        .extend_or_create(key, value, max, ctx.now)
+        .map_err(store_error)?;
+    ctx.notify(STRING, "append", key);
+    Ok(Reply::Integer(len as i64).into())
 }
 
 /// `STRLEN key`.
-pub fn strlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
-    match read_string(ctx, &args[1]) {
-        Ok(value) => Reply::Integer(value.map_or(0, |v| v.len() as i64)).into(),
-        Err(reply) => reply.into(),
-    }
+pub fn strlen(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    let value = read_string(ctx, args.bytes()?)?;
+    Ok(Reply::Integer(value.map_or(0, |v| v.len() as i64)).into())
 }
 
-fn incr_by(ctx: &mut Ctx<'_>, key: &[u8], delta: i64, event: &str) -> Answer {
-    match ctx.store().add_i64(key, delta, ctx.now) {
-        Err(e) => store_error(e).into(),
-        Ok(value) => {
-            ctx.notify(STRING, event, key);
-            Reply::Integer(value).into()
-        }
-    }
+fn add(ctx: &mut Ctx<'_>, key: &[u8], delta: i64, event: &str) -> Handled {
+    let value = ctx
+        .store()
+        .add_i64(key, delta, ctx.now)
+        .map_err(store_error)?;
+    ctx.notify(STRING, event, key);
+    Ok(Reply::Integer(value).into())
 }
 
 /// `INCR key`.
-pub fn incr(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
-    incr_by(ctx, &args[1], 1, "incrby")
+pub fn incr(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    add(ctx, args.bytes()?, 1, "incrby")
 }
 
 /// `DECR key`.
-pub fn decr(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
-    incr_by(ctx, &args[1], -1, "decrby")
+pub fn decr(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    add(ctx, args.bytes()?, -1, "decrby")
 }
 
 /// `INCRBY key delta`.
-pub fn incrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
-    match parse_int(&args[2]) {
-        Some(delta) => incr_by(ctx, &args[1], delta, "incrby"),
-        None => not_integer().into(),
-    }
+pub fn incrby(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    let key = args.bytes()?;
+    add(ctx, key, args.int()?, "incrby")
 }
 
 /// `DECRBY key delta`.
-pub fn decrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Answer {
-    match parse_int(&args[2]).map(i64::checked_neg) {
-        Some(Some(delta)) => incr_by(ctx, &args[1], delta, "decrby"),
-        Some(None) => error("ERR decrement would overflow").into(),
-        None => not_integer().into(),
-    }
+pub fn decrby(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    let key = args.bytes()?;
+    let delta = args
+        .int()?
+        .checked_neg()
+        .ok_or_else(|| error("ERR decrement would overflow"))?;
+    add(ctx, key, delta, "decrby")
 }
