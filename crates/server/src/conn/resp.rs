@@ -9,12 +9,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use sessiond_proto_resp::{Decoder, Limits, encode};
 
 use super::{Handled, Protocol, READ_CHUNK, Step, WRITE_HIGH_WATER};
 use crate::exec::Shared;
-use crate::exec::resp::{self, Answer, Session};
+use crate::exec::resp::{self, Answer, Executed, Flags, Session, Spec};
 use crate::stats::bump;
 
 /// Floor of the per-connection input limit; see [`Resp::input_limit`].
@@ -25,6 +25,8 @@ pub(crate) struct Resp {
     shared: Arc<Shared>,
     session: Session,
     decoder: Decoder,
+    /// A script command waiting for the script gate, exclusively.
+    script: Option<(Vec<Bytes>, &'static Spec)>,
 }
 
 impl Resp {
@@ -41,6 +43,7 @@ impl Resp {
             shared,
             session,
             decoder: Decoder::new(limits),
+            script: None,
         }
     }
 }
@@ -71,23 +74,15 @@ impl Protocol for Resp {
         match self.decoder.decode(input) {
             Ok(None) => Handled::at_once(Step::NeedInput),
             Ok(Some(request)) => {
-                let executed = resp::execute(&self.shared, session, &request.args, now);
-                match &executed.answer {
-                    Answer::One(reply) => encode(reply, session.protocol, replies),
-                    Answer::Many(many) => {
-                        for reply in many {
-                            encode(reply, session.protocol, replies);
-                        }
+                let executed = match resp::prepare(&self.shared, session, &request.args) {
+                    Err(refused) => refused,
+                    Ok(spec) if spec.flags.contains(Flags::SCRIPT) => {
+                        self.script = Some((request.args, spec));
+                        return Handled::at_once(Step::Exclusive);
                     }
-                }
-                Handled {
-                    step: if session.quit {
-                        Step::Close
-                    } else {
-                        Step::More
-                    },
-                    durable: executed.wait_for_journal,
-                }
+                    Ok(spec) => resp::run(&self.shared, session, spec, &request.args, now),
+                };
+                self.answer(executed, replies)
             }
             Err(error) => {
                 bump(&self.shared.stats.protocol_errors);
@@ -96,6 +91,14 @@ impl Protocol for Resp {
                 Handled::at_once(Step::Close)
             }
         }
+    }
+
+    fn handle_exclusive(&mut self, replies: &mut BytesMut, now: u64) -> Handled {
+        let Some((args, spec)) = self.script.take() else {
+            return Handled::at_once(Step::More);
+        };
+        let executed = resp::run(&self.shared, &mut self.session, spec, &args, now);
+        self.answer(executed, replies)
     }
 
     fn idle_timeout(&self) -> Option<Duration> {
@@ -151,6 +154,27 @@ impl Protocol for Resp {
 }
 
 impl Resp {
+    /// Encodes what a request produced; the connection closes after `QUIT`.
+    fn answer(&mut self, executed: Executed, replies: &mut BytesMut) -> Handled {
+        let protocol = self.session.protocol;
+        match &executed.answer {
+            Answer::One(reply) => encode(reply, protocol, replies),
+            Answer::Many(many) => {
+                for reply in many {
+                    encode(reply, protocol, replies);
+                }
+            }
+        }
+        Handled {
+            step: if self.session.quit {
+                Step::Close
+            } else {
+                Step::More
+            },
+            durable: executed.wait_for_journal,
+        }
+    }
+
     fn subscribed(&self) -> bool {
         self.session
             .subscriber
