@@ -30,6 +30,8 @@ mod config;
 mod conn;
 mod durability;
 mod exec;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod stats;
 
 use std::future::Future;
