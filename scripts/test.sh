@@ -20,7 +20,7 @@ packages=(
   # (crates/session-tokens/tests/browser).
   chromium chromium-driver
   # The session middleware's SQL store: its conformance suite starts its own PostgreSQL and
-  # MariaDB servers (crates/session/tests/conformance.rs).
+  # MariaDB servers (crates/session/tests/it/conformance.rs).
   postgresql mariadb-server
 )
 missing=()

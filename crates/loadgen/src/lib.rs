@@ -16,6 +16,7 @@
 //! What this crate deliberately does not do: encode memcached itself (it uses
 //! `sessiond-proto-memcache`'s client side), or assert performance targets.
 
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod ceiling;

@@ -1,6 +1,8 @@
 //! `sessiond-load`: the load generator (`run`), the do-nothing ceiling server (`ceiling`) and
 //! the side-by-side benchmark (`compare`). See docs/benchmarks.md.
 
+#![forbid(unsafe_code)]
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;

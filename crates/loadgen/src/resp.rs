@@ -23,20 +23,7 @@ pub fn encode_command(args: &[&[u8]], out: &mut BytesMut) {
     }
 }
 
-/// Writes `n` in decimal without going through `fmt`.
-pub fn put_decimal(out: &mut BytesMut, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.put_slice(&digits[i..]);
-}
+pub use sessiond_decimal::put_decimal;
 
 /// What a reply was, as far as the generator cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,10 +122,7 @@ fn scan(buf: &[u8], at: usize, depth: usize) -> Result<Option<(RespReply, usize)
 }
 
 fn parse_int(digits: &[u8]) -> Result<i64, RespError> {
-    std::str::from_utf8(digits)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or(RespError("bad integer"))
+    sessiond_decimal::parse_i64(digits).ok_or(RespError("bad integer"))
 }
 
 #[cfg(test)]

@@ -16,13 +16,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-// The one libc call needed (SIGTERM to a pid); std already links libc, and the signature is
-// fixed by POSIX, so the `libc` crate is not worth a dependency.
-unsafe extern "C" {
-    fn kill(pid: i32, sig: i32) -> i32;
-}
-const SIGTERM: i32 = 15;
-
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
@@ -102,8 +95,9 @@ impl Running {
 
     fn stop_inner(&mut self) -> anyhow::Result<()> {
         if self.child.try_wait()?.is_none() {
-            // SAFETY: kill(2) with a pid we spawned and have not yet reaped.
-            unsafe { kill(self.child.id() as i32, SIGTERM) };
+            // A pid we spawned and have not yet reaped, so it cannot have been reused.
+            let pid = rustix::process::Pid::from_child(&self.child);
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
             let deadline = Instant::now() + STOP_GRACE;
             while self.child.try_wait()?.is_none() {
                 if Instant::now() > deadline {

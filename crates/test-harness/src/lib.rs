@@ -21,6 +21,8 @@
 //! No dependencies beyond std, deliberately: whatever this crate pulls in would be compiled
 //! for the server crate's tests.
 
+#![forbid(unsafe_code)]
+
 pub mod memcached;
 pub mod process;
 pub mod redis;

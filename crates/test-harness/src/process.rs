@@ -15,19 +15,14 @@ use std::time::{Duration, Instant};
 
 use crate::scratch::free_port;
 
-// The two libc calls the harness needs. Declared directly instead of pulling in the `libc`
-// crate: std already links libc, and these signatures are fixed by POSIX.
-unsafe extern "C" {
-    fn kill(pid: i32, sig: i32) -> i32;
-    fn getuid() -> u32;
-}
-
-/// POSIX signal numbers (the same on every Linux architecture the tests run on).
-pub const SIGINT: i32 = 2;
-/// See [`SIGINT`].
-pub const SIGKILL: i32 = 9;
-/// See [`SIGINT`].
-pub const SIGTERM: i32 = 15;
+/// The signals the harness sends.
+pub use rustix::process::Signal;
+/// Interrupt: PostgreSQL's fast shutdown.
+pub const SIGINT: Signal = Signal::INT;
+/// Kill, when a server ignored the polite signals.
+pub const SIGKILL: Signal = Signal::KILL;
+/// Terminate: a graceful stop.
+pub const SIGTERM: Signal = Signal::TERM;
 
 /// How long a server gets to be ready (print `ready`, or accept a connection). Generous
 /// because the machine is shared with compilers; a healthy start takes milliseconds.
@@ -37,19 +32,20 @@ pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Sends `sig` to `pid`. For processes that are not our direct children (a PostgreSQL
 /// postmaster started through `runuser`) or that need another signal than std's SIGKILL.
-pub fn signal(pid: u32, sig: i32) {
-    let Ok(pid) = i32::try_from(pid) else { return };
-    // SAFETY: kill(2) has no memory-safety preconditions. Callers pass the pid of a process
-    // they started and have not reaped, so it cannot have been reused.
-    unsafe {
-        kill(pid, sig);
+/// Callers pass the pid of a process they started and have not reaped, so it cannot have
+/// been reused; a process already gone is not an error.
+pub fn signal(pid: u32, sig: Signal) {
+    if let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    {
+        let _ = rustix::process::kill_process(pid, sig);
     }
 }
 
 /// Whether the tests run as root (memcached, PostgreSQL and MariaDB then need a user).
 pub fn is_root() -> bool {
-    // SAFETY: getuid(2) cannot fail and has no preconditions.
-    unsafe { getuid() == 0 }
+    rustix::process::getuid().is_root()
 }
 
 /// Path of `program` on `PATH`, or a test failure naming the Debian package that provides it.
