@@ -289,7 +289,7 @@ fn duplicate_members_and_crit_are_refused() {
         f.validator.validate(&token),
         Err(JwtError::Malformed(_))
     ));
-    // A claim of our own twice ("role", which lands in `extra`, where serde alone would keep
+    // An application claim twice ("role", which lands in `extra`, where serde alone would keep
     // the last one), and a header member twice.
     let payload = format!(
         r#"{{"iss":"https://login.test","sub":"alice","aud":"b.test","exp":{},"iat":{now},"jti":"j","role":"user","role":"admin"}}"#,
