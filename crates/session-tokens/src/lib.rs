@@ -28,6 +28,7 @@
 //! names its records in a session store).
 
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod jwt;
 pub mod sealed;

@@ -55,6 +55,7 @@
 //! does not depend on the sessiond server and opens no sockets except through a store.
 
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod clock;
 pub mod config;

@@ -7,15 +7,21 @@
 //! used as an HMAC secret. On top of that, [`JwtKey::hs256`] refuses secrets that look like
 //! public keys (PEM, OpenSSH, or 32 bytes equal to a configured Ed25519 key are all caught by
 //! the tests), and secrets shorter than the 256-bit hash output (RFC 7518 §3.2).
+//!
+//! Signing and verification themselves are the `jsonwebtoken` crate's (its pure-Rust
+//! RustCrypto backend); a key here wraps its `EncodingKey` or `DecodingKey` together with the
+//! one [`Algorithm`] it may be used with, so the crate is never asked to pick a key for an
+//! algorithm chosen by the token.
 
 #![deny(missing_docs)]
 
 use std::fmt;
 
-use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
-use hmac::{Hmac, Mac as _};
+use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use jsonwebtoken::crypto::{CryptoProvider, rust_crypto};
+use jsonwebtoken::{DecodingKey, EncodingKey, Validation};
 use rand::RngCore as _;
-use sha2::Sha256;
 
 use super::JwtError;
 
@@ -23,8 +29,8 @@ use super::JwtError;
 /// represented, so they cannot be allowed by mistake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Algorithm {
-    /// Ed25519 signatures (RFC 8037). The default: small keys, deterministic signatures, no
-    /// malleability with strict verification, and a pure-Rust implementation.
+    /// Ed25519 signatures (RFC 8037). The default: small keys, deterministic signatures, and a
+    /// pure-Rust implementation.
     EdDSA,
     /// HMAC-SHA-256 (RFC 7518 §3.2). Only when issuer and verifier are the same party, since
     /// whoever can verify can also mint tokens.
@@ -52,20 +58,37 @@ impl Algorithm {
             )),
         }
     }
+
+    /// The same algorithm in `jsonwebtoken`'s terms.
+    pub(super) fn jose(self) -> jsonwebtoken::Algorithm {
+        match self {
+            Algorithm::EdDSA => jsonwebtoken::Algorithm::EdDSA,
+            Algorithm::HS256 => jsonwebtoken::Algorithm::HS256,
+        }
+    }
 }
 
 /// Minimum HMAC secret length: the SHA-256 output size.
 const MIN_HMAC_SECRET: usize = 32;
 
-enum Signing {
-    Ed25519(SigningKey),
-    Hs256(Vec<u8>),
+/// Makes `jsonwebtoken` use its RustCrypto backend, which is the one this crate enables.
+///
+/// The crate picks its backend from its features only while exactly one is on; if anything
+/// else in the application turns on `aws_lc_rs` as well, every sign and verify would panic
+/// instead. Installing a default before the first key exists prevents that. If the
+/// application installed its own provider first, that one stays (this call then fails,
+/// harmlessly): it is a complete JOSE backend too, and the policy checks here do not depend
+/// on which one computes the signatures.
+fn install_crypto() {
+    let _ = CryptoProvider::install_default(&rust_crypto::DEFAULT_PROVIDER);
 }
 
 /// A signing key with its `kid`. Its [`VerifyKey`] goes to the verifiers.
 pub struct JwtKey {
     kid: String,
-    key: Signing,
+    alg: Algorithm,
+    key: EncodingKey,
+    verify: VerifyKey,
 }
 
 impl fmt::Debug for JwtKey {
@@ -121,9 +144,17 @@ impl JwtKey {
     /// An Ed25519 key from its 32-byte seed.
     pub fn ed25519(kid: &str, seed: [u8; 32]) -> Result<Self, JwtError> {
         check_kid(kid)?;
+        install_crypto();
+        let signing = SigningKey::from_bytes(&seed);
+        // `jsonwebtoken` takes Ed25519 private keys as PKCS#8 (RFC 8410) DER only.
+        let der = signing
+            .to_pkcs8_der()
+            .map_err(|e| JwtError::BadKey(format!("Ed25519 key not encodable: {e}")))?;
         Ok(Self {
             kid: kid.to_owned(),
-            key: Signing::Ed25519(SigningKey::from_bytes(&seed)),
+            alg: Algorithm::EdDSA,
+            key: EncodingKey::from_ed_der(der.as_bytes()),
+            verify: VerifyKey::from_ed25519(kid, signing.verifying_key()),
         })
     }
 
@@ -138,9 +169,17 @@ impl JwtKey {
     pub fn hs256(kid: &str, secret: &[u8]) -> Result<Self, JwtError> {
         check_kid(kid)?;
         check_hmac_secret(secret)?;
+        install_crypto();
         Ok(Self {
             kid: kid.to_owned(),
-            key: Signing::Hs256(secret.to_vec()),
+            alg: Algorithm::HS256,
+            key: EncodingKey::from_secret(secret),
+            verify: VerifyKey::new(
+                kid,
+                Algorithm::HS256,
+                DecodingKey::from_secret(secret),
+                None,
+            ),
         })
     }
 
@@ -151,47 +190,37 @@ impl JwtKey {
 
     /// The one algorithm this key signs with.
     pub fn algorithm(&self) -> Algorithm {
-        match self.key {
-            Signing::Ed25519(_) => Algorithm::EdDSA,
-            Signing::Hs256(_) => Algorithm::HS256,
-        }
+        self.alg
     }
 
     /// The matching verification key.
     pub fn verify_key(&self) -> VerifyKey {
-        let key = match &self.key {
-            Signing::Ed25519(k) => Verifying::Ed25519(k.verifying_key()),
-            Signing::Hs256(s) => Verifying::Hs256(s.clone()),
-        };
-        VerifyKey {
-            kid: self.kid.clone(),
-            key,
-        }
+        self.verify.clone()
     }
 
-    pub(super) fn sign(&self, input: &[u8]) -> Vec<u8> {
-        match &self.key {
-            Signing::Ed25519(k) => k.sign(input).to_bytes().to_vec(),
-            Signing::Hs256(s) => {
-                let mut mac = Hmac::<Sha256>::new_from_slice(s).expect("HMAC takes any key length");
-                mac.update(input);
-                mac.finalize().into_bytes().to_vec()
-            }
-        }
+    pub(super) fn encoding_key(&self) -> &EncodingKey {
+        &self.key
     }
-}
 
-#[derive(Clone)]
-enum Verifying {
-    Ed25519(VerifyingKey),
-    Hs256(Vec<u8>),
+    /// The base64url signature of `input`: what the tests use to hand-craft tokens.
+    #[cfg(test)]
+    pub(super) fn sign(&self, input: &[u8]) -> String {
+        jsonwebtoken::crypto::sign(input, &self.key, self.alg.jose()).expect("a valid key signs")
+    }
 }
 
 /// A verification key with its `kid`, bound to one algorithm.
 #[derive(Clone)]
 pub struct VerifyKey {
     kid: String,
-    key: Verifying,
+    alg: Algorithm,
+    key: DecodingKey,
+    /// What `jsonwebtoken` checks with this key: the signature, for this key's algorithm
+    /// only. Its claim checks are all off, since they read the system clock while ours use
+    /// the validator's (see `JwtValidator::validate_at`).
+    signature_only: Validation,
+    /// The raw public key, for an Ed25519 key.
+    public: Option<[u8; 32]>,
 }
 
 impl fmt::Debug for VerifyKey {
@@ -206,19 +235,43 @@ impl fmt::Debug for VerifyKey {
 }
 
 impl VerifyKey {
+    fn new(kid: &str, alg: Algorithm, key: DecodingKey, public: Option<[u8; 32]>) -> Self {
+        let mut signature_only = Validation::new(alg.jose());
+        signature_only.required_spec_claims.clear();
+        signature_only.validate_exp = false;
+        signature_only.validate_nbf = false;
+        signature_only.validate_aud = false;
+        Self {
+            kid: kid.to_owned(),
+            alg,
+            key,
+            signature_only,
+            public,
+        }
+    }
+
+    fn from_ed25519(kid: &str, key: VerifyingKey) -> Self {
+        let public = key.to_bytes();
+        // For Ed25519, `jsonwebtoken` takes the raw 32-byte public key.
+        Self::new(
+            kid,
+            Algorithm::EdDSA,
+            DecodingKey::from_ed_der(&public),
+            Some(public),
+        )
+    }
+
     /// An Ed25519 public key (32 bytes). Refuses points that are not on the curve and
     /// weak (small-order) keys, which would let a forger pass verification (RFC 8725 §3.4).
     pub fn ed25519(kid: &str, public: [u8; 32]) -> Result<Self, JwtError> {
         check_kid(kid)?;
+        install_crypto();
         let key = VerifyingKey::from_bytes(&public)
             .map_err(|_| JwtError::BadKey("not an Ed25519 public key".into()))?;
         if key.is_weak() {
             return Err(JwtError::BadKey("weak Ed25519 public key".into()));
         }
-        Ok(Self {
-            kid: kid.to_owned(),
-            key: Verifying::Ed25519(key),
-        })
+        Ok(Self::from_ed25519(kid, key))
     }
 
     /// An HS256 secret, with the same checks as [`JwtKey::hs256`].
@@ -233,38 +286,20 @@ impl VerifyKey {
 
     /// The one algorithm this key verifies.
     pub fn algorithm(&self) -> Algorithm {
-        match self.key {
-            Verifying::Ed25519(_) => Algorithm::EdDSA,
-            Verifying::Hs256(_) => Algorithm::HS256,
-        }
+        self.alg
     }
 
     /// The public key bytes of an Ed25519 key, to publish to verifiers; `None` for a secret.
     pub fn public_bytes(&self) -> Option<[u8; 32]> {
-        match &self.key {
-            Verifying::Ed25519(k) => Some(k.to_bytes()),
-            Verifying::Hs256(_) => None,
-        }
+        self.public
     }
 
-    /// Whether `signature` is valid for `input` under this key.
-    pub(super) fn verify(&self, input: &[u8], signature: &[u8]) -> bool {
-        match &self.key {
-            Verifying::Ed25519(k) => {
-                let Ok(sig) = ed25519_dalek::Signature::from_slice(signature) else {
-                    return false;
-                };
-                // Strict verification rejects non-canonical and small-order components, so
-                // a signature has one encoding (no malleability, RFC 8725 §2.6).
-                k.verify_strict(input, &sig).is_ok()
-            }
-            Verifying::Hs256(s) => {
-                let mut mac = Hmac::<Sha256>::new_from_slice(s).expect("HMAC takes any key length");
-                mac.update(input);
-                // Constant-time comparison.
-                mac.verify_slice(signature).is_ok()
-            }
-        }
+    pub(super) fn decoding_key(&self) -> &DecodingKey {
+        &self.key
+    }
+
+    pub(super) fn signature_only(&self) -> &Validation {
+        &self.signature_only
     }
 }
 

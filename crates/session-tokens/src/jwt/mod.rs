@@ -9,7 +9,8 @@
 //!      `alg` in the validator's allow-list (`none` cannot be expressed), a `kid` that names
 //!      a known key, **and the key's own algorithm equal to `alg`** (§3.1; no key confusion);
 //!      `jwk`, `jku`, `x5u`, `x5c` are never used to find a key (§3.10);
-//!   3. the signature (Ed25519 strict verification, or a constant-time HMAC comparison);
+//!   3. the signature (Ed25519, or a constant-time HMAC comparison) and the claims' JSON, by
+//!      the `jsonwebtoken` crate with the key the previous step chose;
 //!   4. explicit typing: `typ` must be the validator's (§3.11), e.g. `at+jwt` for session
 //!      tokens and `logout+jwt` for back-channel logout tokens, so one kind of token is never
 //!      accepted as the other (§2.8, §3.12);
@@ -20,6 +21,23 @@
 //!   out everywhere" stores a per-user not-before that refuses every token issued earlier.
 //!   Records are keyed by a hash of `(iss, jti)` or `(iss, sub)`, never of the token bytes,
 //!   which an attacker can re-encode.
+//!
+//! # What `jsonwebtoken` does and what stays here
+//!
+//! The compact serialization, signing and signature verification are the `jsonwebtoken`
+//! crate's (RustCrypto backend, pure Rust). The policy around them stays here, because the
+//! crate cannot express it: it takes its time from the system clock (no injectable clock, so
+//! `exp`/`nbf`/`iat` are checked here against [`Clock`] with a millisecond leeway), it parses
+//! `alg` into its own enum (so `none` would be an anonymous parse error, not
+//! [`JwtError::AlgNone`]), it lets serde keep the last of a repeated JSON member that is not
+//! a named field, it accepts `crit` and an `iss` array, and it has no `typ` check, no `kid`
+//! lookup and no `iat` check. So a token
+//! passes steps 1 and 2 here before the crate sees it, with the one key the `kid` names and
+//! only that key's algorithm allowed, and steps 4 and 5 after.
+//!
+//! Its Ed25519 check is `ed25519-dalek`'s `verify` rather than `verify_strict`: both refuse
+//! non-canonical `s` and `R` encodings; `verify_strict` also refuses small-order points,
+//! which matters only for a small-order public key, and [`VerifyKey::ed25519`] refuses those.
 
 #![deny(missing_docs)]
 
@@ -30,6 +48,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::errors::ErrorKind;
 use rand::RngCore as _;
 use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -200,13 +219,6 @@ pub struct SignedToken {
     pub claims: Claims,
 }
 
-#[derive(Serialize)]
-struct HeaderOut<'a> {
-    alg: &'static str,
-    typ: &'a str,
-    kid: &'a str,
-}
-
 #[derive(Deserialize)]
 struct HeaderIn {
     alg: String,
@@ -312,20 +324,13 @@ impl JwtIssuer {
 }
 
 fn sign(key: &JwtKey, typ: &str, claims: &Claims) -> Result<String, JwtError> {
-    let header = serde_json::to_vec(&HeaderOut {
-        alg: key.algorithm().as_str(),
-        typ,
-        kid: key.kid(),
+    let mut header = jsonwebtoken::Header::new(key.algorithm().jose());
+    header.typ = Some(typ.to_owned());
+    header.kid = Some(key.kid().to_owned());
+    jsonwebtoken::encode(&header, claims, key.encoding_key()).map_err(|e| match e.kind() {
+        ErrorKind::Json(_) => JwtError::Malformed("claims"),
+        _ => JwtError::BadKey(e.to_string()),
     })
-    .map_err(|_| JwtError::Malformed("header"))?;
-    let payload = serde_json::to_vec(claims).map_err(|_| JwtError::Malformed("claims"))?;
-    let mut out = URL_SAFE_NO_PAD.encode(header);
-    out.push('.');
-    out.push_str(&URL_SAFE_NO_PAD.encode(payload));
-    let sig = key.sign(out.as_bytes());
-    out.push('.');
-    out.push_str(&URL_SAFE_NO_PAD.encode(sig));
-    Ok(out)
 }
 
 /// Checks tokens for one audience from one issuer. Cheap to clone.
@@ -428,7 +433,7 @@ impl JwtValidator {
             return Err(JwtError::Malformed("too long"));
         }
         let mut parts = token.split('.');
-        let (Some(h64), Some(p64), Some(s64), None) =
+        let (Some(h64), Some(p64), Some(_), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(JwtError::Malformed("not three parts"));
@@ -456,11 +461,21 @@ impl JwtValidator {
                 key: key.algorithm(),
             });
         }
-        let sig = decode_part(s64)?;
-        let signed = &token[..h64.len() + 1 + p64.len()];
-        if !key.verify(signed.as_bytes(), &sig) {
-            return Err(JwtError::BadSignature);
-        }
+        // The signature, and the claims parsed, by the JOSE crate with the key chosen above
+        // and its algorithm only. It parses the header again, more strictly typed (a `jwk`
+        // that is not a JWK is refused here), but only its `alg` is used; `typ` and `kid` were
+        // read above, from the header checked for duplicates.
+        let claims =
+            jsonwebtoken::decode::<Claims>(token, key.decoding_key(), key.signature_only())
+                .map_err(|e| match e.kind() {
+                    ErrorKind::InvalidSignature => JwtError::BadSignature,
+                    ErrorKind::Base64(_) => JwtError::Malformed("not base64url"),
+                    ErrorKind::Json(_) | ErrorKind::Utf8(_) => {
+                        JwtError::Malformed("header or claims")
+                    }
+                    _ => JwtError::Malformed("refused by the JWS decoder"),
+                })?
+                .claims;
 
         // Authentic from here on; now check it is meant for us, and now.
         if !header
@@ -470,10 +485,9 @@ impl JwtValidator {
         {
             return Err(JwtError::WrongType);
         }
-        let payload = decode_part(p64)?;
-        no_duplicate_members(&payload)?;
-        let claims: Claims =
-            serde_json::from_slice(&payload).map_err(|_| JwtError::Malformed("claims"))?;
+        // serde refused a repeated named claim already, but `extra` keeps the last of any
+        // other; refuse every duplicate (see above).
+        no_duplicate_members(&decode_part(p64)?)?;
         if claims.iss != self.iss {
             return Err(JwtError::WrongIssuer);
         }
