@@ -7,7 +7,7 @@
 //! A session is stored under `<prefix><id>` but placed by its id alone, as php-memcached
 //! places `memc.sess.key.<id>` by `<id>` (its prefix is a libmemcached namespace, which is not
 //! hashed). With the same server list and [`Distribution`], a Rust app and a PHP app therefore
-//! agree on the server of every session; `tests/conformance.rs` checks it against php-cli.
+//! agree on the server of every session; `tests/it/conformance.rs` checks it against php-cli.
 //! With `replicas = n`, the copies live on the `n` servers that follow the owner in the
 //! configured list, as libmemcached places `MEMCACHED_BEHAVIOR_NUMBER_OF_REPLICAS` copies.
 //!
