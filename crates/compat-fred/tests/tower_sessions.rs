@@ -3,10 +3,10 @@
 //! would call it: `create` (`SET <id> <msgpack> EXAT <ts> NX`), `save` (`SET … EXAT <ts>
 //! XX`), `load` (`GET`) and `delete` (`DEL`), the commands captured from it (docs/redis.md).
 //!
-//! The server harness is the sessiond package's (`crates/server/tests/it/support.rs` and
-//! `resp_support.rs`, included by path): sessiond on free loopback ports with a throwaway
-//! data directory, or the Debian redis-server with `SESSIOND_IT_TARGET=redis`. This package
-//! cannot depend on sessiond's binary, so the harness runs `target/<profile>/sessiond`, which
+//! The servers come from the workspace's test harness (`sessiond-test-harness`, shared with
+//! sessiond's own real-client suite): sessiond on free loopback ports with a throwaway data
+//! directory, or the Debian redis-server with `SESSIOND_IT_TARGET=redis`. This package cannot
+//! depend on sessiond's binary, so the harness runs `target/<profile>/sessiond`, which
 //! `scripts/test.sh` builds first; a missing or outdated binary fails the test and says to
 //! run `cargo build -p sessiond`.
 //!
@@ -16,21 +16,11 @@
 //! must produce the same (a `$-1`, checked byte for byte on a raw connection), not an
 //! invented `:0`, which fred would turn into a silent success.
 
-// The harness serves many tests in the sessiond package; only part of it is used here.
-#[allow(dead_code)]
-#[path = "../../server/tests/it/support.rs"]
-mod support;
-
-#[allow(dead_code)]
-#[path = "../../server/tests/it/resp_support.rs"]
-mod resp_support;
-
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use resp_support::{PASSWORD, Resp, RespServer};
-use support::Target;
+use sessiond_test_harness::{PASSWORD, Resp, RespServer, Target, escape, sessiond_binary};
 use time::OffsetDateTime;
 use tower_sessions_core::SessionStore;
 use tower_sessions_core::session::{Id, Record};
@@ -52,7 +42,7 @@ fn check_binary_is_fresh() {
     if Target::from_env() == Target::Redis || std::env::var_os("SESSIOND_BIN").is_some() {
         return;
     }
-    let bin = support::sessiond_binary();
+    let bin = sessiond_binary();
     let Ok(depinfo) = std::fs::read_to_string(bin.with_extension("d")) else {
         return;
     };
@@ -139,7 +129,7 @@ async fn create_save_load_delete() {
         raw.first(),
         Some(&0x93),
         "not the store's MessagePack [id, data, expiry]: {}",
-        resp_support::escape(&raw)
+        escape(&raw)
     );
     let loaded = store.load(&rec.id).await.expect("load").expect("loaded");
     assert_eq!(loaded, rec, "load returned something else than was stored");

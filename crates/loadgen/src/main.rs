@@ -148,8 +148,8 @@ struct CompareArgs {
         default_value = "sessiond,memcached,redis,redis-aof,ceiling"
     )]
     servers: Vec<String>,
-    /// Journal fsync modes to run sessiond with (e.g. everysec,always), once the journal
-    /// exists; empty runs sessiond without a journal flag.
+    /// Journal fsync modes to run sessiond with (e.g. everysec,always), one server each;
+    /// empty runs sessiond once, on its default (everysec).
     #[arg(long, value_delimiter = ',')]
     journal_modes: Vec<String>,
     /// The sessiond flag selecting a journal mode; `{mode}` is replaced.

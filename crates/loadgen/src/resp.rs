@@ -1,11 +1,11 @@
 //! A minimal client-side RESP2 codec: commands out as arrays of bulk strings, replies in as a
 //! coarse [`RespReply`].
 //!
-//! It exists only so the load generator can drive Redis (and, later, sessiond's RESP
-//! listener) with the same workloads as the memcached protocols. A full RESP codec crate comes
-//! with the RESP listener; this one deliberately keeps nothing but what the generator needs to
-//! classify a reply (hit, miss, success, error), and skips aggregate contents without building
-//! them.
+//! It exists so the load generator can drive Redis and sessiond's RESP listener with the same
+//! workloads as the memcached protocols. The full codec is `sessiond-proto-resp`; this one
+//! deliberately keeps nothing but what the generator needs to classify a reply (hit, miss,
+//! success, error), and skips aggregate contents without building them, so the generator's
+//! own cost stays small next to the server's.
 
 use bytes::{Buf, BufMut, BytesMut};
 

@@ -107,6 +107,12 @@ pub struct Options {
     #[arg(long, env = "SESSIOND_IDLE_TIMEOUT", value_name = "SECONDS")]
     pub idle_timeout: Option<u64>,
 
+    /// Milliseconds a Lua script may run before it is aborted with `BUSY` (wherever it is,
+    /// pattern matching included); other commands wait for a running script at most this
+    /// long. [default: 5000]
+    #[arg(long, env = "SESSIOND_SCRIPT_TIME_LIMIT", value_name = "MILLISECONDS")]
+    pub script_time_limit: Option<u64>,
+
     /// Worker threads. [default: the number of CPUs]
     #[arg(long, env = "SESSIOND_THREADS", value_name = "N")]
     pub threads: Option<usize>,
@@ -217,6 +223,8 @@ pub struct Config {
     pub max_connections: usize,
     /// Idle timeout; `None` never closes idle connections.
     pub idle_timeout: Option<Duration>,
+    /// How long a script may run.
+    pub script_time_limit: Duration,
     /// Worker threads.
     pub threads: usize,
     /// Durable data directory.
@@ -342,6 +350,13 @@ impl Options {
             bail!("--max-connections must be at least 1");
         }
         let idle = self.idle_timeout.or(file.idle_timeout).unwrap_or(0);
+        let script_ms = self
+            .script_time_limit
+            .or(file.script_time_limit)
+            .unwrap_or(5000);
+        if script_ms == 0 {
+            bail!("--script-time-limit must be at least 1 millisecond");
+        }
         let threads = self
             .threads
             .or(file.threads)
@@ -366,6 +381,7 @@ impl Options {
             max_item_size: max_item_size as usize,
             max_connections,
             idle_timeout: (idle > 0).then(|| Duration::from_secs(idle)),
+            script_time_limit: Duration::from_millis(script_ms),
             threads,
             data_dir: self
                 .data_dir

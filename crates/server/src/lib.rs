@@ -30,6 +30,8 @@ mod config;
 mod conn;
 mod durability;
 mod exec;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod stats;
 
 use std::future::Future;
@@ -243,7 +245,7 @@ async fn expirer(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         for (db, store) in shared.databases.iter().enumerate() {
             loop {
                 let removed = {
-                    let _gate = shared.script_gate();
+                    let _gate = shared.gate.read().await;
                     let pubsub = &shared.resp.pubsub;
                     store.expire_due(clock::now_ms(), &mut |key| {
                         pubsub.notify(db, exec::resp::pubsub::EXPIRED, "expired", key);

@@ -52,6 +52,9 @@ pub(crate) enum Step {
     NeedInput,
     /// Close after writing what is pending.
     Close,
+    /// The request needs the script gate exclusively (it runs a script); the protocol kept
+    /// it for [`Protocol::handle_exclusive`].
+    Exclusive,
 }
 
 /// One request handled: what comes next, and whether its reply must wait for the journal.
@@ -81,8 +84,14 @@ pub(crate) trait Protocol {
     fn replies(&self) -> Self::Replies;
 
     /// Decodes, executes and encodes at most one request from `input` as of `now`, appending
-    /// its reply to `replies`.
+    /// its reply to `replies`. The caller holds the script gate shared.
     fn handle(&mut self, input: &mut BytesMut, replies: &mut Self::Replies, now: u64) -> Handled;
+
+    /// Runs the request that [`Protocol::handle`] kept with [`Step::Exclusive`]. The caller
+    /// holds the script gate exclusively.
+    fn handle_exclusive(&mut self, _replies: &mut Self::Replies, _now: u64) -> Handled {
+        Handled::at_once(Step::More)
+    }
 
     /// How long the connection may sit without input before it is closed, now.
     fn idle_timeout(&self) -> Option<Duration>;
@@ -171,7 +180,26 @@ pub(crate) async fn serve<S, P>(
         let mut now = now_ms();
         let mut durable = false;
         let close = loop {
-            let handled = protocol.handle(&mut input, &mut replies, now);
+            // The script gate, shared, for one request; see `Shared::gate`.
+            let handled = match shared.gate.try_read() {
+                Ok(_gate) => protocol.handle(&mut input, &mut replies, now),
+                Err(_) => {
+                    // A script runs or waits to: wait for it without holding the thread,
+                    // then go on where this left off.
+                    drop(shared.gate.read().await);
+                    now = now_ms();
+                    continue;
+                }
+            };
+            let handled = match handled.step {
+                Step::Exclusive => {
+                    let _gate = shared.gate.write().await;
+                    // A script may run for up to its time limit: off the async worker.
+                    let now = now_ms();
+                    run_blocking(|| protocol.handle_exclusive(&mut replies, now))
+                }
+                _ => handled,
+            };
             durable |= handled.durable;
             let more = matches!(handled.step, Step::More);
             if replies.remaining() >= WRITE_HIGH_WATER || !more {
@@ -192,7 +220,7 @@ pub(crate) async fn serve<S, P>(
                 }
             }
             match handled.step {
-                Step::More => continue,
+                Step::More | Step::Exclusive => continue,
                 Step::NeedInput => break protocol.close_after_batch(),
                 Step::Close => break true,
             }
@@ -211,6 +239,18 @@ pub(crate) async fn serve<S, P>(
         if input.capacity() - input.len() < 1024 {
             input.reserve(READ_CHUNK);
         }
+    }
+}
+
+/// Runs `work`, which may block for a while (a script), telling the runtime first so that
+/// the worker's other connections move to another thread meanwhile.
+fn run_blocking<R>(work: impl FnOnce() -> R) -> R {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi_thread {
+        tokio::task::block_in_place(work)
+    } else {
+        work()
     }
 }
 

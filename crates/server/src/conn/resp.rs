@@ -14,12 +14,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use sessiond_proto_resp::{Decoder, Limits, encode};
 
 use super::{Handled, Protocol, READ_CHUNK, Step, WRITE_HIGH_WATER, guard};
 use crate::exec::Shared;
-use crate::exec::resp::{self, Answer, Session};
+use crate::exec::resp::{self, Answer, Executed, Flags, Session, Spec};
 use crate::stats::bump;
 
 /// Floor of the per-connection input limit; see [`Resp::input_limit`].
@@ -39,6 +39,8 @@ pub(crate) struct Resp {
     shared: Arc<Shared>,
     session: Session,
     decoder: Decoder,
+    /// A script command waiting for the script gate, exclusively.
+    script: Option<(Vec<Bytes>, &'static Spec)>,
     /// The limits once logged in.
     limits: Limits,
     /// Whether `decoder` runs under [`PRE_LOGIN`].
@@ -60,6 +62,7 @@ impl Resp {
             shared,
             session,
             decoder: Decoder::new(if pre_login { PRE_LOGIN } else { limits }),
+            script: None,
             limits,
             pre_login,
         }
@@ -97,34 +100,15 @@ impl Protocol for Resp {
                     guard::log_attack("resp");
                     return Handled::at_once(Step::Close);
                 }
-                let executed = resp::execute(&self.shared, session, &request.args, now);
-                if self.pre_login == session.authenticated {
-                    // Logged in (or out, by RESET): the decoder has just returned a whole
-                    // request, so it holds no partial state to lose by being replaced.
-                    self.pre_login = !session.authenticated;
-                    let limits = if self.pre_login {
-                        PRE_LOGIN
-                    } else {
-                        self.limits
-                    };
-                    self.decoder = Decoder::new(limits);
-                }
-                match &executed.answer {
-                    Answer::One(reply) => encode(reply, session.protocol, replies),
-                    Answer::Many(many) => {
-                        for reply in many {
-                            encode(reply, session.protocol, replies);
-                        }
+                let executed = match resp::prepare(&self.shared, session, &request.args) {
+                    Err(refused) => refused,
+                    Ok(spec) if spec.flags.contains(Flags::SCRIPT) => {
+                        self.script = Some((request.args, spec));
+                        return Handled::at_once(Step::Exclusive);
                     }
-                }
-                Handled {
-                    step: if session.quit {
-                        Step::Close
-                    } else {
-                        Step::More
-                    },
-                    durable: executed.wait_for_journal,
-                }
+                    Ok(spec) => resp::run(&self.shared, session, spec, &request.args, now),
+                };
+                self.answer(executed, replies)
             }
             Err(error) => {
                 bump(&self.shared.stats.protocol_errors);
@@ -133,6 +117,14 @@ impl Protocol for Resp {
                 Handled::at_once(Step::Close)
             }
         }
+    }
+
+    fn handle_exclusive(&mut self, replies: &mut BytesMut, now: u64) -> Handled {
+        let Some((args, spec)) = self.script.take() else {
+            return Handled::at_once(Step::More);
+        };
+        let executed = resp::run(&self.shared, &mut self.session, spec, &args, now);
+        self.answer(executed, replies)
     }
 
     fn idle_timeout(&self) -> Option<Duration> {
@@ -188,6 +180,38 @@ impl Protocol for Resp {
 }
 
 impl Resp {
+    /// Encodes what a request produced; the connection closes after `QUIT`.
+    fn answer(&mut self, executed: Executed, replies: &mut BytesMut) -> Handled {
+        if self.pre_login == self.session.authenticated {
+            // Logged in (or out, by RESET): the decoder has just returned a whole request,
+            // so it holds no partial state to lose by being replaced.
+            self.pre_login = !self.session.authenticated;
+            let limits = if self.pre_login {
+                PRE_LOGIN
+            } else {
+                self.limits
+            };
+            self.decoder = Decoder::new(limits);
+        }
+        let protocol = self.session.protocol;
+        match &executed.answer {
+            Answer::One(reply) => encode(reply, protocol, replies),
+            Answer::Many(many) => {
+                for reply in many {
+                    encode(reply, protocol, replies);
+                }
+            }
+        }
+        Handled {
+            step: if self.session.quit {
+                Step::Close
+            } else {
+                Step::More
+            },
+            durable: executed.wait_for_journal,
+        }
+    }
+
     fn subscribed(&self) -> bool {
         self.session
             .subscriber

@@ -49,6 +49,20 @@ fn journal_only(db: u8, journal: &Arc<Journal>) -> Arc<dyn Observer> {
     crate::changes::ChangeObserver::shared(db, journal, None)
 }
 
+/// Opens (recovers, then starts the writer of) the journal in `dir`.
+fn open_at(dir: &Path, policy: FsyncPolicy) -> anyhow::Result<Opened> {
+    open(&options(dir, policy), budget(), NOW, &journal_only)
+}
+
+/// Recovers the journal in `dir` as of `now`, without starting the writer.
+fn recover_at(
+    dir: &Path,
+    policy: FsyncPolicy,
+    now: u64,
+) -> anyhow::Result<(Opened, super::recovery::Recovered)> {
+    recover(&options(dir, policy), budget(), now, &journal_only)
+}
+
 fn budget() -> Arc<Budget> {
     Arc::new(Budget::new(u64::MAX))
 }
@@ -88,13 +102,7 @@ fn recovery_after_a_cut_at_every_offset_of_the_last_records_gives_a_valid_prefix
     // The state of the seven keys after each journaled change, in order.
     let mut states: Vec<Vec<Option<String>>> = Vec::new();
     let mut model: Vec<Option<String>> = vec![None; 7];
-    let opened = open(
-        &options(&dir.0, FsyncPolicy::Always),
-        budget(),
-        NOW,
-        &journal_only,
-    )
-    .unwrap();
+    let opened = open_at(&dir.0, FsyncPolicy::Always).unwrap();
     for i in 0..30 {
         let k = i % 7;
         let key = format!("k{k}");
@@ -138,13 +146,7 @@ fn recovery_after_a_cut_at_every_offset_of_the_last_records_gives_a_valid_prefix
         let copy = TempDir::new("cut-copy");
         std::fs::copy(dir.0.join("MANIFEST"), copy.0.join("MANIFEST")).unwrap();
         std::fs::write(copy.0.join(segment_name(1)), &bytes[..cut]).unwrap();
-        let (opened, recovered) = recover(
-            &options(&copy.0, FsyncPolicy::Always),
-            budget(),
-            NOW,
-            &journal_only,
-        )
-        .unwrap();
+        let (opened, recovered) = recover_at(&copy.0, FsyncPolicy::Always, NOW).unwrap();
         let whole = ends.iter().filter(|&&e| e <= cut).count();
         let want = &states[whole - 1];
         for (k, want) in want.iter().enumerate() {
@@ -172,13 +174,7 @@ fn recovery_after_a_cut_at_every_offset_of_the_last_records_gives_a_valid_prefix
 #[test]
 fn deadlines_are_absolute_across_recovery() {
     let dir = TempDir::new("deadline");
-    let opened = open(
-        &options(&dir.0, FsyncPolicy::EverySec),
-        budget(),
-        NOW,
-        &journal_only,
-    )
-    .unwrap();
+    let opened = open_at(&dir.0, FsyncPolicy::EverySec).unwrap();
     let s = &opened.stores[0];
     mc_write(
         s,
@@ -225,13 +221,7 @@ fn deadlines_are_absolute_across_recovery() {
     .unwrap();
     close(opened);
 
-    let (opened, _) = recover(
-        &options(&dir.0, FsyncPolicy::EverySec),
-        budget(),
-        NOW + 2999,
-        &journal_only,
-    )
-    .unwrap();
+    let (opened, _) = recover_at(&dir.0, FsyncPolicy::EverySec, NOW + 2999).unwrap();
     assert_eq!(
         opened.stores[0]
             .get_if_string(b"short", NOW + 2999)
@@ -261,13 +251,7 @@ fn deadlines_are_absolute_across_recovery() {
         7
     );
     close(opened);
-    let (opened, _) = recover(
-        &options(&dir.0, FsyncPolicy::EverySec),
-        budget(),
-        NOW + 3000,
-        &journal_only,
-    )
-    .unwrap();
+    let (opened, _) = recover_at(&dir.0, FsyncPolicy::EverySec, NOW + 3000).unwrap();
     assert_eq!(
         opened.stores[0].get_if_string(b"short", NOW + 3000),
         None,
@@ -284,13 +268,7 @@ fn deadlines_are_absolute_across_recovery() {
 #[test]
 fn a_failed_write_poisons_the_journal() {
     let dir = TempDir::new("poison");
-    let (opened, recovered) = recover(
-        &options(&dir.0, FsyncPolicy::Always),
-        budget(),
-        NOW,
-        &journal_only,
-    )
-    .unwrap();
+    let (opened, recovered) = recover_at(&dir.0, FsyncPolicy::Always, NOW).unwrap();
     drop(recovered);
     // Fault injection without a hook in the server: /dev/full fails every write with ENOSPC.
     let full = std::fs::OpenOptions::new()
@@ -339,30 +317,13 @@ fn a_failed_write_poisons_the_journal() {
 #[test]
 fn a_second_open_of_the_same_directory_is_refused() {
     let dir = TempDir::new("lock");
-    let opened = open(
-        &options(&dir.0, FsyncPolicy::No),
-        budget(),
-        NOW,
-        &journal_only,
-    )
-    .unwrap();
-    let Err(second) = open(
-        &options(&dir.0, FsyncPolicy::No),
-        budget(),
-        NOW,
-        &journal_only,
-    ) else {
+    let opened = open_at(&dir.0, FsyncPolicy::No).unwrap();
+    let Err(second) = open_at(&dir.0, FsyncPolicy::No) else {
         panic!("opened twice")
     };
     assert!(second.to_string().contains("another sessiond"), "{second}");
     close(opened);
-    let reopened = open(
-        &options(&dir.0, FsyncPolicy::No),
-        budget(),
-        NOW,
-        &journal_only,
-    )
-    .unwrap();
+    let reopened = open_at(&dir.0, FsyncPolicy::No).unwrap();
     close(reopened);
 }
 
@@ -380,13 +341,7 @@ fn entries(opened: &Opened, now: u64) -> Vec<(bytes::Bytes, sessiond_store::Valu
 fn collections_survive_a_restart_and_a_rewrite() {
     use sessiond_store::{IfTargetExists, ZAddFlags};
     let dir = TempDir::new("collections");
-    let opened = open(
-        &options(&dir.0, FsyncPolicy::EverySec),
-        budget(),
-        NOW,
-        &journal_only,
-    )
-    .unwrap();
+    let opened = open_at(&dir.0, FsyncPolicy::EverySec).unwrap();
     let s = opened.stores[0].clone();
     let write = |s: &sessiond_store::Store, round: u8| {
         let key = |name: &str| format!("{name}{}", round % 3).into_bytes();
@@ -452,13 +407,7 @@ fn collections_survive_a_restart_and_a_rewrite() {
     let used = opened.stores[0].budget().used();
     drop(s);
     close(opened);
-    let (opened, _) = recover(
-        &options(&dir.0, FsyncPolicy::EverySec),
-        budget(),
-        NOW,
-        &journal_only,
-    )
-    .unwrap();
+    let (opened, _) = recover_at(&dir.0, FsyncPolicy::EverySec, NOW).unwrap();
     assert_eq!(entries(&opened, NOW), before);
     assert_eq!(
         opened.stores[0].budget().used(),

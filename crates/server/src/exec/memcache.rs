@@ -138,8 +138,7 @@ fn login(shared: &Shared, user: &mut Option<Identity>, who: Option<Identity>) ->
 
 /// Executes one command at `now` (Unix ms).
 pub fn execute(shared: &Shared, command: &Command, now: u64) -> Outcome {
-    // No Lua script runs while a memcached command does (scripts are atomic for everyone).
-    let _gate = shared.script_gate();
+    // The connection holds the script gate shared: no Lua script runs meanwhile.
     if is_mutation(command) && shared.writes_refused() {
         return Outcome::ServerError(super::JOURNAL_FAILED.to_string());
     }

@@ -83,7 +83,14 @@ pub struct Shared {
     pub users: auth::Users,
     /// When the server started (monotonic), for `uptime`.
     pub started: Instant,
-    /// RESP's server-wide state: pub/sub, scripts, the script gate, client registry.
+    /// The script gate. Every ordinary command of either protocol (and each expirer sweep)
+    /// runs holding it shared; a script holds it exclusively for its whole run, which is
+    /// what makes a script atomic with respect to every other client (see
+    /// `resp::scripting`). An async lock: a command that finds a script running waits for
+    /// it without holding up a worker thread, and the connection takes the lock with
+    /// `try_read` on the ordinary path (one atomic operation when no script runs).
+    pub gate: tokio::sync::RwLock<()>,
+    /// RESP's server-wide state: pub/sub, scripts, client registry.
     pub resp: resp::RespShared,
 }
 
@@ -105,12 +112,7 @@ impl Shared {
             config,
             started: Instant::now(),
             resp: resp::RespShared::new(pubsub),
+            gate: tokio::sync::RwLock::new(()),
         }
-    }
-
-    /// Holds the script gate shared for one command: no script runs meanwhile (see
-    /// `resp::scripting`).
-    pub fn script_gate(&self) -> std::sync::RwLockReadGuard<'_, ()> {
-        self.resp.shared_gate()
     }
 }

@@ -27,11 +27,12 @@ use sessiond_proto_memcache::binary::{
 };
 use sessiond_proto_memcache::{Command as McCommand, StoreMode};
 
-use crate::php::{Php, id, php_with, read_session, set, vars, write_session};
-use crate::resp_support::{Resp, RespClient};
-use crate::support::{
-    Sessiond, TempDir, require_program, run_with_timeout, sessiond_binary, unique,
+use sessiond_test_harness::{
+    Reply, Resp, RespClient, Sessiond, TempDir, require_program, run_with_timeout, sessiond_binary,
+    unique,
 };
+
+use crate::php::{Php, id, php_with, read_session, set, vars, write_session};
 
 const SHARED_PW: &str = "shared-pw";
 const WEB_PW: &str = "web-pw";
@@ -197,7 +198,7 @@ fn get(key: &str) -> McCommand {
     }
 }
 
-fn error_text(reply: &crate::resp_support::Reply) -> String {
+fn error_text(reply: &Reply) -> String {
     match &reply.value {
         Resp::Error(e) => e.clone(),
         _ => panic!("expected an error reply, got {reply}"),
@@ -517,7 +518,8 @@ fn resp_before_login() {
     assert!(error_text(&c.call(&["FLUSHALL"])).starts_with("NOAUTH"));
 
     let mut big = RespClient::connect(addr);
-    big.send(&[b"AUTH", b"web", &vec![b'x'; 20_000]]);
+    let long = vec![b'x'; 20_000];
+    big.send(&[&b"AUTH"[..], b"web", &long]);
     let reply = big.read();
     assert!(
         error_text(&reply).starts_with("ERR Protocol error"),

@@ -18,7 +18,7 @@ use bytes::BytesMut;
 use sessiond_proto_memcache::binary::{self, BinaryRequest, opcode, status};
 use sessiond_proto_memcache::{Command as McCommand, StoreMode};
 
-use crate::support::{McClient, Sessiond, TempDir, run_with_timeout};
+use sessiond_test_harness::{McClient, Sessiond, TempDir, run_with_timeout};
 
 /// A small deterministic generator, seeded from the clock and printed, so a failing run can
 /// be replayed by setting `SESSIOND_CRASH_SEED`.

@@ -16,8 +16,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::resp_support::{Resp, RespClient, RespServer};
-use crate::support::unique;
+use sessiond_test_harness::{Resp, RespClient, RespServer, unique};
 
 const CHANNEL: &str = "__keyevent@0__:expired";
 /// The bound: an expired event arrives within this long after the deadline.

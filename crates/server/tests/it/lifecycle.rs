@@ -3,7 +3,7 @@
 //! SIGTERM. These tests are about sessiond itself, so they always start sessiond, whatever
 //! `SESSIOND_IT_TARGET` says.
 
-use crate::support::{McClient, Sessiond, Target};
+use sessiond_test_harness::{McClient, Sessiond, Target};
 
 #[test]
 fn announces_listeners_and_stops_on_sigterm() {

@@ -5,7 +5,7 @@
 //! - [`memccapable`]: libmemcached's protocol conformance suite.
 //! - [`php_memcached`]: PHP's `session.save_handler = memcached`, binary and text protocol.
 //! - [`lifecycle`]: the stdout/SIGTERM contract the harness itself relies on.
-//! - RESP clients (issue #4), on the machinery in [`resp_support`] and [`php`]:
+//! - RESP clients (issue #4), on the harness's `RespServer`/`RespClient` and [`php`]:
 //!   [`redis_cli`] (scripted sessions in RESP2 and RESP3, AUTH), [`php_redis`] (PHP's
 //!   `session.save_handler = redis`), [`node_redis`] (express-session + connect-redis +
 //!   node-redis), [`keyspace_events`] (expired events within 100 ms), and
@@ -17,6 +17,10 @@
 //!   cross-protocol guard.
 //! - [`durability`]: the journal: a SIGKILL crash harness, torn and corrupt journals,
 //!   deadlines and PHP sessions across restarts, and a full disk.
+//!
+//! Servers, external programs and the raw memcached and RESP clients come from the
+//! workspace's test harness (`crates/test-harness`, shared with the session middleware's
+//! suite and `crates/compat-fred`); [`support`] holds what only this suite needs.
 //!
 //! The external programs come from Debian packages that `scripts/test.sh` installs; a
 //! missing one fails the test with the package name. `SESSIOND_IT_TARGET=memcached` points
@@ -34,6 +38,5 @@ mod php;
 mod php_memcached;
 mod php_redis;
 mod redis_cli;
-mod resp_support;
 mod shared_keyspace;
 mod support;

@@ -9,7 +9,9 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::support::{TestServer, require_program, run_with_timeout};
+use sessiond_test_harness::{require_program, run_with_timeout};
+
+use crate::support::TestServer;
 
 /// Generous bound for a run that takes about 5 s when it passes; each failing test waits for
 /// the 5 s io timeout, so a badly broken server needs the headroom to report every failure.

@@ -15,8 +15,9 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::resp_support::{PASSWORD, RespServer};
-use crate::support::{Spawned, require_program, run_with_timeout, unique};
+use sessiond_test_harness::{
+    PASSWORD, RespServer, Spawned, require_program, run_with_timeout, unique,
+};
 
 /// The whole cycle takes a few seconds (it waits for a 3-second session to expire).
 const NODE_TIMEOUT: Duration = Duration::from_secs(60);

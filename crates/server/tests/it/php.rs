@@ -8,7 +8,19 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::support::{Spawned, hex, require_program, unhex};
+use sessiond_test_harness::{Spawned, require_program, unique};
+
+use crate::support::{hex, unhex};
+
+/// A session id no server has seen: `[a-z0-9]` only, which PHP accepts from `session_id()`.
+pub fn new_sid(tag: &str) -> String {
+    unique(tag)
+}
+
+/// The bytes `fill:<key>=<n>` produces in the PHP script.
+pub fn fill(n: usize) -> Vec<u8> {
+    (0..n).map(|i| ((i * 31 + 7) % 256) as u8).collect()
+}
 
 /// Upper bound for one PHP process. A healthy one takes tens of milliseconds; the bound only
 /// turns a hang (say, a lock that is never released) into a failure with output.

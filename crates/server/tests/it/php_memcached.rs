@@ -10,8 +10,11 @@
 
 use std::net::SocketAddr;
 
-use crate::php::{PHP_TIMEOUT, Php, finish, id, php_with, read_session, set, vars, write_session};
-use crate::support::{McClient, Sessiond, Target, TempDir, TestServer, counter, meta_ttl, unique};
+use crate::php::{
+    PHP_TIMEOUT, Php, fill, finish, id, new_sid, php_with, read_session, set, vars, write_session,
+};
+use crate::support::{TestServer, counter, meta_ttl};
+use sessiond_test_harness::{McClient, Sessiond, Target, TempDir};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Proto {
@@ -52,16 +55,6 @@ fn memcached_php(servers: &[SocketAddr], proto: Proto) -> Php {
         "memcached.sess_binary_protocol",
         if proto == Proto::Binary { "1" } else { "0" },
     )
-}
-
-/// A session id no server has seen: `[a-z0-9]` only, which PHP accepts from `session_id()`.
-fn new_sid(tag: &str) -> String {
-    unique(tag)
-}
-
-/// The bytes `fill:<key>=<n>` produces in the PHP script.
-fn fill(n: usize) -> Vec<u8> {
-    (0..n).map(|i| ((i * 31 + 7) % 256) as u8).collect()
 }
 
 /// Fails with `what`, the server's diagnostics and the session keys it holds.

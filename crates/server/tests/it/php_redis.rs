@@ -3,7 +3,7 @@
 //!
 //! The key layout is phpredis's: `PHPREDIS_SESSION:<sid>` for data (another prefix with
 //! `?prefix=`) and `<key>_LOCK` for the lock. What the PHP processes report is checked, and so
-//! is what they left on the server, through the raw RESP client in `resp_support`. The
+//! is what they left on the server, through the harness's raw RESP client (`RespClient`). The
 //! commands the scenarios make phpredis send (captured from it; see docs/redis.md): GET,
 //! SETEX, EXPIRE (lazy write), DEL, EXISTS (strict mode), SELECT before every command
 //! (`database=`), AUTH (`auth=`), and for locking `SET … NX`, then EVALSHA of the unlock
@@ -12,10 +12,10 @@
 use std::time::Duration;
 
 use crate::php::{
-    PHP_TIMEOUT, Php, finish, id, php_with, read_session, set, steps, vars, write_session,
+    PHP_TIMEOUT, Php, fill, finish, id, new_sid, php_with, read_session, set, steps, vars,
+    write_session,
 };
-use crate::resp_support::{PASSWORD, Resp, RespClient, RespServer};
-use crate::support::unique;
+use sessiond_test_harness::{PASSWORD, Resp, RespClient, RespServer};
 
 fn data_key(sid: &str) -> String {
     format!("PHPREDIS_SESSION:{sid}")
@@ -30,11 +30,6 @@ fn php(server: &RespServer, options: &str) -> Php {
     }
     Php::new(php_with("redis", "php-redis"), "redis", &path)
         .with("redis.session.locking_enabled", "0")
-}
-
-/// A session id no server has seen: `[a-z0-9]` only, which PHP accepts from `session_id()`.
-fn new_sid(tag: &str) -> String {
-    unique(tag)
 }
 
 /// Writes in one process, reads in another, byte for byte, including bytes that mean
@@ -63,7 +58,7 @@ fn phpredis_roundtrip() {
     assert!(run.vars(0).is_empty(), "a new session must start empty");
 
     let got = read_session(&php, "reader", &sid);
-    let big: Vec<u8> = (0..300_000).map(|i| ((i * 31 + 7) % 256) as u8).collect();
+    let big = fill(300_000);
     let want = vars(&[
         ("user", b"alice"),
         ("framing", framing),

@@ -18,8 +18,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::resp_support::{PASSWORD, RespServer};
-use crate::support::{require_program, run_with_timeout};
+use sessiond_test_harness::{PASSWORD, RespServer, require_program, run_with_timeout};
 
 /// How one command's output must look.
 enum Expect {
@@ -113,7 +112,7 @@ fn run_script(server: &RespServer, flags: &[&str], script: &[(&str, Expect)]) {
         .arg("--no-raw")
         .args(flags);
     let label = format!("redis-cli {}", flags.join(" "));
-    let mut child = crate::support::Spawned::spawn(&label, &mut cmd);
+    let mut child = sessiond_test_harness::Spawned::spawn(&label, &mut cmd);
     child.send(&input);
     let out = child.wait(Duration::from_secs(30));
     assert!(

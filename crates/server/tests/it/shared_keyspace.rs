@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::php::{Php, php_with, write_session};
-use crate::support::{McClient, Sessiond, require_program, run_with_timeout, unique};
+use sessiond_test_harness::{McClient, Sessiond, require_program, run_with_timeout, unique};
 
 /// `redis-cli --raw` with `args` against `addr`; returns stdout without the trailing newline
 /// redis-cli adds.

@@ -26,7 +26,7 @@ pub mod strings;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, RwLock, RwLockReadGuard};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use bytes::Bytes;
 use sessiond_proto_resp::{Protocol, Reply};
@@ -44,11 +44,6 @@ pub struct RespShared {
     pub pubsub: Arc<pubsub::PubSub>,
     /// Loaded scripts and the Lua interpreter.
     pub scripts: scripting::Scripts,
-    /// The script gate: ordinary commands (of both protocols, and the expirer) hold it
-    /// shared for the length of one command; a script holds it exclusively for its whole
-    /// run, which is what makes a script atomic with respect to every other client. See
-    /// `scripting` for why this mechanism and what it costs.
-    pub gate: RwLock<()>,
     /// Connection ids (`CLIENT ID`), shared by both protocols' connections.
     pub next_client_id: AtomicU64,
     /// The open RESP connections, for `CLIENT LIST` and `INFO clients`.
@@ -61,15 +56,9 @@ impl RespShared {
         RespShared {
             pubsub,
             scripts: scripting::Scripts::new(),
-            gate: RwLock::new(()),
             next_client_id: AtomicU64::new(1),
             clients: Mutex::new(HashMap::new()),
         }
-    }
-
-    /// Holds the script gate shared: no script runs until the guard is dropped.
-    pub fn shared_gate(&self) -> RwLockReadGuard<'_, ()> {
-        self.gate.read().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -234,47 +223,73 @@ impl Executed {
     }
 }
 
-/// Runs one command at `now` for the connection `session`, holding the script gate for it:
-/// shared for an ordinary command, exclusively for a script, which is what makes a script
-/// atomic with respect to every other client (see [`scripting`]).
+/// Runs one command at `now` for the connection `session`: [`prepare`], then [`run`], as the
+/// tests drive the glue. (The connection calls the two itself, taking the script gate in
+/// between: shared, or exclusively for a command whose row says [`Flags::SCRIPT`].)
+#[cfg(test)]
 pub fn execute(shared: &Shared, session: &mut Session, args: &[Bytes], now: u64) -> Executed {
+    match prepare(shared, session, args) {
+        Ok(spec) => run(shared, session, spec, args, now),
+        Err(refused) => refused,
+    }
+}
+
+/// Looks the command up, once, and checks what every command shares: authentication, the
+/// role, the RESP2 subscribed mode, arity, a poisoned journal and the memory limit. `Err` is the
+/// refusal to send (nothing was changed).
+pub fn prepare(
+    shared: &Shared,
+    session: &mut Session,
+    args: &[Bytes],
+) -> Result<&'static Spec, Executed> {
     let Some(name) = args.first() else {
-        return Executed::at_once(error("ERR empty command"));
+        return Err(Executed::at_once(error("ERR empty command")));
     };
     bump(&shared.stats.commands_processed);
     let Some(spec) = lookup(name) else {
         if !session.authenticated {
-            return Executed::at_once(noauth());
+            return Err(Executed::at_once(noauth()));
         }
-        return Executed::at_once(unknown_command(args));
+        return Err(Executed::at_once(unknown_command(args)));
     };
     if !session.authenticated && !spec.flags.contains(Flags::NO_AUTH) {
-        return Executed::at_once(noauth());
+        return Err(Executed::at_once(noauth()));
     }
     if let Some(refusal) = commands::permission_refusal(&session.user, spec, args) {
-        return Executed::at_once(refusal);
+        return Err(Executed::at_once(refusal));
     }
     if session.subscribed_resp2() && !spec.flags.contains(Flags::PUBSUB_OK) {
-        return Executed::at_once(error(format!(
+        return Err(Executed::at_once(error(format!(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
             spec.name
-        )));
+        ))));
     }
     if !arity_ok(spec, args.len()) {
-        return Executed::at_once(wrong_args(spec.name));
+        return Err(Executed::at_once(wrong_args(spec.name)));
     }
     if spec.flags.contains(Flags::WRITE)
         && !spec.flags.contains(Flags::SCRIPT)
         && let Some(refusal) = write_refusal(shared)
     {
         // Refused before anything changed: nothing to wait for.
-        return Executed::at_once(refusal);
+        return Err(Executed::at_once(refusal));
     }
     if spec.flags.contains(Flags::DENYOOM)
         && let Some(refusal) = memory_refusal(shared)
     {
-        return Executed::at_once(refusal);
+        return Err(Executed::at_once(refusal));
     }
+    Ok(spec)
+}
+
+/// Runs the command `spec` (from [`prepare`]) with `args` at `now`.
+pub fn run(
+    shared: &Shared,
+    session: &mut Session,
+    spec: &'static Spec,
+    args: &[Bytes],
+    now: u64,
+) -> Executed {
     if let Ok(mut last) = session.info.last_command.lock() {
         *last = Bytes::from_static(spec.name.as_bytes());
     }
@@ -284,15 +299,7 @@ pub fn execute(shared: &Shared, session: &mut Session, args: &[Bytes], now: u64)
         session,
         now,
     };
-    let mut args = Args::new(args);
-    let handled = if script {
-        let _exclusive = shared.resp.gate.write().unwrap_or_else(|e| e.into_inner());
-        (spec.handler)(&mut ctx, &mut args)
-    } else {
-        let _shared = shared.resp.shared_gate();
-        (spec.handler)(&mut ctx, &mut args)
-    };
-    let answer = handled.unwrap_or_else(Answer::One);
+    let answer = (spec.handler)(&mut ctx, &mut Args::new(args)).unwrap_or_else(Answer::One);
     // Every write waits, except the TTL-only ones, which ride in the next group. A script
     // checks the journal per `redis.call`; one that failed because the journal is poisoned
     // goes out at once (waiting would only find the journal failed and drop the reply), as a

@@ -627,11 +627,11 @@ fn config_values(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
         ),
         (
             "busy-reply-threshold",
-            super::scripting::TIME_LIMIT.as_millis().to_string(),
+            shared.config.script_time_limit.as_millis().to_string(),
         ),
         (
             "lua-time-limit",
-            super::scripting::TIME_LIMIT.as_millis().to_string(),
+            shared.config.script_time_limit.as_millis().to_string(),
         ),
         ("dir", shared.config.data_dir.display().to_string()),
     ]

@@ -1185,3 +1185,144 @@ fn denyoom_commands_are_refused_past_a_lowered_limit() {
         "#,
     );
 }
+
+/// The reply to one command line (as `redis-cli` would send it), as text.
+fn reply_text(shared: &Shared, session: &mut Session, line: &str) -> String {
+    let mut input = BytesMut::from(format!("{line}\r\n").as_bytes());
+    let request = Decoder::new(Limits::default())
+        .decode(&mut input)
+        .expect("well-framed")
+        .expect("complete");
+    let mut out = BytesMut::new();
+    match execute(shared, session, &request.args, NOW).answer {
+        Answer::One(reply) => encode(&reply, session.protocol, &mut out),
+        Answer::Many(replies) => {
+            for reply in &replies {
+                encode(reply, session.protocol, &mut out);
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Every way a script was found to crash, freeze or poison the server (and the classes
+/// around them): each ends in an error reply, within the time limit, and changes nothing
+/// the next script sees.
+#[test]
+fn hostile_scripts_cannot_hurt_the_server_or_each_other() {
+    let limit = std::time::Duration::from_millis(200);
+    let shared = shared_with(Config {
+        script_time_limit: limit,
+        ..Config::default()
+    });
+    let mut session = Session::new(&shared, String::new(), String::new(), NOW);
+    let mut ask = |line: &str| reply_text(&shared, &mut session, line);
+    let busy = "-BUSY script exceeded the time limit (--script-time-limit) and was aborted\r\n";
+
+    // A pattern that recursed past the worker's stack (the process aborted).
+    let deep =
+        ask(r#"EVAL "return string.find(string.rep('a',100000),string.rep('a?',100000))" 0"#);
+    assert!(deep.contains("pattern too complex"), "{deep}");
+    // Backtracking patterns that ran for minutes inside one C call.
+    for script in [
+        r#"EVAL "return string.find(string.rep('a',2000), string.rep('(.-)',12)..'b')" 0"#,
+        r#"EVAL "return string.match(string.rep('a',2000), string.rep('a-',20)..'b')" 0"#,
+        r#"EVAL "return string.gsub(string.rep('a',2000), string.rep('.-',15)..'b', 'x')" 0"#,
+        r#"EVAL "for w in string.gmatch(string.rep('a',2000), string.rep('a*',15)..'b') do end" 0"#,
+        r#"EVAL "return (string.rep('a',2000)):find(string.rep('(.-)',12)..'b')" 0"#,
+    ] {
+        assert_eq!(ask(script), busy, "{script}");
+    }
+    // Loops, including ones that try to catch their own abort.
+    for script in [
+        r#"EVAL "while true do end" 0"#,
+        r#"EVAL "while true do pcall(function() while true do end end) end" 0"#,
+        r#"EVAL "while true do xpcall(function() while true do end end, function(e) return e end) end" 0"#,
+        r#"EVAL "while true do pcall(string.find, string.rep('a',2000), string.rep('(.-)',12)..'b') end" 0"#,
+    ] {
+        assert_eq!(ask(script), busy, "{script}");
+    }
+    // Bytecode and the functions that load or dump it, or reach the real environments.
+    for name in [
+        "load",
+        "loadstring",
+        "dofile",
+        "loadfile",
+        "setfenv",
+        "getfenv",
+        "newproxy",
+        "debug",
+        "collectgarbage",
+        "coroutine",
+        "module",
+        "require",
+        "print",
+        "gcinfo",
+    ] {
+        assert_eq!(
+            ask(&format!("EVAL \"return type({name})\" 0")),
+            "$3\r\nnil\r\n",
+            "{name}"
+        );
+    }
+    assert_eq!(ask("EVAL \"return type(string.dump)\" 0"), "$3\r\nnil\r\n");
+    let binary = ask("EVAL \"\x1bLuaQ\0\x01\x04\x08\x04\x08\0\" 0");
+    assert!(
+        binary.starts_with("-ERR Error compiling script"),
+        "{binary}"
+    );
+
+    // Poisoning: every attempt fails, and the next script sees the real thing.
+    for attack in [
+        "string.len = function() return 1337 end",
+        "rawset(string, 'len', function() return 1337 end)",
+        "rawset(_G, 'redis', {})",
+        "rawset(_G, 'string', {len = function() return 1337 end})",
+        "redis.call = function() return 1337 end",
+        "getmetatable('').__index = {len = function() return 1337 end}",
+        "setmetatable(_G, {})",
+        "setmetatable(string, {})",
+        "table.insert = nil",
+        "_G.tostring = nil",
+        "math.floor = nil",
+    ] {
+        let reply = ask(&format!("EVAL \"{attack}\" 0"));
+        assert!(reply.starts_with("-ERR"), "{attack}: {reply}");
+    }
+    assert_eq!(ask("EVAL \"return string.len('ab')\" 0"), ":2\r\n");
+    assert_eq!(ask("EVAL \"return ('ab'):len()\" 0"), ":2\r\n");
+    assert_eq!(ask("EVAL \"return math.floor(2.5)\" 0"), ":2\r\n");
+    assert_eq!(ask("EVAL \"return tostring(12)\" 0"), "$2\r\n12\r\n");
+    assert_eq!(
+        ask("EVAL \"return redis.call('set', 'k', 'v')\" 0"),
+        "+OK\r\n"
+    );
+    // What sessions rely on still works: patterns, gsub with each kind of replacement.
+    assert_eq!(
+        ask(r#"EVAL "return {string.find('user:42', '(%a+):(%d+)')}" 0"#),
+        "*4\r\n:1\r\n:7\r\n$4\r\nuser\r\n$2\r\n42\r\n"
+    );
+    assert_eq!(
+        ask(r#"EVAL "return (string.gsub('a-b-c', '-', '+'))" 0"#),
+        "$5\r\na+b+c\r\n"
+    );
+    assert_eq!(
+        ask(r#"EVAL "return (string.gsub('x=1 y=2', '(%w+)=(%w+)', '%2=%1'))" 0"#),
+        "$7\r\n1=x 2=y\r\n"
+    );
+    assert_eq!(
+        ask(r#"EVAL "return (string.gsub('a b', '%w', {a='1'}))" 0"#),
+        "$3\r\n1 b\r\n"
+    );
+    assert_eq!(
+        ask(r#"EVAL "return (string.gsub('a b', '%w', function(c) return c:upper() end))" 0"#),
+        "$3\r\nA B\r\n"
+    );
+    assert_eq!(
+        ask(
+            r#"EVAL "local t = {} for k, v in string.gmatch('a=1,b=2', '(%w+)=(%w+)') do t[#t+1] = k..v end return t" 0"#
+        ),
+        "*2\r\n$2\r\na1\r\n$2\r\nb2\r\n"
+    );
+    assert_eq!(ask("PING"), "+PONG\r\n");
+}

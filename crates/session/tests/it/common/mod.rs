@@ -1,21 +1,18 @@
-//! Test harness shared by the scenario tests: a real redis-server started on a free loopback
-//! port, a test app with routes for every scenario, two "nodes" (layers) over one backend,
-//! and a tiny cookie-carrying client that drives the routers in process.
+//! What the middleware tests share: a test app with routes for every scenario, two "nodes"
+//! (layers) over one backend, and a tiny cookie-carrying client that drives the routers in
+//! process; the servers are in [`servers`] and the workspace's test harness.
 //!
-//! The backend is chosen per test: the in-memory store, a redis-server this harness starts
-//! itself, or any RESP server given by `SESSIOND_TEST_RESP_URL` (how the same scenarios will
-//! run against sessiond). It does not start HTTP listeners: routers are called as tower
+//! The backend is chosen per test: the in-memory store, a redis-server, a sessiond or a
+//! one-node Redis Cluster started for the test, or any RESP server given by
+//! `SESSIOND_TEST_RESP_URL`. It does not start HTTP listeners: routers are called as tower
 //! services, which is what the layer sees in production too.
 
 #![allow(dead_code)]
 
 pub mod servers;
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
@@ -23,134 +20,12 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use axum::routing::{get, post};
 use sessiond_session::{
-    CachedStore, InvalidationBus, LocalBus, ManualClock, MemoryStore, RedisBus, RedisStore,
-    Session, SessionConfig, SessionError, SessionLayer, SessionStore,
+    CachedStore, InvalidationBus, LocalBus, ManualClock, MemcachedConfig, MemoryStore, RedisBus,
+    RedisStore, ServerSpec, Session, SessionConfig, SessionError, SessionLayer, SessionStore,
 };
+use sessiond_test_harness::RedisServer;
 use tokio::sync::Notify;
 use tower::ServiceExt as _;
-
-/// A redis-server owned by one test, killed by pid when dropped.
-pub struct RedisServer {
-    child: Child,
-    pub url: String,
-    _dir: tempfile::TempDir,
-}
-
-const REDIS_SERVER: &str = "/usr/bin/redis-server";
-
-impl RedisServer {
-    pub fn start() -> Self {
-        Self::start_with(&[])
-    }
-
-    /// A one-node Redis Cluster owning all 16384 slots. One node is enough to exercise the
-    /// cluster client (slot discovery, routing) and the server's same-slot rule for scripts
-    /// and multi-key commands, which a cluster enforces even on a single node.
-    pub fn start_cluster() -> Self {
-        let server = Self::start_with(&["--cluster-enabled", "yes"]);
-        let port = server.port();
-        let reply = command(port, "CLUSTER ADDSLOTSRANGE 0 16383\r\n");
-        assert!(reply.starts_with("+OK"), "CLUSTER ADDSLOTSRANGE: {reply}");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !command(port, "CLUSTER INFO\r\n").contains("cluster_state:ok") {
-            assert!(Instant::now() < deadline, "cluster did not become ready");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        server
-    }
-
-    pub fn port(&self) -> u16 {
-        self.url
-            .trim_end_matches('/')
-            .rsplit(':')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
-    }
-
-    fn start_with(extra: &[&str]) -> Self {
-        let binary = std::env::var_os("REDIS_SERVER")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(REDIS_SERVER));
-        assert!(
-            binary.exists(),
-            "{} not found: these tests need a real Redis. Install Debian's `redis-server` \
-             package (apt-get install redis-server) or set REDIS_SERVER to its path.",
-            binary.display()
-        );
-        // Another process can grab the port between our probe and redis binding it; try a few.
-        let mut last_err = String::new();
-        for _ in 0..5 {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("probe a free port")
-                .port();
-            let dir = tempfile::tempdir().expect("temp dir");
-            let child = Command::new(&binary)
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no"])
-                .args(extra)
-                .arg("--dir")
-                .arg(dir.path())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn redis-server");
-            let mut server = RedisServer {
-                child,
-                url: format!("redis://127.0.0.1:{port}/"),
-                _dir: dir,
-            };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(status)) = server.child.try_wait() {
-                    last_err = format!("redis-server exited: {status}");
-                    break;
-                }
-                if ping(port) {
-                    return server;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = server.child.kill();
-        }
-        panic!("could not start redis-server: {last_err}");
-    }
-}
-
-/// Sends one inline command and returns what arrives within a short while.
-fn command(port: u16, line: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    s.write_all(line.as_bytes()).unwrap();
-    let mut buf = vec![0u8; 8192];
-    let n = s.read(&mut buf).unwrap_or(0);
-    String::from_utf8_lossy(&buf[..n]).into_owned()
-}
-
-/// A blocking RESP PING, so that startup needs no runtime.
-fn ping(port: u16) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-    if s.write_all(b"PING\r\n").is_err() {
-        return false;
-    }
-    let mut buf = [0u8; 7];
-    s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Where sessions live in a test.
 pub enum Kind {
@@ -197,48 +72,43 @@ impl Backend {
         let (url, server) = match std::env::var("SESSIOND_TEST_RESP_URL") {
             Ok(url) => (url, None),
             Err(_) => {
-                let server = RedisServer::start();
-                let url = server.url.clone();
+                let server = RedisServer::start(&[]);
+                let url = server.url();
                 (
                     url,
                     Some(Arc::new(server) as Arc<dyn std::any::Any + Send + Sync>),
                 )
             }
         };
-        Backend {
-            kind: Kind::Resp {
-                url,
-                cluster: false,
-                _server: server,
-            },
-            clock: ManualClock::starting_now(),
-            prefix: format!("t{}:", unique()),
-        }
+        Backend::on_resp(url, false, server)
     }
 
     /// A real sessiond (the binary built from this workspace) with its RESP listener, started
     /// for this test: the same scenarios the Redis backend runs, against our own server.
     pub fn sessiond() -> Self {
-        let server = servers::SessiondResp::start();
-        Backend {
-            kind: Kind::Resp {
-                url: server.url(),
-                cluster: false,
-                _server: Some(Arc::new(server)),
-            },
-            clock: ManualClock::starting_now(),
-            prefix: format!("t{}:", unique()),
-        }
+        let server = servers::sessiond_resp();
+        let url = servers::sessiond_resp_url(&server);
+        Backend::on_resp(url, false, Some(Arc::new(server)))
     }
 
     /// A one-node Redis Cluster started for this test, reached through the cluster client.
     pub fn resp_cluster() -> Self {
-        let server = RedisServer::start_cluster();
+        let server = servers::redis_cluster();
+        Backend::on_resp(server.url(), true, Some(Arc::new(server)))
+    }
+
+    /// A RESP backend at `url` (through the cluster client if `cluster`), keeping `server`
+    /// alive with it.
+    fn on_resp(
+        url: String,
+        cluster: bool,
+        server: Option<Arc<dyn std::any::Any + Send + Sync>>,
+    ) -> Self {
         Backend {
             kind: Kind::Resp {
-                url: server.url.clone(),
-                cluster: true,
-                _server: Some(Arc::new(server)),
+                url,
+                cluster,
+                _server: server,
             },
             clock: ManualClock::starting_now(),
             prefix: format!("t{}:", unique()),
@@ -293,6 +163,17 @@ impl Backend {
             layer,
         }
     }
+}
+
+/// A ketama ring (the default distribution) of the memcached-protocol servers at `addrs`,
+/// all of weight 1.
+pub fn memcached_ring(addrs: impl IntoIterator<Item = SocketAddr>) -> MemcachedConfig {
+    MemcachedConfig::new(
+        addrs
+            .into_iter()
+            .map(|a| ServerSpec::new("127.0.0.1", a.port()))
+            .collect(),
+    )
 }
 
 /// Lets a test hold a request between loading its session and writing it.

@@ -1,12 +1,10 @@
 //! Ids never reach the logs raw: unknown, malformed, expired and cycled ids are logged as
 //! salted hashes. Captures the tracing output of a single-threaded test.
 
-mod common;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use common::{Backend, Gates, login, send};
+use crate::common::{Backend, Gates, login, send};
 use sessiond_session::{LogHasher, SessionId};
 
 #[derive(Clone, Default)]

@@ -3,46 +3,59 @@
 //! # Atomicity
 //! A script must see and change the keyspace without any other client's command in
 //! between. sessiond runs commands on many threads, so this needs a lock; the choice is a
-//! server-wide reader-writer lock, the *script gate* (`RespShared::gate`): every ordinary
+//! server-wide reader-writer lock, the *script gate* (`Shared::gate`): every ordinary
 //! command of either protocol (and the expirer's sweep) holds it shared for the length of
 //! one command, and a script holds it exclusively for its whole run. The alternatives were
 //! worse: holding every shard lock of every database (1024 mutexes) for the script's run
 //! would need a second, lock-free call path through the whole store; a per-key lock set
-//! cannot work because a script may touch keys it did not declare. The cost of the gate on
-//! the ordinary path is one uncontended atomic read-lock and unlock per command (measured
-//! in the change that introduced it; see the report in ARCHITECTURE.md). Scripts are rare
-//! in session workloads (phpredis's unlock is the only one seen in the wild) and short.
+//! cannot work because a script may touch keys it did not declare. The gate is an async
+//! lock taken by the connection (`conn`): the ordinary path is one `try_read` per command; a
+//! command that finds a script running waits for it without holding up a worker thread, and
+//! the script itself runs in `block_in_place`, so the worker's other connections move to
+//! another thread meanwhile. Scripts are rare in session workloads (phpredis's unlock is the
+//! only one seen in the wild) and short.
 //!
 //! While a script runs, time stands still for it (`now` is read once), as in Redis.
 //!
 //! # Limits
-//! - **Time.** An instruction-count hook checks the clock every [`HOOK_EVERY`] VM
-//!   instructions and aborts a script that has run longer than [`TIME_LIMIT`] with a
-//!   `BUSY …` error. Redis instead keeps running the script and answers `BUSY` to everyone
-//!   else until `SCRIPT KILL`; aborting is simpler and never wedges the server. Writes the
-//!   script made before the abort stay (they are already journaled), as with Redis's
-//!   `SHUTDOWN NOSAVE` being the only other way out.
+//! - **Time.** `--script-time-limit` (5 s by default) bounds a script wherever it is: an
+//!   instruction-count hook checks the deadline every [`HOOK_EVERY`] VM instructions, the
+//!   pattern functions check it while they match (see [`pattern`]), and `pcall`/`xpcall`
+//!   re-raise the abort, so a script cannot catch it. The script ends with a `BUSY …`
+//!   error. Redis instead keeps running the script and answers `BUSY` to everyone else
+//!   until `SCRIPT KILL`; aborting bounds every other client's wait by the limit and never
+//!   wedges the server. Writes the script made before the abort stay (they are already
+//!   journaled).
 //! - **Memory.** The Lua state may allocate at most [`LUA_MEMORY`]; past it the script
 //!   fails with a memory error and the state is collected.
-//! - **Recursion.** Lua 5.1's own limits (about 200 nested C calls, 20000 Lua frames) turn
-//!   runaway recursion into an ordinary `stack overflow` error.
+//! - **Stack.** Lua 5.1's own limits (about 200 nested C calls, 20000 Lua frames) turn
+//!   runaway recursion into an ordinary `stack overflow` error, and the pattern matcher's
+//!   depth is limited ("pattern too complex") where Lua 5.1's C matcher would overflow the
+//!   thread's stack.
 //! - **Cache.** At most [`MAX_SCRIPTS`] scripts are remembered; past that, `EVAL` still
 //!   runs a new script but does not cache it (so a client generating scripts cannot grow
 //!   the server without bound).
 //!
 //! # Sandbox
-//! The libraries are `base` (without `dofile`, `loadfile`, `print`), `table`, `string` and
-//! `math`. Globals are read-only, as in Redis 7 (`Attempt to modify a readonly table`).
-//! `redis.call`, `redis.pcall`, `redis.sha1hex`, `redis.status_reply`, `redis.error_reply`,
-//! `redis.log`, `redis.setresp(2)` and the replication no-ops are provided; `cjson`,
-//! `cmsgpack`, `struct` and `bit` are not.
+//! The libraries are `base`, `table`, `string` and `math`, without anything that loads
+//! code (text source only: no bytecode, no `load`/`loadstring`/`string.dump`), reads or
+//! changes function environments, or reaches outside; globals and library tables are
+//! read-only to scripts, so nothing one script does is seen by the next ([`PRELUDE`] says
+//! exactly what). `redis.call`, `redis.pcall`, `redis.sha1hex`, `redis.status_reply`,
+//! `redis.error_reply`, `redis.log`, `redis.setresp(2)` and the replication no-ops are
+//! provided; `cjson`, `cmsgpack`, `struct` and `bit` are not.
+
+mod pattern;
+mod strlib;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use mlua::chunk::ChunkMode;
 use mlua::{HookTriggers, Lua, LuaOptions, StdLib, Value as LuaValue, VmState};
 use sessiond_proto_resp::Reply;
 
@@ -53,8 +66,6 @@ use super::{
 };
 use crate::exec::Shared;
 
-/// How long a script may run before it is aborted (Redis's `lua-time-limit` default).
-pub const TIME_LIMIT: Duration = Duration::from_secs(5);
 /// How many VM instructions run between two clock checks.
 pub const HOOK_EVERY: u32 = 10_000;
 /// Most memory the Lua state may use.
@@ -62,10 +73,29 @@ pub const LUA_MEMORY: usize = 64 << 20;
 /// Most scripts kept in the cache.
 pub const MAX_SCRIPTS: usize = 4096;
 
-/// Sets up the sandbox; returns the table that holds the real globals (the global table
-/// itself stays empty and read-only, reading through to this one).
-const PRELUDE: &str = r#"
-redis = {}
+/// Sets up the sandbox, given `alive` (raises the time limit's error once a script's time
+/// is up). Returns the real globals and the real `redis` table; scripts see neither, only
+/// read-only views of them.
+///
+/// - Gone: everything that loads code or reaches outside (`load`, `loadstring`, `dofile`,
+///   `loadfile`, `string.dump`, `module`, `require`), changes or reads function environments
+///   (`setfenv`, `getfenv`: `getfenv(0)` would hand out the real globals), `newproxy`,
+///   `collectgarbage`/`gcinfo` (a script could stop the collector for every later one),
+///   `coroutine` (a resumed coroutine catches errors, the time limit's included) and
+///   `print`. The `debug` library is never opened.
+/// - Read-only: the global table and every library table are views (`__index` to the real
+///   table, `__newindex` an error, `__metatable` locked); `rawset` refuses them, and the
+///   string metatable is locked, so `string.len = …`, `rawset(_G, …)` or
+///   `getmetatable('').__index = …` cannot change what the next script sees.
+/// - Uncatchable time limit: `pcall` and `xpcall` check `alive` after the call, so a script
+///   cannot catch its own abort and carry on.
+const PRELUDE: &str = r##"
+local alive = ...
+local G = _G
+local error, pairs, ipairs, rawset, select, setmetatable, getmetatable, unpack, pcall, xpcall =
+  error, pairs, ipairs, rawset, select, setmetatable, getmetatable, unpack, pcall, xpcall
+
+local redis = {}
 redis.status_reply = function(s) return {ok = s} end
 redis.error_reply = function(s) return {err = s} end
 redis.log = function() end
@@ -76,23 +106,97 @@ redis.replicate_commands = function() return true end
 redis.setresp = function(v)
   if v ~= 2 then error("sessiond scripts speak RESP2 only", 2) end
 end
-dofile, loadfile, print = nil, nil, nil
-local G, rawset, setmetatable, pairs, error = _G, rawset, setmetatable, pairs, error
+G.redis = redis
+
+for _, name in ipairs({"dofile", "loadfile", "print", "load", "loadstring", "setfenv",
+    "getfenv", "newproxy", "collectgarbage", "gcinfo", "module", "require", "coroutine"}) do
+  G[name] = nil
+end
+G.string.dump = nil
+
+local readonly_error = function() error("Attempt to modify a readonly table", 2) end
+local protected = setmetatable({}, {__mode = "k"})
+local function view(t)
+  local proxy = setmetatable({}, {__index = t, __newindex = readonly_error, __metatable = false})
+  protected[proxy] = true
+  return proxy
+end
+
+local function pack(...) return select("#", ...), {...} end
+G.pcall = function(...)
+  local n, results = pack(pcall(...))
+  alive()
+  return unpack(results, 1, n)
+end
+G.xpcall = function(...)
+  local n, results = pack(xpcall(...))
+  alive()
+  return unpack(results, 1, n)
+end
+G.rawset = function(t, k, v)
+  if protected[t] then error("Attempt to modify a readonly table", 2) end
+  return rawset(t, k, v)
+end
+
+getmetatable("").__metatable = false
+
 local real = {}
 for k, v in pairs(G) do real[k] = v end
 for k in pairs(real) do rawset(G, k, nil) end
-setmetatable(G, {
-  __index = real,
-  __newindex = function() error("Attempt to modify a readonly table", 2) end,
-  __metatable = false,
-})
-return real
-"#;
+for _, name in ipairs({"string", "table", "math", "redis"}) do
+  if real[name] then real[name] = view(real[name]) end
+end
+real._G = G
+protected[G] = true
+setmetatable(G, {__index = real, __newindex = readonly_error, __metatable = false})
+return real, redis
+"##;
+
+/// When the running script's time is up, shared by the instruction hook, the pattern
+/// matcher and the `pcall` guard.
+pub(super) struct Deadline {
+    base: Instant,
+    /// Nanoseconds after `base`; `u64::MAX` while no script runs.
+    at: AtomicU64,
+}
+
+impl Deadline {
+    fn new() -> Deadline {
+        Deadline {
+            base: Instant::now(),
+            at: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    fn start(&self, limit: Duration) {
+        let at = self.base.elapsed().saturating_add(limit).as_nanos();
+        self.at
+            .store(u64::try_from(at).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    fn stop(&self) {
+        self.at.store(u64::MAX, Ordering::Relaxed);
+    }
+
+    /// `Err` once the running script's time is up.
+    pub(super) fn check(&self) -> Result<(), String> {
+        let now = u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        if now >= self.at.load(Ordering::Relaxed) {
+            Err(Busy.to_string())
+        } else {
+            Ok(())
+        }
+    }
+}
 
 struct Engine {
     lua: Lua,
     /// The real globals (see [`PRELUDE`]).
     globals: mlua::Table,
+    /// The real `redis` table, where each run installs `call` and `pcall`.
+    redis: mlua::Table,
+    /// The running script's deadline.
+    deadline: Arc<Deadline>,
     /// Compiled scripts by SHA1.
     compiled: HashMap<String, mlua::Function>,
 }
@@ -104,8 +208,17 @@ impl Engine {
             LuaOptions::default(),
         )?;
         lua.set_memory_limit(LUA_MEMORY)?;
-        let globals: mlua::Table = lua.load(PRELUDE).set_name("=prelude").eval()?;
-        let redis: mlua::Table = globals.get("redis")?;
+        let deadline = Arc::new(Deadline::new());
+        let string: mlua::Table = lua.globals().get("string")?;
+        strlib::install(&lua, &string, &deadline)?;
+        let watch = deadline.clone();
+        let alive = lua
+            .create_function(move |_, ()| watch.check().map_err(|_| mlua::Error::external(Busy)))?;
+        let (globals, redis): (mlua::Table, mlua::Table) = lua
+            .load(PRELUDE)
+            .set_name("=prelude")
+            .set_mode(ChunkMode::Text)
+            .call(alive)?;
         redis.raw_set(
             "sha1hex",
             lua.create_function(|_, s: mlua::LuaString| Ok(sha1_hex(&s.as_bytes())))?,
@@ -113,6 +226,8 @@ impl Engine {
         Ok(Engine {
             lua,
             globals,
+            redis,
+            deadline,
             compiled: HashMap::new(),
         })
     }
@@ -245,10 +360,12 @@ fn compiled(engine: &mut Option<Engine>, sha: &str, body: &[u8]) -> Result<mlua:
     if let Some(f) = engine.compiled.get(sha) {
         return Ok(f.clone());
     }
+    // Text only: a precompiled chunk (what `string.dump` made) can crash the interpreter.
     let function = engine
         .lua
         .load(body)
         .set_name("@user_script")
+        .set_mode(ChunkMode::Text)
         .into_function()
         .map_err(|e| {
             let text = match &e {
@@ -326,15 +443,11 @@ impl std::error::Error for CallError {}
 
 /// The script timed out.
 #[derive(Debug)]
-struct Busy;
+pub(super) struct Busy;
 
 impl std::fmt::Display for Busy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "BUSY script exceeded the time limit of {} ms and was aborted",
-            TIME_LIMIT.as_millis()
-        )
+        f.write_str("BUSY script exceeded the time limit (--script-time-limit) and was aborted")
     }
 }
 
@@ -393,20 +506,18 @@ fn call_script(
     };
     engine.globals.raw_set("KEYS", strings(keys)?)?;
     engine.globals.raw_set("ARGV", strings(argv)?)?;
-    let started = Instant::now();
+    engine.deadline.start(shared.config.script_time_limit);
+    let deadline = engine.deadline.clone();
     lua.set_hook(
         HookTriggers::new().every_nth_instruction(HOOK_EVERY),
-        move |_, _| {
-            if started.elapsed() > TIME_LIMIT {
-                Err(mlua::Error::external(Busy))
-            } else {
-                Ok(VmState::Continue)
-            }
+        move |_, _| match deadline.check() {
+            Ok(()) => Ok(VmState::Continue),
+            Err(_) => Err(mlua::Error::external(Busy)),
         },
     )?;
     let session = RefCell::new(session);
     let result = lua.scope(|scope| {
-        let redis: mlua::Table = engine.globals.get("redis")?;
+        let redis = &engine.redis;
         let call = |raise: bool| {
             let session = &session;
             scope.create_function(move |lua, args: mlua::MultiValue| {
@@ -432,6 +543,7 @@ fn call_script(
         from_lua(&value)
     });
     lua.remove_hook();
+    engine.deadline.stop();
     // Leave nothing of this run reachable; Lua's incremental collector reclaims it as the
     // next runs allocate. A full collection after every script (what this did before) was a
     // fifth of the server's CPU on the session store's scripts: it marks and sweeps the whole

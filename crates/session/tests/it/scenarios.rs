@@ -6,13 +6,11 @@
 //! Time is a manual clock: timeout tests move it instead of sleeping. The only real waiting
 //! is for cross-process effects (pub/sub delivery), bounded by the 100 ms the issue allows.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::common::{Backend, Gates, login, send};
 use axum::http::StatusCode;
-use common::{Backend, Gates, login, send};
 use sessiond_session::{SessionId, SessionStore};
 
 const MIN: Duration = Duration::from_secs(60);
@@ -381,7 +379,7 @@ async fn lazy_and_write_avoidance(b: Backend) {
     let gates = Gates::default();
     let counting = Arc::new(common_counting::Counting::new(b.store(false).await));
     let layer = sessiond_session::SessionLayer::from_arc(counting.clone(), b.config()).unwrap();
-    let node = common::Node {
+    let node = crate::common::Node {
         router: common_counting::router(layer.clone(), gates),
         layer,
     };
@@ -469,7 +467,7 @@ mod common_counting {
     }
 
     pub fn router(layer: SessionLayer, gates: super::Gates) -> axum::Router {
-        super::common::app_router(gates).layer(layer)
+        crate::common::app_router(gates).layer(layer)
     }
 }
 

@@ -1,12 +1,10 @@
 //! Cookie and header transport: attributes, `Cache-Control: no-store`, removal cookies,
 //! Max-Age refresh, the id header for APIs. Backend-independent, so in-memory only.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::{Backend, Gates, login, send, send_to};
 use axum::http::HeaderName;
-use common::{Backend, Gates, login, send, send_to};
 use sessiond_session::SameSite;
 
 #[tokio::test]
@@ -80,26 +78,20 @@ async fn host_prefix_and_custom_name() {
         format!("__Host-sid={id}; Path=/; Secure; HttpOnly; SameSite=Lax")
     );
     // The unprefixed cookie is not the session cookie.
-    let req = axum::http::Request::builder()
-        .uri("/get?k=a")
-        .header("cookie", format!("sid={id}"))
-        .body(axum::body::Body::empty())
-        .unwrap();
-    let res = tower::ServiceExt::oneshot(node.router.clone(), req)
-        .await
-        .unwrap();
-    let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
-    assert_eq!(&body[..], b"");
-    let req = axum::http::Request::builder()
-        .uri("/get?k=a")
-        .header("cookie", format!("__Host-sid={id}"))
-        .body(axum::body::Body::empty())
-        .unwrap();
-    let res = tower::ServiceExt::oneshot(node.router.clone(), req)
-        .await
-        .unwrap();
-    let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
-    assert_eq!(&body[..], b"b");
+    let get_a = |cookie: String| {
+        let req = axum::http::Request::builder()
+            .uri("/get?k=a")
+            .header("cookie", cookie)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let router = node.router.clone();
+        async move {
+            let res = tower::ServiceExt::oneshot(router, req).await.unwrap();
+            axum::body::to_bytes(res.into_body(), 1024).await.unwrap()
+        }
+    };
+    assert_eq!(&get_a(format!("sid={id}")).await[..], b"");
+    assert_eq!(&get_a(format!("__Host-sid={id}")).await[..], b"b");
 }
 
 #[tokio::test]

@@ -1,7 +1,8 @@
-//! Shared machinery for the RESP (Redis protocol) client tests: the server under test
-//! (sessiond with its RESP listener, or the Debian `redis-server` as the reference when
-//! `SESSIOND_IT_TARGET=redis`), and a deliberately small, independent RESP2/RESP3 client used
-//! to set up and inspect the server behind the back of the client under test.
+//! Redis: a running Debian [`RedisServer`], the server a RESP test runs against
+//! ([`RespServer`]: sessiond's RESP listener, or redis-server as the reference when
+//! `SESSIOND_IT_TARGET=redis`), and [`RespClient`], a deliberately small, independent
+//! RESP2/RESP3 client used to set up and inspect a server behind the back of the client
+//! under test.
 //!
 //! The raw client keeps the exact reply bytes next to the decoded value, so a failure can
 //! show what the server sent byte for byte (`$-1` and `_` are both "nil" to most clients, but
@@ -10,97 +11,81 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use crate::support::{
-    Sessiond, Target, TempDir, free_port, require_program, tail_of_file, terminate,
-};
-
-/// How long the reference redis-server gets to accept a connection.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
-/// Default socket timeout of the raw client.
-const IO_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::connect_with_timeouts;
+use crate::process::{require_program, start_on_free_port, tail_of_file, terminate};
+use crate::scratch::TempDir;
+use crate::sessiond::{Sessiond, Target};
 
 /// The password the `requirepass` scenarios configure on both servers.
 pub const PASSWORD: &str = "it-secret";
 
-/// A running Debian `redis-server`, the reference the RESP scenarios are validated against.
+/// A running Debian `redis-server` (or the one `REDIS_SERVER` names), stopped by pid
+/// (SIGTERM, then SIGKILL) on drop.
 pub struct RedisServer {
     child: Option<Child>,
     addr: SocketAddr,
-    log: std::path::PathBuf,
+    log: PathBuf,
     _dir: TempDir,
 }
 
 impl RedisServer {
-    /// Starts `redis-server` on a free loopback port with persistence off and a throwaway
-    /// `--dir`, and waits until it answers `PING`. `--hz 100` makes Redis's active expiry
-    /// cycle run every 10 ms instead of every 100 ms, so the reference meets the keyspace
-    /// event bound (expired events within 100 ms of the deadline) with a margin instead of
-    /// by luck. Like memcached, redis-server cannot report a port it chose itself, so the
-    /// harness picks one and retries with another if redis-server exits (port taken).
-    pub fn start(requirepass: Option<&str>) -> RedisServer {
-        let bin = require_program("redis-server", "redis-server");
+    /// Starts `redis-server` on a free loopback port with persistence off, a throwaway
+    /// `--dir` and `extra_args`, and waits until it answers `PING`. Like memcached,
+    /// redis-server cannot report a port it chose itself, so [`start_on_free_port`] picks one
+    /// and retries with another if redis-server exits (port taken).
+    pub fn start(extra_args: &[&str]) -> RedisServer {
+        let bin = match std::env::var_os("REDIS_SERVER") {
+            Some(path) => PathBuf::from(path),
+            None => require_program("redis-server", "redis-server"),
+        };
         let dir = TempDir::new("redis");
         let log = dir.path().join("redis.log");
-        for _attempt in 0..5 {
-            let port = free_port();
+        let command = |port: u16| {
             let mut cmd = Command::new(&bin);
             cmd.args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-                .args(["--save", "", "--appendonly", "no", "--hz", "100"])
+                .args(["--save", "", "--appendonly", "no"])
                 .arg("--dir")
                 .arg(dir.path())
                 .arg("--logfile")
                 .arg(&log)
-                .args(["--daemonize", "no"]);
-            if let Some(pass) = requirepass {
-                cmd.args(["--requirepass", pass]);
-            }
-            let mut child = cmd
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| panic!("spawning {cmd:?}: {e}"));
-            let addr = SocketAddr::from(([127, 0, 0, 1], port));
-            let deadline = Instant::now() + STARTUP_TIMEOUT;
-            loop {
-                if let Ok(Some(status)) = child.try_wait() {
-                    eprintln!(
-                        "redis-server on port {port} exited at startup ({status}): {}; retrying",
-                        tail_of_file(&log, 1000)
-                    );
-                    break;
-                }
-                // Any well-formed reply to PING (PONG, or NOAUTH with a password) shows it is
-                // our redis-server accepting commands.
-                if let Ok(mut client) = RespClient::try_connect(addr) {
-                    client.send(&[b"PING"]);
-                    let answered = client
-                        .try_read()
-                        .is_ok_and(|reply| matches!(reply.value, Resp::Simple(_) | Resp::Error(_)));
-                    if answered && matches!(child.try_wait(), Ok(None)) {
-                        println!("started redis-server pid {} on {addr}", child.id());
-                        return RedisServer {
-                            child: Some(child),
-                            addr,
-                            log,
-                            _dir: dir,
-                        };
-                    }
-                }
-                if Instant::now() > deadline {
-                    terminate(&mut child);
-                    panic!(
-                        "redis-server on {addr} not ready within {STARTUP_TIMEOUT:?}: {}",
-                        tail_of_file(&log, 1000)
-                    );
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
+                .args(["--daemonize", "no"])
+                .args(extra_args);
+            cmd
+        };
+        // Any well-formed reply to PING (PONG, or NOAUTH with a password) shows it is a
+        // redis-server accepting commands.
+        let ready = |addr| {
+            let mut client = RespClient::try_connect(addr).ok()?;
+            client.send(&[b"PING"]);
+            let reply = client.try_read().ok()?;
+            matches!(reply.value, Resp::Simple(_) | Resp::Error(_)).then(|| reply.to_string())
+        };
+        let (child, addr) = start_on_free_port("redis-server", &log, command, ready);
+        RedisServer {
+            child: Some(child),
+            addr,
+            log,
+            _dir: dir,
         }
-        panic!("redis-server failed to start on 5 different free ports");
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `redis://127.0.0.1:<port>/`, for clients configured by URL.
+    pub fn url(&self) -> String {
+        format!("redis://{}/", self.addr)
+    }
+
+    /// The tail of its log file, for failure messages.
+    pub fn log_tail(&self) -> String {
+        tail_of_file(&self.log, 2000)
     }
 }
 
@@ -129,7 +114,16 @@ impl RespServer {
     /// (sessiond `--requirepass`, Redis `requirepass`).
     pub fn start_with(requirepass: Option<&str>) -> RespServer {
         match Target::from_env() {
-            Target::Redis => RespServer::Redis(RedisServer::start(requirepass)),
+            Target::Redis => {
+                // `--hz 100` makes Redis's active expiry cycle run every 10 ms instead of
+                // every 100 ms, so the reference meets the keyspace event bound (expired
+                // events within 100 ms of the deadline) with a margin instead of by luck.
+                let mut args = vec!["--hz", "100"];
+                if let Some(pass) = requirepass {
+                    args.extend(["--requirepass", pass]);
+                }
+                RespServer::Redis(RedisServer::start(&args))
+            }
             Target::Sessiond | Target::Memcached => {
                 let mut args = vec!["--resp-listen", "127.0.0.1:0"];
                 if let Some(pass) = requirepass {
@@ -168,9 +162,7 @@ impl RespServer {
     pub fn diagnostics(&self) -> String {
         match self {
             RespServer::Sessiond(s) => format!("sessiond stderr tail:\n{}", s.log_tail()),
-            RespServer::Redis(r) => {
-                format!("redis-server log tail:\n{}", tail_of_file(&r.log, 2000))
-            }
+            RespServer::Redis(r) => format!("redis-server log tail:\n{}", r.log_tail()),
         }
     }
 
@@ -263,10 +255,7 @@ impl RespClient {
     }
 
     pub fn try_connect(addr: SocketAddr) -> std::io::Result<RespClient> {
-        let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
-        stream.set_read_timeout(Some(IO_TIMEOUT))?;
-        stream.set_write_timeout(Some(IO_TIMEOUT))?;
-        stream.set_nodelay(true)?;
+        let stream = connect_with_timeouts(addr)?;
         Ok(RespClient {
             addr,
             reader: BufReader::new(stream),

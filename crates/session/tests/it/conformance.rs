@@ -1,6 +1,6 @@
 //! One conformance suite for every store: the `SessionStore` contract checked scenario by
 //! scenario against each backend, the backends being real servers started on free loopback
-//! ports with throwaway data directories (see `common/servers.rs`).
+//! ports with throwaway data directories (see the workspace's test harness and `common/servers.rs`).
 //!
 //! | backend | what runs |
 //! |---|---|
@@ -21,8 +21,6 @@
 //! own namespace (key prefix, table or directory), and fails with the list of the scenarios
 //! that failed. Scenario output (`cargo test -- --nocapture`) shows one line per scenario.
 
-mod common;
-
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -30,14 +28,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::RedisServer;
-use common::servers::{MariaDb, Memcached, Postgres, Sessiond};
+use crate::common::memcached_ring;
+use crate::common::servers::{self, MariaDb, Postgres};
 use serde_json::json;
 use sessiond_session::{
     Clock, CreateOutcome, Distribution, FileConfig, FileStore, ManualClock, MemcachedConfig,
     MemcachedStore, MemoryStore, Record, RedisStore, ServerSpec, SessionId, SessionStore, SqlStore,
     SweepConfig, UpdateOutcome,
 };
+use sessiond_test_harness::{Memcached, RedisServer, Sessiond};
 
 const TTL: Duration = Duration::from_secs(600);
 
@@ -94,8 +93,8 @@ impl Env {
         let (url, server) = match std::env::var("SESSIOND_TEST_RESP_URL") {
             Ok(url) => (url, None),
             Err(_) => {
-                let server = RedisServer::start();
-                (server.url.clone(), Some(server))
+                let server = RedisServer::start(&[]);
+                (server.url(), Some(server))
             }
         };
         Env::new(
@@ -109,12 +108,7 @@ impl Env {
 
     fn memcached() -> Self {
         let servers: Vec<Memcached> = (0..3).map(|_| Memcached::start()).collect();
-        let config = MemcachedConfig::new(
-            servers
-                .iter()
-                .map(|s| ServerSpec::new("127.0.0.1", s.port))
-                .collect(),
-        );
+        let config = memcached_ring(servers.iter().map(Memcached::memcache_addr));
         Env::new(
             "memcached",
             Kind::Memcached {
@@ -132,7 +126,7 @@ impl Env {
                 .enumerate()
                 .map(|(i, s)| ServerSpec {
                     host: "127.0.0.1".into(),
-                    port: s.port,
+                    port: s.memcache_addr().port(),
                     weight: i as u32 + 1,
                 })
                 .collect(),
@@ -149,13 +143,8 @@ impl Env {
     }
 
     fn sessiond_memcached() -> Self {
-        let servers: Vec<Sessiond> = (0..2).map(|_| Sessiond::start()).collect();
-        let config = MemcachedConfig::new(
-            servers
-                .iter()
-                .map(|s| ServerSpec::new("127.0.0.1", s.port))
-                .collect(),
-        );
+        let servers: Vec<Sessiond> = (0..2).map(|_| servers::sessiond_memcached()).collect();
+        let config = memcached_ring(servers.iter().map(Sessiond::memcache_addr));
         Env::new(
             "sessiond_memcached",
             Kind::SessiondMemcached {
@@ -749,11 +738,11 @@ async fn sessiond_memcached() {
 /// `RedisStore` against sessiond's own RESP listener.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sessiond_resp() {
-    let server = common::servers::SessiondResp::start();
+    let server = servers::sessiond_resp();
     let mut env = Env::new(
         "sessiond_resp",
         Kind::Redis {
-            url: server.url(),
+            url: servers::sessiond_resp_url(&server),
             _server: None,
         },
     );

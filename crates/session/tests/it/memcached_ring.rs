@@ -2,17 +2,17 @@
 //! ships them) stores sessions over three memcached servers with consistent hashing, and the
 //! Rust ring must name the server that holds each one; then failover with a replica.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::servers::{Memcached, memcached_command};
 use sessiond_session::{
     CreateOutcome, Distribution, MemcachedConfig, MemcachedStore, Record, ServerSpec, SessionId,
     SessionStore, UpdateOutcome,
 };
+use sessiond_test_harness::{McClient, Memcached};
+
+use crate::common::memcached_ring;
 
 const PHP: &str = "/usr/bin/php";
 
@@ -70,7 +70,7 @@ fn agree(hash_type: &str, distribution: Distribution, weights: [u32; 3]) {
     let save_path = servers
         .iter()
         .zip(weights)
-        .map(|(s, w)| format!("127.0.0.1:{}:{w}", s.port))
+        .map(|(s, w)| format!("127.0.0.1:{}:{w}", s.memcache_addr().port()))
         .collect::<Vec<_>>()
         .join(",");
     let ids = php_sessions(&save_path, hash_type, 200);
@@ -83,8 +83,9 @@ fn agree(hash_type: &str, distribution: Distribution, weights: [u32; 3]) {
             .iter()
             .enumerate()
             .filter(|(_, s)| {
-                memcached_command(s.port, &format!("get memc.sess.key.{id}\r\n"))
-                    .starts_with("VALUE")
+                McClient::connect(s.memcache_addr())
+                    .get(&format!("memc.sess.key.{id}"))
+                    .is_some()
             })
             .map(|(i, _)| i)
             .collect();
@@ -139,11 +140,7 @@ fn save_path_forms() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failover_to_replica() {
     let mut servers: Vec<Memcached> = (0..3).map(|_| Memcached::start()).collect();
-    let specs: Vec<ServerSpec> = servers
-        .iter()
-        .map(|s| ServerSpec::new("127.0.0.1", s.port))
-        .collect();
-    let mut config = MemcachedConfig::new(specs);
+    let mut config = memcached_ring(servers.iter().map(Memcached::memcache_addr));
     config.replicas = 1;
     config.timeout = Duration::from_millis(300);
     config.failure_limit = 1;
@@ -168,7 +165,7 @@ async fn failover_to_replica() {
         .filter(|id| store.server_index(id.as_str()) == 0)
         .collect();
     assert!(!on_first.is_empty());
-    servers[0].stop();
+    servers[0].kill();
     for id in &ids {
         let v = store
             .load(id)

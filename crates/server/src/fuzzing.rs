@@ -1,0 +1,122 @@
+//! Entry points for the fuzz targets (`fuzz/`), behind the `fuzzing` feature: the glue of
+//! both protocols driven without sockets, on a server with small limits and no journal.
+//!
+//! Everything else in this crate is private; these functions are the narrow door the fuzzers
+//! use, so they exercise exactly the paths a connection does (decode, the checks of
+//! `execute`, the handler, encode) with whatever bytes or argument vectors they make up.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use sessiond_proto_memcache::{Binary, Limits, ReplyChunks, Text, WireFormat};
+use sessiond_store::{Budget, Store};
+
+use crate::config::Config;
+use crate::exec::resp::{self, Answer, Session};
+use crate::exec::{Shared, memcache};
+
+/// A server's glue with one RESP connection.
+pub struct Glue {
+    shared: Shared,
+    session: Session,
+}
+
+impl Default for Glue {
+    fn default() -> Self {
+        Glue::new()
+    }
+}
+
+impl Glue {
+    /// Sixteen empty databases under a 16 MiB budget, 4 KiB values, and a 20 ms script
+    /// time limit, so that a fuzzed script cannot slow the fuzzer down.
+    pub fn new() -> Glue {
+        let config = Config {
+            max_memory: 16 << 20,
+            max_item_size: 4096,
+            script_time_limit: Duration::from_millis(20),
+            ..Config::default()
+        };
+        let budget = Arc::new(Budget::new(config.max_memory));
+        let stores = (0..crate::DATABASES)
+            .map(|_| Arc::new(Store::new(budget.clone(), 0)))
+            .collect();
+        let shared = Shared::new(stores, None, config, Default::default());
+        let session = Session::new(&shared, String::new(), String::new(), 0);
+        Glue { shared, session }
+    }
+
+    /// Runs one RESP command at `now` and returns its encoded reply (RESP2 or RESP3, as the
+    /// connection negotiated).
+    pub fn resp(&mut self, args: &[Bytes], now: u64) -> BytesMut {
+        let executed = match resp::prepare(&self.shared, &mut self.session, args) {
+            Ok(spec) => resp::run(&self.shared, &mut self.session, spec, args, now),
+            Err(refused) => refused,
+        };
+        let mut out = BytesMut::new();
+        let replies = match executed.answer {
+            Answer::One(reply) => vec![reply],
+            Answer::Many(replies) => replies,
+        };
+        for reply in &replies {
+            sessiond_proto_resp::encode(reply, self.session.protocol, &mut out);
+        }
+        out
+    }
+
+    /// Decodes every memcached request in `input` (text, or binary if it starts with 0x80),
+    /// runs each at `now` and returns the encoded replies.
+    pub fn memcache(&mut self, input: &[u8], now: u64) -> ReplyChunks {
+        let limits = Limits {
+            max_value_len: self.shared.config.max_item_size,
+            max_line_len: 2048,
+            max_keys: 16,
+            ..Limits::default()
+        };
+        let mut buf = BytesMut::from(input);
+        let mut out = ReplyChunks::with_capacity(1024);
+        if input.first() == Some(&0x80) {
+            self.memcache_format::<Binary>(limits, &mut buf, &mut out, now);
+        } else {
+            self.memcache_format::<Text>(limits, &mut buf, &mut out, now);
+        }
+        out
+    }
+
+    fn memcache_format<F: WireFormat>(
+        &mut self,
+        limits: Limits,
+        buf: &mut BytesMut,
+        out: &mut ReplyChunks,
+        now: u64,
+    ) {
+        let mut decoder = F::decoder(limits);
+        loop {
+            match F::decode(&mut decoder, buf) {
+                Ok(None) => return,
+                Ok(Some(request)) => {
+                    let outcome = memcache::execute(&self.shared, F::command(&request), now);
+                    F::encode_reply_chunks(&request, &outcome, out);
+                }
+                Err(error) => {
+                    F::encode_error(&error, out.buf_mut());
+                    if F::is_fatal(&error) {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The name of every RESP command, so a target can pick real ones.
+    pub fn command_names() -> Vec<&'static str> {
+        resp::COMMANDS.iter().map(|spec| spec.name).collect()
+    }
+
+    /// Bytes the store's budget counts as used, and its limit.
+    pub fn memory(&self) -> (u64, u64) {
+        let budget = self.shared.store.budget();
+        (budget.used(), budget.limit())
+    }
+}

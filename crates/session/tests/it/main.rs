@@ -1,0 +1,23 @@
+//! The middleware's integration tests, one test binary (`cargo test -p sessiond-session
+//! --test it`) with a module per subject, like the server's. One binary instead of five
+//! links the large dev-dependency tree (axum, sqlx, redis) once instead of five times.
+//!
+//! - [`conformance`]: the `SessionStore` contract against every store, on real servers.
+//! - [`scenarios`]: the multi-node scenarios against memory, Redis, sessiond and a
+//!   Redis Cluster.
+//! - [`cookies`]: cookie and header transport.
+//! - [`logging`]: ids reach the logs only as salted hashes.
+//! - [`memcached_ring`]: the ketama ring against PHP's memcached session handler, failover.
+//!
+//! [`common`] holds the test app, the backends and the servers only this suite starts; the
+//! others (sessiond, memcached, redis-server) and the raw clients come from the workspace's
+//! test harness (`crates/test-harness`). Every store feature is on for this binary: the crate
+//! is its own dev-dependency with all of them (Cargo.toml), so no test needs
+//! `required-features`.
+
+mod common;
+mod conformance;
+mod cookies;
+mod logging;
+mod memcached_ring;
+mod scenarios;
