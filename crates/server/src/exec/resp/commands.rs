@@ -11,7 +11,7 @@
 //!
 //! Roles: a command flagged [`Flags::ADMIN_ROLE`], or a subcommand [`admin_only`] lists for a
 //! [`Flags::ADMIN_SUBCOMMANDS`] command, is refused to an app user with Redis's `-NOPERM`
-//! text ([`permission_refusal`]), by `execute` and by `redis.call` in scripts alike.
+//! text ([`permission_refusal`]), by `prepare` and by `redis.call` in scripts alike.
 //! Everything else is what session clients need, so the app role runs it.
 
 use bytes::Bytes;
