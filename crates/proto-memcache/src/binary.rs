@@ -15,8 +15,13 @@
 //! Keys must pass [`valid_key`](crate::valid_key) in binary too (except STAT's group name), so
 //! that every stored key is also reachable and printable over the text protocol.
 //!
-//! What this module deliberately does not do: SASL (those opcodes decode as
-//! [`Command::Unknown`]), the vbucket and datatype fields (ignored), or execute anything.
+//! SASL's three opcodes are framed like any other (mechanism in the key, client data in the
+//! value, both bounded: [`MAX_SASL_MECH_LEN`], [`MAX_SASL_DATA_LEN`]) and decoded into
+//! [`Command::SaslListMechs`] and [`Command::SaslAuth`]; whether a login succeeds, and what
+//! an unauthenticated connection may do, is the server's business.
+//!
+//! What this module deliberately does not do: the vbucket and datatype fields (ignored), or
+//! execute anything.
 
 mod client;
 mod decode;
@@ -33,6 +38,14 @@ use crate::Command;
 pub use client::{ResponseError, decode_response, encode_request};
 pub use decode::BinaryDecoder;
 pub use reply::{encode_reply, encode_reply_chunks};
+
+/// Longest SASL mechanism name (memcached's `MAX_SASL_MECH_LEN`); a longer one is invalid.
+pub const MAX_SASL_MECH_LEN: usize = 32;
+/// Most SASL client data in one SASL_AUTH or SASL_STEP. PLAIN needs a user name and a
+/// password; 4 KiB is far beyond any real one, and keeps what an unauthenticated client can
+/// make the server buffer small. A longer payload is answered "Too large." and skipped
+/// unread.
+pub const MAX_SASL_DATA_LEN: usize = 4096;
 
 /// The first byte of every request packet.
 pub const REQUEST_MAGIC: u8 = 0x80;
@@ -105,11 +118,11 @@ pub mod opcode {
     pub const GAT: u8 = 0x1d;
     /// Quiet GAT.
     pub const GATQ: u8 = 0x1e;
-    /// SASL: list mechanisms (not supported: unknown command).
+    /// SASL: list mechanisms.
     pub const SASL_LIST_MECHS: u8 = 0x20;
-    /// SASL: authenticate (not supported: unknown command).
+    /// SASL: authenticate.
     pub const SASL_AUTH: u8 = 0x21;
-    /// SASL: continue authenticating (not supported: unknown command).
+    /// SASL: continue authenticating.
     pub const SASL_STEP: u8 = 0x22;
     /// GAT that also returns the key.
     pub const GATK: u8 = 0x23;
@@ -133,6 +146,8 @@ pub mod status {
     pub const NOT_STORED: u16 = 0x0005;
     /// INCREMENT/DECREMENT of a value that is not a decimal number.
     pub const NON_NUMERIC: u16 = 0x0006;
+    /// Authentication failed, is required first, or the user may not run the command.
+    pub const AUTH_ERROR: u16 = 0x0020;
     /// The opcode is not supported.
     pub const UNKNOWN_COMMAND: u16 = 0x0081;
     /// The write did not fit in memory.
@@ -221,6 +236,7 @@ pub(crate) fn status_message(status: u16) -> &'static str {
         status::NON_NUMERIC => "Non-numeric server-side value for incr or decr",
         status::UNKNOWN_COMMAND => "Unknown command",
         status::OUT_OF_MEMORY => "Out of memory",
+        status::AUTH_ERROR => "Auth failure.",
         _ => "Internal error",
     }
 }

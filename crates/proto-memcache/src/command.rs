@@ -145,8 +145,23 @@ pub enum Command {
     JournalRewrite,
     /// `quit` / QUIT / QUITQ: the connection closes after the reply (if any).
     Quit,
-    /// Binary SASL_LIST_MECHS / SASL_AUTH / SASL_STEP, or any opcode the server does not
-    /// implement: answered with status 0x0081 (unknown command).
+    /// Binary SASL_LIST_MECHS: which SASL mechanisms the server offers.
+    SaslListMechs,
+    /// Binary SASL_AUTH (`step: false`) or SASL_STEP (`step: true`): a mechanism name (the
+    /// key) and its client data (the value; for PLAIN, `authzid NUL user NUL password`).
+    /// Whether it succeeds is the glue's decision; the codec only frames it. (memcached's
+    /// text-protocol authentication is an ordinary `set`, decoded as [`Command::Store`]: only
+    /// the glue knows that the connection has not authenticated yet.)
+    SaslAuth {
+        /// The mechanism, as sent (`PLAIN`).
+        mechanism: Bytes,
+        /// The mechanism's client data.
+        data: Bytes,
+        /// SASL_STEP: a continuation of an exchange rather than its start.
+        step: bool,
+    },
+    /// Any opcode the server does not implement: answered with status 0x0081 (unknown
+    /// command).
     Unknown,
 }
 
@@ -212,4 +227,37 @@ pub enum Outcome {
     /// The server cannot perform the write (for example, its journal failed); the reason is
     /// sent to the client (`SERVER_ERROR <reason>`, binary status 0x0084).
     ServerError(String),
+    /// The SASL mechanisms on offer, space-separated (binary SASL_LIST_MECHS' value).
+    SaslMechanisms(String),
+    /// Authentication succeeded: binary status 0 with the value `Authenticated`, text
+    /// `STORED` (memcached's answer to the authentication `set`).
+    Authenticated,
+    /// Authentication failed: binary status 0x0020 (`Auth failure.`), text
+    /// `CLIENT_ERROR authentication failure`.
+    AuthFailed,
+    /// The connection has not authenticated and the command is not one that may come first:
+    /// binary status 0x0020, text `CLIENT_ERROR unauthenticated`, memcached's answers.
+    Unauthenticated,
+    /// The authenticated user's role may not run this command (an administrative one):
+    /// binary status 0x0020, as memcached answers a flush it has disabled; text
+    /// `CLIENT_ERROR <command> not allowed`, memcached's words for a disabled `flush_all`.
+    NotPermitted,
+    /// A request that only the glue can tell is malformed (an authentication token without
+    /// a space): text `CLIENT_ERROR <reason>`, binary status 0x0004 with the reason.
+    ClientError(&'static str),
+}
+
+impl Outcome {
+    /// Whether this answers an authentication attempt or its absence. These replies are sent
+    /// even for a `noreply` request, as memcached's authentication path ignores `noreply`:
+    /// a client that is not logged in must learn so.
+    pub fn is_auth(&self) -> bool {
+        matches!(
+            self,
+            Outcome::Authenticated
+                | Outcome::AuthFailed
+                | Outcome::Unauthenticated
+                | Outcome::ClientError(_)
+        )
+    }
 }

@@ -48,11 +48,44 @@ pub struct Options {
     #[arg(long, env = "SESSIOND_RESP_LISTEN", value_name = "ADDR|off")]
     pub resp_listen: Option<String>,
 
-    /// Password RESP clients must give with `AUTH` (or `HELLO … AUTH default <pass>`) before
-    /// any other command; unset, no authentication is required. Does not apply to the
-    /// memcached listener. [default: none]
+    /// Password of the `default` user, which every client of either listener must log in
+    /// with (RESP `AUTH <pass>`; memcached SASL PLAIN or the text-protocol auth `set`)
+    /// before any other command. The `default` user has the admin role unless a `--user`
+    /// with the admin role exists, in which case it has the app role. Unset, and with no
+    /// `--user`, no authentication is required. Argv is visible in `ps`: prefer
+    /// `--requirepass-file`, the environment or the config file. [default: none]
     #[arg(long, env = "SESSIOND_REQUIREPASS", value_name = "PASSWORD")]
     pub requirepass: Option<String>,
+
+    /// Reads the `default` user's password from the first line of FILE instead.
+    #[arg(long, env = "SESSIOND_REQUIREPASS_FILE", value_name = "FILE")]
+    pub requirepass_file: Option<PathBuf>,
+
+    /// A named user, `NAME:ROLE:PASSWORD`, ROLE `app` (the data and connection commands
+    /// session clients use) or `admin` (also FLUSHALL, FLUSHDB, flush_all, CONFIG SET,
+    /// SCRIPT FLUSH, BGREWRITEAOF, journal rewrite, CLIENT LIST); repeat for several. RESP
+    /// clients log in with `AUTH NAME PASSWORD`, memcached clients with SASL PLAIN or the
+    /// text auth `set`. In TOML: `[[users]]` tables with `name`, `role` and `password` or
+    /// `password_file`.
+    #[arg(long = "user", value_name = "NAME:ROLE:PASSWORD")]
+    #[serde(skip)]
+    pub user: Vec<String>,
+
+    /// Like `--user`, with the password read from the first line of FILE.
+    #[arg(long = "user-file", value_name = "NAME:ROLE:FILE")]
+    #[serde(skip)]
+    pub user_file: Vec<String>,
+
+    /// Users from the TOML file (`[[users]]`); see `--user`.
+    #[arg(skip)]
+    #[serde(default)]
+    pub users: Vec<UserEntry>,
+
+    /// `yes` refuses to start when a listener binds a non-loopback address and no password
+    /// is set (as Redis's protected mode refuses such clients); `no` allows it, for a
+    /// network that something else protects. [default: yes]
+    #[arg(long, env = "SESSIOND_PROTECTED_MODE", value_name = "yes|no")]
+    pub protected_mode: Option<String>,
 
     /// Memory limit for stored data (key + value + per-item overhead), e.g. `512m`, `4g` or a
     /// byte count. sessiond never evicts: past the limit, writes fail with
@@ -120,6 +153,55 @@ pub struct Options {
     pub log_format: Option<String>,
 }
 
+/// One `[[users]]` table of the TOML file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserEntry {
+    /// The user name clients log in with.
+    pub name: String,
+    /// `app` or `admin`.
+    pub role: String,
+    /// The password (or use `password_file`).
+    pub password: Option<String>,
+    /// A file whose first line is the password.
+    pub password_file: Option<PathBuf>,
+}
+
+/// What an authenticated user may run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The commands session clients need: data, expiry, pub/sub, scripts, connection.
+    App,
+    /// Everything, administration included.
+    Admin,
+}
+
+/// A configured user. The password is kept only until the server hashes it; `Debug` never
+/// shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct User {
+    /// The login name.
+    pub name: String,
+    /// What it may run.
+    pub role: Role,
+    /// The password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Longest password accepted. Far beyond any real one; it keeps every login within the small
+/// limits unauthenticated connections decode under (a 4 KiB SASL payload, a 16 KiB RESP
+/// argument).
+pub const MAX_PASSWORD_LEN: usize = 1024;
+
 /// The finished configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -127,8 +209,12 @@ pub struct Config {
     pub memcache_listen: Option<SocketAddr>,
     /// The RESP listener's address; `None` when disabled.
     pub resp_listen: Option<SocketAddr>,
-    /// The password RESP clients must `AUTH` with, if any.
+    /// The `default` user's password, if any.
     pub requirepass: Option<String>,
+    /// The named users (`--user`, `[[users]]`).
+    pub users: Vec<User>,
+    /// Refuse to listen beyond loopback without a password.
+    pub protected_mode: bool,
     /// Memory limit in bytes.
     pub max_memory: u64,
     /// Largest value in bytes.
@@ -206,10 +292,39 @@ impl Options {
                     .with_context(|| format!("--resp-listen: bad address {resp:?}"))?,
             )
         };
-        let requirepass = self
-            .requirepass
-            .or(file.requirepass)
-            .filter(|p| !p.is_empty());
+        let requirepass = match (
+            self.requirepass.or(file.requirepass),
+            self.requirepass_file.or(file.requirepass_file),
+        ) {
+            (Some(_), Some(_)) => bail!("give --requirepass or --requirepass-file, not both"),
+            (Some(pass), None) => Some(pass).filter(|p| !p.is_empty()),
+            (None, Some(path)) => Some(read_password(&path).context("--requirepass-file")?),
+            (None, None) => None,
+        };
+        if requirepass
+            .as_ref()
+            .is_some_and(|p| p.len() > MAX_PASSWORD_LEN)
+        {
+            bail!("--requirepass: longer than {MAX_PASSWORD_LEN} bytes");
+        }
+        let users = resolve_users(&self.user, &self.user_file, &file.users)?;
+        let protected_mode = match self
+            .protected_mode
+            .or(file.protected_mode)
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("yes") => true,
+            Some("no") => false,
+            Some(other) => bail!("--protected-mode must be yes or no, not {other:?}"),
+        };
+        if protected_mode && requirepass.is_none() && users.is_empty() {
+            refuse_exposed(&[
+                ("--memcache-listen", memcache_listen),
+                ("--resp-listen", resp_listen),
+            ])?;
+        }
         let max_memory = parse_size(
             &self
                 .max_memory
@@ -260,6 +375,8 @@ impl Options {
             memcache_listen,
             resp_listen,
             requirepass,
+            users,
+            protected_mode,
             max_memory,
             max_item_size: max_item_size as usize,
             max_connections,
@@ -295,6 +412,117 @@ impl Options {
             log: self.log.or(file.log).unwrap_or_else(|| "info".into()),
             log_json,
         })
+    }
+}
+
+/// Protected mode: fails with what to do if any of `listeners` is beyond loopback. Called
+/// only when no password is set.
+fn refuse_exposed(listeners: &[(&str, Option<SocketAddr>)]) -> anyhow::Result<()> {
+    for (option, addr) in listeners {
+        if let Some(addr) = addr
+            && !addr.ip().is_loopback()
+        {
+            bail!(
+                "protected mode: {option} {addr} is not a loopback address and no password is \
+                 set, so anyone who can reach it could read, change and delete every session. \
+                 Set a password (--requirepass-file FILE, --requirepass, or --user \
+                 NAME:ROLE:PASSWORD; clients then log in with AUTH on RESP and SASL or the \
+                 auth `set` on memcached), or listen on 127.0.0.1 only, or, if a firewall \
+                 already keeps strangers out, start with --protected-mode no"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Reads a password from the first line of `path` (its line ending dropped), so that it
+/// need not appear on the command line, where `ps` shows it.
+fn read_password(path: &std::path::Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the password file {}", path.display()))?;
+    let line = text.lines().next().unwrap_or_default();
+    if line.is_empty() {
+        bail!("the password file {} is empty", path.display());
+    }
+    Ok(line.to_string())
+}
+
+/// Parses `--user NAME:ROLE:PASSWORD`, `--user-file NAME:ROLE:FILE` and `[[users]]` into
+/// users, checking names, roles and passwords and that no name is given twice.
+fn resolve_users(
+    specs: &[String],
+    file_specs: &[String],
+    entries: &[UserEntry],
+) -> anyhow::Result<Vec<User>> {
+    let mut users: Vec<User> = Vec::new();
+    let split = |spec: &str, option: &str| -> anyhow::Result<(String, String, String)> {
+        let mut parts = spec.splitn(3, ':');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(name), Some(role), Some(rest)) => {
+                Ok((name.to_string(), role.to_string(), rest.to_string()))
+            }
+            _ => bail!("{option}: expected NAME:ROLE:…, got {:?}", redact(spec)),
+        }
+    };
+    let mut all = Vec::new();
+    for spec in specs {
+        all.push(split(spec, "--user")?);
+    }
+    for spec in file_specs {
+        let (name, role, path) = split(spec, "--user-file")?;
+        let password = read_password(path.as_ref()).with_context(|| format!("user {name:?}"))?;
+        all.push((name, role, password));
+    }
+    for entry in entries {
+        let password = match (&entry.password, &entry.password_file) {
+            (Some(pass), None) => pass.clone(),
+            (None, Some(path)) => {
+                read_password(path).with_context(|| format!("user {:?}", entry.name))?
+            }
+            _ => bail!(
+                "[[users]] {:?}: give exactly one of password and password_file",
+                entry.name
+            ),
+        };
+        all.push((entry.name.clone(), entry.role.clone(), password));
+    }
+    for (name, role, password) in all {
+        // RESP `AUTH` and memcached's text auth token separate the name by spaces; `:`
+        // separates the parts of `--user`.
+        if name.is_empty() || name.bytes().any(|b| b <= b' ' || b == b':' || b == 0x7f) {
+            bail!(
+                "user name {name:?}: must be non-empty, without spaces, control characters or ':'"
+            );
+        }
+        if name == "default" {
+            bail!("user \"default\" is configured with --requirepass, not --user");
+        }
+        let role = match role.to_ascii_lowercase().as_str() {
+            "app" => Role::App,
+            "admin" => Role::Admin,
+            other => bail!("user {name:?}: role must be app or admin, not {other:?}"),
+        };
+        if password.is_empty() || password.len() > MAX_PASSWORD_LEN {
+            bail!("user {name:?}: the password must be 1 to {MAX_PASSWORD_LEN} bytes");
+        }
+        if users.iter().any(|u| u.name == name) {
+            bail!("user {name:?} is configured twice");
+        }
+        users.push(User {
+            name,
+            role,
+            password,
+        });
+    }
+    Ok(users)
+}
+
+/// A `--user` value fit for an error message: the password part replaced.
+fn redact(spec: &str) -> String {
+    match spec.splitn(3, ':').collect::<Vec<_>>()[..] {
+        [name, role, _] => format!("{name}:{role}:…"),
+        // Without three parts there is no telling which part is the password: show none.
+        _ => "…".into(),
     }
 }
 
@@ -351,5 +579,125 @@ mod tests {
         assert_eq!(config.memcache_listen, None);
         assert_eq!(config.max_item_size, 1 << 20);
         assert!(toml::from_str::<Options>("no_such_key = 1").is_err());
+    }
+
+    fn resolve(cli: Options, toml_text: &str) -> anyhow::Result<Config> {
+        cli.resolve_with(toml::from_str(toml_text).unwrap())
+    }
+
+    #[test]
+    fn users_from_argv_files_and_toml() {
+        let dir = std::env::temp_dir().join(format!("sessiond-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("pw");
+        std::fs::write(&file, "from-file\n").unwrap();
+        let cli = Options {
+            user: vec!["web:app:pa:ss".into()],
+            user_file: vec![format!("ops:ADMIN:{}", file.display())],
+            requirepass_file: Some(file.clone()),
+            ..Options::default()
+        };
+        let config = resolve(
+            cli,
+            "[[users]]\nname = \"cron\"\nrole = \"app\"\npassword = \"c\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.requirepass.as_deref(), Some("from-file"));
+        let users: Vec<_> = config
+            .users
+            .iter()
+            .map(|u| (u.name.as_str(), u.role, u.password.as_str()))
+            .collect();
+        assert_eq!(
+            users,
+            [
+                ("web", Role::App, "pa:ss"),
+                ("ops", Role::Admin, "from-file"),
+                ("cron", Role::App, "c"),
+            ]
+        );
+        // Debug never shows a password.
+        assert!(!format!("{:?}", config.users).contains("pa:ss"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn bad_users_are_refused_without_echoing_the_password() {
+        for spec in [
+            "web:app",
+            "web:root:secret",
+            ":app:secret",
+            "we b:app:secret",
+            "default:app:secret",
+            "web:app:",
+        ] {
+            let cli = Options {
+                user: vec![spec.into()],
+                ..Options::default()
+            };
+            let error = format!("{:#}", resolve(cli, "").unwrap_err());
+            assert!(!error.contains("secret"), "{spec}: {error}");
+        }
+        let twice = Options {
+            user: vec!["a:app:x".into(), "a:admin:y".into()],
+            ..Options::default()
+        };
+        assert!(resolve(twice, "").is_err());
+        let both = Options {
+            requirepass: Some("x".into()),
+            requirepass_file: Some("/nonexistent".into()),
+            ..Options::default()
+        };
+        assert!(resolve(both, "").is_err());
+        let long = Options {
+            requirepass: Some("x".repeat(MAX_PASSWORD_LEN + 1)),
+            ..Options::default()
+        };
+        assert!(resolve(long, "").is_err());
+        assert!(
+            resolve(
+                Options::default(),
+                "[[users]]\nname = \"a\"\nrole = \"app\"\n"
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn protected_mode() {
+        let exposed = || Options {
+            resp_listen: Some("0.0.0.0:6379".into()),
+            ..Options::default()
+        };
+        let error = format!("{:#}", resolve(exposed(), "").unwrap_err());
+        assert!(error.contains("protected mode"), "{error}");
+        assert!(error.contains("--resp-listen 0.0.0.0:6379"), "{error}");
+        assert!(error.contains("--protected-mode no"), "{error}");
+        let opted_out = Options {
+            protected_mode: Some("no".into()),
+            ..exposed()
+        };
+        assert!(!resolve(opted_out, "").unwrap().protected_mode);
+        let with_password = Options {
+            requirepass: Some("pw".into()),
+            ..exposed()
+        };
+        assert!(resolve(with_password, "").is_ok());
+        let with_user = Options {
+            user: vec!["web:app:pw".into()],
+            ..exposed()
+        };
+        assert!(resolve(with_user, "").is_ok());
+        assert!(resolve(exposed(), "protected_mode = \"no\"").is_ok());
+        let loopback6 = Options {
+            memcache_listen: Some("[::1]:0".into()),
+            ..Options::default()
+        };
+        assert!(resolve(loopback6, "").is_ok());
+        let bad = Options {
+            protected_mode: Some("maybe".into()),
+            ..Options::default()
+        };
+        assert!(resolve(bad, "").is_err());
     }
 }

@@ -83,6 +83,10 @@ counters! {
     touch_misses,
     /// Requests answered with a protocol error.
     protocol_errors,
+    /// Login attempts, both protocols (memcached's name).
+    auth_cmds,
+    /// Failed login attempts, both protocols.
+    auth_errors,
     }
     info_only {
     /// RESP commands executed since start (`total_commands_processed`).

@@ -76,11 +76,15 @@ pub fn encode_request(req: &BinaryRequest, out: &mut BytesMut) {
         }
         Command::Verbosity => (4, &[], &[], 0),
         Command::Stats(group) => (0, group.name(), &[], 0),
+        Command::SaslAuth {
+            mechanism, data, ..
+        } => (0, mechanism, data, 0),
         // `journal rewrite` has no binary opcode; like the others here it carries no body.
         Command::Version
         | Command::Noop
         | Command::Quit
         | Command::JournalRewrite
+        | Command::SaslListMechs
         | Command::Unknown => (0, &[], &[], 0),
     };
     Packet { cas, ..packet }.write(out, &extras[..extras_len], key, value);

@@ -8,7 +8,10 @@
 
 use bytes::{Buf, BytesMut};
 
-use super::{BinaryError, BinaryRequest, HEADER_LEN, REQUEST_MAGIC, opcode as op, status};
+use super::{
+    BinaryError, BinaryRequest, HEADER_LEN, MAX_SASL_DATA_LEN, MAX_SASL_MECH_LEN, REQUEST_MAGIC,
+    opcode as op, status,
+};
 use crate::{ArithMode, Command, Limits, StatsGroup, StoreMode, valid_key};
 
 /// Decodes binary requests from the front of a connection's input buffer.
@@ -61,10 +64,12 @@ enum Kind {
     Version,
     Noop,
     Quit,
+    SaslList,
+    SaslAuth { step: bool },
 }
 
 /// The kind of `opcode`, whether it is quiet, and whether it returns the key; `None` for
-/// opcodes we answer with "unknown command" (SASL included).
+/// opcodes we answer with "unknown command".
 fn classify(opcode: u8) -> Option<(Kind, bool, bool)> {
     use Kind::*;
     let get = Get { touch: false };
@@ -103,6 +108,9 @@ fn classify(opcode: u8) -> Option<(Kind, bool, bool)> {
         op::NOOP => (Noop, false, false),
         op::QUIT => (Quit, false, false),
         op::QUITQ => (Quit, true, false),
+        op::SASL_LIST_MECHS => (SaslList, false, false),
+        op::SASL_AUTH => (SaslAuth { step: false }, false, false),
+        op::SASL_STEP => (SaslAuth { step: true }, false, false),
         _ => return None,
     })
 }
@@ -120,7 +128,9 @@ fn shape_ok(kind: Kind, h: &Header) -> bool {
         Kind::Flush => key == 0 && (extras == 0 || extras == 4) && body == extras,
         Kind::Stat => extras == 0 && body == key,
         Kind::Verbosity => extras == 4 && key == 0 && body == 4,
-        Kind::Version | Kind::Noop | Kind::Quit => body == 0,
+        Kind::Version | Kind::Noop | Kind::Quit | Kind::SaslList => body == 0,
+        // memcached: no extras and a mechanism name of at most MAX_SASL_MECH_LEN bytes.
+        Kind::SaslAuth { .. } => extras == 0 && key > 0 && key <= MAX_SASL_MECH_LEN,
     }
 }
 
@@ -166,6 +176,9 @@ impl BinaryDecoder {
             return Err(self.reject(&h, buf, status::INVALID_ARGUMENTS));
         }
         if matches!(kind, Kind::Store(_)) && h.value_len() > self.limits.max_value_len {
+            return Err(self.reject(&h, buf, status::TOO_LARGE));
+        }
+        if matches!(kind, Kind::SaslAuth { .. }) && h.value_len() > MAX_SASL_DATA_LEN {
             return Err(self.reject(&h, buf, status::TOO_LARGE));
         }
         if buf.len() < HEADER_LEN + h.body_len {
@@ -235,6 +248,12 @@ impl BinaryDecoder {
             Kind::Version => Command::Version,
             Kind::Noop => Command::Noop,
             Kind::Quit => Command::Quit,
+            Kind::SaslList => Command::SaslListMechs,
+            Kind::SaslAuth { step } => Command::SaslAuth {
+                mechanism: key,
+                data: value,
+                step,
+            },
         };
         Ok(Some(BinaryRequest {
             opcode: h.opcode,

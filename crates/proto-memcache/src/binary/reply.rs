@@ -86,6 +86,19 @@ fn encode_in_place(req: &BinaryRequest, outcome: &Outcome, out: &mut BytesMut) {
             };
             packet.write(out, &[], &[], reason.as_bytes());
         }
+        Outcome::SaslMechanisms(names) => success(out, 0, &[], &[], names.as_bytes()),
+        // memcached's words on a successful SASL_AUTH.
+        Outcome::Authenticated => success(out, 0, &[], &[], b"Authenticated"),
+        Outcome::AuthFailed | Outcome::Unauthenticated | Outcome::NotPermitted => {
+            error(req, status::AUTH_ERROR, out)
+        }
+        Outcome::ClientError(reason) => {
+            let packet = Packet {
+                status: status::INVALID_ARGUMENTS,
+                ..ok
+            };
+            packet.write(out, &[], &[], reason.as_bytes());
+        }
     }
 }
 

@@ -418,15 +418,64 @@ fn decodes_every_opcode() {
                 Command::Stats(StatsGroup::Other(b("detail dump"))),
             )),
         ),
-        // SASL and unknown opcodes: Unknown, body skipped whatever its shape.
+        // SASL: the mechanism is the key, the client data the value (binary-safe).
         (
             packet(op::SASL_LIST_MECHS, &[], &[], &[], 16, 0),
-            Ok(request(op::SASL_LIST_MECHS, 16, Command::Unknown)),
+            Ok(request(op::SASL_LIST_MECHS, 16, Command::SaslListMechs)),
         ),
         (
             packet(op::SASL_AUTH, &[], b"PLAIN", b"\0user\0pass", 16, 0),
-            Ok(request(op::SASL_AUTH, 16, Command::Unknown)),
+            Ok(request(
+                op::SASL_AUTH,
+                16,
+                Command::SaslAuth {
+                    mechanism: b("PLAIN"),
+                    data: Bytes::from_static(b"\0user\0pass"),
+                    step: false,
+                },
+            )),
         ),
+        (
+            packet(op::SASL_STEP, &[], b"PLAIN", b"", 16, 0),
+            Ok(request(
+                op::SASL_STEP,
+                16,
+                Command::SaslAuth {
+                    mechanism: b("PLAIN"),
+                    data: Bytes::new(),
+                    step: true,
+                },
+            )),
+        ),
+        // Hostile SASL shapes: no mechanism, extras, an overlong mechanism, a body on LIST.
+        (
+            packet(op::SASL_AUTH, &[], &[], b"\0u\0p", 16, 0),
+            status_err(op::SASL_AUTH, 16, status::INVALID_ARGUMENTS),
+        ),
+        (
+            packet(op::SASL_AUTH, &[1, 2, 3, 4], b"PLAIN", b"x", 16, 0),
+            status_err(op::SASL_AUTH, 16, status::INVALID_ARGUMENTS),
+        ),
+        (
+            packet(op::SASL_AUTH, &[], &[b'M'; 33], b"x", 16, 0),
+            status_err(op::SASL_AUTH, 16, status::INVALID_ARGUMENTS),
+        ),
+        (
+            packet(op::SASL_LIST_MECHS, &[], &[], b"junk", 16, 0),
+            status_err(op::SASL_LIST_MECHS, 16, status::INVALID_ARGUMENTS),
+        ),
+        (
+            packet(
+                op::SASL_AUTH,
+                &[],
+                b"PLAIN",
+                &[0u8; MAX_SASL_DATA_LEN + 1],
+                16,
+                0,
+            ),
+            status_err(op::SASL_AUTH, 16, status::TOO_LARGE),
+        ),
+        // Unknown opcodes: Unknown, body skipped whatever its shape.
         (
             packet(0xff, &[1, 2], b"k", b"v", 17, 0),
             Ok(request(0xff, 17, Command::Unknown)),
@@ -973,15 +1022,75 @@ fn encodes_replies() {
             vec![resp(&simple(op::STAT, Command::Noop), 0, 0, &[], "", b"")],
         ),
         (
-            simple(op::SASL_LIST_MECHS, Command::Unknown),
+            simple(0x42, Command::Unknown),
             Outcome::UnknownCommand,
             vec![resp(
-                &simple(op::SASL_LIST_MECHS, Command::Noop),
+                &simple(0x42, Command::Noop),
                 0x81,
                 0,
                 &[],
                 "",
                 b"Unknown command",
+            )],
+        ),
+        (
+            simple(op::SASL_LIST_MECHS, Command::SaslListMechs),
+            Outcome::SaslMechanisms("PLAIN".into()),
+            vec![resp(
+                &simple(op::SASL_LIST_MECHS, Command::Noop),
+                0,
+                0,
+                &[],
+                "",
+                b"PLAIN",
+            )],
+        ),
+        (
+            simple(op::SASL_AUTH, Command::SaslListMechs),
+            Outcome::Authenticated,
+            vec![resp(
+                &simple(op::SASL_AUTH, Command::Noop),
+                0,
+                0,
+                &[],
+                "",
+                b"Authenticated",
+            )],
+        ),
+        (
+            simple(op::SASL_AUTH, Command::SaslListMechs),
+            Outcome::AuthFailed,
+            vec![resp(
+                &simple(op::SASL_AUTH, Command::Noop),
+                0x20,
+                0,
+                &[],
+                "",
+                b"Auth failure.",
+            )],
+        ),
+        (
+            simple(op::GETK, Command::Noop),
+            Outcome::Unauthenticated,
+            vec![resp(
+                &simple(op::GETK, Command::Noop),
+                0x20,
+                0,
+                &[],
+                "",
+                b"Auth failure.",
+            )],
+        ),
+        (
+            simple(op::FLUSHQ, Command::FlushAll { delay: 0 }),
+            Outcome::NotPermitted,
+            vec![resp(
+                &simple(op::FLUSHQ, Command::Noop),
+                0x20,
+                0,
+                &[],
+                "",
+                b"Auth failure.",
             )],
         ),
     ];
@@ -1146,13 +1255,23 @@ fn binary_request() -> impl Strategy<Value = BinaryRequest> {
         Just((op::NOOP, Command::Noop)),
         prop_oneof![Just(op::QUIT), Just(op::QUITQ)].prop_map(|opcode| (opcode, Command::Quit)),
         stat_name.prop_map(|command| (op::STAT, command)),
-        prop_oneof![
-            Just(op::SASL_LIST_MECHS),
-            Just(op::SASL_AUTH),
-            Just(0x42u8),
-            Just(0xff)
-        ]
-        .prop_map(|opcode| (opcode, Command::Unknown)),
+        Just((op::SASL_LIST_MECHS, Command::SaslListMechs)),
+        (
+            any::<bool>(),
+            "[A-Z0-9_-]{1,32}",
+            proptest::collection::vec(any::<u8>(), 0..64)
+        )
+            .prop_map(|(step, mechanism, data)| {
+                (
+                    if step { op::SASL_STEP } else { op::SASL_AUTH },
+                    Command::SaslAuth {
+                        mechanism: Bytes::from(mechanism),
+                        data: Bytes::from(data),
+                        step,
+                    },
+                )
+            }),
+        prop_oneof![Just(0x42u8), Just(0xff)].prop_map(|opcode| (opcode, Command::Unknown)),
     ];
     (command, opaque).prop_map(|((opcode, command), opaque)| request(opcode, opaque, command))
 }

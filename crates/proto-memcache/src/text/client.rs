@@ -16,7 +16,8 @@ use crate::{ArithMode, Command, StoreMode};
 ///
 /// Some [`Command`] fields have no text form and are dropped: `Store.cas` unless the mode is
 /// [`StoreMode::Set`] (text `cas` is a conditional set only), `Delete.cas`, `Arith.initial`.
-/// [`Command::Noop`] is written as the meta no-op `mn`; [`Command::Unknown`] writes nothing.
+/// [`Command::Noop`] is written as the meta no-op `mn`; [`Command::Unknown`] and the
+/// binary-only SASL commands write nothing.
 pub fn encode_request(req: &TextRequest, out: &mut BytesMut) {
     match &req.command {
         Command::Get { keys, touch } => {
@@ -111,7 +112,8 @@ pub fn encode_request(req: &TextRequest, out: &mut BytesMut) {
         Command::Noop => out.put_slice(b"mn"),
         Command::JournalRewrite => out.put_slice(b"journal rewrite"),
         Command::Quit => out.put_slice(b"quit"),
-        Command::Unknown => return,
+        // SASL is binary only; text authentication is a `set`.
+        Command::SaslListMechs | Command::SaslAuth { .. } | Command::Unknown => return,
     }
     put_noreply(req, out);
     out.put_slice(b"\r\n");

@@ -28,7 +28,7 @@ pub fn encode_reply_chunks(req: &TextRequest, outcome: &Outcome, out: &mut Reply
 }
 
 fn encode(req: &TextRequest, outcome: &Outcome, out: &mut impl ReplyOut) {
-    if req.noreply || req.command == Command::Quit {
+    if (req.noreply && !outcome.is_auth()) || req.command == Command::Quit {
         return;
     }
     match outcome {
@@ -105,6 +105,28 @@ fn encode_line(req: &TextRequest, outcome: &Outcome, out: &mut BytesMut) {
             put_text(out, reason);
             out.put_slice(b"\r\n");
         }
+        // memcached's authentication replies (proto_text.c, `-Y` mode).
+        Outcome::Authenticated => out.put_slice(b"STORED\r\n"),
+        Outcome::AuthFailed => out.put_slice(b"CLIENT_ERROR authentication failure\r\n"),
+        Outcome::Unauthenticated => out.put_slice(b"CLIENT_ERROR unauthenticated\r\n"),
+        Outcome::NotPermitted => {
+            let name: &[u8] = match req.command {
+                Command::FlushAll { .. } => b"flush_all",
+                Command::JournalRewrite => b"journal rewrite",
+                Command::Stats(_) => b"stats",
+                _ => b"command",
+            };
+            out.put_slice(b"CLIENT_ERROR ");
+            out.put_slice(name);
+            out.put_slice(b" not allowed\r\n");
+        }
+        Outcome::ClientError(reason) => {
+            out.put_slice(b"CLIENT_ERROR ");
+            put_text(out, reason);
+            out.put_slice(b"\r\n");
+        }
+        // No text command asks for mechanisms; kept total for the same reason as `Values`.
+        Outcome::SaslMechanisms(_) => out.put_slice(b"ERROR\r\n"),
     }
 }
 

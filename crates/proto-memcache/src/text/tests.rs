@@ -575,6 +575,35 @@ fn encodes_replies() {
         initial: None,
     });
     let cases: Vec<(TextRequest, Outcome, &str)> = vec![
+        // memcached's authentication replies, sent even for `noreply` (its auth path ignores
+        // it: an unauthenticated client must hear so).
+        (set.clone(), Outcome::Authenticated, "STORED\r\n"),
+        (set_noreply.clone(), Outcome::Authenticated, "STORED\r\n"),
+        (
+            set_noreply.clone(),
+            Outcome::AuthFailed,
+            "CLIENT_ERROR authentication failure\r\n",
+        ),
+        (
+            get_ab.clone(),
+            Outcome::Unauthenticated,
+            "CLIENT_ERROR unauthenticated\r\n",
+        ),
+        (
+            set.clone(),
+            Outcome::ClientError("bad authentication token format"),
+            "CLIENT_ERROR bad authentication token format\r\n",
+        ),
+        (
+            plain(Command::FlushAll { delay: 0 }),
+            Outcome::NotPermitted,
+            "CLIENT_ERROR flush_all not allowed\r\n",
+        ),
+        (
+            plain(Command::JournalRewrite),
+            Outcome::NotPermitted,
+            "CLIENT_ERROR journal rewrite not allowed\r\n",
+        ),
         (
             get_ab.clone(),
             Outcome::Values(vec![hit("a", 5, 7, "xy"), None, hit("c", 0, 8, "")]),

@@ -9,6 +9,12 @@
 //! bytes) is queued as the store's own shared `Bytes`, and the driver writes the lot with
 //! vectored writes. A value is copied once, by the kernel, instead of twice, and a multi-get
 //! of large values holds references rather than a reply-sized buffer.
+//!
+//! Until a connection logs in (when users are configured; see `exec::memcache::execute_as`)
+//! its decoder runs under [`PRE_LOGIN`] limits, so a client that has not proved anything can
+//! make the server buffer at most a few kilobytes; a binary connection that sends anything
+//! but SASL, VERSION or QUIT first is answered "Auth failure." and closed, as memcached does.
+//! The first line of a text connection passes the cross-protocol guard ([`super::guard`]).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -19,9 +25,20 @@ use sessiond_proto_memcache::{
     Binary, Command, Limits, Outcome, ReplyChunks, Text, WireFormat, binary, text,
 };
 
-use super::{Handled, Protocol, READ_CHUNK, Step};
+use super::{Handled, Protocol, READ_CHUNK, Step, guard};
+use crate::exec::auth::Identity;
 use crate::exec::{Shared, memcache};
 use crate::stats::bump;
+
+/// The decoder limits before login: room for an authentication `set` (a 250-byte key and a
+/// `user password` token of two maximal passwords) and for a SASL exchange, whose own
+/// bounds the binary codec enforces; nothing a session needs.
+const PRE_LOGIN: Limits = Limits {
+    max_key_len: 250,
+    max_value_len: 4096,
+    max_line_len: 2048,
+    max_keys: 16,
+};
 
 /// The decoder of the format the connection's first byte chose.
 enum Decoder {
@@ -35,6 +52,10 @@ pub(crate) struct Memcache {
     limits: Limits,
     /// `None` until the first byte arrives.
     decoder: Option<Decoder>,
+    /// Who the connection is logged in as; `None` until it logs in.
+    user: Option<Identity>,
+    /// Whether the first line has been through the cross-protocol guard.
+    guarded: bool,
 }
 
 impl Memcache {
@@ -45,9 +66,11 @@ impl Memcache {
             ..Limits::default()
         };
         Memcache {
+            user: shared.users.initial(),
             shared,
             limits,
             decoder: None,
+            guarded: false,
         }
     }
 }
@@ -63,7 +86,8 @@ impl Protocol for Memcache {
         let Some(&first) = input.first() else {
             return Handled::at_once(Step::NeedInput);
         };
-        let limits = self.limits;
+        let logged_in = self.user.is_some();
+        let limits = if logged_in { self.limits } else { PRE_LOGIN };
         let decoder = self.decoder.get_or_insert_with(|| {
             if first == 0x80 {
                 Decoder::Binary(Binary::decoder(limits))
@@ -71,12 +95,35 @@ impl Protocol for Memcache {
                 Decoder::Text(Text::decoder(limits))
             }
         });
-        match decoder {
-            Decoder::Text(decoder) => handle::<Text>(&self.shared, decoder, input, replies, now),
-            Decoder::Binary(decoder) => {
-                handle::<Binary>(&self.shared, decoder, input, replies, now)
+        let (shared, user) = (&*self.shared, &mut self.user);
+        let handled = match decoder {
+            Decoder::Text(decoder) => {
+                if !self.guarded {
+                    match first_line_is_http(input) {
+                        None => {}
+                        Some(false) => self.guarded = true,
+                        Some(true) => {
+                            bump(&shared.stats.protocol_errors);
+                            guard::log_attack("memcache");
+                            return Handled::at_once(Step::Close);
+                        }
+                    }
+                }
+                handle::<Text>(shared, decoder, user, true, input, replies, now)
             }
+            Decoder::Binary(decoder) => {
+                handle::<Binary>(shared, decoder, user, false, input, replies, now)
+            }
+        };
+        if !logged_in && self.user.is_some() {
+            // Logged in: the full limits from the next request on. The decoder has just
+            // returned a whole request, so it holds no partial state to lose.
+            self.decoder = Some(match self.decoder {
+                Some(Decoder::Binary(_)) => Decoder::Binary(Binary::decoder(self.limits)),
+                _ => Decoder::Text(Text::decoder(self.limits)),
+            });
         }
+        handled
     }
 
     fn idle_timeout(&self) -> Option<Duration> {
@@ -93,10 +140,25 @@ impl Protocol for Memcache {
     }
 }
 
-/// Decodes and executes at most one request of format `F`.
+/// Whether a text connection's first line is HTTP (see [`super::guard`]); `None` while the
+/// line is incomplete. Only a line starting with an upper-case letter, which no memcached
+/// command does, is looked at; an incomplete one is left to the decoder, which bounds it.
+fn first_line_is_http(input: &[u8]) -> Option<bool> {
+    if !input.first()?.is_ascii_uppercase() {
+        return Some(false);
+    }
+    let end = input.iter().position(|&b| b == b'\n')?;
+    let line = input[..end].strip_suffix(b"\r").unwrap_or(&input[..end]);
+    Some(guard::is_http_line(line))
+}
+
+/// Decodes and executes at most one request of format `F` for a connection logged in as
+/// `user`; `text` says which format `F` is.
 fn handle<F: WireFormat>(
     shared: &Shared,
     decoder: &mut F::Decoder,
+    user: &mut Option<Identity>,
+    text: bool,
     input: &mut BytesMut,
     replies: &mut ReplyChunks,
     now: u64,
@@ -105,10 +167,12 @@ fn handle<F: WireFormat>(
         Ok(None) => Handled::at_once(Step::NeedInput),
         Ok(Some(request)) => {
             let command = F::command(&request);
-            let outcome = memcache::execute(shared, command, now);
+            let outcome = memcache::execute_as(shared, user, text, command, now);
             F::encode_reply_chunks(&request, &outcome, replies);
+            // memcached closes a binary connection that sends a command before logging in.
+            let refused = !text && outcome == Outcome::Unauthenticated;
             Handled {
-                step: if *command == Command::Quit {
+                step: if *command == Command::Quit || refused {
                     Step::Close
                 } else {
                     Step::More

@@ -22,6 +22,7 @@
 //! Shutdown: when the server stops, a connection finishes the requests it has already read,
 //! writes their replies and closes.
 
+mod guard;
 pub(crate) mod memcache;
 pub(crate) mod resp;
 

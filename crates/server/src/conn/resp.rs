@@ -4,6 +4,11 @@
 //! push; a subscriber whose queue overflows is disconnected (Redis's pub/sub output limit).
 //! Protocol errors are fatal, as in Redis: the error is sent and the connection closed.
 //! The idle timeout does not apply while subscribed (a listener is idle by design).
+//!
+//! Until a connection logs in, its decoder runs under [`PRE_LOGIN`] limits (Redis's limits
+//! for unauthenticated clients: at most 10 arguments of at most 16 KiB), so a client that
+//! has proved nothing cannot make the server buffer a large request. Every command passes
+//! the cross-protocol guard ([`super::guard`]), as in Redis.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -12,13 +17,22 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use sessiond_proto_resp::{Decoder, Limits, encode};
 
-use super::{Handled, Protocol, READ_CHUNK, Step, WRITE_HIGH_WATER};
+use super::{Handled, Protocol, READ_CHUNK, Step, WRITE_HIGH_WATER, guard};
 use crate::exec::Shared;
 use crate::exec::resp::{self, Answer, Executed, Flags, Session, Spec};
 use crate::stats::bump;
 
 /// Floor of the per-connection input limit; see [`Resp::input_limit`].
 const MIN_INPUT_LIMIT: usize = 16 * 1024 * 1024;
+
+/// The decoder limits before login (Redis 7's for unauthenticated clients): enough for
+/// `HELLO 3 AUTH user pass SETNAME name` with the longest passwords.
+const PRE_LOGIN: Limits = Limits {
+    max_bulk_len: 16 * 1024,
+    max_args: 10,
+    max_inline_len: 64 * 1024,
+    max_depth: 128,
+};
 
 /// One RESP connection's protocol state.
 pub(crate) struct Resp {
@@ -27,6 +41,10 @@ pub(crate) struct Resp {
     decoder: Decoder,
     /// A script command waiting for the script gate, exclusively.
     script: Option<(Vec<Bytes>, &'static Spec)>,
+    /// The limits once logged in.
+    limits: Limits,
+    /// Whether `decoder` runs under [`PRE_LOGIN`].
+    pre_login: bool,
 }
 
 impl Resp {
@@ -39,11 +57,14 @@ impl Resp {
         if let Ok(mut clients) = shared.resp.clients.lock() {
             clients.insert(session.id, session.info.clone());
         }
+        let pre_login = !session.authenticated;
         Resp {
             shared,
             session,
-            decoder: Decoder::new(limits),
+            decoder: Decoder::new(if pre_login { PRE_LOGIN } else { limits }),
             script: None,
+            limits,
+            pre_login,
         }
     }
 }
@@ -74,6 +95,11 @@ impl Protocol for Resp {
         match self.decoder.decode(input) {
             Ok(None) => Handled::at_once(Step::NeedInput),
             Ok(Some(request)) => {
+                if guard::is_http_command(&request.args) {
+                    bump(&self.shared.stats.protocol_errors);
+                    guard::log_attack("resp");
+                    return Handled::at_once(Step::Close);
+                }
                 let executed = match resp::prepare(&self.shared, session, &request.args) {
                     Err(refused) => refused,
                     Ok(spec) if spec.flags.contains(Flags::SCRIPT) => {
@@ -156,6 +182,17 @@ impl Protocol for Resp {
 impl Resp {
     /// Encodes what a request produced; the connection closes after `QUIT`.
     fn answer(&mut self, executed: Executed, replies: &mut BytesMut) -> Handled {
+        if self.pre_login == self.session.authenticated {
+            // Logged in (or out, by RESET): the decoder has just returned a whole request,
+            // so it holds no partial state to lose by being replaced.
+            self.pre_login = !self.session.authenticated;
+            let limits = if self.pre_login {
+                PRE_LOGIN
+            } else {
+                self.limits
+            };
+            self.decoder = Decoder::new(limits);
+        }
         let protocol = self.session.protocol;
         match &executed.answer {
             Answer::One(reply) => encode(reply, protocol, replies),

@@ -3,6 +3,14 @@
 //! Both wire formats arrive here as the same [`Command`], so the semantics of every command
 //! (memcached's exptime rule, CAS checks, counters, the never-evict memory policy) are
 //! written once. The codec of the request's format encodes the returned [`Outcome`].
+//!
+//! [`execute_as`] puts authentication in front, as memcached does when it has users (its
+//! `-S` SASL and `-Y` auth-file modes): a binary connection logs in with SASL PLAIN, a text
+//! connection with a `set` whose data is `user password` (any key, flags and exptime); until
+//! then every command but those answers memcached's authentication error. With no users
+//! configured, SASL is an unknown command, as on a memcached without SASL, so a client
+//! configured with credentials fails loudly instead of believing it is protected. Logged in,
+//! `flush_all` and `journal rewrite` need the admin role.
 
 use std::sync::atomic::Ordering;
 
@@ -12,6 +20,7 @@ use sessiond_store::{
     StoreError, Write, WriteOutcome,
 };
 
+use super::auth::{Identity, SASL_MECHANISMS};
 use super::{RewriteRefusal, Shared};
 use crate::stats::bump;
 
@@ -53,6 +62,78 @@ pub fn needs_durable_ack(command: &Command) -> bool {
             | Command::Arith { .. }
             | Command::FlushAll { .. }
     )
+}
+
+/// Whether `command` needs the admin role.
+pub fn is_admin_only(command: &Command) -> bool {
+    matches!(command, Command::FlushAll { .. } | Command::JournalRewrite)
+}
+
+/// Executes one command at `now` for a connection logged in as `user` (`None`: not yet),
+/// which a successful login changes. `text` says which wire format the connection speaks:
+/// only text logs in with a `set`. See the module docs.
+pub fn execute_as(
+    shared: &Shared,
+    user: &mut Option<Identity>,
+    text: bool,
+    command: &Command,
+    now: u64,
+) -> Outcome {
+    let users = &shared.users;
+    match command {
+        Command::SaslListMechs | Command::SaslAuth { .. } if !users.required() => {
+            return Outcome::UnknownCommand;
+        }
+        Command::SaslListMechs => return Outcome::SaslMechanisms(SASL_MECHANISMS.into()),
+        Command::SaslAuth {
+            mechanism,
+            data,
+            step,
+        } => {
+            // PLAIN completes in one step, so a SASL_STEP never continues anything.
+            let who = (!step && &mechanism[..] == b"PLAIN")
+                .then(|| users.check_sasl_plain(data))
+                .flatten();
+            return login(shared, user, who);
+        }
+        _ => {}
+    }
+    let Some(identity) = user else {
+        return match command {
+            Command::Store {
+                mode: StoreMode::Set,
+                value,
+                ..
+            } if text => match users.check_text_token(value) {
+                Ok(who) => login(shared, user, who),
+                Err(reason) => Outcome::ClientError(reason),
+            },
+            // memcached lets VERSION through before SASL; QUIT only closes.
+            Command::Version | Command::Quit if !text => execute(shared, command, now),
+            Command::Quit => execute(shared, command, now),
+            _ => Outcome::Unauthenticated,
+        };
+    };
+    if is_admin_only(command) && !identity.is_admin() {
+        return Outcome::NotPermitted;
+    }
+    execute(shared, command, now)
+}
+
+/// Records a login attempt's result: `who` logs the connection in, `None` failed (and an
+/// earlier login stays, as in memcached).
+fn login(shared: &Shared, user: &mut Option<Identity>, who: Option<Identity>) -> Outcome {
+    bump(&shared.stats.auth_cmds);
+    match who {
+        Some(who) => {
+            *user = Some(who);
+            Outcome::Authenticated
+        }
+        None => {
+            bump(&shared.stats.auth_errors);
+            Outcome::AuthFailed
+        }
+    }
 }
 
 /// Executes one command at `now` (Unix ms).
@@ -233,7 +314,10 @@ pub fn execute(shared: &Shared, command: &Command, now: u64) -> Outcome {
             Outcome::Ok
         }
         Command::Stats(group) => Outcome::Stats(stats_group(shared, group, now)),
-        Command::Unknown => Outcome::UnknownCommand,
+        // Only reached when authentication is off (`execute_as` answers SASL otherwise).
+        Command::SaslListMechs | Command::SaslAuth { .. } | Command::Unknown => {
+            Outcome::UnknownCommand
+        }
     }
 }
 

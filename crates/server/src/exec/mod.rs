@@ -9,6 +9,7 @@
 //! of either protocol runs holding the script gate shared (see `resp::scripting`), so a Lua
 //! script is atomic with respect to memcached clients too.
 
+pub mod auth;
 pub mod memcache;
 pub mod resp;
 
@@ -78,6 +79,8 @@ pub struct Shared {
     pub stats: Stats,
     /// The configuration the server started with.
     pub config: Config,
+    /// The users clients log in as (from the configuration).
+    pub users: auth::Users,
     /// When the server started (monotonic), for `uptime`.
     pub started: Instant,
     /// The script gate. Every ordinary command of either protocol (and each expirer sweep)
@@ -105,6 +108,7 @@ impl Shared {
             databases,
             journal,
             stats: Stats::default(),
+            users: auth::Users::from_config(&config),
             config,
             started: Instant::now(),
             resp: resp::RespShared::new(pubsub),

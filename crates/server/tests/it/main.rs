@@ -12,6 +12,9 @@
 //!   [`shared_keyspace`] (a php-memcached session read with redis-cli). The fred client
 //!   (tower-sessions) has its own package, `crates/compat-fred`, to keep its dependencies
 //!   out of this one.
+//! - [`auth`]: users and roles on both listeners (php-memcached SASL, phpredis `auth[]`,
+//!   redis-cli `--user`, memcached's text login), hostile logins, protected mode and the
+//!   cross-protocol guard.
 //! - [`durability`]: the journal: a SIGKILL crash harness, torn and corrupt journals,
 //!   deadlines and PHP sessions across restarts, and a full disk.
 //!
@@ -25,6 +28,7 @@
 //! `SESSIOND_IT_TARGET=redis` the RESP client tests at the Debian redis-server, to check the
 //! scenarios themselves against the reference servers.
 
+mod auth;
 mod durability;
 mod keyspace_events;
 mod lifecycle;

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use sessiond_proto_memcache::{ArithMode, Command, Outcome, StatsGroup, StoreMode};
 use sessiond_store::{Budget, Store};
 
-use super::execute;
+use super::{execute, execute_as};
 use crate::config::Config;
 use crate::exec::Shared;
 
@@ -226,4 +226,185 @@ fn delayed_flush_all() {
     );
     assert!(hit_value(&execute(&s, &get("k"), NOW + 1_999)).is_some());
     assert_eq!(hit_value(&execute(&s, &get("k"), NOW + 2_000)), None);
+}
+
+fn with_users() -> Shared {
+    use crate::config::{Role, User};
+    let config = Config {
+        requirepass: Some("shared-pw".into()),
+        users: vec![User {
+            name: "ops".into(),
+            role: Role::Admin,
+            password: "ops-pw".into(),
+        }],
+        ..Config::default()
+    };
+    let store = Arc::new(Store::new(Arc::new(Budget::new(1 << 20)), NOW));
+    Shared::new(vec![store], None, config, Default::default())
+}
+
+fn sasl(data: &[u8]) -> Command {
+    Command::SaslAuth {
+        mechanism: b("PLAIN"),
+        data: Bytes::copy_from_slice(data),
+        step: false,
+    }
+}
+
+/// Binary: SASL PLAIN logs in; before that only SASL, VERSION and QUIT run; the app role
+/// may not flush; garbage, other mechanisms and SASL_STEP fail.
+#[test]
+fn binary_login_and_roles() {
+    let shared = with_users();
+    let mut user = None;
+    let run = |user: &mut _, command: &Command| execute_as(&shared, user, false, command, NOW);
+    assert_eq!(
+        run(&mut user, &Command::SaslListMechs),
+        Outcome::SaslMechanisms("PLAIN".into())
+    );
+    assert_eq!(run(&mut user, &get("k")), Outcome::Unauthenticated);
+    assert!(matches!(
+        run(&mut user, &Command::Version),
+        Outcome::Version(_)
+    ));
+    // A binary `set` is not a login.
+    assert_eq!(
+        run(
+            &mut user,
+            &set(StoreMode::Set, "k", "default shared-pw", 0, 0)
+        ),
+        Outcome::Unauthenticated
+    );
+    for bad in [
+        &b"\0default\0wrong"[..],
+        b"\0ops\0shared-pw",
+        b"ops\0default\0shared-pw",
+        b"default shared-pw",
+        b"",
+        &[0xff; 4096],
+    ] {
+        assert_eq!(run(&mut user, &sasl(bad)), Outcome::AuthFailed, "{bad:?}");
+    }
+    let other = Command::SaslAuth {
+        mechanism: b("CRAM-MD5"),
+        data: b("\0default\0shared-pw"),
+        step: false,
+    };
+    assert_eq!(run(&mut user, &other), Outcome::AuthFailed);
+    let step = Command::SaslAuth {
+        mechanism: b("PLAIN"),
+        data: b("\0default\0shared-pw"),
+        step: true,
+    };
+    assert_eq!(run(&mut user, &step), Outcome::AuthFailed);
+    assert!(user.is_none());
+    assert_eq!(
+        run(&mut user, &sasl(b"\0default\0shared-pw")),
+        Outcome::Authenticated
+    );
+    assert!(matches!(
+        run(&mut user, &set(StoreMode::Set, "k", "v", 0, 0)),
+        Outcome::Stored { .. }
+    ));
+    assert_eq!(
+        run(&mut user, &Command::FlushAll { delay: 0 }),
+        Outcome::NotPermitted
+    );
+    assert_eq!(
+        run(&mut user, &Command::JournalRewrite),
+        Outcome::NotPermitted
+    );
+    assert_eq!(
+        run(&mut user, &sasl(b"\0ops\0ops-pw")),
+        Outcome::Authenticated
+    );
+    assert_eq!(run(&mut user, &Command::FlushAll { delay: 0 }), Outcome::Ok);
+    assert_eq!(
+        shared
+            .stats
+            .auth_errors
+            .load(std::sync::atomic::Ordering::Relaxed),
+        8
+    );
+}
+
+/// Text: memcached's `-Y` login, a `set` of `user password` (key, flags and exptime
+/// ignored); everything else before it is `CLIENT_ERROR unauthenticated`.
+#[test]
+fn text_login() {
+    let shared = with_users();
+    let mut user = None;
+    let run = |user: &mut _, command: &Command| execute_as(&shared, user, true, command, NOW);
+    assert_eq!(run(&mut user, &get("k")), Outcome::Unauthenticated);
+    assert_eq!(run(&mut user, &Command::Version), Outcome::Unauthenticated);
+    assert_eq!(
+        run(
+            &mut user,
+            &set(StoreMode::Add, "k", "default shared-pw", 0, 0)
+        ),
+        Outcome::Unauthenticated
+    );
+    assert_eq!(
+        run(&mut user, &set(StoreMode::Set, "k", "nospace", 0, 0)),
+        Outcome::ClientError("bad authentication token format")
+    );
+    assert_eq!(
+        run(&mut user, &set(StoreMode::Set, "k", "default wrong", 0, 0)),
+        Outcome::AuthFailed
+    );
+    // Any key logs in; the key is not written.
+    assert_eq!(
+        run(
+            &mut user,
+            &set(StoreMode::Set, "anykey", "default shared-pw", 0, 0)
+        ),
+        Outcome::Authenticated
+    );
+    // The login wrote nothing.
+    assert_eq!(run(&mut user, &get("anykey")), Outcome::Values(vec![None]));
+    assert!(matches!(
+        run(&mut user, &set(StoreMode::Set, "k", "v", 0, 0)),
+        Outcome::Stored { .. }
+    ));
+    assert_eq!(
+        run(&mut user, &Command::FlushAll { delay: 0 }),
+        Outcome::NotPermitted
+    );
+}
+
+/// Without users, SASL is an unknown command (a client configured with credentials fails
+/// loudly) and a text `set` is a `set`.
+#[test]
+fn without_users_sasl_is_unknown() {
+    let shared = shared(1 << 20);
+    let mut user = shared.users.initial();
+    assert!(user.is_some());
+    assert_eq!(
+        execute_as(&shared, &mut user, false, &Command::SaslListMechs, NOW),
+        Outcome::UnknownCommand
+    );
+    assert_eq!(
+        execute_as(&shared, &mut user, false, &sasl(b"\0default\0x"), NOW),
+        Outcome::UnknownCommand
+    );
+    assert!(matches!(
+        execute_as(
+            &shared,
+            &mut user,
+            true,
+            &set(StoreMode::Set, "k", "a b", 0, 0),
+            NOW
+        ),
+        Outcome::Stored { .. }
+    ));
+    assert_eq!(
+        execute_as(
+            &shared,
+            &mut user,
+            true,
+            &Command::FlushAll { delay: 0 },
+            NOW
+        ),
+        Outcome::Ok
+    );
 }

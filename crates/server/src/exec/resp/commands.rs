@@ -8,9 +8,66 @@
 //! ([`Flags::WRITE`]) and past the memory limit ([`Flags::DENYOOM`]), the script gate
 //! ([`Flags::SCRIPT`]) and which replies wait for the journal (writes, except
 //! [`Flags::TTL_ONLY`]); scripts refuse [`Flags::NOSCRIPT`] commands.
+//!
+//! Roles: a command flagged [`Flags::ADMIN_ROLE`], or a subcommand [`admin_only`] lists for a
+//! [`Flags::ADMIN_SUBCOMMANDS`] command, is refused to an app user with Redis's `-NOPERM`
+//! text ([`permission_refusal`]), by `prepare` and by `redis.call` in scripts alike.
+//! Everything else is what session clients need, so the app role runs it.
+
+use bytes::Bytes;
+use sessiond_proto_resp::Reply;
 
 use super::args::{Args, Handled};
-use super::{Ctx, collections, keys, pubsub, scripting, server, strings};
+use super::{Ctx, collections, error, is, keys, pubsub, scripting, server, strings};
+use crate::exec::auth::Identity;
+
+/// If running `args` (the name first) needs the admin role, the name Redis uses for it in
+/// a `NOPERM` error: `flushall`, or `config|set` for a subcommand.
+///
+/// The subcommands: `CONFIG SET` of anything but `notify-keyspace-events` (which Spring
+/// Session's indexed repository sets at start-up, as an application), `CONFIG RESETSTAT`,
+/// `SCRIPT FLUSH`/`KILL` (other clients' scripts), `CLIENT LIST`/`KILL` (other clients'
+/// addresses). `CONFIG GET` stays open: it never shows a secret.
+pub fn admin_only(spec: &Spec, args: &[Bytes]) -> Option<String> {
+    if spec.flags.contains(Flags::ADMIN_ROLE) {
+        return Some(spec.name.to_string());
+    }
+    if !spec.flags.contains(Flags::ADMIN_SUBCOMMANDS) {
+        return None;
+    }
+    let sub = args.get(1)?;
+    let admin = match spec.name {
+        "config" => {
+            is(sub, "resetstat")
+                || (is(sub, "set")
+                    && !args[2..]
+                        .chunks(2)
+                        .all(|pair| is(&pair[0], "notify-keyspace-events")))
+        }
+        "script" => is(sub, "flush") || is(sub, "kill"),
+        "client" => is(sub, "list") || is(sub, "kill"),
+        _ => false,
+    };
+    admin.then(|| {
+        format!(
+            "{}|{}",
+            spec.name,
+            String::from_utf8_lossy(sub).to_ascii_lowercase()
+        )
+    })
+}
+
+/// Redis's refusal of a command `user` may not run, or `None` if it may.
+pub fn permission_refusal(user: &Identity, spec: &Spec, args: &[Bytes]) -> Option<Reply> {
+    if user.is_admin() {
+        return None;
+    }
+    let name = admin_only(spec, args)?;
+    Some(error(format!(
+        "NOPERM User {} has no permissions to run the '{name}' command",
+        user.name
+    )))
+}
 
 /// What a command is and how dispatch treats it, as a set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +99,10 @@ impl Flags {
     pub const SCRIPT: Flags = Flags(1 << 8);
     /// O(1) or O(log n) (`COMMAND` shows `fast`).
     pub const FAST: Flags = Flags(1 << 9);
+    /// Needs the admin role: refused with `-NOPERM` for an app user.
+    pub const ADMIN_ROLE: Flags = Flags(1 << 10);
+    /// Some subcommands need the admin role; [`admin_only`] names them.
+    pub const ADMIN_SUBCOMMANDS: Flags = Flags(1 << 11);
 
     /// The union of two sets.
     pub const fn with(self, other: Flags) -> Flags {
@@ -104,17 +165,17 @@ pub static COMMANDS: &[Spec] = &[
     command!("select",            2, [FAST],                               NO_KEYS,    "connection", server::select,                "Changes the selected database."),
     command!("auth",             -2, [FAST, NO_AUTH, NOSCRIPT],            NO_KEYS,    "connection", server::auth,                  "Authenticates the connection."),
     command!("hello",            -1, [FAST, NO_AUTH, NOSCRIPT],            NO_KEYS,    "connection", server::hello,                 "Handshakes with the Redis server."),
-    command!("client",           -2, [NOSCRIPT],                           NO_KEYS,    "connection", server::client,                "A container for client connection commands."),
+    command!("client",           -2, [NOSCRIPT, ADMIN_SUBCOMMANDS],        NO_KEYS,    "connection", server::client,                "A container for client connection commands."),
     command!("quit",             -1, [FAST, NO_AUTH, PUBSUB_OK, NOSCRIPT], NO_KEYS,    "connection", server::quit,                  "Closes the connection."),
     command!("reset",             1, [FAST, NO_AUTH, PUBSUB_OK, NOSCRIPT], NO_KEYS,    "connection", server::reset,                 "Resets the connection."),
     command!("info",             -1, [],                                   NO_KEYS,    "server",     server::info,                  "Returns information and statistics about the server."),
     command!("command",          -1, [],                                   NO_KEYS,    "server",     server::command,               "Returns detailed information about all commands."),
-    command!("config",           -2, [ADMIN, NOSCRIPT],                    NO_KEYS,    "server",     server::config,                "A container for server configuration commands."),
+    command!("config",           -2, [ADMIN, NOSCRIPT, ADMIN_SUBCOMMANDS], NO_KEYS,    "server",     server::config,                "A container for server configuration commands."),
     command!("dbsize",            1, [READONLY, FAST],                     NO_KEYS,    "server",     server::dbsize,                "Returns the number of keys in the database."),
-    command!("flushdb",          -1, [WRITE],                              NO_KEYS,    "server",     server::flushdb,               "Removes all keys from the current database."),
-    command!("flushall",         -1, [WRITE],                              NO_KEYS,    "server",     server::flushall,              "Removes all keys from all databases."),
+    command!("flushdb",          -1, [WRITE, ADMIN_ROLE],                  NO_KEYS,    "server",     server::flushdb,               "Removes all keys from the current database."),
+    command!("flushall",         -1, [WRITE, ADMIN_ROLE],                  NO_KEYS,    "server",     server::flushall,              "Removes all keys from all databases."),
     command!("time",              1, [FAST],                               NO_KEYS,    "server",     server::time,                  "Returns the server time."),
-    command!("bgrewriteaof",      1, [ADMIN, NOSCRIPT],                    NO_KEYS,    "server",     server::bgrewriteaof,          "Asynchronously rewrites the append-only file to disk."),
+    command!("bgrewriteaof",      1, [ADMIN, NOSCRIPT, ADMIN_ROLE],        NO_KEYS,    "server",     server::bgrewriteaof,          "Asynchronously rewrites the append-only file to disk."),
     command!("lastsave",          1, [FAST],                               NO_KEYS,    "server",     server::lastsave,              "Returns the Unix timestamp of the last successful save to disk."),
     command!("function",         -2, [NOSCRIPT],                           NO_KEYS,    "scripting",  server::function,              "A container for function commands."),
     // Strings.
@@ -186,5 +247,5 @@ pub static COMMANDS: &[Spec] = &[
     // Scripting.
     command!("eval",             -3, [SCRIPT, NOSCRIPT, WRITE],            NO_KEYS,    "scripting",  scripting::eval,               "Executes a server-side Lua script."),
     command!("evalsha",          -3, [SCRIPT, NOSCRIPT, WRITE],            NO_KEYS,    "scripting",  scripting::evalsha,            "Executes a server-side Lua script by SHA1 digest."),
-    command!("script",           -2, [NOSCRIPT],                           NO_KEYS,    "scripting",  scripting::script,             "A container for Lua scripts management commands."),
+    command!("script",           -2, [NOSCRIPT, ADMIN_SUBCOMMANDS],        NO_KEYS,    "scripting",  scripting::script,             "A container for Lua scripts management commands."),
 ];

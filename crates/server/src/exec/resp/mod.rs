@@ -33,6 +33,7 @@ use sessiond_proto_resp::{Protocol, Reply};
 use sessiond_store::{Store, StoreError};
 
 use super::Shared;
+use super::auth::Identity;
 use crate::stats::bump;
 use args::Args;
 pub use commands::{COMMANDS, Flags, Spec};
@@ -78,6 +79,8 @@ pub struct ClientInfo {
     pub names: Mutex<(Bytes, Bytes, Bytes)>,
     /// The last command's name.
     pub last_command: Mutex<Bytes>,
+    /// The logged-in user's name.
+    pub user: Mutex<Arc<str>>,
 }
 
 /// One connection's state.
@@ -90,6 +93,8 @@ pub struct Session {
     pub protocol: Protocol,
     /// Whether `AUTH` succeeded (or no password is required).
     pub authenticated: bool,
+    /// Who the connection is logged in as (before login: `default` with the app role).
+    pub user: Identity,
     /// Set by `QUIT`: close after writing the reply.
     pub quit: bool,
     /// Channel and pattern subscriptions; `None` until the first `SUBSCRIBE`.
@@ -106,6 +111,9 @@ impl Session {
     /// required.
     pub fn new(shared: &Shared, addr: String, laddr: String, now: u64) -> Session {
         let id = shared.resp.next_client_id.fetch_add(1, Ordering::Relaxed);
+        let initial = shared.users.initial();
+        let authenticated = initial.is_some();
+        let user = initial.unwrap_or_else(Identity::before_login);
         let info = Arc::new(ClientInfo {
             id,
             addr,
@@ -114,12 +122,14 @@ impl Session {
             db: AtomicUsize::new(0),
             names: Mutex::new(Default::default()),
             last_command: Mutex::new(Bytes::new()),
+            user: Mutex::new(user.name.clone()),
         });
         Session {
             id,
             db: 0,
             protocol: Protocol::Resp2,
-            authenticated: shared.config.requirepass.is_none(),
+            authenticated,
+            user,
             quit: false,
             subscriber: None,
             info,
@@ -225,7 +235,7 @@ pub fn execute(shared: &Shared, session: &mut Session, args: &[Bytes], now: u64)
 }
 
 /// Looks the command up, once, and checks what every command shares: authentication, the
-/// RESP2 subscribed mode, arity, a poisoned journal and the memory limit. `Err` is the
+/// role, the RESP2 subscribed mode, arity, a poisoned journal and the memory limit. `Err` is the
 /// refusal to send (nothing was changed).
 pub fn prepare(
     shared: &Shared,
@@ -244,6 +254,9 @@ pub fn prepare(
     };
     if !session.authenticated && !spec.flags.contains(Flags::NO_AUTH) {
         return Err(Executed::at_once(noauth()));
+    }
+    if let Some(refusal) = commands::permission_refusal(&session.user, spec, args) {
+        return Err(Executed::at_once(refusal));
     }
     if session.subscribed_resp2() && !spec.flags.contains(Flags::PUBSUB_OK) {
         return Err(Executed::at_once(error(format!(

@@ -12,7 +12,6 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 use sessiond_proto_resp::{Protocol, Reply};
 use sessiond_store::glob_match;
-use subtle::ConstantTimeEq;
 
 use super::args::{Args, Handled};
 use super::pubsub::{flags_text, parse_flags};
@@ -21,6 +20,8 @@ use super::{
 };
 use crate::DATABASES;
 use crate::exec::RewriteRefusal;
+use crate::exec::auth::Identity;
+use crate::stats::bump;
 
 /// The Redis version sessiond reports.
 pub const REDIS_VERSION: &str = "7.0.15";
@@ -59,34 +60,38 @@ pub fn select(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     Ok(Reply::ok().into())
 }
 
-/// Compares in constant time for a given length, so the time taken says nothing about where
-/// a guess went wrong.
-fn same_secret(given: &[u8], expected: &[u8]) -> bool {
-    bool::from(given.ct_eq(expected))
-}
-
-/// Checks a user and password against `--requirepass` (user `default` only).
+/// Logs the connection in as `user` (`None`: `default`) if `pass` is its password.
+///
+/// With authentication off, Redis's answers for a `default` user without a password: any
+/// password logs `default` in, and `AUTH <password>` alone is a configuration mistake the
+/// client should hear about.
 fn check_password(ctx: &mut Ctx<'_>, user: Option<&[u8]>, pass: &[u8]) -> Result<(), Reply> {
     let wrongpass = || error("WRONGPASS invalid username-password pair or user is disabled.");
-    match &ctx.shared.config.requirepass {
-        None => match user {
+    let users = &ctx.shared.users;
+    if !users.required() {
+        return match user {
             None => Err(error(
                 "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
             )),
-            // The default user has no password: any password logs it in, as in Redis.
             Some(user) if user == b"default" => Ok(()),
             Some(_) => Err(wrongpass()),
-        },
-        Some(expected) => {
-            let user_ok = user.is_none_or(|u| u == b"default");
-            if same_secret(pass, expected.as_bytes()) && user_ok {
-                ctx.session.authenticated = true;
-                Ok(())
-            } else {
-                Err(wrongpass())
-            }
-        }
+        };
     }
+    let stats = &ctx.shared.stats;
+    bump(&stats.auth_cmds);
+    // A failed attempt leaves an earlier login in place, as in Redis.
+    let identity = users
+        .check(user.unwrap_or(b"default"), pass)
+        .ok_or_else(|| {
+            bump(&stats.auth_errors);
+            wrongpass()
+        })?;
+    if let Ok(mut name) = ctx.session.info.user.lock() {
+        *name = identity.name.clone();
+    }
+    ctx.session.user = identity;
+    ctx.session.authenticated = true;
+    Ok(())
 }
 
 /// `AUTH [username] password`.
@@ -174,8 +179,9 @@ fn client_line(info: &super::ClientInfo, now: u64, resp: u8, sub: usize) -> Stri
         .lock()
         .map(|c| c.clone())
         .unwrap_or_default();
+    let user = info.user.lock().map(|u| u.clone()).unwrap_or_default();
     format!(
-        "id={} addr={} laddr={} fd=-1 name={} age={} idle=0 flags=N db={} sub={} psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
+        "id={} addr={} laddr={} fd=-1 name={} age={} idle=0 flags=N db={} sub={} psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}\n",
         info.id,
         info.addr,
         info.laddr,
@@ -184,6 +190,7 @@ fn client_line(info: &super::ClientInfo, now: u64, resp: u8, sub: usize) -> Stri
         info.db.load(Ordering::Relaxed),
         sub,
         String::from_utf8_lossy(&cmd),
+        user,
         resp,
         String::from_utf8_lossy(&lib_name),
         String::from_utf8_lossy(&lib_ver),
@@ -301,7 +308,12 @@ pub fn reset(ctx: &mut Ctx<'_>, _: &mut Args<'_>) -> Handled {
     session.db = 0;
     session.info.db.store(0, Ordering::Relaxed);
     session.protocol = Protocol::Resp2;
-    session.authenticated = ctx.shared.config.requirepass.is_none();
+    let initial = ctx.shared.users.initial();
+    session.authenticated = initial.is_some();
+    session.user = initial.unwrap_or_else(Identity::before_login);
+    if let Ok(mut name) = session.info.user.lock() {
+        *name = session.user.name.clone();
+    }
     if let Ok(mut names) = session.info.names.lock() {
         names.0 = Bytes::new();
     }
@@ -595,10 +607,9 @@ fn config_values(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
                 .resp_listen
                 .map_or(String::new(), |a| a.ip().to_string()),
         ),
-        (
-            "requirepass",
-            shared.config.requirepass.clone().unwrap_or_default(),
-        ),
+        // Never a secret, to anyone: CONFIG GET is open to the app role, and a password
+        // in a reply ends up in logs and monitoring.
+        ("requirepass", String::new()),
         ("maxclients", shared.config.max_connections.to_string()),
         (
             "timeout",

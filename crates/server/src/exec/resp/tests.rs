@@ -260,6 +260,163 @@ fn requirepass_refuses_everything_but_auth_hello_and_quit() {
     assert!(session.authenticated);
 }
 
+fn with_users() -> Shared {
+    use crate::config::{Role, User};
+    let user = |name: &str, role, password: &str| User {
+        name: name.into(),
+        role,
+        password: password.into(),
+    };
+    shared_with(Config {
+        requirepass: Some("shared-pw".into()),
+        users: vec![
+            user("web", Role::App, "web-pw"),
+            user("ops", Role::Admin, "ops-pw"),
+        ],
+        ..Config::default()
+    })
+}
+
+/// An app user runs what session clients send and gets Redis's `NOPERM` for administration,
+/// from a script too; `default` is an app user once a named admin exists; the admin runs
+/// everything; `CONFIG GET` never shows a password.
+#[test]
+fn roles_and_users() {
+    let shared = with_users();
+    run(
+        &shared,
+        r#"
+        > AUTH web wrong
+        < -WRONGPASS invalid username-password pair or user is disabled.
+        > AUTH nobody web-pw
+        < -WRONGPASS invalid username-password pair or user is disabled.
+        > AUTH ops-pw
+        < -WRONGPASS invalid username-password pair or user is disabled.
+        > GET k
+        < -NOAUTH Authentication required.
+        > AUTH web web-pw
+        < +OK
+        > SET k v EX 60
+        < +OK
+        > EVAL "return redis.call('get', KEYS[1])" 1 k
+        < $1
+        < v
+        > CONFIG SET notify-keyspace-events Egx
+        < +OK
+        > CONFIG GET requirepass
+        < *2
+        < $11
+        < requirepass
+        < $0
+        <
+        > FLUSHALL
+        < -NOPERM User web has no permissions to run the 'flushall' command
+        > flushdb
+        < -NOPERM User web has no permissions to run the 'flushdb' command
+        > BGREWRITEAOF
+        < -NOPERM User web has no permissions to run the 'bgrewriteaof' command
+        > CONFIG SET maxmemory 1
+        < -NOPERM User web has no permissions to run the 'config|set' command
+        > CONFIG SET notify-keyspace-events E maxmemory 1
+        < -NOPERM User web has no permissions to run the 'config|set' command
+        > CONFIG RESETSTAT
+        < -NOPERM User web has no permissions to run the 'config|resetstat' command
+        > SCRIPT FLUSH
+        < -NOPERM User web has no permissions to run the 'script|flush' command
+        > CLIENT LIST
+        < -NOPERM User web has no permissions to run the 'client|list' command
+        > EVAL "return redis.call('flushall')" 0
+        < -NOPERM User web has no permissions to run the 'flushall' command script: d530a22111e074618d24a380340dd3d8bc48af4a, on @user_script:1.
+        > GET k
+        < $1
+        < v
+        # A failed login keeps the earlier one.
+        > AUTH ops wrong
+        < -WRONGPASS invalid username-password pair or user is disabled.
+        > FLUSHALL
+        < -NOPERM User web has no permissions to run the 'flushall' command
+        > AUTH default shared-pw
+        < +OK
+        > FLUSHALL
+        < -NOPERM User default has no permissions to run the 'flushall' command
+        > AUTH ops ops-pw
+        < +OK
+        > CONFIG SET maxmemory 0
+        < +OK
+        > SCRIPT FLUSH
+        < +OK
+        > FLUSHALL
+        < +OK
+        > GET k
+        < $-1
+        > RESET
+        < +RESET
+        > GET k
+        < -NOAUTH Authentication required.
+        "#,
+    );
+    let stats = &shared.stats;
+    let (cmds, errors) = (
+        stats.auth_cmds.load(std::sync::atomic::Ordering::Relaxed),
+        stats.auth_errors.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    assert_eq!((cmds, errors), (7, 4));
+}
+
+/// `requirepass` alone is Redis's: the one password may run everything.
+#[test]
+fn requirepass_alone_is_admin() {
+    let shared = shared_with(Config {
+        requirepass: Some("pw".into()),
+        ..Config::default()
+    });
+    run(
+        &shared,
+        r#"
+        > AUTH pw
+        < +OK
+        > FLUSHALL
+        < +OK
+        > CONFIG GET requirepass
+        < *2
+        < $11
+        < requirepass
+        < $0
+        <
+        "#,
+    );
+}
+
+/// A flood of wrong passwords leaves nothing behind: no memory charged, the connection still
+/// refused, then a right one works.
+#[test]
+fn auth_flood_keeps_nothing() {
+    let shared = with_users();
+    let mut session = Session::new(&shared, "a".into(), "b".into(), NOW);
+    let used = shared.store.budget().used();
+    for i in 0..10_000u32 {
+        let args = [
+            bytes::Bytes::from_static(b"AUTH"),
+            bytes::Bytes::from_static(b"web"),
+            bytes::Bytes::from(format!("guess-{i}")),
+        ];
+        let executed = execute(&shared, &mut session, &args, NOW);
+        assert!(matches!(
+            executed.answer,
+            Answer::One(sessiond_proto_resp::Reply::Error(_))
+        ));
+    }
+    assert!(!session.authenticated);
+    assert_eq!(shared.store.budget().used(), used);
+    let args = [
+        bytes::Bytes::from_static(b"AUTH"),
+        bytes::Bytes::from_static(b"web"),
+        bytes::Bytes::from_static(b"web-pw"),
+    ];
+    execute(&shared, &mut session, &args, NOW);
+    assert!(session.authenticated);
+}
+
 #[test]
 fn strings() {
     run(

@@ -589,6 +589,10 @@ fn command_from_script(
     if spec.flags.contains(Flags::NOSCRIPT) {
         return error("ERR This Redis command is not allowed from script");
     }
+    // A script runs with its caller's role: EVAL must not be a way around it.
+    if let Some(refusal) = super::commands::permission_refusal(&session.user, spec, &argv) {
+        return refusal;
+    }
     if !arity_ok(spec, argv.len()) {
         return error("ERR Wrong number of args calling Redis command from script");
     }
