@@ -83,6 +83,8 @@ counters! {
     touch_misses,
     /// Requests answered with a protocol error.
     protocol_errors,
+    /// TLS handshakes that failed or timed out (memcached's name for it).
+    ssl_handshake_errors,
     }
     info_only {
     /// RESP commands executed since start (`total_commands_processed`).

@@ -12,6 +12,9 @@
 //!   [`shared_keyspace`] (a php-memcached session read with redis-cli). The fred client
 //!   (tower-sessions) has its own package, `crates/compat-fred`, to keep its dependencies
 //!   out of this one.
+//! - [`tls`]: the TLS listeners with redis-cli, `openssl s_client`, phpredis, node-redis and
+//!   php-memcached through a stunnel sidecar; client certificates, certificate reload on
+//!   SIGHUP, handshake failures and timeouts.
 //! - [`durability`]: the journal: a SIGKILL crash harness, torn and corrupt journals,
 //!   deadlines and PHP sessions across restarts, and a full disk.
 //!
@@ -33,3 +36,4 @@ mod redis_cli;
 mod resp_support;
 mod shared_keyspace;
 mod support;
+mod tls;
