@@ -269,7 +269,11 @@ async fn write_replies<S: AsyncWrite + Unpin, B: Buf>(
         }
         replies.advance(written);
     }
-    Ok(())
+    // A TLS stream may accept the last bytes into its record buffer without getting all of
+    // the ciphertext onto the socket (the socket was full); only a flush pushes the rest
+    // out, and without it the client would wait for the end of a reply until its next
+    // request. On a TCP stream this is a no-op.
+    stream.flush().await
 }
 
 /// Which protocol a listener speaks.

@@ -640,3 +640,31 @@ impl Drop for Stunnel {
         terminate(&mut self.child);
     }
 }
+
+/// Large replies pipelined over TLS arrive whole: 64 `GET`s of a 512 KiB value (32 MiB of
+/// replies, more than loopback's socket buffers hold) sent at once through `openssl
+/// s_client`. The case behind it: a TLS stream can take a reply's last bytes into its record
+/// buffer while the socket is full, and only a flush sends them, so the server flushes after
+/// every batch. Whether the last write of a batch meets a full socket is up to the
+/// scheduler, so this test exercises the path rather than reproducing a missing flush
+/// every time (it passed without the flush on this machine).
+#[test]
+fn tls_large_pipelined_replies_arrive_whole() {
+    const SIZE: usize = 512 * 1024;
+    const GETS: usize = 64;
+    let pki = Pki::new("big");
+    let server = start_tls(&pki.server, &[]);
+    let value: String = (0..SIZE).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+    let mut plain = RespClient::connect(server.listener("resp").expect("plain RESP"));
+    plain.ok(&["SET", "big", &value]);
+
+    let mut client = s_client(tls_addr(&server, "resp"), &pki.ca.pem);
+    client.send(&"GET big\n".repeat(GETS));
+    for n in 0..GETS {
+        client.expect_line(&format!("${SIZE}"), CLIENT_TIMEOUT);
+        client.expect_line(&value, CLIENT_TIMEOUT);
+        if n == GETS - 1 {
+            println!("  {GETS} pipelined {SIZE}-byte replies received whole over TLS");
+        }
+    }
+}
