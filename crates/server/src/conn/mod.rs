@@ -313,8 +313,14 @@ pub(crate) async fn serve_tcp(
         None => serve_stream(stream, listener, addresses, shared, shutdown).await,
         Some(tls) => {
             // The handshake runs inside the connection's task and holds its connection slot,
-            // which is why it is bounded by a timeout (see `Tls::handshake`).
-            if let Some(stream) = tls.handshake(stream, &shared.stats).await {
+            // which is why it is bounded by a timeout (see `Tls::handshake`). Shutdown
+            // abandons it: a connection that has sent no request has nothing to finish.
+            let mut stop = shutdown.clone();
+            let handshaken = tokio::select! {
+                stream = tls.handshake(stream, &shared.stats) => stream,
+                _ = stop.changed() => None,
+            };
+            if let Some(stream) = handshaken {
                 serve_stream(stream, listener, addresses, shared, shutdown).await;
             }
         }
