@@ -14,6 +14,9 @@ packages=(
   # Real Redis for the middleware's store tests and redis-cli for RESP scripts; the benchmark
   # kit's smoke test also runs redis-benchmark (redis-tools) for its RESP cross-check.
   redis-server redis-tools
+  # The TLS tests (crates/server/tests/it/tls.rs): `openssl s_client` as a long-lived raw TLS
+  # client, and stunnel as the client-side TLS sidecar php-memcached needs.
+  openssl stunnel4
   # The font the benchmark kit's chart is drawn with (crates/loadgen, smoke test).
   fonts-dejavu-core
   # Headless Chromium and its WebDriver for the cross-domain login test

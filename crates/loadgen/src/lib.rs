@@ -27,4 +27,5 @@ pub mod proto;
 pub mod resp;
 pub mod run;
 pub mod servers;
+pub mod tls;
 pub mod workload;

@@ -16,6 +16,7 @@ use sessiond_loadgen::compare::{self, CompareConfig};
 use sessiond_loadgen::proto::Protocol;
 use sessiond_loadgen::run::{self, RunConfig};
 use sessiond_loadgen::servers::{Programs, find_program};
+use sessiond_loadgen::tls::Connector;
 use sessiond_loadgen::workload::{KeySpace, Kind, Workload};
 
 #[derive(Debug, Parser)]
@@ -102,6 +103,14 @@ struct RunArgs {
     /// Seed for key choice.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Connect with TLS, verifying the server against the CA certificates in this PEM file
+    /// (closed loop only).
+    #[arg(long, value_name = "FILE")]
+    tls_ca: Option<PathBuf>,
+    /// With --tls-ca: the name the server's certificate must be valid for [default: the
+    /// --server IP address].
+    #[arg(long, value_name = "NAME")]
+    tls_name: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -241,14 +250,25 @@ fn workload_kind(args: &RunArgs) -> anyhow::Result<Kind> {
 fn run_main(args: RunArgs, rt: &tokio::runtime::Runtime) -> anyhow::Result<()> {
     let kind = workload_kind(&args)?;
     let keys = Arc::new(KeySpace::new(args.shape.keys, kind == Kind::Php));
+    let connector = match &args.tls_ca {
+        None => Connector::Plain,
+        Some(ca) => {
+            let name = args
+                .tls_name
+                .clone()
+                .unwrap_or_else(|| args.server.ip().to_string());
+            Connector::tls(ca, &name)?
+        }
+    };
     if args.preload {
-        let loaded = rt.block_on(run::preload(
+        let loaded = rt.block_on(run::preload_with(
             args.server,
             args.protocol,
             keys.clone(),
             args.shape.value_size,
             args.shape.ttl,
             10,
+            &connector,
         ))?;
         eprintln!(
             "preloaded {} keys in {:.2} s",
@@ -273,7 +293,7 @@ fn run_main(args: RunArgs, rt: &tokio::runtime::Runtime) -> anyhow::Result<()> {
         rate: args.rate,
         seed: args.seed,
     };
-    let result = rt.block_on(run::run(&config, keys))?;
+    let result = rt.block_on(run::run_with(&config, keys, &connector))?;
     println!("{}", result.summary());
     Ok(())
 }

@@ -32,6 +32,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::proto::{self, OpKind, Outcome, Protocol, ReplyDecoder};
+use crate::tls::{Connector, Stream};
 use crate::workload::{KeySpace, Kind, OpStream, Workload, value_of_size};
 
 /// A reply that takes longer than this fails the run: the server is hung or the stream is
@@ -190,6 +191,19 @@ fn histogram() -> Histogram<u64> {
 /// Runs `config` against its server. `keys` must cover `config.workload.keys` (and carry lock
 /// keys for the PHP workload).
 pub async fn run(config: &RunConfig, keys: Arc<KeySpace>) -> anyhow::Result<RunResult> {
+    run_with(config, keys, &Connector::Plain).await
+}
+
+/// [`run`] with connections opened by `connector` (TLS with `Connector::Tls`; closed loop
+/// only).
+pub async fn run_with(
+    config: &RunConfig,
+    keys: Arc<KeySpace>,
+    connector: &Connector,
+) -> anyhow::Result<RunResult> {
+    if config.rate.is_some() && !matches!(connector, Connector::Plain) {
+        bail!("TLS runs are closed-loop only (no --rate)");
+    }
     if config.conns == 0 || config.depth == 0 {
         bail!("connections and pipeline depth must be at least 1");
     }
@@ -200,11 +214,7 @@ pub async fn run(config: &RunConfig, keys: Arc<KeySpace>) -> anyhow::Result<RunR
     }
     let mut streams = Vec::with_capacity(config.conns);
     for _ in 0..config.conns {
-        let stream = TcpStream::connect(config.addr)
-            .await
-            .with_context(|| format!("connecting to {}", config.addr))?;
-        stream.set_nodelay(true)?;
-        streams.push(stream);
+        streams.push(connector.connect(config.addr).await?);
     }
     let value = value_of_size(config.workload.value_size);
     let salt = std::time::SystemTime::now()
@@ -241,6 +251,9 @@ pub async fn run(config: &RunConfig, keys: Arc<KeySpace>) -> anyhow::Result<RunR
         match config.rate {
             None => tasks.spawn(closed_loop(stream, protocol, ops, config.depth, window)),
             Some(rate) => {
+                let Stream::Plain(stream) = stream else {
+                    unreachable!("checked above: TLS runs are closed-loop")
+                };
                 let interval = Duration::from_secs_f64(conns as f64 / rate);
                 // Stagger the connections' schedules across one interval.
                 let first = begin + interval.mul_f64(i as f64 / conns as f64);
@@ -270,7 +283,7 @@ pub async fn run(config: &RunConfig, keys: Arc<KeySpace>) -> anyhow::Result<RunR
 
 /// Request/response with up to `depth` requests outstanding.
 async fn closed_loop(
-    mut stream: TcpStream,
+    mut stream: Stream,
     protocol: Protocol,
     mut ops: OpStream,
     depth: usize,
@@ -300,6 +313,8 @@ async fn closed_loop(
         }
         if !wbuf.is_empty() {
             stream.write_all(&wbuf).await.context("writing requests")?;
+            // A no-op on TCP; on TLS it sends what the record layer still holds.
+            stream.flush().await.context("writing requests")?;
             wbuf.clear();
         }
         let Some(&(_, kind)) = inflight.front() else {
@@ -469,6 +484,28 @@ pub async fn preload(
     ttl: u32,
     conns: usize,
 ) -> anyhow::Result<RunResult> {
+    preload_with(
+        addr,
+        protocol,
+        keys,
+        value_size,
+        ttl,
+        conns,
+        &Connector::Plain,
+    )
+    .await
+}
+
+/// [`preload`] with connections opened by `connector`.
+pub async fn preload_with(
+    addr: SocketAddr,
+    protocol: Protocol,
+    keys: Arc<KeySpace>,
+    value_size: usize,
+    ttl: u32,
+    conns: usize,
+    connector: &Connector,
+) -> anyhow::Result<RunResult> {
     let workload = Workload {
         kind: Kind::Load,
         keys: keys.len(),
@@ -487,7 +524,7 @@ pub async fn preload(
         rate: None,
         seed: 0,
     };
-    let result = run(&config, keys).await?;
+    let result = run_with(&config, keys, connector).await?;
     if result.counts.ok != result.counts.total() {
         bail!("preload: not every set succeeded: {:?}", result.counts);
     }

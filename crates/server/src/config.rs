@@ -48,6 +48,47 @@ pub struct Options {
     #[arg(long, env = "SESSIOND_RESP_LISTEN", value_name = "ADDR|off")]
     pub resp_listen: Option<String>,
 
+    /// Address of a TLS listener for the memcached protocol, or `off`. Needs `--tls-cert`
+    /// and `--tls-key`. Port 0 picks a free port; the bound address is printed at start.
+    /// [default: off]
+    #[arg(long, env = "SESSIOND_MEMCACHE_TLS_LISTEN", value_name = "ADDR|off")]
+    pub memcache_tls_listen: Option<String>,
+
+    /// Address of a TLS listener for RESP, or `off`. Needs `--tls-cert` and `--tls-key`. For a
+    /// TLS-only server, also set `--memcache-listen off --resp-listen off`. [default: off]
+    #[arg(long, env = "SESSIOND_RESP_TLS_LISTEN", value_name = "ADDR|off")]
+    pub resp_tls_listen: Option<String>,
+
+    /// PEM file with the server's certificate chain (leaf first) for the TLS listeners.
+    /// Re-read, with the key and CA, on SIGHUP. [default: none]
+    #[arg(long, env = "SESSIOND_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM file with the private key of `--tls-cert` (PKCS#8, PKCS#1 or SEC1). [default: none]
+    #[arg(long, env = "SESSIOND_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+
+    /// PEM file of CA certificates that client certificates are verified against; given,
+    /// TLS clients must present one (see `--tls-client-auth`). [default: none, no client
+    /// certificates]
+    #[arg(long, env = "SESSIOND_TLS_CA", value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+
+    /// With `--tls-ca`: `required` refuses a TLS client without a valid certificate;
+    /// `optional` also accepts one that presents none (one that presents an invalid one is
+    /// still refused). [default: required]
+    #[arg(
+        long,
+        env = "SESSIOND_TLS_CLIENT_AUTH",
+        value_name = "required|optional"
+    )]
+    pub tls_client_auth: Option<String>,
+
+    /// Seconds a TLS client gets to complete its handshake before the connection (and its
+    /// connection slot) is dropped. [default: 10]
+    #[arg(long, env = "SESSIOND_TLS_HANDSHAKE_TIMEOUT", value_name = "SECONDS")]
+    pub tls_handshake_timeout: Option<u64>,
+
     /// Password of the `default` user, which every client of either listener must log in
     /// with (RESP `AUTH <pass>`; memcached SASL PLAIN or the text-protocol auth `set`)
     /// before any other command. The `default` user has the admin role unless a `--user`
@@ -209,6 +250,12 @@ pub struct Config {
     pub memcache_listen: Option<SocketAddr>,
     /// The RESP listener's address; `None` when disabled.
     pub resp_listen: Option<SocketAddr>,
+    /// The memcached TLS listener's address; `None` when disabled.
+    pub memcache_tls_listen: Option<SocketAddr>,
+    /// The RESP TLS listener's address; `None` when disabled.
+    pub resp_tls_listen: Option<SocketAddr>,
+    /// Certificate, key and client verification for the TLS listeners, when configured.
+    pub tls: Option<TlsConfig>,
     /// The `default` user's password, if any.
     pub requirepass: Option<String>,
     /// The named users (`--user`, `[[users]]`).
@@ -241,6 +288,29 @@ pub struct Config {
     pub log: String,
     /// Whether logs are JSON lines.
     pub log_json: bool,
+}
+
+/// Whether a TLS client must present a certificate (only with a CA to verify it against).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// A client without a valid certificate is refused (Redis's `tls-auth-clients yes`).
+    Required,
+    /// A client may present no certificate; one that presents an invalid one is refused.
+    Optional,
+}
+
+/// The TLS settings: paths, not loaded material, so that SIGHUP can read the files again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key of the leaf certificate.
+    pub key: PathBuf,
+    /// PEM CA certificates client certificates are verified against, and whether one is
+    /// required; `None`: clients are not asked for a certificate.
+    pub client_ca: Option<(PathBuf, ClientAuth)>,
+    /// How long a client gets to complete the handshake.
+    pub handshake_timeout: Duration,
 }
 
 impl Default for Config {
@@ -292,6 +362,24 @@ impl Options {
                     .with_context(|| format!("--resp-listen: bad address {resp:?}"))?,
             )
         };
+        let memcache_tls_listen = listen_addr(
+            "--memcache-tls-listen",
+            self.memcache_tls_listen.or(file.memcache_tls_listen),
+        )?;
+        let resp_tls_listen = listen_addr(
+            "--resp-tls-listen",
+            self.resp_tls_listen.or(file.resp_tls_listen),
+        )?;
+        let tls = tls_config(
+            self.tls_cert.or(file.tls_cert),
+            self.tls_key.or(file.tls_key),
+            self.tls_ca.or(file.tls_ca),
+            self.tls_client_auth.or(file.tls_client_auth),
+            self.tls_handshake_timeout.or(file.tls_handshake_timeout),
+        )?;
+        if tls.is_none() && (memcache_tls_listen.is_some() || resp_tls_listen.is_some()) {
+            bail!("a TLS listener needs --tls-cert and --tls-key");
+        }
         let requirepass = match (
             self.requirepass.or(file.requirepass),
             self.requirepass_file.or(file.requirepass_file),
@@ -323,6 +411,8 @@ impl Options {
             refuse_exposed(&[
                 ("--memcache-listen", memcache_listen),
                 ("--resp-listen", resp_listen),
+                ("--memcache-tls-listen", memcache_tls_listen),
+                ("--resp-tls-listen", resp_tls_listen),
             ])?;
         }
         let max_memory = parse_size(
@@ -374,6 +464,9 @@ impl Options {
         Ok(Config {
             memcache_listen,
             resp_listen,
+            memcache_tls_listen,
+            resp_tls_listen,
+            tls,
             requirepass,
             users,
             protected_mode,
@@ -524,6 +617,61 @@ fn redact(spec: &str) -> String {
         // Without three parts there is no telling which part is the password: show none.
         _ => "…".into(),
     }
+}
+
+/// A TLS listener's address: off unless given, and `off` turns it off explicitly.
+fn listen_addr(flag: &str, value: Option<String>) -> anyhow::Result<Option<SocketAddr>> {
+    match value {
+        None => Ok(None),
+        Some(v) if v.eq_ignore_ascii_case("off") => Ok(None),
+        Some(v) => v
+            .parse()
+            .map(Some)
+            .with_context(|| format!("{flag}: bad address {v:?}")),
+    }
+}
+
+/// Checks that the TLS options make sense together. The files themselves are read when the
+/// server binds (and again on SIGHUP), so an unreadable or mismatched file is reported there.
+fn tls_config(
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    ca: Option<PathBuf>,
+    client_auth: Option<String>,
+    handshake_timeout: Option<u64>,
+) -> anyhow::Result<Option<TlsConfig>> {
+    let client_auth = match client_auth.as_deref() {
+        None => None,
+        Some("required") => Some(ClientAuth::Required),
+        Some("optional") => Some(ClientAuth::Optional),
+        Some(other) => bail!("--tls-client-auth must be required or optional, not {other:?}"),
+    };
+    let (cert, key) = match (cert, key) {
+        (Some(cert), Some(key)) => (cert, key),
+        (None, None) => {
+            if ca.is_some() || client_auth.is_some() {
+                bail!("--tls-ca and --tls-client-auth need --tls-cert and --tls-key");
+            }
+            return Ok(None);
+        }
+        (Some(_), None) => bail!("--tls-cert needs --tls-key"),
+        (None, Some(_)) => bail!("--tls-key needs --tls-cert"),
+    };
+    let client_ca = match (ca, client_auth) {
+        (Some(ca), auth) => Some((ca, auth.unwrap_or(ClientAuth::Required))),
+        (None, None) => None,
+        (None, Some(_)) => bail!("--tls-client-auth needs --tls-ca to verify certificates with"),
+    };
+    let seconds = handshake_timeout.unwrap_or(10);
+    if seconds == 0 {
+        bail!("--tls-handshake-timeout must be at least 1 second");
+    }
+    Ok(Some(TlsConfig {
+        cert,
+        key,
+        client_ca,
+        handshake_timeout: Duration::from_secs(seconds),
+    }))
 }
 
 /// Parses a size such as `1048576`, `512k`, `64m` or `4g` (binary units, case-insensitive).
@@ -699,5 +847,60 @@ mod tests {
             ..Options::default()
         };
         assert!(resolve(bad, "").is_err());
+    }
+
+    #[test]
+    fn tls_options_are_checked_together() {
+        let config = Config::default();
+        assert_eq!(config.memcache_tls_listen, None);
+        assert_eq!(config.resp_tls_listen, None);
+        assert_eq!(config.tls, None);
+
+        let file: Options = toml::from_str(
+            "resp_tls_listen = \"127.0.0.1:0\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n\
+             tls_ca = \"ca.pem\"",
+        )
+        .unwrap();
+        let config = Options::default().resolve_with(file).unwrap();
+        assert_eq!(config.resp_tls_listen, Some("127.0.0.1:0".parse().unwrap()));
+        let tls = config.tls.unwrap();
+        assert_eq!(
+            tls.client_ca,
+            Some((PathBuf::from("ca.pem"), ClientAuth::Required)),
+            "a CA without --tls-client-auth means certificates are required"
+        );
+        assert_eq!(tls.handshake_timeout, Duration::from_secs(10));
+
+        let refused = |options: Options| {
+            options
+                .resolve_with(Options::default())
+                .unwrap_err()
+                .to_string()
+        };
+        let listener_only = Options {
+            memcache_tls_listen: Some("127.0.0.1:0".into()),
+            ..Options::default()
+        };
+        assert!(refused(listener_only).contains("--tls-cert"));
+        let cert_only = Options {
+            tls_cert: Some("c.pem".into()),
+            ..Options::default()
+        };
+        assert!(refused(cert_only).contains("--tls-key"));
+        let auth_without_ca = Options {
+            tls_cert: Some("c.pem".into()),
+            tls_key: Some("k.pem".into()),
+            tls_client_auth: Some("optional".into()),
+            ..Options::default()
+        };
+        assert!(refused(auth_without_ca).contains("--tls-ca"));
+        let bad_auth = Options {
+            tls_cert: Some("c.pem".into()),
+            tls_key: Some("k.pem".into()),
+            tls_ca: Some("ca.pem".into()),
+            tls_client_auth: Some("sometimes".into()),
+            ..Options::default()
+        };
+        assert!(refused(bad_auth).contains("required or optional"));
     }
 }

@@ -10,6 +10,7 @@
 //!                              │ exec::resp::execute(args, session, now) ─▶ store ops ─▶ Reply
 //!                              │ Reply ─▶ proto-resp encoder (RESP2 or RESP3) ─▶ bytes
 //!                              └ pub/sub queue ─▶ pushes
+//!   TLS TcpListener ──accept──▶ tls::Tls::handshake (bounded) ─▶ the same conn::serve
 //!   expirer task ── every 10 ms: every database's expire_due(now) ─▶ `expired` notifications
 //! ```
 //!
@@ -33,6 +34,7 @@ mod exec;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod stats;
+mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -45,10 +47,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
-pub use config::{Config, Options};
+pub use config::{ClientAuth, Config, Options, TlsConfig};
 use conn::Listener;
 use exec::Shared;
 use stats::bump;
+pub use tls::Tls;
 
 /// How often the expirer sweeps the timing wheels. Keyspace notifications promise an
 /// `expired` event within 100 ms of the deadline; 10 ms leaves a wide margin at negligible cost.
@@ -63,11 +66,26 @@ pub struct Server {
     shared: Arc<Shared>,
     memcache: Option<TcpListener>,
     resp: Option<TcpListener>,
+    memcache_tls: Option<TcpListener>,
+    resp_tls: Option<TcpListener>,
+    tls: Option<Arc<Tls>>,
 }
 
 impl Server {
-    /// Recovers the stores from the data directory, then binds every configured listener.
+    /// Reads the TLS files (if any), recovers the stores from the data directory, then binds
+    /// every configured listener.
     pub async fn bind(config: Config) -> anyhow::Result<Server> {
+        // Before recovery: a bad certificate is a configuration mistake to report at once.
+        let tls = match &config.tls {
+            None => None,
+            Some(settings) => Some(Arc::new(Tls::load(settings.clone())?)),
+        };
+        if tls.is_some() && config.memcache_tls_listen.is_none() && config.resp_tls_listen.is_none()
+        {
+            tracing::warn!(
+                "--tls-cert is set but no TLS listener is (--memcache-tls-listen, --resp-tls-listen)"
+            );
+        }
         let budget = Arc::new(Budget::new(config.max_memory));
         let options = durability::OpenOptions {
             dir: config.data_dir.clone(),
@@ -104,6 +122,22 @@ impl Server {
                     .with_context(|| format!("binding the RESP listener to {addr}"))?,
             ),
         };
+        let memcache_tls = match config.memcache_tls_listen {
+            None => None,
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding the memcache TLS listener to {addr}"))?,
+            ),
+        };
+        let resp_tls = match config.resp_tls_listen {
+            None => None,
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding the RESP TLS listener to {addr}"))?,
+            ),
+        };
         let journal = opened.journal;
         let shared = Arc::new(Shared::new(
             opened.stores,
@@ -115,6 +149,9 @@ impl Server {
             shared,
             memcache,
             resp,
+            memcache_tls,
+            resp_tls,
+            tls,
         })
     }
 
@@ -128,6 +165,21 @@ impl Server {
         self.resp.as_ref().and_then(|l| l.local_addr().ok())
     }
 
+    /// The memcached TLS listener's bound address, if it is enabled.
+    pub fn memcache_tls_addr(&self) -> Option<SocketAddr> {
+        self.memcache_tls.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The RESP TLS listener's bound address, if it is enabled.
+    pub fn resp_tls_addr(&self) -> Option<SocketAddr> {
+        self.resp_tls.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The TLS material, to reload it (on SIGHUP) while the server runs; `None` without TLS.
+    pub fn tls(&self) -> Option<Arc<Tls>> {
+        self.tls.clone()
+    }
+
     /// Serves until `shutdown` completes, then stops gracefully.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -136,14 +188,17 @@ impl Server {
         let limit = Arc::new(Semaphore::new(self.shared.config.max_connections));
         let connections = Arc::new(std::sync::Mutex::new(JoinSet::new()));
         let listeners = [
-            (self.memcache, Listener::Memcache),
-            (self.resp, Listener::Resp),
+            (self.memcache, Listener::Memcache, None),
+            (self.resp, Listener::Resp, None),
+            (self.memcache_tls, Listener::Memcache, self.tls.clone()),
+            (self.resp_tls, Listener::Resp, self.tls.clone()),
         ];
-        for (listener, protocol) in listeners {
+        for (listener, protocol, tls) in listeners {
             if let Some(listener) = listener {
                 tasks.spawn(accept_loop(
                     listener,
                     protocol,
+                    tls,
                     self.shared.clone(),
                     limit.clone(),
                     connections.clone(),
@@ -177,6 +232,7 @@ impl Server {
 async fn accept_loop(
     listener: TcpListener,
     protocol: Listener,
+    tls: Option<Arc<Tls>>,
     shared: Arc<Shared>,
     limit: Arc<Semaphore>,
     connections: Arc<std::sync::Mutex<JoinSet<()>>>,
@@ -202,18 +258,22 @@ async fn accept_loop(
         backoff = Duration::from_millis(5);
         let Ok(permit) = limit.clone().try_acquire_owned() else {
             bump(&shared.stats.rejected_connections);
-            tokio::spawn(refuse(stream, protocol));
+            // A TLS client cannot read a refusal in clear text; it is just closed.
+            if tls.is_none() {
+                tokio::spawn(refuse(stream, protocol));
+            }
             continue;
         };
         bump(&shared.stats.total_connections);
         bump(&shared.stats.curr_connections);
         let shared = shared.clone();
         let stop = stop.clone();
+        let tls = tls.clone();
         let mut set = connections.lock().unwrap_or_else(|e| e.into_inner());
         // Reap finished connections so the set does not grow with every one ever served.
         while set.try_join_next().is_some() {}
         set.spawn(async move {
-            conn::serve_tcp(stream, protocol, shared.clone(), stop).await;
+            conn::serve_tcp(stream, protocol, tls, shared.clone(), stop).await;
             shared
                 .stats
                 .curr_connections

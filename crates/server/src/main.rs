@@ -1,5 +1,6 @@
 //! The `sessiond` binary: reads the configuration, sets up logging, binds, prints the bound
-//! addresses and serves until SIGINT or SIGTERM.
+//! addresses and serves until SIGINT or SIGTERM. SIGHUP reloads the TLS certificate, key and
+//! client CA.
 
 use std::io::Write;
 
@@ -20,6 +21,7 @@ fn main() -> anyhow::Result<()> {
         // moment a supervisor sees `ready` already means "stop gracefully", never "die".
         let shutdown = shutdown_signal()?;
         let server = Server::bind(config).await?;
+        reload_on_sighup(server.tls())?;
         // Tests and scripts read these lines to learn the ports (port 0 picks a free one).
         let mut out = std::io::stdout().lock();
         writeln!(out, "sessiond {}", env!("CARGO_PKG_VERSION"))?;
@@ -30,6 +32,14 @@ fn main() -> anyhow::Result<()> {
         if let Some(addr) = server.resp_addr() {
             writeln!(out, "listening resp {addr}")?;
             tracing::info!(%addr, "RESP listener bound");
+        }
+        if let Some(addr) = server.memcache_tls_addr() {
+            writeln!(out, "listening memcache-tls {addr}")?;
+            tracing::info!(%addr, "memcache TLS listener bound");
+        }
+        if let Some(addr) = server.resp_tls_addr() {
+            writeln!(out, "listening resp-tls {addr}")?;
+            tracing::info!(%addr, "RESP TLS listener bound");
         }
         writeln!(out, "ready")?;
         out.flush()?;
@@ -50,6 +60,32 @@ fn init_logging(filter: &str, json: bool) -> anyhow::Result<()> {
     } else {
         builder.init();
     }
+    Ok(())
+}
+
+/// Installs the SIGHUP handler (before `ready`, like the others, so an early SIGHUP never
+/// kills the process) and spawns the task that reloads the TLS files on each SIGHUP. Without
+/// TLS a SIGHUP is logged and otherwise ignored. A failed reload is logged as an error and
+/// the certificate in use stays; connections are never touched either way.
+fn reload_on_sighup(tls: Option<std::sync::Arc<sessiond::Tls>>) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            let Some(tls) = tls.clone() else {
+                tracing::info!("SIGHUP received; no TLS configured, nothing to reload");
+                continue;
+            };
+            // Reading files: off the async workers.
+            match tokio::task::spawn_blocking(move || tls.reload()).await {
+                Ok(Ok(())) => tracing::info!("SIGHUP received; TLS certificate reloaded"),
+                Ok(Err(error)) => tracing::error!(
+                    "SIGHUP received; TLS reload failed, keeping the current certificate: {error:#}"
+                ),
+                Err(error) => tracing::error!(%error, "TLS reload panicked"),
+            }
+        }
+    });
     Ok(())
 }
 

@@ -87,6 +87,8 @@ counters! {
     auth_cmds,
     /// Failed login attempts, both protocols.
     auth_errors,
+    /// TLS handshakes that failed or timed out (memcached's name for it).
+    ssl_handshake_errors,
     }
     info_only {
     /// RESP commands executed since start (`total_commands_processed`).

@@ -310,7 +310,11 @@ async fn write_replies<S: AsyncWrite + Unpin, B: Buf>(
         }
         replies.advance(written);
     }
-    Ok(())
+    // A TLS stream may accept the last bytes into its record buffer without getting all of
+    // the ciphertext onto the socket (the socket was full); only a flush pushes the rest
+    // out, and without it the client would wait for the end of a reply until its next
+    // request. On a TCP stream this is a no-op.
+    stream.flush().await
 }
 
 /// Which protocol a listener speaks.
@@ -331,14 +335,47 @@ impl Listener {
     }
 }
 
-/// Serves one accepted TCP connection of `listener`.
+/// Serves one accepted TCP connection of `listener`, after a TLS handshake when the
+/// listener is a TLS one (`tls`). Both kinds go to the same [`serve`]; the peer and local
+/// addresses (RESP's `CLIENT LIST`) are taken from the TCP stream before it is wrapped.
 pub(crate) async fn serve_tcp(
     stream: tokio::net::TcpStream,
     listener: Listener,
+    tls: Option<std::sync::Arc<crate::tls::Tls>>,
     shared: std::sync::Arc<Shared>,
     shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
+    let address = |addr: std::io::Result<std::net::SocketAddr>| {
+        addr.map(|a| a.to_string()).unwrap_or_default()
+    };
+    let addresses = (address(stream.peer_addr()), address(stream.local_addr()));
+    match tls {
+        None => serve_stream(stream, listener, addresses, shared, shutdown).await,
+        Some(tls) => {
+            // The handshake runs inside the connection's task and holds its connection slot,
+            // which is why it is bounded by a timeout (see `Tls::handshake`). Shutdown
+            // abandons it: a connection that has sent no request has nothing to finish.
+            let mut stop = shutdown.clone();
+            let handshaken = tokio::select! {
+                stream = tls.handshake(stream, &shared.stats) => stream,
+                _ = stop.changed() => None,
+            };
+            if let Some(stream) = handshaken {
+                serve_stream(stream, listener, addresses, shared, shutdown).await;
+            }
+        }
+    }
+}
+
+/// Builds `listener`'s protocol state and serves `stream` with it.
+async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    listener: Listener,
+    (peer, local): (String, String),
+    shared: std::sync::Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) {
     let timeouts = Timeouts::default();
     match listener {
         Listener::Memcache => {
@@ -346,15 +383,7 @@ pub(crate) async fn serve_tcp(
             serve(stream, protocol, &shared, timeouts, shutdown).await;
         }
         Listener::Resp => {
-            let address = |addr: std::io::Result<std::net::SocketAddr>| {
-                addr.map(|a| a.to_string()).unwrap_or_default()
-            };
-            let session = crate::exec::resp::Session::new(
-                &shared,
-                address(stream.peer_addr()),
-                address(stream.local_addr()),
-                now_ms(),
-            );
+            let session = crate::exec::resp::Session::new(&shared, peer, local, now_ms());
             let protocol = resp::Resp::new(shared.clone(), session);
             serve(stream, protocol, &shared, timeouts, shutdown).await;
         }

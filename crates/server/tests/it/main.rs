@@ -15,6 +15,9 @@
 //! - [`auth`]: users and roles on both listeners (php-memcached SASL, phpredis `auth[]`,
 //!   redis-cli `--user`, memcached's text login), hostile logins, protected mode and the
 //!   cross-protocol guard.
+//! - [`tls`]: the TLS listeners with redis-cli, `openssl s_client`, phpredis, node-redis and
+//!   php-memcached through a stunnel sidecar; client certificates, certificate reload on
+//!   SIGHUP, handshake failures and timeouts.
 //! - [`durability`]: the journal: a SIGKILL crash harness, torn and corrupt journals,
 //!   deadlines and PHP sessions across restarts, and a full disk.
 //!
@@ -40,3 +43,4 @@ mod php_redis;
 mod redis_cli;
 mod shared_keyspace;
 mod support;
+mod tls;

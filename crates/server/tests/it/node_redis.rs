@@ -10,7 +10,7 @@
 //! installed with `npm ci` into `tests/node/node_modules` (gitignored) the first time.
 //! Node itself is not a Debian package here: the test machines' image ships Node >= 20.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -111,21 +111,36 @@ fn same_packages(installed: &[u8], locked: &[u8]) -> bool {
 
 /// Runs the cycle against `server`, then checks with the raw client what it left behind.
 fn cycle(server: &RespServer, resp: u8, password: Option<&str>) {
-    let node = node();
-    npm_ci();
     let addr = server.addr();
     let url = match password {
         Some(pass) => format!("redis://:{pass}@{addr}"),
         None => format!("redis://{addr}"),
     };
+    cycle_at(server, resp, password, &url, None);
+}
+
+/// The cycle with node-redis connecting to `url` (`rediss://…` with `tls_ca`, the CA file it
+/// verifies the server with); the raw client checks the result on `server`'s plain listener.
+pub(crate) fn cycle_at(
+    server: &RespServer,
+    resp: u8,
+    password: Option<&str>,
+    url: &str,
+    tls_ca: Option<&Path>,
+) {
+    let node = node();
+    npm_ci();
     let prefix = format!("{}:", unique("sess"));
     let mut cmd = Command::new(node);
     cmd.current_dir(project())
         .arg("session-cycle.mjs")
-        .env("REDIS_URL", &url)
+        .env("REDIS_URL", url)
         .env("RESP", resp.to_string())
         .env("PREFIX", &prefix);
-    let label = format!("node session-cycle.mjs (RESP{resp})");
+    if let Some(ca) = tls_ca {
+        cmd.env("TLS_CA", ca);
+    }
+    let label = format!("node session-cycle.mjs (RESP{resp}, {url})");
     let out = run_with_timeout(&label, &mut cmd, NODE_TIMEOUT);
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert!(

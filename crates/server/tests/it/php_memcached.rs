@@ -17,12 +17,12 @@ use crate::support::{TestServer, counter, meta_ttl};
 use sessiond_test_harness::{McClient, Sessiond, Target, TempDir};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Proto {
+pub(crate) enum Proto {
     Binary,
     Text,
 }
 
-fn data_key(sid: &str) -> String {
+pub(crate) fn data_key(sid: &str) -> String {
     format!("memc.sess.key.{sid}")
 }
 
@@ -33,7 +33,7 @@ fn lock_key(sid: &str) -> String {
 /// PHP with `session.save_handler = memcached` on `servers`, in the given wire format.
 /// Locking is on with a short back-off (20 ms doubling to 100 ms, 100 retries: about 10 s in
 /// total), which keeps contention cheap without ever giving up during a test.
-fn memcached_php(servers: &[SocketAddr], proto: Proto) -> Php {
+pub(crate) fn memcached_php(servers: &[SocketAddr], proto: Proto) -> Php {
     let save_path = servers
         .iter()
         .map(|a| a.to_string())

@@ -3,6 +3,8 @@
 //
 // Run by crates/server/tests/it/node_redis.rs (after `npm ci` in this directory) with:
 //   REDIS_URL   redis://[:password@]127.0.0.1:<port>   the server under test
+//               (rediss://… for TLS, with TLS_CA set)
+//   TLS_CA      optional: PEM file of the CA the server's certificate is verified against
 //   RESP        2 or 3 (node-redis defaults to 3, which means HELLO 3 and RESP3 replies)
 //   PREFIX      connect-redis key prefix, unique per run
 //
@@ -22,6 +24,7 @@ import express from "express";
 import session from "express-session";
 import { RedisStore } from "connect-redis";
 import { createClient } from "redis";
+import { readFileSync } from "node:fs";
 
 const url = process.env.REDIS_URL;
 const resp = Number(process.env.RESP ?? "3");
@@ -36,7 +39,11 @@ function ok(step, detail = "") {
   console.log(`ok ${step}${detail ? " " + detail : ""}`);
 }
 
-const client = createClient({ url, RESP: resp });
+// With TLS, node-redis's documented socket options: `tls: true` and the CA to trust (Node
+// then checks the certificate chain and that it names the host, an IP SAN here).
+const tlsCa = process.env.TLS_CA;
+const socket = tlsCa ? { tls: true, ca: readFileSync(tlsCa) } : undefined;
+const client = createClient({ url, RESP: resp, ...(socket ? { socket } : {}) });
 client.on("error", (err) => {
   // node-redis emits connection errors here; without a listener they would crash the
   // process with less context than the failing assertion gives.
