@@ -3,18 +3,20 @@
 //! ```text
 //! len: u32 LE (payload bytes) | crc32: u32 LE (of the payload) | payload
 //! payload = kind: u8 | db: u8 | fields
-//!   1 Put      key_len: u16 | key | flags: u32 | cas: u64 | deadline: u64 (0 = none) | value_len: u32 | value
-//!   2 Remove   key_len: u16 | key
-//!   3 Deadline key_len: u16 | key | deadline: u64 (0 = none)
+//!   1 Put      key | flags: u32 | cas: u64 | deadline: u64 (0 = none) | value_len: u32 | value
+//!   2 Remove   key
+//!   3 Deadline key | deadline: u64 (0 = none)
 //!   4 Clear
-//!   5 PutCollection key_len: u16 | key | type: u8 | deadline: u64 (0 = none) | members_len: u32 | members
-//!   6 Element  key_len: u16 | key | op: u8 | op fields
+//!   5 PutCollection key | type: u8 | deadline: u64 (0 = none) | members_len: u32 | members
+//!   6 Element  key | op: u8 | op fields
 //!       op 1 HashSet   field_len: u32 | field | value_len: u32 | value
 //!       op 2 HashRemove field_len: u32 | field
 //!       op 3 SetAdd    member_len: u32 | member
 //!       op 4 SetRemove member_len: u32 | member
 //!       op 5 ZSetAdd   score: f64 bits u64 | member_len: u32 | member
 //!       op 6 ZSetRemove member_len: u32 | member
+//!   7 CollectionPart (V2 only) the fields of 5: a part of a collection, more parts follow
+//! key = key_len: u16 (V1) or u32 (V2) | key bytes
 //! ```
 //! Integers are little-endian. Deadlines are absolute Unix milliseconds. A collection's type
 //! is 1 hash, 2 set, 3 sorted set; its `members` are the store's whole-collection encoding
@@ -24,14 +26,43 @@
 //! Records 1–4 are the memcached era's; 5 and 6 were added for RESP's collections. An
 //! older build reading a newer journal stops at the first unknown kind as at corruption,
 //! which is the safe reading of "a format this build does not know".
+//!
+//! **Format V2** (the file's magic says which, see [`crate::Version`]) exists because V1's
+//! `u16` key length could not carry the keys RESP accepts (up to the bulk limit,
+//! `max(--max-item-size, 64 KiB)`): V1 builds cut them to 65,535 bytes, so after a restart
+//! the value came back under another key. V2 widens the key length to `u32` and nothing
+//! else, so a V1 payload and a V2 payload differ only there.
+//!
+//! **Large collections.** A collection's size is bounded only by `--max-memory`, but a
+//! record's by [`MAX_PAYLOAD`] (a length beyond it is treated as damage). So [`encode`]
+//! writes a collection whose members exceed [`PART_BYTES`] as kind-7 parts of about that
+//! size, each holding whole elements, the last one as an ordinary kind 5, all in one call so
+//! that they are contiguous in the queue and therefore in one segment. Replay
+//! ([`crate::assemble`]) applies the collection only when its last part arrives, so a crash
+//! that cuts a group leaves the key as it was before, never half a collection. Every other
+//! record's size is bounded by the server's limits (key, field and value each ≤ 1 GiB, the
+//! ceiling of `--max-item-size`), which [`MAX_PAYLOAD`] covers; should one still be larger,
+//! [`encode`] refuses it with [`EncodeError::TooLarge`] instead of writing a record that
+//! could not be read back, and the server poisons the journal (the write is never
+//! acknowledged).
 
-use sessiond_store::{ElementOp, Kind, Mutation, Value};
+use sessiond_store::{ElementOp, Kind, Mutation};
+
+use crate::Version;
 
 /// Bytes of the frame header (length and checksum).
 pub const HEADER_LEN: usize = 8;
-/// The largest payload a record may have. Anything larger is corruption, so a damaged length
-/// field can never make the reader allocate gigabytes.
-pub const MAX_PAYLOAD: usize = (1 << 30) + 1024;
+/// The largest payload a record may have; a length field beyond it is damage, never a
+/// record. It covers the largest record the server can produce: an `Element` hash-field
+/// record whose key, field and value are each at the 1 GiB ceiling of `--max-item-size`
+/// (3 GiB + 15 bytes), or a collection part of [`PART_BYTES`] plus one such element and
+/// key. It stays below `u32::MAX`, the frame's own length limit.
+pub const MAX_PAYLOAD: usize = (3 << 30) + (64 << 20);
+/// A collection whose members encode to more than this many bytes is written in parts of
+/// about this size (whole elements each; one part may exceed it by its last element). Small
+/// enough that no part nears [`MAX_PAYLOAD`] and that a replay buffers little per record;
+/// large enough that the per-part overhead (the key, repeated) is negligible.
+pub const PART_BYTES: usize = 8 << 20;
 
 const PUT: u8 = 1;
 const REMOVE: u8 = 2;
@@ -39,6 +70,7 @@ const DEADLINE: u8 = 3;
 const CLEAR: u8 = 4;
 const PUT_COLLECTION: u8 = 5;
 const ELEMENT: u8 = 6;
+const COLLECTION_PART: u8 = 7;
 
 const HASH_SET: u8 = 1;
 const HASH_REMOVE: u8 = 2;
@@ -54,6 +86,21 @@ pub struct Record<'a> {
     pub db: u8,
     /// The change.
     pub mutation: Mutation<'a>,
+    /// Only for a [`Mutation::PutCollection`]: this record holds some of the collection's
+    /// members and more parts follow (record kind 7). Such a record is not a change of its
+    /// own; [`crate::assemble::Assembler`] puts the parts together.
+    pub continues: bool,
+}
+
+impl<'a> Record<'a> {
+    /// The record of a whole change (not a part).
+    pub fn new(db: u8, mutation: Mutation<'a>) -> Record<'a> {
+        Record {
+            db,
+            mutation,
+            continues: false,
+        }
+    }
 }
 
 /// Why bytes are not a record.
@@ -81,10 +128,191 @@ impl std::fmt::Display for DecodeError {
     }
 }
 
-/// Appends the encoding of `record` to `out`.
-pub fn encode(record: &Record<'_>, out: &mut Vec<u8>) {
+/// Why a record cannot be written. Nothing is written when encoding fails, so the journal
+/// never holds a record it could not read back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EncodeError {
+    /// The payload would exceed [`MAX_PAYLOAD`].
+    TooLarge,
+    /// The key is longer than the version's key length field can say (V1: 65,535 bytes).
+    KeyTooLong,
+    /// The decoder would refuse the record: a collection of type string, members that are
+    /// not a valid encoding, a NaN score, or a part in a V1 file.
+    Invalid,
+}
+
+impl std::fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            EncodeError::TooLarge => "record larger than the journal's record size limit",
+            EncodeError::KeyTooLong => "key too long for the journal format",
+            EncodeError::Invalid => "record the journal could not read back",
+        })
+    }
+}
+
+impl std::error::Error for EncodeError {}
+
+/// Appends `record` to `out` as the current format ([`Version::V2`]) writes it: one frame,
+/// or, for a collection whose members exceed [`PART_BYTES`], a run of part frames. On error
+/// `out` is left as it was.
+pub fn encode(record: &Record<'_>, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    let start = out.len();
+    let result = match record.mutation {
+        Mutation::PutCollection {
+            key,
+            kind,
+            members,
+            deadline,
+        } if members.len() > PART_BYTES => encode_parts(
+            record.db,
+            key,
+            kind,
+            members,
+            deadline,
+            record.continues,
+            out,
+        ),
+        _ => encode_frame(Version::V2, record, out),
+    };
+    if result.is_err() {
+        out.truncate(start);
+    }
+    result
+}
+
+/// Writes a large collection as parts of whole elements, about [`PART_BYTES`] each.
+fn encode_parts(
+    db: u8,
+    key: &[u8],
+    kind: Kind,
+    members: &[u8],
+    deadline: Option<u64>,
+    continues: bool,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    let mut start = 0;
+    while start < members.len() {
+        let mut end = start;
+        // At least one element per part, then whole elements while the part stays within
+        // PART_BYTES.
+        loop {
+            let len = element_len(kind, &members[end..]).ok_or(EncodeError::Invalid)?;
+            if end > start && end - start + len > PART_BYTES {
+                break;
+            }
+            end += len;
+            if end == members.len() {
+                break;
+            }
+        }
+        let last = end == members.len();
+        let part = Record {
+            db,
+            mutation: Mutation::PutCollection {
+                key,
+                kind,
+                members: &members[start..end],
+                deadline,
+            },
+            continues: !last || continues,
+        };
+        encode_frame(Version::V2, &part, out)?;
+        start = end;
+    }
+    Ok(())
+}
+
+/// Appends exactly one frame holding `record` in format `version`. On error `out` is left as
+/// it was.
+pub fn encode_frame(
+    version: Version,
+    record: &Record<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
     let start = out.len();
     out.extend_from_slice(&[0; HEADER_LEN]);
+    if let Err(error) = encode_payload(version, record, out) {
+        out.truncate(start);
+        return Err(error);
+    }
+    // encode_payload keeps the payload within MAX_PAYLOAD, which fits a u32.
+    let payload_len = (out.len() - start - HEADER_LEN) as u32;
+    let crc = crc32fast::hash(&out[start + HEADER_LEN..]);
+    out[start..start + 4].copy_from_slice(&payload_len.to_le_bytes());
+    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    Ok(())
+}
+
+/// The payload length of `record` in format `version`, after the checks that decide whether
+/// it can be written at all (so nothing is copied before a refusal).
+pub fn payload_len(version: Version, record: &Record<'_>) -> Result<usize, EncodeError> {
+    let key_field = |key: &[u8]| match version {
+        Version::V1 if key.len() > u16::MAX as usize => Err(EncodeError::KeyTooLong),
+        Version::V1 => Ok(2 + key.len()),
+        Version::V2 => Ok(4 + key.len()),
+    };
+    if record.continues
+        && (version == Version::V1 || !matches!(record.mutation, Mutation::PutCollection { .. }))
+    {
+        return Err(EncodeError::Invalid);
+    }
+    // Saturating: the result is only compared with MAX_PAYLOAD.
+    let len = 2 + match record.mutation {
+        Mutation::Put { key, value, .. } => key_field(key)? + 4 + 8 + 8 + 4 + value.len(),
+        Mutation::Remove { key } => key_field(key)?,
+        Mutation::Deadline { key, .. } => key_field(key)? + 8,
+        Mutation::Clear => 0,
+        Mutation::PutCollection {
+            key, kind, members, ..
+        } => {
+            if kind == Kind::Str || !members_valid(kind, members) {
+                return Err(EncodeError::Invalid);
+            }
+            key_field(key)? + 1 + 8 + 4 + members.len()
+        }
+        Mutation::Element { key, op } => {
+            key_field(key)?
+                + 1
+                + match op {
+                    ElementOp::HashSet { field, value } => 4 + field.len() + 4 + value.len(),
+                    ElementOp::HashRemove { field } => 4 + field.len(),
+                    ElementOp::SetAdd { member }
+                    | ElementOp::SetRemove { member }
+                    | ElementOp::ZSetRemove { member } => 4 + member.len(),
+                    ElementOp::ZSetAdd { member, score } => {
+                        if score.is_nan() {
+                            return Err(EncodeError::Invalid);
+                        }
+                        8 + 4 + member.len()
+                    }
+                }
+        }
+    };
+    if len > MAX_PAYLOAD {
+        return Err(EncodeError::TooLarge);
+    }
+    Ok(len)
+}
+
+/// Appends the payload of `record` in format `version` (no frame, no splitting): what
+/// [`decode_payload`] reads back to an equal record. On error `out` is left as it was.
+pub fn encode_payload(
+    version: Version,
+    record: &Record<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    let len = payload_len(version, record)?;
+    out.reserve(len);
+    let put_key = |out: &mut Vec<u8>, key: &[u8]| {
+        // payload_len checked that the key fits the version's length field.
+        match version {
+            Version::V1 => out.extend_from_slice(&(key.len() as u16).to_le_bytes()),
+            Version::V2 => out.extend_from_slice(&(key.len() as u32).to_le_bytes()),
+        }
+        out.extend_from_slice(key);
+    };
+    let db = record.db;
     match record.mutation {
         Mutation::Put {
             key,
@@ -93,38 +321,42 @@ pub fn encode(record: &Record<'_>, out: &mut Vec<u8>) {
             cas,
             deadline,
         } => {
-            out.extend_from_slice(&[PUT, record.db]);
+            out.extend_from_slice(&[PUT, db]);
             put_key(out, key);
             out.extend_from_slice(&flags.to_le_bytes());
             out.extend_from_slice(&cas.to_le_bytes());
             out.extend_from_slice(&deadline.unwrap_or(0).to_le_bytes());
-            out.extend_from_slice(&(value.len() as u32).to_le_bytes());
-            out.extend_from_slice(value);
+            put_bytes(out, value);
         }
         Mutation::Remove { key } => {
-            out.extend_from_slice(&[REMOVE, record.db]);
+            out.extend_from_slice(&[REMOVE, db]);
             put_key(out, key);
         }
         Mutation::Deadline { key, deadline } => {
-            out.extend_from_slice(&[DEADLINE, record.db]);
+            out.extend_from_slice(&[DEADLINE, db]);
             put_key(out, key);
             out.extend_from_slice(&deadline.unwrap_or(0).to_le_bytes());
         }
-        Mutation::Clear => out.extend_from_slice(&[CLEAR, record.db]),
+        Mutation::Clear => out.extend_from_slice(&[CLEAR, db]),
         Mutation::PutCollection {
             key,
             kind,
             members,
             deadline,
         } => {
-            out.extend_from_slice(&[PUT_COLLECTION, record.db]);
+            let tag = if record.continues {
+                COLLECTION_PART
+            } else {
+                PUT_COLLECTION
+            };
+            out.extend_from_slice(&[tag, db]);
             put_key(out, key);
             out.push(kind.tag());
             out.extend_from_slice(&deadline.unwrap_or(0).to_le_bytes());
             put_bytes(out, members);
         }
         Mutation::Element { key, op } => {
-            out.extend_from_slice(&[ELEMENT, record.db]);
+            out.extend_from_slice(&[ELEMENT, db]);
             put_key(out, key);
             match op {
                 ElementOp::HashSet { field, value } => {
@@ -156,23 +388,52 @@ pub fn encode(record: &Record<'_>, out: &mut Vec<u8>) {
             }
         }
     }
-    let payload_len = (out.len() - start - HEADER_LEN) as u32;
-    let crc = crc32fast::hash(&out[start + HEADER_LEN..]);
-    out[start..start + 4].copy_from_slice(&payload_len.to_le_bytes());
-    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
-}
-
-fn put_key(out: &mut Vec<u8>, key: &[u8]) {
-    // Keys are at most 250 bytes (memcached) or bounded by the RESP bulk limit; a u16 length
-    // covers both, and longer keys are cut here rather than corrupting the frame.
-    let key = &key[..key.len().min(u16::MAX as usize)];
-    out.extend_from_slice(&(key.len() as u16).to_le_bytes());
-    out.extend_from_slice(key);
+    Ok(())
 }
 
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    // Every byte string is shorter than MAX_PAYLOAD (checked by payload_len), so its length
+    // fits a u32.
     out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
     out.extend_from_slice(bytes);
+}
+
+/// The length of the first element of a collection's members, `None` if they do not start
+/// with a valid element. Accepts exactly what `Value::decode` accepts, element by element
+/// (a string for each length, a score that is not NaN), without building anything.
+fn element_len(kind: Kind, members: &[u8]) -> Option<usize> {
+    let mut c = Cursor(members);
+    match kind {
+        Kind::Str => return None,
+        Kind::Hash => {
+            c.bytes()?;
+            c.bytes()?;
+        }
+        Kind::Set => {
+            c.bytes()?;
+        }
+        Kind::ZSet => {
+            if f64::from_bits(c.u64()?).is_nan() {
+                return None;
+            }
+            c.bytes()?;
+        }
+    }
+    Some(members.len() - c.0.len())
+}
+
+/// Whether `members` is a valid whole-collection encoding of `kind` (a collection type).
+pub fn members_valid(kind: Kind, mut members: &[u8]) -> bool {
+    if kind == Kind::Str {
+        return false;
+    }
+    while !members.is_empty() {
+        match element_len(kind, members) {
+            Some(len) => members = &members[len..],
+            None => return false,
+        }
+    }
+    true
 }
 
 /// The total length (header included) of the record starting at `buf[0]`, once its header
@@ -188,8 +449,9 @@ pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, DecodeError> {
     Ok(Some(HEADER_LEN + len))
 }
 
-/// Decodes the record at the start of `buf`, returning it and its total length.
-pub fn decode(buf: &[u8]) -> Result<(Record<'_>, usize), DecodeError> {
+/// Decodes the record (of a file in format `version`) at the start of `buf`, returning it
+/// and its total length.
+pub fn decode(version: Version, buf: &[u8]) -> Result<(Record<'_>, usize), DecodeError> {
     let total = frame_len(buf)?.ok_or(DecodeError::Incomplete)?;
     let frame = buf.get(..total).ok_or(DecodeError::Incomplete)?;
     let crc = u32::from_le_bytes([frame[4], frame[5], frame[6], frame[7]]);
@@ -197,8 +459,15 @@ pub fn decode(buf: &[u8]) -> Result<(Record<'_>, usize), DecodeError> {
     if crc32fast::hash(payload) != crc {
         return Err(DecodeError::Checksum);
     }
-    let record = parse_payload(payload).ok_or(DecodeError::Malformed)?;
+    let record = decode_payload(version, payload)?;
     Ok((record, total))
+}
+
+/// Decodes a record's payload (what follows the frame header, checksum already verified)
+/// in format `version`. Every record it returns, [`encode_payload`] in the same version
+/// writes back to the same bytes.
+pub fn decode_payload(version: Version, payload: &[u8]) -> Result<Record<'_>, DecodeError> {
+    parse_payload(version, payload).ok_or(DecodeError::Malformed)
 }
 
 struct Cursor<'a>(&'a [u8]);
@@ -219,7 +488,7 @@ impl<'a> Cursor<'a> {
 
     fn u32(&mut self) -> Option<u32> {
         self.take(4)
-            .map(|b| u32::from_le_bytes(b.try_into().unwrap_or([0; 4])))
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
 
     fn u64(&mut self) -> Option<u64> {
@@ -227,8 +496,11 @@ impl<'a> Cursor<'a> {
             .map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
     }
 
-    fn key(&mut self) -> Option<&'a [u8]> {
-        let len = self.u16()? as usize;
+    fn key(&mut self, version: Version) -> Option<&'a [u8]> {
+        let len = match version {
+            Version::V1 => self.u16()? as usize,
+            Version::V2 => self.u32()? as usize,
+        };
         self.take(len)
     }
 
@@ -238,19 +510,19 @@ impl<'a> Cursor<'a> {
     }
 }
 
-fn parse_payload(payload: &[u8]) -> Option<Record<'_>> {
+fn parse_payload(version: Version, payload: &[u8]) -> Option<Record<'_>> {
     let mut c = Cursor(payload);
     let head = c.take(2)?;
     let (kind, db) = (head[0], head[1]);
     let deadline = |d: u64| (d != 0).then_some(d);
+    let mut continues = false;
     let mutation = match kind {
         PUT => {
-            let key = c.key()?;
+            let key = c.key(version)?;
             let flags = c.u32()?;
             let cas = c.u64()?;
             let at = c.u64()?;
-            let len = c.u32()? as usize;
-            let value = c.take(len)?;
+            let value = c.bytes()?;
             Mutation::Put {
                 key,
                 value,
@@ -259,22 +531,33 @@ fn parse_payload(payload: &[u8]) -> Option<Record<'_>> {
                 deadline: deadline(at),
             }
         }
-        REMOVE => Mutation::Remove { key: c.key()? },
+        REMOVE => Mutation::Remove {
+            key: c.key(version)?,
+        },
         DEADLINE => {
-            let key = c.key()?;
+            let key = c.key(version)?;
             Mutation::Deadline {
                 key,
                 deadline: deadline(c.u64()?),
             }
         }
         CLEAR => Mutation::Clear,
-        PUT_COLLECTION => {
-            let key = c.key()?;
+        PUT_COLLECTION | COLLECTION_PART => {
+            if kind == COLLECTION_PART {
+                if version == Version::V1 {
+                    return None;
+                }
+                continues = true;
+            }
+            let key = c.key(version)?;
             let kind = Kind::from_tag(c.take(1)?[0]).filter(|k| *k != Kind::Str)?;
             let at = c.u64()?;
             let members = c.bytes()?;
-            // Checked here, so replay never meets a collection it cannot rebuild.
-            Value::decode(kind, members)?;
+            // Checked here, so replay never meets a collection it cannot rebuild (a part
+            // holds whole elements, so each part is checked on its own).
+            if !members_valid(kind, members) {
+                return None;
+            }
             Mutation::PutCollection {
                 key,
                 kind,
@@ -283,7 +566,7 @@ fn parse_payload(payload: &[u8]) -> Option<Record<'_>> {
             }
         }
         ELEMENT => {
-            let key = c.key()?;
+            let key = c.key(version)?;
             let op = match c.take(1)?[0] {
                 HASH_SET => ElementOp::HashSet {
                     field: c.bytes()?,
@@ -310,13 +593,18 @@ fn parse_payload(payload: &[u8]) -> Option<Record<'_>> {
         _ => return None,
     };
     // Trailing bytes inside a checksummed frame mean a format this build does not know.
-    c.0.is_empty().then_some(Record { db, mutation })
+    c.0.is_empty().then_some(Record {
+        db,
+        mutation,
+        continues,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use sessiond_store::Value;
 
     fn mutation() -> impl Strategy<Value = (u8, u8, Vec<u8>, Vec<u8>, u32, u64, Option<u64>)> {
         (
@@ -421,34 +709,77 @@ mod tests {
         #[test]
         fn round_trips((kind, db, key, value, flags, cas, deadline) in mutation()) {
             let members = members(collection_kind(kind), &value, cas);
-            let record = Record { db, mutation: build(kind, &key, &value, &members, flags, cas, deadline) };
-            let mut out = vec![0xAA];
-            encode(&record, &mut out);
-            let (decoded, len) = decode(&out[1..]).unwrap();
-            prop_assert_eq!(decoded, record);
-            prop_assert_eq!(len, out.len() - 1);
-            // Every strict prefix is incomplete, never a different record.
-            for cut in 0..len {
-                prop_assert!(matches!(decode(&out[1..1 + cut]), Err(DecodeError::Incomplete) | Err(DecodeError::BadLength)));
+            let record = Record::new(db, build(kind, &key, &value, &members, flags, cas, deadline));
+            for version in [Version::V1, Version::V2] {
+                let mut out = vec![0xAA];
+                if version == Version::V2 {
+                    encode(&record, &mut out).unwrap();
+                } else {
+                    encode_frame(version, &record, &mut out).unwrap();
+                }
+                let (decoded, len) = decode(version, &out[1..]).unwrap();
+                prop_assert_eq!(decoded, record);
+                prop_assert_eq!(len, out.len() - 1);
+                prop_assert_eq!(len, HEADER_LEN + payload_len(version, &record).unwrap());
+                // Every strict prefix is incomplete, never a different record.
+                for cut in 0..len {
+                    prop_assert!(matches!(decode(version, &out[1..1 + cut]), Err(DecodeError::Incomplete) | Err(DecodeError::BadLength)));
+                }
             }
         }
 
         #[test]
         fn any_flipped_bit_is_detected((kind, db, key, value, flags, cas, deadline) in mutation(), bit in any::<usize>()) {
             let members = members(collection_kind(kind), &value, cas);
-            let record = Record { db, mutation: build(kind, &key, &value, &members, flags, cas, deadline) };
+            let record = Record::new(db, build(kind, &key, &value, &members, flags, cas, deadline));
             let mut out = Vec::new();
-            encode(&record, &mut out);
+            encode(&record, &mut out).unwrap();
             let bit = bit % (out.len() * 8);
             out[bit / 8] ^= 1 << (bit % 8);
             // A flip in the length may make the frame look longer (incomplete) or impossible;
             // anywhere else the checksum catches it. It never decodes to a record.
-            prop_assert!(decode(&out).is_err());
+            prop_assert!(decode(Version::V2, &out).is_err());
         }
 
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
-            let _ = decode(&bytes);
+            let _ = decode(Version::V1, &bytes);
+            let _ = decode(Version::V2, &bytes);
+        }
+
+        #[test]
+        fn a_decoded_payload_encodes_back_to_its_bytes(
+            version in prop_oneof![Just(Version::V1), Just(Version::V2)],
+            bytes in proptest::collection::vec(any::<u8>(), 0..200),
+        ) {
+            // The fuzz target `journal_payload` checks the same on libFuzzer's inputs.
+            if let Ok(record) = decode_payload(version, &bytes) {
+                let mut again = Vec::new();
+                encode_payload(version, &record, &mut again).unwrap();
+                prop_assert_eq!(again, bytes);
+            }
+        }
+
+        #[test]
+        fn members_valid_accepts_what_the_store_decodes(
+            kind in 4u8..7,
+            value in proptest::collection::vec(any::<u8>(), 0..100),
+            cas in any::<u64>(),
+            flip in any::<usize>(),
+            cut in any::<usize>(),
+        ) {
+            // Valid encodings, then damaged ones (a flipped bit, a cut): the journal's cheap
+            // check and the store's decoder must agree on each.
+            let kind = collection_kind(kind);
+            let mut bytes = members(kind, &value, cas);
+            prop_assert!(members_valid(kind, &bytes));
+            if !bytes.is_empty() {
+                let bit = flip % (bytes.len() * 8);
+                bytes[bit / 8] ^= 1 << (bit % 8);
+                prop_assert_eq!(members_valid(kind, &bytes), Value::decode(kind, &bytes).is_some());
+                bytes.truncate(cut % bytes.len());
+                prop_assert_eq!(members_valid(kind, &bytes), Value::decode(kind, &bytes).is_some());
+            }
         }
 
         #[test]
@@ -461,5 +792,208 @@ mod tests {
             decoded.encode_members(&mut again);
             prop_assert_eq!(Value::decode(kind, &again).unwrap(), decoded);
         }
+    }
+
+    /// A set whose members encode to exactly `total` bytes, in elements of `element` bytes
+    /// of encoding each (the last one takes the remainder).
+    fn set_members(total: usize, element: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(total);
+        let mut i = 0u32;
+        while out.len() < total {
+            let len = (total - out.len()).min(element) - 4;
+            out.extend_from_slice(&(len as u32).to_le_bytes());
+            let start = out.len();
+            out.resize(start + len, 0);
+            let tag = i.to_le_bytes();
+            let n = tag.len().min(len);
+            out[start..start + n].copy_from_slice(&tag[..n]);
+            i += 1;
+        }
+        out
+    }
+
+    fn frames(version: Version, bytes: &[u8]) -> Vec<Record<'_>> {
+        let mut records = Vec::new();
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let (record, len) = decode(version, rest).unwrap();
+            records.push(record);
+            rest = &rest[len..];
+        }
+        records
+    }
+
+    #[test]
+    fn keys_longer_than_a_u16_survive_in_v2_and_are_refused_in_v1() {
+        // 65,536 is the smallest RESP bulk limit (max(--max-item-size, 64 KiB)), so it is a
+        // key length any configuration accepts; V1 cut it to 65,535 bytes.
+        for len in [u16::MAX as usize, u16::MAX as usize + 1, 1 << 20] {
+            let key: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let record = Record::new(
+                3,
+                Mutation::Put {
+                    key: &key,
+                    value: b"v",
+                    flags: 1,
+                    cas: 2,
+                    deadline: Some(9),
+                },
+            );
+            let mut out = Vec::new();
+            encode(&record, &mut out).unwrap();
+            assert_eq!(frames(Version::V2, &out), vec![record]);
+            let mut v1 = vec![1, 2];
+            let result = encode_frame(Version::V1, &record, &mut v1);
+            if len <= u16::MAX as usize {
+                assert_eq!(result, Ok(()));
+                assert_eq!(frames(Version::V1, &v1[2..]), vec![record]);
+            } else {
+                assert_eq!(result, Err(EncodeError::KeyTooLong));
+                assert_eq!(v1, vec![1, 2], "nothing written on refusal");
+            }
+        }
+    }
+
+    #[test]
+    fn a_collection_up_to_part_bytes_is_one_record_and_a_larger_one_is_parts() {
+        let key = b"big".as_slice();
+        for (total, element, parts) in [
+            (PART_BYTES, 1 << 16, 1),
+            (PART_BYTES + 1 + 4, 1 << 16, 2),
+            (3 * PART_BYTES, 1000, 4),
+            // One element larger than a part: a part of its own.
+            (PART_BYTES + (1 << 20), PART_BYTES + (1 << 20), 1),
+        ] {
+            let members = set_members(total, element);
+            assert_eq!(members.len(), total);
+            let record = Record::new(
+                1,
+                Mutation::PutCollection {
+                    key,
+                    kind: Kind::Set,
+                    members: &members,
+                    deadline: Some(5),
+                },
+            );
+            let mut out = Vec::new();
+            encode(&record, &mut out).unwrap();
+            let records = frames(Version::V2, &out);
+            assert_eq!(
+                records.len(),
+                parts,
+                "{total} bytes of {element}-byte elements"
+            );
+            let mut joined = Vec::new();
+            for (i, part) in records.iter().enumerate() {
+                assert_eq!(part.continues, i + 1 < records.len());
+                let Mutation::PutCollection {
+                    key: k,
+                    kind,
+                    members,
+                    deadline,
+                } = part.mutation
+                else {
+                    panic!("{part:?}");
+                };
+                assert_eq!((k, kind, deadline, part.db), (key, Kind::Set, Some(5), 1));
+                assert!(
+                    members.len() <= PART_BYTES.max(element),
+                    "a part holds at most PART_BYTES or one element"
+                );
+                joined.extend_from_slice(members);
+            }
+            assert_eq!(joined, members);
+        }
+    }
+
+    #[test]
+    fn a_record_over_the_payload_limit_is_refused_and_nothing_is_written() {
+        // vec![0; n] is a zeroed allocation the kernel maps lazily; the refusal comes before
+        // anything is copied, so this never touches gigabytes.
+        let value = vec![0u8; MAX_PAYLOAD];
+        let record = Record::new(
+            0,
+            Mutation::Put {
+                key: b"k",
+                value: &value,
+                flags: 0,
+                cas: 1,
+                deadline: None,
+            },
+        );
+        let mut out = vec![7];
+        assert_eq!(encode(&record, &mut out), Err(EncodeError::TooLarge));
+        assert_eq!(out, vec![7]);
+        // The largest payload that fits is written and read back.
+        let fits = MAX_PAYLOAD - (2 + 4 + 1 + 4 + 8 + 8 + 4);
+        let record = Record::new(
+            0,
+            Mutation::Put {
+                key: b"k",
+                value: &value[..fits],
+                flags: 0,
+                cas: 1,
+                deadline: None,
+            },
+        );
+        assert_eq!(payload_len(Version::V2, &record), Ok(MAX_PAYLOAD));
+    }
+
+    #[test]
+    fn records_the_decoder_would_refuse_are_not_written() {
+        let mut out = Vec::new();
+        let nan = Record::new(
+            0,
+            Mutation::Element {
+                key: b"z",
+                op: ElementOp::ZSetAdd {
+                    member: b"m",
+                    score: f64::NAN,
+                },
+            },
+        );
+        assert_eq!(encode(&nan, &mut out), Err(EncodeError::Invalid));
+        let string = Record::new(
+            0,
+            Mutation::PutCollection {
+                key: b"s",
+                kind: Kind::Str,
+                members: b"",
+                deadline: None,
+            },
+        );
+        assert_eq!(encode(&string, &mut out), Err(EncodeError::Invalid));
+        let bad = Record::new(
+            0,
+            Mutation::PutCollection {
+                key: b"s",
+                kind: Kind::Set,
+                members: &[9, 0, 0, 0, 1],
+                deadline: None,
+            },
+        );
+        assert_eq!(encode(&bad, &mut out), Err(EncodeError::Invalid));
+        let part = Record {
+            continues: true,
+            ..Record::new(
+                0,
+                Mutation::PutCollection {
+                    key: b"s",
+                    kind: Kind::Set,
+                    members: b"",
+                    deadline: None,
+                },
+            )
+        };
+        assert_eq!(
+            encode_frame(Version::V1, &part, &mut out),
+            Err(EncodeError::Invalid)
+        );
+        let not_collection = Record {
+            continues: true,
+            ..Record::new(0, Mutation::Remove { key: b"s" })
+        };
+        assert_eq!(encode(&not_collection, &mut out), Err(EncodeError::Invalid));
+        assert!(out.is_empty());
     }
 }

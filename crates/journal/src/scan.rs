@@ -10,6 +10,7 @@
 //!   more data after it. A crash cannot produce that, so the caller refuses to start unless
 //!   told to drop everything from that offset on.
 
+use crate::Version;
 use crate::record::{self, DecodeError, Record};
 
 /// Where a scan of one chunk stopped.
@@ -33,17 +34,22 @@ pub enum Stop {
     },
 }
 
-/// Scans `chunk`, calling `on_record` for each whole, valid record in order. `at_eof` says
-/// whether the chunk reaches the end of the file. Returns how many bytes were consumed
-/// (whole records) and why it stopped.
-pub fn scan(chunk: &[u8], at_eof: bool, mut on_record: impl FnMut(Record<'_>)) -> (usize, Stop) {
+/// Scans `chunk` of a file in format `version`, calling `on_record` for each whole, valid
+/// record in order. `at_eof` says whether the chunk reaches the end of the file. Returns how
+/// many bytes were consumed (whole records) and why it stopped.
+pub fn scan(
+    version: Version,
+    chunk: &[u8],
+    at_eof: bool,
+    mut on_record: impl FnMut(Record<'_>),
+) -> (usize, Stop) {
     let mut pos = 0;
     loop {
         let rest = &chunk[pos..];
         if rest.is_empty() {
             return (pos, if at_eof { Stop::Clean } else { Stop::NeedMore });
         }
-        match record::decode(rest) {
+        match record::decode(version, rest) {
             Ok((record, len)) => {
                 on_record(record);
                 pos += len;
@@ -109,7 +115,7 @@ mod tests {
                     key: key.as_bytes(),
                 },
             };
-            record::encode(&Record { db: 0, mutation }, &mut out);
+            record::encode(&Record::new(0, mutation), &mut out).unwrap();
             ends.push(out.len());
         }
         (out, ends)
@@ -117,7 +123,7 @@ mod tests {
 
     fn count(chunk: &[u8], at_eof: bool) -> (usize, Stop, usize) {
         let mut n = 0;
-        let (consumed, stop) = scan(chunk, at_eof, |_| n += 1);
+        let (consumed, stop) = scan(Version::V2, chunk, at_eof, |_| n += 1);
         (consumed, stop, n)
     }
 
@@ -177,7 +183,7 @@ mod tests {
                 buf.extend_from_slice(&bytes[offset..end]);
                 offset = end;
                 let at_eof = offset == bytes.len();
-                let (consumed, stop) = scan(&buf, at_eof, |_| seen += 1);
+                let (consumed, stop) = scan(Version::V2, &buf, at_eof, |_| seen += 1);
                 start += consumed;
                 buf.drain(..consumed);
                 match stop {

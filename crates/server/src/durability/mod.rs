@@ -270,15 +270,18 @@ impl Journal {
 
     /// Queues the record of `mutation`, applied to database `db`. Called under the changed
     /// key's shard lock, so the records of one key are queued in the order of their changes.
+    ///
+    /// A change the record format cannot carry (one record over the size limit; the server's
+    /// limits on keys and values make that unreachable) poisons the journal instead of
+    /// writing a record that could not be read back: the change is applied in memory but
+    /// never acknowledged, and every later write is refused, as after a failed write.
     pub fn append(&self, db: u8, mutation: &Mutation<'_>) {
         let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-        record::encode(
-            &Record {
-                db,
-                mutation: *mutation,
-            },
-            &mut q.bytes,
-        );
+        if let Err(error) = record::encode(&Record::new(db, *mutation), &mut q.bytes) {
+            drop(q);
+            self.poison(format!("a change could not be journaled: {error}"));
+            return;
+        }
         q.last += 1;
         if q.bytes.len() >= QUEUE_WAKE_BYTES {
             q.wake_writer(&self.wake);

@@ -3,7 +3,15 @@
 //!
 //! Files are read in chunks, so a large snapshot never has to fit in memory twice. Records
 //! are applied with `Store::restore`, which bypasses conditions, the observer and the memory
-//! limit. A long replay logs its progress (records, MB/s, estimated time left) every second.
+//! limit; a collection written in parts is applied once its last part is read
+//! (`sessiond_journal::assemble`). A long replay logs its progress (records, MB/s, estimated
+//! time left) every second.
+//!
+//! Each file is read in the format its header names (V1 or V2). New records are appended
+//! to the last segment only if it is of the current format and does not end inside a run
+//! of parts; otherwise recovery starts the next segment, so that no file mixes formats and
+//! no new record follows a run a crash cut short (which replay could then mistake for its
+//! continuation).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -12,9 +20,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use sessiond_journal::assemble::Assembler;
 use sessiond_journal::manifest::Manifest;
 use sessiond_journal::scan::{Stop, scan};
-use sessiond_journal::{SEGMENT_MAGIC, SNAPSHOT_MAGIC, segment_name, snapshot_name};
+use sessiond_journal::{
+    SEGMENT_MAGIC, Version, segment_name, segment_version, snapshot_name, snapshot_version,
+};
 use sessiond_store::Store;
 
 use super::OpenOptions as JournalOptions;
@@ -38,6 +49,29 @@ pub struct Recovered {
     pub segment: OpenSegment,
     /// Bytes in the segments after the snapshot (what a rewrite would reclaim).
     pub segment_bytes: u64,
+}
+
+/// Which kind of file is replayed (they have different headers).
+#[derive(Clone, Copy)]
+enum FileKind {
+    Segment,
+    Snapshot,
+}
+
+/// What the replay of a file found besides how it ended.
+#[derive(Clone, Copy)]
+struct Replayed {
+    /// The file's format; `None` if its header was not readable.
+    version: Option<Version>,
+    /// The file ends inside a run of collection parts (dropped, as a crash cut it).
+    open_run: bool,
+}
+
+impl Replayed {
+    /// Whether new records may be appended to this (last) segment.
+    fn appendable(self) -> bool {
+        self.version == Some(Version::V2) && !self.open_run
+    }
 }
 
 /// How a file's replay ended.
@@ -138,7 +172,7 @@ pub fn recover(
     };
 
     if let Some(path) = &snapshot_path {
-        match replay_file(path, SNAPSHOT_MAGIC, stores, now, &mut log)? {
+        match replay_file(path, FileKind::Snapshot, stores, now, &mut log)?.0 {
             End::Clean => {}
             End::Torn(at) | End::Corrupt(at, _) if options.recover_truncate => {
                 tracing::error!(file = %path.display(), offset = at, "snapshot is damaged; --recover-truncate given, keeping what precedes the damage");
@@ -148,17 +182,22 @@ pub fn recover(
         }
     }
     let mut segment_bytes = 0;
-    let mut last_segment: Option<(u64, u64)> = None;
+    // The last segment replayed: its id, the length kept, and whether to append to it.
+    let mut last_segment: Option<(u64, u64, bool)> = None;
     for (i, &id) in segments.iter().enumerate() {
         let path = dir.join(segment_name(id));
         let is_last = i + 1 == segments.len();
         let len = fs::metadata(&path)?.len();
-        let end = if len < SEGMENT_MAGIC.len() as u64 && is_last {
+        let (end, replayed) = if len < SEGMENT_MAGIC.len() as u64 && is_last {
             // Created, but the crash came before its header was written.
             rewrite_header(&path)?;
-            End::Clean
+            let empty = Replayed {
+                version: Some(Version::V2),
+                open_run: false,
+            };
+            (End::Clean, empty)
         } else {
-            replay_file(&path, SEGMENT_MAGIC, stores, now, &mut log)?
+            replay_file(&path, FileKind::Segment, stores, now, &mut log)?
         };
         let kept = match end {
             End::Clean => fs::metadata(&path)?.len(),
@@ -180,7 +219,7 @@ pub fn recover(
                     "the journal is damaged; --recover-truncate given: dropped everything from this offset on"
                 );
                 segment_bytes += at;
-                last_segment = Some((id, at));
+                last_segment = Some((id, at, replayed.appendable()));
                 break;
             }
             End::Torn(at) => {
@@ -193,7 +232,7 @@ pub fn recover(
             }
         };
         segment_bytes += kept;
-        last_segment = Some((id, kept));
+        last_segment = Some((id, kept, replayed.appendable()));
     }
     let mut reaped = 0;
     for store in stores {
@@ -215,7 +254,14 @@ pub fn recover(
         dir.display()
     );
     let segment = match last_segment {
-        Some((id, len)) => {
+        Some((id, _, false)) => {
+            tracing::info!(
+                file = %segment_name(id),
+                "starting a new segment: the last one is of an older format or ends inside a collection a crash cut short"
+            );
+            create_segment(dir, id + 1)?
+        }
+        Some((id, len, true)) => {
             let mut file = OpenOptions::new()
                 .append(true)
                 .open(dir.join(segment_name(id)))?;
@@ -241,22 +287,57 @@ fn refuse(path: &Path, at: u64, why: &str) -> anyhow::Result<()> {
 /// Replays one file into the stores.
 fn replay_file(
     path: &Path,
-    magic: &[u8; 8],
+    kind: FileKind,
     stores: &[Arc<Store>],
     now: u64,
     log: &mut ProgressLog,
-) -> anyhow::Result<End> {
+) -> anyhow::Result<(End, Replayed)> {
+    let mut assembler = Assembler::new();
+    let (end, version) = replay_records(path, kind, stores, now, log, &mut assembler)?;
+    let open_run = assembler.finish();
+    if assembler.dropped() > 0 {
+        // Only a crash in the middle of writing a large collection leaves this; the key
+        // keeps what it held before (the change was not acknowledged).
+        tracing::warn!(
+            file = %path.display(),
+            runs = assembler.dropped(),
+            "dropped a collection whose record a crash cut short"
+        );
+    }
+    Ok((end, Replayed { version, open_run }))
+}
+
+fn replay_records(
+    path: &Path,
+    kind: FileKind,
+    stores: &[Arc<Store>],
+    now: u64,
+    log: &mut ProgressLog,
+    assembler: &mut Assembler,
+) -> anyhow::Result<(End, Option<Version>)> {
     let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let len = file.metadata()?.len();
     let mut header = [0u8; 8];
-    if file.read_exact(&mut header).is_err() || &header != magic {
-        return Ok(End::Corrupt(
-            0,
-            "the file does not start with sessiond's header".into(),
+    let version = match file.read_exact(&mut header) {
+        Ok(()) => match kind {
+            FileKind::Segment => segment_version(&header),
+            FileKind::Snapshot => snapshot_version(&header),
+        },
+        Err(_) => None,
+    };
+    let Some(version) = version else {
+        return Ok((
+            End::Corrupt(
+                0,
+                "the file does not start with a header of a sessiond format this build reads"
+                    .into(),
+            ),
+            None,
         ));
-    }
+    };
+    let end = |end| Ok((end, Some(version)));
     let mut buf: Vec<u8> = Vec::with_capacity(CHUNK);
-    let mut base = magic.len() as u64; // Absolute offset of buf[0].
+    let mut base = header.len() as u64; // Absolute offset of buf[0].
     let mut read_to = base;
     let mut bad_db = None;
     loop {
@@ -268,15 +349,15 @@ fn replay_file(
         buf.truncate(start + n);
         read_to += n as u64;
         let at_eof = read_to >= len || n == 0;
-        let (consumed, stop) = scan(&buf, at_eof, |record| {
-            match stores.get(record.db as usize) {
-                Some(store) => store.restore(&record.mutation, now),
-                None => bad_db = Some(record.db),
-            }
+        let (consumed, stop) = scan(version, &buf, at_eof, |record| {
+            assembler.push(record, |db, mutation| match stores.get(db as usize) {
+                Some(store) => store.restore(mutation, now),
+                None => bad_db = Some(db),
+            });
             log.records += 1;
         });
         if let Some(db) = bad_db {
-            return Ok(End::Corrupt(
+            return end(End::Corrupt(
                 base,
                 format!("a record names database {db}, which does not exist"),
             ));
@@ -287,10 +368,10 @@ fn replay_file(
                 buf.drain(..consumed);
                 base += consumed as u64;
             }
-            Stop::NeedMore | Stop::Clean => return Ok(End::Clean),
-            Stop::Torn { at } => return Ok(End::Torn(base + at as u64)),
+            Stop::NeedMore | Stop::Clean => return end(End::Clean),
+            Stop::Torn { at } => return end(End::Torn(base + at as u64)),
             Stop::Corrupt { at, error } => {
-                return Ok(End::Corrupt(base + at as u64, error.to_string()));
+                return end(End::Corrupt(base + at as u64, error.to_string()));
             }
         }
     }

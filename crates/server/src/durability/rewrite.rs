@@ -5,7 +5,7 @@
 //! each store is copied (under its own lock, briefly) and written out as `Put` records;
 //! then a new manifest naming snapshot `S` and first segment `S` atomically replaces the old
 //! one, and older segments and snapshots are deleted. Collections are written whole
-//! (`PutCollection`), strings as `Put`. Replaying the snapshot and then
+//! (`PutCollection`, in parts when large), strings as `Put`. Replaying the snapshot and then
 //! segment `S` converges to the current state because every record is idempotent and
 //! absolute: a change that the snapshot already reflects is simply applied again.
 //!
@@ -123,13 +123,10 @@ fn run(journal: &Journal, stores: &[Arc<Store>]) -> anyhow::Result<(u64, u64, u6
                         }
                     }
                 };
-                record::encode(
-                    &Record {
-                        db: db as u8,
-                        mutation,
-                    },
-                    &mut buf,
-                );
+                // A large collection becomes several records (see `record::encode`); an
+                // item the format cannot carry fails the rewrite, and the old files stay.
+                record::encode(&Record::new(db as u8, mutation), &mut buf)
+                    .with_context(|| format!("writing database {db} to the snapshot"))?;
                 out.write_all(&buf)?;
                 bytes += buf.len() as u64;
                 items += 1;

@@ -691,3 +691,161 @@ fn a_full_disk_poisons_the_journal_and_reads_keep_working() {
     );
     server.stop();
 }
+
+/// A key of `len` bytes that starts with `tag` and spells its length, so keys of different
+/// lengths never collide and one cut short would come back as another key.
+fn long_key(tag: char, len: usize) -> Vec<u8> {
+    let mut key = format!("{tag}:{len}:").into_bytes();
+    key.extend((0..len.saturating_sub(key.len())).map(|i| b'a' + (i % 26) as u8));
+    key.truncate(len);
+    key
+}
+
+/// Everything `keys` hold, read over RESP in an order-independent form: a string's value,
+/// a hash's sorted pairs, a set's sorted members, a sorted set's members with scores.
+fn dump(
+    resp: &mut crate::resp_support::RespClient,
+    keys: &[(Vec<u8>, &str)],
+) -> Vec<(Vec<u8>, Vec<Vec<u8>>)> {
+    use crate::resp_support::Resp;
+    let items = |reply: crate::resp_support::Reply| match reply.value {
+        Resp::Array(items) => items
+            .into_iter()
+            .map(|item| match item {
+                Resp::Bulk(bytes) => bytes,
+                other => panic!("unexpected element {other:?}"),
+            })
+            .collect::<Vec<_>>(),
+        other => panic!("unexpected reply {other:?}"),
+    };
+    keys.iter()
+        .map(|(key, kind)| {
+            let mut value = match *kind {
+                "string" => match resp.call_bytes(&[b"GET", key]).value {
+                    Resp::Bulk(bytes) => vec![bytes],
+                    other => panic!("GET: {other:?}"),
+                },
+                "hash" => {
+                    let flat = items(resp.call_bytes(&[b"HGETALL", key]));
+                    flat.chunks(2).map(|pair| pair.concat()).collect()
+                }
+                "set" => items(resp.call_bytes(&[b"SMEMBERS", key])),
+                "zset" => items(resp.call_bytes(&[
+                    b"ZRANGEBYSCORE",
+                    key,
+                    b"-inf",
+                    b"+inf",
+                    b"WITHSCORES",
+                ])),
+                other => panic!("{other}"),
+            };
+            if *kind != "zset" {
+                value.sort();
+            }
+            assert!(!value.is_empty(), "{kind} {} is missing", key.len());
+            (key.clone(), value)
+        })
+        .collect()
+}
+
+#[test]
+fn long_keys_and_large_collections_come_back_identical_after_restarts_and_a_rewrite() {
+    use crate::resp_support::{Resp, RespClient};
+    // The default --max-item-size, so also the RESP bulk limit: the longest key and value
+    // a client can send. Said explicitly so a change of the default does not shrink the test.
+    const MAX_ITEM: usize = 1 << 20;
+    let dir = TempDir::new("large");
+    let data = dir.path().to_str().unwrap().to_string();
+    let args = ["--data-dir", &data, "--max-item-size", "1m"];
+    let mut server = Sessiond::start(&args);
+    let mut mc = McClient::connect(server.memcache_addr());
+    let mut resp = RespClient::connect(server.listener("resp").expect("a RESP listener"));
+    let mut keys: Vec<(Vec<u8>, &str)> = Vec::new();
+
+    // memcached's longest key.
+    let mc_key = String::from_utf8(long_key('m', 250)).unwrap();
+    assert_eq!(
+        mc.command_line(&format!("set {mc_key} 0 0 2\r\nmc")),
+        "STORED"
+    );
+    keys.push((mc_key.into_bytes(), "string"));
+    // Keys at and past the old u16 limit, and at the bulk limit; a value at the item size
+    // limit under a key at the bulk limit.
+    for (tag, len, value) in [
+        ('k', 65_535, b"a".to_vec()),
+        ('k', 65_536, b"b".to_vec()),
+        ('k', MAX_ITEM, b"c".to_vec()),
+        ('v', MAX_ITEM, vec![b'x'; MAX_ITEM]),
+    ] {
+        let key = long_key(tag, len);
+        assert_eq!(
+            resp.call_bytes(&[b"SET", &key, &value]).value,
+            Resp::Simple("OK".into())
+        );
+        keys.push((key, "string"));
+    }
+    // Collections grown element by element past the size at which one is journaled in
+    // parts (8 MiB): a hash of 1 MiB values, a set and a sorted set of 500-byte members.
+    for i in 0..10u8 {
+        let field = format!("field{i}");
+        let reply = resp.call_bytes(&[b"HSET", b"hash", field.as_bytes(), &vec![i; MAX_ITEM]]);
+        assert_eq!(reply.value, Resp::Int(1));
+    }
+    for batch in 0..10 {
+        let members: Vec<Vec<u8>> = (0..2000)
+            .map(|i| format!("{batch}-{i:05}-{}", "m".repeat(500)).into_bytes())
+            .collect();
+        let mut sadd: Vec<&[u8]> = vec![b"SADD", b"set"];
+        sadd.extend(members.iter().map(|m| m.as_slice()));
+        assert_eq!(resp.call_bytes(&sadd).value, Resp::Int(2000));
+        let scores: Vec<String> = (0..2000).map(|i| format!("{}.25", i - 1000)).collect();
+        let mut zadd: Vec<&[u8]> = vec![b"ZADD", b"zset"];
+        for (score, member) in scores.iter().zip(&members) {
+            zadd.push(score.as_bytes());
+            zadd.push(member);
+        }
+        assert_eq!(resp.call_bytes(&zadd).value, Resp::Int(2000));
+    }
+    // RENAME writes a collection whole: the hash under a key the old format could not hold,
+    // the set under a short one.
+    let renamed = long_key('h', 70_000);
+    assert_eq!(
+        resp.call_bytes(&[b"RENAME", b"hash", &renamed]).value,
+        Resp::Simple("OK".into())
+    );
+    assert_eq!(
+        resp.call(&["RENAME", "set", "set2"]).value,
+        Resp::Simple("OK".into())
+    );
+    keys.push((renamed, "hash"));
+    keys.push((b"set2".to_vec(), "set"));
+    keys.push((b"zset".to_vec(), "zset"));
+    let before = dump(&mut resp, &keys);
+    let count = |resp: &mut RespClient| resp.call(&["DBSIZE"]).value;
+    let dbsize = count(&mut resp);
+
+    // Acknowledged writes survive a SIGKILL under the default everysec.
+    server.kill();
+    let server = Sessiond::start(&args);
+    let mut resp = RespClient::connect(server.listener("resp").unwrap());
+    assert!(
+        dump(&mut resp, &keys) == before,
+        "data changed across a restart"
+    );
+    assert_eq!(count(&mut resp), dbsize);
+
+    // A rewrite writes all of it into a snapshot; the restart after it reads only that.
+    let mut mc = McClient::connect(server.memcache_addr());
+    assert_eq!(mc.command_line("journal rewrite"), "OK");
+    wait_for_rewrites(&mut mc, 1);
+    drop(server);
+    let server = Sessiond::start(&args);
+    let mut resp = RespClient::connect(server.listener("resp").unwrap());
+    assert!(
+        dump(&mut resp, &keys) == before,
+        "data changed across a rewrite"
+    );
+    assert_eq!(count(&mut resp), dbsize);
+    let log = server.log_tail();
+    assert!(!log.contains("WARN"), "recovery warned:\n{log}");
+}
