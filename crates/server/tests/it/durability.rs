@@ -704,11 +704,11 @@ fn long_key(tag: char, len: usize) -> Vec<u8> {
 /// Everything `keys` hold, read over RESP in an order-independent form: a string's value,
 /// a hash's sorted pairs, a set's sorted members, a sorted set's members with scores.
 fn dump(
-    resp: &mut crate::resp_support::RespClient,
+    resp: &mut sessiond_test_harness::RespClient,
     keys: &[(Vec<u8>, &str)],
 ) -> Vec<(Vec<u8>, Vec<Vec<u8>>)> {
-    use crate::resp_support::Resp;
-    let items = |reply: crate::resp_support::Reply| match reply.value {
+    use sessiond_test_harness::Resp;
+    let items = |reply: sessiond_test_harness::Reply| match reply.value {
         Resp::Array(items) => items
             .into_iter()
             .map(|item| match item {
@@ -750,7 +750,7 @@ fn dump(
 
 #[test]
 fn long_keys_and_large_collections_come_back_identical_after_restarts_and_a_rewrite() {
-    use crate::resp_support::{Resp, RespClient};
+    use sessiond_test_harness::{Resp, RespClient};
     // The default --max-item-size, so also the RESP bulk limit: the longest key and value
     // a client can send. Said explicitly so a change of the default does not shrink the test.
     const MAX_ITEM: usize = 1 << 20;
