@@ -15,6 +15,9 @@
 //! - [`auth`]: users and roles on both listeners (php-memcached SASL, phpredis `auth[]`,
 //!   redis-cli `--user`, memcached's text login), hostile logins, protected mode and the
 //!   cross-protocol guard.
+//! - [`scripts`]: hostile Lua scripts (stack-deep and backtracking patterns, loops that catch
+//!   their abort, library poisoning, bytecode) against the real binary, with both protocols
+//!   served meanwhile.
 //! - [`tls`]: the TLS listeners with redis-cli, `openssl s_client`, phpredis, node-redis and
 //!   php-memcached through a stunnel sidecar; client certificates, certificate reload on
 //!   SIGHUP, handshake failures and timeouts.
@@ -41,6 +44,7 @@ mod php;
 mod php_memcached;
 mod php_redis;
 mod redis_cli;
+mod scripts;
 mod shared_keyspace;
 mod support;
 mod tls;
