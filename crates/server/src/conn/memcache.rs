@@ -9,6 +9,10 @@
 //! bytes) is queued as the store's own shared `Bytes`, and the driver writes the lot with
 //! vectored writes. A value is copied once, by the kernel, instead of twice, and a multi-get
 //! of large values holds references rather than a reply-sized buffer.
+//!
+//! Shared values still count as pending output (they may keep deleted items alive until
+//! written): a get whose reply would exceed `--client-output-limit` is answered with
+//! memcached's `SERVER_ERROR out of memory writing get response` instead.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -93,6 +97,25 @@ impl Protocol for Memcache {
     }
 }
 
+/// What a hit adds to a get reply beyond its key and value: the `VALUE` line's other fields
+/// and the line ends, or the binary header and extras.
+const HIT_FRAMING: usize = 64;
+
+/// `outcome`, unless it is a get reply larger than the output limit: then memcached's error
+/// for a get response it cannot build.
+fn within_output_limit(shared: &Shared, outcome: Outcome) -> Outcome {
+    if let Outcome::Values(hits) = &outcome {
+        let size = hits.iter().flatten().fold(0usize, |size, hit| {
+            size.saturating_add(hit.key.len() + hit.value.len() + HIT_FRAMING)
+        });
+        if size > shared.config.client_output_limit {
+            tracing::debug!(size, "get reply larger than the output limit; refused");
+            return Outcome::ServerError("out of memory writing get response".into());
+        }
+    }
+    outcome
+}
+
 /// Decodes and executes at most one request of format `F`.
 fn handle<F: WireFormat>(
     shared: &Shared,
@@ -105,7 +128,7 @@ fn handle<F: WireFormat>(
         Ok(None) => Handled::at_once(Step::NeedInput),
         Ok(Some(request)) => {
             let command = F::command(&request);
-            let outcome = memcache::execute(shared, command, now);
+            let outcome = within_output_limit(shared, memcache::execute(shared, command, now));
             F::encode_reply_chunks(&request, &outcome, replies);
             Handled {
                 step: if *command == Command::Quit {
