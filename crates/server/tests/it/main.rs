@@ -12,6 +12,8 @@
 //!   [`shared_keyspace`] (a php-memcached session read with redis-cli). The fred client
 //!   (tower-sessions) has its own package, `crates/compat-fred`, to keep its dependencies
 //!   out of this one.
+//! - [`limits`]: bounded memory whatever clients send (huge replies, clients that never
+//!   read, pre-auth floods, thousands of idle connections), with the server's peak RSS.
 //! - [`durability`]: the journal: a SIGKILL crash harness, torn and corrupt journals,
 //!   deadlines and PHP sessions across restarts, and a full disk.
 //!
@@ -24,6 +26,7 @@
 mod durability;
 mod keyspace_events;
 mod lifecycle;
+mod limits;
 mod memccapable;
 mod node_redis;
 mod php;
