@@ -32,6 +32,7 @@ pub(crate) mod resp;
 
 use std::future::Future;
 use std::io::IoSlice;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
@@ -329,9 +330,14 @@ async fn write_within<S: AsyncWrite + Unpin, B: Buf>(
                 stream.write_vectored(&slices[..count]).await
             }
         };
-        let written = match limit {
-            None => write.await?,
-            Some(limit) => tokio::time::timeout(limit, write)
+        let mut write = std::pin::pin!(write);
+        // The timer is armed only for a write that has to wait: a ready socket (the common
+        // case) costs no clock read and no timer entry.
+        let first = std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await;
+        let written = match (first, limit) {
+            (Poll::Ready(written), _) => written?,
+            (Poll::Pending, None) => write.await?,
+            (Poll::Pending, Some(limit)) => tokio::time::timeout(limit, write)
                 .await
                 .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))?,
         };
