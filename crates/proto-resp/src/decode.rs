@@ -18,7 +18,10 @@ use std::ops::Range;
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use crate::{Limits, ProtocolError, inline, parse_int};
+use crate::{
+    Limits, ProtocolError, UNAUTHENTICATED_MAX_ARGS, UNAUTHENTICATED_MAX_BULK_LEN, inline,
+    parse_int,
+};
 
 /// One request: the command name and its arguments, binary-safe.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +43,9 @@ pub struct Decoder {
     /// Where each framed argument of the current multibulk request lies in the buffer. Kept
     /// across requests so that framing does not allocate once it has warmed up.
     spans: Vec<Range<usize>>,
+    /// `false` while the connection has not authenticated: multibulk requests are then held
+    /// to [`UNAUTHENTICATED_MAX_ARGS`] and [`UNAUTHENTICATED_MAX_BULK_LEN`] as well.
+    authenticated: bool,
 }
 
 /// Progress through a multibulk request, as offsets into the unconsumed buffer.
@@ -66,7 +72,22 @@ impl Decoder {
             scanned: 0,
             multibulk: None,
             spans: Vec::new(),
+            authenticated: true,
         }
+    }
+
+    /// Says whether the connection has authenticated; a new decoder assumes it has.
+    ///
+    /// Until it has, a multibulk request may have at most [`UNAUTHENTICATED_MAX_ARGS`]
+    /// arguments of at most [`UNAUTHENTICATED_MAX_BULK_LEN`] bytes each (on top of the
+    /// [`Limits`]), as in Redis since CVE-2021-32675: a client that does not know the
+    /// password cannot make the server buffer more than a few hundred KiB for it. Longer
+    /// lengths fail with Redis's texts (`Protocol error: unauthenticated multibulk length`,
+    /// `… bulk length`). Inline requests are already bounded by
+    /// [`Limits::max_inline_len`]. Call this between requests (after the one that
+    /// authenticated); the limits apply from the next length line on.
+    pub fn set_authenticated(&mut self, authenticated: bool) {
+        self.authenticated = authenticated;
     }
 
     /// Decodes one request from the front of `buf`, consuming exactly its bytes (plus any
@@ -96,6 +117,9 @@ impl Decoder {
                     let count = parse_int(&buf[1..cr])
                         .filter(|&n| n <= self.limits.max_args as i64)
                         .ok_or(ProtocolError::InvalidMultibulkLength)?;
+                    if !self.authenticated && count > UNAUTHENTICATED_MAX_ARGS as i64 {
+                        return Err(ProtocolError::UnauthenticatedMultibulkLength);
+                    }
                     match usize::try_from(count) {
                         Ok(remaining) if remaining > 0 => {
                             self.multibulk = Some(Multibulk {
@@ -160,6 +184,9 @@ impl Decoder {
                         .and_then(|n| usize::try_from(n).ok())
                         .filter(|&n| n <= max_bulk_len)
                         .ok_or(ProtocolError::InvalidBulkLength)?;
+                    if !self.authenticated && len > UNAUTHENTICATED_MAX_BULK_LEN {
+                        return Err(ProtocolError::UnauthenticatedBulkLength);
+                    }
                     mb.pos = cr + 2;
                     len
                 }

@@ -40,6 +40,13 @@ pub enum ProtocolError {
     /// [`Limits::max_inline_len`](crate::Limits::max_inline_len) bytes, or it has more
     /// arguments, or a longer one, than a multibulk request may.
     TooBigInline,
+    /// `*<n>` with `n` above [`UNAUTHENTICATED_MAX_ARGS`](crate::UNAUTHENTICATED_MAX_ARGS)
+    /// before the connection authenticated.
+    UnauthenticatedMultibulkLength,
+    /// `$<n>` with `n` above
+    /// [`UNAUTHENTICATED_MAX_BULK_LEN`](crate::UNAUTHENTICATED_MAX_BULK_LEN) before the
+    /// connection authenticated.
+    UnauthenticatedBulkLength,
     /// An inline request with an unterminated quote, or a closing quote followed by
     /// something other than a space.
     UnbalancedQuotes,
@@ -77,6 +84,8 @@ impl ProtocolError {
             ProtocolError::BulkNotTerminated => "bulk data not terminated by CRLF",
             ProtocolError::TooBigInline => "too big inline request",
             ProtocolError::UnbalancedQuotes => "unbalanced quotes in request",
+            ProtocolError::UnauthenticatedMultibulkLength => "unauthenticated multibulk length",
+            ProtocolError::UnauthenticatedBulkLength => "unauthenticated bulk length",
             ProtocolError::InvalidReply(reason) => reason,
         }
     }

@@ -18,7 +18,8 @@
 //!   [`decode_reply`], which reads every RESP2 and RESP3 reply type.
 //!
 //! Limits ([`Limits`]) are enforced inside the decoders: bulk length, argument count, inline
-//! and length-line size, and reply nesting depth. Every request-side [`ProtocolError`] is
+//! and length-line size, and reply nesting depth; a connection that has not authenticated gets
+//! Redis's much smaller pre-authentication limits ([`Decoder::set_authenticated`]). Every request-side [`ProtocolError`] is
 //! fatal, as in Redis: the server sends [`ProtocolError::reply`] and closes the connection.
 //!
 //! What this crate deliberately does not do: know any command, track per-connection state
@@ -73,6 +74,13 @@ impl Default for Limits {
         }
     }
 }
+
+/// Most arguments of a multibulk request from a connection that has not authenticated
+/// (Redis's limit since CVE-2021-32675); see [`Decoder::set_authenticated`].
+pub const UNAUTHENTICATED_MAX_ARGS: usize = 10;
+/// Longest argument of a multibulk request from a connection that has not authenticated
+/// (Redis's limit since CVE-2021-32675); see [`Decoder::set_authenticated`].
+pub const UNAUTHENTICATED_MAX_BULK_LEN: usize = 16 * 1024;
 
 /// The reply protocol a connection speaks. Every connection starts in RESP2; `HELLO 3`
 /// switches it to RESP3 and `HELLO 2` back.

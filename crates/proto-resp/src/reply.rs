@@ -66,6 +66,78 @@ impl Reply {
     pub fn ok() -> Reply {
         Reply::Simple(Bytes::from_static(b"OK"))
     }
+
+    /// How many bytes [`encode`] writes for this reply in `protocol`, without encoding it, so
+    /// that a server can refuse a reply larger than its output limit instead of building it.
+    /// One pass over the reply's elements; saturates at `usize::MAX`.
+    pub fn encoded_len(&self, protocol: Protocol) -> usize {
+        let resp3 = protocol == Protocol::Resp3;
+        match self {
+            // Line breaks become spaces, so the text keeps its length.
+            Reply::Simple(text) | Reply::Error(text) => line_len(text.len()),
+            Reply::Integer(n) => line_len(signed_digits(*n)),
+            Reply::Bulk(data) => Reply::bulk_encoded_len(data.len()),
+            // `_\r\n`, `$-1\r\n`, `*-1\r\n`.
+            Reply::Null | Reply::NullArray if resp3 => 3,
+            Reply::Null | Reply::NullArray => 5,
+            Reply::Array(items) | Reply::Set(items) | Reply::Push(items) => {
+                items.iter().fold(header_len(items.len()), |sum, item| {
+                    sum.saturating_add(item.encoded_len(protocol))
+                })
+            }
+            Reply::Map(pairs) => {
+                let header = if resp3 {
+                    header_len(pairs.len())
+                } else {
+                    header_len(pairs.len().saturating_mul(2))
+                };
+                pairs.iter().fold(header, |sum, (key, value)| {
+                    sum.saturating_add(key.encoded_len(protocol))
+                        .saturating_add(value.encoded_len(protocol))
+                })
+            }
+            Reply::Double(d) => {
+                let text = DoubleText::new(*d).as_bytes().len();
+                if resp3 {
+                    line_len(text)
+                } else {
+                    Reply::bulk_encoded_len(text)
+                }
+            }
+            // `#t\r\n` or `:1\r\n`.
+            Reply::Boolean(_) => 4,
+            Reply::Verbatim { text, .. } if resp3 => {
+                Reply::bulk_encoded_len(text.len().saturating_add(4))
+            }
+            Reply::Verbatim { text, .. } => Reply::bulk_encoded_len(text.len()),
+            Reply::BigNumber(digits) if resp3 => line_len(digits.len()),
+            Reply::BigNumber(digits) => Reply::bulk_encoded_len(digits.len()),
+        }
+    }
+
+    /// The encoded size of a bulk string of `len` bytes (`$<len>\r\n…\r\n`), the same in
+    /// both protocols: what a caller counts to bound a reply it is still collecting.
+    pub fn bulk_encoded_len(len: usize) -> usize {
+        header_len(len).saturating_add(len).saturating_add(2)
+    }
+}
+
+/// A type byte, `len` bytes of text and `\r\n`.
+fn line_len(len: usize) -> usize {
+    len.saturating_add(3)
+}
+
+/// A type byte, the decimal `len` and `\r\n`.
+fn header_len(len: usize) -> usize {
+    3 + decimal_digits(len as u64)
+}
+
+fn decimal_digits(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |log| log as usize + 1)
+}
+
+fn signed_digits(n: i64) -> usize {
+    usize::from(n < 0) + decimal_digits(n.unsigned_abs())
 }
 
 /// Appends `reply` as `protocol` encodes it.

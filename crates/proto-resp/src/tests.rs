@@ -386,6 +386,74 @@ fn limits() {
     );
 }
 
+/// Before authentication a multibulk request is held to Redis's pre-auth limits (10
+/// arguments, 16 KiB each), with Redis's texts; after `set_authenticated(true)` the
+/// ordinary limits apply again, from the next request on.
+#[test]
+fn unauthenticated_limits() {
+    let unauthenticated = |input: &[u8]| {
+        let mut decoder = Decoder::new(Limits::default());
+        decoder.set_authenticated(false);
+        let mut buf = BytesMut::from(input);
+        let mut results = Vec::new();
+        loop {
+            match decoder.decode(&mut buf) {
+                Ok(Some(request)) => results.push(Ok(request.args.len())),
+                Ok(None) => return results,
+                Err(error) => {
+                    results.push(Err(error));
+                    return results;
+                }
+            }
+        }
+    };
+    let mut ten = BytesMut::new();
+    encode_request(&[&b"AUTH"[..]; 10], &mut ten);
+    assert_eq!(unauthenticated(&ten), vec![Ok(10)]);
+    assert_eq!(
+        unauthenticated(b"*11\r\n"),
+        vec![Err(ProtocolError::UnauthenticatedMultibulkLength)]
+    );
+    // A malformed count is still the ordinary error, as in Redis.
+    assert_eq!(
+        unauthenticated(b"*x\r\n"),
+        vec![Err(ProtocolError::InvalidMultibulkLength)]
+    );
+    let mut largest = BytesMut::new();
+    encode_request(&[&b"AUTH"[..], &[b'p'; 16 * 1024]], &mut largest);
+    assert_eq!(unauthenticated(&largest), vec![Ok(2)]);
+    // Refused from the length line alone: none of the data needs to arrive.
+    assert_eq!(
+        unauthenticated(b"*2\r\n$4\r\nAUTH\r\n$16385\r\n"),
+        vec![Err(ProtocolError::UnauthenticatedBulkLength)]
+    );
+    assert_eq!(
+        ProtocolError::UnauthenticatedBulkLength.to_string(),
+        "Protocol error: unauthenticated bulk length"
+    );
+    assert_eq!(
+        ProtocolError::UnauthenticatedMultibulkLength.reply(),
+        Reply::Error(Bytes::from_static(
+            b"ERR Protocol error: unauthenticated multibulk length"
+        ))
+    );
+
+    // Authenticating lifts the limits for the following requests.
+    let mut decoder = Decoder::new(Limits::default());
+    decoder.set_authenticated(false);
+    let mut buf = BytesMut::new();
+    encode_request([&b"AUTH"[..], b"secret"], &mut buf);
+    assert_eq!(decoder.decode(&mut buf).unwrap().unwrap().args.len(), 2);
+    decoder.set_authenticated(true);
+    encode_request(&[&b"k"[..]; 11], &mut buf);
+    encode_request([&b"SET"[..], b"k", &[b'v'; 100_000]], &mut buf);
+    assert_eq!(decoder.decode(&mut buf).unwrap().unwrap().args.len(), 11);
+    assert_eq!(
+        decoder.decode(&mut buf).unwrap().unwrap().args[2].len(),
+        100_000
+    );
+}
+
 /// A large value and a long inline line, fed one byte per call: a decoder that rescanned
 /// its buffer on every call would take hours here instead of a fraction of a second.
 #[test]
@@ -590,6 +658,8 @@ fn encodes_replies_in_both_protocols() {
             resp3.as_bytes().escape_ascii().to_string(),
             "{reply:?}"
         );
+        assert_eq!(reply.encoded_len(Protocol::Resp2), resp2.len(), "{reply:?}");
+        assert_eq!(reply.encoded_len(Protocol::Resp3), resp3.len(), "{reply:?}");
     }
 }
 
@@ -943,6 +1013,17 @@ proptest! {
         let decoded = decode_reply(&mut wire, &Limits::default());
         prop_assert_eq!(decoded, Ok(Some(as_resp2(&reply))));
         prop_assert!(wire.is_empty());
+    }
+
+    /// `encoded_len` is what a server checks against its output limit instead of encoding,
+    /// so it must be exact.
+    #[test]
+    fn encoded_len_is_exact(reply in reply()) {
+        for protocol in [Protocol::Resp2, Protocol::Resp3] {
+            let mut wire = BytesMut::new();
+            encode(&reply, protocol, &mut wire);
+            prop_assert_eq!(reply.encoded_len(protocol), wire.len(), "{:?}", protocol);
+        }
     }
 
     #[test]

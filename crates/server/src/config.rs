@@ -138,8 +138,9 @@ pub struct Options {
     #[arg(long, env = "SESSIOND_MAX_ITEM_SIZE", value_name = "SIZE")]
     pub max_item_size: Option<String>,
 
-    /// Most simultaneous client connections; one more is told `SERVER_ERROR too many open
-    /// connections` and closed. [default: 1024]
+    /// Most simultaneous client connections per listener (the memcached and the RESP
+    /// listener each have this many); one more is told `SERVER_ERROR too many open
+    /// connections` (RESP: `-ERR max number of clients reached`) and closed. [default: 1024]
     #[arg(long, env = "SESSIOND_MAX_CONNECTIONS", value_name = "N")]
     pub max_connections: Option<usize>,
 
@@ -147,6 +148,30 @@ pub struct Options {
     /// connections (memcached's default). [default: 0]
     #[arg(long, env = "SESSIOND_IDLE_TIMEOUT", value_name = "SECONDS")]
     pub idle_timeout: Option<u64>,
+
+    /// Seconds a RESP connection that has not authenticated (with `--requirepass` set) may
+    /// stay idle before it is closed; 0 never. [default: 10]
+    #[arg(long, env = "SESSIOND_AUTH_IDLE_TIMEOUT", value_name = "SECONDS")]
+    pub auth_idle_timeout: Option<u64>,
+
+    /// Seconds a write to a client may make no progress before the connection is closed (a
+    /// client that never reads cannot hold its connection forever); 0 never. [default: 30]
+    #[arg(long, env = "SESSIOND_WRITE_TIMEOUT", value_name = "SECONDS")]
+    pub write_timeout: Option<u64>,
+
+    /// Largest reply, and most output waiting for a client that does not read, per
+    /// connection (Redis's `client-output-buffer-limit normal`): a larger reply is refused
+    /// with `-ERR reply of N bytes exceeds the output limit` (RESP) or `SERVER_ERROR out of
+    /// memory writing get response` (memcached). Never below the largest value plus 4 KiB.
+    /// [default: 32m]
+    #[arg(long, env = "SESSIOND_CLIENT_OUTPUT_LIMIT", value_name = "SIZE")]
+    pub client_output_limit: Option<String>,
+
+    /// Most pub/sub messages, in bytes, waiting for one subscriber; past it the subscriber
+    /// is disconnected (Redis's `client-output-buffer-limit pubsub` hard limit). Never below
+    /// the largest value plus 4 KiB. [default: 32m]
+    #[arg(long, env = "SESSIOND_PUBSUB_OUTPUT_LIMIT", value_name = "SIZE")]
+    pub pubsub_output_limit: Option<String>,
 
     /// Milliseconds a Lua script may run before it is aborted with `BUSY` (wherever it is,
     /// pattern matching included); other commands wait for a running script at most this
@@ -266,10 +291,18 @@ pub struct Config {
     pub max_memory: u64,
     /// Largest value in bytes.
     pub max_item_size: usize,
-    /// Most simultaneous connections.
+    /// Most simultaneous connections, per listener.
     pub max_connections: usize,
     /// Idle timeout; `None` never closes idle connections.
     pub idle_timeout: Option<Duration>,
+    /// Idle timeout of a RESP connection that has not authenticated; `None`: never.
+    pub auth_idle_timeout: Option<Duration>,
+    /// How long a write may make no progress; `None`: forever.
+    pub write_timeout: Option<Duration>,
+    /// Largest reply and most pending output of one connection, in bytes.
+    pub client_output_limit: usize,
+    /// Most bytes of pub/sub messages queued for one subscriber.
+    pub pubsub_output_limit: usize,
     /// How long a script may run.
     pub script_time_limit: Duration,
     /// Worker threads.
@@ -440,6 +473,31 @@ impl Options {
             bail!("--max-connections must be at least 1");
         }
         let idle = self.idle_timeout.or(file.idle_timeout).unwrap_or(0);
+        let auth_idle = self
+            .auth_idle_timeout
+            .or(file.auth_idle_timeout)
+            .unwrap_or(10);
+        let write_timeout = self.write_timeout.or(file.write_timeout).unwrap_or(30);
+        // A limit below one value would refuse reading back what was stored (or deliver no
+        // message at all): the floor is the largest argument the RESP decoder accepts, plus
+        // room for the reply's framing.
+        let output_floor = max_item_size.max(64 * 1024) + 4096;
+        let client_output_limit = parse_size(
+            &self
+                .client_output_limit
+                .or(file.client_output_limit)
+                .unwrap_or_else(|| "32m".into()),
+        )
+        .context("--client-output-limit")?
+        .max(output_floor);
+        let pubsub_output_limit = parse_size(
+            &self
+                .pubsub_output_limit
+                .or(file.pubsub_output_limit)
+                .unwrap_or_else(|| "32m".into()),
+        )
+        .context("--pubsub-output-limit")?
+        .max(output_floor);
         let script_ms = self
             .script_time_limit
             .or(file.script_time_limit)
@@ -474,6 +532,10 @@ impl Options {
             max_item_size: max_item_size as usize,
             max_connections,
             idle_timeout: (idle > 0).then(|| Duration::from_secs(idle)),
+            auth_idle_timeout: (auth_idle > 0).then(|| Duration::from_secs(auth_idle)),
+            write_timeout: (write_timeout > 0).then(|| Duration::from_secs(write_timeout)),
+            client_output_limit: usize::try_from(client_output_limit).unwrap_or(usize::MAX),
+            pubsub_output_limit: usize::try_from(pubsub_output_limit).unwrap_or(usize::MAX),
             script_time_limit: Duration::from_millis(script_ms),
             threads,
             data_dir: self
@@ -713,6 +775,21 @@ mod tests {
     }
 
     #[test]
+    fn output_limits_hold_at_least_one_value() {
+        let options = Options {
+            client_output_limit: Some("1k".into()),
+            pubsub_output_limit: Some("0".into()),
+            max_item_size: Some("2m".into()),
+            write_timeout: Some(0),
+            ..Options::default()
+        };
+        let config = options.resolve_with(Options::default()).unwrap();
+        assert_eq!(config.client_output_limit, (2 << 20) + 4096);
+        assert_eq!(config.pubsub_output_limit, (2 << 20) + 4096);
+        assert_eq!(config.write_timeout, None);
+    }
+
+    #[test]
     fn command_line_beats_file_beats_default() {
         let file: Options =
             toml::from_str("max_memory = \"2g\"\nmax_connections = 7\nmemcache_listen = \"off\"")
@@ -726,6 +803,10 @@ mod tests {
         assert_eq!(config.max_connections, 9);
         assert_eq!(config.memcache_listen, None);
         assert_eq!(config.max_item_size, 1 << 20);
+        assert_eq!(config.write_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(config.auth_idle_timeout, Some(Duration::from_secs(10)));
+        assert_eq!(config.client_output_limit, 32 << 20);
+        assert_eq!(config.pubsub_output_limit, 32 << 20);
         assert!(toml::from_str::<Options>("no_such_key = 1").is_err());
     }
 

@@ -185,7 +185,6 @@ impl Server {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
         tasks.spawn(expirer(self.shared.clone(), stop_rx.clone()));
-        let limit = Arc::new(Semaphore::new(self.shared.config.max_connections));
         let connections = Arc::new(std::sync::Mutex::new(JoinSet::new()));
         let listeners = [
             (self.memcache, Listener::Memcache, None),
@@ -195,12 +194,15 @@ impl Server {
         ];
         for (listener, protocol, tls) in listeners {
             if let Some(listener) = listener {
+                // A connection budget per listener: a thousand idle (or unauthenticated)
+                // RESP connections must not lock memcached clients out, nor the reverse.
+                let limit = Arc::new(Semaphore::new(self.shared.config.max_connections));
                 tasks.spawn(accept_loop(
                     listener,
                     protocol,
                     tls,
                     self.shared.clone(),
-                    limit.clone(),
+                    limit,
                     connections.clone(),
                     stop_rx.clone(),
                 ));

@@ -15,6 +15,10 @@
 //! make the server buffer at most a few kilobytes; a binary connection that sends anything
 //! but SASL, VERSION or QUIT first is answered "Auth failure." and closed, as memcached does.
 //! The first line of a text connection passes the cross-protocol guard ([`super::guard`]).
+//!
+//! Shared values still count as pending output (they may keep deleted items alive until
+//! written): a get whose reply would exceed `--client-output-limit` is answered with
+//! memcached's `SERVER_ERROR out of memory writing get response` instead.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -154,6 +158,28 @@ fn first_line_is_http(input: &[u8]) -> Option<bool> {
 
 /// Decodes and executes at most one request of format `F` for a connection logged in as
 /// `user`; `text` says which format `F` is.
+
+/// What a hit adds to a get reply beyond its key and value: the `VALUE` line's other fields
+/// and the line ends, or the binary header and extras.
+const HIT_FRAMING: usize = 64;
+
+/// `outcome`, unless it is a get reply larger than the output limit: then memcached's error
+/// for a get response it cannot build.
+fn within_output_limit(shared: &Shared, outcome: Outcome) -> Outcome {
+    if let Outcome::Values(hits) = &outcome {
+        let size = hits.iter().flatten().fold(0usize, |size, hit| {
+            size.saturating_add(hit.key.len() + hit.value.len() + HIT_FRAMING)
+        });
+        if size > shared.config.client_output_limit {
+            tracing::debug!(size, "get reply larger than the output limit; refused");
+            return Outcome::ServerError("out of memory writing get response".into());
+        }
+    }
+    outcome
+}
+
+/// Decodes and executes at most one request of format `F` for a connection logged in as
+/// `user`; `text` says which format `F` is.
 fn handle<F: WireFormat>(
     shared: &Shared,
     decoder: &mut F::Decoder,
@@ -167,7 +193,10 @@ fn handle<F: WireFormat>(
         Ok(None) => Handled::at_once(Step::NeedInput),
         Ok(Some(request)) => {
             let command = F::command(&request);
-            let outcome = memcache::execute_as(shared, user, text, command, now);
+            let outcome = within_output_limit(
+                shared,
+                memcache::execute_as(shared, user, text, command, now),
+            );
             F::encode_reply_chunks(&request, &outcome, replies);
             // memcached closes a binary connection that sends a command before logging in.
             let refused = !text && outcome == Outcome::Unauthenticated;

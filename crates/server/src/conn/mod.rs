@@ -10,7 +10,12 @@
 //!
 //! Every complete request already in the read buffer is executed before anything is
 //! written, so a pipelining client gets its replies in one write; replies are flushed early
-//! once [`WRITE_HIGH_WATER`] bytes are pending, which bounds a connection's output memory.
+//! once [`WRITE_HIGH_WATER`] bytes are pending (encoded bytes and shared values alike), and
+//! nothing more is read or executed until they are written. So a connection's pending output
+//! is at most [`WRITE_HIGH_WATER`] plus one reply, and a protocol refuses any reply larger
+//! than `--client-output-limit`: a client that pipelines requests and never reads costs that
+//! much and no more, and the write timeout (`--write-timeout`) closes it. The read buffer is
+//! bounded by [`Protocol::input_limit`], and given back once a large request is done.
 //! Replies to writes are held until the journal acknowledges them under the fsync policy; if
 //! the journal fails first, the connection is closed without those replies, so the client
 //! never sees an unpersisted write acknowledged.
@@ -28,6 +33,7 @@ pub(crate) mod resp;
 
 use std::future::Future;
 use std::io::IoSlice;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
@@ -43,6 +49,9 @@ pub(crate) const WRITE_HIGH_WATER: usize = 256 * 1024;
 /// Initial read buffer size; it grows only as far as one request needs (bounded by the
 /// codec's limits and [`Protocol::input_limit`]).
 pub(crate) const READ_CHUNK: usize = 16 * 1024;
+/// A buffer that grew past this for one large request or reply is replaced by a fresh small
+/// one once it is empty, so a connection does not keep the largest request it ever sent.
+pub(crate) const KEEP_BUFFER: usize = 1024 * 1024;
 
 /// What handling one request decided.
 pub(crate) enum Step {
@@ -109,6 +118,13 @@ pub(crate) trait Protocol {
     fn close_after_batch(&self) -> bool {
         false
     }
+
+    /// Completes when the connection must close at once, even in the middle of a write that
+    /// makes no progress: a subscriber whose queued messages passed their limit. The pending
+    /// output is dropped with the connection. Never completes by default.
+    fn evicted(&self) -> impl Future<Output = ()> + Send {
+        std::future::pending()
+    }
 }
 
 /// Time limits of a connection's socket.
@@ -166,7 +182,7 @@ pub(crate) async fn serve<S, P>(
         match event {
             Event::Stop | Event::Pushed(false) | Event::Read(Ok(0) | Err(_)) => return,
             Event::Pushed(true) => {
-                if write_within(&mut stream, &mut replies, timeouts.write)
+                if flush(&mut stream, &mut replies, timeouts.write, &protocol)
                     .await
                     .is_err()
                 {
@@ -208,7 +224,7 @@ pub(crate) async fn serve<S, P>(
                     // replying, so the client never sees them acknowledged.
                     return;
                 }
-                if write_within(&mut stream, &mut replies, timeouts.write)
+                if flush(&mut stream, &mut replies, timeouts.write, &protocol)
                     .await
                     .is_err()
                 {
@@ -236,7 +252,10 @@ pub(crate) async fn serve<S, P>(
             );
             return;
         }
-        if input.capacity() - input.len() < 1024 {
+        if input.is_empty() && input.capacity() > KEEP_BUFFER {
+            // Nothing half-decoded refers to an empty buffer, so a fresh one is the same.
+            input = BytesMut::with_capacity(READ_CHUNK);
+        } else if input.capacity() - input.len() < 1024 {
             input.reserve(READ_CHUNK);
         }
     }
@@ -270,17 +289,18 @@ async fn read_within<S: AsyncRead + Unpin>(
     }
 }
 
-/// Writes every pending reply, failing if the whole write takes longer than `limit`.
-async fn write_within<S: AsyncWrite + Unpin, B: Buf>(
+/// Writes every pending reply within the write timeout, unless the protocol must close the
+/// connection first ([`Protocol::evicted`]).
+async fn flush<S: AsyncWrite + Unpin, P: Protocol>(
     stream: &mut S,
-    replies: &mut B,
+    replies: &mut P::Replies,
     limit: Option<Duration>,
+    protocol: &P,
 ) -> std::io::Result<()> {
-    match limit {
-        None => write_replies(stream, replies).await,
-        Some(limit) => tokio::time::timeout(limit, write_replies(stream, replies))
-            .await
-            .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())),
+    tokio::select! {
+        biased;
+        written = write_within(stream, replies, limit) => written,
+        () = protocol.evicted() => Err(std::io::ErrorKind::ConnectionAborted.into()),
     }
 }
 
@@ -289,21 +309,38 @@ async fn write_within<S: AsyncWrite + Unpin, B: Buf>(
 /// plenty.
 const WRITE_SLICES: usize = 32;
 
-/// Writes everything in `replies`, resuming after partial writes. Contiguous replies take a
-/// plain `write`; otherwise the encoded bytes and the shared values go out together in
-/// vectored writes. (tokio's `write_all_buf` would do the same, but builds a 64-slice array on
-/// every poll and cost measurably more per reply than this.)
-async fn write_replies<S: AsyncWrite + Unpin, B: Buf>(
+/// Writes everything in `replies`, resuming after partial writes, failing if one write makes
+/// no progress for `limit`. A timeout per write rather than for the whole of it: a slow but
+/// reading client may take long for a large reply; one that never reads stops making
+/// progress. Contiguous replies take a plain `write`; otherwise the encoded bytes and the
+/// shared values go out together in vectored writes. (tokio's `write_all_buf` would do the
+/// same, but builds a 64-slice array on every poll and cost measurably more per reply than
+/// this.)
+async fn write_within<S: AsyncWrite + Unpin, B: Buf>(
     stream: &mut S,
     replies: &mut B,
+    limit: Option<Duration>,
 ) -> std::io::Result<()> {
     while replies.has_remaining() {
-        let written = if replies.chunk().len() == replies.remaining() {
-            stream.write(replies.chunk()).await?
-        } else {
-            let mut slices = [IoSlice::new(&[]); WRITE_SLICES];
-            let count = replies.chunks_vectored(&mut slices);
-            stream.write_vectored(&slices[..count]).await?
+        let write = async {
+            if replies.chunk().len() == replies.remaining() {
+                stream.write(replies.chunk()).await
+            } else {
+                let mut slices = [IoSlice::new(&[]); WRITE_SLICES];
+                let count = replies.chunks_vectored(&mut slices);
+                stream.write_vectored(&slices[..count]).await
+            }
+        };
+        let mut write = std::pin::pin!(write);
+        // The timer is armed only for a write that has to wait: a ready socket (the common
+        // case) costs no clock read and no timer entry.
+        let first = std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await;
+        let written = match (first, limit) {
+            (Poll::Ready(written), _) => written?,
+            (Poll::Pending, None) => write.await?,
+            (Poll::Pending, Some(limit)) => tokio::time::timeout(limit, write)
+                .await
+                .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))?,
         };
         if written == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
@@ -376,7 +413,9 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin>(
     shared: std::sync::Arc<Shared>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let timeouts = Timeouts::default();
+    let timeouts = Timeouts {
+        write: shared.config.write_timeout,
+    };
     match listener {
         Listener::Memcache => {
             let protocol = memcache::Memcache::new(shared.clone());

@@ -1,14 +1,18 @@
 //! The RESP protocol on the connection driver, plus pub/sub delivery.
 //!
 //! A subscribed connection also waits on its pub/sub queue and writes each message as a
-//! push; a subscriber whose queue overflows is disconnected (Redis's pub/sub output limit).
+//! push; a subscriber whose queue overflows is disconnected (Redis's pub/sub output limit),
+//! at once, even while a write to it is stuck.
 //! Protocol errors are fatal, as in Redis: the error is sent and the connection closed.
 //! The idle timeout does not apply while subscribed (a listener is idle by design).
 //!
-//! Until a connection logs in, its decoder runs under [`PRE_LOGIN`] limits (Redis's limits
-//! for unauthenticated clients: at most 10 arguments of at most 16 KiB), so a client that
-//! has proved nothing cannot make the server buffer a large request. Every command passes
-//! the cross-protocol guard ([`super::guard`]), as in Redis.
+//! Limits: a reply whose encoding would exceed `--client-output-limit` is not encoded; the
+//! client gets `-ERR reply of N bytes exceeds the output limit of L bytes` instead
+//! ([`Reply::encoded_len`] measures it first). While a password is required and the
+//! connection has not authenticated, the decoder holds requests to Redis's pre-auth limits
+//! (10 arguments of 16 KiB), the connection may buffer [`UNAUTHENTICATED_INPUT_LIMIT`] bytes
+//! of input, and `--auth-idle-timeout` closes it when idle; authenticating lifts all three.
+//! Every command passes the cross-protocol guard ([`super::guard`]), as in Redis.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -17,22 +21,17 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use sessiond_proto_resp::{Decoder, Limits, encode};
 
-use super::{Handled, Protocol, READ_CHUNK, Step, WRITE_HIGH_WATER, guard};
+use super::{Handled, KEEP_BUFFER, Protocol, READ_CHUNK, Step, WRITE_HIGH_WATER, guard};
 use crate::exec::Shared;
 use crate::exec::resp::{self, Answer, Executed, Flags, Session, Spec};
 use crate::stats::bump;
 
 /// Floor of the per-connection input limit; see [`Resp::input_limit`].
 const MIN_INPUT_LIMIT: usize = 16 * 1024 * 1024;
-
-/// The decoder limits before login (Redis 7's for unauthenticated clients): enough for
-/// `HELLO 3 AUTH user pass SETNAME name` with the longest passwords.
-const PRE_LOGIN: Limits = Limits {
-    max_bulk_len: 16 * 1024,
-    max_args: 10,
-    max_inline_len: 64 * 1024,
-    max_depth: 128,
-};
+/// Most unprocessed input of a connection that has not authenticated: one maximal
+/// pre-auth request (10 arguments of 16 KiB, or a 64 KiB inline line) fits with room to
+/// spare.
+pub(crate) const UNAUTHENTICATED_INPUT_LIMIT: usize = 256 * 1024;
 
 /// One RESP connection's protocol state.
 pub(crate) struct Resp {
@@ -41,10 +40,8 @@ pub(crate) struct Resp {
     decoder: Decoder,
     /// A script command waiting for the script gate, exclusively.
     script: Option<(Vec<Bytes>, &'static Spec)>,
-    /// The limits once logged in.
-    limits: Limits,
-    /// Whether `decoder` runs under [`PRE_LOGIN`].
-    pre_login: bool,
+    /// What the decoder was last told about authentication (`Decoder::set_authenticated`).
+    authenticated: bool,
 }
 
 impl Resp {
@@ -57,14 +54,15 @@ impl Resp {
         if let Ok(mut clients) = shared.resp.clients.lock() {
             clients.insert(session.id, session.info.clone());
         }
-        let pre_login = !session.authenticated;
+        let mut decoder = Decoder::new(limits);
+        let authenticated = session.authenticated;
+        decoder.set_authenticated(authenticated);
         Resp {
             shared,
             session,
-            decoder: Decoder::new(if pre_login { PRE_LOGIN } else { limits }),
+            decoder,
             script: None,
-            limits,
-            pre_login,
+            authenticated,
         }
     }
 }
@@ -128,16 +126,29 @@ impl Protocol for Resp {
     }
 
     fn idle_timeout(&self) -> Option<Duration> {
+        let config = &self.shared.config;
+        if !self.session.authenticated {
+            // The shorter of the two: a client that does not know the password has no
+            // business sitting on a connection slot.
+            return match (config.auth_idle_timeout, config.idle_timeout) {
+                (Some(auth), Some(idle)) => Some(auth.min(idle)),
+                (auth, idle) => auth.or(idle),
+            };
+        }
         if self.subscribed() {
             None
         } else {
-            self.shared.config.idle_timeout
+            config.idle_timeout
         }
     }
 
     /// The most unprocessed input one connection may buffer: room for a few maximal values,
-    /// so one connection cannot pin unbounded memory with a never-ending request.
+    /// so one connection cannot pin unbounded memory with a never-ending request; before
+    /// authentication, one small request.
     fn input_limit(&self) -> usize {
+        if !self.session.authenticated {
+            return UNAUTHENTICATED_INPUT_LIMIT;
+        }
         (4 * self.shared.config.max_item_size).max(MIN_INPUT_LIMIT)
     }
 
@@ -149,13 +160,18 @@ impl Protocol for Resp {
             let Some(sub) = subscriber else {
                 return std::future::pending().await;
             };
-            let Some(message) = sub.rx.recv().await else {
+            let Some(message) = sub.recv().await else {
                 return false;
             };
+            if sub.overflowed() {
+                // Too slow: what is still queued will never be delivered.
+                return false;
+            }
+            shrink(replies);
             encode(&message.reply(), protocol, replies);
             // Deliver whatever else is already queued in the same write.
             while replies.len() < WRITE_HIGH_WATER
-                && let Ok(more) = sub.rx.try_recv()
+                && let Some(more) = sub.try_recv()
             {
                 encode(&more.reply(), protocol, replies);
             }
@@ -177,25 +193,44 @@ impl Protocol for Resp {
         }
         overflowed
     }
+
+    fn evicted(&self) -> impl Future<Output = ()> + Send {
+        let evicted = self.session.subscriber.as_ref().map(|s| s.evicted());
+        async move {
+            match evicted {
+                Some(evicted) => evicted.await,
+                None => std::future::pending().await,
+            }
+        }
+    }
 }
 
 impl Resp {
     /// Encodes what a request produced; the connection closes after `QUIT`.
     fn answer(&mut self, executed: Executed, replies: &mut BytesMut) -> Handled {
-        if self.pre_login == self.session.authenticated {
-            // Logged in (or out, by RESET): the decoder has just returned a whole request,
-            // so it holds no partial state to lose by being replaced.
-            self.pre_login = !self.session.authenticated;
-            let limits = if self.pre_login {
-                PRE_LOGIN
-            } else {
-                self.limits
-            };
-            self.decoder = Decoder::new(limits);
-        }
         let protocol = self.session.protocol;
+        if self.authenticated != self.session.authenticated {
+            // AUTH or HELLO … AUTH succeeded (or RESET undid it): the request limits follow.
+            self.authenticated = self.session.authenticated;
+            self.decoder.set_authenticated(self.authenticated);
+        }
+        shrink(replies);
         match &executed.answer {
-            Answer::One(reply) => encode(reply, protocol, replies),
+            Answer::One(reply) => {
+                // Measured before encoding, so an oversized reply is never built as bytes.
+                // (A handler that collects many elements stops early by itself; see
+                // `exec::resp::OutputBudget`.)
+                let limit = self.shared.config.client_output_limit;
+                let len = reply.encoded_len(protocol);
+                if len > limit {
+                    tracing::debug!(len, limit, "reply larger than the output limit; refused");
+                    encode(&resp::too_large(Some(len), limit), protocol, replies);
+                } else {
+                    encode(reply, protocol, replies);
+                }
+            }
+            // Subscription confirmations: one small reply per argument, so bounded by the
+            // request's size.
             Answer::Many(many) => {
                 for reply in many {
                     encode(reply, protocol, replies);
@@ -217,5 +252,13 @@ impl Resp {
             .subscriber
             .as_ref()
             .is_some_and(|s| s.count() > 0)
+    }
+}
+
+/// Replaces an empty reply buffer that grew past [`KEEP_BUFFER`] for one large reply by a
+/// fresh small one, so the connection does not keep that memory.
+fn shrink(replies: &mut BytesMut) {
+    if replies.is_empty() && replies.capacity() > KEEP_BUFFER {
+        *replies = BytesMut::with_capacity(READ_CHUNK);
     }
 }

@@ -15,6 +15,8 @@
 //! - [`auth`]: users and roles on both listeners (php-memcached SASL, phpredis `auth[]`,
 //!   redis-cli `--user`, memcached's text login), hostile logins, protected mode and the
 //!   cross-protocol guard.
+//! - [`limits`]: bounded memory whatever clients send (huge replies, clients that never
+//!   read, pre-auth floods, thousands of idle connections), with the server's peak RSS.
 //! - [`scripts`]: hostile Lua scripts (stack-deep and backtracking patterns, loops that catch
 //!   their abort, library poisoning, bytecode) against the real binary, with both protocols
 //!   served meanwhile.
@@ -38,6 +40,7 @@ mod auth;
 mod durability;
 mod keyspace_events;
 mod lifecycle;
+mod limits;
 mod memccapable;
 mod node_redis;
 mod php;

@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use sessiond_test_harness::{McClient, Resp, RespClient, Sessiond};
+use sessiond_test_harness::{McClient, Reply, Resp, RespClient, Sessiond};
 
 /// How long a client waits for a reply before the test fails (a healthy reply comes once the
 /// script has been aborted, half a second in).
@@ -22,8 +22,8 @@ fn resp(server: &Sessiond) -> RespClient {
     client
 }
 
-fn error_text(reply: &Resp) -> &str {
-    match reply {
+fn error_text(reply: &Reply) -> &str {
+    match &reply.value {
         Resp::Error(text) => text,
         other => panic!("expected an error reply, got {other:?}"),
     }
@@ -42,7 +42,10 @@ fn hostile_scripts_leave_the_server_serving_both_protocols() {
         "return string.find(string.rep('a',100000),string.rep('a?',100000))",
         "0",
     ]);
-    assert!(error_text(&deep).contains("pattern too complex"), "{deep:?}");
+    assert!(
+        error_text(&deep).contains("pattern too complex"),
+        "{deep:?}"
+    );
 
     // The backtracking pattern: sent, and while it runs, the other protocol and another RESP
     // client send their commands. They are answered (once the script is aborted), and the
@@ -58,7 +61,7 @@ fn hostile_scripts_leave_the_server_serving_both_protocols() {
         "memcached version while a script runs"
     );
     let mut other = resp(&server);
-    assert_eq!(other.call(&["PING"]), Resp::Simple("PONG".into()));
+    assert_eq!(other.call(&["PING"]).value, Resp::Simple("PONG".into()));
     let busy = attacker.read();
     assert!(error_text(&busy).starts_with("BUSY"), "{busy:?}");
 
@@ -77,7 +80,9 @@ fn hostile_scripts_leave_the_server_serving_both_protocols() {
     let hijack = attacker.call(&["EVAL", "rawset(_G, 'redis', {})", "0"]);
     assert!(error_text(&hijack).contains("readonly"), "{hijack:?}");
     assert_eq!(
-        other.call(&["EVAL", "return string.len(ARGV[1])", "0", "ab"]),
+        other
+            .call(&["EVAL", "return string.len(ARGV[1])", "0", "ab"])
+            .value,
         Resp::Int(2)
     );
     other.ok(&["SET", "lock", "token"]);
@@ -88,7 +93,8 @@ fn hostile_scripts_leave_the_server_serving_both_protocols() {
             "1",
             "lock",
             "token",
-        ]),
+        ])
+        .value,
         Resp::Int(1)
     );
 
@@ -101,6 +107,8 @@ fn hostile_scripts_leave_the_server_serving_both_protocols() {
         setup.get("memc.sess.key.alice").as_deref(),
         Some(&b"user_id|i:42;"[..])
     );
-    let item = memcache.get("memc.sess.key.alice").expect("session still stored");
+    let item = memcache
+        .get("memc.sess.key.alice")
+        .expect("session still stored");
     assert_eq!(item.value, b"user_id|i:42;");
 }

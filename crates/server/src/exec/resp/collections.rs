@@ -1,7 +1,8 @@
 //! Hash, set and sorted-set commands: what Spring Session's repositories send.
 //!
 //! Reads take a shared pointer to the collection under the shard lock and build the reply
-//! after releasing it; writes are single store operations, each atomic and journaled per
+//! after releasing it, having first measured it: a reply that would pass the output limit is
+//! refused before any of it is built ([`OutputBudget::check`]); writes are single store operations, each atomic and journaled per
 //! element. A collection that loses its last element disappears, as in Redis.
 
 use bytes::Bytes;
@@ -10,7 +11,7 @@ use sessiond_store::{StoreError, Value, ZAddFlags};
 
 use super::args::{Args, Handled};
 use super::pubsub::{GENERIC, HASH, SET, ZSET};
-use super::{Ctx, error, parse_float, store_error, syntax_error};
+use super::{Ctx, OutputBudget, error, parse_float, store_error, syntax_error};
 
 /// The value under `key` if it has the type `want` selects; `Ok(None)` when missing;
 /// WRONGTYPE otherwise.
@@ -114,6 +115,8 @@ pub fn hmget(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
 /// `HGETALL key`: a map in RESP3, alternating fields and values in RESP2.
 pub fn hgetall(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     let hash = read(ctx, args.bytes()?, hash_of)?;
+    let elements = hash.iter().flat_map(|h| h.iter());
+    OutputBudget::check(ctx.shared, elements.flat_map(|(f, v)| [f.len(), v.len()]))?;
     Ok(Reply::Map(
         hash.iter()
             .flat_map(|h| h.iter())
@@ -153,6 +156,10 @@ pub fn hlen(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
 /// `HKEYS key`.
 pub fn hkeys(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     let hash = read(ctx, args.bytes()?, hash_of)?;
+    OutputBudget::check(
+        ctx.shared,
+        hash.iter().flat_map(|h| h.iter()).map(|(f, _)| f.len()),
+    )?;
     Ok(Reply::Array(
         hash.iter()
             .flat_map(|h| h.iter())
@@ -165,6 +172,10 @@ pub fn hkeys(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
 /// `HVALS key`.
 pub fn hvals(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     let hash = read(ctx, args.bytes()?, hash_of)?;
+    OutputBudget::check(
+        ctx.shared,
+        hash.iter().flat_map(|h| h.iter()).map(|(_, v)| v.len()),
+    )?;
     Ok(Reply::Array(
         hash.iter()
             .flat_map(|h| h.iter())
@@ -220,6 +231,10 @@ pub fn srem(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
 /// `SMEMBERS key`: a set in RESP3, an array in RESP2.
 pub fn smembers(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     let set = read(ctx, args.bytes()?, set_of)?;
+    OutputBudget::check(
+        ctx.shared,
+        set.iter().flat_map(|s| s.iter()).map(|m| m.len()),
+    )?;
     Ok(Reply::Set(
         set.iter()
             .flat_map(|s| s.iter())
@@ -354,14 +369,23 @@ fn range_by_score(ctx: &mut Ctx<'_>, args: &mut Args<'_>, reverse: bool) -> Hand
     let Some(zset) = zset.filter(|_| offset >= 0) else {
         return Ok(Reply::Array(Vec::new()).into());
     };
-    let range = zset.range_by_score(min, max);
-    let items: Box<dyn Iterator<Item = (f64, &Bytes)>> = if reverse {
-        Box::new(range.rev())
-    } else {
-        Box::new(range)
-    };
     let take = usize::try_from(count).unwrap_or(usize::MAX);
-    let selected = items.skip(offset as usize).take(take);
+    let select = || {
+        let range = zset.range_by_score(min, max);
+        let items: Box<dyn Iterator<Item = (f64, &Bytes)>> = if reverse {
+            Box::new(range.rev())
+        } else {
+            Box::new(range)
+        };
+        items.skip(offset as usize).take(take)
+    };
+    if withscores {
+        let lens = select().flat_map(|(_, m)| [m.len(), OutputBudget::SCORE]);
+        OutputBudget::check(ctx.shared, lens)?;
+    } else {
+        OutputBudget::check(ctx.shared, select().map(|(_, m)| m.len()))?;
+    }
+    let selected = select();
     let resp3 = ctx.session.protocol == Protocol::Resp3;
     let mut out = Vec::new();
     for (score, member) in selected {

@@ -10,7 +10,7 @@ use sessiond_store::{IfTargetExists, Kind, RenameOutcome, Value, glob_match};
 
 use super::args::{Args, Handled, TimeArg, deadline};
 use super::pubsub::GENERIC;
-use super::{Ctx, error, syntax_error};
+use super::{Ctx, OutputBudget, error, syntax_error};
 
 /// The name `TYPE` and `SCAN … TYPE` use for a kind.
 pub fn type_name(kind: Kind) -> &'static str {
@@ -226,24 +226,61 @@ pub fn scan(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
             _ => return Err(syntax_error()),
         }
     }
-    let mut keep = |key: &[u8], value: &Value| {
+    let matches = |key: &[u8], value: &Value| {
         pattern.is_none_or(|p| glob_match(p, key))
             && kind.is_none_or(|t| t.eq_ignore_ascii_case(type_name(value.kind()).as_bytes()))
     };
-    let (next, keys) = ctx.store().scan(cursor, count, ctx.now, &mut keep);
-    Ok(Reply::Array(vec![
-        Reply::Bulk(Bytes::from(next.to_string())),
-        Reply::Array(keys.into_iter().map(Reply::Bulk).collect()),
-    ])
-    .into())
+    loop {
+        // The reply is collected within the output limit. If a page would pass it (a huge
+        // `COUNT`), the same cursor is scanned again for fewer entries: about as many as fitted
+        // (`kept`), and at most half as many as before, so this ends. Redis's guarantees hold
+        // because nothing is returned from the attempt that did not fit.
+        let mut budget = OutputBudget::new(ctx.shared);
+        budget.charge(20); // The cursor.
+        let (mut fits, mut kept) = (true, 0);
+        let mut keep = |key: &[u8], value: &Value| {
+            if !matches(key, value) {
+                return false;
+            }
+            fits = fits && budget.charge(key.len());
+            kept += usize::from(fits);
+            fits
+        };
+        let (next, keys) = ctx.store().scan(cursor, count, ctx.now, &mut keep);
+        if fits {
+            return Ok(Reply::Array(vec![
+                Reply::Bulk(Bytes::from(next.to_string())),
+                Reply::Array(keys.into_iter().map(Reply::Bulk).collect()),
+            ])
+            .into());
+        }
+        if count == 1 {
+            // One key always fits (the limit is at least the longest argument); only keys
+            // tied at one hash position could get here.
+            return Err(budget.refusal());
+        }
+        count = (count / 2).min(kept).max(1);
+    }
 }
 
 /// `KEYS pattern`. Like Redis, one reply with every match: on a large keyspace prefer
-/// `SCAN`. It holds one shard lock at a time, so other clients keep being served.
+/// `SCAN`. It holds one shard lock at a time, so other clients keep being served. Keys stop
+/// being collected once the reply would pass the output limit, and the command is refused.
 pub fn keys(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     let pattern = args.bytes()?;
     let all = pattern.as_ref() == b"*";
-    let mut keep = |key: &[u8], _: &Value| all || glob_match(pattern, key);
+    let mut budget = OutputBudget::new(ctx.shared);
+    let mut fits = true;
+    let mut keep = |key: &[u8], _: &Value| {
+        if !fits || !(all || glob_match(pattern, key)) {
+            return false;
+        }
+        fits = budget.charge(key.len());
+        fits
+    };
     let keys = ctx.store().keys(ctx.now, &mut keep);
+    if !fits {
+        return Err(budget.refusal());
+    }
     Ok(Reply::Array(keys.into_iter().map(Reply::Bulk).collect()).into())
 }

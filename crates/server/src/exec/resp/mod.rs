@@ -411,6 +411,74 @@ fn truncated(bytes: &[u8], max: usize) -> String {
     String::from_utf8_lossy(&bytes[..bytes.len().min(max)]).into_owned()
 }
 
+/// The refusal of a reply larger than `--client-output-limit` (`limit` bytes): `len` is its
+/// encoded size when it was measured, `None` when its handler stopped collecting once it
+/// knew the reply would not fit.
+pub fn too_large(len: Option<usize>, limit: usize) -> Reply {
+    error(match len {
+        Some(len) => format!("ERR reply of {len} bytes exceeds the output limit of {limit} bytes"),
+        None => format!("ERR reply exceeds the output limit of {limit} bytes"),
+    })
+}
+
+/// What a reply still being collected may yet cost, so that a handler gathering many elements
+/// (`KEYS`, `SCAN`, `HGETALL`, `SMEMBERS`, …) stops as soon as the reply could not be sent
+/// anyway, instead of building it. Each element is charged its encoded size plus
+/// [`OutputBudget::NODE`] for the `Reply` (and key copy) that holds it in memory, so both
+/// the reply's bytes and the tree built for them stay within `--client-output-limit`.
+#[derive(Debug, Clone, Copy)]
+pub struct OutputBudget {
+    left: usize,
+    limit: usize,
+}
+
+impl OutputBudget {
+    /// What one element costs in memory beyond its encoded bytes: a `Reply` node and a
+    /// `Bytes` handle with its allocation's header.
+    pub const NODE: usize = 64;
+    /// What a score counts as: the longest text of a double.
+    pub const SCORE: usize = 24;
+
+    /// The budget of one reply on this connection.
+    pub fn new(shared: &Shared) -> OutputBudget {
+        let limit = shared.config.client_output_limit;
+        OutputBudget { left: limit, limit }
+    }
+
+    /// Charges an element whose payload is `len` bytes (a bulk string; a number or score
+    /// counts as a short one); `false` once the reply no longer fits.
+    pub fn charge(&mut self, len: usize) -> bool {
+        let cost = Reply::bulk_encoded_len(len).saturating_add(Self::NODE);
+        match self.left.checked_sub(cost) {
+            Some(left) => {
+                self.left = left;
+                true
+            }
+            None => {
+                self.left = 0;
+                false
+            }
+        }
+    }
+
+    /// Charges every element of `lens` (payload sizes): `Err` with the refusal if they do not
+    /// all fit. For a collection read, measured before anything is built.
+    pub fn check(shared: &Shared, lens: impl IntoIterator<Item = usize>) -> Result<(), Reply> {
+        let mut budget = OutputBudget::new(shared);
+        for len in lens {
+            if !budget.charge(len) {
+                return Err(budget.refusal());
+            }
+        }
+        Ok(())
+    }
+
+    /// The refusal to send once [`OutputBudget::charge`] said no.
+    pub fn refusal(&self) -> Reply {
+        too_large(None, self.limit)
+    }
+}
+
 /// The reply to a store refusal.
 pub fn store_error(error: StoreError) -> Reply {
     Reply::Error(Bytes::from_static(match error {

@@ -1,10 +1,15 @@
 //! Pub/sub: channels, patterns, `PUBLISH`, and keyspace notifications.
 //!
 //! The hub ([`PubSub`]) maps channels and patterns to the subscribed connections' sinks: a
-//! bounded queue per connection that its loop drains into pushes (`>` in RESP3, arrays in
-//! RESP2). Publishing never blocks and never waits for a slow subscriber: when a
-//! subscriber's queue is full it is marked overflowed and its connection is closed, which
-//! is what Redis's `client-output-buffer-limit pubsub` does to a client that cannot keep up.
+//! queue per connection, bounded in bytes (`--pubsub-output-limit`), that its loop drains
+//! into pushes (`>` in RESP3, arrays in RESP2). Publishing never blocks and never waits for a
+//! slow subscriber: a message that would take a subscriber's queue past its limit is not
+//! queued, the subscriber is marked overflowed and its connection is closed at once, even if
+//! it is in the middle of a write the client does not read (`Subscriber::evicted`). That is
+//! what Redis's `client-output-buffer-limit pubsub` hard limit does to a client that cannot
+//! keep up. A queued message is counted from the moment it is published until its
+//! connection takes it to encode; the driver then holds at most its write high-water mark of
+//! encoded pushes, so a subscriber costs at most the limit plus that.
 //!
 //! Keyspace notifications are ordinary publications on `__keyspace@<db>__:<key>` (message:
 //! the event) and `__keyevent@<db>__:<event>` (message: the key), for the event classes
@@ -14,13 +19,13 @@
 //! finds one expired, so it fires within the sweep interval of the deadline.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use sessiond_proto_resp::Reply;
 use sessiond_store::glob_match;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 use super::args::{Args, Handled};
 use super::{Answer, Ctx, error};
@@ -145,24 +150,53 @@ impl Message {
             ],
         })
     }
+
+    /// What the message counts toward its subscriber's limit while queued: its bytes plus
+    /// [`MESSAGE_OVERHEAD`]. (A payload published to many subscribers is shared, so this
+    /// overstates the memory; the limit is per subscriber, as in Redis.)
+    fn size(&self) -> usize {
+        let pattern = self.pattern.as_ref().map_or(0, Bytes::len);
+        MESSAGE_OVERHEAD + pattern + self.channel.len() + self.payload.len()
+    }
 }
 
-/// Messages a subscriber may have queued before it counts as too slow and is
-/// disconnected. With session-sized messages this is a few MiB, in the range of Redis's
-/// default pub/sub output limit (32 MiB hard).
-pub const QUEUE: usize = 16 * 1024;
+/// What a queued message costs beyond its bytes (the `Message`, the queue's slot, the
+/// allocations' headers), counted so that a flood of tiny messages is bounded too.
+pub const MESSAGE_OVERHEAD: usize = 128;
+
+/// What the hub and the subscriber's connection share about its queue.
+#[derive(Debug)]
+struct Backlog {
+    /// Bytes of queued messages ([`Message::size`]).
+    queued: AtomicUsize,
+    /// The most `queued` may reach.
+    limit: usize,
+    /// Set once a message did not fit: the connection must close.
+    overflowed: AtomicBool,
+    /// Wakes the connection when `overflowed` is set.
+    evict: Notify,
+}
 
 /// Where the hub delivers one connection's messages.
 #[derive(Debug, Clone)]
 pub struct Sink {
-    tx: mpsc::Sender<Message>,
-    overflowed: Arc<AtomicBool>,
+    tx: mpsc::UnboundedSender<Message>,
+    backlog: Arc<Backlog>,
 }
 
 impl Sink {
     fn deliver(&self, message: Message) {
-        if self.tx.try_send(message).is_err() {
-            self.overflowed.store(true, Ordering::Relaxed);
+        let backlog = &self.backlog;
+        if backlog.overflowed.load(Ordering::Relaxed) {
+            return;
+        }
+        let size = message.size();
+        let queued = backlog.queued.fetch_add(size, Ordering::Relaxed) + size;
+        if queued > backlog.limit || self.tx.send(message).is_err() {
+            backlog.queued.fetch_sub(size, Ordering::Relaxed);
+            backlog.overflowed.store(true, Ordering::Relaxed);
+            // Stores a permit if the connection is not waiting yet, so it cannot miss this.
+            backlog.evict.notify_one();
         }
     }
 }
@@ -172,19 +206,25 @@ pub struct Subscriber {
     channels: HashSet<Bytes>,
     patterns: HashSet<Bytes>,
     sink: Sink,
-    /// The connection loop drains this.
-    pub rx: mpsc::Receiver<Message>,
+    /// The connection loop drains this through [`Subscriber::recv`].
+    rx: mpsc::UnboundedReceiver<Message>,
 }
 
 impl Subscriber {
-    fn new() -> Subscriber {
-        let (tx, rx) = mpsc::channel(QUEUE);
+    /// A subscriber whose queue holds at most `limit` bytes of messages.
+    pub fn new(limit: usize) -> Subscriber {
+        let (tx, rx) = mpsc::unbounded_channel();
         Subscriber {
             channels: HashSet::new(),
             patterns: HashSet::new(),
             sink: Sink {
                 tx,
-                overflowed: Arc::new(AtomicBool::new(false)),
+                backlog: Arc::new(Backlog {
+                    queued: AtomicUsize::new(0),
+                    limit,
+                    overflowed: AtomicBool::new(false),
+                    evict: Notify::new(),
+                }),
             },
             rx,
         }
@@ -197,7 +237,39 @@ impl Subscriber {
 
     /// Whether the queue overflowed: the connection must be closed.
     pub fn overflowed(&self) -> bool {
-        self.sink.overflowed.load(Ordering::Relaxed)
+        self.sink.backlog.overflowed.load(Ordering::Relaxed)
+    }
+
+    /// The next queued message, waiting for one.
+    pub async fn recv(&mut self) -> Option<Message> {
+        let message = self.rx.recv().await?;
+        self.taken(&message);
+        Some(message)
+    }
+
+    /// The next queued message, if there is one.
+    pub fn try_recv(&mut self) -> Option<Message> {
+        let message = self.rx.try_recv().ok()?;
+        self.taken(&message);
+        Some(message)
+    }
+
+    fn taken(&self, message: &Message) {
+        self.sink
+            .backlog
+            .queued
+            .fetch_sub(message.size(), Ordering::Relaxed);
+    }
+
+    /// Completes once the queue has overflowed. Owns what it waits on, so the connection
+    /// can wait for it while it writes.
+    pub fn evicted(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let backlog = self.sink.backlog.clone();
+        async move {
+            while !backlog.overflowed.load(Ordering::Relaxed) {
+                backlog.evict.notified().await;
+            }
+        }
     }
 }
 
@@ -376,7 +448,11 @@ fn subscribe_generic(ctx: &mut Ctx<'_>, args: &mut Args<'_>, pattern: bool) -> H
         return Err(error("ERR This Redis command is not allowed from script"));
     }
     let id = ctx.session.id;
-    let sub = ctx.session.subscriber.get_or_insert_with(Subscriber::new);
+    let limit = ctx.shared.config.pubsub_output_limit;
+    let sub = ctx
+        .session
+        .subscriber
+        .get_or_insert_with(|| Subscriber::new(limit));
     let hub = &ctx.shared.resp.pubsub;
     let kind = if pattern { "psubscribe" } else { "subscribe" };
     let mut replies = Vec::with_capacity(args.remaining());
@@ -462,4 +538,48 @@ pub fn pubsub(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
         _ => return Err(super::unknown_subcommand("pubsub", sub)),
     };
     Ok(reply.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+
+    use super::*;
+
+    fn ready(future: impl Future<Output = ()>) -> bool {
+        let mut future = std::pin::pin!(future);
+        let mut cx = Context::from_waker(Waker::noop());
+        future.as_mut().poll(&mut cx) == Poll::Ready(())
+    }
+
+    /// The queue is bounded in bytes, messages count from publication until taken, and an
+    /// overflow is terminal and wakes the connection.
+    #[test]
+    fn a_subscriber_queue_is_bounded_in_bytes() {
+        let hub = PubSub::default();
+        let size = MESSAGE_OVERHEAD + 2 + 1000;
+        let mut sub = Subscriber::new(3 * size);
+        hub.subscribe(1, &mut sub, &Bytes::from_static(b"ch"), false);
+        let payload = [b'p'; 1000];
+        for _ in 0..3 {
+            assert_eq!(hub.publish(b"ch", &payload), 1);
+        }
+        assert!(!sub.overflowed());
+        assert!(!ready(sub.evicted()));
+        // Taking a message makes room for one more.
+        assert!(sub.try_recv().is_some());
+        hub.publish(b"ch", &payload);
+        assert!(!sub.overflowed());
+        // One byte more than the limit: not queued, and the connection must go.
+        hub.publish(b"ch", b"x");
+        assert!(sub.overflowed());
+        assert!(ready(sub.evicted()));
+        // Nothing more is queued once overflowed, even what would fit.
+        for _ in 0..3 {
+            assert!(sub.try_recv().is_some());
+        }
+        hub.publish(b"ch", b"x");
+        assert!(sub.try_recv().is_none());
+    }
 }

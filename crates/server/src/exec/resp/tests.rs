@@ -920,15 +920,15 @@ fn pubsub_and_keyspace_notifications() {
         "#,
     );
     let sub = subscriber.subscriber.as_mut().unwrap();
-    let del = sub.rx.try_recv().expect("a del event");
+    let del = sub.try_recv().expect("a del event");
     assert_eq!(&del.channel[..], b"__keyevent@0__:del");
     assert_eq!(&del.payload[..], b"spring:session:sessions:expires:1");
-    let created = sub.rx.try_recv().expect("the published message");
+    let created = sub.try_recv().expect("the published message");
     assert_eq!(
         created.pattern.as_deref(),
         Some(&b"spring:session:event:0:created:*"[..])
     );
-    assert!(sub.rx.try_recv().is_err());
+    assert!(sub.try_recv().is_none());
     let mut out = BytesMut::new();
     encode(
         &created.reply(),
@@ -945,7 +945,7 @@ fn pubsub_and_keyspace_notifications() {
         .resp
         .pubsub
         .notify(0, super::pubsub::EXPIRED, "expired", b"k");
-    assert_eq!(&sub.rx.try_recv().unwrap().payload[..], b"k");
+    assert_eq!(&sub.try_recv().unwrap().payload[..], b"k");
 }
 
 #[test]
@@ -1325,4 +1325,77 @@ fn hostile_scripts_cannot_hurt_the_server_or_each_other() {
         "*2\r\n$2\r\na1\r\n$2\r\nb2\r\n"
     );
     assert_eq!(ask("PING"), "+PONG\r\n");
+}
+
+/// A reply that would pass `--client-output-limit` is refused before it is built: collection
+/// reads measure first, `KEYS` stops collecting, and `SCAN` with a huge `COUNT` returns a
+/// smaller page (its cursor still covers every key) instead of an error.
+#[test]
+fn replies_past_the_output_limit_are_refused() {
+    let limit = 4096;
+    let shared = shared_with(Config {
+        client_output_limit: limit,
+        ..Config::default()
+    });
+    let mut session = Session::new(&shared, "127.0.0.1:1".into(), "127.0.0.1:2".into(), NOW);
+    let refused = format!("-ERR reply exceeds the output limit of {limit} bytes\r\n");
+    let value = "v".repeat(100);
+    for i in 0..100 {
+        for line in [
+            format!("SET key:{i:03} {value}"),
+            format!("HSET hash field:{i:03} {value}"),
+            format!("SADD set member:{i:03}:{value}"),
+            format!("ZADD zset {i} member:{i:03}:{value}"),
+        ] {
+            assert!(!reply_text(&shared, &mut session, &line).starts_with('-'));
+        }
+    }
+    for line in [
+        "HGETALL hash",
+        "HKEYS hash",
+        "HVALS hash",
+        "SMEMBERS set",
+        "ZRANGEBYSCORE zset -inf +inf",
+        "ZREVRANGEBYSCORE zset +inf -inf WITHSCORES",
+        "KEYS *",
+        "KEYS key:*",
+    ] {
+        assert_eq!(reply_text(&shared, &mut session, line), refused, "{line}");
+    }
+    // What fits is answered as before.
+    let some = reply_text(&shared, &mut session, "ZRANGEBYSCORE zset 0 1");
+    assert!(some.starts_with("*2\r\n"), "{some}");
+    let some = reply_text(&shared, &mut session, "KEYS key:00*");
+    assert!(some.starts_with("*10\r\n"), "{some}");
+
+    // SCAN with a COUNT far past what fits: pages within the limit, and every key once.
+    let mut cursor = "0".to_string();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut pages = 0;
+    loop {
+        let text = reply_text(
+            &shared,
+            &mut session,
+            &format!("SCAN {cursor} MATCH key:* COUNT 1000000"),
+        );
+        assert!(text.len() <= limit, "a page of {} bytes", text.len());
+        let lines: Vec<&str> = text.split("\r\n").collect();
+        cursor = lines[2].to_string();
+        seen.extend(
+            lines
+                .iter()
+                .filter(|l| l.starts_with("key:"))
+                .map(|l| l.to_string()),
+        );
+        pages += 1;
+        if cursor == "0" {
+            break;
+        }
+        assert!(pages < 1000, "SCAN does not end");
+    }
+    assert_eq!(seen.len(), 100);
+    assert!(
+        pages > 1,
+        "100 keys cannot fit in one page of {limit} bytes"
+    );
 }
