@@ -156,9 +156,6 @@ fn first_line_is_http(input: &[u8]) -> Option<bool> {
     Some(guard::is_http_line(line))
 }
 
-/// Decodes and executes at most one request of format `F` for a connection logged in as
-/// `user`; `text` says which format `F` is.
-
 /// What a hit adds to a get reply beyond its key and value: the `VALUE` line's other fields
 /// and the line ends, or the binary header and extras.
 const HIT_FRAMING: usize = 64;
