@@ -16,11 +16,11 @@ use std::time::{Duration, Instant};
 
 use sessiond_test_harness::{McClient, Resp, RespClient, Sessiond};
 
-const MIB: u64 = 1024 * 1024;
+pub(crate) const MIB: u64 = 1024 * 1024;
 /// The server's own footprint (binary, runtime, Lua, tables) plus what the scenarios' traffic
 /// may hold at once beyond the stored data and the one limit each scenario names: measured
 /// at 10–25 MiB for a debug build; the margin absorbs allocator slack.
-const BASE: u64 = 64 * MIB;
+pub(crate) const BASE: u64 = 64 * MIB;
 /// How long any single wait may take before it counts as a hang.
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -41,7 +41,7 @@ fn memory(pid: u32) -> (u64, u64) {
 }
 
 /// Asserts the server's peak RSS stayed under `bound` and prints both figures.
-fn assert_memory(server: &Sessiond, scenario: &str, bound: u64) {
+pub(crate) fn assert_memory(server: &Sessiond, scenario: &str, bound: u64) {
     let (peak, now) = memory(server.pid());
     println!(
         "{scenario}: peak RSS {:.1} MiB, now {:.1} MiB, bound {} MiB",
@@ -371,6 +371,15 @@ fn a_pipelining_client_that_never_reads_is_closed() {
     }
     let mut greedy = raw(resp_addr(&server));
     greedy.write_all(&pipeline).unwrap();
+    // The server must have taken the connection on before "alone" means it closed it.
+    let deadline = Instant::now() + DEADLINE;
+    while connected_clients(&mut client) < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the pipelining connection never registered"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     // 5,000 replies would be 5 GB; the server holds at most one and the high-water mark.
     wait_until_alone(&mut client);
     read_to_close(&mut greedy, 256 * MIB);
@@ -458,6 +467,12 @@ fn thousands_of_idle_unauthenticated_connections() {
     ]);
     let addr = resp_addr(&server);
     let mut mc = McClient::connect(server.memcache_addr());
+    // memcached's text login (the `default` user), then a write.
+    let token = format!("default {password}");
+    assert_eq!(
+        mc.command_line(&format!("set login 0 0 {}\r\n{token}", token.len())),
+        "STORED"
+    );
     assert_eq!(mc.command_line("set kept 0 0 4\r\nsafe"), "STORED");
     // One authenticated connection watches; it takes one of the 1024 slots.
     let mut observer = RespClient::connect(addr);

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use sessiond_test_harness::{McClient, Reply, Resp, RespClient, Sessiond};
 
+use crate::limits::{BASE, MIB, assert_memory};
+
 /// How long a client waits for a reply before the test fails (a healthy reply comes once the
 /// script has been aborted, half a second in).
 const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -31,7 +33,7 @@ fn error_text(reply: &Reply) -> &str {
 
 #[test]
 fn hostile_scripts_leave_the_server_serving_both_protocols() {
-    let server = Sessiond::start(&["--script-time-limit", "500"]);
+    let server = Sessiond::start(&["--script-time-limit", "500", "--max-memory", "16m"]);
     let mut setup = resp(&server);
     setup.ok(&["SET", "memc.sess.key.alice", "user_id|i:42;"]);
 
@@ -98,6 +100,20 @@ fn hostile_scripts_leave_the_server_serving_both_protocols() {
         Resp::Int(1)
     );
 
+    // Memory bombs end at the script's own limit (64 MiB), caught or not.
+    for bomb in [
+        "local t = {} for i = 1, 1e9 do t[i] = string.rep('x', 1000) .. i end",
+        "local s = 'x' while true do s = s .. s end",
+        "local t = {} while true do pcall(function() t[#t + 1] = string.rep('y', 4096) .. #t end) end",
+    ] {
+        let reply = attacker.call(&["EVAL", bomb, "0"]);
+        let text = error_text(&reply);
+        assert!(
+            text.contains("memory") || text.starts_with("BUSY"),
+            "{bomb}: {reply:?}"
+        );
+    }
+
     // Bytecode never runs.
     let dump = attacker.call(&["EVAL", "return string.dump(function() end)", "0"]);
     assert!(error_text(&dump).contains("dump"), "{dump:?}");
@@ -111,4 +127,6 @@ fn hostile_scripts_leave_the_server_serving_both_protocols() {
         .get("memc.sess.key.alice")
         .expect("session still stored");
     assert_eq!(item.value, b"user_id|i:42;");
+    // The stored data (16 MiB at most), the Lua state's limit and the server's own footprint.
+    assert_memory(&server, "hostile scripts", 16 * MIB + 64 * MIB + BASE);
 }
