@@ -8,7 +8,7 @@
 
 #![no_main]
 
-use std::sync::LazyLock;
+use std::sync::{LazyLock, Mutex};
 
 use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
@@ -17,8 +17,12 @@ use sessiond_proto_resp::{Limits, decode_reply};
 
 static NAMES: LazyLock<Vec<&'static str>> = LazyLock::new(Glue::command_names);
 
+/// One server for the whole run, emptied before each input (see `Glue::reset`).
+static GLUE: LazyLock<Mutex<Glue>> = LazyLock::new(|| Mutex::new(Glue::new()));
+
 fuzz_target!(|data: &[u8]| {
-    let mut glue = Glue::new();
+    let mut glue = GLUE.lock().unwrap_or_else(|e| e.into_inner());
+    glue.reset();
     let mut now = 1_800_000_000_000u64;
     for line in data.split(|&b| b == b'\n').take(64) {
         let Some((&pick, rest)) = line.split_first() else {
