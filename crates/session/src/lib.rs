@@ -68,6 +68,9 @@
 pub mod clock;
 pub mod config;
 mod cookie;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod id;
 pub mod layer;
 mod metrics;
