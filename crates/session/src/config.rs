@@ -117,9 +117,11 @@ pub struct SessionConfig {
     pub absolute_timeout: Option<Duration>,
     /// The id is replaced (data kept) once it is this old. Default 1 hour; `None` disables it.
     pub renewal_timeout: Option<Duration>,
-    /// After the id is replaced (by [`crate::Session::cycle_id`] or renewal), the old id keeps
-    /// resolving to the session for this long, so requests already in flight are not logged
-    /// out. Default 5 seconds; zero ends the old id at once.
+    /// After the id is replaced, the old id still answers for this long, so requests already
+    /// in flight are not logged out: after a renewal it resolves to the session; after
+    /// [`crate::Session::cycle_id`] (a login) it shows only its own state from before the
+    /// login, read-only, never the logged-in session. Default 5 seconds; zero ends the old id
+    /// at once.
     pub grace_period: Duration,
     /// A request that reads an unchanged session refreshes its idle deadline only if the last
     /// refresh is older than this, so read-heavy traffic does not write on every request.

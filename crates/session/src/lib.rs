@@ -25,16 +25,22 @@
 //! 2. The first method the handler calls loads the record. An id the store does not know gets
 //!    no session (strict mode): a fresh id is issued when something is first stored, the event
 //!    is counted and logged under a salted hash of the id. A record past its idle or absolute
-//!    timeout is deleted and treated the same way. A replaced id inside its grace window
-//!    resolves to the session that replaced it.
+//!    timeout is deleted and treated the same way, and so is an id that names a record of
+//!    another kind ([`Record::kind`]: a revocation or a ticket of `sessiond-tokens` in the same
+//!    store), which is never read, written or deleted as a session. Inside its grace window,
+//!    an id replaced by the renewal timeout resolves to the session that replaced it, and an
+//!    id replaced by [`Session::cycle_id`] shows only its own state from before that call,
+//!    read-only.
 //! 3. After the handler, changes are written with compare-and-set on the version that was
 //!    loaded. A lost race reloads the record and re-applies this request's changes (closures
 //!    given to [`Session::update`] run again; a plain set of a key the other side also changed
 //!    is reported as a conflict), up to [`SessionConfig::max_retries`] times. An unchanged
 //!    session only has its idle deadline refreshed (a touch), and only when
-//!    [`SessionConfig::touch_interval`] has passed. If the renewal timeout is due, or the
-//!    handler called [`Session::cycle_id`], the data moves to a new id and the old one becomes
-//!    a forwarding pointer for [`SessionConfig::grace_period`].
+//!    [`SessionConfig::touch_interval`] has passed. If the renewal timeout is due, the data
+//!    moves to a new id and the old one becomes a forwarding pointer for
+//!    [`SessionConfig::grace_period`]. If the handler called [`Session::cycle_id`] (a login),
+//!    the data and this request's changes go to a new id only, and the old record is retired
+//!    with its state from before the request: the old id never reaches the new session.
 //! 4. The response gets `Set-Cookie` (and `Cache-Control: no-store`) only when the client must
 //!    learn a new id, drop its id after a logout, or have a persistent cookie's Max-Age
 //!    restarted.
@@ -46,6 +52,8 @@
 //! - Every timeout is decided from timestamps in the record and the layer's [`Clock`]; the
 //!   cookie carries nothing but the id, and store TTLs only collect garbage.
 //! - Ids appear in logs only as salted hashes, and on the near-cache bus only as digests.
+//! - Only records without a [`Record::kind`] are sessions; an id replaced by
+//!   [`Session::cycle_id`] never resolves to its replacement.
 //!
 //! # Modules
 //!
@@ -60,6 +68,9 @@
 pub mod clock;
 pub mod config;
 mod cookie;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod id;
 pub mod layer;
 mod metrics;

@@ -32,13 +32,17 @@ counters! {
     unknown_ids,
     /// Ids that could not have been issued by this library.
     malformed_ids,
+    /// Ids that named a record that is not a session (a JWT revocation, an SSO ticket, …;
+    /// see [`crate::Record::kind`]): sent as a session id, most likely on purpose.
+    foreign_ids,
     /// Sessions ended by the idle or absolute timeout.
     expired,
     /// Sessions created.
     created,
     /// Ids replaced, on request or by the renewal timeout.
     cycled,
-    /// Requests that arrived with a replaced id inside its grace window.
+    /// Requests that arrived with a replaced id inside its grace window (forwarded after a
+    /// renewal, or served the pre-login state after `cycle_id`).
     grace_hits,
     /// Compare-and-set races lost and retried.
     cas_retries,
@@ -46,7 +50,8 @@ counters! {
     conflicts,
     /// Writes that gave up after the retry bound.
     contention_failures,
-    /// Writes dropped because the session was deleted meanwhile (a logout wins).
+    /// Writes dropped because the session was deleted meanwhile (a logout wins), or because
+    /// they came through an id that `cycle_id` had replaced (its state is read-only).
     writes_after_delete,
     /// Idle deadlines refreshed without a data write.
     touches,

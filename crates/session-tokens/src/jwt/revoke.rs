@@ -12,6 +12,11 @@
 //!   itself. Because `iat` has one-second resolution, a token issued in the same second
 //!   *after* the logout is refused too: failing closed costs the user one more login.
 //!
+//! Both are tagged ([`storeid::record`]), so the session layer sharing the store never takes
+//! one for a session: a logout request carrying a revocation's id as its cookie cannot
+//! delete it. The check itself does not require the tag, so an untagged record written
+//! before the tag existed still revokes (failing closed).
+//!
 //! A check costs two store reads. A store that cannot be reached makes the check fail
 //! ([`JwtError::Store`]): a token that might be revoked is not accepted.
 
@@ -21,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
-use sessiond_session::{CreateOutcome, Record, SessionStore, UpdateOutcome};
+use sessiond_session::{CreateOutcome, SessionStore, UpdateOutcome};
 
 use super::{Claims, JwtError, JwtValidator};
 use crate::storeid;
@@ -105,7 +110,7 @@ impl Revocations {
             return Ok(());
         }
         let id = storeid::derive("jwt-jti", &[&claims.iss, &claims.jti]);
-        let record = Record::new(now);
+        let record = storeid::record("jwt-jti", now);
         let ttl = Duration::from_millis(valid_until - now);
         // Exists means someone revoked it first: same outcome.
         let _: CreateOutcome = self.store.create(&id, &record, ttl).await?;
@@ -120,7 +125,7 @@ impl Revocations {
         for _ in 0..MAX_RETRIES {
             match self.store.load(&id).await? {
                 None => {
-                    let mut record = Record::new(now);
+                    let mut record = storeid::record("jwt-user", now);
                     record.data = data(now);
                     if self.store.create(&id, &record, ttl).await? == CreateOutcome::Created {
                         return Ok(());

@@ -31,8 +31,9 @@
 //!
 //! Decisions:
 //!
-//! - **Tickets** are 192-bit random ids stored in a [`SessionStore`], bound to one site and
-//!   one login, valid for at most 30 s ([`MAX_TICKET_TTL`]). Redemption is a compare-and-set
+//! - **Tickets** are 192-bit random ids stored in a [`SessionStore`], tagged as tickets
+//!   ([`storeid::record`]: never taken for a session, nor a session for a ticket), bound to
+//!   one site and one login, valid for at most 30 s ([`MAX_TICKET_TTL`]). Redemption is a compare-and-set
 //!   that marks the ticket used, so exactly one redemption wins even across login nodes; a
 //!   ticket shown to the wrong site, or too late, is burned too. The used ticket stays as a
 //!   tombstone until its store TTL so that a replay is reported as a replay.
@@ -326,7 +327,7 @@ impl LoginAuthority {
         let now = self.clock.now_ms();
         loop {
             let sid = random_token();
-            let mut record = Record::new(now);
+            let mut record = storeid::record("sso-login", now);
             record.data = object(json!({"sub": sub, "sites": []}));
             match self
                 .store
@@ -370,9 +371,8 @@ impl LoginAuthority {
         let sub = self.login_user(sid).await?.ok_or(TicketError::LoginEnded)?;
         let now = self.clock.now_ms();
         let ticket = SessionId::generate();
-        let mut record = Record::new(now);
+        let mut record = storeid::record("sso-ticket", now);
         record.data = object(json!({
-            "kind": "sso-ticket",
             "site": site,
             "sid": sid,
             "sub": sub,
@@ -410,11 +410,13 @@ impl LoginAuthority {
             let Some(v) = self.store.load(&id).await? else {
                 return Err(TicketError::Unknown);
             };
-            let d = &v.record.data;
-            if d.get("kind").and_then(Value::as_str) != Some("sso-ticket") {
-                // Some other record of the store: a session id is not a ticket.
+            if !storeid::is_kind(&v.record, "sso-ticket") {
+                // Some other record of the store: a session id is not a ticket. The tag is in
+                // the record, outside the data, so a session cannot fake it whatever an app
+                // stores in it.
                 return Err(TicketError::Unknown);
             }
+            let d = &v.record.data;
             if d.get("used").and_then(Value::as_bool) != Some(false) {
                 return Err(TicketError::Replayed);
             }

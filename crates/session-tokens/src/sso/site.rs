@@ -170,7 +170,7 @@ impl AppSessions {
         for _ in 0..MAX_RETRIES {
             match self.store.load(&id).await? {
                 None => {
-                    let mut record = Record::new(now);
+                    let mut record = storeid::record("sso-app-sessions", now);
                     record.data = json!({"ids": [session.as_str()], "ended": false})
                         .as_object()
                         .cloned()
@@ -206,7 +206,7 @@ impl AppSessions {
                 match self.store.load_fresh(&id).await? {
                     None => {
                         // Nothing linked yet: leave a marker so a late link is refused.
-                        let mut record = Record::new(now);
+                        let mut record = storeid::record("sso-app-sessions", now);
                         record.data = json!({"ids": [], "ended": true})
                             .as_object()
                             .cloned()

@@ -1,15 +1,17 @@
 //! Loading a session on its first use: from the id the client sent to a [`Loaded`] state.
 //!
 //! The outcome is either a stored session or none at all. An id that is malformed, unknown,
-//! expired, or forwards past its grace window gives no session (a fresh one is created with
-//! the first value), and is counted and logged under a salted hash, never raw. A replaced id
-//! within its grace window follows the forwarding pointer to the record that replaced it.
+//! expired, names a record that is not a session (a `kind`, see [`Record::kind`]), or was
+//! replaced longer ago than the grace window gives no session (a fresh one is created with the
+//! first value), and is counted and logged under a salted hash, never raw. Inside the grace
+//! window, an id replaced by renewal follows the forwarding pointer to the record that
+//! replaced it, and an id retired by `cycle_id` shows its own pre-login state, read-only.
 
 use crate::id::SessionId;
 use crate::metrics::inc;
 use crate::store::{MovedTo, Record, Versioned};
 
-use super::state::{Backing, ClientId, Loaded, Stored};
+use super::state::{Backing, ClientId, Cycle, Loaded, Stored};
 use super::{Session, SessionError};
 
 /// How many forwarding pointers a load follows (an id cycled twice within one grace window
@@ -50,8 +52,14 @@ impl Session {
                     absent
                 });
             };
+            if !record.is_session() {
+                // A revocation, a ticket or an index kept in the same store: never a session,
+                // so its id may be neither read, written, touched nor deleted through the
+                // layer (a logout must not delete a revocation).
+                return Ok(self.foreign(&sent));
+            }
+            let grace = self.config().grace_period.as_millis() as u64;
             if let Some(MovedTo { id, at }) = &record.moved_to {
-                let grace = self.config().grace_period.as_millis() as u64;
                 match SessionId::parse(id) {
                     Some(next) if now < at.saturating_add(grace) && hops < MAX_HOPS => {
                         if hops == 0 {
@@ -64,6 +72,16 @@ impl Session {
                     _ => return Ok(self.unknown(&sent)),
                 }
             }
+            let retired = match record.retired_at {
+                None => false,
+                Some(at) if now < at.saturating_add(grace) => {
+                    if hops == 0 {
+                        inc(&self.metrics().grace_hits);
+                    }
+                    true
+                }
+                Some(_) => return Ok(self.unknown(&sent)),
+            };
             if let Some(reason) = self.expired(&record, now) {
                 if !fresh_read {
                     // A cache may hold an old last_active_at; only the store itself may end a
@@ -78,19 +96,20 @@ impl Session {
                 return Ok(absent);
             }
             // A forwarded request sees a record whose id was just issued, so renewal is never
-            // due there; no special case needed.
-            let renew_due = self
-                .config()
-                .renewal_timeout
-                .is_some_and(|r| now >= record.id_issued_at.saturating_add(r.as_millis() as u64));
+            // due there; a retired record is never renewed (it is not written at all).
+            let renew_due = !retired
+                && self.config().renewal_timeout.is_some_and(|r| {
+                    now >= record.id_issued_at.saturating_add(r.as_millis() as u64)
+                });
             let data = record.data.clone();
             let mut loaded = Loaded::new(Backing::Stored(Stored {
                 id: current,
                 version,
                 base: record,
                 ops: Vec::new(),
-                cycle: renew_due,
-                client: if hops > 0 {
+                cycle: if renew_due { Cycle::Renew } else { Cycle::No },
+                retired,
+                client: if hops > 0 || retired {
                     ClientId::Forwarded
                 } else {
                     ClientId::Sent
@@ -111,6 +130,18 @@ impl Session {
         );
         let adopt = (!self.config().strict).then(|| sent.clone());
         Loaded::new(Backing::Absent { adopt })
+    }
+
+    /// No session for an id that names a record of another kind. Counted apart from unknown
+    /// ids, since a well-formed id of a record that exists was most likely sent on purpose,
+    /// and never adopted, even in non-strict mode.
+    fn foreign(&self, sent: &SessionId) -> Loaded {
+        inc(&self.metrics().foreign_ids);
+        tracing::warn!(
+            id_hash = %self.hash(sent),
+            "session id names a record that is not a session; issuing a fresh session"
+        );
+        Loaded::new(Backing::Absent { adopt: None })
     }
 
     /// Why `record` has ended at `now`, if it has.

@@ -38,7 +38,7 @@ pub use error::SessionError;
 pub use extract::MissingSessionLayer;
 use write::WriteLocks;
 
-use state::{Backing, Loaded, Op, State, UpdateFn};
+use state::{Backing, Cycle, Loaded, Op, State, UpdateFn};
 
 /// See [`Session::ttl`].
 const STORE_TTL_MARGIN: Duration = Duration::from_secs(5 * 60);
@@ -109,9 +109,9 @@ impl Session {
     async fn loaded<'s>(&self, state: &'s mut State) -> Result<&'s mut Loaded, SessionError> {
         loop {
             match state {
-                State::Loaded(loaded) => return Ok(loaded),
+                State::Loaded(loaded) => return Ok(&mut **loaded),
                 State::Finished => return Err(SessionError::Finished),
-                State::Unloaded => *state = State::Loaded(self.load().await?),
+                State::Unloaded => *state = State::Loaded(Box::new(self.load().await?)),
             }
         }
     }
@@ -192,7 +192,9 @@ impl Session {
     /// Ends the session now (logout): the record is deleted from the store before this call
     /// returns, and the response tells the client to drop its id. A request still in flight
     /// with the same session cannot bring it back: its write finds no record and is dropped.
-    /// Values set after this call start a new session with a new id.
+    /// Values set after this call start a new session with a new id. Through an id that
+    /// `cycle_id` retired, only that retired record is deleted, never the session that
+    /// replaced it.
     pub async fn delete(&self) -> Result<(), SessionError> {
         let mut state = self.inner.state.lock().await;
         let st = self.loaded(&mut state).await?;
@@ -209,15 +211,23 @@ impl Session {
     }
 
     /// Gives the session a new id and keeps its data; call it on login and on any change of
-    /// privilege (session-fixation defence). The old id keeps resolving to the session for the
-    /// configured grace window. Takes effect when the session is saved.
+    /// privilege (session-fixation defence). Takes effect when the session is saved.
+    ///
+    /// The old id loses its authority at once: this request's changes are written under the
+    /// new id only, and the old id's record is retired with the state it had before this
+    /// request (the pre-login state). For the configured grace window, requests that raced
+    /// the change and still carry the old id see that state, read-only, and get no cookie;
+    /// nothing they do reaches the new session, so whoever holds the old id (a fixation
+    /// attacker) never sees the logged-in session. After the window the old id is unknown.
+    /// A login through such a retired id (a double-submitted form) gets a session of its own
+    /// under a fresh id.
     pub async fn cycle_id(&self) -> Result<(), SessionError> {
         let mut state = self.inner.state.lock().await;
         let st = self.loaded(&mut state).await?;
         // Without a record there is no id to replace: the record created by the first save
         // gets a fresh id anyway.
         if let Backing::Stored(stored) = &mut st.backing {
-            stored.cycle = true;
+            stored.cycle = Cycle::Privilege;
         }
         Ok(())
     }

@@ -34,8 +34,10 @@ pub(super) enum State {
     /// The handler has not used the session, so nothing was read and nothing will be written.
     #[default]
     Unloaded,
-    /// Read from the store (or found not to be there); holds the handler's view.
-    Loaded(Loaded),
+    /// Read from the store (or found not to be there); holds the handler's view. Boxed: a
+    /// loaded session holds two records' worth of fields, and every request carries a
+    /// `State`, most of them never loaded.
+    Loaded(Box<Loaded>),
     /// The layer has saved the session and answered; any later use is an error, since
     /// changes could no longer reach the response.
     Finished,
@@ -97,10 +99,29 @@ pub(super) struct Stored {
     pub(super) base: Record,
     /// Changes not yet written, in order, to re-apply if another request wins the race.
     pub(super) ops: Vec<(String, Op)>,
-    /// The id is to be replaced when the session is saved (renewal due, or asked for).
-    pub(super) cycle: bool,
+    /// The id is to be replaced when the session is saved, and how.
+    pub(super) cycle: Cycle,
+    /// The record is one that `cycle_id` retired: its pre-login state, shown to requests
+    /// that raced the id change but never written through (see [`Cycle::Privilege`]).
+    pub(super) retired: bool,
     /// How the client learns `id`.
     pub(super) client: ClientId,
+}
+
+/// A pending replacement of a stored session's id.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Cycle {
+    /// None.
+    No,
+    /// The renewal timeout is due: the same session, same privilege, under a new id. The old
+    /// id forwards to the new one for the grace window; following it gives a holder of the
+    /// old id nothing that id did not already give.
+    Renew,
+    /// [`Session::cycle_id`](super::Session::cycle_id): a change of privilege, typically a
+    /// login. This request's changes go to the new id only; the old record is retired with
+    /// the state it had before this request and names no successor, so a holder of the old
+    /// id (a fixation attacker) never reaches the new session, not even for the grace window.
+    Privilege,
 }
 
 /// How the client comes to hold a stored session's id; decides whether the response sends it.
@@ -108,9 +129,10 @@ pub(super) struct Stored {
 pub(super) enum ClientId {
     /// The client sent this id.
     Sent,
-    /// The client sent an id that another request replaced within its grace window; that
-    /// request's response carries this id, so this response must not send any (it could
-    /// overwrite a newer one).
+    /// The client sent an id that another request replaced within its grace window (and
+    /// was forwarded to the replacement, or shown the retired state); that request's
+    /// response carries the new id, so this response must not send any (it could overwrite
+    /// the newer one).
     Forwarded,
     /// This request made the id (a new session or a replaced id): the response must send it.
     Issued,

@@ -20,7 +20,7 @@ use crate::metrics::inc;
 use crate::store::{CreateOutcome, MovedTo, Record, StoreError, UpdateOutcome, Version, Versioned};
 
 use super::load::MAX_HOPS;
-use super::state::{Backing, ClientId, Loaded, Op, State, Stored};
+use super::state::{Backing, ClientId, Cycle, Loaded, Op, State, Stored};
 use super::{Session, SessionError};
 
 /// Attempts at finding an unused id; a collision of 192-bit random ids does not happen, so
@@ -92,13 +92,48 @@ impl Session {
                 st.refreshed = true;
                 return Ok(());
             }
+            Backing::Stored(stored) if stored.retired => {
+                if stored.cycle == Cycle::Privilege {
+                    // A login through an id another login has just retired (a double-submitted
+                    // form): this request's state becomes a session of its own under a fresh
+                    // id, sent to this client only. Neither the retired record nor the session
+                    // that replaced it changes.
+                    let fresh = self.create(&mut None, &st.data, now).await?;
+                    st.backing = Backing::Stored(fresh);
+                    st.refreshed = true;
+                } else if !stored.ops.is_empty() {
+                    // The retired state is read-only: writing it would let the old id act
+                    // again, and writing the new session would be exactly the fixation this
+                    // prevents. The changes are dropped, like those racing a logout.
+                    stored.ops.clear();
+                    inc(&self.metrics().writes_after_delete);
+                    tracing::info!(
+                        id_hash = %self.hash(&stored.id),
+                        "write through a retired session id dropped"
+                    );
+                }
+                return Ok(());
+            }
             Backing::Stored(stored) => stored,
         };
-        if stored.ops.is_empty() && !stored.cycle {
+        if stored.ops.is_empty() && stored.cycle == Cycle::No {
             return Ok(());
         }
         let lock = self.inner.shared.write_locks.get(&stored.id);
         let _queued = lock.lock().await;
+        if stored.cycle == Cycle::Privilege {
+            // Not `write_ops` first: this request's changes (the login) must never be written
+            // under the old id, not even for the moment before it is retired.
+            match self.cycle_privileged(stored, &mut st.data, now).await? {
+                Written::Accepted => st.refreshed = true,
+                Written::Joined => {}
+                Written::Dropped => {
+                    st.backing = Backing::Absent { adopt: None };
+                    st.data.clear();
+                }
+            }
+            return Ok(());
+        }
         if !stored.ops.is_empty() {
             match self.write_ops(stored, &mut st.data, now).await? {
                 Written::Accepted => st.refreshed = true,
@@ -110,7 +145,7 @@ impl Session {
                 }
             }
         }
-        if stored.cycle {
+        if stored.cycle == Cycle::Renew {
             match self.cycle(stored, &mut st.data, now).await? {
                 Written::Accepted => st.refreshed = true,
                 Written::Joined => {}
@@ -143,7 +178,8 @@ impl Session {
                     version: 1,
                     base: record,
                     ops: Vec::new(),
-                    cycle: false,
+                    cycle: Cycle::No,
+                    retired: false,
                     client: ClientId::Issued,
                 });
             }
@@ -198,7 +234,7 @@ impl Session {
                         if stored.client != ClientId::Issued {
                             stored.client = ClientId::Forwarded;
                         }
-                        stored.cycle = false;
+                        stored.cycle = Cycle::No;
                     }
                     self.rebase(stored, data, latest)?;
                     // The first loss is usually to a writer queued ahead of us in this process
@@ -236,6 +272,11 @@ impl Session {
             let Some(latest) = self.store().load_fresh(&id).await? else {
                 return Ok(None);
             };
+            if latest.record.retired_at.is_some() || !latest.record.is_session() {
+                // `cycle_id` retired the id meanwhile (a login): as good as deleted for a
+                // write that raced it, which must not reach the new session.
+                return Ok(None);
+            }
             match latest
                 .record
                 .moved_to
@@ -303,7 +344,7 @@ impl Session {
             *data = latest.record.data.clone();
             stored.base = latest.record;
             stored.ops.clear();
-            stored.cycle = false;
+            stored.cycle = Cycle::No;
             inc(&self.metrics().conflicts);
             return Err(SessionError::Conflict(conflicts));
         }
@@ -312,9 +353,126 @@ impl Session {
         Ok(())
     }
 
-    /// Replaces the id: a new record with the data, then the old record becomes a forwarding
-    /// pointer that lives for the grace window. The pointer is written with compare-and-set, so
-    /// a write that reached the old record after we read it is copied over, not lost.
+    /// The record that replaces `stored` under a new id, holding `data`, and that id: created
+    /// before the old record is changed, so the session exists under one id or the other at
+    /// every moment.
+    async fn create_replacement(
+        &self,
+        stored: &Stored,
+        data: &Map<String, Value>,
+        now: u64,
+    ) -> Result<(SessionId, Record, Duration), SessionError> {
+        let mut record = stored.base.clone();
+        record.data = data.clone();
+        record.id_issued_at = now;
+        record.last_active_at = now;
+        record.moved_to = None;
+        record.retired_at = None;
+        let ttl = self.ttl(&record, now);
+        for _ in 0..CREATE_ATTEMPTS {
+            let id = SessionId::generate();
+            if self.store().create(&id, &record, ttl).await? == CreateOutcome::Created {
+                return Ok((id, record, ttl));
+            }
+        }
+        Err(StoreError::new("no free session id found").into())
+    }
+
+    /// How long a replaced id's record lives in the store. A zero grace window still needs a
+    /// moment for the record to exist; the layer's own check (`at + grace`) already refuses it.
+    fn replaced_ttl(&self) -> Duration {
+        self.config().grace_period.max(Duration::from_millis(1))
+    }
+
+    /// Replaces the id on a change of privilege ([`Session::cycle_id`], a login): this
+    /// request's changes go into a new record only, and the old record is retired, with
+    /// compare-and-set, to the state it had before this request. The retired record names no
+    /// successor, so the old id never reaches the new session, at any moment: not before the
+    /// retirement (the new record exists but nothing points to it), not during the grace
+    /// window (the old id shows only its pre-login state, read-only), not after.
+    ///
+    /// A write that reached the old record after this request read it (a concurrent request
+    /// of the same, still anonymous, client) is rebased into the new record like any lost
+    /// race, and is part of the retired state too. If another request replaced the old id
+    /// first (a double-submitted login), this request keeps the record it made: a session of
+    /// its own, whose id only this response carries.
+    async fn cycle_privileged(
+        &self,
+        stored: &mut Stored,
+        data: &mut Map<String, Value>,
+        now: u64,
+    ) -> Result<Written, SessionError> {
+        let old = stored.id.clone();
+        let (new, mut record, ttl) = self.create_replacement(stored, data, now).await?;
+        let mut new_version: Version = 1;
+        for attempt in 0..=self.config().max_retries {
+            let mut retired = stored.base.clone();
+            retired.moved_to = None;
+            retired.retired_at = Some(now);
+            let outcome = self
+                .store()
+                .update(&old, &retired, stored.version, self.replaced_ttl())
+                .await?;
+            let replaced_first = match outcome {
+                UpdateOutcome::Updated(_) => false,
+                UpdateOutcome::Missing => {
+                    // Deleted meanwhile: the logout wins, and the copy must not outlive it.
+                    self.store().delete(&new).await?;
+                    return Ok(self.dropped(&old));
+                }
+                UpdateOutcome::Conflict => {
+                    inc(&self.metrics().cas_retries);
+                    let Some(latest) = self.store().load_fresh(&old).await? else {
+                        self.store().delete(&new).await?;
+                        return Ok(self.dropped(&old));
+                    };
+                    let replaced = latest.record.moved_to.is_some()
+                        || latest.record.retired_at.is_some()
+                        || !latest.record.is_session();
+                    if !replaced {
+                        if let Err(e) = self.rebase(stored, data, latest) {
+                            self.store().delete(&new).await?;
+                            return Err(e);
+                        }
+                        // The new record is known to nobody else yet, so this cannot race.
+                        record.data = data.clone();
+                        match self.store().update(&new, &record, new_version, ttl).await? {
+                            UpdateOutcome::Updated(v) => new_version = v,
+                            _ => return Err(StoreError::new("replacement record changed").into()),
+                        }
+                        if attempt > 0 {
+                            Self::backoff(attempt - 1).await;
+                        }
+                        continue;
+                    }
+                    true
+                }
+            };
+            inc(&self.metrics().cycled);
+            tracing::info!(
+                old_hash = %self.hash(&old),
+                new_hash = %self.hash(&new),
+                replaced_first,
+                "session id replaced on a change of privilege"
+            );
+            *data = record.data.clone();
+            stored.id = new;
+            stored.version = new_version;
+            stored.base = record;
+            stored.ops.clear();
+            stored.cycle = Cycle::No;
+            stored.client = ClientId::Issued;
+            return Ok(Written::Accepted);
+        }
+        self.store().delete(&new).await?;
+        inc(&self.metrics().contention_failures);
+        Err(SessionError::Contention)
+    }
+
+    /// Replaces the id when the renewal timeout is due (same session, same privilege): a new
+    /// record with the data, then the old record becomes a forwarding pointer that lives for
+    /// the grace window. The pointer is written with compare-and-set, so a write that reached
+    /// the old record after we read it is copied over, not lost.
     async fn cycle(
         &self,
         stored: &mut Stored,
@@ -323,24 +481,8 @@ impl Session {
     ) -> Result<Written, SessionError> {
         let old = stored.id.clone();
         let (created_at, id_issued_at) = (stored.base.created_at, stored.base.id_issued_at);
-        let mut record = stored.base.clone();
-        record.data = data.clone();
-        record.id_issued_at = now;
-        record.last_active_at = now;
-        record.moved_to = None;
-        let ttl = self.ttl(&record, now);
-
-        let mut new = None;
-        for _ in 0..CREATE_ATTEMPTS {
-            let id = SessionId::generate();
-            if self.store().create(&id, &record, ttl).await? == CreateOutcome::Created {
-                new = Some(id);
-                break;
-            }
-        }
-        let new = new.ok_or_else(|| StoreError::new("no free session id found"))?;
+        let (new, mut record, ttl) = self.create_replacement(stored, data, now).await?;
         let mut new_version: Version = 1;
-        let grace = self.config().grace_period;
 
         for attempt in 0..=self.config().max_retries {
             let pointer = Record {
@@ -352,13 +494,12 @@ impl Session {
                     id: new.as_str().to_owned(),
                     at: now,
                 }),
+                retired_at: None,
+                kind: None,
             };
-            // A zero grace window still needs a moment for the pointer to exist; the layer's
-            // own check (`at + grace`) already refuses it.
-            let pointer_ttl = grace.max(Duration::from_millis(1));
             match self
                 .store()
-                .update(&old, &pointer, stored.version, pointer_ttl)
+                .update(&old, &pointer, stored.version, self.replaced_ttl())
                 .await?
             {
                 UpdateOutcome::Updated(_) => {
@@ -372,7 +513,7 @@ impl Session {
                     stored.id = new;
                     stored.version = new_version;
                     stored.base = record;
-                    stored.cycle = false;
+                    stored.cycle = Cycle::No;
                     stored.client = ClientId::Issued;
                     return Ok(Written::Accepted);
                 }
@@ -387,6 +528,12 @@ impl Session {
                         self.store().delete(&new).await?;
                         return Ok(self.dropped(&old));
                     };
+                    if latest.record.retired_at.is_some() {
+                        // A login retired the old id meanwhile; this renewal's state is the
+                        // pre-login one, which must not go on as a live session.
+                        self.store().delete(&new).await?;
+                        return Ok(self.dropped(&old));
+                    }
                     if let Some(moved) = &latest.record.moved_to {
                         // A concurrent request of the same client replaced the id first
                         // (typically two requests both due for renewal). Use its id.
@@ -399,7 +546,7 @@ impl Session {
                         stored.id = id;
                         stored.version = current.version;
                         stored.base = current.record;
-                        stored.cycle = false;
+                        stored.cycle = Cycle::No;
                         // The other response sends this id too; sending it here as well keeps
                         // the client right whichever response arrives last.
                         stored.client = ClientId::Issued;
@@ -445,6 +592,7 @@ impl Session {
         if error.is_none()
             && !st.refreshed
             && let Backing::Stored(stored) = &st.backing
+            && !stored.retired
         {
             let now = self.now();
             let interval = self.config().touch_interval.as_millis() as u64;

@@ -62,6 +62,20 @@ pub struct Record {
     /// forwarding pointer that lives for the grace window only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub moved_to: Option<MovedTo>,
+    /// Set on the record of an id that [`crate::Session::cycle_id`] replaced (a change of
+    /// privilege, such as a login): when it was replaced. Such a record keeps the session's
+    /// state from before that request, names no successor, and is served read-only for the
+    /// grace window, so the replaced id never reaches the new session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired_at: Option<u64>,
+    /// What the record is, when it is not a session. The layer writes `None`; other users of
+    /// a shared store (sessiond-tokens' revocations, tickets and indexes) name their kind
+    /// here, and the layer never loads a record with a kind as a session, whatever id a
+    /// client sends. A tag in the record rather than a key prefix, because every store keeps
+    /// the record whole (the conformance suite checks it round-trips) while key spaces differ
+    /// per store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
 }
 
 /// The forwarding pointer left behind by a cycled id.
@@ -82,7 +96,20 @@ impl Record {
             id_issued_at: now,
             last_active_at: now,
             moved_to: None,
+            retired_at: None,
+            kind: None,
         }
+    }
+
+    /// This record tagged as a `kind` of record that is not a session (see [`Record::kind`]).
+    pub fn with_kind(mut self, kind: impl Into<String>) -> Self {
+        self.kind = Some(kind.into());
+        self
+    }
+
+    /// Whether this is a session record (no [`Record::kind`]).
+    pub fn is_session(&self) -> bool {
+        self.kind.is_none()
     }
 }
 

@@ -325,6 +325,29 @@ async fn create_and_load(env: Arc<Env>) {
     assert!(s.load(&other).await.unwrap().is_none());
 }
 
+/// The record's tags survive the store, on create and on update: `kind` (the layer refuses a
+/// record of another kind as a session, so a store that dropped it would let a cookie carrying
+/// a revocation's id load, and delete, the revocation) and `retired_at` (an id `cycle_id`
+/// replaced must stay retired, not turn back into a live session).
+async fn tags_round_trip(env: Arc<Env>) {
+    let s = env.store("tags").await;
+    let id = SessionId::generate();
+    let tagged = env.record(1).with_kind("sessiond-tokens/jwt-jti");
+    s.create(&id, &tagged, TTL).await.unwrap();
+    let loaded = s.load(&id).await.unwrap().unwrap();
+    assert_eq!(loaded.record, tagged);
+    assert!(!loaded.record.is_session());
+    let mut retired = env.record(2);
+    retired.retired_at = Some(env.now());
+    assert_eq!(
+        s.update(&id, &retired, 1, TTL).await.unwrap(),
+        UpdateOutcome::Updated(2)
+    );
+    let loaded = s.load_fresh(&id).await.unwrap().unwrap();
+    assert_eq!(loaded.record, retired);
+    assert!(loaded.record.is_session());
+}
+
 /// update is a compare-and-set on the version.
 async fn update_conflict(env: Arc<Env>) {
     let s = env.store("update").await;
@@ -677,6 +700,7 @@ macro_rules! scenario_list {
 
 scenario_list!(
     create_and_load,
+    tags_round_trip,
     update_conflict,
     touch,
     delete,

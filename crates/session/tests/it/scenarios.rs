@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::{Backend, Gates, login, send};
 use axum::http::StatusCode;
-use sessiond_session::{SessionId, SessionStore};
+use sessiond_session::{Clock as _, Record, SessionId, SessionStore};
 
 const MIN: Duration = Duration::from_secs(60);
 
@@ -151,9 +151,13 @@ async fn logout_during_slow_request_stays_logged_out(b: Backend) {
     );
 }
 
-/// cycle_id keeps the data, gives a new id, and the old id keeps working for the grace window
-/// only; a write through the old id inside the window lands on the new session.
-async fn cycle_id_grace_window(b: Backend) {
+/// cycle_id (login) keeps the data under a new id and ends the pre-login id's authority at
+/// once. Inside the grace window a request that raced the login with the old id sees only the
+/// pre-login state, read-only and without a cookie: never the login, and its writes reach
+/// neither session. A logout through the old id does not end the new session, a second login
+/// through it (a double submit) gets a session of its own, and after the window the old id is
+/// unknown.
+async fn cycle_id_retires_the_old_id(b: Backend) {
     let gates = Gates::default();
     let config = b.config().with_grace_period(Duration::from_secs(5));
     let a = b.node(config.clone(), false, &gates).await;
@@ -168,32 +172,257 @@ async fn cycle_id_grace_window(b: Backend) {
         send(&a, "GET", "/get?k=cart", Some(&new)).await.body,
         "3-items"
     );
+    assert_eq!(send(&a, "GET", "/whoami", Some(&new)).await.body, "alice");
 
-    // In flight with the old id, inside the window: still logged in, no cookie sent back.
+    // In flight with the old id, inside the window: the pre-login state only, no cookie.
     b.clock.advance(Duration::from_secs(2));
     let r = send(&node_b, "GET", "/whoami", Some(&old)).await;
-    assert_eq!(r.body, "alice");
+    assert_eq!(r.body, "anonymous", "the old id must not see the login");
     assert!(r.set_cookies().is_empty());
+    let r = send(&node_b, "GET", "/get?k=cart", Some(&old)).await;
+    assert_eq!(r.body, "3-items", "the pre-login state is still served");
     let r = send(&node_b, "POST", "/set?k=theme&v=dark", Some(&old)).await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.set_cookies().is_empty());
+    assert_eq!(send(&a, "GET", "/get?k=theme", Some(&new)).await.body, "");
+    assert_eq!(send(&a, "GET", "/get?k=theme", Some(&old)).await.body, "");
+    let m = node_b.layer.metrics();
+    assert_eq!((m.grace_hits, m.writes_after_delete), (3, 1));
+
+    // A second login through the old id (a double-submitted form): a session of its own.
+    let r = send(&node_b, "POST", "/login?user=alice", Some(&old)).await;
+    let forked = r.cookie_id("id").expect("the second login gets an id");
+    assert!(forked != old && forked != new);
     assert_eq!(
-        send(&a, "GET", "/get?k=theme", Some(&new)).await.body,
-        "dark"
+        send(&a, "GET", "/whoami", Some(&forked)).await.body,
+        "alice"
     );
-    assert_eq!(node_b.layer.metrics().grace_hits, 2);
+    assert_eq!(
+        send(&a, "GET", "/get?k=cart", Some(&forked)).await.body,
+        "3-items"
+    );
+    assert_eq!(
+        send(&a, "GET", "/whoami", Some(&old)).await.body,
+        "anonymous"
+    );
+
+    // A logout through the old id ends only the retired record.
+    let r = send(&node_b, "POST", "/logout", Some(&old)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(send(&a, "GET", "/whoami", Some(&new)).await.body, "alice");
 
     // After the window the old id is unknown; the new one works.
     b.clock.advance(Duration::from_secs(4));
+    let before = node_b.layer.metrics().unknown_ids;
     assert_eq!(
         send(&node_b, "GET", "/whoami", Some(&old)).await.body,
         "anonymous"
     );
-    assert_eq!(node_b.layer.metrics().unknown_ids, 1);
+    assert_eq!(node_b.layer.metrics().unknown_ids, before + 1);
     assert_eq!(
         send(&node_b, "GET", "/whoami", Some(&new)).await.body,
         "alice"
     );
+}
+
+/// A session-fixation attacker who holds the pre-login id gets nothing of the logged-in
+/// session at any time: before the login, between every two store operations of the login
+/// request (a store wrapper runs the attacker's requests there), inside the grace window and
+/// after it. The attacker's writes through the old id never reach the new session either.
+async fn pre_login_id_never_reaches_the_login(b: Backend) {
+    let gates = Gates::default();
+    let spy = Arc::new(probing::Probing::new(b.store(false).await));
+    let config = b.config().with_grace_period(Duration::from_secs(5));
+    let node = |layer: sessiond_session::SessionLayer| crate::common::Node {
+        router: crate::common::app_router(gates.clone()).layer(layer.clone()),
+        layer,
+    };
+    let victim =
+        node(sessiond_session::SessionLayer::from_arc(spy.clone(), config.clone()).unwrap());
+    let attacker = node(sessiond_session::SessionLayer::from_arc(spy.clone(), config).unwrap());
+    // The attacker fixes an id: a session of its own, then handed to the victim.
+    let r = send(&attacker, "POST", "/set?k=cart&v=bait", None).await;
+    let fixed = r.cookie_id("id").unwrap();
+    assert_eq!(
+        send(&attacker, "GET", "/whoami", Some(&fixed)).await.body,
+        "anonymous"
+    );
+
+    spy.arm(attacker.router.clone(), fixed.clone());
+    let r = send(&victim, "POST", "/login?user=alice", Some(&fixed)).await;
+    spy.disarm();
+    assert_eq!(r.status, StatusCode::OK);
+    let new = r.cookie_id("id").unwrap();
+    assert_ne!(new, fixed);
+    let seen = spy.seen();
+    // After each store operation of the login: its load, the new record's creation, the old
+    // record's retirement.
+    assert!(
+        seen.len() >= 3,
+        "the attacker probed only {} times",
+        seen.len()
+    );
+    for (step, user) in seen.iter().enumerate() {
+        assert_eq!(
+            user, "anonymous",
+            "the attacker saw the login at step {step}"
+        );
+    }
+
+    // After the login: inside the window, at its edge, and after it, reads and writes.
+    for advance in [0, 1_000, 3_999, 1, 2_000] {
+        b.clock.advance(Duration::from_millis(advance));
+        let r = send(&attacker, "GET", "/whoami", Some(&fixed)).await;
+        assert_eq!(r.body, "anonymous");
+        assert!(r.set_cookies().is_empty());
+        let r = send(&attacker, "POST", "/set?k=user&v=mallory", Some(&fixed)).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_ne!(r.cookie_id("id").as_deref(), Some(new.as_str()));
+        assert_eq!(
+            send(&victim, "GET", "/whoami", Some(&new)).await.body,
+            "alice"
+        );
+        assert_eq!(
+            send(&victim, "GET", "/get?k=cart", Some(&new)).await.body,
+            "bait"
+        );
+    }
+}
+
+mod probing {
+    //! A store wrapper that, once armed, runs the attacker's request after each store
+    //! operation of another request, so the test sees every intermediate state.
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use axum::Router;
+    use sessiond_session::{
+        CreateOutcome, Record, SessionId, SessionStore, StoreFuture, UpdateOutcome, Version,
+        Versioned,
+    };
+
+    pub struct Probing {
+        inner: Arc<dyn SessionStore>,
+        probe: Mutex<Option<(Router, String)>>,
+        /// Set while a probe runs, so the probe's own store calls do not probe again.
+        probing: AtomicBool,
+        seen: Mutex<Vec<String>>,
+    }
+
+    impl Probing {
+        pub fn new(inner: Arc<dyn SessionStore>) -> Self {
+            Self {
+                inner,
+                probe: Mutex::new(None),
+                probing: AtomicBool::new(false),
+                seen: Mutex::new(Vec::new()),
+            }
+        }
+
+        pub fn arm(&self, router: Router, id: String) {
+            *self.probe.lock().unwrap() = Some((router, id));
+        }
+
+        pub fn disarm(&self) {
+            *self.probe.lock().unwrap() = None;
+        }
+
+        /// What the attacker's `/whoami` answered, probe by probe.
+        pub fn seen(&self) -> Vec<String> {
+            self.seen.lock().unwrap().clone()
+        }
+
+        async fn after<T>(&self, out: T) -> T {
+            let probe = self.probe.lock().unwrap().clone();
+            if let Some((router, id)) = probe
+                && !self.probing.swap(true, Ordering::SeqCst)
+            {
+                let r = crate::common::send_to(&router, "GET", "/whoami", Some(&id)).await;
+                self.seen.lock().unwrap().push(r.body);
+                self.probing.store(false, Ordering::SeqCst);
+            }
+            out
+        }
+    }
+
+    impl SessionStore for Probing {
+        fn create<'a>(
+            &'a self,
+            id: &'a SessionId,
+            r: &'a Record,
+            ttl: Duration,
+        ) -> StoreFuture<'a, CreateOutcome> {
+            Box::pin(async move { self.after(self.inner.create(id, r, ttl).await).await })
+        }
+        fn load<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, Option<Versioned>> {
+            Box::pin(async move { self.after(self.inner.load(id).await).await })
+        }
+        fn load_fresh<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, Option<Versioned>> {
+            Box::pin(async move { self.after(self.inner.load_fresh(id).await).await })
+        }
+        fn update<'a>(
+            &'a self,
+            id: &'a SessionId,
+            r: &'a Record,
+            v: Version,
+            ttl: Duration,
+        ) -> StoreFuture<'a, UpdateOutcome> {
+            Box::pin(async move { self.after(self.inner.update(id, r, v, ttl).await).await })
+        }
+        fn touch<'a>(&'a self, id: &'a SessionId, at: u64, ttl: Duration) -> StoreFuture<'a, bool> {
+            Box::pin(async move { self.after(self.inner.touch(id, at, ttl).await).await })
+        }
+        fn delete<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, bool> {
+            Box::pin(async move { self.after(self.inner.delete(id).await).await })
+        }
+    }
+}
+
+/// A record that is not a session (`Record::kind`: a JWT revocation, an SSO ticket, kept by
+/// sessiond-tokens in the same store) sent as the session id is never a session: the request
+/// sees an empty session, a logout does not delete the record, writes go to a fresh id, and
+/// the record is left exactly as it was, in strict mode and out of it.
+async fn foreign_records_are_not_sessions(b: Backend) {
+    let gates = Gates::default();
+    let a = b.node(b.config(), false, &gates).await;
+    let store = b.store(false).await;
+    let foreign = SessionId::generate();
+    let mut record = Record::new(b.clock.now_ms()).with_kind("sessiond-tokens/jwt-jti");
+    record
+        .data
+        .insert("user".into(), serde_json::json!("mallory"));
+    store.create(&foreign, &record, 10 * MIN).await.unwrap();
+    let unchanged = || async {
+        let v = store
+            .load(&foreign)
+            .await
+            .unwrap()
+            .expect("the record is still there");
+        assert_eq!((v.version, &v.record), (1, &record));
+    };
+
+    let r = send(&a, "GET", "/whoami", Some(foreign.as_str())).await;
+    assert_eq!(r.body, "anonymous");
+    assert!(r.set_cookies().is_empty());
+    let r = send(&a, "POST", "/logout", Some(foreign.as_str())).await;
+    assert_eq!(r.status, StatusCode::OK);
+    unchanged().await;
+    let r = send(&a, "POST", "/incr", Some(foreign.as_str())).await;
+    assert_eq!(r.body, "1");
+    let issued = r.cookie_id("id").expect("a fresh id");
+    assert_ne!(issued, foreign.as_str());
+    let r = send(&a, "POST", "/login?user=eve", Some(foreign.as_str())).await;
+    assert_ne!(r.cookie_id("id").as_deref(), Some(foreign.as_str()));
+    unchanged().await;
+    let m = a.layer.metrics();
+    assert_eq!((m.foreign_ids, m.unknown_ids), (4, 0));
+
+    // Out of strict mode an unknown id is adopted, but a foreign one never.
+    let permissive = b.node(b.config().with_strict(false), false, &gates).await;
+    let r = send(&permissive, "POST", "/set?k=a&v=b", Some(foreign.as_str())).await;
+    assert_ne!(r.cookie_id("id").as_deref(), Some(foreign.as_str()));
+    unchanged().await;
 }
 
 /// Idle timeout, with touches keeping an active session alive; time moved by the test.
@@ -513,7 +742,9 @@ scenarios!(
     parallel_increments_lose_nothing,
     same_key_conflict_is_reported,
     logout_during_slow_request_stays_logged_out,
-    cycle_id_grace_window,
+    cycle_id_retires_the_old_id,
+    pre_login_id_never_reaches_the_login,
+    foreign_records_are_not_sessions,
     idle_timeout,
     absolute_timeout,
     renewal_timeout,
