@@ -106,38 +106,10 @@ impl Server {
         })
         .await
         .context("recovery panicked")??;
-        let memcache = match config.memcache_listen {
-            None => None,
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .with_context(|| format!("binding the memcache listener to {addr}"))?,
-            ),
-        };
-        let resp = match config.resp_listen {
-            None => None,
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .with_context(|| format!("binding the RESP listener to {addr}"))?,
-            ),
-        };
-        let memcache_tls = match config.memcache_tls_listen {
-            None => None,
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .with_context(|| format!("binding the memcache TLS listener to {addr}"))?,
-            ),
-        };
-        let resp_tls = match config.resp_tls_listen {
-            None => None,
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .with_context(|| format!("binding the RESP TLS listener to {addr}"))?,
-            ),
-        };
+        let memcache = bind(config.memcache_listen, "memcache").await?;
+        let resp = bind(config.resp_listen, "RESP").await?;
+        let memcache_tls = bind(config.memcache_tls_listen, "memcache TLS").await?;
+        let resp_tls = bind(config.resp_tls_listen, "RESP TLS").await?;
         let journal = opened.journal;
         let shared = Arc::new(Shared::new(
             opened.stores,
@@ -228,6 +200,17 @@ impl Server {
         }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Binds the listener `name` to `addr`, if it is enabled.
+async fn bind(addr: Option<SocketAddr>, name: &str) -> anyhow::Result<Option<TcpListener>> {
+    match addr {
+        None => Ok(None),
+        Some(addr) => TcpListener::bind(addr)
+            .await
+            .map(Some)
+            .with_context(|| format!("binding the {name} listener to {addr}")),
     }
 }
 
