@@ -293,6 +293,7 @@ async fn expirer(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                     let _gate = shared.gate.read().await;
                     let pubsub = &shared.resp.pubsub;
                     store.expire_due(clock::now_ms(), &mut |key| {
+                        pubsub.watches.touched(db, key);
                         pubsub.notify(db, exec::resp::pubsub::EXPIRED, "expired", key);
                     })
                 };

@@ -38,7 +38,7 @@ pub(crate) struct Resp {
     shared: Arc<Shared>,
     session: Session,
     decoder: Decoder,
-    /// A script command waiting for the script gate, exclusively.
+    /// A script command or `EXEC` waiting for the script gate, exclusively.
     script: Option<(Vec<Bytes>, &'static Spec)>,
     /// What the decoder was last told about authentication (`Decoder::set_authenticated`).
     authenticated: bool,
@@ -69,6 +69,7 @@ impl Resp {
 
 impl Drop for Resp {
     fn drop(&mut self) {
+        resp::multi::unwatch_all(&self.shared, &mut self.session);
         if let Some(mut sub) = self.session.subscriber.take() {
             self.shared
                 .resp
@@ -100,7 +101,7 @@ impl Protocol for Resp {
                 }
                 let executed = match resp::prepare(&self.shared, session, &request.args) {
                     Err(refused) => refused,
-                    Ok(spec) if spec.flags.contains(Flags::SCRIPT) => {
+                    Ok(spec) if spec.flags.contains(Flags::EXCLUSIVE) => {
                         self.script = Some((request.args, spec));
                         return Handled::at_once(Step::Exclusive);
                     }

@@ -23,6 +23,8 @@
 //! - [`tls`]: the TLS listeners with redis-cli, `openssl s_client`, phpredis, node-redis and
 //!   php-memcached through a stunnel sidecar; client certificates, certificate reload on
 //!   SIGHUP, handshake failures and timeouts.
+//! - [`transactions`]: `MULTI`/`EXEC`/`WATCH`: invalidation by another client, an expiry, a
+//!   memcached write and `FLUSHALL`; `EXEC`'s atomicity; redis-cli running a transaction.
 //! - [`durability`]: the journal: a SIGKILL crash harness, torn and corrupt journals,
 //!   deadlines and PHP sessions across restarts, and a full disk.
 //!
@@ -51,3 +53,4 @@ mod scripts;
 mod shared_keyspace;
 mod support;
 mod tls;
+mod transactions;

@@ -6,8 +6,9 @@
 //! what the flags say before a handler runs: authentication ([`Flags::NO_AUTH`]), the RESP2
 //! subscribed mode ([`Flags::PUBSUB_OK`]), the refusal of writes on a poisoned journal
 //! ([`Flags::WRITE`]) and past the memory limit ([`Flags::DENYOOM`]), the script gate
-//! ([`Flags::SCRIPT`]) and which replies wait for the journal (writes, except
-//! [`Flags::TTL_ONLY`]); scripts refuse [`Flags::NOSCRIPT`] commands.
+//! ([`Flags::EXCLUSIVE`]), queueing inside `MULTI` ([`Flags::TX_CONTROL`]) and which
+//! replies wait for the journal (writes, except [`Flags::TTL_ONLY`]); scripts refuse
+//! [`Flags::NOSCRIPT`] commands.
 //!
 //! Roles: a command flagged [`Flags::ADMIN_ROLE`], or a subcommand [`admin_only`] lists for a
 //! [`Flags::ADMIN_SUBCOMMANDS`] command, is refused to an app user with Redis's `-NOPERM`
@@ -18,7 +19,7 @@ use bytes::Bytes;
 use sessiond_proto_resp::Reply;
 
 use super::args::{Args, Handled};
-use super::{Ctx, collections, error, is, keys, pubsub, scripting, server, strings};
+use super::{Ctx, collections, error, is, keys, multi, pubsub, scripting, server, strings};
 use crate::exec::auth::Identity;
 
 /// If running `args` (the name first) needs the admin role, the name Redis uses for it in
@@ -103,6 +104,11 @@ impl Flags {
     pub const ADMIN_ROLE: Flags = Flags(1 << 10);
     /// Some subcommands need the admin role; [`admin_only`] names them.
     pub const ADMIN_SUBCOMMANDS: Flags = Flags(1 << 11);
+    /// Runs holding the script gate exclusively (scripts, `EXEC`).
+    pub const EXCLUSIVE: Flags = Flags(1 << 12);
+    /// Runs at once inside `MULTI` instead of being queued (`MULTI`, `EXEC`, `DISCARD`,
+    /// `WATCH`, `QUIT`, `RESET`).
+    pub const TX_CONTROL: Flags = Flags(1 << 13);
 
     /// The union of two sets.
     pub const fn with(self, other: Flags) -> Flags {
@@ -166,8 +172,8 @@ pub static COMMANDS: &[Spec] = &[
     command!("auth",             -2, [FAST, NO_AUTH, NOSCRIPT],            NO_KEYS,    "connection", server::auth,                  "Authenticates the connection."),
     command!("hello",            -1, [FAST, NO_AUTH, NOSCRIPT],            NO_KEYS,    "connection", server::hello,                 "Handshakes with the Redis server."),
     command!("client",           -2, [NOSCRIPT, ADMIN_SUBCOMMANDS],        NO_KEYS,    "connection", server::client,                "A container for client connection commands."),
-    command!("quit",             -1, [FAST, NO_AUTH, PUBSUB_OK, NOSCRIPT], NO_KEYS,    "connection", server::quit,                  "Closes the connection."),
-    command!("reset",             1, [FAST, NO_AUTH, PUBSUB_OK, NOSCRIPT], NO_KEYS,    "connection", server::reset,                 "Resets the connection."),
+    command!("quit",             -1, [FAST, NO_AUTH, PUBSUB_OK, NOSCRIPT, TX_CONTROL], NO_KEYS,    "connection", server::quit,                  "Closes the connection."),
+    command!("reset",             1, [FAST, NO_AUTH, PUBSUB_OK, NOSCRIPT, TX_CONTROL], NO_KEYS,    "connection", server::reset,                 "Resets the connection."),
     command!("info",             -1, [],                                   NO_KEYS,    "server",     server::info,                  "Returns information and statistics about the server."),
     command!("command",          -1, [],                                   NO_KEYS,    "server",     server::command,               "Returns detailed information about all commands."),
     command!("config",           -2, [ADMIN, NOSCRIPT, ADMIN_SUBCOMMANDS], NO_KEYS,    "server",     server::config,                "A container for server configuration commands."),
@@ -244,8 +250,14 @@ pub static COMMANDS: &[Spec] = &[
     command!("punsubscribe",     -1, [PUBSUB_OK, NOSCRIPT],                NO_KEYS,    "pubsub",     pubsub::punsubscribe,          "Stops listening to messages published to channels that match one or more patterns."),
     command!("publish",           3, [FAST],                               NO_KEYS,    "pubsub",     pubsub::publish,               "Posts a message to a channel."),
     command!("pubsub",           -2, [],                                   NO_KEYS,    "pubsub",     pubsub::pubsub,                "A container for Pub/Sub commands."),
+    // Transactions.
+    command!("multi",             1, [FAST, NOSCRIPT, TX_CONTROL],         NO_KEYS,    "transactions", multi::multi,             "Starts a transaction."),
+    command!("exec",              1, [NOSCRIPT, TX_CONTROL, EXCLUSIVE],    NO_KEYS,    "transactions", multi::exec,              "Executes all commands in a transaction."),
+    command!("discard",           1, [FAST, NOSCRIPT, TX_CONTROL],         NO_KEYS,    "transactions", multi::discard,           "Discards a transaction."),
+    command!("watch",            -2, [FAST, NOSCRIPT, TX_CONTROL],         ALL,        "transactions", multi::watch,             "Monitors changes to keys to determine the execution of a transaction."),
+    command!("unwatch",           1, [FAST, NOSCRIPT],                     NO_KEYS,    "transactions", multi::unwatch,           "Forgets about watched keys of a transaction."),
     // Scripting.
-    command!("eval",             -3, [SCRIPT, NOSCRIPT, WRITE],            NO_KEYS,    "scripting",  scripting::eval,               "Executes a server-side Lua script."),
-    command!("evalsha",          -3, [SCRIPT, NOSCRIPT, WRITE],            NO_KEYS,    "scripting",  scripting::evalsha,            "Executes a server-side Lua script by SHA1 digest."),
+    command!("eval",             -3, [SCRIPT, NOSCRIPT, WRITE, EXCLUSIVE],            NO_KEYS,    "scripting",  scripting::eval,               "Executes a server-side Lua script."),
+    command!("evalsha",          -3, [SCRIPT, NOSCRIPT, WRITE, EXCLUSIVE],            NO_KEYS,    "scripting",  scripting::evalsha,            "Executes a server-side Lua script by SHA1 digest."),
     command!("script",           -2, [NOSCRIPT, ADMIN_SUBCOMMANDS],        NO_KEYS,    "scripting",  scripting::script,             "A container for Lua scripts management commands."),
 ];

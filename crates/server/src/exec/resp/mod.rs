@@ -9,7 +9,7 @@
 //!
 //! One module per command family: [`strings`], [`keys`], [`collections`] (hashes, sets,
 //! sorted sets), [`server`] (connection and administration), [`pubsub`] (channels and
-//! keyspace notifications) and [`scripting`] (EVAL and Lua).
+//! keyspace notifications), [`scripting`] (EVAL and Lua) and [`multi`] (transactions).
 //!
 //! Replies and error texts follow Redis 7.0 byte for byte where clients or people could
 //! notice, since clients match on some of them (`ERR no such key`, `NOSCRIPT`,
@@ -19,6 +19,7 @@ pub mod args;
 pub mod collections;
 pub mod commands;
 pub mod keys;
+pub mod multi;
 pub mod pubsub;
 pub mod scripting;
 pub mod server;
@@ -104,6 +105,10 @@ pub struct Session {
     /// Set while a script runs on this connection's behalf (commands that make no sense
     /// inside a script refuse).
     pub in_script: bool,
+    /// The transaction being queued, between `MULTI` and `EXEC`/`DISCARD`.
+    pub tx: Option<multi::Transaction>,
+    /// The keys `WATCH`ed for the next `EXEC`.
+    pub watching: multi::Watching,
 }
 
 impl Session {
@@ -134,6 +139,8 @@ impl Session {
             subscriber: None,
             info,
             in_script: false,
+            tx: None,
+            watching: multi::Watching::default(),
         }
     }
 
@@ -169,6 +176,9 @@ pub struct Ctx<'a> {
     /// Unix ms, read once by the connection loop (a script keeps its start time, as
     /// Redis's scripts see time stand still).
     pub now: u64,
+    /// Set by a handler that ran writes for which the reply must wait for the journal
+    /// although its own row is no write (`EXEC`).
+    pub durable: bool,
 }
 
 impl Ctx<'_> {
@@ -215,7 +225,7 @@ pub struct Executed {
 
 impl Executed {
     /// An answer that needs no acknowledgement (nothing was written).
-    fn at_once(reply: Reply) -> Executed {
+    pub fn at_once(reply: Reply) -> Executed {
         Executed {
             answer: Answer::One(reply),
             wait_for_journal: false,
@@ -225,7 +235,7 @@ impl Executed {
 
 /// Runs one command at `now` for the connection `session`: [`prepare`], then [`run`], as the
 /// tests drive the glue. (The connection calls the two itself, taking the script gate in
-/// between: shared, or exclusively for a command whose row says [`Flags::SCRIPT`].)
+/// between: shared, or exclusively for a command whose row says [`Flags::EXCLUSIVE`].)
 #[cfg(test)]
 pub fn execute(shared: &Shared, session: &mut Session, args: &[Bytes], now: u64) -> Executed {
     match prepare(shared, session, args) {
@@ -236,8 +246,30 @@ pub fn execute(shared: &Shared, session: &mut Session, args: &[Bytes], now: u64)
 
 /// Looks the command up, once, and checks what every command shares: authentication, the
 /// role, the RESP2 subscribed mode, arity, a poisoned journal and the memory limit. `Err` is the
-/// refusal to send (nothing was changed).
+/// refusal to send (nothing was changed). Inside `MULTI`, a command that passes is queued
+/// (`Err` with `+QUEUED`) unless it is one of the transaction's own
+/// ([`Flags::TX_CONTROL`]), and a refusal flags the transaction ([`multi`]).
 pub fn prepare(
+    shared: &Shared,
+    session: &mut Session,
+    args: &[Bytes],
+) -> Result<&'static Spec, Executed> {
+    let checked = check(shared, session, args);
+    if session.tx.is_none() {
+        return checked;
+    }
+    match checked {
+        Err(refused) => {
+            multi::flag(session);
+            Err(refused)
+        }
+        Ok(spec) if spec.flags.contains(Flags::TX_CONTROL) => Ok(spec),
+        Ok(spec) => Err(multi::queue(shared, session, spec, args)),
+    }
+}
+
+/// [`prepare`]'s checks, outside of any transaction.
+fn check(
     shared: &Shared,
     session: &mut Session,
     args: &[Bytes],
@@ -298,8 +330,10 @@ pub fn run(
         shared,
         session,
         now,
+        durable: false,
     };
     let answer = (spec.handler)(&mut ctx, &mut Args::new(args)).unwrap_or_else(Answer::One);
+    let ran_writes = ctx.durable;
     // Every write waits, except the TTL-only ones, which ride in the next group. A script
     // checks the journal per `redis.call`; one that failed because the journal is poisoned
     // goes out at once (waiting would only find the journal failed and drop the reply), as a
@@ -308,9 +342,10 @@ pub fn run(
         script && matches!(answer, Answer::One(Reply::Error(_))) && shared.writes_refused();
     Executed {
         answer,
-        wait_for_journal: spec.flags.contains(Flags::WRITE)
-            && !spec.flags.contains(Flags::TTL_ONLY)
-            && !refused_script,
+        wait_for_journal: ran_writes
+            || (spec.flags.contains(Flags::WRITE)
+                && !spec.flags.contains(Flags::TTL_ONLY)
+                && !refused_script),
     }
 }
 

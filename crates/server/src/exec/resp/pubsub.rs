@@ -284,6 +284,9 @@ struct Registry {
 pub struct PubSub {
     registry: RwLock<Registry>,
     notify_flags: AtomicU32,
+    /// The keys connections `WATCH`, told of changes by the same observer and expirer that
+    /// publish keyspace events.
+    pub watches: super::multi::Watches,
 }
 
 impl PubSub {

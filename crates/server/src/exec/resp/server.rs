@@ -301,6 +301,8 @@ pub fn quit(ctx: &mut Ctx<'_>, _: &mut Args<'_>) -> Handled {
 
 /// `RESET`: back to a fresh connection's state.
 pub fn reset(ctx: &mut Ctx<'_>, _: &mut Args<'_>) -> Handled {
+    ctx.session.tx = None;
+    super::multi::unwatch_all(ctx.shared, ctx.session);
     let session = &mut *ctx.session;
     if let Some(mut sub) = session.subscriber.take() {
         ctx.shared.resp.pubsub.drop_subscriber(session.id, &mut sub);
@@ -509,7 +511,11 @@ fn command_info(spec: &Spec) -> Reply {
         Reply::Integer(i64::from(first)),
         Reply::Integer(i64::from(last)),
         Reply::Integer(i64::from(step)),
-        Reply::Set(vec![simple_owned(format!("@{}", spec.group))]),
+        // The ACL category; Redis's is singular for the transactions group.
+        Reply::Set(vec![simple_owned(match spec.group {
+            "transactions" => "@transaction".to_string(),
+            group => format!("@{group}"),
+        })]),
         Reply::Set(Vec::new()),
         Reply::Array(Vec::new()),
         Reply::Array(Vec::new()),

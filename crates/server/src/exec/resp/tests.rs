@@ -1399,3 +1399,287 @@ fn replies_past_the_output_limit_are_refused() {
         "100 keys cannot fit in one page of {limit} bytes"
     );
 }
+
+/// A server whose stores report to the `WATCH` registry, as the real server's do.
+fn shared_watched() -> Shared {
+    let config = Config::default();
+    let budget = Arc::new(Budget::new(config.max_memory));
+    let pubsub = Arc::new(super::pubsub::PubSub::default());
+    let stores = (0..DATABASES)
+        .map(|db| {
+            let observer = crate::changes::ChangeObserver::unjournaled(db as u8, pubsub.clone());
+            Arc::new(Store::with_observer(budget.clone(), NOW, Some(observer)))
+        })
+        .collect();
+    Shared::new(stores, None, config, pubsub)
+}
+
+#[test]
+fn transactions() {
+    let shared = shared_watched();
+    run(
+        &shared,
+        "
+        > MULTI
+        < +OK
+        > SET a 1
+        < +QUEUED
+        > INCR a
+        < +QUEUED
+        > GET a
+        < +QUEUED
+        > EXEC
+        < *3
+        < +OK
+        < :2
+        < $1
+        < 2
+        # Runtime errors are replies in the array; the rest still runs.
+        > SET s hello
+        < +OK
+        > MULTI
+        < +OK
+        > INCR s
+        < +QUEUED
+        > SET t 1
+        < +QUEUED
+        > EXEC
+        < *2
+        < -ERR value is not an integer or out of range
+        < +OK
+        # Errors while queueing abort the transaction.
+        > MULTI
+        < +OK
+        > SET x
+        < -ERR wrong number of arguments for 'set' command
+        > NOSUCH
+        < -ERR unknown command 'NOSUCH', with args beginning with: 
+        > SET y 1
+        < +QUEUED
+        > EXEC
+        < -EXECABORT Transaction discarded because of previous errors.
+        > GET y
+        < $-1
+        > EXEC
+        < -ERR EXEC without MULTI
+        > DISCARD
+        < -ERR DISCARD without MULTI
+        # Nested MULTI and WATCH inside MULTI are refused without aborting.
+        > MULTI
+        < +OK
+        > MULTI
+        < -ERR MULTI calls can not be nested
+        > WATCH a
+        < -ERR WATCH inside MULTI is not allowed
+        > PING
+        < +QUEUED
+        > EXEC
+        < *1
+        < +PONG
+        > MULTI
+        < +OK
+        > SET d 1
+        < +QUEUED
+        > DISCARD
+        < +OK
+        > GET d
+        < $-1
+        > MULTI
+        < +OK
+        > EXEC
+        < *0
+        # SELECT inside the transaction applies to what follows.
+        > MULTI
+        < +OK
+        > SELECT 1
+        < +QUEUED
+        > SET a one
+        < +QUEUED
+        > EXEC
+        < *2
+        < +OK
+        < +OK
+        > GET a
+        < $3
+        < one
+        > SELECT 0
+        < +OK
+        ",
+    );
+}
+
+#[test]
+fn watch_unwatch_and_invalidation() {
+    let shared = shared_watched();
+    run(
+        &shared,
+        "
+        > SET a 1
+        < +OK
+        > WATCH a b
+        < +OK
+        > MULTI
+        < +OK
+        > GET a
+        < +QUEUED
+        > EXEC
+        < *1
+        < $1
+        < 1
+        # A change by the same connection counts.
+        > WATCH a
+        < +OK
+        > SET a 2
+        < +OK
+        > MULTI
+        < +OK
+        > SET a 3
+        < +QUEUED
+        > EXEC
+        < *-1
+        > GET a
+        < $1
+        < 2
+        # EXEC forgot the watch.
+        > MULTI
+        < +OK
+        > GET a
+        < +QUEUED
+        > EXEC
+        < *1
+        < $1
+        < 2
+        # UNWATCH and DISCARD forget too.
+        > WATCH a
+        < +OK
+        > SET a 4
+        < +OK
+        > UNWATCH
+        < +OK
+        > MULTI
+        < +OK
+        > EXEC
+        < *0
+        > WATCH a
+        < +OK
+        > SET a 5
+        < +OK
+        > MULTI
+        < +OK
+        > DISCARD
+        < +OK
+        > MULTI
+        < +OK
+        > EXEC
+        < *0
+        # A watched key that is missing and then created.
+        > WATCH nope
+        < +OK
+        > SET nope 1
+        < +OK
+        > MULTI
+        < +OK
+        > EXEC
+        < *-1
+        # Expiry between WATCH and EXEC, unread by anyone.
+        > SET e 1 PX 100
+        < +OK
+        > WATCH e
+        < +OK
+        @ +200
+        > MULTI
+        < +OK
+        > EXEC
+        < *-1
+        # A flush.
+        > SET f 1
+        < +OK
+        > WATCH f
+        < +OK
+        > FLUSHALL
+        < +OK
+        > MULTI
+        < +OK
+        > EXEC
+        < *-1
+        # A delete of another key does not count.
+        > SET g 1
+        < +OK
+        > WATCH g
+        < +OK
+        > DEL other
+        < :0
+        > MULTI
+        < +OK
+        > EXEC
+        < *0
+        ",
+    );
+    assert_eq!(
+        shared.resp.pubsub.watches.watched(),
+        0,
+        "every watch is forgotten after EXEC"
+    );
+    // RESP3's null for a failed EXEC.
+    let mut session = run(
+        &shared,
+        "> SET g 1\n< +OK\n> WATCH g\n< +OK\n> DEL g\n< :1\n> MULTI\n< +OK",
+    );
+    session.protocol = sessiond_proto_resp::Protocol::Resp3;
+    let exec = vec![bytes::Bytes::from_static(b"EXEC")];
+    let mut out = BytesMut::new();
+    match execute(&shared, &mut session, &exec, NOW).answer {
+        Answer::One(reply) => encode(&reply, session.protocol, &mut out),
+        Answer::Many(_) => panic!("one reply"),
+    }
+    assert_eq!(&out[..], b"_\r\n");
+}
+
+#[test]
+fn transaction_bounds() {
+    let shared = shared_watched();
+    let mut session = Session::new(&shared, String::new(), String::new(), NOW);
+    let args = |line: &str| -> Vec<bytes::Bytes> {
+        line.split(' ')
+            .map(|a| bytes::Bytes::from(a.to_string()))
+            .collect()
+    };
+    let reply = |line: &str, session: &mut Session| match execute(
+        &shared,
+        session,
+        &args(line),
+        NOW,
+    )
+    .answer
+    {
+        Answer::One(r) => r,
+        Answer::Many(_) => panic!("one reply"),
+    };
+    assert_eq!(reply("MULTI", &mut session), super::simple("OK"));
+    let big = "x".repeat(1024 * 1024);
+    let mut refused = None;
+    for _ in 0..64 {
+        let r = reply(&format!("SET k {big}"), &mut session);
+        if r != super::simple("QUEUED") {
+            refused = Some(r);
+            break;
+        }
+    }
+    let refused = refused.expect("the queue is bounded");
+    assert!(
+        matches!(&refused, sessiond_proto_resp::Reply::Error(e) if e.starts_with(b"ERR transaction too large"))
+    );
+    assert_eq!(
+        reply("EXEC", &mut session),
+        super::error("EXECABORT Transaction discarded because of previous errors.")
+    );
+    let keys: Vec<String> = (0..super::multi::MAX_WATCHED + 1)
+        .map(|i| format!("k{i}"))
+        .collect();
+    let refused = reply(&format!("WATCH {}", keys.join(" ")), &mut session);
+    assert!(
+        matches!(&refused, sessiond_proto_resp::Reply::Error(e) if e.starts_with(b"ERR too many watched keys"))
+    );
+    assert_eq!(reply("UNWATCH", &mut session), super::simple("OK"));
+    assert_eq!(shared.resp.pubsub.watches.watched(), 0);
+}

@@ -610,6 +610,7 @@ fn command_from_script(
         shared,
         session,
         now,
+        durable: false,
     };
     match (spec.handler)(&mut ctx, &mut Args::new(&argv)) {
         Ok(Answer::One(reply)) | Err(reply) => reply,
