@@ -24,7 +24,7 @@
 //!   php-memcached through a stunnel sidecar; client certificates, certificate reload on
 //!   SIGHUP, handshake failures and timeouts.
 //! - [`transactions`]: `MULTI`/`EXEC`/`WATCH`: invalidation by another client, an expiry, a
-//!   memcached write and `FLUSHALL`; `EXEC`'s atomicity; redis-cli running a transaction.
+//!   memcached write and `FLUSHALL`; `EXEC`'s atomicity; redis-cli and phpredis transactions.
 //! - [`durability`]: the journal: a SIGKILL crash harness, torn and corrupt journals,
 //!   deadlines and PHP sessions across restarts, and a full disk.
 //!

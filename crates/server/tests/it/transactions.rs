@@ -1,7 +1,7 @@
 //! Redis transactions (`MULTI`/`EXEC`/`WATCH`) against the real binary: `WATCH` fails the
 //! transaction whoever changes the key (another RESP client, an expiry, a memcached client
 //! writing database 0, `FLUSHALL`), `EXEC` is atomic with respect to other clients, and
-//! `redis-cli` runs a transaction as it would against Redis.
+//! `redis-cli` and phpredis run transactions as they would against Redis.
 //!
 //! The memcached scenario is sessiond's own (one keyspace for both protocols); the others
 //! hold against redis-server too.
@@ -159,4 +159,40 @@ fn shell_words(cmd: &Command) -> String {
         .map(|a| format!("'{}'", a.to_string_lossy()))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// phpredis's `multi()` (a MULTI/EXEC transaction) and `watch()`, as PHP applications use them.
+#[test]
+fn phpredis_multi_exec_and_watch() {
+    let (_server, resp) = start();
+    let php = crate::php::php_with("redis", "php-redis");
+    let key = unique("php");
+    let code = format!(
+        r#"
+$r = new Redis();
+$r->connect('{ip}', {port});
+$k = '{key}';
+$res = $r->multi()->set($k, 'v1')->incr($k . ':n')->get($k)->exec();
+echo json_encode($res), "\n";
+$r->watch($k);
+$other = new Redis();
+$other->connect('{ip}', {port});
+$other->set($k, 'theirs');
+$res = $r->multi()->set($k, 'mine')->exec();
+echo json_encode($res), "\n";
+echo $r->get($k), "\n";
+$res = $r->multi(Redis::PIPELINE)->set($k, 'piped')->get($k)->exec();
+echo json_encode($res), "\n";
+"#,
+        ip = resp.ip(),
+        port = resp.port(),
+    );
+    let mut cmd = Command::new(php);
+    cmd.arg("-r").arg(code);
+    let out = run_with_timeout("php", &mut cmd, Duration::from_secs(30));
+    assert!(out.status.success(), "php: {}\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.stdout, "[true,1,\"v1\"]\nfalse\ntheirs\n[true,\"piped\"]\n",
+        "phpredis output"
+    );
 }
