@@ -131,6 +131,9 @@ impl Protocol for Memcache {
     }
 
     fn idle_timeout(&self) -> Option<Duration> {
+        if self.user.is_none() {
+            return super::unauthenticated_idle_timeout(&self.shared.config);
+        }
         self.shared.config.idle_timeout
     }
 

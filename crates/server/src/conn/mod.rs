@@ -261,6 +261,16 @@ pub(crate) async fn serve<S, P>(
     }
 }
 
+/// The idle timeout of a connection that has not logged in (while a password is required):
+/// the shorter of `--auth-idle-timeout` and `--idle-timeout`, since a client that does not
+/// know the password has no business sitting on a connection slot.
+pub(crate) fn unauthenticated_idle_timeout(config: &crate::config::Config) -> Option<Duration> {
+    match (config.auth_idle_timeout, config.idle_timeout) {
+        (Some(auth), Some(idle)) => Some(auth.min(idle)),
+        (auth, idle) => auth.or(idle),
+    }
+}
+
 /// Runs `work`, which may block for a while (a script), telling the runtime first so that
 /// the worker's other connections move to another thread meanwhile.
 fn run_blocking<R>(work: impl FnOnce() -> R) -> R {

@@ -129,12 +129,7 @@ impl Protocol for Resp {
     fn idle_timeout(&self) -> Option<Duration> {
         let config = &self.shared.config;
         if !self.session.authenticated {
-            // The shorter of the two: a client that does not know the password has no
-            // business sitting on a connection slot.
-            return match (config.auth_idle_timeout, config.idle_timeout) {
-                (Some(auth), Some(idle)) => Some(auth.min(idle)),
-                (auth, idle) => auth.or(idle),
-            };
+            return super::unauthenticated_idle_timeout(config);
         }
         if self.subscribed() {
             None

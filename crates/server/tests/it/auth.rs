@@ -739,3 +739,21 @@ fn cross_protocol_post_runs_nothing() {
     );
     println!("  HTTP POST/GET/PUT with a command body: connection closed, nothing ran");
 }
+
+/// A connection of either protocol that never logs in is closed after
+/// `--auth-idle-timeout` (one second here), so strangers cannot sit on connection slots.
+#[test]
+fn idle_connections_that_never_log_in_are_closed() {
+    let server = Sessiond::start(&["--requirepass", "idle-secret", "--auth-idle-timeout", "1"]);
+    let mut memcache = connect(server.memcache_addr());
+    let mut resp = connect(server.listener("resp").expect("RESP listener"));
+    assert!(
+        closed_without_reply(&mut memcache),
+        "memcached connection kept open"
+    );
+    assert!(closed_without_reply(&mut resp), "RESP connection kept open");
+    // The server goes on serving those who log in.
+    let mut client = RespClient::connect(server.listener("resp").expect("RESP listener"));
+    client.ok(&["AUTH", "idle-secret"]);
+    assert_eq!(client.call(&["PING"]).value, Resp::Simple("PONG".into()));
+}
