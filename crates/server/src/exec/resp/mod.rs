@@ -1,11 +1,13 @@
 //! Redis commands as store operations: the RESP half of the glue.
 //!
-//! The codec (`sessiond-proto-resp`) hands over argument vectors; [`execute`] looks the
-//! command up in one table ([`COMMANDS`]: name, arity, flags, key positions, handler),
-//! checks what every command shares (arity, authentication, the pub/sub context, a
-//! poisoned journal refusing writes) and calls the handler, which parses its own options
-//! and returns a [`Reply`] built in RESP3 terms (the codec downgrades for RESP2). Nothing
-//! here touches a socket or reads the clock; the connection loop (`conn_resp`) owns both.
+//! The codec (`sessiond-proto-resp`) hands over argument vectors; [`prepare`] looks the
+//! command up, once, in one table ([`COMMANDS`], in [`commands`]: name, arity, flags, key
+//! positions, handler) and checks what every command shares (arity, authentication and
+//! roles, the pub/sub context, a poisoned journal refusing writes, the memory limit); [`run`]
+//! calls the handler, which reads its arguments through [`args::Args`] and returns a
+//! [`Reply`] built in RESP3 terms (the codec downgrades for RESP2), or an error reply. Nothing
+//! here touches a socket or reads the clock; the connection (`conn::resp`) owns both, and
+//! takes the script gate between the two steps.
 //!
 //! One module per command family: [`strings`], [`keys`], [`collections`] (hashes, sets,
 //! sorted sets), [`server`] (connection and administration), [`pubsub`] (channels and
