@@ -67,10 +67,7 @@ impl Glue {
     /// Runs one RESP command at `now` and returns its encoded reply (RESP2 or RESP3, as the
     /// connection negotiated).
     pub fn resp(&mut self, args: &[Bytes], now: u64) -> BytesMut {
-        let executed = match resp::prepare(&self.shared, &mut self.session, args) {
-            Ok(spec) => resp::run(&self.shared, &mut self.session, spec, args, now),
-            Err(refused) => refused,
-        };
+        let executed = resp::execute(&self.shared, &mut self.session, args, now);
         let mut out = BytesMut::new();
         let replies = match executed.answer {
             Answer::One(reply) => vec![reply],

@@ -32,7 +32,7 @@ use sessiond_test_harness::{
     unique,
 };
 
-use crate::php::{Php, id, php_with, read_session, set, vars, write_session};
+use crate::php::{Php, assert_login_refused, php_with, read_session, vars, write_session};
 
 const SHARED_PW: &str = "shared-pw";
 const WEB_PW: &str = "web-pw";
@@ -254,19 +254,7 @@ fn php_memcached_sasl() {
         // No credentials at all.
         memcached_php(addr, "", ""),
     ] {
-        let run = php.run_unchecked(
-            "wrong credentials",
-            &[id(&bad_sid), "start".into(), set("x", b"1"), "close".into()],
-        );
-        assert!(
-            run.warnings
-                .iter()
-                .any(|w| w.contains("Failed to read session data")),
-            "PHP with wrong credentials did not fail; warnings {:?}\n{}\n{}",
-            run.warnings,
-            run.stdout,
-            run.stderr
-        );
+        assert_login_refused(&php, "wrong credentials", &bad_sid);
     }
     let mut text = Text::connect(addr);
     assert_eq!(text.login("ops", OPS_PW), "STORED");
@@ -486,18 +474,7 @@ fn phpredis_auth_user_and_password() {
     assert!(read_session(&good, "reader", &sid) == vars(&[("user", b"alice")]));
     let bad_sid = unique("aclbad");
     let bad = php("auth[]=web&auth[]=wrong");
-    let run = bad.run_unchecked(
-        "wrong password",
-        &[id(&bad_sid), "start".into(), set("x", b"1"), "close".into()],
-    );
-    assert!(
-        run.warnings
-            .iter()
-            .any(|w| w.contains("Failed to read session data")),
-        "phpredis with a wrong password did not fail; warnings {:?}\n{}",
-        run.warnings,
-        run.stderr
-    );
+    assert_login_refused(&bad, "wrong password", &bad_sid);
     let mut rc = RespClient::connect(addr);
     rc.ok(&["AUTH", "ops", OPS_PW]);
     assert!(rc.exists(&format!("PHPREDIS_SESSION:{sid}")));

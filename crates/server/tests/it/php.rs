@@ -272,6 +272,24 @@ pub fn write_session(php: &Php, label: &str, sid: &str, vars: &[(&str, &[u8])]) 
     assert_eq!(run.started(0), sid, "{label}: PHP changed the session id");
 }
 
+/// Tries to write session `sid` with `php`, whose credentials the server must refuse, and
+/// asserts PHP failed to read the session (what a refused login looks like from PHP).
+pub fn assert_login_refused(php: &Php, label: &str, sid: &str) {
+    let run = php.run_unchecked(
+        label,
+        &[id(sid), "start".into(), set("x", b"1"), "close".into()],
+    );
+    assert!(
+        run.warnings
+            .iter()
+            .any(|w| w.contains("Failed to read session data")),
+        "{label}: PHP did not fail to read the session; warnings {:?}\n{}\n{}",
+        run.warnings,
+        run.stdout,
+        run.stderr
+    );
+}
+
 /// Reads session `sid` in a fresh PHP process without changing it.
 pub fn read_session(php: &Php, label: &str, sid: &str) -> BTreeMap<String, Vec<u8>> {
     let run = php.run(label, &[id(sid), "start".into(), "close".into()]);

@@ -12,8 +12,8 @@
 use std::time::Duration;
 
 use crate::php::{
-    PHP_TIMEOUT, Php, fill, finish, id, new_sid, php_with, read_session, set, steps, vars,
-    write_session,
+    PHP_TIMEOUT, Php, assert_login_refused, fill, finish, id, new_sid, php_with, read_session, set,
+    steps, vars, write_session,
 };
 use sessiond_test_harness::{PASSWORD, Resp, RespClient, RespServer};
 
@@ -254,19 +254,7 @@ fn phpredis_auth() {
 
     let bad_sid = new_sid("aub");
     let bad = php(&server, "auth=wrong-password");
-    let run = bad.run_unchecked(
-        "wrong password",
-        &[id(&bad_sid), "start".into(), set("x", b"1"), "close".into()],
-    );
-    assert!(
-        run.warnings
-            .iter()
-            .any(|w| w.contains("Failed to read session data")),
-        "PHP with a wrong password did not fail the read; warnings {:?}\n{}\n{}",
-        run.warnings,
-        run.stdout,
-        run.stderr
-    );
+    assert_login_refused(&bad, "wrong password", &bad_sid);
     let mut rc = server.client(Some(PASSWORD));
     assert!(rc.exists(&data_key(&sid)));
     assert!(

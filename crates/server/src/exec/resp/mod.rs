@@ -236,9 +236,10 @@ impl Executed {
 }
 
 /// Runs one command at `now` for the connection `session`: [`prepare`], then [`run`], as the
-/// tests drive the glue. (The connection calls the two itself, taking the script gate in
-/// between: shared, or exclusively for a command whose row says [`Flags::EXCLUSIVE`].)
-#[cfg(test)]
+/// tests and the fuzz targets drive the glue. (The connection calls the two itself, taking
+/// the script gate in between: shared, or exclusively for a command whose row says
+/// [`Flags::EXCLUSIVE`].)
+#[cfg(any(test, feature = "fuzzing"))]
 pub fn execute(shared: &Shared, session: &mut Session, args: &[Bytes], now: u64) -> Executed {
     match prepare(shared, session, args) {
         Ok(spec) => run(shared, session, spec, args, now),
