@@ -16,6 +16,7 @@
 //!       op 5 ZSetAdd   score: f64 bits u64 | member_len: u32 | member
 //!       op 6 ZSetRemove member_len: u32 | member
 //!   7 CollectionPart (V2 only) the fields of 5: a part of a collection, more parts follow
+//!   8 Revoke (V2 only) key | until: u64: the key was revoked, re-creating it is refused until then
 //! key = key_len: u16 (V1) or u32 (V2) | key bytes
 //! ```
 //! Integers are little-endian. Deadlines are absolute Unix milliseconds. A collection's type
@@ -71,6 +72,7 @@ const CLEAR: u8 = 4;
 const PUT_COLLECTION: u8 = 5;
 const ELEMENT: u8 = 6;
 const COLLECTION_PART: u8 = 7;
+const REVOKE: u8 = 8;
 
 const HASH_SET: u8 = 1;
 const HASH_REMOVE: u8 = 2;
@@ -257,11 +259,14 @@ pub fn payload_len(version: Version, record: &Record<'_>) -> Result<usize, Encod
     {
         return Err(EncodeError::Invalid);
     }
+    if version == Version::V1 && matches!(record.mutation, Mutation::Revoke { .. }) {
+        return Err(EncodeError::Invalid);
+    }
     // Saturating: the result is only compared with MAX_PAYLOAD.
     let len = 2 + match record.mutation {
         Mutation::Put { key, value, .. } => key_field(key)? + 4 + 8 + 8 + 4 + value.len(),
         Mutation::Remove { key } => key_field(key)?,
-        Mutation::Deadline { key, .. } => key_field(key)? + 8,
+        Mutation::Deadline { key, .. } | Mutation::Revoke { key, .. } => key_field(key)? + 8,
         Mutation::Clear => 0,
         Mutation::PutCollection {
             key, kind, members, ..
@@ -336,6 +341,11 @@ pub fn encode_payload(
             out.extend_from_slice(&[DEADLINE, db]);
             put_key(out, key);
             out.extend_from_slice(&deadline.unwrap_or(0).to_le_bytes());
+        }
+        Mutation::Revoke { key, until } => {
+            out.extend_from_slice(&[REVOKE, db]);
+            put_key(out, key);
+            out.extend_from_slice(&until.to_le_bytes());
         }
         Mutation::Clear => out.extend_from_slice(&[CLEAR, db]),
         Mutation::PutCollection {
@@ -542,6 +552,13 @@ fn parse_payload(version: Version, payload: &[u8]) -> Option<Record<'_>> {
             }
         }
         CLEAR => Mutation::Clear,
+        REVOKE if version == Version::V2 => {
+            let key = c.key(version)?;
+            Mutation::Revoke {
+                key,
+                until: c.u64()?,
+            }
+        }
         PUT_COLLECTION | COLLECTION_PART => {
             if kind == COLLECTION_PART {
                 if version == Version::V1 {
@@ -608,7 +625,7 @@ mod tests {
 
     fn mutation() -> impl Strategy<Value = (u8, u8, Vec<u8>, Vec<u8>, u32, u64, Option<u64>)> {
         (
-            0u8..13,
+            0u8..14,
             0u8..16,
             proptest::collection::vec(any::<u8>(), 0..40),
             proptest::collection::vec(any::<u8>(), 0..300),
@@ -690,10 +707,11 @@ mod tests {
                     score,
                 },
             },
-            _ => Mutation::Element {
+            12 => Mutation::Element {
                 key,
                 op: ElementOp::ZSetRemove { member: value },
             },
+            _ => Mutation::Revoke { key, until: cas },
         }
     }
 
@@ -714,6 +732,10 @@ mod tests {
                 let mut out = vec![0xAA];
                 if version == Version::V2 {
                     encode(&record, &mut out).unwrap();
+                } else if matches!(record.mutation, Mutation::Revoke { .. }) {
+                    // V1 files are never appended to, and V1 had no revocations.
+                    prop_assert_eq!(encode_frame(version, &record, &mut out), Err(EncodeError::Invalid));
+                    continue;
                 } else {
                     encode_frame(version, &record, &mut out).unwrap();
                 }

@@ -52,7 +52,7 @@ impl ChangeObserver {
 }
 
 impl Observer for ChangeObserver {
-    fn applied(&self, mutation: &Mutation<'_>) {
+    fn applied(&self, mutation: &Mutation<'_>, _now: u64) {
         if let Some(journal) = &self.journal {
             journal.append(self.db, mutation);
         }
@@ -63,13 +63,14 @@ impl Observer for ChangeObserver {
                 | Mutation::PutCollection { key, .. }
                 | Mutation::Element { key, .. }
                 | Mutation::Remove { key }
+                | Mutation::Revoke { key, .. }
                 | Mutation::Deadline { key, .. } => watches.touched(self.db as usize, key),
                 Mutation::Clear => watches.cleared(self.db as usize),
             }
         }
     }
 
-    fn expired(&self, key: &[u8]) {
+    fn expired(&self, key: &[u8], _now: u64) {
         if let Some(pubsub) = &self.pubsub {
             pubsub.watches.touched(self.db as usize, key);
             pubsub.notify(self.db as usize, pubsub::EXPIRED, "expired", key);

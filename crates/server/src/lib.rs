@@ -287,15 +287,12 @@ async fn expirer(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         // never starves connections. Each database's sweep holds the script gate shared, so
         // keys do not vanish under a running script; each removal is published as an
         // `expired` keyspace event (one atomic load when notifications are off).
-        for (db, store) in shared.databases.iter().enumerate() {
+        for store in shared.databases.iter() {
             loop {
                 let removed = {
                     let _gate = shared.gate.read().await;
-                    let pubsub = &shared.resp.pubsub;
-                    store.expire_due(clock::now_ms(), &mut |key| {
-                        pubsub.watches.touched(db, key);
-                        pubsub.notify(db, exec::resp::pubsub::EXPIRED, "expired", key);
-                    })
+                    // The stores' observer (`changes`) publishes each expiry.
+                    store.expire_due(clock::now_ms())
                 };
                 if removed == 0 {
                     break;

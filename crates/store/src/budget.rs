@@ -125,6 +125,42 @@ impl Budget {
     }
 }
 
+/// Bytes the server keeps beside the items on their behalf (the session index), charged to
+/// the same budget so that everything a client's writes make the server hold counts against
+/// one limit. It follows what it describes: [`DerivedCharge::set`] moves the charge to the
+/// current size, never refused (the writes that made the index grow were admitted already;
+/// once the budget is full they are refused, so the index stops growing too), and dropping
+/// the guard gives everything back.
+#[derive(Debug)]
+pub struct DerivedCharge {
+    budget: std::sync::Arc<Budget>,
+    held: u64,
+}
+
+impl DerivedCharge {
+    /// A charge of nothing yet against `budget`.
+    pub fn new(budget: std::sync::Arc<Budget>) -> DerivedCharge {
+        DerivedCharge { budget, held: 0 }
+    }
+
+    /// Charges exactly `bytes` from now on.
+    pub fn set(&mut self, bytes: u64) {
+        self.budget.adjust(bytes, self.held);
+        self.held = bytes;
+    }
+
+    /// Bytes charged now.
+    pub fn held(&self) -> u64 {
+        self.held
+    }
+}
+
+impl Drop for DerivedCharge {
+    fn drop(&mut self) {
+        self.budget.release(self.held);
+    }
+}
+
 /// Bytes charged to a [`Budget`] and not settled yet: for a change not applied yet, or for
 /// an item taken out of its table. The guard that makes "charge before you change, and give
 /// it back if you do not" impossible to get wrong: dropped, it releases what it holds, so

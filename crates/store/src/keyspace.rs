@@ -181,6 +181,9 @@ impl Store {
                 if nx && shard.contains(dst, &ctx) {
                     return RenameOutcome::TargetExists;
                 }
+                if shard.is_revoked(dst, &ctx) {
+                    return RenameOutcome::TargetRevoked;
+                }
                 if let Some(moved) = shard.take_for_move(src, &ctx) {
                     shard.land(dst, moved, &ctx);
                     ctx.applied_remove(src);
@@ -195,6 +198,9 @@ impl Store {
         }
         if nx && dst_shard.contains(dst, &ctx) {
             return RenameOutcome::TargetExists;
+        }
+        if dst_shard.is_revoked(dst, &ctx) {
+            return RenameOutcome::TargetRevoked;
         }
         if let Some(moved) = src_shard.take_for_move(src, &ctx) {
             dst_shard.land(dst, moved, &ctx);

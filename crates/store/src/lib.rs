@@ -100,7 +100,7 @@ use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-pub use budget::{Budget, ITEM_OVERHEAD};
+pub use budget::{Budget, DerivedCharge, ITEM_OVERHEAD};
 pub use bytes::Bytes;
 pub use glob::glob_match;
 pub use mutation::{ElementOp, Mutation, Observer};
@@ -232,7 +232,7 @@ impl Store {
             shard.clear(&self.budget, now);
         }
         if let Some(observer) = &self.observer {
-            observer.applied(&Mutation::Clear);
+            observer.applied(&Mutation::Clear, now);
         }
     }
 
@@ -255,6 +255,7 @@ impl Store {
             | Mutation::PutCollection { key, .. }
             | Mutation::Element { key, .. }
             | Mutation::Remove { key }
+            | Mutation::Revoke { key, .. }
             | Mutation::Deadline { key, .. } => {
                 let ctx = shard::Ctx {
                     observer: None,
@@ -275,22 +276,31 @@ impl Store {
         self.lock(index).live_entries(now)
     }
 
-    /// Removes items whose deadline is at or before `now`, calling `on_expired` with each
-    /// removed key (for expiry notifications). Returns how many were removed. Each shard
-    /// hands out a bounded number of wheel entries per call; call it again if the return
-    /// value suggests a backlog.
-    pub fn expire_due(&self, now: u64, on_expired: &mut dyn FnMut(&[u8])) -> usize {
+    /// The revocations in force in shard `index` (0..[`SHARDS`]) and until when, for a
+    /// snapshot.
+    pub fn revocations_in_shard(&self, index: usize, now: u64) -> Vec<(Bytes, u64)> {
+        self.lock(index).revocations(now)
+    }
+
+    /// Revokes the live item under `key`: removes it and refuses every write that would
+    /// create the key again ([`StoreError::Revoked`]) until the item's deadline, or for
+    /// `hold` ms if it had none. The observer hears a [`Mutation::Revoke`]. Returns until
+    /// when, or `None` if the key held nothing (then nothing is filed).
+    pub fn revoke(&self, key: &[u8], hold: u64, now: u64) -> Option<u64> {
+        self.shard(key, now).revoke(key, hold, &self.ctx(now))
+    }
+
+    /// Removes items whose deadline is at or before `now`, telling the observer of each
+    /// ([`Observer::expired`]), and forgets revocations whose time has come. Returns how
+    /// many items were removed. Each shard hands out a bounded number of wheel entries per
+    /// call; call it again if the return value suggests a backlog.
+    pub fn expire_due(&self, now: u64) -> usize {
         self.apply_pending_flush(now);
         let mut due = Vec::new();
         let mut removed = 0;
         for shard in self.shards.iter() {
             let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
-            removed += shard.expire_due(
-                &self.ctx(now),
-                EXPIRE_BUDGET_PER_SHARD,
-                &mut due,
-                on_expired,
-            );
+            removed += shard.expire_due(&self.ctx(now), EXPIRE_BUDGET_PER_SHARD, &mut due);
         }
         self.reclaimed_by_wheel
             .fetch_add(removed as u64, Ordering::Relaxed);

@@ -96,22 +96,41 @@ pub enum Mutation<'a> {
         /// The new deadline in Unix ms.
         deadline: Option<u64>,
     },
-    /// Every item was removed (`flush_all`).
+    /// The key's item (which existed) was revoked: removed, and every write that would
+    /// create the key again is refused with [`StoreError::Revoked`](crate::StoreError::Revoked)
+    /// until `until` (Unix ms), so that a request still in flight when an administrator
+    /// logged a session out cannot bring it back.
+    Revoke {
+        /// The key.
+        key: &'a [u8],
+        /// When writes to the key are allowed again (the revoked item's own deadline).
+        until: u64,
+    },
+    /// Every item was removed (`flush_all`), and every revocation forgotten.
     Clear,
 }
 
 /// Receives every change a store applies, while the store still holds the lock of the
 /// changed key's shard: for any one key, calls arrive in the order the changes were applied.
-/// The journal implements this. It must be quick and must not call back into the store.
+/// The server's observer journals the change and keeps what is derived from the keyspace
+/// (the session index, pub/sub). It must be quick and must not call back into the store.
+/// `now` is the time the operation was given.
 pub trait Observer: Send + Sync {
     /// Called after `mutation` was applied in memory.
-    fn applied(&self, mutation: &Mutation<'_>);
+    fn applied(&self, mutation: &Mutation<'_>, now: u64);
 
-    /// Called when a read finds `key`'s deadline passed and removes the item. Not a
-    /// mutation to journal (the deadline is recorded already); it exists so the server can
-    /// publish the expiry. [`Store::expire_due`](crate::Store::expire_due) reports its removals to its own callback
-    /// instead.
-    fn expired(&self, key: &[u8]) {
-        let _ = key;
+    /// Called when an item is removed because its deadline passed: found so by a read, or
+    /// reclaimed by [`Store::expire_due`](crate::Store::expire_due). Not a mutation to
+    /// journal (the deadline is recorded already); it exists so the server can publish the
+    /// expiry and forget what it derived from the item.
+    fn expired(&self, key: &[u8], now: u64) {
+        let _ = (key, now);
+    }
+
+    /// Called when a read or touch finds `key` live (`get`, `gets`, `gat`, `GET`,
+    /// `HGETALL`, …): the session index's "last seen". Reads change nothing, so nothing is
+    /// journaled.
+    fn read(&self, key: &[u8], now: u64) {
+        let _ = (key, now);
     }
 }

@@ -67,7 +67,20 @@ impl Ctx<'_> {
     /// the observer sees the changes to any one key in the order they were applied.
     fn applied(&self, mutation: Mutation<'_>) {
         if let Some(observer) = self.observer {
-            observer.applied(&mutation);
+            observer.applied(&mutation, self.now);
+        }
+    }
+
+    fn expired(&self, key: &[u8]) {
+        self.expired.fetch_add(1, Ordering::Relaxed);
+        if let Some(observer) = self.observer {
+            observer.expired(key, self.now);
+        }
+    }
+
+    fn read(&self, key: &[u8]) {
+        if let Some(observer) = self.observer {
+            observer.read(key, self.now);
         }
     }
 
@@ -142,7 +155,17 @@ pub(crate) struct Shard {
     /// The table's hasher. It must differ from the one that picks the shard: every key in
     /// this shard shares the low bits of that one, which would crowd a few buckets.
     hasher: foldhash::fast::RandomState,
+    /// Revoked keys and until when (Unix ms) a write may not create them again. Empty on
+    /// almost every shard, so a write pays one `is_empty` check; entries past their time go
+    /// at the first look or at the sweep after `revoked_next`.
+    revoked: hashbrown::HashMap<Box<[u8]>, u64>,
+    /// The earliest `until` in `revoked` (`u64::MAX` when empty): when the sweep has work.
+    revoked_next: u64,
 }
+
+/// Bytes charged per revoked key on top of the key: the map's slot, the boxed key's
+/// allocation header and rounding, the deadline.
+pub(crate) const REVOKED_OVERHEAD: u64 = 64;
 
 /// What [`Shard::write`] needs to know of the item it may replace.
 struct Current {
@@ -191,7 +214,86 @@ impl Shard {
             table: HashTable::new(),
             wheel: Wheel::new(now),
             hasher,
+            revoked: hashbrown::HashMap::new(),
+            revoked_next: u64::MAX,
         }
+    }
+
+    /// Whether `key` is revoked at `ctx.now`; a revocation found past its time is dropped.
+    pub fn is_revoked(&mut self, key: &[u8], ctx: &Ctx<'_>) -> bool {
+        if self.revoked.is_empty() {
+            return false;
+        }
+        match self.revoked.get(key) {
+            None => false,
+            Some(&until) if until > ctx.now => true,
+            Some(_) => {
+                self.revoked.remove(key);
+                drop(ctx.budget.held(key.len() as u64 + REVOKED_OVERHEAD));
+                false
+            }
+        }
+    }
+
+    /// Refuses a write that would create `key` while it is revoked.
+    fn check_not_revoked(&mut self, key: &[u8], ctx: &Ctx<'_>) -> Result<(), StoreError> {
+        if self.is_revoked(key, ctx) {
+            Err(StoreError::Revoked)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Files `key` as revoked until `until` (replacing an earlier revocation of it). Never
+    /// refused for memory: a revocation removes an item far larger than its own record.
+    fn file_revocation(&mut self, key: &[u8], until: u64, budget: &Budget) {
+        if self.revoked.insert(key.into(), until).is_none() {
+            budget
+                .force_charge(0, key.len() as u64 + REVOKED_OVERHEAD)
+                .commit();
+        }
+        self.revoked_next = self.revoked_next.min(until);
+    }
+
+    /// Revokes the live item under `key`: removes it and refuses its re-creation until its
+    /// deadline, or until `now + hold` if it had none. Returns that time, or `None` (and
+    /// changes nothing) if the key holds nothing.
+    pub fn revoke(&mut self, key: &[u8], hold: u64, ctx: &Ctx<'_>) -> Option<u64> {
+        let deadline = self.live(key, ctx)?.deadline();
+        let until = deadline.unwrap_or(ctx.now.saturating_add(hold));
+        self.remove(key, ctx);
+        self.file_revocation(key, until, ctx.budget);
+        ctx.applied(Mutation::Revoke { key, until });
+        Some(until)
+    }
+
+    /// The revocations still in force, for a snapshot.
+    pub fn revocations(&self, now: u64) -> Vec<(Bytes, u64)> {
+        self.revoked
+            .iter()
+            .filter(|&(_, &until)| until > now)
+            .map(|(key, &until)| (Bytes::copy_from_slice(key), until))
+            .collect()
+    }
+
+    /// Drops the revocations whose time has come, once the earliest of them is due.
+    fn sweep_revocations(&mut self, budget: &Budget, now: u64) {
+        if self.revoked_next > now {
+            return;
+        }
+        let mut freed = 0;
+        let mut next = u64::MAX;
+        self.revoked.retain(|key, &mut until| {
+            if until <= now {
+                freed += key.len() as u64 + REVOKED_OVERHEAD;
+                false
+            } else {
+                next = next.min(until);
+                true
+            }
+        });
+        self.revoked_next = next;
+        drop(budget.held(freed));
     }
 
     pub fn len(&self) -> usize {
@@ -231,10 +333,7 @@ impl Shard {
         if expired || empty {
             drop(unlink(found, ctx.budget));
             if expired {
-                ctx.expired.fetch_add(1, Ordering::Relaxed);
-                if let Some(observer) = ctx.observer {
-                    observer.expired(key);
-                }
+                ctx.expired(key);
             }
             return None;
         }
@@ -263,11 +362,19 @@ impl Shard {
     }
 
     pub fn get_if_string(&mut self, key: &[u8], ctx: &Ctx<'_>) -> Option<Entry<Bytes>> {
-        self.live_str(key, ctx).and_then(|item| item.string_entry())
+        let entry = self.live_str(key, ctx).and_then(|item| item.string_entry());
+        if entry.is_some() {
+            ctx.read(key);
+        }
+        entry
     }
 
     pub fn get(&mut self, key: &[u8], ctx: &Ctx<'_>) -> Option<Entry> {
-        self.live(key, ctx).map(|item| item.entry())
+        let entry = self.live(key, ctx).map(|item| item.entry());
+        if entry.is_some() {
+            ctx.read(key);
+        }
+        entry
     }
 
     pub fn touch_if_string(
@@ -374,6 +481,7 @@ impl Shard {
         old_charged: u64,
         ctx: &Ctx<'_>,
     ) -> Result<(), StoreError> {
+        self.check_not_revoked(key, ctx)?;
         let len: usize = parts.iter().map(|p| p.len()).sum();
         let charge = ctx
             .budget
@@ -492,7 +600,10 @@ impl Shard {
             }
             Some(_) => true,
             None if missing == Missing::Skip => return Ok(None),
-            None => false,
+            None => {
+                self.check_not_revoked(key, ctx)?;
+                false
+            }
         };
         let reserve = if exists {
             reserve
@@ -812,6 +923,11 @@ impl Shard {
                 self.reschedule(key, deadline);
                 None
             }
+            Mutation::Revoke { key, until } => {
+                self.remove(key, ctx);
+                self.file_revocation(key, until, ctx.budget);
+                None
+            }
             Mutation::Clear => {
                 self.clear(ctx.budget, ctx.now);
                 None
@@ -907,12 +1023,19 @@ impl Shard {
     }
 
     pub fn clear(&mut self, budget: &Budget, now: u64) {
-        let charged: u64 = self.table.iter().map(Item::charge).sum();
+        let charged: u64 = self.table.iter().map(Item::charge).sum::<u64>()
+            + self
+                .revoked
+                .keys()
+                .map(|key| key.len() as u64 + REVOKED_OVERHEAD)
+                .sum::<u64>();
         // The whole table leaves at once: its charge is given back when this guard drops.
         let _released = budget.held(charged);
         // Fresh containers rather than `clear()`, so a flushed shard gives its memory back.
         self.table = HashTable::new();
         self.wheel = Wheel::new(now);
+        self.revoked = hashbrown::HashMap::new();
+        self.revoked_next = u64::MAX;
     }
 
     /// Hands the due wheel entries (at most about `budget`) to their items: an item whose
@@ -927,13 +1050,8 @@ impl Shard {
     /// (reads check deadlines anyway), otherwise re-filed. So a collision can only make an
     /// entry fire early (a re-filing) or leave reclamation to the item's own entry, never
     /// remove a live item.
-    pub fn expire_due(
-        &mut self,
-        ctx: &Ctx<'_>,
-        budget: usize,
-        due: &mut Vec<WheelEntry>,
-        on_expired: &mut dyn FnMut(&[u8]),
-    ) -> usize {
+    pub fn expire_due(&mut self, ctx: &Ctx<'_>, budget: usize, due: &mut Vec<WheelEntry>) -> usize {
+        self.sweep_revocations(ctx.budget, ctx.now);
         due.clear();
         self.wheel.drain_due(ctx.now, budget, due);
         let mut removed = 0;
@@ -956,8 +1074,7 @@ impl Shard {
                 });
             } else {
                 let (item, _released) = unlink(found, ctx.budget);
-                ctx.expired.fetch_add(1, Ordering::Relaxed);
-                on_expired(item.key());
+                ctx.expired(item.key());
                 removed += 1;
             }
         }

@@ -208,16 +208,18 @@ fn counters_wrap_up_and_stop_at_zero_down() {
 
 #[test]
 fn the_wheel_reclaims_unread_items_at_their_deadline() {
-    let s = store();
+    let seen = Arc::new(Expiries::default());
+    let s = Store::with_observer(Arc::new(Budget::new(u64::MAX)), T0, Some(seen.clone()));
     for i in 0..1000u64 {
         set(&s, &format!("k{i}"), "v", Some(T0 + 1 + i * 37), T0);
     }
-    let mut expired = Vec::new();
-    let n = s.expire_due(T0 + 1 + 500 * 37, &mut |k| expired.push(k.to_vec()));
+    let n = s.expire_due(T0 + 1 + 500 * 37);
+    let expired = seen.0.lock().unwrap().0.clone();
     assert_eq!(n, 501);
+    assert_eq!(expired.len(), 501, "each reclaimed key reported once");
     assert_eq!(s.len(), 499);
     assert!(expired.contains(&b"k500".to_vec()) && !expired.contains(&b"k501".to_vec()));
-    assert_eq!(s.expire_due(T0 + 1_000_000, &mut |_| {}), 499);
+    assert_eq!(s.expire_due(T0 + 1_000_000), 499);
     assert!(s.is_empty());
     assert_eq!(s.budget().used(), 0);
 }
@@ -235,24 +237,16 @@ fn touching_later_refiles_lazily_and_touching_earlier_refiles_now() {
         1,
         "sliding expiry adds no wheel entries"
     );
-    assert_eq!(
-        s.expire_due(T0 + 1000, &mut |_| {}),
-        0,
-        "the early entry re-files"
-    );
+    assert_eq!(s.expire_due(T0 + 1000), 0, "the early entry re-files");
     assert!(s.get_if_string(b"k", T0 + 1000).is_some());
-    assert_eq!(s.expire_due(T0 + 100_000, &mut |_| {}), 1);
+    assert_eq!(s.expire_due(T0 + 100_000), 1);
 
     set(&s, "j", "v", Some(T0 + 1_000_000), T0);
     s.touch_if_string(b"j", Some(T0 + 10), T0).unwrap();
-    assert_eq!(s.expire_due(T0 + 10, &mut |_| {}), 1);
+    assert_eq!(s.expire_due(T0 + 10), 1);
     mc_write(&s, b"p", b"v", 0, Some(T0 + 10), Condition::Always, T0).unwrap();
     s.touch_if_string(b"p", None, T0).unwrap();
-    assert_eq!(
-        s.expire_due(T0 + 1_000_000, &mut |_| {}),
-        0,
-        "a persisted item stays"
-    );
+    assert_eq!(s.expire_due(T0 + 1_000_000), 0, "a persisted item stays");
     assert!(s.get_if_string(b"p", T0 + 1_000_000).is_some());
 }
 
@@ -362,7 +356,7 @@ proptest! {
                 }
                 Op::Advance(ms) => now += ms as u64,
                 Op::Expire => {
-                    s.expire_due(now, &mut |_| {});
+                    s.expire_due(now);
                 }
             }
             for k in 0..8u8 {
@@ -372,11 +366,24 @@ proptest! {
         }
         // Far in the future, the wheel alone must have reclaimed everything that expires.
         now += 10_000_000;
-        s.expire_due(now, &mut |_| {});
+        s.expire_due(now);
         let persistent = model.values().filter(|(_, d)| d.is_none()).count();
         prop_assert_eq!(s.len(), persistent);
         for k in 0..8u8 { s.remove_if_string(&[k], 0, now); }
         prop_assert_eq!(s.budget().used(), 0);
+    }
+}
+
+/// An observer that keeps the keys reported expired and counts the mutations.
+#[derive(Default)]
+struct Expiries(std::sync::Mutex<(Vec<Vec<u8>>, usize)>);
+
+impl Observer for Expiries {
+    fn applied(&self, _: &Mutation<'_>, _: u64) {
+        self.0.lock().unwrap().1 += 1;
+    }
+    fn expired(&self, key: &[u8], _: u64) {
+        self.0.lock().unwrap().0.push(key.to_vec());
     }
 }
 
@@ -387,6 +394,7 @@ enum Owned {
     Remove(Vec<u8>),
     Deadline(Vec<u8>, Option<u64>),
     Clear,
+    Revoke(Vec<u8>, u64),
     PutCollection(Vec<u8>, Kind, Vec<u8>, Option<u64>),
     /// Key, op tag (0..6), element, hash value, score.
     Element(Vec<u8>, u8, Vec<u8>, Vec<u8>, f64),
@@ -397,7 +405,7 @@ enum Owned {
 struct Recorder(std::sync::Mutex<Vec<Owned>>);
 
 impl Observer for Recorder {
-    fn applied(&self, m: &Mutation<'_>) {
+    fn applied(&self, m: &Mutation<'_>, _now: u64) {
         let owned = match *m {
             Mutation::Put {
                 key,
@@ -409,6 +417,7 @@ impl Observer for Recorder {
             Mutation::Remove { key } => Owned::Remove(key.to_vec()),
             Mutation::Deadline { key, deadline } => Owned::Deadline(key.to_vec(), deadline),
             Mutation::Clear => Owned::Clear,
+            Mutation::Revoke { key, until } => Owned::Revoke(key.to_vec(), until),
             Mutation::PutCollection {
                 key,
                 kind,
@@ -453,6 +462,7 @@ fn replay_into(fresh: &Store, log: &[Owned], now: u64) {
                 deadline: *deadline,
             },
             Owned::Clear => Mutation::Clear,
+            Owned::Revoke(key, until) => Mutation::Revoke { key, until: *until },
             Owned::PutCollection(key, kind, members, deadline) => Mutation::PutCollection {
                 key,
                 kind: *kind,
@@ -569,7 +579,7 @@ proptest! {
             }
             now += step as u64;
             if v % 7 == 0 {
-                s.expire_due(now, &mut |_| {});
+                s.expire_due(now);
             }
         }
         prop_assert_eq!(contents(&replay(&recorder, now), now), contents(&s, now));
@@ -604,7 +614,7 @@ proptest! {
             typed_op(&s, op, &key, &[b'k', v % 4], v, ttl.map(|t| now + t as u64), now);
             now += step as u64;
             if v % 7 == 0 {
-                s.expire_due(now, &mut |_| {});
+                s.expire_due(now);
             }
         }
         let (snap_now, items) = snapshot.unwrap();
@@ -765,7 +775,7 @@ fn rename_moves_value_and_deadline_across_shards() {
         RenameOutcome::Renamed
     );
     // The wheel follows the item to its new shard.
-    assert_eq!(s.expire_due(T0 + 5000, &mut |_| {}), 64);
+    assert_eq!(s.expire_due(T0 + 5000), 64);
 }
 
 #[test]
@@ -798,16 +808,6 @@ fn scan_returns_every_key_exactly_once_with_small_counts() {
 
 #[test]
 fn lazily_expired_keys_are_reported_to_the_observer_but_not_as_mutations() {
-    #[derive(Default)]
-    struct Expiries(std::sync::Mutex<(Vec<Vec<u8>>, usize)>);
-    impl Observer for Expiries {
-        fn applied(&self, _: &Mutation<'_>) {
-            self.0.lock().unwrap().1 += 1;
-        }
-        fn expired(&self, key: &[u8]) {
-            self.0.lock().unwrap().0.push(key.to_vec());
-        }
-    }
     let seen = Arc::new(Expiries::default());
     let s = Store::with_observer(Arc::new(Budget::new(u64::MAX)), T0, Some(seen.clone()));
     s.write(
@@ -821,4 +821,85 @@ fn lazily_expired_keys_are_reported_to_the_observer_but_not_as_mutations() {
     let (keys, mutations) = seen.0.lock().unwrap().clone();
     assert_eq!(keys, [b"k".to_vec()]);
     assert_eq!(mutations, 1, "only the SET was a mutation");
+}
+
+#[test]
+fn a_revoked_key_refuses_re_creation_until_its_old_deadline_and_replays_so() {
+    let recorder = Arc::new(Recorder::default());
+    let budget = Arc::new(Budget::new(u64::MAX));
+    let s = Store::with_observer(budget.clone(), T0, Some(recorder.clone()));
+    set(&s, "sess", "alice", Some(T0 + 1000), T0);
+    assert_eq!(s.revoke(b"sess", 60_000, T0 + 1), Some(T0 + 1000));
+    assert!(s.get(b"sess", T0 + 2).is_none(), "revoked: gone");
+    assert_eq!(
+        s.revoke(b"nothing", 60_000, T0 + 1),
+        None,
+        "nothing to revoke"
+    );
+    // Every way of creating the key again is refused, and changes nothing.
+    let write = s.write(
+        b"sess",
+        b"again",
+        redis_set(DeadlineChange::Set(None)),
+        T0 + 5,
+    );
+    assert_eq!(write.err(), Some(StoreError::Revoked));
+    assert_eq!(
+        s.extend_or_create(b"sess", b"x", 100, T0 + 5),
+        Err(StoreError::Revoked)
+    );
+    assert_eq!(s.add_i64(b"sess", 1, T0 + 5), Err(StoreError::Revoked));
+    assert_eq!(
+        s.hash_set(b"sess", &[(b"f", b"v")], T0 + 5),
+        Err(StoreError::Revoked)
+    );
+    assert_eq!(
+        s.set_add(b"sess", &[b"m"], T0 + 5),
+        Err(StoreError::Revoked)
+    );
+    set(&s, "other", "v", None, T0 + 5);
+    assert_eq!(
+        s.rename(b"other", b"sess", IfTargetExists::Replace, T0 + 5),
+        RenameOutcome::TargetRevoked
+    );
+    assert!(s.get(b"sess", T0 + 5).is_none());
+    // A snapshot carries the revocation; a replay of the log restores it.
+    let in_force: Vec<_> = (0..SHARDS)
+        .flat_map(|i| s.revocations_in_shard(i, T0 + 5))
+        .collect();
+    assert_eq!(in_force, [(Bytes::from_static(b"sess"), T0 + 1000)]);
+    let replayed = replay(&recorder, T0 + 5);
+    assert_eq!(
+        replayed
+            .write(
+                b"sess",
+                b"again",
+                redis_set(DeadlineChange::Set(None)),
+                T0 + 5
+            )
+            .err(),
+        Some(StoreError::Revoked)
+    );
+    // At the old deadline the key may be created again, and the sweep gives the
+    // revocation's bytes back.
+    s.remove(b"other", T0 + 5);
+    s.expire_due(T0 + 1000);
+    assert_eq!(budget.used(), 0, "the revocation's charge is released");
+    assert!(matches!(
+        set(&s, "sess", "bob", None, T0 + 1000),
+        WriteOutcome::Stored(_)
+    ));
+}
+
+#[test]
+fn a_flush_forgets_revocations() {
+    let s = store();
+    set(&s, "sess", "alice", None, T0);
+    assert_eq!(s.revoke(b"sess", 60_000, T0), Some(T0 + 60_000));
+    s.flush_all(T0, T0);
+    assert_eq!(s.budget().used(), 0);
+    assert!(matches!(
+        set(&s, "sess", "bob", None, T0 + 1),
+        WriteOutcome::Stored(_)
+    ));
 }

@@ -183,6 +183,8 @@ pub enum RenameOutcome {
     TargetExists,
     /// The source holds nothing.
     NoSuchKey,
+    /// The destination is revoked ([`StoreError::Revoked`]); nothing changed.
+    TargetRevoked,
 }
 
 /// Which members [`Store::zset_add`](crate::Store::zset_add) may add or update (Redis's
@@ -214,6 +216,9 @@ pub enum StoreError {
     Overflow,
     /// The resulting string would be longer than allowed.
     TooLarge,
+    /// The key was revoked ([`Store::revoke`](crate::Store::revoke)) and may not be
+    /// created again before the revoked item's deadline.
+    Revoked,
 }
 
 impl std::fmt::Display for StoreError {
@@ -224,6 +229,9 @@ impl std::fmt::Display for StoreError {
             StoreError::NotInteger => "value is not an integer",
             StoreError::Overflow => "increment or decrement would overflow",
             StoreError::TooLarge => "string exceeds maximum allowed size",
+            StoreError::Revoked => {
+                "this session was revoked and stays revoked until it would have expired"
+            }
         })
     }
 }

@@ -237,7 +237,7 @@ pub fn recover(
     let mut reaped = 0;
     for store in stores {
         loop {
-            let n = store.expire_due(now, &mut |_| {});
+            let n = store.expire_due(now);
             reaped += n;
             if n == 0 {
                 break;

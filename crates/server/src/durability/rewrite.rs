@@ -131,6 +131,15 @@ fn run(journal: &Journal, stores: &[Arc<Store>]) -> anyhow::Result<(u64, u64, u6
                 bytes += buf.len() as u64;
                 items += 1;
             }
+            // Revocations outlive their items: the snapshot keeps them until their time.
+            for (key, until) in store.revocations_in_shard(shard, now) {
+                buf.clear();
+                let mutation = Mutation::Revoke { key: &key, until };
+                record::encode(&Record::new(db as u8, mutation), &mut buf)
+                    .with_context(|| format!("writing database {db} to the snapshot"))?;
+                out.write_all(&buf)?;
+                bytes += buf.len() as u64;
+            }
         }
     }
     let file = out.into_inner().map_err(|e| e.into_error())?;

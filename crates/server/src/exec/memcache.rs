@@ -226,8 +226,7 @@ pub fn execute(shared: &Shared, command: &Command, now: u64) -> Outcome {
                 Ok(WriteOutcome::NotStored) => Outcome::NotStored,
                 Ok(WriteOutcome::Exists) => Outcome::Exists,
                 Ok(WriteOutcome::NotFound) => Outcome::NotFound,
-                // memcached operations fail only for memory; the typed errors are RESP's.
-                Err(_) => Outcome::OutOfMemory,
+                Err(error) => refusal(error),
             }
         }
         Command::Delete { key, cas } => match store.remove_if_string(key, *cas, now) {
@@ -262,8 +261,7 @@ pub fn execute(shared: &Shared, command: &Command, now: u64) -> Outcome {
                     Outcome::NotFound
                 }
                 Ok(CounterOutcome::NonNumeric) => Outcome::NonNumeric,
-                // memcached operations fail only for memory; the typed errors are RESP's.
-                Err(_) => Outcome::OutOfMemory,
+                Err(error) => refusal(error),
             }
         }
         Command::Touch { key, exptime } => {
@@ -429,6 +427,15 @@ fn stats_group(shared: &Shared, group: &StatsGroup, now: u64) -> Vec<(String, St
         }
     };
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// The reply to a write the store refused. memcached's own writes fail only for memory or
+/// because a revoked session may not be written again; the typed errors are RESP's.
+fn refusal(error: StoreError) -> Outcome {
+    match error {
+        StoreError::Revoked => Outcome::ServerError(error.to_string()),
+        _ => Outcome::OutOfMemory,
+    }
 }
 
 #[cfg(test)]

@@ -6,11 +6,11 @@
 
 use bytes::Bytes;
 use sessiond_proto_resp::Reply;
-use sessiond_store::{IfTargetExists, Kind, RenameOutcome, Value, glob_match};
+use sessiond_store::{IfTargetExists, Kind, RenameOutcome, StoreError, Value, glob_match};
 
 use super::args::{Args, Handled, TimeArg, deadline};
 use super::pubsub::GENERIC;
-use super::{Ctx, OutputBudget, error, syntax_error};
+use super::{Ctx, OutputBudget, error, store_error, syntax_error};
 
 /// The name `TYPE` and `SCAN … TYPE` use for a kind.
 pub fn type_name(kind: Kind) -> &'static str {
@@ -176,6 +176,7 @@ fn rename_generic(ctx: &mut Ctx<'_>, args: &mut Args<'_>, target: IfTargetExists
         // Spring Session matches this text to ignore a rename of an expired session.
         RenameOutcome::NoSuchKey => Err(error("ERR no such key")),
         RenameOutcome::TargetExists => Ok(Reply::Integer(0).into()),
+        RenameOutcome::TargetRevoked => Err(store_error(StoreError::Revoked)),
         RenameOutcome::Renamed => {
             if src != dst {
                 ctx.notify(GENERIC, "rename_from", src);

@@ -527,6 +527,9 @@ pub fn store_error(error: StoreError) -> Reply {
         StoreError::NotInteger => b"ERR value is not an integer or out of range",
         StoreError::Overflow => b"ERR increment or decrement would overflow",
         StoreError::TooLarge => b"ERR string exceeds maximum allowed size (proto-max-bulk-len)",
+        StoreError::Revoked => {
+            b"REVOKED this session was revoked and stays revoked until it would have expired"
+        }
     }))
 }
 
