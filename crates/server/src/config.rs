@@ -173,6 +173,14 @@ pub struct Options {
     #[arg(long, env = "SESSIOND_PUBSUB_OUTPUT_LIMIT", value_name = "SIZE")]
     pub pubsub_output_limit: Option<String>,
 
+    /// Keyspace notifications at start, in Redis's `notify-keyspace-events` letters (`K`
+    /// keyspace channel, `E` keyevent channel, and the classes `g`, `$`, `s`, `h`, `z`, `x`,
+    /// `A`, …; e.g. `KEA`), as `CONFIG SET notify-keyspace-events` would set them. Writes of
+    /// both protocols raise them, memcached's in database 0. `CONFIG SET` still changes them
+    /// while running. [default: empty, off]
+    #[arg(long, env = "SESSIOND_NOTIFY_KEYSPACE_EVENTS", value_name = "FLAGS")]
+    pub notify_keyspace_events: Option<String>,
+
     /// Milliseconds a Lua script may run before it is aborted with `BUSY` (wherever it is,
     /// pattern matching included); other commands wait for a running script at most this
     /// long. [default: 5000]
@@ -303,6 +311,8 @@ pub struct Config {
     pub client_output_limit: usize,
     /// Most bytes of pub/sub messages queued for one subscriber.
     pub pubsub_output_limit: usize,
+    /// The keyspace notifications the server starts with (`pubsub`'s flag bits).
+    pub notify_keyspace_events: u32,
     /// How long a script may run.
     pub script_time_limit: Duration,
     /// Worker threads.
@@ -498,6 +508,12 @@ impl Options {
         )
         .context("--pubsub-output-limit")?
         .max(output_floor);
+        let notify_keyspace_events = notify_flags(
+            &self
+                .notify_keyspace_events
+                .or(file.notify_keyspace_events)
+                .unwrap_or_default(),
+        )?;
         let script_ms = self
             .script_time_limit
             .or(file.script_time_limit)
@@ -536,6 +552,7 @@ impl Options {
             write_timeout: (write_timeout > 0).then(|| Duration::from_secs(write_timeout)),
             client_output_limit: usize::try_from(client_output_limit).unwrap_or(usize::MAX),
             pubsub_output_limit: usize::try_from(pubsub_output_limit).unwrap_or(usize::MAX),
+            notify_keyspace_events,
             script_time_limit: Duration::from_millis(script_ms),
             threads,
             data_dir: self
@@ -588,6 +605,24 @@ fn refuse_exposed(listeners: &[(&str, Option<SocketAddr>)]) -> anyhow::Result<()
         }
     }
     Ok(())
+}
+
+/// Parses `--notify-keyspace-events` with the parser `CONFIG SET notify-keyspace-events`
+/// uses, so both accept the same letters; an unknown one refuses to start, naming it.
+fn notify_flags(text: &str) -> anyhow::Result<u32> {
+    crate::exec::resp::pubsub::parse_flags(text.as_bytes()).with_context(|| {
+        let bad = text
+            .chars()
+            .find(|c| {
+                let mut buf = [0; 4];
+                crate::exec::resp::pubsub::parse_flags(c.encode_utf8(&mut buf).as_bytes()).is_none()
+            })
+            .unwrap_or_default();
+        format!(
+            "--notify-keyspace-events {text:?}: invalid event class character {bad:?}; use \
+             letters of 'Ag$lshzxeKEtmd' (for example KEA, or Ex for expiry events only)"
+        )
+    })
 }
 
 /// Reads a password from the first line of `path` (its line ending dropped), so that it
@@ -928,6 +963,37 @@ mod tests {
             ..Options::default()
         };
         assert!(resolve(bad, "").is_err());
+    }
+
+    /// `--notify-keyspace-events` takes `CONFIG SET notify-keyspace-events`'s letters, from
+    /// the command line or the file, and refuses an unknown one naming it.
+    #[test]
+    fn notify_keyspace_events() {
+        use crate::exec::resp::pubsub::{ALL, EXPIRED, KEYEVENT, KEYSPACE, flags_text};
+        assert_eq!(Config::default().notify_keyspace_events, 0);
+        let cli = Options::try_parse_from(["sessiond", "--notify-keyspace-events", "KEA"]).unwrap();
+        let config = resolve(cli, "notify_keyspace_events = \"Ex\"").unwrap();
+        assert_eq!(config.notify_keyspace_events, KEYSPACE | KEYEVENT | ALL);
+        assert_eq!(flags_text(config.notify_keyspace_events), "AKE");
+        let config = resolve(Options::default(), "notify_keyspace_events = \"Ex\"").unwrap();
+        assert_eq!(config.notify_keyspace_events, KEYEVENT | EXPIRED);
+        let off = Options {
+            notify_keyspace_events: Some(String::new()),
+            ..Options::default()
+        };
+        assert_eq!(resolve(off, "").unwrap().notify_keyspace_events, 0);
+        for (bad, letter) in [("KEQ", "'Q'"), ("Eé", "'é'"), ("K E", "' '")] {
+            let cli = Options {
+                notify_keyspace_events: Some(bad.into()),
+                ..Options::default()
+            };
+            let error = format!("{:#}", resolve(cli, "").unwrap_err());
+            assert!(
+                error.contains("--notify-keyspace-events") && error.contains(letter),
+                "{bad}: {error}"
+            );
+        }
+        assert!(resolve(Options::default(), "notify_keyspace_events = \"x!\"").is_err());
     }
 
     #[test]

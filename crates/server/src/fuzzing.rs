@@ -13,7 +13,7 @@ use sessiond_proto_memcache::{Binary, Limits, ReplyChunks, Text, WireFormat};
 use sessiond_store::{Budget, Store};
 
 use crate::config::Config;
-use crate::exec::resp::{self, Answer, Session};
+use crate::exec::resp::{self, Answer, Session, pubsub};
 use crate::exec::{Shared, memcache};
 
 /// A server's glue with one RESP connection.
@@ -30,12 +30,14 @@ impl Default for Glue {
 
 impl Glue {
     /// Sixteen empty databases under a 16 MiB budget, 4 KiB values, and a 20 ms script
-    /// time limit, so that a fuzzed script cannot slow the fuzzer down.
+    /// time limit, so that a fuzzed script cannot slow the fuzzer down. Every keyspace
+    /// notification is on (`KEA`), so both protocols' writes run their notification paths.
     pub fn new() -> Glue {
         let config = Config {
             max_memory: 16 << 20,
             max_item_size: 4096,
             script_time_limit: Duration::from_millis(20),
+            notify_keyspace_events: pubsub::KEYSPACE | pubsub::KEYEVENT | pubsub::ALL,
             ..Config::default()
         };
         let budget = Arc::new(Budget::new(config.max_memory));
@@ -60,6 +62,11 @@ impl Glue {
             .store
             .budget()
             .set_limit(self.shared.config.max_memory);
+        // Nor `CONFIG SET notify-keyspace-events`.
+        self.shared
+            .resp
+            .pubsub
+            .set_flags(self.shared.config.notify_keyspace_events);
         self.shared.stats.reset();
         self.session = Session::new(&self.shared, String::new(), String::new(), 0);
     }

@@ -21,6 +21,7 @@ use sessiond_store::{
 };
 
 use super::auth::{Identity, SASL_MECHANISMS};
+use super::resp::pubsub::{GENERIC, STRING};
 use super::{RewriteRefusal, Shared};
 use crate::stats::bump;
 
@@ -136,8 +137,84 @@ fn login(shared: &Shared, user: &mut Option<Identity>, who: Option<Identity>) ->
     }
 }
 
-/// Executes one command at `now` (Unix ms).
+/// Executes one command at `now` (Unix ms), and publishes the keyspace notifications of
+/// the change it made.
 pub fn execute(shared: &Shared, command: &Command, now: u64) -> Outcome {
+    let outcome = apply(shared, command, now);
+    // With notifications off (the default) a write pays one atomic load, a read nothing.
+    if is_mutation(command) && shared.resp.pubsub.flags() != 0 {
+        notify(shared, command, &outcome, now);
+    }
+    outcome
+}
+
+/// Publishes, in database 0, the keyspace events Redis raises for the RESP command that
+/// makes the same change as `command`, if `outcome` says the change was made (a refused
+/// `add`, a `delete` miss raise nothing):
+///
+/// - `set`/`add`/`replace`/`cas`: `set` (`$`), then `expire` (`g`) with an exptime (as
+///   `SET … EX`); with an exptime in the past, which leaves nothing alive, `del` (`g`).
+/// - `append`: `append` (`$`); `prepend`, which Redis lacks: `prepend` (`$`).
+/// - `incr`/`decr`: `incrby`/`decrby` (`$`).
+/// - `delete`: `del` (`g`).
+/// - `touch` and each hit of `gat`/`gats`: `expire` (`g`), `persist` (`g`) for exptime 0,
+///   `del` (`g`) for an exptime in the past (as `EXPIRE`, `PERSIST` and `GETEX`).
+/// - `flush_all`: none, as Redis's `FLUSHALL` raises none per key.
+fn notify(shared: &Shared, command: &Command, outcome: &Outcome, now: u64) {
+    let hub = &shared.resp.pubsub;
+    let publish = |class, event, key: &[u8]| hub.notify(0, class, event, key);
+    // A new deadline: `expire`, `persist`, or `del` when it is already past.
+    let retimed = |exptime: i64, key: &[u8]| match deadline(exptime, now) {
+        Some(at) if at <= now => publish(GENERIC, "del", key),
+        Some(_) => publish(GENERIC, "expire", key),
+        None => publish(GENERIC, "persist", key),
+    };
+    match (command, outcome) {
+        (
+            Command::Store {
+                mode, key, exptime, ..
+            },
+            Outcome::Stored { .. },
+        ) => match mode {
+            StoreMode::Append => publish(STRING, "append", key),
+            StoreMode::Prepend => publish(STRING, "prepend", key),
+            StoreMode::Set | StoreMode::Add | StoreMode::Replace => match deadline(*exptime, now) {
+                Some(at) if at <= now => publish(GENERIC, "del", key),
+                at => {
+                    publish(STRING, "set", key);
+                    if at.is_some() {
+                        publish(GENERIC, "expire", key);
+                    }
+                }
+            },
+        },
+        (Command::Delete { key, .. }, Outcome::Deleted) => publish(GENERIC, "del", key),
+        (Command::Arith { mode, key, .. }, Outcome::Counter { .. }) => {
+            let event = match mode {
+                ArithMode::Incr => "incrby",
+                ArithMode::Decr => "decrby",
+            };
+            publish(STRING, event, key);
+        }
+        (Command::Touch { key, exptime }, Outcome::Touched { .. }) => retimed(*exptime, key),
+        (
+            Command::Get {
+                touch: Some(exptime),
+                ..
+            },
+            Outcome::Values(hits),
+        ) => {
+            for hit in hits.iter().flatten() {
+                retimed(*exptime, &hit.key);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Runs `command` against the store at `now`: the whole of [`execute`] but the
+/// notifications.
+fn apply(shared: &Shared, command: &Command, now: u64) -> Outcome {
     // The connection holds the script gate shared: no Lua script runs meanwhile.
     if is_mutation(command) && shared.writes_refused() {
         return Outcome::ServerError(super::JOURNAL_FAILED.to_string());

@@ -96,13 +96,14 @@ pub struct Shared {
 
 impl Shared {
     /// The shared state of a server over `databases` (database 0 is memcached's), publishing
-    /// on `pubsub`.
+    /// on `pubsub`, whose keyspace notifications start as `--notify-keyspace-events` says.
     pub fn new(
         databases: Vec<Arc<Store>>,
         journal: Option<Arc<Journal>>,
         config: Config,
         pubsub: Arc<resp::pubsub::PubSub>,
     ) -> Shared {
+        pubsub.set_flags(config.notify_keyspace_events);
         Shared {
             store: databases[0].clone(),
             databases,

@@ -27,6 +27,8 @@
 //!   memcached write and `FLUSHALL`; `EXEC`'s atomicity; redis-cli and phpredis transactions.
 //! - [`durability`]: the journal: a SIGKILL crash harness, torn and corrupt journals,
 //!   deadlines and PHP sessions across restarts, and a full disk.
+//! - [`memcached_events`]: keyspace notifications set at start (`--notify-keyspace-events`)
+//!   and raised by memcached text, binary and php-memcached writes, across a restart.
 //!
 //! Servers, external programs and the raw memcached and RESP clients come from the
 //! workspace's test harness (`crates/test-harness`, shared with the session middleware's
@@ -43,6 +45,7 @@ mod durability;
 mod keyspace_events;
 mod lifecycle;
 mod limits;
+mod memcached_events;
 mod memccapable;
 mod node_redis;
 mod php;

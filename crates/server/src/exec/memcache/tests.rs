@@ -408,3 +408,119 @@ fn without_users_sasl_is_unknown() {
         Outcome::Ok
     );
 }
+
+/// Every memcached write raises the events of its RESP equivalent in database 0, through the
+/// same hub and `CONFIG SET` setting as RESP's; refused writes, reads and `flush_all` none.
+#[test]
+fn writes_raise_keyspace_events() {
+    use crate::exec::resp::{self, Session};
+
+    let config = Config {
+        notify_keyspace_events: crate::exec::resp::pubsub::parse_flags(b"KEA").unwrap(),
+        ..Config::default()
+    };
+    let store = Arc::new(Store::new(Arc::new(Budget::new(1 << 20)), NOW));
+    let s = Shared::new(vec![store], None, config, Default::default());
+    let mut sub = Session::new(&s, String::new(), String::new(), NOW);
+    let args = [b("PSUBSCRIBE"), b("__key*@0__:*")];
+    resp::execute(&s, &mut sub, &args, NOW);
+    // Each event as (key, event), checking the keyevent message matches the keyspace one.
+    let events = |sub: &mut Session| {
+        let queue = sub.subscriber.as_mut().unwrap();
+        let mut got = Vec::new();
+        while let Some(space) = queue.try_recv() {
+            let event = queue
+                .try_recv()
+                .expect("a keyevent message after each keyspace one");
+            let key = space.channel.strip_prefix(b"__keyspace@0__:").unwrap();
+            let name = String::from_utf8(space.payload.to_vec()).unwrap();
+            assert_eq!(
+                &event.channel[..],
+                format!("__keyevent@0__:{name}").as_bytes()
+            );
+            assert_eq!(&event.payload[..], key);
+            got.push((String::from_utf8(key.to_vec()).unwrap(), name));
+        }
+        got
+    };
+    let touch = |key: &str, exptime| Command::Touch {
+        key: b(key),
+        exptime,
+    };
+    let arith = |mode, key: &str| Command::Arith {
+        mode,
+        key: b(key),
+        delta: 2,
+        initial: None,
+    };
+    let gat = |exptime, keys: &[&str]| Command::Get {
+        keys: keys.iter().map(|k| b(k)).collect(),
+        touch: Some(exptime),
+    };
+    let delete = |key: &str| Command::Delete {
+        key: b(key),
+        cas: 0,
+    };
+    for (command, want) in [
+        (set(StoreMode::Set, "a", "1", 0, 0), vec![("a", "set")]),
+        (
+            set(StoreMode::Set, "b", "1", 60, 0),
+            vec![("b", "set"), ("b", "expire")],
+        ),
+        (set(StoreMode::Add, "a", "1", 0, 0), vec![]),
+        (set(StoreMode::Replace, "nope", "1", 0, 0), vec![]),
+        (set(StoreMode::Replace, "a", "2", 0, 0), vec![("a", "set")]),
+        (
+            set(StoreMode::Append, "a", "3", 0, 0),
+            vec![("a", "append")],
+        ),
+        (
+            set(StoreMode::Prepend, "a", "1", 0, 0),
+            vec![("a", "prepend")],
+        ),
+        (set(StoreMode::Append, "nope", "1", 0, 0), vec![]),
+        (arith(ArithMode::Incr, "a"), vec![("a", "incrby")]),
+        (arith(ArithMode::Decr, "a"), vec![("a", "decrby")]),
+        (arith(ArithMode::Incr, "nope"), vec![]),
+        (touch("a", 100), vec![("a", "expire")]),
+        (touch("a", 0), vec![("a", "persist")]),
+        (touch("nope", 100), vec![]),
+        (
+            gat(100, &["a", "nope", "b"]),
+            vec![("a", "expire"), ("b", "expire")],
+        ),
+        (get("a"), vec![]),
+        (touch("b", -1), vec![("b", "del")]),
+        (set(StoreMode::Set, "c", "1", -1, 0), vec![("c", "del")]),
+        (set(StoreMode::Set, "c", "1", 0, 0), vec![("c", "set")]),
+        (gat(-1, &["c"]), vec![("c", "del")]),
+        (delete("a"), vec![("a", "del")]),
+        (delete("a"), vec![]),
+        (set(StoreMode::Set, "d", "1", 0, 0), vec![("d", "set")]),
+        (Command::FlushAll { delay: 0 }, vec![]),
+    ] {
+        let outcome = execute(&s, &command, NOW);
+        let want: Vec<_> = want
+            .into_iter()
+            .map(|(k, e)| (k.to_string(), e.to_string()))
+            .collect();
+        assert_eq!(events(&mut sub), want, "{command:?} answered {outcome:?}");
+    }
+    // A CAS write is a `set` when it matches, nothing when it does not.
+    execute(&s, &set(StoreMode::Set, "e", "1", 0, 0), NOW);
+    events(&mut sub);
+    let Outcome::Values(hits) = execute(&s, &get("e"), NOW) else {
+        unreachable!()
+    };
+    let cas = hits[0].as_ref().unwrap().cas;
+    execute(&s, &set(StoreMode::Set, "e", "2", 0, cas + 1), NOW);
+    assert_eq!(events(&mut sub), []);
+    execute(&s, &set(StoreMode::Set, "e", "2", 0, cas), NOW);
+    assert_eq!(events(&mut sub), [("e".to_string(), "set".to_string())]);
+    // `CONFIG SET notify-keyspace-events ""` turns them off for memcached writes too.
+    let args = [b("CONFIG"), b("SET"), b("notify-keyspace-events"), b("")];
+    let mut admin = Session::new(&s, String::new(), String::new(), NOW);
+    resp::execute(&s, &mut admin, &args, NOW);
+    execute(&s, &set(StoreMode::Set, "f", "1", 0, 0), NOW);
+    assert_eq!(events(&mut sub), []);
+}

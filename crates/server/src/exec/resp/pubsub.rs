@@ -15,6 +15,9 @@
 //! the event) and `__keyevent@<db>__:<event>` (message: the key), for the event classes
 //! `notify-keyspace-events` selects (Redis's letters: `K`, `E`, `g`, `$`, `s`, `h`, `z`,
 //! `x`, `A`, …). With the setting empty, the default, a notification costs one atomic load.
+//! The setting starts as `--notify-keyspace-events` says and `CONFIG SET` changes it. The
+//! RESP handlers publish through [`PubSub::notify`], and so does the memcached glue
+//! (`exec::memcache`) for its writes, in database 0.
 //! `expired` is published when the expirer's wheel sweep removes a key and when a read
 //! finds one expired, so it fires within the sweep interval of the deadline.
 
