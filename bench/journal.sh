@@ -25,16 +25,8 @@ SESSIOND=target/release/sessiond
 LOAD=target/release/sessiond-load
 command -v redis-server >/dev/null || { echo "redis-server is missing (Debian package redis-server)" >&2; exit 1; }
 
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/lib.sh
+bench_workdir
 
 # Starts sessiond with the given fsync policy and a fresh data dir; sets ADDR, PID and DIR.
 # The server's own output goes next to (not into) the data directory, so that `du` of the
@@ -84,7 +76,6 @@ for round in $(seq "$ROUNDS"); do
   done
 done
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 if [ "$ROUNDS" -gt 0 ]; then
 echo
 echo "| login storm (100% SET of new ${VALUE_SIZE}-byte values, $CONNS connections), median of $ROUNDS | always ops/s | everysec ops/s |"

@@ -34,21 +34,8 @@ cargo build --release -q -p sessiond -p sessiond-loadgen
 SESSIOND=target/release/sessiond
 LOAD=target/release/sessiond-load
 
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-  for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done
-  echo "nothing listens on 127.0.0.1:$1" >&2
-  exit 1
-}
+. bench/lib.sh
+bench_workdir
 
 # A throwaway CA and a server certificate for 127.0.0.1 it signed.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
@@ -137,8 +124,6 @@ for round in $(seq "$ROUNDS"); do
   done
 done
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
 declare -A M
 for key in "${!OPS[@]}"; do M[$key]=$(echo "${OPS[$key]}" | median); done
 

@@ -7,11 +7,13 @@
 //!   run::run: one task per connection, closed loop with pipelining or open loop at a rate,
 //!             latencies into HDR histograms
 //!   compare:  servers::start ▸ preload ▸ run ▸ stop, rounds × servers, then table + chart
+//!   expiry:   keys with deadlines spread over a window ▸ `expired` events ▸ lateness (HDR)
 //! ```
 //!
-//! The binary is `sessiond-load` (`run`, `ceiling`, `compare`); see docs/benchmarks.md. The
-//! benchmark is not a test: the only automated check is `compare --smoke`, a few-second run
-//! that proves the kit works and asserts nothing about speed.
+//! The binary is `sessiond-load` (`run`, `ceiling`, `compare`, `expiry`); see
+//! docs/benchmarks.md. The benchmark is not a test: the only automated check is
+//! `compare --smoke`, a few-second run that proves the kit works and asserts nothing about
+//! speed.
 //!
 //! What this crate deliberately does not do: encode memcached itself (it uses
 //! `sessiond-proto-memcache`'s client side), or assert performance targets.
@@ -22,6 +24,7 @@
 pub mod ceiling;
 pub mod chart;
 pub mod compare;
+pub mod expiry;
 pub mod procstat;
 pub mod proto;
 pub mod resp;

@@ -1,5 +1,6 @@
-//! `sessiond-load`: the load generator (`run`), the do-nothing ceiling server (`ceiling`) and
-//! the side-by-side benchmark (`compare`). See docs/benchmarks.md.
+//! `sessiond-load`: the load generator (`run`), the do-nothing ceiling server (`ceiling`), the
+//! side-by-side benchmark (`compare`) and the lateness of `expired` events (`expiry`). See
+//! docs/benchmarks.md.
 
 #![forbid(unsafe_code)]
 
@@ -13,6 +14,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use sessiond_loadgen::ceiling;
 use sessiond_loadgen::compare::{self, CompareConfig};
+use sessiond_loadgen::expiry::{self, ExpiryConfig};
 use sessiond_loadgen::proto::Protocol;
 use sessiond_loadgen::run::{self, RunConfig};
 use sessiond_loadgen::servers::{Programs, find_program};
@@ -42,6 +44,9 @@ enum Cmd {
     /// Start sessiond, memcached, Redis and the ceiling, load them alike, and write a table
     /// and chart of the medians.
     Compare(CompareArgs),
+    /// Write keys whose deadlines are spread over a window and measure how late each one's
+    /// `expired` keyspace event reaches a subscriber.
+    Expiry(ExpiryArgs),
 }
 
 /// The shape of the load, shared by `run` and `compare`.
@@ -180,6 +185,35 @@ struct CompareArgs {
     smoke: bool,
 }
 
+#[derive(Debug, clap::Args)]
+struct ExpiryArgs {
+    /// The server's RESP address.
+    #[arg(long)]
+    resp: SocketAddr,
+    /// Keys to write, each expiring once.
+    #[arg(long, default_value_t = 200_000)]
+    sessions: u64,
+    /// The deadlines are spread evenly over this many milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    window_ms: u64,
+    /// The first deadline is this many milliseconds after the start; writing every key must
+    /// finish before it (a warning says when it did not).
+    #[arg(long, default_value_t = 3000)]
+    lead_ms: u64,
+    /// Value size in bytes.
+    #[arg(long, default_value_t = 1024)]
+    value_size: usize,
+    /// Writer connections.
+    #[arg(long, default_value_t = 4)]
+    conns: usize,
+    /// Subscribe over RESP3 (events as pushes) instead of RESP2.
+    #[arg(long)]
+    resp3: bool,
+    /// How long to wait for missing events after the last deadline, in milliseconds.
+    #[arg(long, default_value_t = 30_000)]
+    wait_ms: u64,
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
@@ -191,6 +225,10 @@ fn main() -> anyhow::Result<()> {
         Cmd::Compare(args) => {
             let rt = runtime(cli.threads)?;
             compare_main(args, &rt)
+        }
+        Cmd::Expiry(args) => {
+            let rt = runtime(cli.threads)?;
+            expiry_main(args, &rt)
         }
     }
 }
@@ -310,6 +348,30 @@ fn ceiling_main(args: CeilingArgs) -> anyhow::Result<()> {
         drop(out);
         ceiling::serve(listener, args.value_size).await
     })
+}
+
+fn expiry_main(args: ExpiryArgs, rt: &tokio::runtime::Runtime) -> anyhow::Result<()> {
+    let config = ExpiryConfig {
+        addr: args.resp,
+        sessions: args.sessions,
+        window: Duration::from_millis(args.window_ms),
+        lead: Duration::from_millis(args.lead_ms),
+        value_size: args.value_size,
+        conns: args.conns,
+        resp3: args.resp3,
+        wait: Duration::from_millis(args.wait_ms),
+    };
+    println!(
+        "{} keys of {} B, deadlines over {} ms starting {} ms ahead, events over RESP{}",
+        args.sessions,
+        args.value_size,
+        args.window_ms,
+        args.lead_ms,
+        if args.resp3 { 3 } else { 2 }
+    );
+    let result = rt.block_on(expiry::run(&config))?;
+    println!("{}", result.summary());
+    Ok(())
 }
 
 fn compare_main(args: CompareArgs, rt: &tokio::runtime::Runtime) -> anyhow::Result<()> {

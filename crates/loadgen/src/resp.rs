@@ -1,13 +1,17 @@
-//! A minimal client-side RESP2 codec: commands out as arrays of bulk strings, replies in as a
+//! A minimal client-side RESP codec: commands out as arrays of bulk strings, replies in as a
 //! coarse [`RespReply`].
 //!
 //! It exists so the load generator can drive Redis and sessiond's RESP listener with the same
 //! workloads as the memcached protocols. The full codec is `sessiond-proto-resp`; this one
 //! deliberately keeps nothing but what the generator needs to classify a reply (hit, miss,
 //! success, error), and skips aggregate contents without building them, so the generator's
-//! own cost stays small next to the server's.
+//! own cost stays small next to the server's. The one exception is [`decode_strings`], which
+//! hands out the strings of a flat array or RESP3 push: a pub/sub message's channel and payload
+//! (the expiry benchmark reads keys out of `expired` events). RESP3's aggregate types (`>`
+//! push, `%` map, `~` set) are understood as far as skipping them, so a `HELLO 3` reply and
+//! RESP3 pushes decode too.
 
-use bytes::{Buf, BufMut, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 /// Appends `args` as one RESP command (an array of bulk strings).
 pub fn encode_command(args: &[&[u8]], out: &mut BytesMut) {
@@ -38,8 +42,12 @@ pub enum RespReply {
     Bulk(usize),
     /// `$-1` or `*-1` (or RESP3 `_`): nil.
     Nil,
-    /// `*n` array with `n` elements (their contents skipped).
+    /// `*n` array (or RESP3 `~n` set) with `n` elements (their contents skipped).
     Array(usize),
+    /// RESP3 `>n` push (a pub/sub message) with `n` elements.
+    Push(usize),
+    /// RESP3 `%n` map with `n` key-value pairs.
+    Map(usize),
 }
 
 /// A reply that is not RESP; the stream cannot be trusted after it.
@@ -64,6 +72,39 @@ pub fn decode_reply(buf: &mut BytesMut) -> Result<Option<RespReply>, RespError> 
             Ok(Some(reply))
         }
     }
+}
+
+/// Decodes one complete reply like [`decode_reply`] and, when it is a flat array or push,
+/// appends the contents of its string elements (bulk and simple strings) to `strings`; other
+/// elements (integers, nested aggregates) are skipped. The strings share the read buffer's
+/// memory (no copy).
+pub fn decode_strings(
+    buf: &mut BytesMut,
+    strings: &mut Vec<Bytes>,
+) -> Result<Option<RespReply>, RespError> {
+    let Some((reply, len)) = scan(buf, 0, 0)? else {
+        return Ok(None);
+    };
+    let frame = buf.split_to(len).freeze();
+    if let RespReply::Array(n) | RespReply::Push(n) = reply {
+        // `scan` has checked the whole frame, so every element below is complete.
+        let mut at = frame
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(len, |nl| nl + 1);
+        for _ in 0..n {
+            let Some((element, end)) = scan(&frame, at, 1)? else {
+                return Err(RespError("aggregate shorter than its header"));
+            };
+            match (frame[at], element) {
+                (b'$', RespReply::Bulk(size)) => strings.push(frame.slice(end - 2 - size..end - 2)),
+                (b'+', _) => strings.push(frame.slice(at + 1..end - 2)),
+                _ => {}
+            }
+            at = end;
+        }
+    }
+    Ok(Some(reply))
 }
 
 /// Nesting depth beyond which a reply is refused rather than recursed into.
@@ -99,7 +140,7 @@ fn scan(buf: &[u8], at: usize, depth: usize) -> Result<Option<(RespReply, usize)
                 Some(_) => return Err(RespError("bulk string not terminated by \\r\\n")),
             }
         }
-        b'*' => {
+        kind @ (b'*' | b'~' | b'>' | b'%') => {
             let n = parse_int(line)?;
             if n < 0 {
                 return Ok(Some((RespReply::Nil, after)));
@@ -107,14 +148,21 @@ fn scan(buf: &[u8], at: usize, depth: usize) -> Result<Option<(RespReply, usize)
             if depth >= MAX_DEPTH {
                 return Err(RespError("nested too deeply"));
             }
+            let n = n as usize;
+            let elements = if kind == b'%' { 2 * n } else { n };
             let mut next = after;
-            for _ in 0..n {
+            for _ in 0..elements {
                 match scan(buf, next, depth + 1)? {
                     None => return Ok(None),
                     Some((_, end)) => next = end,
                 }
             }
-            return Ok(Some((RespReply::Array(n as usize), next)));
+            let reply = match kind {
+                b'>' => RespReply::Push(n),
+                b'%' => RespReply::Map(n),
+                _ => RespReply::Array(n),
+            };
+            return Ok(Some((reply, next)));
         }
         _ => return Err(RespError("unknown reply type byte")),
     };
@@ -168,6 +216,37 @@ mod tests {
             }
         }
         assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn hands_out_the_strings_of_pub_sub_messages_in_resp2_and_resp3() {
+        let wire: &[u8] = b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$3\r\nkey\r\n\
+            >3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$4\r\nkey2\r\n\
+            %1\r\n+server\r\n$5\r\nredis\r\n\
+            *3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n+OK\r\n*2\r\n$1\r\na";
+        let mut buf = BytesMut::from(wire);
+        let mut strings = Vec::new();
+        let mut next = |buf: &mut BytesMut| {
+            strings.clear();
+            let reply = decode_strings(buf, &mut strings).unwrap();
+            (reply, strings.clone())
+        };
+        let (reply, got) = next(&mut buf);
+        assert_eq!(reply, Some(RespReply::Array(3)));
+        assert_eq!(got, [&b"message"[..], b"ch", b"key"]);
+        let (reply, got) = next(&mut buf);
+        assert_eq!(reply, Some(RespReply::Push(3)));
+        assert_eq!(got, [&b"message"[..], b"ch", b"key2"]);
+        // A map is skipped whole; its strings are not handed out.
+        assert_eq!(next(&mut buf), (Some(RespReply::Map(1)), vec![]));
+        // Integers are skipped; simple strings count.
+        let (reply, got) = next(&mut buf);
+        assert_eq!(reply, Some(RespReply::Array(3)));
+        assert_eq!(got, [&b"subscribe"[..], b"ch"]);
+        assert_eq!(next(&mut buf), (Some(RespReply::Simple), vec![]));
+        // An incomplete array waits and leaves the buffer alone.
+        assert_eq!(next(&mut buf), (None, vec![]));
+        assert_eq!(&buf[..], b"*2\r\n$1\r\na");
     }
 
     #[test]

@@ -345,7 +345,9 @@ async fn closed_loop(
     })
 }
 
-async fn read_some(
+/// Reads more of a reply into `rbuf`, failing if nothing comes within [`REPLY_TIMEOUT`] or the
+/// server closes the connection.
+pub(crate) async fn read_some(
     stream: &mut (impl AsyncReadExt + Unpin),
     rbuf: &mut BytesMut,
 ) -> anyhow::Result<()> {
