@@ -1,13 +1,16 @@
 //! Where every change the stores apply goes: the one observer of every store.
 //!
-//! A store reports each applied change (under the changed key's shard lock) and each key a
-//! read found expired to its observer. The server's observer hands the change to the journal,
-//! which makes it durable, and a lazy expiry to pub/sub, which publishes the `expired`
-//! keyspace event (expiry is not journaled: the deadline already is). Both changes and
-//! expiries also reach the `WATCH` registry (`pubsub.watches`), which fails the transactions
-//! of connections watching the key (one atomic load when nothing is watched). Neither the journal nor
-//! pub/sub knows the other, and neither holds the stores, so nothing here forms a cycle of
-//! references: the stores hold their observer, and the observer holds the journal and the hub.
+//! A store reports each applied change (under the changed key's shard lock), each key that
+//! expired (found so by a read, or reclaimed by the expirer's sweep) and each read to its
+//! observer. The server's observer hands the change to the journal, which makes it durable;
+//! the change, the expiry and the read to the session layer (`sessions`), whose per-user
+//! index is thereby updated in the same step as the store; and an expiry to pub/sub, which
+//! publishes the `expired` keyspace event (expiry is not journaled: the deadline already
+//! is). Changes and expiries also reach the `WATCH` registry (`pubsub.watches`), which fails
+//! the transactions of connections watching the key (one atomic load when nothing is
+//! watched). None of the journal, the session layer and pub/sub holds the stores, so
+//! nothing here forms a cycle of references: the stores hold their observer, and the
+//! observer holds the others.
 
 use std::sync::Arc;
 
@@ -15,6 +18,7 @@ use sessiond_store::{Mutation, Observer};
 
 use crate::durability::Journal;
 use crate::exec::resp::pubsub::{self, PubSub};
+use crate::sessions::Sessions;
 
 /// The observer of database `db`'s store.
 pub(crate) struct ChangeObserver {
@@ -23,6 +27,8 @@ pub(crate) struct ChangeObserver {
     journal: Option<Arc<Journal>>,
     /// `None` where nobody can subscribe (the journal's own tests).
     pubsub: Option<Arc<PubSub>>,
+    /// The session layer; `None` when it is off.
+    sessions: Option<Arc<Sessions>>,
 }
 
 impl ChangeObserver {
@@ -32,29 +38,39 @@ impl ChangeObserver {
         db: u8,
         journal: &Arc<Journal>,
         pubsub: Option<Arc<PubSub>>,
+        sessions: Option<Arc<Sessions>>,
     ) -> Arc<dyn Observer> {
         Arc::new(ChangeObserver {
             db,
             journal: Some(journal.clone()),
             pubsub,
+            sessions,
         })
     }
 
     /// The observer of database `db` with no journal, telling `pubsub` (the glue's tests).
-    #[cfg(test)]
-    pub fn unjournaled(db: u8, pubsub: Arc<PubSub>) -> Arc<dyn Observer> {
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub fn unjournaled(
+        db: u8,
+        pubsub: Arc<PubSub>,
+        sessions: Option<Arc<Sessions>>,
+    ) -> Arc<dyn Observer> {
         Arc::new(ChangeObserver {
             db,
             journal: None,
             pubsub: Some(pubsub),
+            sessions,
         })
     }
 }
 
 impl Observer for ChangeObserver {
-    fn applied(&self, mutation: &Mutation<'_>, _now: u64) {
+    fn applied(&self, mutation: &Mutation<'_>, now: u64) {
         if let Some(journal) = &self.journal {
             journal.append(self.db, mutation);
+        }
+        if let Some(sessions) = &self.sessions {
+            sessions.applied(self.db, mutation, now);
         }
         if let Some(pubsub) = &self.pubsub {
             let watches = &pubsub.watches;
@@ -70,10 +86,19 @@ impl Observer for ChangeObserver {
         }
     }
 
-    fn expired(&self, key: &[u8], _now: u64) {
+    fn expired(&self, key: &[u8], now: u64) {
+        if let Some(sessions) = &self.sessions {
+            sessions.expired(self.db, key, now);
+        }
         if let Some(pubsub) = &self.pubsub {
             pubsub.watches.touched(self.db as usize, key);
             pubsub.notify(self.db as usize, pubsub::EXPIRED, "expired", key);
+        }
+    }
+
+    fn read(&self, key: &[u8], now: u64) {
+        if let Some(sessions) = &self.sessions {
+            sessions.read(self.db, key, now);
         }
     }
 }

@@ -14,6 +14,8 @@ use clap::Parser;
 use serde::Deserialize;
 
 use crate::durability::FsyncPolicy;
+pub use crate::sessions::Settings as SessionSettings;
+use sessiond_session_format::{Families, Family};
 
 /// Command-line options. Each is optional here so that a TOML file can fill the gaps;
 /// defaults are applied in [`Options::resolve`] and shown in `--help`.
@@ -127,6 +129,44 @@ pub struct Options {
     /// network that something else protects. [default: yes]
     #[arg(long, env = "SESSIOND_PROTECTED_MODE", value_name = "yes|no")]
     pub protected_mode: Option<String>,
+
+    /// The session layer: `on` keeps a per-user index of the keys the session families name,
+    /// with the SESSION.* commands and lifecycle events; `off` stores sessions as opaque
+    /// values, like memcached and Redis. [default: on]
+    #[arg(long, env = "SESSIOND_SESSIONS", value_name = "on|off")]
+    pub sessions: Option<String>,
+
+    /// Which preset session families are on: `all`, `none`, or a comma-separated list of
+    /// `php-memcached`, `phpredis`, `express`, `sessiond`. [default: all]
+    #[arg(
+        long,
+        env = "SESSIOND_SESSION_PRESETS",
+        value_name = "all|none|NAME,..."
+    )]
+    pub session_presets: Option<String>,
+
+    /// A session family of your own, added after the presets (repeatable), e.g.
+    /// `name=shop,prefix=shop_sess:,format=php_serialize,user=/auth/id`. Formats: `php`,
+    /// `php_binary`, `php_serialize`, `json`, `record`; `user` is a JSON-pointer path (a
+    /// segment ending in `*` matches a key prefix). In TOML: `[[session_families]]` tables.
+    #[arg(long = "session-family", value_name = "SPEC")]
+    #[serde(skip)]
+    pub session_family: Vec<String>,
+
+    /// Session families from the TOML file.
+    #[arg(skip)]
+    #[serde(default)]
+    pub session_families: Vec<Family>,
+
+    /// At most this many sessions per user in one family; a write that goes over revokes
+    /// the user's oldest session before it is acknowledged. 0 means no limit. [default: 0]
+    #[arg(long, env = "SESSIOND_MAX_SESSIONS_PER_USER", value_name = "N")]
+    pub max_sessions_per_user: Option<u32>,
+
+    /// How long a revoked session that had no deadline stays revoked (a revoked session with
+    /// a deadline stays revoked until that deadline). [default: 86400]
+    #[arg(long, env = "SESSIOND_REVOCATION_HOLD", value_name = "SECONDS")]
+    pub revocation_hold: Option<u64>,
 
     /// Memory limit for stored data (key + value + per-item overhead), e.g. `512m`, `4g` or a
     /// byte count. sessiond never evicts: past the limit, writes fail with
@@ -331,6 +371,8 @@ pub struct Config {
     pub log: String,
     /// Whether logs are JSON lines.
     pub log_json: bool,
+    /// The session layer's settings; `None` when it is off.
+    pub sessions: Option<SessionSettings>,
 }
 
 /// Whether a TLS client must present a certificate (only with a CA to verify it against).
@@ -535,6 +577,14 @@ impl Options {
             "json" => true,
             other => bail!("--log-format must be text or json, not {other:?}"),
         };
+        let sessions = session_settings(
+            self.sessions.or(file.sessions),
+            self.session_presets.or(file.session_presets),
+            self.session_family,
+            file.session_families,
+            self.max_sessions_per_user.or(file.max_sessions_per_user),
+            self.revocation_hold.or(file.revocation_hold),
+        )?;
         Ok(Config {
             memcache_listen,
             resp_listen,
@@ -583,8 +633,66 @@ impl Options {
             .context("--journal-rewrite-min-size")?,
             log: self.log.or(file.log).unwrap_or_else(|| "info".into()),
             log_json,
+            sessions,
         })
     }
+}
+
+/// The session layer's settings from its options: `None` when it is off.
+fn session_settings(
+    enabled: Option<String>,
+    presets: Option<String>,
+    specs: Vec<String>,
+    tables: Vec<Family>,
+    max_per_user: Option<u32>,
+    hold_seconds: Option<u64>,
+) -> anyhow::Result<Option<SessionSettings>> {
+    match enabled.as_deref().unwrap_or("on") {
+        "on" => {}
+        "off" => return Ok(None),
+        other => bail!("--sessions must be on or off, not {other:?}"),
+    }
+    let known = Families::presets();
+    let presets = presets.unwrap_or_else(|| "all".into());
+    let mut families: Vec<Family> = match presets.as_str() {
+        "all" => known.iter().cloned().collect(),
+        "none" => Vec::new(),
+        list => {
+            let mut chosen = Vec::new();
+            for name in list.split(',').map(str::trim) {
+                let Some(family) = known.iter().find(|f| f.name == name) else {
+                    let names: Vec<&str> = known.iter().map(|f| f.name.as_str()).collect();
+                    bail!(
+                        "--session-presets: no preset family {name:?} (there are {})",
+                        names.join(", ")
+                    );
+                };
+                chosen.push(family.clone());
+            }
+            chosen
+        }
+    };
+    for spec in &specs {
+        families.push(
+            Family::parse_spec(spec)
+                .map_err(|e| anyhow::anyhow!("--session-family {spec:?}: {e}"))?,
+        );
+    }
+    families.extend(tables);
+    if families.len() > u16::MAX as usize {
+        bail!("at most {} session families", u16::MAX);
+    }
+    // Checks the set as a whole: names unique, prefixes not ambiguous.
+    Families::new(families.clone()).map_err(|e| anyhow::anyhow!("session families: {e}"))?;
+    let max_per_user = match max_per_user.unwrap_or(0) {
+        0 => None,
+        n => Some(n),
+    };
+    Ok(Some(SessionSettings {
+        families,
+        max_per_user,
+        revocation_hold: hold_seconds.unwrap_or(86_400).saturating_mul(1000),
+    }))
 }
 
 /// Protected mode: fails with what to do if any of `listeners` is beyond loopback. Called

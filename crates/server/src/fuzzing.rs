@@ -5,12 +5,10 @@
 //! use, so they exercise exactly the paths a connection does (decode, the checks of
 //! `execute`, the handler, encode) with whatever bytes or argument vectors they make up.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use sessiond_proto_memcache::{Binary, Limits, ReplyChunks, Text, WireFormat};
-use sessiond_store::{Budget, Store};
 
 use crate::config::Config;
 use crate::exec::resp::{self, Answer, Session, pubsub};
@@ -40,11 +38,9 @@ impl Glue {
             notify_keyspace_events: pubsub::KEYSPACE | pubsub::KEYEVENT | pubsub::ALL,
             ..Config::default()
         };
-        let budget = Arc::new(Budget::new(config.max_memory));
-        let stores = (0..crate::DATABASES)
-            .map(|_| Arc::new(Store::new(budget.clone(), 0)))
-            .collect();
-        let shared = Shared::new(stores, None, config, Default::default());
+        // The stores report to pub/sub and the session layer, as the real server's do, so
+        // the fuzzer reaches the session index through every command.
+        let shared = Shared::unjournaled(config, 0);
         let session = Session::new(&shared, String::new(), String::new(), 0);
         Glue { shared, session }
     }

@@ -33,6 +33,7 @@ mod durability;
 mod exec;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+mod sessions;
 mod stats;
 mod tls;
 
@@ -98,11 +99,30 @@ impl Server {
         // The hub the stores' observer publishes lazy expiries on, and the connections use.
         let pubsub = Arc::new(exec::resp::pubsub::PubSub::default());
         let observed_pubsub = pubsub.clone();
+        let sessions = config.sessions.clone().map(|settings| {
+            Arc::new(sessions::Sessions::new(
+                settings,
+                budget.clone(),
+                pubsub.clone(),
+            ))
+        });
+        let observed_sessions = sessions.clone();
         // Recovery reads files and may take a while; keep it off the async workers.
         let opened = tokio::task::spawn_blocking(move || {
-            durability::open(&options, budget, clock::now_ms(), &|db, journal| {
-                changes::ChangeObserver::shared(db, journal, Some(observed_pubsub.clone()))
-            })
+            let now = clock::now_ms();
+            let opened = durability::open(&options, budget, now, &|db, journal| {
+                changes::ChangeObserver::shared(
+                    db,
+                    journal,
+                    Some(observed_pubsub.clone()),
+                    observed_sessions.clone(),
+                )
+            })?;
+            // Replay tells no observer: the session index is derived from what it restored.
+            if let Some(sessions) = &observed_sessions {
+                sessions.rebuild(&opened.stores, now);
+            }
+            anyhow::Ok(opened)
         })
         .await
         .context("recovery panicked")??;
@@ -116,6 +136,7 @@ impl Server {
             Some(journal.clone()),
             config,
             pubsub,
+            sessions,
         ));
         Ok(Server {
             shared,

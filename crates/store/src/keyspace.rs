@@ -20,6 +20,12 @@ impl Store {
         self.shard(key, now).get(key, &self.ctx(now))
     }
 
+    /// Like [`Store::get`], but not a client's read: the observer hears nothing (an
+    /// operator looking at a session does not make it "seen").
+    pub fn peek(&self, key: &[u8], now: u64) -> Option<Entry> {
+        self.shard(key, now).peek(key, &self.ctx(now))
+    }
+
     /// The live string under `key`; another type is a miss.
     pub fn get_if_string(&self, key: &[u8], now: u64) -> Option<Entry<Bytes>> {
         self.shard(key, now).get_if_string(key, &self.ctx(now))

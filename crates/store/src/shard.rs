@@ -369,6 +369,10 @@ impl Shard {
         entry
     }
 
+    pub fn peek(&mut self, key: &[u8], ctx: &Ctx<'_>) -> Option<Entry> {
+        self.live(key, ctx).map(|item| item.entry())
+    }
+
     pub fn get(&mut self, key: &[u8], ctx: &Ctx<'_>) -> Option<Entry> {
         let entry = self.live(key, ctx).map(|item| item.entry());
         if entry.is_some() {

@@ -198,7 +198,13 @@ pub(crate) async fn serve<S, P>(
         let close = loop {
             // The script gate, shared, for one request; see `Shared::gate`.
             let handled = match shared.gate.try_read() {
-                Ok(_gate) => protocol.handle(&mut input, &mut replies, now),
+                Ok(_gate) => {
+                    let handled = protocol.handle(&mut input, &mut replies, now);
+                    if handled.durable {
+                        shared.settle_sessions(now);
+                    }
+                    handled
+                }
                 Err(_) => {
                     // A script runs or waits to: wait for it without holding the thread,
                     // then go on where this left off.
@@ -212,7 +218,11 @@ pub(crate) async fn serve<S, P>(
                     let _gate = shared.gate.write().await;
                     // A script may run for up to its time limit: off the async worker.
                     let now = now_ms();
-                    run_blocking(|| protocol.handle_exclusive(&mut replies, now))
+                    let handled = run_blocking(|| protocol.handle_exclusive(&mut replies, now));
+                    if handled.durable {
+                        shared.settle_sessions(now);
+                    }
+                    handled
                 }
                 _ => handled,
             };

@@ -46,7 +46,7 @@ fn options(dir: &Path, policy: FsyncPolicy) -> OpenOptions {
 
 /// Each store journals its changes; nothing publishes.
 fn journal_only(db: u8, journal: &Arc<Journal>) -> Arc<dyn Observer> {
-    crate::changes::ChangeObserver::shared(db, journal, None)
+    crate::changes::ChangeObserver::shared(db, journal, None, None)
 }
 
 /// Opens (recovers, then starts the writer of) the journal in `dir`.

@@ -65,6 +65,7 @@ use sessiond_store::Store;
 
 use crate::config::Config;
 use crate::durability::Journal;
+use crate::sessions::Sessions;
 use crate::stats::Stats;
 
 /// What every connection shares: the keyspace, the counters and the settings.
@@ -92,6 +93,8 @@ pub struct Shared {
     pub gate: tokio::sync::RwLock<()>,
     /// RESP's server-wide state: pub/sub, scripts, client registry.
     pub resp: resp::RespShared,
+    /// The session layer (the index, revocation, events); `None` when it is off.
+    pub sessions: Option<Arc<Sessions>>,
 }
 
 impl Shared {
@@ -102,6 +105,7 @@ impl Shared {
         journal: Option<Arc<Journal>>,
         config: Config,
         pubsub: Arc<resp::pubsub::PubSub>,
+        sessions: Option<Arc<Sessions>>,
     ) -> Shared {
         pubsub.set_flags(config.notify_keyspace_events);
         Shared {
@@ -114,6 +118,40 @@ impl Shared {
             started: Instant::now(),
             resp: resp::RespShared::new(pubsub),
             gate: tokio::sync::RwLock::new(()),
+            sessions,
+        }
+    }
+
+    /// A server with no journal whose stores report to pub/sub, the `WATCH` registry and
+    /// the session layer (if `config` turns it on), as the real server's do: for the glue's
+    /// tests and the fuzz targets.
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub fn unjournaled(config: Config, now: u64) -> Shared {
+        use sessiond_store::Budget;
+        let budget = Arc::new(Budget::new(config.max_memory));
+        let pubsub = Arc::new(resp::pubsub::PubSub::default());
+        let sessions = config
+            .sessions
+            .clone()
+            .map(|settings| Arc::new(Sessions::new(settings, budget.clone(), pubsub.clone())));
+        let stores = (0..crate::DATABASES)
+            .map(|db| {
+                let observer = crate::changes::ChangeObserver::unjournaled(
+                    db as u8,
+                    pubsub.clone(),
+                    sessions.clone(),
+                );
+                Arc::new(Store::with_observer(budget.clone(), now, Some(observer)))
+            })
+            .collect();
+        Shared::new(stores, None, config, pubsub, sessions)
+    }
+
+    /// Revokes what a per-user session limit picked during the request just run (one atomic
+    /// load when nothing is pending); see `sessions::Sessions::settle`.
+    pub fn settle_sessions(&self, now: u64) {
+        if let Some(sessions) = &self.sessions {
+            sessions.settle(&self.databases, now);
         }
     }
 }

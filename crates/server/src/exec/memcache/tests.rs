@@ -16,7 +16,7 @@ fn shared(max_memory: u64) -> Shared {
         ..Config::default()
     };
     let store = Arc::new(Store::new(Arc::new(Budget::new(max_memory)), NOW));
-    Shared::new(vec![store], None, config, Default::default())
+    Shared::new(vec![store], None, config, Default::default(), None)
 }
 
 fn set(mode: StoreMode, key: &str, value: &str, exptime: i64, cas: u64) -> Command {
@@ -240,7 +240,7 @@ fn with_users() -> Shared {
         ..Config::default()
     };
     let store = Arc::new(Store::new(Arc::new(Budget::new(1 << 20)), NOW));
-    Shared::new(vec![store], None, config, Default::default())
+    Shared::new(vec![store], None, config, Default::default(), None)
 }
 
 fn sasl(data: &[u8]) -> Command {
@@ -420,7 +420,7 @@ fn writes_raise_keyspace_events() {
         ..Config::default()
     };
     let store = Arc::new(Store::new(Arc::new(Budget::new(1 << 20)), NOW));
-    let s = Shared::new(vec![store], None, config, Default::default());
+    let s = Shared::new(vec![store], None, config, Default::default(), None);
     let mut sub = Session::new(&s, String::new(), String::new(), NOW);
     let args = [b("PSUBSCRIBE"), b("__key*@0__:*")];
     resp::execute(&s, &mut sub, &args, NOW);

@@ -19,7 +19,9 @@ use bytes::Bytes;
 use sessiond_proto_resp::Reply;
 
 use super::args::{Args, Handled};
-use super::{Ctx, collections, error, is, keys, multi, pubsub, scripting, server, strings};
+use super::{
+    Ctx, collections, error, is, keys, multi, pubsub, scripting, server, sessions, strings,
+};
 use crate::exec::auth::Identity;
 
 /// If running `args` (the name first) needs the admin role, the name Redis uses for it in
@@ -260,4 +262,11 @@ pub static COMMANDS: &[Spec] = &[
     command!("eval",             -3, [SCRIPT, NOSCRIPT, WRITE, EXCLUSIVE],            NO_KEYS,    "scripting",  scripting::eval,               "Executes a server-side Lua script."),
     command!("evalsha",          -3, [SCRIPT, NOSCRIPT, WRITE, EXCLUSIVE],            NO_KEYS,    "scripting",  scripting::evalsha,            "Executes a server-side Lua script by SHA1 digest."),
     command!("script",           -2, [NOSCRIPT, ADMIN_SUBCOMMANDS],        NO_KEYS,    "scripting",  scripting::script,             "A container for Lua scripts management commands."),
+    // The session layer (sessiond's own).
+    command!("session.count",    -1, [READONLY, FAST],                     NO_KEYS,    "sessiond",   sessions::count,               "Counts sessions and distinct users, in all families or one."),
+    command!("session.list",     -2, [READONLY],                           NO_KEYS,    "sessiond",   sessions::list,                "Lists a user's sessions with their metadata."),
+    command!("session.show",      2, [READONLY],                           ONE,        "sessiond",   sessions::show,                "Shows a session's metadata and its data decoded as JSON."),
+    command!("session.families",  1, [READONLY],                           NO_KEYS,    "sessiond",   sessions::families,            "Lists the session families: prefix, format, user path, counts."),
+    command!("session.revoke",   -2, [WRITE, ADMIN_ROLE],                  ALL,        "sessiond",   sessions::revoke,              "Revokes sessions: removed, and not written again until their old deadline."),
+    command!("session.revokeuser", -2, [WRITE, ADMIN_ROLE],                NO_KEYS,    "sessiond",   sessions::revoke_user,         "Revokes a user's sessions, or all but one."),
 ];

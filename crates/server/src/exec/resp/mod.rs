@@ -25,6 +25,7 @@ pub mod multi;
 pub mod pubsub;
 pub mod scripting;
 pub mod server;
+pub mod sessions;
 pub mod strings;
 
 use std::collections::HashMap;

@@ -338,6 +338,17 @@ impl PubSub {
         receivers
     }
 
+    /// Whether a publication on `channel` would reach anyone (a subscriber of the channel
+    /// or of a matching pattern): lets a publisher skip building a payload nobody reads.
+    pub fn listened(&self, channel: &[u8]) -> bool {
+        let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
+        registry.channels.contains_key(channel)
+            || registry
+                .patterns
+                .keys()
+                .any(|pattern| glob_match(pattern, channel))
+    }
+
     /// Publishes a keyspace notification of `class` for `key` in database `db`, if the
     /// settings select it.
     pub fn notify(&self, db: usize, class: u32, event: &str, key: &[u8]) {

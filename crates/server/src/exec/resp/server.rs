@@ -444,6 +444,31 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
             store.total_items,
         );
     }
+    if wants("sessions")
+        && let Some(sessions) = &shared.sessions
+    {
+        let counts = sessions.counts(None);
+        let stats = &sessions.stats;
+        let _ = write!(
+            out,
+            "# Sessions\r\nsessions:{}\r\nsession_users:{}\r\nsession_index_bytes:{}\r\nsessions_undecodable:{}\r\nsessions_revoked:{}\r\nsessions_revoked_by_limit:{}\r\n",
+            counts.sessions,
+            counts.users,
+            sessions.bytes(),
+            stats.undecodable.load(Ordering::Relaxed),
+            stats.revoked.load(Ordering::Relaxed),
+            stats.revoked_by_limit.load(Ordering::Relaxed),
+        );
+        for (i, family) in sessions.families().iter().enumerate() {
+            let counts = sessions.counts(Some(i as u16));
+            let _ = write!(
+                out,
+                "family_{}:sessions={},users={}\r\n",
+                family.name, counts.sessions, counts.users
+            );
+        }
+        out.push_str("\r\n");
+    }
     if wants("keyspace") {
         out.push_str("# Keyspace\r\n");
         for (db, store) in shared.databases.iter().enumerate() {

@@ -24,7 +24,7 @@ fn shared_with(config: Config) -> Shared {
     let stores = (0..DATABASES)
         .map(|_| Arc::new(Store::new(budget.clone(), NOW)))
         .collect();
-    Shared::new(stores, None, config, Default::default())
+    Shared::new(stores, None, config, Default::default(), None)
 }
 
 fn shared() -> Shared {
@@ -1402,16 +1402,7 @@ fn replies_past_the_output_limit_are_refused() {
 
 /// A server whose stores report to the `WATCH` registry, as the real server's do.
 fn shared_watched() -> Shared {
-    let config = Config::default();
-    let budget = Arc::new(Budget::new(config.max_memory));
-    let pubsub = Arc::new(super::pubsub::PubSub::default());
-    let stores = (0..DATABASES)
-        .map(|db| {
-            let observer = crate::changes::ChangeObserver::unjournaled(db as u8, pubsub.clone());
-            Arc::new(Store::with_observer(budget.clone(), NOW, Some(observer)))
-        })
-        .collect();
-    Shared::new(stores, None, config, pubsub)
+    Shared::unjournaled(Config::default(), NOW)
 }
 
 #[test]

@@ -1,0 +1,205 @@
+//! The `SESSION.*` commands: the session layer (`crate::sessions`) from `redis-cli`.
+//!
+//! `SESSION.COUNT [FAMILY name]`, `SESSION.LIST user [FAMILY name]`, `SESSION.SHOW key`,
+//! `SESSION.FAMILIES` read; `SESSION.REVOKE key [key …]` and
+//! `SESSION.REVOKEUSER user [FAMILY name] [EXCEPT key]` need the admin role (the table says
+//! so). A key is the whole key as clients write it (`memc.sess.key.<id>`), in the selected
+//! database. Replies are maps (flat arrays on RESP2), times Unix milliseconds, a missing
+//! deadline or user null. The HTTP API calls the same `Sessions` methods.
+//!
+//! Limits: `SESSION.LIST` of a user with more sessions than fit in the client's output
+//! limit is refused before it is built (`OutputBudget`); `SESSION.SHOW` decodes at most the
+//! family format's own caps; `SESSION.REVOKE` takes at most as many keys as the request
+//! decoder allows arguments.
+
+use bytes::Bytes;
+use sessiond_proto_resp::Reply;
+
+use super::args::{Args, Handled};
+use super::{Ctx, OutputBudget, error, syntax_error};
+use crate::sessions::{SessionInfo, Sessions, UnknownFamily};
+
+fn text(s: &str) -> Reply {
+    Reply::Bulk(Bytes::copy_from_slice(s.as_bytes()))
+}
+
+fn layer<'a>(ctx: &'a Ctx<'_>) -> Result<&'a Sessions, Reply> {
+    ctx.shared
+        .sessions
+        .as_deref()
+        .ok_or_else(|| error("ERR the session layer is off (start sessiond with --sessions on)"))
+}
+
+/// Reads an optional `FAMILY name`.
+fn family(sessions: &Sessions, args: &mut Args<'_>) -> Result<Option<u16>, Reply> {
+    if !args.keyword("family") {
+        return Ok(None);
+    }
+    let name = args.bytes()?;
+    sessions.family_index(Some(name)).map_err(|UnknownFamily| {
+        error(format!(
+            "ERR no session family {:?} (SESSION.FAMILIES lists them)",
+            String::from_utf8_lossy(name)
+        ))
+    })
+}
+
+fn user_arg<'a>(args: &mut Args<'a>) -> Result<&'a str, Reply> {
+    std::str::from_utf8(args.bytes()?).map_err(|_| error("ERR a user id is UTF-8 text"))
+}
+
+fn time(at: Option<u64>) -> Reply {
+    at.map_or(Reply::Null, |at| Reply::Integer(at as i64))
+}
+
+fn session_reply(info: &SessionInfo) -> Vec<(Reply, Reply)> {
+    vec![
+        (text("key"), Reply::Bulk(Bytes::copy_from_slice(&info.key))),
+        (text("id"), Reply::Bulk(Bytes::copy_from_slice(&info.id))),
+        (text("db"), Reply::Integer(info.db.into())),
+        (text("family"), text(&info.family)),
+        (text("user"), info.user.as_deref().map_or(Reply::Null, text)),
+        (text("created_at"), time(Some(info.created_at))),
+        (text("written_at"), time(Some(info.written_at))),
+        (text("seen_at"), time(Some(info.seen_at))),
+        (text("expires_at"), time(info.expires_at)),
+    ]
+}
+
+/// `SESSION.COUNT [FAMILY name]`: `sessions` and distinct `users`.
+pub fn count(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    let sessions = layer(ctx)?;
+    let family = family(sessions, args)?;
+    if !args.is_empty() {
+        return Err(syntax_error());
+    }
+    let counts = sessions.counts(family);
+    Ok(Reply::Map(vec![
+        (text("sessions"), Reply::Integer(counts.sessions as i64)),
+        (text("users"), Reply::Integer(counts.users as i64)),
+    ])
+    .into())
+}
+
+/// `SESSION.LIST user [FAMILY name]`: the user's sessions, oldest first.
+pub fn list(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    let sessions = layer(ctx)?;
+    let user = user_arg(args)?;
+    let family = family(sessions, args)?;
+    if !args.is_empty() {
+        return Err(syntax_error());
+    }
+    let mut budget = OutputBudget::new(ctx.shared);
+    let mut out = Vec::new();
+    for info in sessions.list(user, family) {
+        let reply = Reply::Map(session_reply(&info));
+        if !budget.charge(reply.encoded_len(ctx.session.protocol)) {
+            return Err(budget.refusal());
+        }
+        out.push(reply);
+    }
+    Ok(Reply::Array(out).into())
+}
+
+/// `SESSION.SHOW key`: the session's metadata and its data decoded as JSON (`data`), or
+/// why it does not decode (`error`); null if the key is no live session.
+pub fn show(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    let sessions = layer(ctx)?;
+    let key = args.bytes()?;
+    if !args.is_empty() {
+        return Err(syntax_error());
+    }
+    let db = ctx.session.db as u8;
+    let Some((info, decoded)) = sessions.show(&ctx.shared.databases, db, key, ctx.now) else {
+        return Ok(Reply::Null.into());
+    };
+    let mut fields = session_reply(&info);
+    match decoded {
+        Ok(json) => fields.push((text("data"), text(&json.to_string()))),
+        Err(why) => fields.push((text("error"), text(&why))),
+    }
+    let reply = Reply::Map(fields);
+    let mut budget = OutputBudget::new(ctx.shared);
+    if !budget.charge(reply.encoded_len(ctx.session.protocol)) {
+        return Err(budget.refusal());
+    }
+    Ok(reply.into())
+}
+
+/// `SESSION.FAMILIES`: each family's name, prefix, format and user path.
+pub fn families(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    let sessions = layer(ctx)?;
+    if !args.is_empty() {
+        return Err(syntax_error());
+    }
+    let out = sessions
+        .families()
+        .iter()
+        .map(|family| {
+            let counts = sessions.counts(
+                sessions
+                    .family_index(Some(family.name.as_bytes()))
+                    .ok()
+                    .flatten(),
+            );
+            Reply::Map(vec![
+                (text("name"), text(&family.name)),
+                (
+                    text("prefix"),
+                    Reply::Bulk(Bytes::copy_from_slice(&family.prefix)),
+                ),
+                (text("format"), text(&family.format.to_string())),
+                (
+                    text("user"),
+                    family
+                        .user
+                        .as_ref()
+                        .map_or(Reply::Null, |path| text(&path.to_string())),
+                ),
+                (text("sessions"), Reply::Integer(counts.sessions as i64)),
+                (text("users"), Reply::Integer(counts.users as i64)),
+            ])
+        })
+        .collect();
+    Ok(Reply::Array(out).into())
+}
+
+/// `SESSION.REVOKE key [key …]`: revokes each session; the number revoked.
+pub fn revoke(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    let sessions = layer(ctx)?;
+    let db = ctx.session.db as u8;
+    let mut revoked = 0;
+    for key in args.rest() {
+        if sessions.revoke(&ctx.shared.databases, db, key, ctx.now) {
+            revoked += 1;
+        }
+    }
+    Ok(Reply::Integer(revoked).into())
+}
+
+/// `SESSION.REVOKEUSER user [FAMILY name] [EXCEPT key]`: revokes the user's sessions (all
+/// but `key`: "log out my other devices"); the number revoked.
+pub fn revoke_user(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    let sessions = layer(ctx)?;
+    let user = user_arg(args)?;
+    let mut family_filter = None;
+    let mut except = None;
+    while !args.is_empty() {
+        if args.peek().is_some_and(|a| super::is(a, "family")) {
+            family_filter = family(sessions, args)?;
+        } else if args.keyword("except") {
+            except = Some(args.bytes()?.as_ref());
+        } else {
+            return Err(syntax_error());
+        }
+    }
+    let db = ctx.session.db as u8;
+    let revoked = sessions.revoke_user(
+        &ctx.shared.databases,
+        user,
+        family_filter,
+        except.map(|key| (db, key)),
+        ctx.now,
+    );
+    Ok(Reply::Integer(revoked as i64).into())
+}

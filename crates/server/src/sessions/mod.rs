@@ -1,0 +1,480 @@
+//! The session layer: which keys are sessions, whose they are, and what an operator can do
+//! about them (count, list, show, revoke), with lifecycle events for every node's caches.
+//!
+//! sessiond stores sessions as clients write them, byte for byte; this layer only looks.
+//! The stores' observer (`changes`) hands it every applied change, every expiry and every
+//! read, under the changed key's shard lock. A key whose prefix names a configured family
+//! (`sessiond_session_format`: php-memcached, phpredis, express-session, the middleware, or
+//! the operator's own) is decoded just enough to find its user, and the [`index`] is updated
+//! in the same step, so it is never behind the store and needs no events to catch up (the
+//! way per-user indexes kept beside a store drift). It is charged to the memory budget and
+//! not journaled: after a restart [`Sessions::rebuild`] derives it from the recovered
+//! keyspace.
+//!
+//! Revocation is the store's (`Store::revoke`): the key is removed and a write that would
+//! create it again is refused until the session's old deadline, so a request of that user
+//! still in flight on another app node cannot log them back in. A per-user limit
+//! (`--max-sessions-per-user`) picks the oldest session when a write goes over it; the
+//! revocation is made by the connection that wrote, before its reply ([`Sessions::settle`]),
+//! because the observer may not lock another shard.
+//!
+//! Events (`created`, `updated`, `destroyed`, `expired`, `revoked`) are JSON messages on the
+//! channel [`EVENTS_CHANNEL`], built only when someone listens.
+
+pub(crate) mod index;
+#[cfg(test)]
+mod tests;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use sessiond_session_format::{Families, Family, Identity};
+use sessiond_store::{Budget, DerivedCharge, ElementOp, Kind, Mutation, Store, Value};
+
+use crate::exec::resp::pubsub::PubSub;
+use index::{Counts, Index, Meta, SessionName, session_name};
+
+/// The pub/sub channel lifecycle events are published on.
+pub(crate) const EVENTS_CHANNEL: &str = "sessiond:sessions";
+
+/// What the session layer is configured with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The families, in order (presets first).
+    pub families: Vec<Family>,
+    /// At most this many sessions per user and family; the oldest goes when a write
+    /// exceeds it.
+    pub max_per_user: Option<u32>,
+    /// How long a revoked session with no deadline stays revoked (ms).
+    pub revocation_hold: u64,
+}
+
+/// A session as an operator sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SessionInfo {
+    /// The database.
+    pub db: u8,
+    /// The whole key.
+    pub key: Vec<u8>,
+    /// The session id: the key without the family's prefix and suffix.
+    pub id: Vec<u8>,
+    /// The family's name.
+    pub family: String,
+    /// The user, if the session names one.
+    pub user: Option<String>,
+    /// Created (Unix ms; after a restart, the recovery's time).
+    pub created_at: u64,
+    /// Last written.
+    pub written_at: u64,
+    /// Last read, touched or written.
+    pub seen_at: u64,
+    /// The deadline.
+    pub expires_at: Option<u64>,
+}
+
+/// A family name that is not configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UnknownFamily;
+
+/// Counters the operator sees (`INFO sessions`, metrics).
+#[derive(Debug, Default)]
+pub(crate) struct SessionStats {
+    /// Session values that did not decode (kept and served as written; no user).
+    pub undecodable: AtomicU64,
+    /// Sessions revoked, by an operator or a per-user limit.
+    pub revoked: AtomicU64,
+    /// Of those, revoked by the per-user limit.
+    pub revoked_by_limit: AtomicU64,
+}
+
+struct State {
+    index: Index,
+    charge: DerivedCharge,
+}
+
+/// The session layer of one server. See the module documentation.
+pub(crate) struct Sessions {
+    families: Families,
+    state: Mutex<State>,
+    pubsub: Arc<PubSub>,
+    max_per_user: Option<u32>,
+    revocation_hold: u64,
+    /// Sessions the per-user limit picked, revoked by the next [`Sessions::settle`].
+    pending: Mutex<Vec<SessionName>>,
+    has_pending: AtomicBool,
+    pub stats: SessionStats,
+}
+
+impl Sessions {
+    /// The layer for `settings`, charging `budget` and publishing on `pubsub`.
+    pub fn new(settings: Settings, budget: Arc<Budget>, pubsub: Arc<PubSub>) -> Sessions {
+        let families = Families::new(settings.families).expect("validated by the configuration");
+        Sessions {
+            state: Mutex::new(State {
+                index: Index::new(families.len()),
+                charge: DerivedCharge::new(budget),
+            }),
+            families,
+            pubsub,
+            max_per_user: settings.max_per_user,
+            revocation_hold: settings.revocation_hold,
+            pending: Mutex::new(Vec::new()),
+            has_pending: AtomicBool::new(false),
+            stats: SessionStats::default(),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // The index is plain data updated in small steps; a panic mid-step would be a bug
+        // here, and serving on is better than failing every write after it.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The configured families.
+    pub fn families(&self) -> &Families {
+        &self.families
+    }
+
+    /// The position of the family called `name`; `None` names every family.
+    pub fn family_index(&self, name: Option<&[u8]>) -> Result<Option<u16>, UnknownFamily> {
+        let Some(name) = name else { return Ok(None) };
+        self.families
+            .iter()
+            .position(|f| f.name.as_bytes().eq_ignore_ascii_case(name))
+            .map(|i| Some(i as u16))
+            .ok_or(UnknownFamily)
+    }
+
+    // The observer's side: called under the changed key's shard lock.
+
+    /// A change the store of database `db` applied.
+    pub fn applied(&self, db: u8, mutation: &Mutation<'_>, now: u64) {
+        match *mutation {
+            Mutation::Put {
+                key,
+                value,
+                deadline,
+                ..
+            } => {
+                if let Some((family, found)) = self.families.classify(key) {
+                    match self.user_of(found, value) {
+                        Some(user) => {
+                            self.put(db, key, family as u16, user.as_deref(), deadline, now)
+                        }
+                        None => self.forget(db, key, "destroyed", now),
+                    }
+                }
+            }
+            Mutation::PutCollection {
+                key,
+                kind,
+                members,
+                deadline,
+            } => {
+                if let Some((family, found)) = self.families.classify(key) {
+                    let user = match (&found.hash_field, kind) {
+                        (Some(field), Kind::Hash) => match Value::decode(kind, members) {
+                            Some(Value::Hash(hash)) => match hash.get(field) {
+                                Some(data) => self.user_of(found, data),
+                                None => Some(None),
+                            },
+                            _ => Some(None),
+                        },
+                        _ => Some(None),
+                    };
+                    match user {
+                        Some(user) => {
+                            self.put(db, key, family as u16, user.as_deref(), deadline, now)
+                        }
+                        None => self.forget(db, key, "destroyed", now),
+                    }
+                }
+            }
+            Mutation::Element { key, op } => {
+                if let Some((family, found)) = self.families.classify(key) {
+                    match op {
+                        ElementOp::HashSet { field, value }
+                            if found.hash_field.as_deref() == Some(field) =>
+                        {
+                            let name = session_name(db, key);
+                            let expires = self.state().index.get(&name).and_then(|m| m.expires_at);
+                            match self.user_of(found, value) {
+                                Some(user) => {
+                                    self.put(db, key, family as u16, user.as_deref(), expires, now)
+                                }
+                                None => self.forget(db, key, "destroyed", now),
+                            }
+                        }
+                        _ => self.state().index.written(&session_name(db, key), now),
+                    }
+                }
+            }
+            Mutation::Remove { key } => self.forget(db, key, "destroyed", now),
+            Mutation::Revoke { key, .. } => self.forget(db, key, "revoked", now),
+            Mutation::Deadline { key, deadline } => {
+                if self.families.classify(key).is_some() {
+                    self.state()
+                        .index
+                        .retime(&session_name(db, key), deadline, now);
+                }
+            }
+            Mutation::Clear => {
+                let mut state = self.state();
+                state.index.clear(db);
+                let bytes = state.index.bytes();
+                state.charge.set(bytes);
+            }
+        }
+    }
+
+    /// A key of database `db` removed because its deadline passed.
+    pub fn expired(&self, db: u8, key: &[u8], now: u64) {
+        self.forget(db, key, "expired", now);
+    }
+
+    /// A key of database `db` found live by a read.
+    pub fn read(&self, db: u8, key: &[u8], now: u64) {
+        if self.families.classify(key).is_some() {
+            self.state().index.seen(&session_name(db, key), now);
+        }
+    }
+
+    /// The user `value` names in `family` (`Some(None)`: a session without one), or `None`
+    /// when the value is not a session at all (a sessiond record with a `kind`: a token, a
+    /// revocation). A value that does not decode is counted and is a session without a
+    /// user.
+    fn user_of(&self, family: &Family, value: &[u8]) -> Option<Option<String>> {
+        match family.identify(value) {
+            Ok(Identity::Session { user }) => Some(user),
+            Ok(Identity::NotSession { .. }) => None,
+            Err(_) => {
+                self.stats.undecodable.fetch_add(1, Ordering::Relaxed);
+                Some(None)
+            }
+        }
+    }
+
+    fn put(
+        &self,
+        db: u8,
+        key: &[u8],
+        family: u16,
+        user: Option<&str>,
+        expires_at: Option<u64>,
+        now: u64,
+    ) {
+        let name = session_name(db, key);
+        let put = {
+            let mut state = self.state();
+            let put = state.index.put(&name, family, user, expires_at, now);
+            if let (Some(max), Some(user)) = (self.max_per_user, user)
+                && (put.created || put.previous_user.is_some())
+                && state.index.user_count(user, family) > max
+                && let Some(oldest) = state.index.oldest(user, family, &name)
+            {
+                self.pending
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(oldest);
+                self.has_pending.store(true, Ordering::Release);
+            }
+            let bytes = state.index.bytes();
+            state.charge.set(bytes);
+            put
+        };
+        let event = if put.created { "created" } else { "updated" };
+        self.publish(event, db, key, family, user, now);
+    }
+
+    fn forget(&self, db: u8, key: &[u8], event: &str, now: u64) {
+        let Some((family, _)) = self.families.classify(key) else {
+            return;
+        };
+        let removed = {
+            let mut state = self.state();
+            let removed = state.index.remove(&session_name(db, key));
+            let bytes = state.index.bytes();
+            state.charge.set(bytes);
+            removed
+        };
+        if let Some(meta) = removed {
+            self.publish(event, db, key, family as u16, meta.user.as_deref(), now);
+        }
+    }
+
+    /// Publishes a lifecycle event, if anyone listens.
+    fn publish(&self, event: &str, db: u8, key: &[u8], family: u16, user: Option<&str>, now: u64) {
+        if !self.pubsub.listened(EVENTS_CHANNEL.as_bytes()) {
+            return;
+        }
+        let message = serde_json::json!({
+            "event": event,
+            "family": self.families.get(family as usize).name,
+            "db": db,
+            "key": String::from_utf8_lossy(key),
+            "id": String::from_utf8_lossy(self.families.id(family as usize, key)),
+            "user": user,
+            "at": now,
+        });
+        self.pubsub
+            .publish(EVENTS_CHANNEL.as_bytes(), message.to_string().as_bytes());
+    }
+
+    // Recovery.
+
+    /// Derives the index from the keyspace of `databases` (after recovery, which replays
+    /// without an observer). Every session's times are `now`.
+    pub fn rebuild(&self, databases: &[Arc<Store>], now: u64) {
+        for (db, store) in databases.iter().enumerate() {
+            for shard in 0..sessiond_store::SHARDS {
+                for (key, entry) in store.live_entries_in_shard(shard, now) {
+                    let Some((family, found)) = self.families.classify(&key) else {
+                        continue;
+                    };
+                    let user = match (&entry.value, &found.hash_field) {
+                        (Value::Str(value), _) => self.user_of(found, value),
+                        (Value::Hash(hash), Some(field)) => match hash.get(field) {
+                            Some(data) => self.user_of(found, data),
+                            None => Some(None),
+                        },
+                        _ => Some(None),
+                    };
+                    let Some(user) = user else { continue };
+                    let mut state = self.state();
+                    let name = session_name(db as u8, &key);
+                    state
+                        .index
+                        .put(&name, family as u16, user.as_deref(), entry.deadline, now);
+                    let bytes = state.index.bytes();
+                    state.charge.set(bytes);
+                }
+            }
+        }
+    }
+
+    // Operations (SESSION.* commands, and the HTTP API).
+
+    /// Sessions and distinct users, in all families or in one.
+    pub fn counts(&self, family: Option<u16>) -> Counts {
+        self.state().index.counts(family)
+    }
+
+    /// The sessions of `user` (in one family, or all), oldest first.
+    pub fn list(&self, user: &str, family: Option<u16>) -> Vec<SessionInfo> {
+        let found = self.state().index.user_sessions(user, family);
+        found
+            .into_iter()
+            .map(|(name, meta)| self.info(&name, &meta))
+            .collect()
+    }
+
+    /// What the index knows of the session under `key` in database `db`.
+    pub fn get(&self, db: u8, key: &[u8]) -> Option<SessionInfo> {
+        let name = session_name(db, key);
+        let meta = self.state().index.get(&name).cloned()?;
+        Some(self.info(&name, &meta))
+    }
+
+    /// The session's data decoded for an operator: its family's format as JSON, or why it
+    /// does not decode. `None` if the key is not a live session.
+    pub fn show(
+        &self,
+        databases: &[Arc<Store>],
+        db: u8,
+        key: &[u8],
+        now: u64,
+    ) -> Option<(SessionInfo, Result<serde_json::Value, String>)> {
+        let info = self.get(db, key)?;
+        let (family, found) = self.families.classify(key)?;
+        let entry = databases.get(db as usize)?.peek(key, now)?;
+        let data = match (&entry.value, &found.hash_field) {
+            (Value::Str(value), _) => Some(value.clone()),
+            (Value::Hash(hash), Some(field)) => hash.get(field).cloned(),
+            _ => None,
+        };
+        let _ = family;
+        let decoded = match data {
+            Some(bytes) => found.decode(&bytes).map_err(|e| e.to_string()),
+            None => Err("the session holds no data field".to_string()),
+        };
+        Some((info, decoded))
+    }
+
+    /// Revokes the session under `key` in database `db`: removed, and its re-creation
+    /// refused until its old deadline. Returns whether there was one.
+    pub fn revoke(&self, databases: &[Arc<Store>], db: u8, key: &[u8], now: u64) -> bool {
+        let Some(store) = databases.get(db as usize) else {
+            return false;
+        };
+        let revoked = store.revoke(key, self.revocation_hold, now).is_some();
+        if revoked {
+            self.stats.revoked.fetch_add(1, Ordering::Relaxed);
+        }
+        revoked
+    }
+
+    /// Revokes every session of `user` (in one family, or all), except the one under
+    /// `except` ("log out my other devices"). Returns how many were revoked.
+    pub fn revoke_user(
+        &self,
+        databases: &[Arc<Store>],
+        user: &str,
+        family: Option<u16>,
+        except: Option<(u8, &[u8])>,
+        now: u64,
+    ) -> u64 {
+        let keep = except.map(|(db, key)| session_name(db, key));
+        let targets = self.state().index.user_sessions(user, family);
+        let mut revoked = 0;
+        for (name, _) in targets {
+            if keep.as_ref() == Some(&name) {
+                continue;
+            }
+            if self.revoke(databases, name[0], &name[1..], now) {
+                revoked += 1;
+            }
+        }
+        revoked
+    }
+
+    /// Revokes what the per-user limit picked since the last call. The connection that
+    /// wrote calls this before it replies, so the write and the revocation it caused are
+    /// acknowledged together. One atomic load when nothing is pending.
+    pub fn settle(&self, databases: &[Arc<Store>], now: u64) {
+        if !self.has_pending.swap(false, Ordering::Acquire) {
+            return;
+        }
+        let picked = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        for name in picked {
+            if self.revoke(databases, name[0], &name[1..], now) {
+                self.stats.revoked_by_limit.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn info(&self, name: &[u8], meta: &Meta) -> SessionInfo {
+        let key = &name[1..];
+        SessionInfo {
+            db: name[0],
+            key: key.to_vec(),
+            id: self.families.id(meta.family as usize, key).to_vec(),
+            family: self.families.get(meta.family as usize).name.clone(),
+            user: meta.user.as_deref().map(str::to_owned),
+            created_at: meta.created_at,
+            written_at: meta.written_at,
+            seen_at: meta.seen_at,
+            expires_at: meta.expires_at,
+        }
+    }
+
+    /// Every indexed session, for comparisons with the store in tests.
+    #[cfg(test)]
+    pub fn snapshot(&self) -> Vec<(SessionName, Meta)> {
+        self.state().index.all()
+    }
+
+    /// The index's estimated size, charged to the budget.
+    pub fn bytes(&self) -> u64 {
+        self.state().charge.held()
+    }
+}
