@@ -903,3 +903,19 @@ fn a_flush_forgets_revocations() {
         WriteOutcome::Stored(_)
     ));
 }
+
+#[test]
+fn one_hash_field_is_read_from_the_encoding_without_building_the_hash() {
+    let s = store();
+    s.hash_set(b"h", &[(b"v", b"1"), (b"r", b"{}"), (b"a", b"9")], T0)
+        .unwrap();
+    let mut members = Vec::new();
+    s.get(b"h", T0).unwrap().value.encode_members(&mut members);
+    assert_eq!(Value::hash_field_in(&members, b"r"), Some(&b"{}"[..]));
+    assert_eq!(Value::hash_field_in(&members, b"x"), None);
+    assert_eq!(
+        Value::hash_field_in(&members[..members.len() - 1], b"zz"),
+        None,
+        "cut short"
+    );
+}

@@ -146,19 +146,23 @@ impl Value {
         }
     }
 
+    /// The value of `field` in a hash's [`Value::encode_members`] encoding, found without
+    /// building the hash (the session layer reads one field of a session stored as a hash).
+    pub fn hash_field_in<'m>(mut members: &'m [u8], field: &[u8]) -> Option<&'m [u8]> {
+        while !members.is_empty() {
+            let name = length_prefixed(&mut members)?;
+            let value = length_prefixed(&mut members)?;
+            if name == field {
+                return Some(value);
+            }
+        }
+        None
+    }
+
     /// Reads back what [`Value::encode_members`] wrote; `None` if the bytes do not add up.
     pub fn decode(kind: Kind, mut bytes: &[u8]) -> Option<Value> {
-        fn take<'a>(bytes: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
-            if bytes.len() < n {
-                return None;
-            }
-            let (head, rest) = bytes.split_at(n);
-            *bytes = rest;
-            Some(head)
-        }
         fn string(bytes: &mut &[u8]) -> Option<Bytes> {
-            let len = u32::from_le_bytes(take(bytes, 4)?.try_into().ok()?) as usize;
-            Some(Bytes::copy_from_slice(take(bytes, len)?))
+            length_prefixed(bytes).map(Bytes::copy_from_slice)
         }
         let mut value = Value::empty(kind);
         match &mut value {
@@ -190,6 +194,22 @@ impl Value {
         }
         Some(value)
     }
+}
+
+/// The next `n` bytes of `bytes`, consumed.
+fn take<'a>(bytes: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+    if bytes.len() < n {
+        return None;
+    }
+    let (head, rest) = bytes.split_at(n);
+    *bytes = rest;
+    Some(head)
+}
+
+/// The next `u32 LE`-length-prefixed byte string of `bytes`, consumed.
+fn length_prefixed<'a>(bytes: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let len = u32::from_le_bytes(take(bytes, 4)?.try_into().ok()?) as usize;
+    take(bytes, len)
 }
 
 fn element_cost(bytes: usize) -> u64 {

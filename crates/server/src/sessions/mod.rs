@@ -173,12 +173,9 @@ impl Sessions {
             } => {
                 if let Some((family, found)) = self.families.classify(key) {
                     let user = match (&found.hash_field, kind) {
-                        (Some(field), Kind::Hash) => match Value::decode(kind, members) {
-                            Some(Value::Hash(hash)) => match hash.get(field) {
-                                Some(data) => self.user_of(found, data),
-                                None => Some(None),
-                            },
-                            _ => Some(None),
+                        (Some(field), Kind::Hash) => match Value::hash_field_in(members, field) {
+                            Some(data) => self.user_of(found, data),
+                            None => Some(None),
                         },
                         _ => Some(None),
                     };
