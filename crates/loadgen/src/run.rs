@@ -33,7 +33,7 @@ use tokio::time::Instant;
 
 use crate::proto::{self, OpKind, Outcome, Protocol, ReplyDecoder};
 use crate::tls::{Connector, Stream};
-use crate::workload::{KeySpace, Kind, OpStream, Workload, value_of_size};
+use crate::workload::{KeySpace, Kind, OpStream, Workload, session_value};
 
 /// A reply that takes longer than this fails the run: the server is hung or the stream is
 /// out of sync, and waiting longer measures nothing.
@@ -216,7 +216,6 @@ pub async fn run_with(
     for _ in 0..config.conns {
         streams.push(connector.connect(config.addr).await?);
     }
-    let value = value_of_size(config.workload.value_size);
     let salt = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
@@ -238,10 +237,11 @@ pub async fn run_with(
             .requests
             .map(|n| n / conns + u64::from(i < n % conns));
         let window = Window { start, end, quota };
+        // Each connection writes the sessions of its own user, in PHP's format.
         let ops = OpStream::new(
             config.workload,
             keys.clone(),
-            value.clone(),
+            session_value(config.workload.value_size, i),
             i,
             conns,
             config.seed,

@@ -275,6 +275,29 @@ impl OpStream {
     }
 }
 
+/// A session value of exactly `size` bytes as PHP's default serialize handler writes one
+/// for a logged-in user: `user_id|i:<user>;data|s:<n>:"…";`, so that a server that reads
+/// sessions (sessiond's session layer) does the work a real PHP session costs it. Shorter
+/// sizes than the framing needs get letters only (no user).
+pub fn session_value(size: usize, user: u64) -> Bytes {
+    let head = format!("user_id|i:{user};data|s:");
+    // The string's length field depends on the length it announces: find the n that fits.
+    for digits in 1..=20 {
+        let framing = head.len() + digits + ":\"\";".len();
+        let Some(n) = size.checked_sub(framing) else {
+            break;
+        };
+        if n.to_string().len() == digits {
+            let mut value = format!("{head}{n}:\"").into_bytes();
+            value.extend((0..n).map(|i| b'a' + (i % 26) as u8));
+            value.extend_from_slice(b"\";");
+            debug_assert_eq!(value.len(), size);
+            return value.into();
+        }
+    }
+    value_of_size(size)
+}
+
 /// A value of `size` bytes: printable, not all one byte (so nothing can shortcut it).
 pub fn value_of_size(size: usize) -> Bytes {
     (0..size)
@@ -296,6 +319,17 @@ mod tests {
         };
         let space = Arc::new(KeySpace::new(keys, kind == Kind::Php));
         OpStream::new(workload, space, value_of_size(4), conn, conns, 1, 2)
+    }
+
+    #[test]
+    fn session_values_have_the_size_asked_and_php_framing() {
+        for size in [0, 10, 40, 41, 100, 1024, 100_000] {
+            let value = session_value(size, 7);
+            assert_eq!(value.len(), size);
+            if size >= 40 {
+                assert!(value.starts_with(b"user_id|i:7;data|s:") && value.ends_with(b"\";"));
+            }
+        }
     }
 
     #[test]
