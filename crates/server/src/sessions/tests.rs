@@ -634,3 +634,63 @@ proptest! {
         prop_assert!(used > 0 || indexed(server.shared.as_ref().unwrap()).is_empty());
     }
 }
+
+#[test]
+fn hostile_sessions_cost_bounded_work_and_replies() {
+    let mut config = Config {
+        client_output_limit: 4096,
+        ..Config::default()
+    };
+    config.sessions.as_mut().unwrap().max_per_user = None;
+    let shared = Shared::unjournaled(config, NOW);
+    let mut s = Session::new(&shared, String::new(), String::new(), NOW);
+    // One user with more sessions than one reply may carry: the listing is refused, not
+    // built past the output limit, and counting still works.
+    for i in 0..200 {
+        mc_set(
+            &shared,
+            &format!("memc.sess.key.h{i}"),
+            &php_login(5),
+            600,
+            NOW,
+        );
+    }
+    let listed = resp(&shared, &mut s, &[b"SESSION.LIST", b"5"], NOW);
+    assert!(
+        matches!(&listed, Reply::Error(e) if e.starts_with(b"ERR reply")),
+        "{listed:?}"
+    );
+    assert_eq!(counts(&shared, &mut s, None), (200, 1));
+    // Values made to hurt the decoder: deep nesting, a huge announced length, a user id
+    // longer than any real one. Each is kept and served as written, and has no user.
+    let deep = format!(
+        "user_id|{}i:1;{}",
+        "a:1:{i:0;".repeat(10_000),
+        "}".repeat(10_000)
+    );
+    let huge = "user_id|s:999999999999:\"x\";".to_string();
+    let long_user = format!("user_id|s:1000:\"{}\";", "u".repeat(1000));
+    for (key, value) in [("x1", &deep), ("x2", &huge), ("x3", &long_user)] {
+        let key = format!("memc.sess.key.{key}");
+        assert!(matches!(
+            mc_set(&shared, &key, value, 600, NOW),
+            Outcome::Stored { .. }
+        ));
+        let stored = shared.databases[0].get(key.as_bytes(), NOW).unwrap();
+        assert_eq!(
+            stored.value,
+            sessiond_store::Value::Str(Bytes::copy_from_slice(value.as_bytes()))
+        );
+        let shown = resp(&shared, &mut s, &[b"SESSION.SHOW", key.as_bytes()], NOW);
+        assert_eq!(*field(&shown, "user"), Reply::Null, "{key}");
+    }
+    let undecodable = shared
+        .sessions
+        .as_ref()
+        .unwrap()
+        .stats
+        .undecodable
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(undecodable, 3);
+    assert_eq!(counts(&shared, &mut s, None), (203, 1));
+}
