@@ -14,26 +14,61 @@
 //! Memory is estimated, not measured, like the store's budget: [`Index::bytes`] is what the
 //! server charges to the budget (`DerivedCharge`).
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+
+use hashbrown::{Equivalent, HashMap, HashSet};
 
 /// Bytes charged per session on top of its key: the entry in `sessions` (the key's `Arc`
 /// header, the metadata, the table slot at hashbrown's load factor) and its slot in the
 /// user's set.
-pub const SESSION_OVERHEAD: u64 = 136;
+pub const SESSION_OVERHEAD: u64 = 176;
 /// Bytes charged per user on top of the id: the map entry, the `Arc<str>`, the set's and
 /// the family counts' first allocations.
 pub const USER_OVERHEAD: u64 = 160;
 
-/// A session's name: its database, then its key (one allocation shared by both maps).
-pub type SessionName = Arc<[u8]>;
+/// A session's name: its database and key (the key one allocation shared by both maps).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionName {
+    /// The database.
+    pub db: u8,
+    /// The key.
+    pub key: Arc<[u8]>,
+}
 
-/// The name of `key` in database `db`.
-pub fn session_name(db: u8, key: &[u8]) -> SessionName {
-    let mut name = Vec::with_capacity(key.len() + 1);
-    name.push(db);
-    name.extend_from_slice(key);
-    name.into()
+/// A borrowed [`SessionName`], to look a session up without allocating (every read and
+/// write of a session key does). Hashes exactly as the owned name does (the derives hash
+/// the fields in the same order).
+#[derive(Hash)]
+pub struct Name<'a> {
+    /// The database.
+    pub db: u8,
+    /// The key.
+    pub key: &'a [u8],
+}
+
+impl Equivalent<SessionName> for Name<'_> {
+    fn equivalent(&self, name: &SessionName) -> bool {
+        self.db == name.db && self.key == &name.key[..]
+    }
+}
+
+impl SessionName {
+    /// This name, borrowed.
+    pub fn as_name(&self) -> Name<'_> {
+        Name {
+            db: self.db,
+            key: &self.key,
+        }
+    }
+}
+
+impl Name<'_> {
+    fn to_owned(&self) -> SessionName {
+        SessionName {
+            db: self.db,
+            key: self.key.into(),
+        }
+    }
 }
 
 /// What the index keeps about one session.
@@ -105,13 +140,13 @@ impl Index {
     /// Records a write of the session `name` of `family` naming `user`, with its deadline.
     pub fn put(
         &mut self,
-        name: &[u8],
+        name: Name<'_>,
         family: u16,
         user: Option<&str>,
         expires_at: Option<u64>,
         now: u64,
     ) -> Put {
-        if let Some(meta) = self.sessions.get_mut(name) {
+        if let Some(meta) = self.sessions.get_mut(&name) {
             meta.written_at = now;
             meta.seen_at = now;
             meta.expires_at = expires_at;
@@ -124,22 +159,22 @@ impl Index {
             let previous = meta.user.take();
             let (name, family) = self
                 .sessions
-                .get_key_value(name)
+                .get_key_value(&name)
                 .map(|(name, meta)| (name.clone(), meta.family))
                 .expect("just found");
             if let Some(previous) = &previous {
                 self.unlink_user(previous, &name, family);
             }
             let user = user.map(|user| self.link_user(user, &name, family));
-            self.sessions.get_mut(&name[..]).expect("just found").user = user;
+            self.sessions.get_mut(&name).expect("just found").user = user;
             return Put {
                 created: false,
                 previous_user: previous,
             };
         }
-        let name: SessionName = name.into();
+        let name = name.to_owned();
         let user = user.map(|user| self.link_user(user, &name, family));
-        self.bytes += name.len() as u64 + SESSION_OVERHEAD;
+        self.bytes += name.key.len() as u64 + SESSION_OVERHEAD;
         self.families[family as usize].sessions += 1;
         self.sessions.insert(
             name,
@@ -159,8 +194,8 @@ impl Index {
     }
 
     /// Records a change of deadline (a touch), which also counts as seen.
-    pub fn retime(&mut self, name: &[u8], expires_at: Option<u64>, now: u64) {
-        if let Some(meta) = self.sessions.get_mut(name) {
+    pub fn retime(&mut self, name: Name<'_>, expires_at: Option<u64>, now: u64) {
+        if let Some(meta) = self.sessions.get_mut(&name) {
             meta.expires_at = expires_at;
             meta.seen_at = now;
         }
@@ -168,25 +203,25 @@ impl Index {
 
     /// Records a write that changed the session's data but not its user (a hash field
     /// other than the one with the data).
-    pub fn written(&mut self, name: &[u8], now: u64) {
-        if let Some(meta) = self.sessions.get_mut(name) {
+    pub fn written(&mut self, name: Name<'_>, now: u64) {
+        if let Some(meta) = self.sessions.get_mut(&name) {
             meta.written_at = now;
             meta.seen_at = now;
         }
     }
 
     /// Records a read.
-    pub fn seen(&mut self, name: &[u8], now: u64) {
-        if let Some(meta) = self.sessions.get_mut(name) {
+    pub fn seen(&mut self, name: Name<'_>, now: u64) {
+        if let Some(meta) = self.sessions.get_mut(&name) {
             meta.seen_at = now;
         }
     }
 
     /// Forgets the session `name` (deleted, expired, revoked, renamed away); returns what
     /// was known of it.
-    pub fn remove(&mut self, name: &[u8]) -> Option<Meta> {
-        let (name, meta) = self.sessions.remove_entry(name)?;
-        self.bytes -= name.len() as u64 + SESSION_OVERHEAD;
+    pub fn remove(&mut self, name: Name<'_>) -> Option<Meta> {
+        let (name, meta) = self.sessions.remove_entry(&name)?;
+        self.bytes -= name.key.len() as u64 + SESSION_OVERHEAD;
         self.families[meta.family as usize].sessions -= 1;
         if let Some(user) = &meta.user {
             self.unlink_user(user, &name, meta.family);
@@ -199,17 +234,17 @@ impl Index {
         let names: Vec<SessionName> = self
             .sessions
             .keys()
-            .filter(|name| name[0] == db)
+            .filter(|name| name.db == db)
             .cloned()
             .collect();
         for name in names {
-            self.remove(&name);
+            self.remove(Name { db, key: &name.key });
         }
     }
 
     /// What is known of the session `name`.
-    pub fn get(&self, name: &[u8]) -> Option<&Meta> {
-        self.sessions.get(name)
+    pub fn get(&self, name: Name<'_>) -> Option<&Meta> {
+        self.sessions.get(&name)
     }
 
     /// The counts in all families, or in one.
@@ -256,12 +291,12 @@ impl Index {
     /// The oldest session of `user` in `family` other than `except`: the one a per-user
     /// limit revokes. Oldest by creation, then by the earliest deadline (after a restart
     /// every creation time is the recovery's), then by name, so the choice is stable.
-    pub fn oldest(&self, user: &str, family: u16, except: &[u8]) -> Option<SessionName> {
+    pub fn oldest(&self, user: &str, family: u16, except: Name<'_>) -> Option<SessionName> {
         let entry = self.users.get(user)?;
         entry
             .sessions
             .iter()
-            .filter(|name| &name[..] != except)
+            .filter(|name| !except.equivalent(*name))
             .filter_map(|name| self.sessions.get(name).map(|meta| (name, meta)))
             .filter(|(_, meta)| meta.family == family)
             .min_by(|(a, am), (b, bm)| {
@@ -311,7 +346,7 @@ impl Index {
         id
     }
 
-    fn unlink_user(&mut self, user: &str, name: &[u8], family: u16) {
+    fn unlink_user(&mut self, user: &str, name: &SessionName, family: u16) {
         let Some(entry) = self.users.get_mut(user) else {
             return;
         };
@@ -334,13 +369,23 @@ impl Index {
 mod tests {
     use super::*;
 
+    fn name(db: u8, key: &[u8]) -> SessionName {
+        SessionName {
+            db,
+            key: key.into(),
+        }
+    }
+
     #[test]
     fn counts_follow_logins_logouts_and_a_change_of_user() {
         let mut index = Index::new(2);
-        let a = session_name(0, b"memc.sess.key.a");
-        let b = session_name(0, b"memc.sess.key.b");
-        let c = session_name(0, b"sess:c");
-        assert!(index.put(&a, 0, None, Some(100), 1).created, "anonymous");
+        let a = name(0, b"memc.sess.key.a");
+        let b = name(0, b"memc.sess.key.b");
+        let c = name(0, b"sess:c");
+        assert!(
+            index.put(a.as_name(), 0, None, Some(100), 1).created,
+            "anonymous"
+        );
         assert_eq!(
             index.counts(None),
             Counts {
@@ -348,10 +393,10 @@ mod tests {
                 users: 0
             }
         );
-        let put = index.put(&a, 0, Some("42"), Some(100), 2);
+        let put = index.put(a.as_name(), 0, Some("42"), Some(100), 2);
         assert_eq!((put.created, put.previous_user), (false, None));
-        index.put(&b, 0, Some("42"), None, 3);
-        index.put(&c, 1, Some("42"), None, 4);
+        index.put(b.as_name(), 0, Some("42"), None, 3);
+        index.put(c.as_name(), 1, Some("42"), None, 4);
         assert_eq!(
             index.counts(None),
             Counts {
@@ -380,9 +425,9 @@ mod tests {
             .map(|s| s.0)
             .collect();
         assert_eq!(listed, [a.clone(), b.clone(), c.clone()], "oldest first");
-        assert_eq!(index.oldest("42", 0, &b), Some(a.clone()));
+        assert_eq!(index.oldest("42", 0, b.as_name()), Some(a.clone()));
         // Logging in as someone else on session b moves it.
-        let put = index.put(&b, 0, Some("7"), None, 5);
+        let put = index.put(b.as_name(), 0, Some("7"), None, 5);
         assert_eq!(put.previous_user.as_deref(), Some("42"));
         assert_eq!(
             index.counts(None),
@@ -398,9 +443,9 @@ mod tests {
                 users: 2
             }
         );
-        index.remove(&a);
-        index.remove(&c);
-        index.remove(&b);
+        index.remove(a.as_name());
+        index.remove(c.as_name());
+        index.remove(b.as_name());
         assert_eq!(index.counts(None), Counts::default());
         assert_eq!(index.counts(Some(0)), Counts::default());
         assert_eq!(index.bytes(), 0, "every byte given back");
@@ -409,14 +454,14 @@ mod tests {
     #[test]
     fn times_are_kept_per_session_and_a_flush_is_per_database() {
         let mut index = Index::new(1);
-        let a = session_name(0, b"k");
-        let b = session_name(1, b"k");
-        index.put(&a, 0, Some("u"), Some(50), 10);
-        index.put(&b, 0, Some("u"), Some(50), 11);
-        index.seen(&a, 20);
-        index.retime(&a, Some(90), 30);
-        index.written(&a, 40);
-        let meta = index.get(&a).unwrap();
+        let a = name(0, b"k");
+        let b = name(1, b"k");
+        index.put(a.as_name(), 0, Some("u"), Some(50), 10);
+        index.put(b.as_name(), 0, Some("u"), Some(50), 11);
+        index.seen(a.as_name(), 20);
+        index.retime(a.as_name(), Some(90), 30);
+        index.written(a.as_name(), 40);
+        let meta = index.get(a.as_name()).unwrap();
         assert_eq!(
             (
                 meta.created_at,
@@ -427,7 +472,7 @@ mod tests {
             (10, 40, 40, Some(90))
         );
         index.clear(0);
-        assert!(index.get(&a).is_none() && index.get(&b).is_some());
+        assert!(index.get(a.as_name()).is_none() && index.get(b.as_name()).is_some());
         assert_eq!(
             index.counts(None),
             Counts {

@@ -32,7 +32,7 @@ use sessiond_session_format::{Families, Family, Identity};
 use sessiond_store::{Budget, DerivedCharge, ElementOp, Kind, Mutation, Store, Value};
 
 use crate::exec::resp::pubsub::PubSub;
-use index::{Counts, Index, Meta, SessionName, session_name};
+use index::{Counts, Index, Meta, Name, SessionName};
 
 /// The pub/sub channel lifecycle events are published on.
 pub(crate) const EVENTS_CHANNEL: &str = "sessiond:sessions";
@@ -193,8 +193,11 @@ impl Sessions {
                         ElementOp::HashSet { field, value }
                             if found.hash_field.as_deref() == Some(field) =>
                         {
-                            let name = session_name(db, key);
-                            let expires = self.state().index.get(&name).and_then(|m| m.expires_at);
+                            let expires = self
+                                .state()
+                                .index
+                                .get(Name { db, key })
+                                .and_then(|m| m.expires_at);
                             match self.user_of(found, value) {
                                 Some(user) => {
                                     self.put(db, key, family as u16, user.as_deref(), expires, now)
@@ -202,7 +205,7 @@ impl Sessions {
                                 None => self.forget(db, key, "destroyed", now),
                             }
                         }
-                        _ => self.state().index.written(&session_name(db, key), now),
+                        _ => self.state().index.written(Name { db, key }, now),
                     }
                 }
             }
@@ -210,9 +213,7 @@ impl Sessions {
             Mutation::Revoke { key, .. } => self.forget(db, key, "revoked", now),
             Mutation::Deadline { key, deadline } => {
                 if self.families.classify(key).is_some() {
-                    self.state()
-                        .index
-                        .retime(&session_name(db, key), deadline, now);
+                    self.state().index.retime(Name { db, key }, deadline, now);
                 }
             }
             Mutation::Clear => {
@@ -232,7 +233,7 @@ impl Sessions {
     /// A key of database `db` found live by a read.
     pub fn read(&self, db: u8, key: &[u8], now: u64) {
         if self.families.classify(key).is_some() {
-            self.state().index.seen(&session_name(db, key), now);
+            self.state().index.seen(Name { db, key }, now);
         }
     }
 
@@ -260,14 +261,16 @@ impl Sessions {
         expires_at: Option<u64>,
         now: u64,
     ) {
-        let name = session_name(db, key);
+        let name = Name { db, key };
         let put = {
             let mut state = self.state();
-            let put = state.index.put(&name, family, user, expires_at, now);
+            let put = state
+                .index
+                .put(Name { db, key }, family, user, expires_at, now);
             if let (Some(max), Some(user)) = (self.max_per_user, user)
                 && (put.created || put.previous_user.is_some())
                 && state.index.user_count(user, family) > max
-                && let Some(oldest) = state.index.oldest(user, family, &name)
+                && let Some(oldest) = state.index.oldest(user, family, name)
             {
                 self.pending
                     .lock()
@@ -289,7 +292,7 @@ impl Sessions {
         };
         let removed = {
             let mut state = self.state();
-            let removed = state.index.remove(&session_name(db, key));
+            let removed = state.index.remove(Name { db, key });
             let bytes = state.index.bytes();
             state.charge.set(bytes);
             removed
@@ -338,10 +341,13 @@ impl Sessions {
                     };
                     let Some(user) = user else { continue };
                     let mut state = self.state();
-                    let name = session_name(db as u8, &key);
+                    let name = Name {
+                        db: db as u8,
+                        key: &key,
+                    };
                     state
                         .index
-                        .put(&name, family as u16, user.as_deref(), entry.deadline, now);
+                        .put(name, family as u16, user.as_deref(), entry.deadline, now);
                     let bytes = state.index.bytes();
                     state.charge.set(bytes);
                 }
@@ -361,15 +367,14 @@ impl Sessions {
         let found = self.state().index.user_sessions(user, family);
         found
             .into_iter()
-            .map(|(name, meta)| self.info(&name, &meta))
+            .map(|(name, meta)| self.info(name.as_name(), &meta))
             .collect()
     }
 
     /// What the index knows of the session under `key` in database `db`.
     pub fn get(&self, db: u8, key: &[u8]) -> Option<SessionInfo> {
-        let name = session_name(db, key);
-        let meta = self.state().index.get(&name).cloned()?;
-        Some(self.info(&name, &meta))
+        let meta = self.state().index.get(Name { db, key }).cloned()?;
+        Some(self.info(Name { db, key }, &meta))
     }
 
     /// The session's data decoded for an operator: its family's format as JSON, or why it
@@ -420,14 +425,13 @@ impl Sessions {
         except: Option<(u8, &[u8])>,
         now: u64,
     ) -> u64 {
-        let keep = except.map(|(db, key)| session_name(db, key));
         let targets = self.state().index.user_sessions(user, family);
         let mut revoked = 0;
         for (name, _) in targets {
-            if keep.as_ref() == Some(&name) {
+            if except == Some((name.db, &name.key[..])) {
                 continue;
             }
-            if self.revoke(databases, name[0], &name[1..], now) {
+            if self.revoke(databases, name.db, &name.key, now) {
                 revoked += 1;
             }
         }
@@ -443,16 +447,16 @@ impl Sessions {
         }
         let picked = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
         for name in picked {
-            if self.revoke(databases, name[0], &name[1..], now) {
+            if self.revoke(databases, name.db, &name.key, now) {
                 self.stats.revoked_by_limit.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
 
-    fn info(&self, name: &[u8], meta: &Meta) -> SessionInfo {
-        let key = &name[1..];
+    fn info(&self, name: Name<'_>, meta: &Meta) -> SessionInfo {
+        let key = name.key;
         SessionInfo {
-            db: name[0],
+            db: name.db,
             key: key.to_vec(),
             id: self.families.id(meta.family as usize, key).to_vec(),
             family: self.families.get(meta.family as usize).name.clone(),

@@ -437,8 +437,10 @@ fn indexed(shared: &Shared) -> Vec<Row> {
         .snapshot()
         .into_iter()
         .map(|(name, meta)| {
+            let mut bytes = vec![name.db];
+            bytes.extend_from_slice(&name.key);
             (
-                name.to_vec(),
+                bytes,
                 meta.family,
                 meta.user.map(|u| u.to_string()),
                 meta.expires_at,
