@@ -286,6 +286,10 @@ struct Registry {
 #[derive(Default)]
 pub struct PubSub {
     registry: RwLock<Registry>,
+    /// Channels plus patterns with a subscriber, kept under the registry's write lock: lets
+    /// a publisher with nobody listening (the session layer on every session write) skip
+    /// the lock.
+    registered: AtomicUsize,
     notify_flags: AtomicU32,
     /// The keys connections `WATCH`, told of changes by the same observer and expirer that
     /// publish keyspace events.
@@ -341,6 +345,9 @@ impl PubSub {
     /// Whether a publication on `channel` would reach anyone (a subscriber of the channel
     /// or of a matching pattern): lets a publisher skip building a payload nobody reads.
     pub fn listened(&self, channel: &[u8]) -> bool {
+        if self.registered.load(Ordering::Relaxed) == 0 {
+            return false;
+        }
         let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
         registry.channels.contains_key(channel)
             || registry
@@ -385,6 +392,8 @@ impl PubSub {
         map.entry(name.clone())
             .or_default()
             .insert(id, sub.sink.clone());
+        let registered = registry.channels.len() + registry.patterns.len();
+        self.registered.store(registered, Ordering::Relaxed);
     }
 
     fn unsubscribe(&self, id: u64, sub: &mut Subscriber, name: &[u8], pattern: bool) -> bool {
@@ -408,6 +417,8 @@ impl PubSub {
                 map.remove(name);
             }
         }
+        let registered = registry.channels.len() + registry.patterns.len();
+        self.registered.store(registered, Ordering::Relaxed);
         true
     }
 
