@@ -269,16 +269,22 @@ impl Spawned {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line == wanted => return,
-                Ok(_) => {}
-                Err(e) => panic!(
-                    "{}: no line {wanted:?} ({e:?}); {}",
-                    self.label,
-                    self.printed()
-                ),
+            if self.next_line(left, wanted) == wanted {
+                return;
             }
         }
+    }
+
+    /// The next line the process prints; panics (with everything it printed, and
+    /// `expected` to say what the test waited for) if it exits or `timeout` passes first.
+    pub fn next_line(&mut self, timeout: Duration, expected: &str) -> String {
+        self.lines.recv_timeout(timeout).unwrap_or_else(|e| {
+            panic!(
+                "{}: no line {expected:?} ({e:?}); {}",
+                self.label,
+                self.printed()
+            )
+        })
     }
 
     /// Writes `text` to the process's stdin.

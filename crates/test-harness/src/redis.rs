@@ -9,6 +9,7 @@
 //! not to every client). It is hand-written rather than built on `sessiond-proto-resp` so that
 //! a bug in sessiond's own codec cannot hide in the tests.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -221,6 +222,35 @@ impl Resp {
     /// Any of the three nulls.
     pub fn is_null(&self) -> bool {
         matches!(self, Resp::NullBulk | Resp::NullArray | Resp::Null)
+    }
+
+    /// A map reply by field name: a RESP3 map, or the flat `[name, value, …]` array RESP2
+    /// turns it into. `None` for anything else (or a name that is not a string).
+    pub fn fields(&self) -> Option<BTreeMap<String, Resp>> {
+        let pairs: Vec<(&Resp, &Resp)> = match self {
+            Resp::Map(pairs) => pairs.iter().map(|(k, v)| (k, v)).collect(),
+            Resp::Array(items) if items.len() % 2 == 0 => {
+                items.chunks(2).map(|pair| (&pair[0], &pair[1])).collect()
+            }
+            _ => return None,
+        };
+        pairs
+            .into_iter()
+            .map(|(name, value)| match name {
+                Resp::Bulk(b) => Some((String::from_utf8_lossy(b).into_owned(), value.clone())),
+                Resp::Simple(s) => Some((s.clone(), value.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A bulk or simple string as text; `None` for anything else.
+    pub fn text(&self) -> Option<String> {
+        match self {
+            Resp::Bulk(b) => Some(String::from_utf8_lossy(b).into_owned()),
+            Resp::Simple(s) => Some(s.clone()),
+            _ => None,
+        }
     }
 }
 

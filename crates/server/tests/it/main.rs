@@ -30,6 +30,11 @@
 //! - [`memcached_events`]: keyspace notifications set at start (`--notify-keyspace-events`)
 //!   and raised by memcached text, binary and php-memcached writes, across a restart.
 //!
+//! - [`sessions`]: the session layer with the real clients: PHP (php-memcached and
+//!   phpredis) and express-session logged in on several devices, counted, listed and
+//!   revoked; a revocation while a request is in flight, the per-user limit, lifecycle
+//!   events, the index across `kill -9`.
+//!
 //! Servers, external programs and the raw memcached and RESP clients come from the
 //! workspace's test harness (`crates/test-harness`, shared with the session middleware's
 //! suite and `crates/compat-fred`); [`support`] holds what only this suite needs.
@@ -53,6 +58,7 @@ mod php_memcached;
 mod php_redis;
 mod redis_cli;
 mod scripts;
+mod sessions;
 mod shared_keyspace;
 mod support;
 mod tls;

@@ -24,12 +24,12 @@ const NODE_TIMEOUT: Duration = Duration::from_secs(60);
 /// A first `npm ci` downloads about 90 packages.
 const NPM_TIMEOUT: Duration = Duration::from_secs(600);
 
-fn project() -> PathBuf {
+pub(crate) fn project() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/node")
 }
 
 /// `node`, checked to be version 20 or newer (connect-redis 9 and node-redis 6 need it).
-fn node() -> PathBuf {
+pub(crate) fn node() -> PathBuf {
     let node = require_program("node", "nodejs (Node.js >= 20; the CI image ships it)");
     let out = Command::new(&node)
         .arg("--version")
@@ -52,7 +52,7 @@ fn node() -> PathBuf {
 /// Installs the locked packages with `npm ci` unless `node_modules` already matches the
 /// lockfile (npm keeps a copy of what it installed in `node_modules/.package-lock.json`).
 /// Serialised: the tests of this module run in parallel threads of one process.
-fn npm_ci() {
+pub(crate) fn npm_ci() {
     static INSTALL: Mutex<()> = Mutex::new(());
     let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = project();

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
 use sessiond_test_harness::{Spawned, require_program, unique};
@@ -119,8 +119,7 @@ impl Php {
 
     /// Runs the script to completion without judging the outcome (for expected failures).
     pub fn run_unchecked(&self, label: &str, steps: &[String]) -> PhpRun {
-        let out = self.spawn(label, steps).wait(PHP_TIMEOUT);
-        PhpRun::parse(label, &out.stdout, &out.stderr)
+        finish_unchecked(self.spawn(label, steps))
     }
 }
 
@@ -152,29 +151,37 @@ pub struct PhpRun {
     pub stderr: String,
     /// The PHP notices and warnings the script reported, decoded.
     pub warnings: Vec<String>,
+    /// How the process exited (a fatal error exits 255).
+    pub status: ExitStatus,
 }
 
 /// Waits for a spawned script and checks it like [`Php::run`].
 pub fn finish(child: Spawned) -> PhpRun {
-    let label = child.label.clone();
-    let out = child.wait(PHP_TIMEOUT);
-    let run = PhpRun::parse(&label, &out.stdout, &out.stderr);
+    let run = finish_unchecked(child);
     assert!(
-        out.status.success()
+        run.status.success()
             && run.warnings.is_empty()
             && run.lines.last().map(String::as_str) == Some("done"),
-        "{label}: PHP failed (exit {}), warnings {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
+        "{}: PHP failed (exit {}), warnings {:?}\nstdout:\n{}\nstderr:\n{}",
+        run.label,
+        run.status,
         run.warnings,
-        out.stdout,
-        out.stderr
+        run.stdout,
+        run.stderr
     );
-    println!("  {label}: ok in {:?}", out.elapsed);
     run
 }
 
+/// Waits for a spawned script without judging the outcome (for expected failures).
+pub fn finish_unchecked(child: Spawned) -> PhpRun {
+    let label = child.label.clone();
+    let out = child.wait(PHP_TIMEOUT);
+    println!("  {label}: exited {} in {:?}", out.status, out.elapsed);
+    PhpRun::parse(&label, &out.stdout, &out.stderr, out.status)
+}
+
 impl PhpRun {
-    fn parse(label: &str, stdout: &str, stderr: &str) -> PhpRun {
+    fn parse(label: &str, stdout: &str, stderr: &str, status: ExitStatus) -> PhpRun {
         let lines: Vec<String> = stdout.lines().map(str::to_string).collect();
         let warnings = lines
             .iter()
@@ -187,6 +194,7 @@ impl PhpRun {
             stdout: stdout.to_string(),
             stderr: stderr.to_string(),
             warnings,
+            status,
         }
     }
 
@@ -250,6 +258,11 @@ pub fn id(sid: &str) -> String {
 
 pub fn set(key: &str, value: &[u8]) -> String {
     format!("set:{key}={}", hex(value))
+}
+
+/// `$_SESSION[key] = (int) n`.
+pub fn int(key: &str, n: i64) -> String {
+    format!("int:{key}={n}")
 }
 
 pub fn steps(items: &[&str]) -> Vec<String> {

@@ -26,7 +26,7 @@ pub(crate) fn data_key(sid: &str) -> String {
     format!("memc.sess.key.{sid}")
 }
 
-fn lock_key(sid: &str) -> String {
+pub(crate) fn lock_key(sid: &str) -> String {
     format!("memc.sess.key.lock.{sid}")
 }
 

@@ -9,6 +9,7 @@
 //! (`database=`), AUTH (`auth=`), and for locking `SET … NX`, then EVALSHA of the unlock
 //! script, which a fresh server answers with NOSCRIPT, then EVAL.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::php::{
@@ -17,19 +18,34 @@ use crate::php::{
 };
 use sessiond_test_harness::{PASSWORD, Resp, RespClient, RespServer};
 
-fn data_key(sid: &str) -> String {
+pub(crate) fn data_key(sid: &str) -> String {
     format!("PHPREDIS_SESSION:{sid}")
 }
 
 /// phpredis's session handler on `server`, with options appended to the save path
 /// (`database=3&prefix=app:` …). Locking is off unless a scenario turns it on.
 fn php(server: &RespServer, options: &str) -> Php {
-    let mut path = format!("tcp://{}", server.addr());
+    phpredis(server.addr(), options)
+}
+
+/// phpredis's session handler on the RESP listener at `addr`, with `options` as in [`php`].
+pub(crate) fn phpredis(addr: SocketAddr, options: &str) -> Php {
+    let mut path = format!("tcp://{addr}");
     if !options.is_empty() {
         path = format!("{path}?{options}");
     }
     Php::new(php_with("redis", "php-redis"), "redis", &path)
         .with("redis.session.locking_enabled", "0")
+}
+
+/// [`phpredis`] with `redis.session.locking_enabled=1`, retrying every 20 ms for up to 10 s:
+/// contention costs milliseconds and the lock is never given up on during a test
+/// (phpredis 5.3.7 would then go on read-only with a notice, which fails the test anyway).
+pub(crate) fn phpredis_with_locking(addr: SocketAddr) -> Php {
+    phpredis(addr, "")
+        .with("redis.session.locking_enabled", "1")
+        .with("redis.session.lock_wait_time", "20000")
+        .with("redis.session.lock_retries", "500")
 }
 
 /// Writes in one process, reads in another, byte for byte, including bytes that mean
@@ -284,13 +300,7 @@ fn phpredis_locking() {
          `-NOSCRIPT No matching script. Please use EVAL.`), got {reply}"
     );
 
-    // Lock retries every 20 ms for up to 10 s: contention costs milliseconds and the lock
-    // is never given up on during a test (phpredis 5.3.7 would then go on read-only with a
-    // notice, which fails the test anyway).
-    let php = php(&server, "")
-        .with("redis.session.locking_enabled", "1")
-        .with("redis.session.lock_wait_time", "20000")
-        .with("redis.session.lock_retries", "500");
+    let php = phpredis_with_locking(server.addr());
     let sid = new_sid("lk");
     let lock = format!("{}_LOCK", data_key(&sid));
     write_session(&php, "seeder", &sid, &[("seed", b"0")]);

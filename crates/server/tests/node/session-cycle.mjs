@@ -8,6 +8,8 @@
 //   RESP        2 or 3 (node-redis defaults to 3, which means HELLO 3 and RESP3 replies)
 //   PREFIX      connect-redis key prefix, unique per run
 //
+// The client, the app and the browser come from lib.mjs (shared with devices.mjs).
+//
 // Every check is an assertion here; a failure exits 1 with the step and the stack. Progress is
 // printed as `ok <step> ...` lines, and the last line is `done`. Before `done` the script
 // prints `kept <key>` for the one session it deliberately leaves behind and `foreign <key>` for
@@ -20,11 +22,7 @@
 // each request (`ttlFor`), the store's documented `ttl` option.
 
 import assert from "node:assert/strict";
-import express from "express";
-import session from "express-session";
-import { RedisStore } from "connect-redis";
-import { createClient } from "redis";
-import { readFileSync } from "node:fs";
+import { RedisStore, browser as jar, connect, listen, ok, sessionApp } from "./lib.mjs";
 
 const url = process.env.REDIS_URL;
 const resp = Number(process.env.RESP ?? "3");
@@ -35,21 +33,7 @@ assert.ok(url, "REDIS_URL must be set");
 let ttlFor = 86400;
 const SHORT_TTL = 3;
 
-function ok(step, detail = "") {
-  console.log(`ok ${step}${detail ? " " + detail : ""}`);
-}
-
-// With TLS, node-redis's documented socket options: `tls: true` and the CA to trust (Node
-// then checks the certificate chain and that it names the host, an IP SAN here).
-const tlsCa = process.env.TLS_CA;
-const socket = tlsCa ? { tls: true, ca: readFileSync(tlsCa) } : undefined;
-const client = createClient({ url, RESP: resp, ...(socket ? { socket } : {}) });
-client.on("error", (err) => {
-  // node-redis emits connection errors here; without a listener they would crash the
-  // process with less context than the failing assertion gives.
-  console.error(`redis client error: ${err.stack ?? err}`);
-});
-await client.connect();
+const client = await connect(url, resp, process.env.TLS_CA);
 ok("connect", `RESP${resp}`);
 
 // A second, independent client for looking at the keyspace behind the store's back.
@@ -58,65 +42,35 @@ probe.on("error", (err) => console.error(`probe client error: ${err.stack ?? err
 await probe.connect();
 
 const store = new RedisStore({ client, prefix, ttl: () => ttlFor });
-const app = express();
-app.use(
-  session({
-    store,
-    secret: "sessiond-it",
-    name: "sid",
-    resave: false,
-    saveUninitialized: false,
-  }),
-);
-app.post("/login/:user", (req, res) => {
-  req.session.user = req.params.user;
-  req.session.n = 1;
-  res.json({ sid: req.sessionID });
-});
-app.get("/me", (req, res) => {
-  res.json({ sid: req.sessionID, user: req.session.user ?? null, n: req.session.n ?? null });
-});
-app.post("/incr", (req, res) => {
-  req.session.n = (req.session.n ?? 0) + 1;
-  res.json({ n: req.session.n });
-});
-app.post("/regenerate", (req, res, next) => {
-  const user = req.session.user;
-  req.session.regenerate((err) => {
-    if (err) return next(err);
-    req.session.user = user;
+const app = sessionApp(store, (app) => {
+  app.post("/login/:user", (req, res) => {
+    req.session.user = req.params.user;
     req.session.n = 1;
     res.json({ sid: req.sessionID });
   });
-});
-app.post("/logout", (req, res, next) => {
-  req.session.destroy((err) => (err ? next(err) : res.json({ ok: true })));
-});
-app.use((err, req, res, next) => {
-  // Store errors reach the HTTP client as a 500 with the message, which the checks print.
-  res.status(500).json({ error: String(err?.stack ?? err) });
-});
-
-const server = await new Promise((resolve) => {
-  const s = app.listen(0, "127.0.0.1", () => resolve(s));
-});
-const base = `http://127.0.0.1:${server.address().port}`;
-
-/** A browser: one cookie jar, requests that must answer 200 with JSON. */
-function browser() {
-  let cookie = null;
-  return async (method, path) => {
-    const res = await fetch(base + path, {
-      method,
-      headers: cookie ? { cookie } : {},
+  app.get("/me", (req, res) => {
+    res.json({ sid: req.sessionID, user: req.session.user ?? null, n: req.session.n ?? null });
+  });
+  app.post("/incr", (req, res) => {
+    req.session.n = (req.session.n ?? 0) + 1;
+    res.json({ n: req.session.n });
+  });
+  app.post("/regenerate", (req, res, next) => {
+    const user = req.session.user;
+    req.session.regenerate((err) => {
+      if (err) return next(err);
+      req.session.user = user;
+      req.session.n = 1;
+      res.json({ sid: req.sessionID });
     });
-    const body = await res.json();
-    assert.equal(res.status, 200, `${method} ${path}: ${JSON.stringify(body)}`);
-    const set = res.headers.get("set-cookie");
-    if (set) cookie = set.split(";")[0];
-    return body;
-  };
-}
+  });
+  app.post("/logout", (req, res, next) => {
+    req.session.destroy((err) => (err ? next(err) : res.json({ ok: true })));
+  });
+});
+
+const { server, base } = await listen(app);
+const browser = () => jar(base);
 
 async function stored(sid) {
   const raw = await probe.get(prefix + sid);

@@ -9,6 +9,7 @@
 //   start               session_start(); prints `started <0|1> <id>`, then `var <key> <hex>`
 //                       for every session variable read from the store, then `vars-end`
 //   set:<key>=<hex>     $_SESSION[<key>] = hex2bin(<hex>)
+//   int:<key>=<n>       $_SESSION[<key>] = (int) <n> (a user id as applications store it)
 //   fill:<key>=<n>      $_SESSION[<key>] = n bytes, byte i = (i * 31 + 7) % 256
 //   regenerate          session_regenerate_id(true); prints `regenerated <0|1> <new id>`
 //   destroy             session_destroy(); prints `destroyed <0|1>`
@@ -47,6 +48,9 @@ foreach (array_slice($argv, 1) as $step) {
     } elseif (str_starts_with($step, 'set:')) {
         [$key, $value] = explode('=', substr($step, 4), 2);
         $_SESSION[$key] = hex2bin($value);
+    } elseif (str_starts_with($step, 'int:')) {
+        [$key, $value] = explode('=', substr($step, 4), 2);
+        $_SESSION[$key] = (int) $value;
     } elseif (str_starts_with($step, 'fill:')) {
         [$key, $n] = explode('=', substr($step, 5), 2);
         $bytes = '';

@@ -8,6 +8,8 @@
 //! - [`cookies`]: cookie and header transport.
 //! - [`logging`]: ids reach the logs only as salted hashes.
 //! - [`memcached_ring`]: the ketama ring against PHP's memcached session handler, failover.
+//! - [`session_index`]: sessiond's session layer lists and revokes the middleware's
+//!   sessions (`SESSION.LIST`, `SESSION.REVOKE`).
 //!
 //! [`common`] holds the test app, the backends and the servers only this suite starts; the
 //! others (sessiond, memcached, redis-server) and the raw clients come from the workspace's
@@ -21,3 +23,4 @@ mod cookies;
 mod logging;
 mod memcached_ring;
 mod scenarios;
+mod session_index;
