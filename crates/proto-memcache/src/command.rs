@@ -222,6 +222,11 @@ pub enum Outcome {
     OutOfMemory,
     /// The value exceeds the item size limit.
     TooLarge,
+    /// The write would re-create a session an administrator revoked, which stays revoked
+    /// until it would have expired: text `SERVER_ERROR <why>`, binary status 0x0084 with
+    /// the reason as its text. (libmemcached shows no binary reason text whatever the
+    /// status, and names 0x0005 on a set "SUCCESS", so no status says it better.)
+    Revoked,
     /// The command is not supported (binary status 0x0081, text `ERROR`).
     UnknownCommand,
     /// The server cannot perform the write (for example, its journal failed); the reason is

@@ -46,6 +46,9 @@ mod test_support;
 pub mod text;
 
 pub use chunks::ReplyChunks;
+
+/// What a refused write to a revoked session says ([`Outcome::Revoked`]); RESP says the same.
+pub const REVOKED: &str = "this session was revoked and stays revoked until it would have expired";
 pub use command::{ArithMode, Command, Hit, Outcome, StatsGroup, StoreMode};
 pub use exptime::Exptime;
 pub use format::{Binary, Text, WireFormat};

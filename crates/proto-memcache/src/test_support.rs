@@ -44,6 +44,7 @@ pub(crate) fn outcome() -> impl Strategy<Value = Outcome> {
         1 => Just(Outcome::OutOfMemory),
         1 => Just(Outcome::TooLarge),
         1 => Just(Outcome::UnknownCommand),
+        1 => Just(Outcome::Revoked),
         1 => "[ -~\r\n]{0,20}".prop_map(Outcome::ServerError),
     ]
 }

@@ -79,6 +79,13 @@ fn encode_in_place(req: &BinaryRequest, outcome: &Outcome, out: &mut BytesMut) {
         Outcome::OutOfMemory => error(req, status::OUT_OF_MEMORY, out),
         Outcome::TooLarge => error(req, status::TOO_LARGE, out),
         Outcome::UnknownCommand => error(req, status::UNKNOWN_COMMAND, out),
+        Outcome::Revoked => {
+            let packet = Packet {
+                status: status::INTERNAL_ERROR,
+                ..ok
+            };
+            packet.write(out, &[], &[], crate::REVOKED.as_bytes());
+        }
         Outcome::ServerError(reason) => {
             let packet = Packet {
                 status: status::INTERNAL_ERROR,

@@ -781,6 +781,18 @@ fn encodes_replies() {
         ),
         (
             set(op::SETQ, StoreMode::Set),
+            Outcome::Revoked,
+            vec![resp(
+                &set(op::SETQ, StoreMode::Set),
+                0x84,
+                0,
+                &[],
+                "",
+                crate::REVOKED.as_bytes(),
+            )],
+        ),
+        (
+            set(op::SETQ, StoreMode::Set),
             Outcome::Exists,
             vec![resp(
                 &set(op::SETQ, StoreMode::Set),

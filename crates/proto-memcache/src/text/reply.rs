@@ -100,6 +100,11 @@ fn encode_line(req: &TextRequest, outcome: &Outcome, out: &mut BytesMut) {
         Outcome::OutOfMemory => out.put_slice(b"SERVER_ERROR out of memory storing object\r\n"),
         Outcome::TooLarge => out.put_slice(b"SERVER_ERROR object too large for cache\r\n"),
         Outcome::UnknownCommand => out.put_slice(b"ERROR\r\n"),
+        Outcome::Revoked => {
+            out.put_slice(b"SERVER_ERROR ");
+            out.put_slice(crate::REVOKED.as_bytes());
+            out.put_slice(b"\r\n");
+        }
         Outcome::ServerError(reason) => {
             out.put_slice(b"SERVER_ERROR ");
             put_text(out, reason);

@@ -635,6 +635,11 @@ fn encodes_replies() {
         ),
         (
             set.clone(),
+            Outcome::Revoked,
+            "SERVER_ERROR this session was revoked and stays revoked until it would have expired\r\n",
+        ),
+        (
+            set.clone(),
             Outcome::ServerError("journal\r\nfailed".into()),
             "SERVER_ERROR journal  failed\r\n",
         ),

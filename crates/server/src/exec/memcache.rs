@@ -510,7 +510,7 @@ fn stats_group(shared: &Shared, group: &StatsGroup, now: u64) -> Vec<(String, St
 /// because a revoked session may not be written again; the typed errors are RESP's.
 fn refusal(error: StoreError) -> Outcome {
     match error {
-        StoreError::Revoked => Outcome::ServerError(error.to_string()),
+        StoreError::Revoked => Outcome::Revoked,
         _ => Outcome::OutOfMemory,
     }
 }

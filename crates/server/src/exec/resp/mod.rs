@@ -528,8 +528,10 @@ pub fn store_error(error: StoreError) -> Reply {
         StoreError::NotInteger => b"ERR value is not an integer or out of range",
         StoreError::Overflow => b"ERR increment or decrement would overflow",
         StoreError::TooLarge => b"ERR string exceeds maximum allowed size (proto-max-bulk-len)",
+        // `ERR`, not a code of its own: phpredis turns any other code into an exception,
+        // which ends a PHP request with a fatal error instead of a failed session write.
         StoreError::Revoked => {
-            b"REVOKED this session was revoked and stays revoked until it would have expired"
+            b"ERR this session was revoked and stays revoked until it would have expired"
         }
     }))
 }
