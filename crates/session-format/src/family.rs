@@ -24,7 +24,7 @@ use crate::error::{ConfigError, DecodeError};
 use crate::path::UserPath;
 use crate::php::{self, Framing};
 use crate::walk::{Got, Want};
-use crate::{MAX_FIELD_LEN, MAX_VALUE_LEN, json};
+use crate::{MAX_FIELD_LEN, MAX_VALUE_LEN, bytes, json};
 
 /// How a family's values are encoded. The PHP names are PHP's `session.serialize_handler`
 /// names.
@@ -209,13 +209,7 @@ impl Family {
         check_len(value)?;
         let path = self.user.as_ref().map(UserPath::segments);
         match (self.format, path) {
-            (Format::Record, path) => {
-                let (kind, user) = self.walk(value, Want::Record(path))?.into_record();
-                match kind {
-                    Some(kind) if !kind.is_empty() => Ok(Identity::NotSession { kind }),
-                    _ => Ok(Identity::Session { user: user? }),
-                }
-            }
+            (Format::Record, path) => self.walk(value, Want::Record(path))?.into_identity(),
             (_, None) => Ok(no_user),
             (_, Some(path)) => {
                 let user = self.walk(value, Want::User(path))?.into_user()?;
@@ -276,11 +270,12 @@ impl Family {
     }
 
     /// Whether `key`, which starts with the prefix, is one of this family's sessions.
+    #[inline]
     fn owns(&self, key: &[u8]) -> bool {
         key.len() > self.prefix.len() + self.suffix.len()
-            && key.ends_with(&self.suffix)
-            && !self.exclude.iter().any(|e| key.starts_with(e))
-            && !self.exclude_suffix.iter().any(|e| key.ends_with(e))
+            && bytes::ends_with(key, &self.suffix)
+            && !self.exclude.iter().any(|e| bytes::starts_with(key, e))
+            && !self.exclude_suffix.iter().any(|e| bytes::ends_with(key, e))
     }
 
     /// The checks that need only this family.
@@ -477,7 +472,7 @@ impl Families {
         };
         let &index = candidates
             .iter()
-            .find(|&&i| key.starts_with(&self.families[i].prefix))?;
+            .find(|&&i| bytes::starts_with(key, &self.families[i].prefix))?;
         let family = &self.families[index];
         family.owns(key).then_some((index, family))
     }

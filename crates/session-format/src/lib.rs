@@ -36,7 +36,9 @@
 //! reference (`r:`/`R:`) `{"__ref": n}`, unresolved. When a key appears twice in one
 //! container, the last occurrence wins, as in PHP and `JSON.parse`. PHP's `INF` and `NAN`
 //! become null. Strings that are not UTF-8 are converted lossily. A [`UserPath`] addresses
-//! exactly this view, so `find_user(v)` is always the path looked up in `decode(v)`.
+//! exactly this view, so `find_user(v)` is always the path looked up in `decode(v)`, error for
+//! error; the one thing the JSON does not show is which of several keys a prefix step (`*`)
+//! takes: the first in the session's own order, while JSON maps here are sorted by key.
 //!
 //! # Limits
 //!
@@ -65,6 +67,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod bytes;
 mod error;
 mod family;
 mod json;

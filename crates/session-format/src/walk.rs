@@ -13,9 +13,10 @@
 
 use serde_json::{Map, Value};
 
+use crate::Identity;
 use crate::error::DecodeError;
 use crate::path::{Key, Segment, user_from_bytes};
-use crate::{MAX_DEPTH, MAX_ELEMENTS, MAX_FIELD_LEN};
+use crate::{MAX_DEPTH, MAX_ELEMENTS, MAX_FIELD_LEN, bytes};
 
 /// One scalar as a source reports it. Strings are raw bytes: PHP strings are binary, and a
 /// JSON string is valid UTF-8 already.
@@ -64,8 +65,9 @@ pub(crate) enum Got {
     Tree(Value),
     /// A `kind` member's answer, kept like a user's for the same reason.
     Kind(Result<Option<String>, DecodeError>),
+    /// A record's `kind` (the last one, if repeated) and user.
     Record {
-        kind: Option<String>,
+        kind: Result<Option<String>, DecodeError>,
         user: Result<Option<String>, DecodeError>,
     },
 }
@@ -87,12 +89,16 @@ impl Got {
         }
     }
 
-    /// The answer of a [`Want::Record`] walk: the `kind`, and the user (or the error that
-    /// makes the record not decode).
-    pub(crate) fn into_record(self) -> (Option<String>, Result<Option<String>, DecodeError>) {
+    /// The answer of a [`Want::Record`] walk: what the record is. An unusable `kind` makes
+    /// the record not decode; a record of another kind has no user, so the user's own
+    /// error (a too-long id) does not matter then.
+    pub(crate) fn into_identity(self) -> Result<Identity, DecodeError> {
         match self {
-            Got::Record { kind, user } => (kind, user),
-            _ => (None, Ok(None)),
+            Got::Record { kind, user } => match kind? {
+                Some(kind) if !kind.is_empty() => Ok(Identity::NotSession { kind }),
+                _ => Ok(Identity::Session { user: user? }),
+            },
+            _ => Ok(Identity::Session { user: None }),
         }
     }
 }
@@ -140,6 +146,7 @@ pub(crate) fn enter(parent_depth: usize) -> Result<usize, DecodeError> {
 
 impl Want<'_> {
     /// What this want makes of a scalar.
+    #[inline]
     pub(crate) fn scalar(self, scalar: Scalar<'_>) -> Result<Got, DecodeError> {
         Ok(match self {
             Want::Skip => Got::Nothing,
@@ -206,10 +213,10 @@ impl<'p> PathCollect<'p> {
             return Want::Skip;
         };
         let selected = key.with_bytes(|key| match segment {
-            Segment::Exact(name) => key == &name[..],
+            Segment::Exact(name) => bytes::eq(key, name),
             Segment::Prefix(head) => match &self.prefix_key {
-                Some(selected) => key == &selected[..],
-                None if key.starts_with(head) => {
+                Some(selected) => bytes::eq(key, selected),
+                None if bytes::starts_with(key, head) => {
                     self.prefix_key = Some(key.into());
                     true
                 }
@@ -255,6 +262,7 @@ pub(crate) enum Collect<'p> {
 
 impl<'p> Collect<'p> {
     /// Starts a container for `want`.
+    #[inline]
     pub(crate) fn begin(want: Want<'p>, shape: Shape) -> Result<Self, DecodeError> {
         Ok(match (want, shape) {
             (Want::Skip, _) => Collect::Skip(|| Got::Nothing),
@@ -274,6 +282,7 @@ impl<'p> Collect<'p> {
     }
 
     /// What to do with the child at `key`.
+    #[inline]
     pub(crate) fn want_for(&mut self, key: Key<'_>) -> Want<'p> {
         match self {
             Collect::Skip(_) => Want::Skip,
@@ -285,7 +294,7 @@ impl<'p> Collect<'p> {
                 ..
             } => {
                 let for_path = path.as_mut().map_or(Want::Skip, |p| p.want_for(key));
-                if key.with_bytes(|k| k == b"kind") {
+                if key.with_bytes(|k| bytes::eq(k, b"kind")) {
                     *kind_for_path = Some(for_path);
                     Want::Kind
                 } else {
@@ -296,7 +305,12 @@ impl<'p> Collect<'p> {
     }
 
     /// Folds in the child at `key`, walked with what [`Collect::want_for`] said.
+    #[inline]
     pub(crate) fn put(&mut self, key: Key<'_>, got: Got) {
+        // Most children of most containers are skipped: leave before moving `got` around.
+        if let (Collect::Skip(_), Got::Nothing) = (&*self, &got) {
+            return;
+        }
         match (self, got) {
             (Collect::Path(path), got) => path.put(got),
             // Last wins, as in PHP's unserialize and JSON.parse.
@@ -334,21 +348,16 @@ impl<'p> Collect<'p> {
     }
 
     /// The container's answer.
+    #[inline]
     pub(crate) fn finish(self) -> Got {
         match self {
             Collect::Skip(answer) => answer(),
             Collect::Path(path) => Got::User(path.finish()),
             Collect::Map(map) => Got::Tree(Value::Object(map)),
             Collect::List(list) => Got::Tree(Value::Array(list)),
-            Collect::Record { path, kind, .. } => match kind.unwrap_or(Ok(None)) {
-                Err(error) => Got::Record {
-                    kind: None,
-                    user: Err(error),
-                },
-                Ok(kind) => Got::Record {
-                    kind,
-                    user: path.map_or(Ok(None), PathCollect::finish),
-                },
+            Collect::Record { path, kind, .. } => Got::Record {
+                kind: kind.unwrap_or(Ok(None)),
+                user: path.map_or(Ok(None), PathCollect::finish),
             },
         }
     }
