@@ -31,7 +31,10 @@ use crate::{MAX_FIELD_LEN, MAX_VALUE_LEN, bytes, json};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Format {
-    /// PHP's default handler `php`: `user_id|i:42;name|s:5:"alice";`.
+    /// PHP's default handler `php`: `user_id|i:42;name|s:5:"alice";`. A value that is one
+    /// serialized array (`a:<n>:{`…) is read as `php_serialize` instead, so one family
+    /// serves an application whichever of the two handlers it sets: no `php` session starts
+    /// that way, since its first name would have to be `a:<digits>:{…` up to a `|`.
     Php,
     /// `php_binary`: a length byte (at most 127), the name, the serialized value, repeated:
     /// `\x07user_idi:42;\x04names:5:"alice";`.
@@ -262,6 +265,9 @@ impl Family {
 
     fn walk(&self, value: &[u8], want: Want<'_>) -> Result<Got, DecodeError> {
         match self.format {
+            Format::Php if is_serialized_array(value) => {
+                php::walk(Framing::Serialized, value, want)
+            }
             Format::Php => php::walk(Framing::Delimited, value, want),
             Format::PhpBinary => php::walk(Framing::LengthPrefixed, value, want),
             Format::PhpSerialize => php::walk(Framing::Serialized, value, want),
@@ -514,4 +520,10 @@ impl<'a> IntoIterator for &'a Families {
     fn into_iter(self) -> Self::IntoIter {
         self.iter()
     }
+}
+
+/// Whether `value` opens like a serialized array (`a:` and a digit), the mark of PHP's
+/// `php_serialize` handler that [`Format::Php`] also accepts.
+fn is_serialized_array(value: &[u8]) -> bool {
+    matches!(value, [b'a', b':', digit, ..] if digit.is_ascii_digit())
 }

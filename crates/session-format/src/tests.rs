@@ -13,6 +13,29 @@ use crate::{
     MAX_FIELD_LEN, MAX_VALUE_LEN, UserPath,
 };
 
+#[test]
+fn the_php_format_also_reads_php_serialize_values() {
+    let presets = Families::presets();
+    let (_, family) = presets.classify(b"memc.sess.key.abc").unwrap();
+    assert_eq!(family.format, Format::Php);
+    // The same session written by either handler reads the same.
+    let user = family.find_user(ALICE_PHP).unwrap();
+    assert!(user.is_some());
+    assert_eq!(family.find_user(ALICE_PHP_SERIALIZE).unwrap(), user);
+    assert_eq!(
+        family.decode(ALICE_PHP_SERIALIZE).unwrap(),
+        family.decode(ALICE_PHP).unwrap()
+    );
+    // A `php` value whose first name merely starts with `a:` stays `php`.
+    assert_eq!(
+        family
+            .find_user(b"a:x|i:1;user_id|i:5;")
+            .unwrap()
+            .as_deref(),
+        Some("5")
+    );
+}
+
 // The fixtures (see fixtures/make.sh for the one-liner that made each).
 const ALICE_PHP: &[u8] = include_bytes!("../fixtures/alice.php");
 const ALICE_PHP_BINARY: &[u8] = include_bytes!("../fixtures/alice.php_binary");
