@@ -8,6 +8,8 @@
 //! - [`cookies`]: cookie and header transport.
 //! - [`logging`]: ids reach the logs only as salted hashes.
 //! - [`memcached_ring`]: the ketama ring against PHP's memcached session handler, failover.
+//! - [`server_events`]: the near-cache dropping sessions that PHP, an admin or expiry ended,
+//!   on sessiond's lifecycle events.
 //!
 //! [`common`] holds the test app, the backends and the servers only this suite starts; the
 //! others (sessiond, memcached, redis-server) and the raw clients come from the workspace's
@@ -21,3 +23,4 @@ mod cookies;
 mod logging;
 mod memcached_ring;
 mod scenarios;
+mod server_events;
