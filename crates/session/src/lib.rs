@@ -83,7 +83,10 @@ pub use id::{LogHasher, SessionId};
 pub use layer::{SessionLayer, SessionService};
 pub use metrics::MetricsSnapshot;
 pub use session::{MissingSessionLayer, Session, SessionError};
-pub use store::cached::{BusEvent, CacheConfig, CachedStore, InvalidationBus, LocalBus};
+pub use store::cached::{
+    BusEvent, CacheConfig, CacheStats, CachedStore, InvalidationBus, LocalBus,
+    SERVER_EVENTS_CHANNEL,
+};
 #[cfg(all(feature = "files", unix))]
 pub use store::file::{FileConfig, FileStore};
 #[cfg(feature = "memcached")]
@@ -94,6 +97,6 @@ pub use store::redis::{RedisBus, RedisStore};
 #[cfg(feature = "sql")]
 pub use store::sql::{SqlStore, SweepConfig};
 pub use store::{
-    CreateOutcome, MovedTo, Record, SessionStore, StoreError, StoreFuture, UpdateOutcome, Version,
-    Versioned,
+    CreateOutcome, KeyLayout, MovedTo, Record, SessionStore, StoreError, StoreFuture,
+    UpdateOutcome, Version, Versioned,
 };

@@ -18,25 +18,64 @@
 //! If the bus reports that its subscription dropped ([`BusEvent::Down`]), the cache empties
 //! and stays bypassed until the subscription is back ([`BusEvent::Up`]): messages sent while
 //! it was away are lost, so nothing cached before or during the gap can be trusted.
+//!
+//! # Changes made by others: sessiond's lifecycle events
+//!
+//! The bus only carries what Rust nodes announce. A session destroyed by PHP or Node, expired
+//! by the server, or revoked by an admin is announced by sessiond itself, which publishes
+//! `{"event": "destroyed", "key": "memc.sess.key.abc", "id": "abc", …}` on
+//! [`SERVER_EVENTS_CHANNEL`] for writes from either protocol. A bus that subscribes to it
+//! (`RedisBus::connect_with_server_events`) delivers these as [`BusEvent::Server`], and the
+//! cache drops its entry on every `updated`, `destroyed`, `expired` and `revoked` event about
+//! a session it holds or is loading (`created` is ignored: misses are never cached).
+//!
+//! An event is matched by its **key**, not by its family: the wrapped store's
+//! [`KeyLayout`] (`<prefix><id><suffix>`) must produce the event's key, and the id between
+//! prefix and suffix is the one the cache looks up. So a PHP `session_destroy()` of
+//! `memc.sess.key.abc` drops the Rust node's cached `abc` exactly when its store keeps
+//! sessions under that same key (a `MemcachedStore` with prefix `memc.sess.key.`), whatever
+//! family sessiond filed it under; the event's own `id` is the server family's idea of the
+//! id, which differs when the store's prefix is longer than the family's. A store without a
+//! layout is matched by the event's `id` alone, which can only drop more than needed. The
+//! database number is not compared: the same key in another database costs one extra read.
+//! Events are published only for keys of a family sessiond is configured with (its presets
+//! cover `memc.sess.key.`, `PHPREDIS_SESSION:`, `sess:` and `sess:{…}`), and unparsable or
+//! unknown messages are ignored. Against plain Redis the channel is silent and nothing
+//! changes. A node's own writes come back as `updated` events too, so an entry it just wrote
+//! is usually dropped and read once more. A flush (`FLUSHALL`, `flush_all`) publishes no
+//! events: entries it removed live on until `max_age`.
+//!
+//! [`CachedStore::stats`] counts hits, misses and both kinds of invalidation.
 
 #![deny(missing_docs)]
 
+use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use rand::RngCore as _;
+use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 use tokio::sync::broadcast;
 
-use super::{CreateOutcome, Record, SessionStore, StoreFuture, UpdateOutcome, Version, Versioned};
+use super::{
+    CreateOutcome, KeyLayout, Record, SessionStore, StoreFuture, UpdateOutcome, Version, Versioned,
+};
 use crate::id::SessionId;
+
+/// The pub/sub channel on which sessiond publishes session lifecycle events.
+pub const SERVER_EVENTS_CHANNEL: &str = "sessiond:sessions";
 
 /// What an invalidation bus delivers to the caches subscribed to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BusEvent {
     /// A message published by some node (possibly this one).
     Message(String),
+    /// A session lifecycle event published by sessiond on [`SERVER_EVENTS_CHANNEL`]: the
+    /// JSON text as received. Only buses that subscribe to that channel deliver these.
+    Server(String),
     /// The subscription is gone; messages may be lost until [`BusEvent::Up`].
     Down,
     /// The subscription is back.
@@ -122,6 +161,10 @@ enum Slot {
 
 struct State {
     map: HashMap<String, Slot>,
+    /// Digests with a load or write in progress on this node, and how many. A server event
+    /// about a session that is neither here nor in flight is ignored, so the events of the
+    /// whole server's sessions do not fill the map with markers.
+    in_flight: HashMap<String, u32>,
     /// Counts invalidations; a load remembers it before going to the store.
     seq: u64,
     /// Bumped when the whole cache is dropped (bus down or up).
@@ -129,23 +172,63 @@ struct State {
     enabled: bool,
 }
 
+/// Counters of a [`CachedStore`] since it was built; see [`CachedStore::stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Loads answered from memory.
+    pub hits: u64,
+    /// Loads that asked the store (not cached, too old, invalidated, or the cache bypassed).
+    pub misses: u64,
+    /// Announcements from other nodes on the bus.
+    pub peer_invalidations: u64,
+    /// Server lifecycle events (`updated`, `destroyed`, `expired`, `revoked`) about a session
+    /// this node held or was loading.
+    pub server_invalidations: u64,
+    /// Times the whole cache was dropped: the bus went down or came back, or this node fell
+    /// behind the bus.
+    pub resets: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    peer_invalidations: AtomicU64,
+    server_invalidations: AtomicU64,
+    resets: AtomicU64,
+}
+
+fn inc(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
 struct Shared {
     state: Mutex<State>,
     config: CacheConfig,
+    counters: Counters,
 }
 
 impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The state stays consistent across a panic (each step is a single map operation),
+        // and the guard of an in-flight operation must be able to clean up while unwinding.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn invalidate(&self, digest: &str) {
-        let mut st = self.state.lock().unwrap();
+        Self::invalidate_locked(&mut self.lock(), &self.config, digest);
+    }
+
+    fn invalidate_locked(st: &mut State, config: &CacheConfig, digest: &str) {
         // Markers for sessions this node never read would pile up without bound on a busy
         // cluster, so when the map is full, age out old slots; if that is not enough, drop
         // everything and start a new epoch, which also voids every load in flight.
-        if st.map.len() >= self.config.max_entries && !st.map.contains_key(digest) {
-            let max_age = self.config.max_age;
+        if st.map.len() >= config.max_entries && !st.map.contains_key(digest) {
+            let max_age = config.max_age;
             st.map.retain(|_, slot| match slot {
                 Slot::Cached { at, .. } | Slot::Invalidated { at, .. } => at.elapsed() < max_age,
             });
-            if st.map.len() >= self.config.max_entries {
+            if st.map.len() >= config.max_entries {
                 st.map.clear();
                 st.epoch += 1;
                 return;
@@ -162,17 +245,29 @@ impl Shared {
         );
     }
 
+    /// Invalidates `digest` if this node holds it or is loading or writing it; returns
+    /// whether it did.
+    fn invalidate_if_known(&self, digest: &str) -> bool {
+        let mut st = self.lock();
+        if !st.map.contains_key(digest) && !st.in_flight.contains_key(digest) {
+            return false;
+        }
+        Self::invalidate_locked(&mut st, &self.config, digest);
+        true
+    }
+
     fn reset(&self, enabled: bool) {
-        let mut st = self.state.lock().unwrap();
+        let mut st = self.lock();
         st.map.clear();
         st.epoch += 1;
         st.enabled = enabled;
+        inc(&self.counters.resets);
     }
 
     /// Caches `value` read (or written) by this node, unless a change was announced since
     /// the caller's snapshot of `(seq, epoch)`.
     fn insert(&self, digest: &str, value: Versioned, since: (u64, u64)) {
-        let mut st = self.state.lock().unwrap();
+        let mut st = self.lock();
         if !st.enabled || st.epoch != since.1 {
             return;
         }
@@ -199,9 +294,50 @@ impl Shared {
         );
     }
 
-    fn snapshot(&self) -> (u64, u64) {
-        let st = self.state.lock().unwrap();
-        (st.seq, st.epoch)
+    /// Registers an operation on `digest` that may cache what it reads or writes, and returns
+    /// the `(seq, epoch)` snapshot to pass to [`Shared::insert`]. The registration ends when
+    /// the guard drops (the operation finished, failed, or its future was dropped).
+    fn begin<'a>(&'a self, digest: &'a str) -> (InFlight<'a>, (u64, u64)) {
+        let mut st = self.lock();
+        *st.in_flight.entry(digest.to_owned()).or_default() += 1;
+        let since = (st.seq, st.epoch);
+        (
+            InFlight {
+                shared: self,
+                digest,
+            },
+            since,
+        )
+    }
+
+    /// The cached value of `digest`, if it may be served.
+    fn cached(&self, st: &State, digest: &str) -> Option<Versioned> {
+        match st.map.get(digest) {
+            Some(Slot::Cached { value, at })
+                if st.enabled && at.elapsed() < self.config.max_age =>
+            {
+                Some(value.clone())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// An operation in flight on one digest; see [`Shared::begin`].
+struct InFlight<'a> {
+    shared: &'a Shared,
+    digest: &'a str,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut st = self.shared.lock();
+        if let Some(n) = st.in_flight.get_mut(self.digest) {
+            *n -= 1;
+            if *n == 0 {
+                st.in_flight.remove(self.digest);
+            }
+        }
     }
 }
 
@@ -215,8 +351,8 @@ pub struct CachedStore<S> {
 }
 
 /// The digest of an id that the cache and the bus use as its name.
-fn digest(id: &SessionId) -> String {
-    let d = Sha256::digest(id.as_str().as_bytes());
+fn digest(id: &str) -> String {
+    let d = Sha256::digest(id.as_bytes());
     d[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -235,14 +371,21 @@ impl<S: SessionStore> CachedStore<S> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 map: HashMap::new(),
+                in_flight: HashMap::new(),
                 seq: 0,
                 epoch: 0,
                 enabled: bus.is_up(),
             }),
             config,
+            counters: Counters::default(),
         });
         let rx = bus.subscribe();
-        tokio::spawn(listen(rx, Arc::downgrade(&shared), node.clone()));
+        tokio::spawn(listen(
+            rx,
+            Arc::downgrade(&shared),
+            node.clone(),
+            inner.key_layout(),
+        ));
         Self {
             inner,
             bus,
@@ -256,6 +399,25 @@ impl<S: SessionStore> CachedStore<S> {
         &self.inner
     }
 
+    /// The counters since this cache was built.
+    pub fn stats(&self) -> CacheStats {
+        let c = &self.shared.counters;
+        CacheStats {
+            hits: c.hits.load(Ordering::Relaxed),
+            misses: c.misses.load(Ordering::Relaxed),
+            peer_invalidations: c.peer_invalidations.load(Ordering::Relaxed),
+            server_invalidations: c.server_invalidations.load(Ordering::Relaxed),
+            resets: c.resets.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Whether [`SessionStore::load`] of `id` would now be answered from memory. For tests
+    /// and diagnostics: the answer may change as soon as it is returned.
+    pub fn is_cached(&self, id: &SessionId) -> bool {
+        let st = self.shared.lock();
+        self.shared.cached(&st, &digest(id.as_str())).is_some()
+    }
+
     async fn announce(&self, digest: &str) {
         let message = format!("{}:{}", self.node, digest);
         if let Err(e) = self.bus.publish(&message).await {
@@ -265,7 +427,42 @@ impl<S: SessionStore> CachedStore<S> {
     }
 }
 
-async fn listen(mut rx: broadcast::Receiver<BusEvent>, shared: Weak<Shared>, node: String) {
+/// The fields of a sessiond lifecycle event that the cache reads; the others (`family`,
+/// `db`, `user`, `at`) are ignored.
+#[derive(Deserialize)]
+struct ServerEvent<'a> {
+    #[serde(borrow)]
+    event: Cow<'a, str>,
+    #[serde(borrow)]
+    key: Cow<'a, str>,
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+}
+
+/// The digest of the session a server event says changed in a way that voids a cached copy,
+/// or `None` if the event is not about such a change (unparsable, `created`, unknown kind)
+/// or not about a key of this layout.
+fn server_event_target(json: &str, layout: Option<&KeyLayout>) -> Option<String> {
+    let event: ServerEvent<'_> = serde_json::from_str(json).ok()?;
+    if !matches!(
+        &*event.event,
+        "updated" | "destroyed" | "expired" | "revoked"
+    ) {
+        return None;
+    }
+    let id = match layout {
+        Some(layout) => layout.id_of(&event.key)?,
+        None => Some(&*event.id).filter(|id| !id.is_empty())?,
+    };
+    Some(digest(id))
+}
+
+async fn listen(
+    mut rx: broadcast::Receiver<BusEvent>,
+    shared: Weak<Shared>,
+    node: String,
+    layout: Option<KeyLayout>,
+) {
     loop {
         let event = rx.recv().await;
         let Some(shared) = shared.upgrade() else {
@@ -277,6 +474,14 @@ async fn listen(mut rx: broadcast::Receiver<BusEvent>, shared: Weak<Shared>, nod
                     && from != node
                 {
                     shared.invalidate(digest);
+                    inc(&shared.counters.peer_invalidations);
+                }
+            }
+            Ok(BusEvent::Server(json)) => {
+                if let Some(digest) = server_event_target(&json, layout.as_ref())
+                    && shared.invalidate_if_known(&digest)
+                {
+                    inc(&shared.counters.server_invalidations);
                 }
             }
             Ok(BusEvent::Down) => shared.reset(false),
@@ -300,14 +505,15 @@ impl<S: SessionStore> SessionStore for CachedStore<S> {
         ttl: Duration,
     ) -> StoreFuture<'a, CreateOutcome> {
         Box::pin(async move {
-            let since = self.shared.snapshot();
+            let d = digest(id.as_str());
+            let (_in_flight, since) = self.shared.begin(&d);
             let out = self.inner.create(id, record, ttl).await?;
             if out == CreateOutcome::Created {
                 let value = Versioned {
                     record: record.clone(),
                     version: 1,
                 };
-                self.shared.insert(&digest(id), value, since);
+                self.shared.insert(&d, value, since);
             }
             Ok(out)
         })
@@ -315,17 +521,16 @@ impl<S: SessionStore> SessionStore for CachedStore<S> {
 
     fn load<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, Option<Versioned>> {
         Box::pin(async move {
-            let d = digest(id);
-            let since = {
-                let st = self.shared.state.lock().unwrap();
-                if st.enabled
-                    && let Some(Slot::Cached { value, at }) = st.map.get(&d)
-                    && at.elapsed() < self.shared.config.max_age
-                {
-                    return Ok(Some(value.clone()));
+            let d = digest(id.as_str());
+            {
+                let st = self.shared.lock();
+                if let Some(value) = self.shared.cached(&st, &d) {
+                    inc(&self.shared.counters.hits);
+                    return Ok(Some(value));
                 }
-                (st.seq, st.epoch)
-            };
+            }
+            inc(&self.shared.counters.misses);
+            let (_in_flight, since) = self.shared.begin(&d);
             let loaded = self.inner.load(id).await?;
             if let Some(v) = &loaded {
                 self.shared.insert(&d, v.clone(), since);
@@ -336,8 +541,8 @@ impl<S: SessionStore> SessionStore for CachedStore<S> {
 
     fn load_fresh<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, Option<Versioned>> {
         Box::pin(async move {
-            let d = digest(id);
-            let since = self.shared.snapshot();
+            let d = digest(id.as_str());
+            let (_in_flight, since) = self.shared.begin(&d);
             let loaded = self.inner.load_fresh(id).await?;
             match &loaded {
                 Some(v) => self.shared.insert(&d, v.clone(), since),
@@ -355,19 +560,22 @@ impl<S: SessionStore> SessionStore for CachedStore<S> {
         ttl: Duration,
     ) -> StoreFuture<'a, UpdateOutcome> {
         Box::pin(async move {
-            let d = digest(id);
+            let d = digest(id.as_str());
+            let (_in_flight, since) = self.shared.begin(&d);
             let out = self.inner.update(id, record, expected, ttl).await?;
-            // Whatever happened, the cached copy is no longer the latest: invalidate first,
-            // then cache what we wrote, from a snapshot taken after the invalidation.
-            self.shared.invalidate(&d);
             if let UpdateOutcome::Updated(version) = out {
-                let since = self.shared.snapshot();
+                // Replaces the older cached copy, unless a change was announced while the
+                // write was in flight (another node's, or a destroy by PHP seen by sessiond):
+                // then the slot stays invalidated and the next load asks the store.
                 let value = Versioned {
                     record: record.clone(),
                     version,
                 };
                 self.shared.insert(&d, value, since);
                 self.announce(&d).await;
+            } else {
+                // A conflict or a missing record: the cached copy is not the latest.
+                self.shared.invalidate(&d);
             }
             Ok(out)
         })
@@ -380,7 +588,7 @@ impl<S: SessionStore> SessionStore for CachedStore<S> {
         ttl: Duration,
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            let d = digest(id);
+            let d = digest(id.as_str());
             let out = self.inner.touch(id, last_active_at, ttl).await?;
             // Other nodes must not judge the idle timeout from an older last_active_at.
             self.shared.invalidate(&d);
@@ -393,12 +601,273 @@ impl<S: SessionStore> SessionStore for CachedStore<S> {
 
     fn delete<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            let d = digest(id);
+            let d = digest(id.as_str());
             let out = self.inner.delete(id).await?;
             self.shared.invalidate(&d);
             // Announce even if this node found nothing: another node may still cache it.
             self.announce(&d).await;
             Ok(out)
         })
+    }
+
+    fn key_layout(&self) -> Option<KeyLayout> {
+        self.inner.key_layout()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::Rng as _;
+
+    use super::*;
+    use crate::store::memory::MemoryStore;
+
+    fn memc() -> KeyLayout {
+        KeyLayout {
+            prefix: "memc.sess.key.".into(),
+            suffix: String::new(),
+        }
+    }
+
+    fn resp() -> KeyLayout {
+        KeyLayout {
+            prefix: "sess:{".into(),
+            suffix: "}".into(),
+        }
+    }
+
+    fn event(kind: &str, key: &str, id: &str) -> String {
+        serde_json::json!({
+            "event": kind, "family": "php-memcached", "db": 0, "key": key, "id": id,
+            "user": null, "at": 1_764_756_000_000u64,
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn events_that_void_a_copy_name_its_digest() {
+        for kind in ["updated", "destroyed", "expired", "revoked"] {
+            let e = event(kind, "memc.sess.key.abc", "abc");
+            assert_eq!(server_event_target(&e, Some(&memc())), Some(digest("abc")));
+            assert_eq!(server_event_target(&e, None), Some(digest("abc")));
+        }
+        let e = event("revoked", "sess:{abc}", "abc");
+        assert_eq!(server_event_target(&e, Some(&resp())), Some(digest("abc")));
+        // The id is read from the key through the store's layout: a store prefix longer than
+        // the server family's (`sess:app1:` filed under express's `sess:`) still matches.
+        let longer = KeyLayout {
+            prefix: "sess:app1:".into(),
+            suffix: String::new(),
+        };
+        let e = event("destroyed", "sess:app1:abc", "app1:abc");
+        assert_eq!(server_event_target(&e, Some(&longer)), Some(digest("abc")));
+        // JSON escapes in the key are decoded before matching.
+        let e = r#"{"event":"destroyed","key":"memc.sess.key.a\u0062c","id":"abc"}"#;
+        assert_eq!(server_event_target(e, Some(&memc())), Some(digest("abc")));
+    }
+
+    #[test]
+    fn other_events_and_other_keys_are_ignored() {
+        let layout = Some(memc());
+        let layout = layout.as_ref();
+        // Creation (misses are never cached), unknown kinds, and case variants.
+        for kind in ["created", "renamed", "", "DESTROYED", "destroyed "] {
+            assert_eq!(
+                server_event_target(&event(kind, "memc.sess.key.abc", "abc"), layout),
+                None,
+                "{kind:?}"
+            );
+        }
+        // Keys of other families, or not laid out as this store lays them out.
+        for key in [
+            "PHPREDIS_SESSION:abc",
+            "sess:abc",
+            "sess:{abc}",
+            "memc.sess.key.",
+            "xmemc.sess.key.abc",
+            "",
+        ] {
+            assert_eq!(
+                server_event_target(&event("destroyed", key, "abc"), layout),
+                None,
+                "{key:?}"
+            );
+        }
+        for key in ["sess:abc", "sess:{abc", "sess:abc}", "sess:{}", "sess:{"] {
+            assert_eq!(
+                server_event_target(&event("destroyed", key, "abc"), Some(&resp())),
+                None,
+                "{key:?}"
+            );
+        }
+        // Without a layout, the id decides; an empty one names nothing.
+        assert_eq!(
+            server_event_target(&event("destroyed", "memc.sess.key.", ""), None),
+            None
+        );
+    }
+
+    #[test]
+    fn malformed_events_are_ignored() {
+        let long = format!(
+            r#"{{"event":"destroyed","key":"memc.sess.key.{}","id":"x"}}"#,
+            "a".repeat(1 << 20)
+        );
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let deep_field = format!(
+            r#"{{"event":"destroyed","key":"memc.sess.key.abc","id":"abc","x":{}1{}}}"#,
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
+        let bad = [
+            "",
+            "null",
+            "42",
+            "\"destroyed\"",
+            "[]",
+            "{}",
+            "{",
+            r#"{"event":"destroyed","key":"memc.sess.key.abc""#,
+            r#"{"event":"destroyed","key":"memc.sess.key.abc"}"#,
+            r#"{"event":"destroyed","id":"abc"}"#,
+            r#"{"event":"destroyed","key":7,"id":"abc"}"#,
+            r#"{"event":"destroyed","key":null,"id":"abc"}"#,
+            r#"{"event":["destroyed"],"key":"memc.sess.key.abc","id":"abc"}"#,
+            r#"{"event":"destroyed","key":"memc.sess.key.abc","id":"abc","event":"created"}"#,
+            r#"{"event":"destroyed","key":"memc.sess.key.\ud800","id":"abc"}"#,
+            "abc:0123456789abcdef",
+            deep.as_str(),
+        ];
+        for json in bad {
+            for layout in [None, Some(memc()), Some(resp())] {
+                assert_eq!(
+                    server_event_target(json, layout.as_ref()),
+                    None,
+                    "{}",
+                    &json[..json.len().min(80)]
+                );
+            }
+        }
+        // Long, or with a deeply nested extra field, but well-formed: matched like any other
+        // (serde_json skips unknown values without recursing on the stack).
+        assert!(server_event_target(&long, Some(&memc())).is_some());
+        assert_eq!(
+            server_event_target(&deep_field, Some(&memc())),
+            Some(digest("abc"))
+        );
+    }
+
+    #[test]
+    fn random_input_never_panics() {
+        let valid = event("destroyed", "memc.sess.key.abc", "abc");
+        let mut rng = rand::rng();
+        for _ in 0..20_000 {
+            // Random bytes, and valid events with bytes flipped, cut or spliced.
+            let mut bytes: Vec<u8> = if rng.random_bool(0.5) {
+                (0..rng.random_range(0..64)).map(|_| rng.random()).collect()
+            } else {
+                valid.as_bytes().to_vec()
+            };
+            for _ in 0..rng.random_range(0..4) {
+                if bytes.is_empty() {
+                    break;
+                }
+                let at = rng.random_range(0..bytes.len());
+                match rng.random_range(0..3) {
+                    0 => bytes[at] = rng.random(),
+                    1 => bytes.truncate(at),
+                    _ => bytes.insert(at, b"{}[]\",:\\"[rng.random_range(0..8)]),
+                }
+            }
+            let text = String::from_utf8_lossy(&bytes);
+            for layout in [None, Some(memc()), Some(resp())] {
+                let _ = server_event_target(&text, layout.as_ref());
+            }
+        }
+    }
+
+    /// Waits (bounded) until `done` holds; the listener runs as another task.
+    async fn until(mut done: impl FnMut() -> bool) {
+        for _ in 0..5_000 {
+            if done() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        panic!("the listener did not get there");
+    }
+
+    #[tokio::test]
+    async fn the_listener_drops_only_what_events_name() {
+        let bus = LocalBus::new();
+        let config = CacheConfig {
+            max_age: Duration::from_secs(3600),
+            max_entries: 100,
+        };
+        let store = CachedStore::with_config(MemoryStore::new(), Arc::new(bus.clone()), config);
+        let ttl = Duration::from_secs(600);
+        let (kept, dropped) = (SessionId::generate(), SessionId::generate());
+        for id in [&kept, &dropped] {
+            store.create(id, &Record::new(1), ttl).await.unwrap();
+            assert!(store.load(id).await.unwrap().is_some());
+            assert!(store.is_cached(id));
+        }
+        assert_eq!(store.stats().hits, 2);
+        let map_len = || store.shared.lock().map.len();
+        let send = |json: String| {
+            bus.tx.send(BusEvent::Server(json)).unwrap();
+        };
+        // Garbage, creations, and changes to sessions this node never read.
+        for json in ["", "{", "null", r#"{"event":"destroyed"}"#, "\u{0}"] {
+            send(json.to_owned());
+        }
+        send(event("created", "memc.sess.key.x", kept.as_str()));
+        send(event("frobbed", "memc.sess.key.x", kept.as_str()));
+        for _ in 0..50 {
+            let other = SessionId::generate();
+            send(event("destroyed", "memc.sess.key.x", other.as_str()));
+        }
+        // Then one that names a held session: once it has been handled, so has all the rest.
+        send(event("revoked", "memc.sess.key.x", dropped.as_str()));
+        until(|| !store.is_cached(&dropped)).await;
+        assert!(store.is_cached(&kept));
+        assert_eq!(store.stats().server_invalidations, 1);
+        // No markers for the 50 sessions this node never held.
+        assert_eq!(map_len(), 2);
+        // The store was not told anything: the next load reads it again.
+        let misses = store.stats().misses;
+        assert!(store.load(&dropped).await.unwrap().is_some());
+        assert_eq!(store.stats().misses, misses + 1);
+        // A bus message from another node still works as before.
+        bus.publish(&format!("othernode:{}", digest(kept.as_str())))
+            .await
+            .unwrap();
+        until(|| !store.is_cached(&kept)).await;
+        assert_eq!(store.stats().peer_invalidations, 1);
+    }
+
+    /// A load that read the store before a server event arrived must not cache what it read,
+    /// although the cache held nothing for that session when the event came.
+    #[tokio::test]
+    async fn an_event_during_a_load_voids_it() {
+        let bus = LocalBus::new();
+        let store = CachedStore::new(MemoryStore::new(), Arc::new(bus.clone()));
+        let id = SessionId::generate();
+        store
+            .inner()
+            .create(&id, &Record::new(1), Duration::from_secs(600))
+            .await
+            .unwrap();
+        let d = digest(id.as_str());
+        let (guard, since) = store.shared.begin(&d);
+        bus.tx
+            .send(BusEvent::Server(event("destroyed", "k", id.as_str())))
+            .unwrap();
+        until(|| store.stats().server_invalidations == 1).await;
+        let value = store.inner().load(&id).await.unwrap().unwrap();
+        store.shared.insert(&d, value, since);
+        drop(guard);
+        assert!(!store.is_cached(&id));
+        assert!(store.shared.lock().in_flight.is_empty());
     }
 }

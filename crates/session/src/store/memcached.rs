@@ -60,7 +60,8 @@ use tokio::net::TcpStream;
 pub use super::ketama::Distribution;
 use super::ketama::{Continuum, Node};
 use super::{
-    CreateOutcome, Record, SessionStore, StoreError, StoreFuture, UpdateOutcome, Version, Versioned,
+    CreateOutcome, KeyLayout, Record, SessionStore, StoreError, StoreFuture, UpdateOutcome,
+    Version, Versioned,
 };
 use crate::id::SessionId;
 
@@ -739,6 +740,13 @@ impl SessionStore for MemcachedStore {
                 }
             }
             Ok(existed)
+        })
+    }
+
+    fn key_layout(&self) -> Option<KeyLayout> {
+        Some(KeyLayout {
+            prefix: self.config.prefix.clone(),
+            suffix: String::new(),
         })
     }
 }

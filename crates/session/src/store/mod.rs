@@ -166,6 +166,30 @@ impl fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
+/// How a store names a session's key on the server: `<prefix><id><suffix>`. The near-cache
+/// ([`cached::CachedStore`]) uses it to recognise its sessions in the lifecycle events that
+/// sessiond publishes (`sessiond:sessions`), which name sessions by their whole key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyLayout {
+    /// What every key starts with: `sess:{` for `RedisStore` with its
+    /// default prefix, the configured prefix for `MemcachedStore` (`memc.sess.key.` to share
+    /// PHP's sessions).
+    pub prefix: String,
+    /// What every key ends with: `}` for the RESP store, nothing for memcached.
+    pub suffix: String,
+}
+
+impl KeyLayout {
+    /// The id that `key` names under this layout, or `None` if `key` is not laid out this
+    /// way (another prefix or suffix, or nothing in between).
+    pub fn id_of<'k>(&self, key: &'k str) -> Option<&'k str> {
+        let id = key
+            .strip_prefix(self.prefix.as_str())?
+            .strip_suffix(self.suffix.as_str())?;
+        (!id.is_empty()).then_some(id)
+    }
+}
+
 /// A session store. See the module docs for the guarantees every implementation must give.
 ///
 /// `ttl` arguments tell the store when it may forget the record; it is computed by the layer
@@ -209,6 +233,14 @@ pub trait SessionStore: Send + Sync + 'static {
 
     /// Deletes the record. Returns whether it existed.
     fn delete<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, bool>;
+
+    /// How this store names its keys on a server that publishes session lifecycle events
+    /// (sessiond), so that a near-cache can tell which events are about its sessions. `None`
+    /// (the default) for stores whose records are not keys on such a server; a near-cache
+    /// over one then matches events by their `id` alone.
+    fn key_layout(&self) -> Option<KeyLayout> {
+        None
+    }
 }
 
 impl<S: SessionStore + ?Sized> SessionStore for std::sync::Arc<S> {
@@ -245,5 +277,8 @@ impl<S: SessionStore + ?Sized> SessionStore for std::sync::Arc<S> {
     }
     fn delete<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, bool> {
         (**self).delete(id)
+    }
+    fn key_layout(&self) -> Option<KeyLayout> {
+        (**self).key_layout()
     }
 }

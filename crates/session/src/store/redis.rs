@@ -26,9 +26,10 @@ use redis::{Cmd, FromRedisValue, RedisError, Value};
 
 use tokio::sync::{broadcast, oneshot};
 
-use super::cached::{BusEvent, InvalidationBus};
+use super::cached::{BusEvent, InvalidationBus, SERVER_EVENTS_CHANNEL};
 use super::{
-    CreateOutcome, Record, SessionStore, StoreError, StoreFuture, UpdateOutcome, Version, Versioned,
+    CreateOutcome, KeyLayout, Record, SessionStore, StoreError, StoreFuture, UpdateOutcome,
+    Version, Versioned,
 };
 use crate::id::SessionId;
 
@@ -323,6 +324,13 @@ impl SessionStore for RedisStore {
             Ok(n > 0)
         })
     }
+
+    fn key_layout(&self) -> Option<KeyLayout> {
+        Some(KeyLayout {
+            prefix: format!("{}{{", self.inner.prefix),
+            suffix: "}".to_owned(),
+        })
+    }
 }
 
 /// The near-cache invalidation bus over RESP pub/sub (PUBLISH and SUBSCRIBE on one channel).
@@ -331,6 +339,11 @@ impl SessionStore for RedisStore {
 /// connection drops it reports [`BusEvent::Down`] (caches stop serving), reconnects with
 /// backoff, and reports [`BusEvent::Up`] once subscribed again. On Redis Cluster, classic
 /// PUBLISH reaches subscribers on every node, so any node's URL will do.
+///
+/// Built with [`RedisBus::connect_with_server_events`], the same subscription also listens
+/// to sessiond's session lifecycle events ([`SERVER_EVENTS_CHANNEL`]) and delivers them as
+/// [`BusEvent::Server`], so that near-caches also drop sessions that PHP, Node, expiry or an
+/// admin changed. On a server that publishes no such events (Redis) that channel is silent.
 pub struct RedisBus {
     publisher: ConnectionManager,
     channel: String,
@@ -343,6 +356,24 @@ pub struct RedisBus {
 impl RedisBus {
     /// Connects to `url` and subscribes to `channel`. Returns once the subscription is live.
     pub async fn connect(url: &str, channel: &str) -> Result<Self, StoreError> {
+        Self::connect_to(url, channel, false).await
+    }
+
+    /// As [`RedisBus::connect`], and also subscribes to sessiond's lifecycle events
+    /// ([`SERVER_EVENTS_CHANNEL`]) on the same connection. `url` must then reach the sessiond
+    /// that holds the sessions (any node of a replicated pair publishes its own changes).
+    /// `channel` must not be that channel.
+    pub async fn connect_with_server_events(url: &str, channel: &str) -> Result<Self, StoreError> {
+        if channel == SERVER_EVENTS_CHANNEL {
+            return Err(StoreError::new(format!(
+                "the invalidation channel cannot be {SERVER_EVENTS_CHANNEL}, where sessiond \
+                 publishes its events"
+            )));
+        }
+        Self::connect_to(url, channel, true).await
+    }
+
+    async fn connect_to(url: &str, channel: &str, server_events: bool) -> Result<Self, StoreError> {
         let client = redis::Client::open(url).map_err(store_err)?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
@@ -351,13 +382,17 @@ impl RedisBus {
             .get_connection_manager_with_config(config)
             .await
             .map_err(store_err)?;
-        let pubsub = subscribe(&client, channel).await.map_err(store_err)?;
+        let mut channels = vec![channel.to_owned()];
+        if server_events {
+            channels.push(SERVER_EVENTS_CHANNEL.to_owned());
+        }
+        let pubsub = subscribe(&client, &channels).await.map_err(store_err)?;
         let (tx, _) = broadcast::channel(4096);
         let up = Arc::new(AtomicBool::new(true));
         let (shutdown_tx, shutdown_rx) = oneshot::channel();
         tokio::spawn(run_subscriber(
             client,
-            channel.to_owned(),
+            channels,
             pubsub,
             tx.clone(),
             up.clone(),
@@ -375,16 +410,18 @@ impl RedisBus {
 
 async fn subscribe(
     client: &redis::Client,
-    channel: &str,
+    channels: &[String],
 ) -> Result<redis::aio::PubSub, RedisError> {
     let mut pubsub = client.get_async_pubsub().await?;
-    pubsub.subscribe(channel).await?;
+    pubsub.subscribe(channels).await?;
     Ok(pubsub)
 }
 
+/// Keeps the subscription to `channels` (the bus's own first, then possibly sessiond's
+/// events) and forwards what arrives.
 async fn run_subscriber(
     client: redis::Client,
-    channel: String,
+    channels: Vec<String>,
     first: redis::aio::PubSub,
     tx: broadcast::Sender<BusEvent>,
     up: Arc<AtomicBool>,
@@ -402,7 +439,12 @@ async fn run_subscriber(
                     msg = messages.next() => match msg {
                         Some(msg) => {
                             if let Ok(payload) = msg.get_payload::<String>() {
-                                let _ = tx.send(BusEvent::Message(payload));
+                                let event = if msg.get_channel_name() == SERVER_EVENTS_CHANNEL {
+                                    BusEvent::Server(payload)
+                                } else {
+                                    BusEvent::Message(payload)
+                                };
+                                let _ = tx.send(event);
                             }
                         }
                         None => break,
@@ -418,7 +460,7 @@ async fn run_subscriber(
             _ = tokio::time::sleep(backoff) => {}
         }
         backoff = (backoff * 2).min(Duration::from_secs(2));
-        if let Ok(conn) = subscribe(&client, &channel).await {
+        if let Ok(conn) = subscribe(&client, &channels).await {
             pubsub = Some(conn);
             up.store(true, Ordering::SeqCst);
             let _ = tx.send(BusEvent::Up);

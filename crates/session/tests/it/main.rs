@@ -10,6 +10,8 @@
 //! - [`memcached_ring`]: the ketama ring against PHP's memcached session handler, failover.
 //! - [`session_index`]: sessiond's session layer lists and revokes the middleware's
 //!   sessions (`SESSION.LIST`, `SESSION.REVOKE`).
+//! - [`server_events`]: the near-cache dropping sessions that PHP, an admin or expiry ended,
+//!   on sessiond's lifecycle events.
 //!
 //! [`common`] holds the test app, the backends and the servers only this suite starts; the
 //! others (sessiond, memcached, redis-server) and the raw clients come from the workspace's
@@ -24,3 +26,4 @@ mod logging;
 mod memcached_ring;
 mod scenarios;
 mod session_index;
+mod server_events;

@@ -2,8 +2,6 @@
 //! ships them) stores sessions over three memcached servers with consistent hashing, and the
 //! Rust ring must name the server that holds each one; then failover with a replica.
 
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use sessiond_session::{
@@ -12,16 +10,10 @@ use sessiond_session::{
 };
 use sessiond_test_harness::{McClient, Memcached};
 
-use crate::common::memcached_ring;
-
-const PHP: &str = "/usr/bin/php";
+use crate::common::{memcached_ring, php_memcached};
 
 /// Has PHP store `n` sessions through its memcached session handler and returns their ids.
 fn php_sessions(save_path: &str, hash_type: &str, n: usize) -> Vec<String> {
-    assert!(
-        Path::new(PHP).exists(),
-        "{PHP} not found: install Debian's `php-cli` and `php-memcached` packages"
-    );
     let script = r#"
         $ids = [];
         for ($i = 0; $i < (int)$argv[1]; $i++) {
@@ -33,24 +25,16 @@ fn php_sessions(save_path: &str, hash_type: &str, n: usize) -> Vec<String> {
         }
         echo implode("\n", $ids), "\n";
     "#;
-    let out = Command::new(PHP)
-        .args(["-d", "session.save_handler=memcached"])
-        .arg("-d")
-        .arg(format!("session.save_path={save_path}"))
-        .args(["-d", "memcached.sess_consistent_hash=1"])
-        .arg("-d")
-        .arg(format!("memcached.sess_consistent_hash_type={hash_type}"))
-        .args(["-d", "memcached.sess_locking=0"])
-        .args([
-            "-d",
-            "session.use_cookies=0",
-            "-d",
-            "session.use_strict_mode=0",
-        ])
-        .args(["-d", "session.cache_limiter="])
-        .args(["-r", script, &n.to_string()])
-        .output()
-        .expect("run php");
+    let out = php_memcached(
+        save_path,
+        &[
+            ("memcached.sess_consistent_hash", "1"),
+            ("memcached.sess_consistent_hash_type", hash_type),
+            ("memcached.sess_locking", "0"),
+        ],
+        script,
+        &[&n.to_string()],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success() && !stderr.contains("memcached"),

@@ -176,6 +176,40 @@ pub fn memcached_ring(addrs: impl IntoIterator<Item = SocketAddr>) -> MemcachedC
     )
 }
 
+/// Debian's php-cli, with the php-memcached extension for PHP's memcached session handler.
+pub const PHP: &str = "/usr/bin/php";
+
+/// Runs `script` (PHP code for `php -r`, reading `$argv[1..]` from `args`) with PHP's
+/// memcached session handler on `save_path`, without cookies, cache headers or strict mode,
+/// and with the extra ini settings `ini`. Panics if PHP is not installed; the caller judges
+/// the outcome.
+pub fn php_memcached(
+    save_path: &str,
+    ini: &[(&str, &str)],
+    script: &str,
+    args: &[&str],
+) -> std::process::Output {
+    assert!(
+        std::path::Path::new(PHP).exists(),
+        "{PHP} not found: install Debian's `php-cli` and `php-memcached` packages"
+    );
+    let mut cmd = std::process::Command::new(PHP);
+    let base = [
+        ("session.save_handler", "memcached"),
+        ("session.save_path", save_path),
+        ("session.use_cookies", "0"),
+        ("session.use_strict_mode", "0"),
+        ("session.cache_limiter", ""),
+    ];
+    for (k, v) in base.iter().chain(ini) {
+        cmd.arg("-d").arg(format!("{k}={v}"));
+    }
+    cmd.args(["-r", script])
+        .args(args)
+        .output()
+        .expect("run php")
+}
+
 /// Lets a test hold a request between loading its session and writing it.
 #[derive(Clone, Default)]
 pub struct Gates {

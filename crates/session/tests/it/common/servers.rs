@@ -41,6 +41,13 @@ pub fn sessiond_resp() -> Sessiond {
     ])
 }
 
+/// sessiond with both listeners (on free ports) and its session layer, as a farm of PHP and
+/// Rust apps shares it: sessions written over memcached, lifecycle events and admin commands
+/// over RESP.
+pub fn sessiond_memcached_and_resp() -> Sessiond {
+    Sessiond::start(&["--fsync", "no", "--threads", "2"])
+}
+
 /// The `redis://` URL of a sessiond's RESP listener.
 pub fn sessiond_resp_url(server: &Sessiond) -> String {
     let addr = server
