@@ -25,5 +25,5 @@ mod cookies;
 mod logging;
 mod memcached_ring;
 mod scenarios;
-mod session_index;
 mod server_events;
+mod session_index;
