@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian machine: installs the real clients and servers the
-# tests run against (memcached tools, PHP with its session handlers, Redis; Node.js comes with
-# the machine image), then checks formatting and lints, then runs every test. Servers are
-# started by the tests themselves on free loopback ports and stopped by pid.
+# tests run against (memcached tools, PHP with its session handlers, Redis, systemd-analyze;
+# Node.js comes with the machine image), then checks formatting and lints, then runs every
+# test. Servers are started by the tests themselves on free loopback ports and stopped by pid.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +25,10 @@ packages=(
   # The session middleware's SQL store: its conformance suite starts its own PostgreSQL and
   # MariaDB servers (crates/session/tests/it/conformance.rs).
   postgresql mariadb-server
+  # The systemd unit's check (scripts/verify-systemd.sh): systemd-analyze (package systemd;
+  # it only reads unit files, so no systemd needs to be running) and strace, which records the
+  # system calls sessiond makes to check them against the unit's SystemCallFilter=.
+  systemd strace
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -60,4 +64,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # suite (crates/session) run target/debug/sessiond but, being other packages, cannot make
 # Cargo build it; build it first.
 cargo build -p sessiond --locked
+# The systemd unit in contrib/systemd: systemd-analyze verify with no warning, the security
+# score, and the unit's command line run under strace against its system call filter.
+scripts/verify-systemd.sh target/debug/sessiond
 cargo test --workspace --locked
