@@ -17,6 +17,10 @@ packages=(
   # The TLS tests (crates/server/tests/it/tls.rs): `openssl s_client` as a long-lived raw TLS
   # client, and stunnel as the client-side TLS sidecar php-memcached needs.
   openssl stunnel4
+  # The systemd unit's check (scripts/verify-systemd.sh): systemd-analyze (package systemd;
+  # it only reads unit files, so no systemd needs to be running) and strace, which records the
+  # system calls sessiond makes to check them against the unit's SystemCallFilter=.
+  systemd strace
   # The font the benchmark kit's chart is drawn with (crates/loadgen, smoke test).
   fonts-dejavu-core
   # Headless Chromium and its WebDriver for the cross-domain login test
@@ -25,10 +29,6 @@ packages=(
   # The session middleware's SQL store: its conformance suite starts its own PostgreSQL and
   # MariaDB servers (crates/session/tests/it/conformance.rs).
   postgresql mariadb-server
-  # The systemd unit's check (scripts/verify-systemd.sh): systemd-analyze (package systemd;
-  # it only reads unit files, so no systemd needs to be running) and strace, which records the
-  # system calls sessiond makes to check them against the unit's SystemCallFilter=.
-  systemd strace
 )
 missing=()
 for p in "${packages[@]}"; do
