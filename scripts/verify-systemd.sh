@@ -55,7 +55,8 @@ fi
 echo "ok: no errors, no warnings"
 
 echo "== systemd-analyze security --offline=yes $unit"
-if systemd-analyze security --help 2>/dev/null | grep -q -- '--offline'; then
+# (grep reads whole texts, not pipes: with pipefail, `grep -q` closing a pipe early fails it.)
+if grep -q -- '--offline' <<<"$(systemd-analyze security --help 2>&1 || true)"; then
   systemd-analyze security --no-pager --offline=yes "$work/sessiond.service" >"$work/security.log" 2>&1 || true
   grep '✗' "$work/security.log" || true
   grep -i 'overall exposure' "$work/security.log" || cat "$work/security.log"
@@ -82,7 +83,7 @@ exec_start=${exec_start//\/etc\/sessiond\/sessiond.toml/$work/etc/sessiond.toml}
 read -r -a argv <<<"$exec_start"
 # Free ports instead of the example's fixed ones (flags win over the config file).
 argv+=(--memcache-listen 127.0.0.1:0 --resp-listen 127.0.0.1:0)
-if "$bin" --help | grep -q -- '--http-listen'; then argv+=(--http-listen 127.0.0.1:0); fi
+if grep -q -- '--http-listen' <<<"$("$bin" --help)"; then argv+=(--http-listen 127.0.0.1:0); fi
 echo "${argv[*]}"
 
 strace -f -qq -o "$work/trace" "${argv[@]}" >"$work/stdout" 2>"$work/stderr" &
