@@ -107,8 +107,9 @@ pub use glob::glob_match;
 pub use histogram::{Histogram, HistogramSnapshot};
 
 /// The buckets (upper bounds, in milliseconds) of [`Store::expiry_lateness`].
-pub const LATENESS_BOUNDS_MS: [u64; 14] =
-    [0, 1, 2, 5, 10, 20, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
+pub const LATENESS_BOUNDS_MS: [u64; 14] = [
+    0, 1, 2, 5, 10, 20, 50, 100, 250, 500, 1000, 2500, 5000, 10000,
+];
 pub use mutation::{ElementOp, Mutation, Observer};
 use shard::Shard;
 pub use types::{

@@ -154,8 +154,10 @@ fn value(samples: &[(String, Sample)], name: &str, labels: &[(&str, &str)]) -> f
 
 #[test]
 fn render_reports_both_protocols_memory_expiry_and_sessions_as_valid_openmetrics() {
-    let mut config = Config::default();
-    config.max_memory = 64 << 20;
+    let config = Config {
+        max_memory: 64 << 20,
+        ..Config::default()
+    };
     let shared = Shared::unjournaled(config, NOW);
     let mut session = Session::new(&shared, String::new(), String::new(), NOW);
 
@@ -313,8 +315,7 @@ fn histograms_are_cumulative_and_end_at_inf() {
     assert_eq!(
         samples
             .iter()
-            .filter(|(n, _)| n == "sessiond_expiry_lateness_seconds_bucket")
-            .last()
+            .rfind(|(n, _)| n == "sessiond_expiry_lateness_seconds_bucket")
             .map(|(_, s)| s.labels["le"].clone()),
         Some("+Inf".to_string())
     );
