@@ -29,6 +29,9 @@ packages=(
   # The session middleware's SQL store: its conformance suite starts its own PostgreSQL and
   # MariaDB servers (crates/session/tests/it/conformance.rs).
   postgresql mariadb-server
+  # The stock Redis exporter, run against the RESP port to check that it still sees the
+  # server up with its keys and clients (crates/server/tests/it/redis_exporter.rs).
+  prometheus-redis-exporter
 )
 missing=()
 for p in "${packages[@]}"; do

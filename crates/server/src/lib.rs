@@ -33,6 +33,7 @@ mod durability;
 mod exec;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+mod metrics;
 mod sessions;
 mod stats;
 mod tls;
@@ -245,6 +246,7 @@ async fn accept_loop(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut backoff = Duration::from_millis(5);
+    let counts = stats::listener_index(protocol, tls.is_some());
     loop {
         let accepted = tokio::select! {
             biased;
@@ -254,6 +256,7 @@ async fn accept_loop(
         let (stream, _peer) = match accepted {
             Ok(pair) => pair,
             Err(error) => {
+                bump(&shared.stats.more.listeners[counts].accept_errors);
                 // Typically EMFILE: wait for connections to close instead of spinning.
                 tracing::warn!(%error, "accept failed; backing off for {backoff:?}");
                 tokio::time::sleep(backoff).await;
@@ -264,6 +267,7 @@ async fn accept_loop(
         backoff = Duration::from_millis(5);
         let Ok(permit) = limit.clone().try_acquire_owned() else {
             bump(&shared.stats.rejected_connections);
+            bump(&shared.stats.more.listeners[counts].rejected);
             // A TLS client cannot read a refusal in clear text; it is just closed.
             if tls.is_none() {
                 tokio::spawn(refuse(stream, protocol));
@@ -272,6 +276,8 @@ async fn accept_loop(
         };
         bump(&shared.stats.total_connections);
         bump(&shared.stats.curr_connections);
+        bump(&shared.stats.more.listeners[counts].accepted);
+        bump(&shared.stats.more.listeners[counts].current);
         let shared = shared.clone();
         let stop = stop.clone();
         let tls = tls.clone();
@@ -283,6 +289,9 @@ async fn accept_loop(
             shared
                 .stats
                 .curr_connections
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            shared.stats.more.listeners[counts]
+                .current
                 .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
             drop(permit);
         });

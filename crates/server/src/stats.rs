@@ -4,7 +4,9 @@
 //! Counters are relaxed atomics bumped by the glue layer: they are statistics, not
 //! synchronisation, and a reader may see them a moment apart from each other. Those that
 //! memcached's `stats` names are listed by [`Stats::snapshot`]; the rest appear only in
-//! `INFO`, under Redis's names.
+//! `INFO`, under Redis's names. [`More`] holds what only `/metrics` reads (`crate::metrics`):
+//! per-listener connection counts, per-command counts; those are never reset, so Prometheus
+//! sees monotonic counters.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -18,6 +20,8 @@ macro_rules! counters {
         pub struct Stats {
             $($(#[$doc])* pub $name: AtomicU64,)*
             $($(#[$idoc])* pub $iname: AtomicU64,)*
+            /// The counters only `/metrics` reads; never reset.
+            pub more: More,
         }
 
         impl Stats {
@@ -98,6 +102,116 @@ counters! {
     /// Keys not found by RESP reads (`keyspace_misses`).
     keyspace_misses,
     }
+}
+
+/// The listeners, in the order of [`LISTENERS`]: what [`listener_index`] returns.
+pub const LISTENER_COUNT: usize = 4;
+
+/// Each listener's `listener` and `protocol` labels, by [`listener_index`].
+pub const LISTENERS: [(&str, &str); LISTENER_COUNT] = [
+    ("memcache", "memcache"),
+    ("resp", "resp"),
+    ("memcache_tls", "memcache"),
+    ("resp_tls", "resp"),
+];
+
+/// The position in [`LISTENERS`] of the listener speaking `protocol`, over TLS or not.
+pub fn listener_index(protocol: crate::conn::Listener, tls: bool) -> usize {
+    let base = match protocol {
+        crate::conn::Listener::Memcache => 0,
+        crate::conn::Listener::Resp => 1,
+    };
+    base + if tls { 2 } else { 0 }
+}
+
+/// One listener's connection counters (bumped once per connection, never per request).
+#[derive(Debug, Default)]
+pub struct ListenerStats {
+    /// Connections open now (a TLS one from the start of its handshake).
+    pub current: AtomicU64,
+    /// Connections accepted.
+    pub accepted: AtomicU64,
+    /// Connections refused because the listener's `--max-connections` was reached.
+    pub rejected: AtomicU64,
+    /// `accept` calls that failed (typically out of file descriptors).
+    pub accept_errors: AtomicU64,
+    /// TLS handshakes completed.
+    pub tls_handshakes: AtomicU64,
+    /// TLS handshakes that failed or timed out.
+    pub tls_handshake_errors: AtomicU64,
+}
+
+/// The memcached commands counted by [`More::memcache_commands`], by
+/// `exec::memcache::command_index`.
+pub const MEMCACHE_COMMANDS: [&str; 22] = [
+    "get",
+    "gat",
+    "set",
+    "add",
+    "replace",
+    "append",
+    "prepend",
+    "cas",
+    "delete",
+    "incr",
+    "decr",
+    "touch",
+    "flush_all",
+    "version",
+    "verbosity",
+    "stats",
+    "noop",
+    "journal_rewrite",
+    "quit",
+    "sasl_list_mechs",
+    "sasl_auth",
+    "unknown",
+];
+
+/// One counter per row of the RESP command table (`exec::resp::commands::COMMANDS`),
+/// indexed by the row's position.
+#[derive(Debug)]
+pub struct PerCommand(Box<[AtomicU64]>);
+
+impl Default for PerCommand {
+    fn default() -> Self {
+        let rows = crate::exec::resp::commands::COMMANDS.len();
+        PerCommand((0..rows).map(|_| AtomicU64::new(0)).collect())
+    }
+}
+
+impl PerCommand {
+    /// Adds one to row `index`'s counter (nothing for an index outside the table).
+    pub fn bump(&self, index: usize) {
+        if let Some(counter) = self.0.get(index) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Row `index`'s count.
+    pub fn get(&self, index: usize) -> u64 {
+        self.0.get(index).map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+}
+
+/// The counters only `/metrics` reads. Each is bumped where the event happens, with one
+/// relaxed atomic add; none is reset by `stats reset` or `CONFIG RESETSTAT`.
+#[derive(Debug, Default)]
+pub struct More {
+    /// Per listener, by [`listener_index`].
+    pub listeners: [ListenerStats; LISTENER_COUNT],
+    /// memcached commands run (after login), by [`MEMCACHE_COMMANDS`] position.
+    pub memcache_commands: [AtomicU64; MEMCACHE_COMMANDS.len()],
+    /// RESP commands run (`exec::resp::run`: direct, or queued and run by `EXEC`), by row.
+    pub resp_commands: PerCommand,
+    /// Of those, the ones whose reply was an error, by row.
+    pub resp_failed: PerCommand,
+    /// RESP requests answered with a protocol error (the connection is closed).
+    pub resp_protocol_errors: AtomicU64,
+    /// memcached requests answered with a protocol error.
+    pub memcache_protocol_errors: AtomicU64,
+    /// Scripts aborted by `--script-time-limit`.
+    pub script_kills: AtomicU64,
 }
 
 /// Adds one to a counter.

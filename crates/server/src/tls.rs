@@ -35,7 +35,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
 use crate::config::{ClientAuth, TlsConfig};
-use crate::stats::{Stats, bump};
+use crate::stats::{ListenerStats, Stats, bump};
 
 /// The TLS material of a running server, replaceable while it runs.
 pub struct Tls {
@@ -86,6 +86,7 @@ impl Tls {
         &self,
         stream: TcpStream,
         stats: &Stats,
+        listener: &ListenerStats,
     ) -> Option<TlsStream<TcpStream>> {
         let peer = stream.peer_addr().ok();
         let limit = self.settings.handshake_timeout;
@@ -106,9 +107,13 @@ impl Tls {
             _ = tokio::time::sleep(limit) => (Err(format!("no handshake within {limit:?}")), None),
         };
         match outcome {
-            Ok(stream) => Some(stream),
+            Ok(stream) => {
+                bump(&listener.tls_handshakes);
+                Some(stream)
+            }
             Err(error) => {
                 bump(&stats.ssl_handshake_errors);
+                bump(&listener.tls_handshake_errors);
                 tracing::debug!(?peer, %error, "TLS handshake failed");
                 None
             }

@@ -88,6 +88,7 @@
 mod budget;
 mod collections;
 mod glob;
+mod histogram;
 mod item;
 mod keyspace;
 mod mutation;
@@ -103,6 +104,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 pub use budget::{Budget, DerivedCharge, ITEM_OVERHEAD};
 pub use bytes::Bytes;
 pub use glob::glob_match;
+pub use histogram::{Histogram, HistogramSnapshot};
+
+/// The buckets (upper bounds, in milliseconds) of [`Store::expiry_lateness`].
+pub const LATENESS_BOUNDS_MS: [u64; 14] = [
+    0, 1, 2, 5, 10, 20, 50, 100, 250, 500, 1000, 2500, 5000, 10000,
+];
 pub use mutation::{ElementOp, Mutation, Observer};
 use shard::Shard;
 pub use types::{
@@ -131,6 +138,8 @@ pub struct Store {
     total_items: AtomicU64,
     expired: AtomicU64,
     reclaimed_by_wheel: AtomicU64,
+    /// How late the wheel reclaimed each expired item: `now - deadline`, in milliseconds.
+    lateness: Histogram,
     observer: Option<Arc<dyn Observer>>,
 }
 
@@ -161,6 +170,7 @@ impl Store {
             total_items: AtomicU64::new(0),
             expired: AtomicU64::new(0),
             reclaimed_by_wheel: AtomicU64::new(0),
+            lateness: Histogram::new(&LATENESS_BOUNDS_MS),
         }
     }
 
@@ -300,11 +310,24 @@ impl Store {
         let mut removed = 0;
         for shard in self.shards.iter() {
             let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
-            removed += shard.expire_due(&self.ctx(now), EXPIRE_BUDGET_PER_SHARD, &mut due);
+            removed += shard.expire_due(
+                &self.ctx(now),
+                EXPIRE_BUDGET_PER_SHARD,
+                &mut due,
+                &self.lateness,
+            );
         }
         self.reclaimed_by_wheel
             .fetch_add(removed as u64, Ordering::Relaxed);
         removed
+    }
+
+    /// How late [`Store::expire_due`] reclaimed the items it removed: for each, `now` minus
+    /// its deadline, in milliseconds, in the buckets of [`LATENESS_BOUNDS_MS`]. (Items a read
+    /// found dead are not in it: their lateness says when they were read, not how well the
+    /// sweep keeps up.)
+    pub fn expiry_lateness(&self) -> HistogramSnapshot {
+        self.lateness.snapshot()
     }
 
     /// Number of items held, including expired ones not yet reclaimed.

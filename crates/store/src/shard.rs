@@ -1054,7 +1054,13 @@ impl Shard {
     /// (reads check deadlines anyway), otherwise re-filed. So a collision can only make an
     /// entry fire early (a re-filing) or leave reclamation to the item's own entry, never
     /// remove a live item.
-    pub fn expire_due(&mut self, ctx: &Ctx<'_>, budget: usize, due: &mut Vec<WheelEntry>) -> usize {
+    pub fn expire_due(
+        &mut self,
+        ctx: &Ctx<'_>,
+        budget: usize,
+        due: &mut Vec<WheelEntry>,
+        lateness: &crate::Histogram,
+    ) -> usize {
         self.sweep_revocations(ctx.budget, ctx.now);
         due.clear();
         self.wheel.drain_due(ctx.now, budget, due);
@@ -1078,6 +1084,7 @@ impl Shard {
                 });
             } else {
                 let (item, _released) = unlink(found, ctx.budget);
+                lateness.record(ctx.now - deadline);
                 ctx.expired(item.key());
                 removed += 1;
             }

@@ -108,6 +108,7 @@ impl Protocol for Memcache {
                         Some(false) => self.guarded = true,
                         Some(true) => {
                             bump(&shared.stats.protocol_errors);
+                            bump(&shared.stats.more.memcache_protocol_errors);
                             guard::log_attack("memcache");
                             return Handled::at_once(Step::Close);
                         }
@@ -215,6 +216,7 @@ fn handle<F: WireFormat>(
         }
         Err(error) => {
             bump(&shared.stats.protocol_errors);
+            bump(&shared.stats.more.memcache_protocol_errors);
             F::encode_error(&error, replies.buf_mut());
             Handled::at_once(if F::is_fatal(&error) {
                 Step::Close

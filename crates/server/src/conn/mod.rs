@@ -415,7 +415,11 @@ pub(crate) async fn serve_tcp(
             // abandons it: a connection that has sent no request has nothing to finish.
             let mut stop = shutdown.clone();
             let handshaken = tokio::select! {
-                stream = tls.handshake(stream, &shared.stats) => stream,
+                stream = tls.handshake(
+                    stream,
+                    &shared.stats,
+                    &shared.stats.more.listeners[crate::stats::listener_index(listener, true)],
+                ) => stream,
                 _ = stop.changed() => None,
             };
             if let Some(stream) = handshaken {

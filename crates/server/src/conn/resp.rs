@@ -96,6 +96,7 @@ impl Protocol for Resp {
             Ok(Some(request)) => {
                 if guard::is_http_command(&request.args) {
                     bump(&self.shared.stats.protocol_errors);
+                    bump(&self.shared.stats.more.resp_protocol_errors);
                     guard::log_attack("resp");
                     return Handled::at_once(Step::Close);
                 }
@@ -111,6 +112,7 @@ impl Protocol for Resp {
             }
             Err(error) => {
                 bump(&self.shared.stats.protocol_errors);
+                bump(&self.shared.stats.more.resp_protocol_errors);
                 tracing::debug!(%error, "RESP protocol error; closing the connection");
                 encode(&error.reply(), session.protocol, replies);
                 Handled::at_once(Step::Close)

@@ -147,6 +147,23 @@ impl Queue {
     }
 }
 
+/// The buckets (upper bounds, in microseconds) of [`FsyncTimes`].
+pub const FSYNC_BOUNDS_US: [u64; 16] = [
+    50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+    1_000_000, 2_500_000, 5_000_000,
+];
+
+/// How long each fsync (`fdatasync`) of the journal took, in microseconds: a fixed-bucket
+/// histogram the writer and syncer threads record into (two relaxed atomic adds per fsync).
+#[derive(Debug)]
+pub struct FsyncTimes(pub sessiond_store::Histogram);
+
+impl Default for FsyncTimes {
+    fn default() -> Self {
+        FsyncTimes(sessiond_store::Histogram::new(&FSYNC_BOUNDS_US))
+    }
+}
+
 /// Counters about the journal, for `stats`.
 #[derive(Debug, Default)]
 pub struct JournalStats {
@@ -158,6 +175,8 @@ pub struct JournalStats {
     pub rewrite_running: AtomicBool,
     /// fsyncs performed.
     pub fsyncs: AtomicU64,
+    /// How long they took.
+    pub fsync_times: FsyncTimes,
     /// Records appended since start.
     pub records: AtomicU64,
 }

@@ -256,7 +256,10 @@ fn switch(journal: &Journal, state: &mut WriterState) -> anyhow::Result<()> {
 }
 
 fn sync_data(journal: &Journal, file: &File) -> std::io::Result<()> {
+    let started = std::time::Instant::now();
     file.sync_data()?;
+    let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    journal.stats.fsync_times.0.record(took);
     journal.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
     Ok(())
 }

@@ -140,12 +140,45 @@ fn login(shared: &Shared, user: &mut Option<Identity>, who: Option<Identity>) ->
 /// Executes one command at `now` (Unix ms), and publishes the keyspace notifications of
 /// the change it made.
 pub fn execute(shared: &Shared, command: &Command, now: u64) -> Outcome {
+    bump(&shared.stats.more.memcache_commands[command_index(command)]);
     let outcome = apply(shared, command, now);
     // With notifications off (the default) a write pays one atomic load, a read nothing.
     if is_mutation(command) && shared.resp.pubsub.flags() != 0 {
         notify(shared, command, &outcome, now);
     }
     outcome
+}
+
+/// The position of `command`'s kind in [`crate::stats::MEMCACHE_COMMANDS`].
+pub fn command_index(command: &Command) -> usize {
+    match command {
+        Command::Get { touch: None, .. } => 0,
+        Command::Get { touch: Some(_), .. } => 1,
+        Command::Store { cas, .. } if *cas != 0 => 7,
+        Command::Store { mode, .. } => match mode {
+            StoreMode::Set => 2,
+            StoreMode::Add => 3,
+            StoreMode::Replace => 4,
+            StoreMode::Append => 5,
+            StoreMode::Prepend => 6,
+        },
+        Command::Delete { .. } => 8,
+        Command::Arith { mode, .. } => match mode {
+            ArithMode::Incr => 9,
+            ArithMode::Decr => 10,
+        },
+        Command::Touch { .. } => 11,
+        Command::FlushAll { .. } => 12,
+        Command::Version => 13,
+        Command::Verbosity => 14,
+        Command::Stats(_) => 15,
+        Command::Noop => 16,
+        Command::JournalRewrite => 17,
+        Command::Quit => 18,
+        Command::SaslListMechs => 19,
+        Command::SaslAuth { .. } => 20,
+        Command::Unknown => 21,
+    }
 }
 
 /// Publishes, in database 0, the keyspace events Redis raises for the RESP command that

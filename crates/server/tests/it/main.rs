@@ -57,6 +57,7 @@ mod php;
 mod php_memcached;
 mod php_redis;
 mod redis_cli;
+mod redis_exporter;
 mod scripts;
 mod sessions;
 mod shared_keyspace;

@@ -166,107 +166,855 @@ macro_rules! command {
 
 /// Every command sessiond implements.
 #[rustfmt::skip]
+/// The position of `spec` in [`COMMANDS`] (the index of its counters in `stats::More`),
+/// from its address: every `Spec` a lookup returns is a row of the table. A `Spec` from
+/// elsewhere gives an index past the end, which the counters ignore.
+pub fn row(spec: &'static Spec) -> usize {
+    let offset = (spec as *const Spec as usize).wrapping_sub(COMMANDS.as_ptr() as usize);
+    let row = offset / std::mem::size_of::<Spec>().max(1);
+    match COMMANDS.get(row) {
+        Some(found) if std::ptr::eq(found, spec) => row,
+        _ => usize::MAX,
+    }
+}
+
 pub static COMMANDS: &[Spec] = &[
     // Connection and server.
-    command!("ping",             -1, [FAST, PUBSUB_OK],                    NO_KEYS,    "connection", server::ping,                  "Returns the server's liveliness response."),
-    command!("echo",              2, [FAST],                               NO_KEYS,    "connection", server::echo,                  "Returns the given string."),
-    command!("select",            2, [FAST],                               NO_KEYS,    "connection", server::select,                "Changes the selected database."),
-    command!("auth",             -2, [FAST, NO_AUTH, NOSCRIPT],            NO_KEYS,    "connection", server::auth,                  "Authenticates the connection."),
-    command!("hello",            -1, [FAST, NO_AUTH, NOSCRIPT],            NO_KEYS,    "connection", server::hello,                 "Handshakes with the Redis server."),
-    command!("client",           -2, [NOSCRIPT, ADMIN_SUBCOMMANDS],        NO_KEYS,    "connection", server::client,                "A container for client connection commands."),
-    command!("quit",             -1, [FAST, NO_AUTH, PUBSUB_OK, NOSCRIPT, TX_CONTROL], NO_KEYS,    "connection", server::quit,                  "Closes the connection."),
-    command!("reset",             1, [FAST, NO_AUTH, PUBSUB_OK, NOSCRIPT, TX_CONTROL], NO_KEYS,    "connection", server::reset,                 "Resets the connection."),
-    command!("info",             -1, [],                                   NO_KEYS,    "server",     server::info,                  "Returns information and statistics about the server."),
-    command!("command",          -1, [],                                   NO_KEYS,    "server",     server::command,               "Returns detailed information about all commands."),
-    command!("config",           -2, [ADMIN, NOSCRIPT, ADMIN_SUBCOMMANDS], NO_KEYS,    "server",     server::config,                "A container for server configuration commands."),
-    command!("dbsize",            1, [READONLY, FAST],                     NO_KEYS,    "server",     server::dbsize,                "Returns the number of keys in the database."),
-    command!("flushdb",          -1, [WRITE, ADMIN_ROLE],                  NO_KEYS,    "server",     server::flushdb,               "Removes all keys from the current database."),
-    command!("flushall",         -1, [WRITE, ADMIN_ROLE],                  NO_KEYS,    "server",     server::flushall,              "Removes all keys from all databases."),
-    command!("time",              1, [FAST],                               NO_KEYS,    "server",     server::time,                  "Returns the server time."),
-    command!("bgrewriteaof",      1, [ADMIN, NOSCRIPT, ADMIN_ROLE],        NO_KEYS,    "server",     server::bgrewriteaof,          "Asynchronously rewrites the append-only file to disk."),
-    command!("lastsave",          1, [FAST],                               NO_KEYS,    "server",     server::lastsave,              "Returns the Unix timestamp of the last successful save to disk."),
-    command!("function",         -2, [NOSCRIPT],                           NO_KEYS,    "scripting",  server::function,              "A container for function commands."),
+    command!(
+        "ping",
+        -1,
+        [FAST, PUBSUB_OK],
+        NO_KEYS,
+        "connection",
+        server::ping,
+        "Returns the server's liveliness response."
+    ),
+    command!(
+        "echo",
+        2,
+        [FAST],
+        NO_KEYS,
+        "connection",
+        server::echo,
+        "Returns the given string."
+    ),
+    command!(
+        "select",
+        2,
+        [FAST],
+        NO_KEYS,
+        "connection",
+        server::select,
+        "Changes the selected database."
+    ),
+    command!(
+        "auth",
+        -2,
+        [FAST, NO_AUTH, NOSCRIPT],
+        NO_KEYS,
+        "connection",
+        server::auth,
+        "Authenticates the connection."
+    ),
+    command!(
+        "hello",
+        -1,
+        [FAST, NO_AUTH, NOSCRIPT],
+        NO_KEYS,
+        "connection",
+        server::hello,
+        "Handshakes with the Redis server."
+    ),
+    command!(
+        "client",
+        -2,
+        [NOSCRIPT, ADMIN_SUBCOMMANDS],
+        NO_KEYS,
+        "connection",
+        server::client,
+        "A container for client connection commands."
+    ),
+    command!(
+        "quit",
+        -1,
+        [FAST, NO_AUTH, PUBSUB_OK, NOSCRIPT, TX_CONTROL],
+        NO_KEYS,
+        "connection",
+        server::quit,
+        "Closes the connection."
+    ),
+    command!(
+        "reset",
+        1,
+        [FAST, NO_AUTH, PUBSUB_OK, NOSCRIPT, TX_CONTROL],
+        NO_KEYS,
+        "connection",
+        server::reset,
+        "Resets the connection."
+    ),
+    command!(
+        "info",
+        -1,
+        [],
+        NO_KEYS,
+        "server",
+        server::info,
+        "Returns information and statistics about the server."
+    ),
+    command!(
+        "command",
+        -1,
+        [],
+        NO_KEYS,
+        "server",
+        server::command,
+        "Returns detailed information about all commands."
+    ),
+    command!(
+        "config",
+        -2,
+        [ADMIN, NOSCRIPT, ADMIN_SUBCOMMANDS],
+        NO_KEYS,
+        "server",
+        server::config,
+        "A container for server configuration commands."
+    ),
+    command!(
+        "dbsize",
+        1,
+        [READONLY, FAST],
+        NO_KEYS,
+        "server",
+        server::dbsize,
+        "Returns the number of keys in the database."
+    ),
+    command!(
+        "flushdb",
+        -1,
+        [WRITE, ADMIN_ROLE],
+        NO_KEYS,
+        "server",
+        server::flushdb,
+        "Removes all keys from the current database."
+    ),
+    command!(
+        "flushall",
+        -1,
+        [WRITE, ADMIN_ROLE],
+        NO_KEYS,
+        "server",
+        server::flushall,
+        "Removes all keys from all databases."
+    ),
+    command!(
+        "time",
+        1,
+        [FAST],
+        NO_KEYS,
+        "server",
+        server::time,
+        "Returns the server time."
+    ),
+    command!(
+        "bgrewriteaof",
+        1,
+        [ADMIN, NOSCRIPT, ADMIN_ROLE],
+        NO_KEYS,
+        "server",
+        server::bgrewriteaof,
+        "Asynchronously rewrites the append-only file to disk."
+    ),
+    command!(
+        "lastsave",
+        1,
+        [FAST],
+        NO_KEYS,
+        "server",
+        server::lastsave,
+        "Returns the Unix timestamp of the last successful save to disk."
+    ),
+    command!(
+        "function",
+        -2,
+        [NOSCRIPT],
+        NO_KEYS,
+        "scripting",
+        server::function,
+        "A container for function commands."
+    ),
     // Strings.
-    command!("get",               2, [READONLY, FAST],                     ONE,        "string",     strings::get,                  "Returns the string value of a key."),
-    command!("set",              -3, [WRITE, DENYOOM],                     ONE,        "string",     strings::set,                  "Sets the string value of a key, ignoring its type."),
-    command!("setex",             4, [WRITE, DENYOOM],                     ONE,        "string",     strings::setex,                "Sets the string value and expiration time of a key."),
-    command!("psetex",            4, [WRITE, DENYOOM],                     ONE,        "string",     strings::psetex,               "Sets the string value and expiration time in milliseconds of a key."),
-    command!("setnx",             3, [WRITE, DENYOOM, FAST],               ONE,        "string",     strings::setnx,                "Set the string value of a key only when the key doesn't exist."),
-    command!("getex",            -2, [WRITE, FAST, TTL_ONLY],              ONE,        "string",     strings::getex,                "Returns the string value of a key after setting its expiration time."),
-    command!("getdel",            2, [WRITE, FAST],                        ONE,        "string",     strings::getdel,               "Returns the string value of a key after deleting the key."),
-    command!("mget",             -2, [READONLY, FAST],                     ALL,        "string",     strings::mget,                 "Atomically returns the string values of one or more keys."),
-    command!("mset",             -3, [WRITE, DENYOOM],                     (1, -1, 2), "string",     strings::mset,                 "Atomically creates or modifies the string values of one or more keys."),
-    command!("append",            3, [WRITE, DENYOOM, FAST],               ONE,        "string",     strings::append,               "Appends a string to the value of a key. Creates the key if it doesn't exist."),
-    command!("strlen",            2, [READONLY, FAST],                     ONE,        "string",     strings::strlen,               "Returns the length of a string value."),
-    command!("incr",              2, [WRITE, DENYOOM, FAST],               ONE,        "string",     strings::incr,                 "Increments the integer value of a key by one."),
-    command!("decr",              2, [WRITE, DENYOOM, FAST],               ONE,        "string",     strings::decr,                 "Decrements the integer value of a key by one."),
-    command!("incrby",            3, [WRITE, DENYOOM, FAST],               ONE,        "string",     strings::incrby,               "Increments the integer value of a key by a number."),
-    command!("decrby",            3, [WRITE, DENYOOM, FAST],               ONE,        "string",     strings::decrby,               "Decrements a number from the integer value of a key."),
+    command!(
+        "get",
+        2,
+        [READONLY, FAST],
+        ONE,
+        "string",
+        strings::get,
+        "Returns the string value of a key."
+    ),
+    command!(
+        "set",
+        -3,
+        [WRITE, DENYOOM],
+        ONE,
+        "string",
+        strings::set,
+        "Sets the string value of a key, ignoring its type."
+    ),
+    command!(
+        "setex",
+        4,
+        [WRITE, DENYOOM],
+        ONE,
+        "string",
+        strings::setex,
+        "Sets the string value and expiration time of a key."
+    ),
+    command!(
+        "psetex",
+        4,
+        [WRITE, DENYOOM],
+        ONE,
+        "string",
+        strings::psetex,
+        "Sets the string value and expiration time in milliseconds of a key."
+    ),
+    command!(
+        "setnx",
+        3,
+        [WRITE, DENYOOM, FAST],
+        ONE,
+        "string",
+        strings::setnx,
+        "Set the string value of a key only when the key doesn't exist."
+    ),
+    command!(
+        "getex",
+        -2,
+        [WRITE, FAST, TTL_ONLY],
+        ONE,
+        "string",
+        strings::getex,
+        "Returns the string value of a key after setting its expiration time."
+    ),
+    command!(
+        "getdel",
+        2,
+        [WRITE, FAST],
+        ONE,
+        "string",
+        strings::getdel,
+        "Returns the string value of a key after deleting the key."
+    ),
+    command!(
+        "mget",
+        -2,
+        [READONLY, FAST],
+        ALL,
+        "string",
+        strings::mget,
+        "Atomically returns the string values of one or more keys."
+    ),
+    command!(
+        "mset",
+        -3,
+        [WRITE, DENYOOM],
+        (1, -1, 2),
+        "string",
+        strings::mset,
+        "Atomically creates or modifies the string values of one or more keys."
+    ),
+    command!(
+        "append",
+        3,
+        [WRITE, DENYOOM, FAST],
+        ONE,
+        "string",
+        strings::append,
+        "Appends a string to the value of a key. Creates the key if it doesn't exist."
+    ),
+    command!(
+        "strlen",
+        2,
+        [READONLY, FAST],
+        ONE,
+        "string",
+        strings::strlen,
+        "Returns the length of a string value."
+    ),
+    command!(
+        "incr",
+        2,
+        [WRITE, DENYOOM, FAST],
+        ONE,
+        "string",
+        strings::incr,
+        "Increments the integer value of a key by one."
+    ),
+    command!(
+        "decr",
+        2,
+        [WRITE, DENYOOM, FAST],
+        ONE,
+        "string",
+        strings::decr,
+        "Decrements the integer value of a key by one."
+    ),
+    command!(
+        "incrby",
+        3,
+        [WRITE, DENYOOM, FAST],
+        ONE,
+        "string",
+        strings::incrby,
+        "Increments the integer value of a key by a number."
+    ),
+    command!(
+        "decrby",
+        3,
+        [WRITE, DENYOOM, FAST],
+        ONE,
+        "string",
+        strings::decrby,
+        "Decrements a number from the integer value of a key."
+    ),
     // Keys.
-    command!("del",              -2, [WRITE],                              ALL,        "generic",    keys::del,                     "Deletes one or more keys."),
-    command!("unlink",           -2, [WRITE, FAST],                        ALL,        "generic",    keys::del,                     "Asynchronously deletes one or more keys."),
-    command!("exists",           -2, [READONLY, FAST],                     ALL,        "generic",    keys::exists,                  "Determines whether one or more keys exist."),
-    command!("expire",           -3, [WRITE, FAST, TTL_ONLY],              ONE,        "generic",    keys::expire,                  "Sets the expiration time of a key in seconds."),
-    command!("pexpire",          -3, [WRITE, FAST, TTL_ONLY],              ONE,        "generic",    keys::pexpire,                 "Sets the expiration time of a key in milliseconds."),
-    command!("expireat",         -3, [WRITE, FAST, TTL_ONLY],              ONE,        "generic",    keys::expireat,                "Sets the expiration time of a key to a Unix timestamp."),
-    command!("pexpireat",        -3, [WRITE, FAST, TTL_ONLY],              ONE,        "generic",    keys::pexpireat,               "Sets the expiration time of a key to a Unix milliseconds timestamp."),
-    command!("ttl",               2, [READONLY, FAST],                     ONE,        "generic",    keys::ttl,                     "Returns the expiration time in seconds of a key."),
-    command!("pttl",              2, [READONLY, FAST],                     ONE,        "generic",    keys::pttl,                    "Returns the expiration time in milliseconds of a key."),
-    command!("expiretime",        2, [READONLY, FAST],                     ONE,        "generic",    keys::expiretime,              "Returns the expiration time of a key as a Unix timestamp."),
-    command!("pexpiretime",       2, [READONLY, FAST],                     ONE,        "generic",    keys::pexpiretime,             "Returns the expiration time of a key as a Unix milliseconds timestamp."),
-    command!("persist",           2, [WRITE, FAST, TTL_ONLY],              ONE,        "generic",    keys::persist,                 "Removes the expiration time of a key."),
-    command!("type",              2, [READONLY, FAST],                     ONE,        "generic",    keys::type_,                   "Determines the type of value stored at a key."),
-    command!("rename",            3, [WRITE],                              (1, 2, 1),  "generic",    keys::rename,                  "Renames a key and overwrites the destination."),
-    command!("renamenx",          3, [WRITE, FAST],                        (1, 2, 1),  "generic",    keys::renamenx,                "Renames a key only when the target key name doesn't exist."),
-    command!("scan",             -2, [READONLY],                           NO_KEYS,    "generic",    keys::scan,                    "Iterates over the key names in the database."),
-    command!("keys",              2, [READONLY],                           NO_KEYS,    "generic",    keys::keys,                    "Returns all key names that match a pattern."),
+    command!(
+        "del",
+        -2,
+        [WRITE],
+        ALL,
+        "generic",
+        keys::del,
+        "Deletes one or more keys."
+    ),
+    command!(
+        "unlink",
+        -2,
+        [WRITE, FAST],
+        ALL,
+        "generic",
+        keys::del,
+        "Asynchronously deletes one or more keys."
+    ),
+    command!(
+        "exists",
+        -2,
+        [READONLY, FAST],
+        ALL,
+        "generic",
+        keys::exists,
+        "Determines whether one or more keys exist."
+    ),
+    command!(
+        "expire",
+        -3,
+        [WRITE, FAST, TTL_ONLY],
+        ONE,
+        "generic",
+        keys::expire,
+        "Sets the expiration time of a key in seconds."
+    ),
+    command!(
+        "pexpire",
+        -3,
+        [WRITE, FAST, TTL_ONLY],
+        ONE,
+        "generic",
+        keys::pexpire,
+        "Sets the expiration time of a key in milliseconds."
+    ),
+    command!(
+        "expireat",
+        -3,
+        [WRITE, FAST, TTL_ONLY],
+        ONE,
+        "generic",
+        keys::expireat,
+        "Sets the expiration time of a key to a Unix timestamp."
+    ),
+    command!(
+        "pexpireat",
+        -3,
+        [WRITE, FAST, TTL_ONLY],
+        ONE,
+        "generic",
+        keys::pexpireat,
+        "Sets the expiration time of a key to a Unix milliseconds timestamp."
+    ),
+    command!(
+        "ttl",
+        2,
+        [READONLY, FAST],
+        ONE,
+        "generic",
+        keys::ttl,
+        "Returns the expiration time in seconds of a key."
+    ),
+    command!(
+        "pttl",
+        2,
+        [READONLY, FAST],
+        ONE,
+        "generic",
+        keys::pttl,
+        "Returns the expiration time in milliseconds of a key."
+    ),
+    command!(
+        "expiretime",
+        2,
+        [READONLY, FAST],
+        ONE,
+        "generic",
+        keys::expiretime,
+        "Returns the expiration time of a key as a Unix timestamp."
+    ),
+    command!(
+        "pexpiretime",
+        2,
+        [READONLY, FAST],
+        ONE,
+        "generic",
+        keys::pexpiretime,
+        "Returns the expiration time of a key as a Unix milliseconds timestamp."
+    ),
+    command!(
+        "persist",
+        2,
+        [WRITE, FAST, TTL_ONLY],
+        ONE,
+        "generic",
+        keys::persist,
+        "Removes the expiration time of a key."
+    ),
+    command!(
+        "type",
+        2,
+        [READONLY, FAST],
+        ONE,
+        "generic",
+        keys::type_,
+        "Determines the type of value stored at a key."
+    ),
+    command!(
+        "rename",
+        3,
+        [WRITE],
+        (1, 2, 1),
+        "generic",
+        keys::rename,
+        "Renames a key and overwrites the destination."
+    ),
+    command!(
+        "renamenx",
+        3,
+        [WRITE, FAST],
+        (1, 2, 1),
+        "generic",
+        keys::renamenx,
+        "Renames a key only when the target key name doesn't exist."
+    ),
+    command!(
+        "scan",
+        -2,
+        [READONLY],
+        NO_KEYS,
+        "generic",
+        keys::scan,
+        "Iterates over the key names in the database."
+    ),
+    command!(
+        "keys",
+        2,
+        [READONLY],
+        NO_KEYS,
+        "generic",
+        keys::keys,
+        "Returns all key names that match a pattern."
+    ),
     // Hashes.
-    command!("hset",             -4, [WRITE, DENYOOM, FAST],               ONE,        "hash",       collections::hset,             "Creates or modifies the value of a field in a hash."),
-    command!("hmset",            -4, [WRITE, DENYOOM, FAST],               ONE,        "hash",       collections::hmset,            "Sets the values of multiple fields."),
-    command!("hget",              3, [READONLY, FAST],                     ONE,        "hash",       collections::hget,             "Returns the value of a field in a hash."),
-    command!("hmget",            -3, [READONLY, FAST],                     ONE,        "hash",       collections::hmget,            "Returns the values of all fields in a hash."),
-    command!("hgetall",           2, [READONLY],                           ONE,        "hash",       collections::hgetall,          "Returns all fields and values in a hash."),
-    command!("hdel",             -3, [WRITE, FAST],                        ONE,        "hash",       collections::hdel,             "Deletes one or more fields and their values from a hash."),
-    command!("hexists",           3, [READONLY, FAST],                     ONE,        "hash",       collections::hexists,          "Determines whether a field exists in a hash."),
-    command!("hlen",              2, [READONLY, FAST],                     ONE,        "hash",       collections::hlen,             "Returns the number of fields in a hash."),
-    command!("hkeys",             2, [READONLY],                           ONE,        "hash",       collections::hkeys,            "Returns all fields in a hash."),
-    command!("hvals",             2, [READONLY],                           ONE,        "hash",       collections::hvals,            "Returns all values in a hash."),
-    command!("hincrby",           4, [WRITE, DENYOOM, FAST],               ONE,        "hash",       collections::hincrby,          "Increments the integer value of a field in a hash by a number."),
+    command!(
+        "hset",
+        -4,
+        [WRITE, DENYOOM, FAST],
+        ONE,
+        "hash",
+        collections::hset,
+        "Creates or modifies the value of a field in a hash."
+    ),
+    command!(
+        "hmset",
+        -4,
+        [WRITE, DENYOOM, FAST],
+        ONE,
+        "hash",
+        collections::hmset,
+        "Sets the values of multiple fields."
+    ),
+    command!(
+        "hget",
+        3,
+        [READONLY, FAST],
+        ONE,
+        "hash",
+        collections::hget,
+        "Returns the value of a field in a hash."
+    ),
+    command!(
+        "hmget",
+        -3,
+        [READONLY, FAST],
+        ONE,
+        "hash",
+        collections::hmget,
+        "Returns the values of all fields in a hash."
+    ),
+    command!(
+        "hgetall",
+        2,
+        [READONLY],
+        ONE,
+        "hash",
+        collections::hgetall,
+        "Returns all fields and values in a hash."
+    ),
+    command!(
+        "hdel",
+        -3,
+        [WRITE, FAST],
+        ONE,
+        "hash",
+        collections::hdel,
+        "Deletes one or more fields and their values from a hash."
+    ),
+    command!(
+        "hexists",
+        3,
+        [READONLY, FAST],
+        ONE,
+        "hash",
+        collections::hexists,
+        "Determines whether a field exists in a hash."
+    ),
+    command!(
+        "hlen",
+        2,
+        [READONLY, FAST],
+        ONE,
+        "hash",
+        collections::hlen,
+        "Returns the number of fields in a hash."
+    ),
+    command!(
+        "hkeys",
+        2,
+        [READONLY],
+        ONE,
+        "hash",
+        collections::hkeys,
+        "Returns all fields in a hash."
+    ),
+    command!(
+        "hvals",
+        2,
+        [READONLY],
+        ONE,
+        "hash",
+        collections::hvals,
+        "Returns all values in a hash."
+    ),
+    command!(
+        "hincrby",
+        4,
+        [WRITE, DENYOOM, FAST],
+        ONE,
+        "hash",
+        collections::hincrby,
+        "Increments the integer value of a field in a hash by a number."
+    ),
     // Sets.
-    command!("sadd",             -3, [WRITE, DENYOOM, FAST],               ONE,        "set",        collections::sadd,             "Adds one or more members to a set."),
-    command!("srem",             -3, [WRITE, FAST],                        ONE,        "set",        collections::srem,             "Removes one or more members from a set."),
-    command!("smembers",          2, [READONLY],                           ONE,        "set",        collections::smembers,         "Returns all members of a set."),
-    command!("sismember",         3, [READONLY, FAST],                     ONE,        "set",        collections::sismember,        "Determines whether a member belongs to a set."),
-    command!("scard",             2, [READONLY, FAST],                     ONE,        "set",        collections::scard,            "Returns the number of members in a set."),
+    command!(
+        "sadd",
+        -3,
+        [WRITE, DENYOOM, FAST],
+        ONE,
+        "set",
+        collections::sadd,
+        "Adds one or more members to a set."
+    ),
+    command!(
+        "srem",
+        -3,
+        [WRITE, FAST],
+        ONE,
+        "set",
+        collections::srem,
+        "Removes one or more members from a set."
+    ),
+    command!(
+        "smembers",
+        2,
+        [READONLY],
+        ONE,
+        "set",
+        collections::smembers,
+        "Returns all members of a set."
+    ),
+    command!(
+        "sismember",
+        3,
+        [READONLY, FAST],
+        ONE,
+        "set",
+        collections::sismember,
+        "Determines whether a member belongs to a set."
+    ),
+    command!(
+        "scard",
+        2,
+        [READONLY, FAST],
+        ONE,
+        "set",
+        collections::scard,
+        "Returns the number of members in a set."
+    ),
     // Sorted sets.
-    command!("zadd",             -4, [WRITE, DENYOOM, FAST],               ONE,        "sorted-set", collections::zadd,             "Adds one or more members to a sorted set, or updates their scores."),
-    command!("zrem",             -3, [WRITE, FAST],                        ONE,        "sorted-set", collections::zrem,             "Removes one or more members from a sorted set."),
-    command!("zcard",             2, [READONLY, FAST],                     ONE,        "sorted-set", collections::zcard,            "Returns the number of members in a sorted set."),
-    command!("zscore",            3, [READONLY, FAST],                     ONE,        "sorted-set", collections::zscore,           "Returns the score of a member in a sorted set."),
-    command!("zrangebyscore",    -4, [READONLY],                           ONE,        "sorted-set", collections::zrangebyscore,    "Returns members in a sorted set within a range of scores."),
-    command!("zrevrangebyscore", -4, [READONLY],                           ONE,        "sorted-set", collections::zrevrangebyscore, "Returns members in a sorted set within a range of scores in reverse order."),
+    command!(
+        "zadd",
+        -4,
+        [WRITE, DENYOOM, FAST],
+        ONE,
+        "sorted-set",
+        collections::zadd,
+        "Adds one or more members to a sorted set, or updates their scores."
+    ),
+    command!(
+        "zrem",
+        -3,
+        [WRITE, FAST],
+        ONE,
+        "sorted-set",
+        collections::zrem,
+        "Removes one or more members from a sorted set."
+    ),
+    command!(
+        "zcard",
+        2,
+        [READONLY, FAST],
+        ONE,
+        "sorted-set",
+        collections::zcard,
+        "Returns the number of members in a sorted set."
+    ),
+    command!(
+        "zscore",
+        3,
+        [READONLY, FAST],
+        ONE,
+        "sorted-set",
+        collections::zscore,
+        "Returns the score of a member in a sorted set."
+    ),
+    command!(
+        "zrangebyscore",
+        -4,
+        [READONLY],
+        ONE,
+        "sorted-set",
+        collections::zrangebyscore,
+        "Returns members in a sorted set within a range of scores."
+    ),
+    command!(
+        "zrevrangebyscore",
+        -4,
+        [READONLY],
+        ONE,
+        "sorted-set",
+        collections::zrevrangebyscore,
+        "Returns members in a sorted set within a range of scores in reverse order."
+    ),
     // Pub/sub.
-    command!("subscribe",        -2, [PUBSUB_OK, NOSCRIPT],                NO_KEYS,    "pubsub",     pubsub::subscribe,             "Listens for messages published to channels."),
-    command!("unsubscribe",      -1, [PUBSUB_OK, NOSCRIPT],                NO_KEYS,    "pubsub",     pubsub::unsubscribe,           "Stops listening to messages posted to channels."),
-    command!("psubscribe",       -2, [PUBSUB_OK, NOSCRIPT],                NO_KEYS,    "pubsub",     pubsub::psubscribe,            "Listens for messages published to channels that match one or more patterns."),
-    command!("punsubscribe",     -1, [PUBSUB_OK, NOSCRIPT],                NO_KEYS,    "pubsub",     pubsub::punsubscribe,          "Stops listening to messages published to channels that match one or more patterns."),
-    command!("publish",           3, [FAST],                               NO_KEYS,    "pubsub",     pubsub::publish,               "Posts a message to a channel."),
-    command!("pubsub",           -2, [],                                   NO_KEYS,    "pubsub",     pubsub::pubsub,                "A container for Pub/Sub commands."),
+    command!(
+        "subscribe",
+        -2,
+        [PUBSUB_OK, NOSCRIPT],
+        NO_KEYS,
+        "pubsub",
+        pubsub::subscribe,
+        "Listens for messages published to channels."
+    ),
+    command!(
+        "unsubscribe",
+        -1,
+        [PUBSUB_OK, NOSCRIPT],
+        NO_KEYS,
+        "pubsub",
+        pubsub::unsubscribe,
+        "Stops listening to messages posted to channels."
+    ),
+    command!(
+        "psubscribe",
+        -2,
+        [PUBSUB_OK, NOSCRIPT],
+        NO_KEYS,
+        "pubsub",
+        pubsub::psubscribe,
+        "Listens for messages published to channels that match one or more patterns."
+    ),
+    command!(
+        "punsubscribe",
+        -1,
+        [PUBSUB_OK, NOSCRIPT],
+        NO_KEYS,
+        "pubsub",
+        pubsub::punsubscribe,
+        "Stops listening to messages published to channels that match one or more patterns."
+    ),
+    command!(
+        "publish",
+        3,
+        [FAST],
+        NO_KEYS,
+        "pubsub",
+        pubsub::publish,
+        "Posts a message to a channel."
+    ),
+    command!(
+        "pubsub",
+        -2,
+        [],
+        NO_KEYS,
+        "pubsub",
+        pubsub::pubsub,
+        "A container for Pub/Sub commands."
+    ),
     // Transactions.
-    command!("multi",             1, [FAST, NOSCRIPT, TX_CONTROL],         NO_KEYS,    "transactions", multi::multi,             "Starts a transaction."),
-    command!("exec",              1, [NOSCRIPT, TX_CONTROL, EXCLUSIVE],    NO_KEYS,    "transactions", multi::exec,              "Executes all commands in a transaction."),
-    command!("discard",           1, [FAST, NOSCRIPT, TX_CONTROL],         NO_KEYS,    "transactions", multi::discard,           "Discards a transaction."),
-    command!("watch",            -2, [FAST, NOSCRIPT, TX_CONTROL],         ALL,        "transactions", multi::watch,             "Monitors changes to keys to determine the execution of a transaction."),
-    command!("unwatch",           1, [FAST, NOSCRIPT],                     NO_KEYS,    "transactions", multi::unwatch,           "Forgets about watched keys of a transaction."),
+    command!(
+        "multi",
+        1,
+        [FAST, NOSCRIPT, TX_CONTROL],
+        NO_KEYS,
+        "transactions",
+        multi::multi,
+        "Starts a transaction."
+    ),
+    command!(
+        "exec",
+        1,
+        [NOSCRIPT, TX_CONTROL, EXCLUSIVE],
+        NO_KEYS,
+        "transactions",
+        multi::exec,
+        "Executes all commands in a transaction."
+    ),
+    command!(
+        "discard",
+        1,
+        [FAST, NOSCRIPT, TX_CONTROL],
+        NO_KEYS,
+        "transactions",
+        multi::discard,
+        "Discards a transaction."
+    ),
+    command!(
+        "watch",
+        -2,
+        [FAST, NOSCRIPT, TX_CONTROL],
+        ALL,
+        "transactions",
+        multi::watch,
+        "Monitors changes to keys to determine the execution of a transaction."
+    ),
+    command!(
+        "unwatch",
+        1,
+        [FAST, NOSCRIPT],
+        NO_KEYS,
+        "transactions",
+        multi::unwatch,
+        "Forgets about watched keys of a transaction."
+    ),
     // Scripting.
-    command!("eval",             -3, [SCRIPT, NOSCRIPT, WRITE, EXCLUSIVE],            NO_KEYS,    "scripting",  scripting::eval,               "Executes a server-side Lua script."),
-    command!("evalsha",          -3, [SCRIPT, NOSCRIPT, WRITE, EXCLUSIVE],            NO_KEYS,    "scripting",  scripting::evalsha,            "Executes a server-side Lua script by SHA1 digest."),
-    command!("script",           -2, [NOSCRIPT, ADMIN_SUBCOMMANDS],        NO_KEYS,    "scripting",  scripting::script,             "A container for Lua scripts management commands."),
+    command!(
+        "eval",
+        -3,
+        [SCRIPT, NOSCRIPT, WRITE, EXCLUSIVE],
+        NO_KEYS,
+        "scripting",
+        scripting::eval,
+        "Executes a server-side Lua script."
+    ),
+    command!(
+        "evalsha",
+        -3,
+        [SCRIPT, NOSCRIPT, WRITE, EXCLUSIVE],
+        NO_KEYS,
+        "scripting",
+        scripting::evalsha,
+        "Executes a server-side Lua script by SHA1 digest."
+    ),
+    command!(
+        "script",
+        -2,
+        [NOSCRIPT, ADMIN_SUBCOMMANDS],
+        NO_KEYS,
+        "scripting",
+        scripting::script,
+        "A container for Lua scripts management commands."
+    ),
     // The session layer (sessiond's own).
-    command!("session.count",    -1, [READONLY, FAST],                     NO_KEYS,    "sessiond",   sessions::count,               "Counts sessions and distinct users, in all families or one."),
-    command!("session.list",     -2, [READONLY],                           NO_KEYS,    "sessiond",   sessions::list,                "Lists a user's sessions with their metadata."),
-    command!("session.show",      2, [READONLY],                           ONE,        "sessiond",   sessions::show,                "Shows a session's metadata and its data decoded as JSON."),
-    command!("session.families",  1, [READONLY],                           NO_KEYS,    "sessiond",   sessions::families,            "Lists the session families: prefix, format, user path, counts."),
-    command!("session.revoke",   -2, [WRITE, ADMIN_ROLE],                  ALL,        "sessiond",   sessions::revoke,              "Revokes sessions: removed, and not written again until their old deadline."),
-    command!("session.revokeuser", -2, [WRITE, ADMIN_ROLE],                NO_KEYS,    "sessiond",   sessions::revoke_user,         "Revokes a user's sessions, or all but one."),
+    command!(
+        "session.count",
+        -1,
+        [READONLY, FAST],
+        NO_KEYS,
+        "sessiond",
+        sessions::count,
+        "Counts sessions and distinct users, in all families or one."
+    ),
+    command!(
+        "session.list",
+        -2,
+        [READONLY],
+        NO_KEYS,
+        "sessiond",
+        sessions::list,
+        "Lists a user's sessions with their metadata."
+    ),
+    command!(
+        "session.show",
+        2,
+        [READONLY],
+        ONE,
+        "sessiond",
+        sessions::show,
+        "Shows a session's metadata and its data decoded as JSON."
+    ),
+    command!(
+        "session.families",
+        1,
+        [READONLY],
+        NO_KEYS,
+        "sessiond",
+        sessions::families,
+        "Lists the session families: prefix, format, user path, counts."
+    ),
+    command!(
+        "session.revoke",
+        -2,
+        [WRITE, ADMIN_ROLE],
+        ALL,
+        "sessiond",
+        sessions::revoke,
+        "Revokes sessions: removed, and not written again until their old deadline."
+    ),
+    command!(
+        "session.revokeuser",
+        -2,
+        [WRITE, ADMIN_ROLE],
+        NO_KEYS,
+        "sessiond",
+        sessions::revoke_user,
+        "Revokes a user's sessions, or all but one."
+    ),
 ];

@@ -338,6 +338,11 @@ pub fn run(
     };
     let answer = (spec.handler)(&mut ctx, &mut Args::new(args)).unwrap_or_else(Answer::One);
     let ran_writes = ctx.durable;
+    let row = commands::row(spec);
+    shared.stats.more.resp_commands.bump(row);
+    if matches!(answer, Answer::One(Reply::Error(_))) {
+        shared.stats.more.resp_failed.bump(row);
+    }
     // Every write waits, except the TTL-only ones, which ride in the next group. A script
     // checks the journal per `redis.call`; one that failed because the journal is poisoned
     // goes out at once (waiting would only find the journal failed and drop the reply), as a

@@ -422,7 +422,12 @@ fn run(ctx: &mut Ctx<'_>, sha: &str, body: &[u8], rest: &[Bytes]) -> Reply {
     ctx.session.in_script = false;
     match result {
         Ok(reply) => reply,
-        Err(e) => script_error(&e, sha),
+        Err(e) => {
+            if find_cause::<Busy>(&e).is_some() {
+                crate::stats::bump(&ctx.shared.stats.more.script_kills);
+            }
+            script_error(&e, sha)
+        }
     }
 }
 
