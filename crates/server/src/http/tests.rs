@@ -430,3 +430,56 @@ async fn unknown_routes_methods_and_oversized_bodies() {
     let small = call(&s, "GET", "/health/live", None, Body::from("hello")).await;
     assert_eq!(small.status, StatusCode::OK);
 }
+
+/// Sends `request` over a real connection served by `super::serve` and returns everything
+/// the server wrote until it closed the connection.
+async fn exchange(request: Vec<u8>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = shared(None, &[]);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(async move {
+        let (stream, peer) = listener.accept().await.unwrap();
+        super::serve(stream, peer.to_string(), s, stop_rx).await;
+    });
+    let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+    client.write_all(&request).await.unwrap();
+    let mut out = Vec::new();
+    client.read_to_end(&mut out).await.unwrap();
+    server.await.unwrap();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn a_real_connection_refuses_huge_heads_and_serves_keep_alive() {
+    let huge = format!(
+        "GET /health/live HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n",
+        "a".repeat(super::MAX_HEADER_SIZE + 1)
+    );
+    let answer = exchange(huge.into_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 431 "), "{answer}");
+
+    let mut many = String::from("GET /health/live HTTP/1.1\r\nhost: x\r\n");
+    for i in 0..200 {
+        many.push_str(&format!("x-h{i}: 1\r\n"));
+    }
+    many.push_str("\r\n");
+    let answer = exchange(many.into_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 431 "), "{answer}");
+
+    let body = format!(
+        "DELETE /api/v1/sessions/k HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        super::BODY_LIMIT + 1
+    );
+    let answer = exchange(body.into_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 413 "), "{answer}");
+    assert!(answer.contains("cache-control: no-store"), "{answer}");
+
+    // Two requests on one connection, the second closing it.
+    let two = "GET /health/live HTTP/1.1\r\nhost: x\r\n\r\n\
+               GET /health/ready HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
+    let answer = exchange(two.as_bytes().to_vec()).await;
+    assert_eq!(answer.matches("HTTP/1.1 200 OK").count(), 2, "{answer}");
+    assert!(answer.contains("\"ready\""), "{answer}");
+}
