@@ -260,22 +260,35 @@ struct RevokeUserQuery {
     db: Option<u8>,
 }
 
-type ApiResult = Result<Response, Response>;
+type ApiResult = Result<Response, ApiError>;
 
-fn layer(shared: &Shared) -> Result<&Sessions, Response> {
+/// An API error: its status and `{"error": message}`.
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error(self.0, self.1)
+    }
+}
+
+fn fail(status: StatusCode, message: impl Into<String>) -> ApiError {
+    ApiError(status, message.into())
+}
+
+fn layer(shared: &Shared) -> Result<&Sessions, ApiError> {
     shared.sessions.as_deref().ok_or_else(|| {
-        error(
+        fail(
             StatusCode::SERVICE_UNAVAILABLE,
             "the session layer is off (start sessiond with --sessions on)",
         )
     })
 }
 
-fn family(sessions: &Sessions, name: Option<&str>) -> Result<Option<u16>, Response> {
+fn family(sessions: &Sessions, name: Option<&str>) -> Result<Option<u16>, ApiError> {
     sessions
         .family_index(name.map(str::as_bytes))
         .map_err(|UnknownFamily| {
-            error(
+            fail(
                 StatusCode::BAD_REQUEST,
                 format!(
                     "no session family {:?} (GET /api/v1/families lists them)",
@@ -285,10 +298,10 @@ fn family(sessions: &Sessions, name: Option<&str>) -> Result<Option<u16>, Respon
         })
 }
 
-fn database(db: Option<u8>) -> Result<u8, Response> {
+fn database(db: Option<u8>) -> Result<u8, ApiError> {
     let db = db.unwrap_or(0);
     if usize::from(db) >= crate::DATABASES {
-        return Err(error(
+        return Err(fail(
             StatusCode::BAD_REQUEST,
             format!("db must be 0 to {}", crate::DATABASES - 1),
         ));
@@ -296,14 +309,14 @@ fn database(db: Option<u8>) -> Result<u8, Response> {
     Ok(db)
 }
 
-fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, Response> {
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(q)| q)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, e.body_text()))
+        .map_err(|e| fail(StatusCode::BAD_REQUEST, e.body_text()))
 }
 
-fn path(p: Result<Path<String>, PathRejection>) -> Result<String, Response> {
+fn path(p: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     p.map(|Path(p)| p)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, e.body_text()))
+        .map_err(|e| fail(StatusCode::BAD_REQUEST, e.body_text()))
 }
 
 /// A session as the API shows it (Keycloak's `lastAccess` is `last_seen`).
@@ -322,17 +335,17 @@ fn session_json(info: &SessionInfo) -> serde_json::Map<String, Value> {
 }
 
 /// Waits for the journal to take what was just revoked; `Err` (503) if it failed first.
-async fn durable(shared: &Shared) -> Result<(), Response> {
+async fn durable(shared: &Shared) -> Result<(), ApiError> {
     if shared.acknowledge_writes().await {
         Ok(())
     } else {
-        Err(error(StatusCode::SERVICE_UNAVAILABLE, JOURNAL_FAILED))
+        Err(fail(StatusCode::SERVICE_UNAVAILABLE, JOURNAL_FAILED))
     }
 }
 
-fn refuse_if_poisoned(shared: &Shared) -> Result<(), Response> {
+fn refuse_if_poisoned(shared: &Shared) -> Result<(), ApiError> {
     if shared.writes_refused() {
-        return Err(error(StatusCode::SERVICE_UNAVAILABLE, JOURNAL_FAILED));
+        return Err(fail(StatusCode::SERVICE_UNAVAILABLE, JOURNAL_FAILED));
     }
     Ok(())
 }
@@ -446,7 +459,7 @@ async fn session(
         )
     };
     let Some((info, decoded)) = shown else {
-        return Err(error(StatusCode::NOT_FOUND, "no such session"));
+        return Err(fail(StatusCode::NOT_FOUND, "no such session"));
     };
     let mut out = session_json(&info);
     match decoded {
@@ -468,7 +481,7 @@ async fn revoke_session(
     refuse_if_poisoned(&shared)?;
     // Only indexed sessions: this is not a general DEL.
     if sessions.get(db, key.as_bytes()).is_none() {
-        return Err(error(StatusCode::NOT_FOUND, "no such session"));
+        return Err(fail(StatusCode::NOT_FOUND, "no such session"));
     }
     let revoked = {
         let _gate = shared.gate.read().await;
@@ -480,7 +493,7 @@ async fn revoke_session(
         )
     };
     if !revoked {
-        return Err(error(StatusCode::NOT_FOUND, "no such session"));
+        return Err(fail(StatusCode::NOT_FOUND, "no such session"));
     }
     durable(&shared).await?;
     tracing::info!(
