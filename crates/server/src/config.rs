@@ -61,6 +61,22 @@ pub struct Options {
     #[arg(long, env = "SESSIOND_RESP_TLS_LISTEN", value_name = "ADDR|off")]
     pub resp_tls_listen: Option<String>,
 
+    /// Address of the HTTP listener (the JSON admin API under `/api/v1`, `/metrics`,
+    /// `/health/live`, `/health/ready`), or `off`. Port 0 picks a free port; the bound
+    /// address is printed at start. [default: 127.0.0.1:8080]
+    #[arg(long, env = "SESSIOND_HTTP_LISTEN", value_name = "ADDR|off")]
+    pub http_listen: Option<String>,
+
+    /// Address of an HTTPS listener (the same routes over TLS), or `off`. Needs `--tls-cert`
+    /// and `--tls-key`. [default: off]
+    #[arg(long, env = "SESSIOND_HTTP_TLS_LISTEN", value_name = "ADDR|off")]
+    pub http_tls_listen: Option<String>,
+
+    /// `yes` serves `/metrics` to anyone who can reach the HTTP listener (as the health
+    /// checks are); `no` asks for an admin's credentials there too. [default: yes]
+    #[arg(long, env = "SESSIOND_HTTP_OPEN_METRICS", value_name = "yes|no")]
+    pub http_open_metrics: Option<String>,
+
     /// PEM file with the server's certificate chain (leaf first) for the TLS listeners.
     /// Re-read, with the key and CA, on SIGHUP. [default: none]
     #[arg(long, env = "SESSIOND_TLS_CERT", value_name = "FILE")]
@@ -327,6 +343,12 @@ pub struct Config {
     pub memcache_tls_listen: Option<SocketAddr>,
     /// The RESP TLS listener's address; `None` when disabled.
     pub resp_tls_listen: Option<SocketAddr>,
+    /// The HTTP listener's address; `None` when disabled.
+    pub http_listen: Option<SocketAddr>,
+    /// The HTTPS listener's address; `None` when disabled.
+    pub http_tls_listen: Option<SocketAddr>,
+    /// Whether `/metrics` is served without credentials.
+    pub http_open_metrics: bool,
     /// Certificate, key and client verification for the TLS listeners, when configured.
     pub tls: Option<TlsConfig>,
     /// The `default` user's password, if any.
@@ -455,6 +477,26 @@ impl Options {
             "--resp-tls-listen",
             self.resp_tls_listen.or(file.resp_tls_listen),
         )?;
+        let http = self
+            .http_listen
+            .or(file.http_listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let http_listen = listen_addr("--http-listen", Some(http))?;
+        let http_tls_listen = listen_addr(
+            "--http-tls-listen",
+            self.http_tls_listen.or(file.http_tls_listen),
+        )?;
+        let http_open_metrics = match self
+            .http_open_metrics
+            .or(file.http_open_metrics)
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("yes") => true,
+            Some("no") => false,
+            Some(other) => bail!("--http-open-metrics must be yes or no, not {other:?}"),
+        };
         let tls = tls_config(
             self.tls_cert.or(file.tls_cert),
             self.tls_key.or(file.tls_key),
@@ -462,7 +504,11 @@ impl Options {
             self.tls_client_auth.or(file.tls_client_auth),
             self.tls_handshake_timeout.or(file.tls_handshake_timeout),
         )?;
-        if tls.is_none() && (memcache_tls_listen.is_some() || resp_tls_listen.is_some()) {
+        if tls.is_none()
+            && (memcache_tls_listen.is_some()
+                || resp_tls_listen.is_some()
+                || http_tls_listen.is_some())
+        {
             bail!("a TLS listener needs --tls-cert and --tls-key");
         }
         let requirepass = match (
@@ -498,6 +544,8 @@ impl Options {
                 ("--resp-listen", resp_listen),
                 ("--memcache-tls-listen", memcache_tls_listen),
                 ("--resp-tls-listen", resp_tls_listen),
+                ("--http-listen", http_listen),
+                ("--http-tls-listen", http_tls_listen),
             ])?;
         }
         let max_memory = parse_size(
@@ -590,6 +638,9 @@ impl Options {
             resp_listen,
             memcache_tls_listen,
             resp_tls_listen,
+            http_listen,
+            http_tls_listen,
+            http_open_metrics,
             tls,
             requirepass,
             users,
@@ -706,9 +757,10 @@ fn refuse_exposed(listeners: &[(&str, Option<SocketAddr>)]) -> anyhow::Result<()
                 "protected mode: {option} {addr} is not a loopback address and no password is \
                  set, so anyone who can reach it could read, change and delete every session. \
                  Set a password (--requirepass-file FILE, --requirepass, or --user \
-                 NAME:ROLE:PASSWORD; clients then log in with AUTH on RESP and SASL or the \
-                 auth `set` on memcached), or listen on 127.0.0.1 only, or, if a firewall \
-                 already keeps strangers out, start with --protected-mode no"
+                 NAME:ROLE:PASSWORD; clients then log in with AUTH on RESP, SASL or the \
+                 auth `set` on memcached and HTTP Basic on the HTTP API), or listen on \
+                 127.0.0.1 only, or, if a firewall already keeps strangers out, start with \
+                 --protected-mode no"
             );
         }
     }
@@ -824,7 +876,7 @@ fn redact(spec: &str) -> String {
     }
 }
 
-/// A TLS listener's address: off unless given, and `off` turns it off explicitly.
+/// A listener's address from its option: `None` when not given or `off`.
 fn listen_addr(flag: &str, value: Option<String>) -> anyhow::Result<Option<SocketAddr>> {
     match value {
         None => Ok(None),
@@ -1068,6 +1120,43 @@ mod tests {
         assert!(resolve(loopback6, "").is_ok());
         let bad = Options {
             protected_mode: Some("maybe".into()),
+            ..Options::default()
+        };
+        assert!(resolve(bad, "").is_err());
+    }
+
+    #[test]
+    fn http_listener_options() {
+        let config = Config::default();
+        assert_eq!(config.http_listen, Some("127.0.0.1:8080".parse().unwrap()));
+        assert_eq!(config.http_tls_listen, None);
+        assert!(config.http_open_metrics);
+        let config = resolve(
+            Options::default(),
+            "http_listen = \"off\"\nhttp_open_metrics = \"no\"",
+        )
+        .unwrap();
+        assert_eq!(config.http_listen, None);
+        assert!(!config.http_open_metrics);
+        let exposed = Options {
+            http_listen: Some("0.0.0.0:8080".into()),
+            ..Options::default()
+        };
+        let error = format!("{:#}", resolve(exposed, "").unwrap_err());
+        assert!(error.contains("--http-listen 0.0.0.0:8080"), "{error}");
+        let with_password = Options {
+            http_listen: Some("0.0.0.0:0".into()),
+            requirepass: Some("pw".into()),
+            ..Options::default()
+        };
+        assert!(resolve(with_password, "").is_ok());
+        let https_without_cert = Options {
+            http_tls_listen: Some("127.0.0.1:0".into()),
+            ..Options::default()
+        };
+        assert!(resolve(https_without_cert, "").is_err());
+        let bad = Options {
+            http_open_metrics: Some("maybe".into()),
             ..Options::default()
         };
         assert!(resolve(bad, "").is_err());

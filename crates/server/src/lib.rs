@@ -11,6 +11,8 @@
 //!                              │ Reply ─▶ proto-resp encoder (RESP2 or RESP3) ─▶ bytes
 //!                              └ pub/sub queue ─▶ pushes
 //!   TLS TcpListener ──accept──▶ tls::Tls::handshake (bounded) ─▶ the same conn::serve
+//!   HTTP TcpListener ──accept──▶ (TLS handshake) ─▶ http::serve: hyper HTTP/1.1 ─▶ axum router
+//!                              └ /api/v1 ─▶ sessions::Sessions (the SESSION.* operations)
 //!   expirer task ── every 10 ms: every database's expire_due(now) ─▶ `expired` notifications
 //! ```
 //!
@@ -33,6 +35,7 @@ mod durability;
 mod exec;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+mod http;
 mod metrics;
 mod sessions;
 mod stats;
@@ -70,6 +73,8 @@ pub struct Server {
     resp: Option<TcpListener>,
     memcache_tls: Option<TcpListener>,
     resp_tls: Option<TcpListener>,
+    http: Option<TcpListener>,
+    http_tls: Option<TcpListener>,
     tls: Option<Arc<Tls>>,
 }
 
@@ -82,10 +87,14 @@ impl Server {
             None => None,
             Some(settings) => Some(Arc::new(Tls::load(settings.clone())?)),
         };
-        if tls.is_some() && config.memcache_tls_listen.is_none() && config.resp_tls_listen.is_none()
+        if tls.is_some()
+            && config.memcache_tls_listen.is_none()
+            && config.resp_tls_listen.is_none()
+            && config.http_tls_listen.is_none()
         {
             tracing::warn!(
-                "--tls-cert is set but no TLS listener is (--memcache-tls-listen, --resp-tls-listen)"
+                "--tls-cert is set but no TLS listener is (--memcache-tls-listen, \
+                 --resp-tls-listen, --http-tls-listen)"
             );
         }
         let budget = Arc::new(Budget::new(config.max_memory));
@@ -131,6 +140,8 @@ impl Server {
         let resp = bind(config.resp_listen, "RESP").await?;
         let memcache_tls = bind(config.memcache_tls_listen, "memcache TLS").await?;
         let resp_tls = bind(config.resp_tls_listen, "RESP TLS").await?;
+        let http = bind(config.http_listen, "HTTP").await?;
+        let http_tls = bind(config.http_tls_listen, "HTTP TLS").await?;
         let journal = opened.journal;
         let shared = Arc::new(Shared::new(
             opened.stores,
@@ -145,6 +156,8 @@ impl Server {
             resp,
             memcache_tls,
             resp_tls,
+            http,
+            http_tls,
             tls,
         })
     }
@@ -169,6 +182,16 @@ impl Server {
         self.resp_tls.as_ref().and_then(|l| l.local_addr().ok())
     }
 
+    /// The HTTP listener's bound address, if it is enabled.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The HTTPS listener's bound address, if it is enabled.
+    pub fn http_tls_addr(&self) -> Option<SocketAddr> {
+        self.http_tls.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// The TLS material, to reload it (on SIGHUP) while the server runs; `None` without TLS.
     pub fn tls(&self) -> Option<Arc<Tls>> {
         self.tls.clone()
@@ -185,6 +208,8 @@ impl Server {
             (self.resp, Listener::Resp, None),
             (self.memcache_tls, Listener::Memcache, self.tls.clone()),
             (self.resp_tls, Listener::Resp, self.tls.clone()),
+            (self.http, Listener::Http, None),
+            (self.http_tls, Listener::Http, self.tls.clone()),
         ];
         for (listener, protocol, tls) in listeners {
             if let Some(listener) = listener {

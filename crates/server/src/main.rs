@@ -41,6 +41,14 @@ fn main() -> anyhow::Result<()> {
             writeln!(out, "listening resp-tls {addr}")?;
             tracing::info!(%addr, "RESP TLS listener bound");
         }
+        if let Some(addr) = server.http_addr() {
+            writeln!(out, "listening http {addr}")?;
+            tracing::info!(%addr, "HTTP listener bound");
+        }
+        if let Some(addr) = server.http_tls_addr() {
+            writeln!(out, "listening http-tls {addr}")?;
+            tracing::info!(%addr, "HTTP TLS listener bound");
+        }
         writeln!(out, "ready")?;
         out.flush()?;
         drop(out);

@@ -157,7 +157,6 @@ fn labels<const N: usize>(pairs: [(&'static str, &str); N]) -> Labels {
 }
 
 /// The metrics as OpenMetrics text (ending with `# EOF`), read from the server's counters.
-#[allow(dead_code)] // Served at `/metrics` by the HTTP listener (issue #15), merged apart.
 pub(crate) fn render(shared: &Shared) -> String {
     let mut b = Builder(Registry::with_prefix("sessiond"));
     let stats = &shared.stats;

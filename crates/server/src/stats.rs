@@ -105,14 +105,16 @@ counters! {
 }
 
 /// The listeners, in the order of [`LISTENERS`]: what [`listener_index`] returns.
-pub const LISTENER_COUNT: usize = 4;
+pub const LISTENER_COUNT: usize = 6;
 
 /// Each listener's `listener` and `protocol` labels, by [`listener_index`].
 pub const LISTENERS: [(&str, &str); LISTENER_COUNT] = [
     ("memcache", "memcache"),
     ("resp", "resp"),
+    ("http", "http"),
     ("memcache_tls", "memcache"),
     ("resp_tls", "resp"),
+    ("http_tls", "http"),
 ];
 
 /// The position in [`LISTENERS`] of the listener speaking `protocol`, over TLS or not.
@@ -120,8 +122,9 @@ pub fn listener_index(protocol: crate::conn::Listener, tls: bool) -> usize {
     let base = match protocol {
         crate::conn::Listener::Memcache => 0,
         crate::conn::Listener::Resp => 1,
+        crate::conn::Listener::Http => 2,
     };
-    base + if tls { 2 } else { 0 }
+    base + if tls { 3 } else { 0 }
 }
 
 /// One listener's connection counters (bumped once per connection, never per request).

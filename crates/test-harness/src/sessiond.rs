@@ -82,8 +82,8 @@ pub struct Sessiond {
 }
 
 impl Sessiond {
-    /// Starts `sessiond` with memcache and RESP listeners on free loopback ports (unless
-    /// `extra_args` names its own `--memcache-listen` / `--resp-listen`) and a throwaway
+    /// Starts `sessiond` with memcache, RESP and HTTP listeners on free loopback ports (unless
+    /// `extra_args` names its own `--memcache-listen` / `--resp-listen` / `--http-listen`) and a throwaway
     /// `--data-dir` (unless given), and waits for the `ready` line. Ports are taken from the
     /// `listening …` lines, never guessed.
     pub fn start(extra_args: &[&str]) -> Sessiond {
@@ -105,6 +105,10 @@ impl Sessiond {
         // The RESP listener defaults to 6379; tests running side by side must not share it.
         if !given("--resp-listen") {
             cmd.args(["--resp-listen", "127.0.0.1:0"]);
+        }
+        // So does the HTTP listener's 8080.
+        if !given("--http-listen") {
+            cmd.args(["--http-listen", "127.0.0.1:0"]);
         }
         if !given("--data-dir") {
             cmd.arg("--data-dir").arg(&data_dir);

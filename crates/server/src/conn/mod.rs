@@ -379,6 +379,8 @@ async fn write_within<S: AsyncWrite + Unpin, B: Buf>(
 pub(crate) enum Listener {
     Memcache,
     Resp,
+    /// The HTTP API, served by `crate::http` (hyper), not by [`serve`].
+    Http,
 }
 
 impl Listener {
@@ -388,6 +390,7 @@ impl Listener {
             Listener::Memcache => b"SERVER_ERROR too many open connections\r\n",
             // Redis's words when `maxclients` is reached.
             Listener::Resp => b"-ERR max number of clients reached\r\n",
+            Listener::Http => crate::http::REFUSAL,
         }
     }
 }
@@ -450,5 +453,6 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin>(
             let protocol = resp::Resp::new(shared.clone(), session);
             serve(stream, protocol, &shared, timeouts, shutdown).await;
         }
+        Listener::Http => crate::http::serve(stream, peer, shared, shutdown).await,
     }
 }

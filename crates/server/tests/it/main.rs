@@ -34,6 +34,8 @@
 //!   phpredis) and express-session logged in on several devices, counted, listed and
 //!   revoked; a revocation while a request is in flight, the per-user limit, lifecycle
 //!   events, the index across `kill -9`.
+//! - [`http`]: the HTTP admin API with curl: three php-memcached sessions of one user
+//!   counted, listed, shown and revoked, and the PHP app logged out; credentials and roles.
 //!
 //! Servers, external programs and the raw memcached and RESP clients come from the
 //! workspace's test harness (`crates/test-harness`, shared with the session middleware's
@@ -47,6 +49,7 @@
 
 mod auth;
 mod durability;
+mod http;
 mod keyspace_events;
 mod lifecycle;
 mod limits;

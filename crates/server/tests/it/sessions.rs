@@ -36,7 +36,7 @@ use crate::php_redis::{self, phpredis, phpredis_with_locking};
 const WAIT: Duration = Duration::from_secs(20);
 
 /// `true`, with the reason printed, when `SESSIOND_IT_TARGET` names a reference server.
-fn not_sessiond() -> bool {
+pub(crate) fn not_sessiond() -> bool {
     let other = Target::from_env() != Target::Sessiond;
     if other {
         println!(
@@ -67,7 +67,7 @@ fn resp_addr(server: &Sessiond) -> SocketAddr {
 
 /// A PHP session save handler, with the key layout and session family it implies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Handler {
+pub(crate) enum Handler {
     /// `session.save_handler = memcached`, in one of php-memcached's wire formats.
     Memcached(Proto),
     /// `session.save_handler = redis` (phpredis).
@@ -167,7 +167,7 @@ impl Handler {
 /// Logs `user` in on a new device: a new session id whose session holds
 /// `$_SESSION['user_id'] = user` (an integer, as applications store it) and the device's
 /// name. Returns the session id.
-fn login(php: &Php, device: &str, user: i64) -> String {
+pub(crate) fn login(php: &Php, device: &str, user: i64) -> String {
     let sid = new_sid(device);
     let run = php.run(
         &format!("{device} logs in as {user}"),
@@ -197,7 +197,7 @@ fn php_int(n: i64) -> Option<String> {
 
 /// Asserts the device with session `sid` is still logged in as `user` (its next request
 /// reads the session and ends without a warning).
-fn assert_logged_in(php: &Php, device: &str, sid: &str, user: i64) {
+pub(crate) fn assert_logged_in(php: &Php, device: &str, sid: &str, user: i64) {
     let got = read_session(php, &format!("{device}'s next request"), sid);
     let seen = got
         .get("user_id")
@@ -208,7 +208,7 @@ fn assert_logged_in(php: &Php, device: &str, sid: &str, user: i64) {
 /// The next request of a device whose session was revoked: it reads an empty session
 /// (logged out) and PHP's write-back of that empty session is refused. Returns what PHP
 /// reported.
-fn assert_logged_out(php: &Php, handler: Handler, device: &str, sid: &str) -> String {
+pub(crate) fn assert_logged_out(php: &Php, handler: Handler, device: &str, sid: &str) -> String {
     let run = php.run_unchecked(
         &format!("{device}'s next request"),
         &[id(sid), "start".into(), "close".into()],

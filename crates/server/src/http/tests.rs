@@ -1,0 +1,485 @@
+//! The HTTP application through `oneshot` requests (access, every endpoint's shapes, errors,
+//! limits, headers), the route table against `docs/openapi.json`, and the connection limits
+//! of a real hyper connection.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use bytes::Bytes;
+use serde_json::Value;
+use sessiond_proto_memcache::{Command, StoreMode};
+use tower::ServiceExt as _;
+
+use super::api::ROUTES;
+use crate::config::{Config, Role, User};
+use crate::exec::Shared;
+
+fn shared(requirepass: Option<&str>, users: &[(&str, Role, &str)]) -> Arc<Shared> {
+    let config = Config {
+        requirepass: requirepass.map(String::from),
+        users: users
+            .iter()
+            .map(|(name, role, password)| User {
+                name: name.to_string(),
+                role: *role,
+                password: password.to_string(),
+            })
+            .collect(),
+        ..Config::default()
+    };
+    Arc::new(Shared::unjournaled(config, crate::clock::now_ms()))
+}
+
+fn mc_set(shared: &Shared, key: &str, value: &str) {
+    let now = crate::clock::now_ms();
+    crate::exec::memcache::execute(
+        shared,
+        &Command::Store {
+            mode: StoreMode::Set,
+            key: Bytes::copy_from_slice(key.as_bytes()),
+            flags: 0,
+            exptime: 600,
+            value: Bytes::copy_from_slice(value.as_bytes()),
+            cas: 0,
+        },
+        now,
+    );
+    shared.settle_sessions(now);
+}
+
+fn php_login(user: u32) -> String {
+    format!("user_id|i:{user};name|s:3:\"ann\";")
+}
+
+fn basic(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {token}")
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+async fn call(
+    shared: &Arc<Shared>,
+    method: &str,
+    uri: &str,
+    auth: Option<&str>,
+    body: Body,
+) -> Answer {
+    let mut request = Request::builder().method(method).uri(uri);
+    if let Some(auth) = auth {
+        request = request.header(header::AUTHORIZATION, auth);
+    }
+    let response = super::app(shared.clone())
+        .oneshot(request.body(body).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap()
+        .to_vec();
+    // Every response, whatever it is, is not to be cached.
+    assert_eq!(
+        headers.get(header::CACHE_CONTROL).map(|v| v.as_bytes()),
+        Some(&b"no-store"[..]),
+        "{method} {uri}"
+    );
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+async fn get(shared: &Arc<Shared>, uri: &str, auth: Option<&str>) -> Answer {
+    call(shared, "GET", uri, auth, Body::empty()).await
+}
+
+#[test]
+fn every_route_is_in_the_openapi_description_and_back() {
+    let doc: Value =
+        serde_json::from_str(include_str!("../../../../docs/openapi.json")).expect("valid JSON");
+    let mut described = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("path item").keys() {
+            described.insert((method.to_ascii_uppercase(), path.clone()));
+        }
+    }
+    let routed: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|r| (r.method.to_string(), r.path.to_string()))
+        .collect();
+    assert_eq!(routed, described);
+}
+
+#[test]
+fn the_refusal_is_well_formed() {
+    let text = std::str::from_utf8(super::REFUSAL).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert!(head.contains(&format!("content-length: {}", body.len())));
+    serde_json::from_str::<Value>(body).unwrap();
+}
+
+#[tokio::test]
+async fn access_none_wrong_app_admin_and_bearer() {
+    let s = shared(
+        Some("apppw"),
+        &[("web", Role::App, "webpw"), ("ops", Role::Admin, "opspw")],
+    );
+    let uri = "/api/v1/sessions/count";
+    let none = get(&s, uri, None).await;
+    assert_eq!(none.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        none.headers.get(header::WWW_AUTHENTICATE).unwrap(),
+        "Basic realm=\"sessiond\", charset=\"UTF-8\""
+    );
+    assert!(none.json()["error"].is_string());
+    for wrong in [
+        basic("ops", "nope"),
+        basic("nobody", "opspw"),
+        "Basic !!!".into(),
+        "Basic".into(),
+        "Digest x".into(),
+        "Bearer opspw".into(),
+    ] {
+        assert_eq!(
+            get(&s, uri, Some(&wrong)).await.status,
+            StatusCode::UNAUTHORIZED,
+            "{wrong}"
+        );
+    }
+    assert_eq!(
+        get(&s, uri, Some(&basic("web", "webpw"))).await.status,
+        StatusCode::FORBIDDEN
+    );
+    // With a named admin, the shared password is the application's.
+    assert_eq!(
+        get(&s, uri, Some(&basic("default", "apppw"))).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        get(&s, uri, Some("Bearer apppw")).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        get(&s, uri, Some(&basic("ops", "opspw"))).await.status,
+        StatusCode::OK
+    );
+    // Health and (by default) metrics are open; live and ready say so.
+    assert_eq!(get(&s, "/health/live", None).await.status, StatusCode::OK);
+    let ready = get(&s, "/health/ready", None).await;
+    assert_eq!(ready.status, StatusCode::OK);
+    assert_eq!(ready.json()["status"], "ready");
+    let metrics = get(&s, "/metrics", None).await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    assert_eq!(
+        metrics.headers.get(header::CONTENT_TYPE).unwrap(),
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+
+    // `--requirepass` alone: `default` is the admin, by Basic or Bearer.
+    let alone = shared(Some("pw"), &[]);
+    assert_eq!(
+        get(&alone, uri, Some("Bearer pw")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(&alone, uri, Some("bearer  pw")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(&alone, uri, Some(&basic("default", "pw"))).await.status,
+        StatusCode::OK
+    );
+
+    // No password at all: loopback only (protected mode), and open like the other listeners.
+    let open = shared(None, &[]);
+    assert_eq!(get(&open, uri, None).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn metrics_behind_auth_when_asked() {
+    let mut config = Config {
+        requirepass: Some("pw".into()),
+        ..Config::default()
+    };
+    config.http_open_metrics = false;
+    let s = Arc::new(Shared::unjournaled(config, crate::clock::now_ms()));
+    assert_eq!(
+        get(&s, "/metrics", None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        get(&s, "/metrics", Some("Bearer pw")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(get(&s, "/health/live", None).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_api_counts_lists_shows_and_revokes() {
+    let s = shared(None, &[]);
+    mc_set(&s, "memc.sess.key.a1", &php_login(42));
+    mc_set(&s, "memc.sess.key.a2", &php_login(42));
+    mc_set(&s, "memc.sess.key.a3", &php_login(42));
+    mc_set(&s, "memc.sess.key.b1", &php_login(7));
+    mc_set(&s, "memc.sess.key.lock.a1", "1");
+    mc_set(&s, "PHPREDIS_SESSION:r{1}", &php_login(7));
+
+    let count = get(&s, "/api/v1/sessions/count", None).await;
+    assert_eq!(count.status, StatusCode::OK);
+    assert_eq!(
+        count.json(),
+        serde_json::json!({"sessions": 5, "users": 2, "count": 5})
+    );
+    let one_family = get(&s, "/api/v1/sessions/count?family=phpredis", None).await;
+    assert_eq!(one_family.json()["sessions"], 1);
+    let unknown = get(&s, "/api/v1/sessions/count?family=nope", None).await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+    assert!(unknown.json()["error"].as_str().unwrap().contains("nope"));
+    let typo = get(&s, "/api/v1/sessions/count?familly=php-memcached", None).await;
+    assert_eq!(typo.status, StatusCode::BAD_REQUEST);
+
+    let families = get(&s, "/api/v1/families", None).await.json();
+    let names: Vec<&str> = families
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"php-memcached") && names.contains(&"phpredis"));
+
+    let listed = get(&s, "/api/v1/users/42/sessions", None).await;
+    assert_eq!(listed.status, StatusCode::OK);
+    let listed = listed.json();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 3);
+    let first = &listed[0];
+    for field in [
+        "id",
+        "key",
+        "db",
+        "family",
+        "user",
+        "created_at",
+        "written_at",
+        "last_seen",
+        "expires_at",
+    ] {
+        assert!(first.get(field).is_some(), "{field} in {first}");
+    }
+    assert_eq!(first["family"], "php-memcached");
+    assert_eq!(first["user"], "42");
+    assert_eq!(first["db"], 0);
+    assert!(first["expires_at"].as_u64().unwrap() > first["created_at"].as_u64().unwrap());
+    let keys: BTreeSet<&str> = listed.iter().map(|v| v["key"].as_str().unwrap()).collect();
+    assert_eq!(
+        keys,
+        BTreeSet::from(["memc.sess.key.a1", "memc.sess.key.a2", "memc.sess.key.a3"])
+    );
+    assert_eq!(
+        get(&s, "/api/v1/users/nobody/sessions", None).await.json(),
+        serde_json::json!([])
+    );
+
+    // One session, its key percent-encoded (`:`, `{`, `}`), with its data decoded.
+    let shown = get(&s, "/api/v1/sessions/PHPREDIS_SESSION%3Ar%7B1%7D", None).await;
+    assert_eq!(shown.status, StatusCode::OK, "{:?}", shown.json());
+    let shown = shown.json();
+    assert_eq!(shown["key"], "PHPREDIS_SESSION:r{1}");
+    assert_eq!(shown["id"], "r{1}");
+    assert_eq!(shown["data"]["user_id"], 7);
+    assert_eq!(shown["data"]["name"], "ann");
+    let missing = get(&s, "/api/v1/sessions/memc.sess.key.zz", None).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(missing.json()["error"], "no such session");
+    // Another database, a database that does not exist, a lock key (not a session).
+    assert_eq!(
+        get(&s, "/api/v1/sessions/memc.sess.key.a1?db=1", None)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get(&s, "/api/v1/sessions/memc.sess.key.a1?db=16", None)
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        get(&s, "/api/v1/sessions/memc.sess.key.lock.a1", None)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    // Bad percent-encoding (not UTF-8 once decoded).
+    let bad = get(&s, "/api/v1/sessions/%FF%FE", None).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.json()["error"].is_string());
+
+    // Revoke one: 204, then 404; the store refuses to bring it back.
+    let revoked = call(
+        &s,
+        "DELETE",
+        "/api/v1/sessions/memc.sess.key.a1",
+        None,
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+    assert!(revoked.body.is_empty());
+    let again = call(
+        &s,
+        "DELETE",
+        "/api/v1/sessions/memc.sess.key.a1",
+        None,
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+    // A key that is not a session is not deleted by the API.
+    assert_eq!(
+        call(
+            &s,
+            "DELETE",
+            "/api/v1/sessions/memc.sess.key.lock.a1",
+            None,
+            Body::empty()
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+    assert!(
+        s.store
+            .peek(b"memc.sess.key.lock.a1", crate::clock::now_ms())
+            .is_some()
+    );
+
+    // Revoke all of a user's sessions but one.
+    let all_but = call(
+        &s,
+        "DELETE",
+        "/api/v1/users/42/sessions?except=memc.sess.key.a3",
+        None,
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(all_but.status, StatusCode::OK);
+    assert_eq!(all_but.json(), serde_json::json!({"count": 1}));
+    let left = get(&s, "/api/v1/users/42/sessions", None).await.json();
+    assert_eq!(left.as_array().unwrap().len(), 1);
+    assert_eq!(left[0]["key"], "memc.sess.key.a3");
+    let rest = call(
+        &s,
+        "DELETE",
+        "/api/v1/users/42/sessions",
+        None,
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(rest.json(), serde_json::json!({"count": 1}));
+    assert_eq!(
+        get(&s, "/api/v1/sessions/count", None).await.json()["users"],
+        1
+    );
+}
+
+#[tokio::test]
+async fn unknown_routes_methods_and_oversized_bodies() {
+    let s = shared(None, &[]);
+    let nowhere = get(&s, "/api/v2/nothing", None).await;
+    assert_eq!(nowhere.status, StatusCode::NOT_FOUND);
+    assert!(nowhere.json()["error"].is_string());
+    let wrong_method = call(&s, "POST", "/api/v1/sessions/count", None, Body::empty()).await;
+    assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
+
+    // Declared too large: refused before reading.
+    let request = Request::builder()
+        .method("DELETE")
+        .uri("/api/v1/sessions/memc.sess.key.x")
+        .header(header::CONTENT_LENGTH, (super::BODY_LIMIT + 1).to_string())
+        .body(Body::from(vec![b'x'; super::BODY_LIMIT + 1]))
+        .unwrap();
+    let response = super::app(s.clone()).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        response.headers().get(header::CACHE_CONTROL).unwrap(),
+        "no-store"
+    );
+    // Undeclared (no content-length, as a chunked body): refused once the limit is read.
+    let undeclared = Body::from(vec![b'x'; super::BODY_LIMIT + 1]);
+    let big = call(&s, "DELETE", "/api/v1/users/42/sessions", None, undeclared).await;
+    assert_eq!(big.status, StatusCode::PAYLOAD_TOO_LARGE);
+    // A small body is read and ignored.
+    let small = call(&s, "GET", "/health/live", None, Body::from("hello")).await;
+    assert_eq!(small.status, StatusCode::OK);
+}
+
+/// Sends `request` over a real connection served by `super::serve` and returns everything
+/// the server wrote until it closed the connection.
+async fn exchange(request: Vec<u8>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = shared(None, &[]);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(async move {
+        let (stream, peer) = listener.accept().await.unwrap();
+        super::serve(stream, peer.to_string(), s, stop_rx).await;
+    });
+    let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+    client.write_all(&request).await.unwrap();
+    let mut out = Vec::new();
+    client.read_to_end(&mut out).await.unwrap();
+    server.await.unwrap();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn a_real_connection_refuses_huge_heads_and_serves_keep_alive() {
+    let huge = format!(
+        "GET /health/live HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n",
+        "a".repeat(super::MAX_HEADER_SIZE + 1)
+    );
+    let answer = exchange(huge.into_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 431 "), "{answer}");
+
+    let mut many = String::from("GET /health/live HTTP/1.1\r\nhost: x\r\n");
+    for i in 0..200 {
+        many.push_str(&format!("x-h{i}: 1\r\n"));
+    }
+    many.push_str("\r\n");
+    let answer = exchange(many.into_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 431 "), "{answer}");
+
+    let body = format!(
+        "DELETE /api/v1/sessions/k HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        super::BODY_LIMIT + 1
+    );
+    let answer = exchange(body.into_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 413 "), "{answer}");
+    assert!(answer.contains("cache-control: no-store"), "{answer}");
+
+    // Two requests on one connection, the second closing it.
+    let two = "GET /health/live HTTP/1.1\r\nhost: x\r\n\r\n\
+               GET /health/ready HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
+    let answer = exchange(two.as_bytes().to_vec()).await;
+    assert_eq!(answer.matches("HTTP/1.1 200 OK").count(), 2, "{answer}");
+    assert!(answer.contains("\"ready\""), "{answer}");
+}
