@@ -293,7 +293,7 @@ fn render_reports_both_protocols_memory_expiry_and_sessions_as_valid_openmetrics
         .iter()
         .filter(|(n, _)| n == "sessiond_connections_total")
         .collect();
-    assert_eq!(connections.len(), 4);
+    assert_eq!(connections.len(), crate::stats::LISTENER_COUNT);
     for (_, s) in connections {
         assert_eq!(s.family, "sessiond_connections");
         assert!(s.labels.contains_key("listener") && s.labels.contains_key("protocol"));
