@@ -1,9 +1,16 @@
 //! The per-user index: which sessions exist, whose they are, and the counts.
 //!
-//! A plain data structure with no locking, clock or protocol of its own: the stores'
-//! observer ([`super::Sessions`]) feeds it every change to a session key, under that key's
-//! shard lock and its own mutex, so it is never behind the store. Nothing here is journaled:
-//! after a restart it is rebuilt from the recovered keyspace.
+//! No clock or protocol of its own: the stores' observer ([`super::Sessions`]) feeds it every
+//! change to a session key under that key's shard lock, so it is never behind the store.
+//! Nothing here is journaled: after a restart it is rebuilt from the recovered keyspace.
+//!
+//! Locking, chosen for the hot path (every read of a session marks it seen, every write
+//! re-reads its user): the sessions are split over [`SHARDS`] mutexes by key hash, so two
+//! worker threads rarely meet, and a read or a write that keeps its user touches only its
+//! shard. The users (and the per-family user counts) sit behind one more mutex, taken only
+//! when a session is created, removed or changes user. Lock order: a store shard, then a
+//! session shard, then the users. Anything that needs sessions of several shards (a user's
+//! listing) copies names out of the users first and then visits the shards one at a time.
 //!
 //! A session is named by its database and key. Per session it keeps the family, the user
 //! (if the value names one) and four times: created, last written, last seen (a read or a
@@ -14,9 +21,14 @@
 //! Memory is estimated, not measured, like the store's budget: [`Index::bytes`] is what the
 //! server charges to the budget (`DerivedCharge`).
 
-use std::sync::Arc;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use hashbrown::{Equivalent, HashMap, HashSet};
+use hashbrown::{Equivalent, HashMap};
+
+/// Session shards: enough that two threads rarely contend.
+pub const SHARDS: usize = 64;
 
 /// Bytes charged per session on top of its key: the entry in `sessions` (the key's `Arc`
 /// header, the metadata, the table slot at hashbrown's load factor) and its slot in the
@@ -38,7 +50,7 @@ pub struct SessionName {
 /// A borrowed [`SessionName`], to look a session up without allocating (every read and
 /// write of a session key does). Hashes exactly as the owned name does (the derives hash
 /// the fields in the same order).
-#[derive(Hash)]
+#[derive(Hash, Clone, Copy)]
 pub struct Name<'a> {
     /// The database.
     pub db: u8,
@@ -63,7 +75,7 @@ impl SessionName {
 }
 
 impl Name<'_> {
-    fn to_owned(&self) -> SessionName {
+    fn to_owned(self) -> SessionName {
         SessionName {
             db: self.db,
             key: self.key.into(),
@@ -95,6 +107,9 @@ pub struct Put {
     pub created: bool,
     /// The user the session named before, if it changed.
     pub previous_user: Option<Arc<str>>,
+    /// The session names a user it did not name before (created with one, logged in, or
+    /// logged in as someone else): what a per-user limit checks.
+    pub user_linked: bool,
 }
 
 /// Counts of sessions and of distinct users with at least one.
@@ -108,45 +123,72 @@ pub struct Counts {
 
 #[derive(Debug, Default)]
 struct User {
-    sessions: HashSet<SessionName>,
+    /// The user's sessions, each with its family and creation time (what a per-user limit
+    /// needs to pick the oldest without visiting the session shards).
+    sessions: HashMap<SessionName, (u16, u64)>,
     /// Sessions per family, for the per-family user counts (a user is usually in one or two).
     families: Vec<(u16, u32)>,
 }
 
-/// The index. See the module documentation.
 #[derive(Debug, Default)]
+struct Users {
+    map: HashMap<Arc<str>, User>,
+    /// Distinct users per family.
+    per_family: Vec<u64>,
+}
+
+/// The index. See the module documentation.
+#[derive(Debug)]
 pub struct Index {
-    sessions: HashMap<SessionName, Meta>,
-    users: HashMap<Arc<str>, User>,
-    /// Per family: sessions and distinct users.
-    families: Vec<Counts>,
-    bytes: u64,
+    shards: Box<[Mutex<HashMap<SessionName, Meta>>]>,
+    hasher: foldhash::fast::RandomState,
+    users: Mutex<Users>,
+    /// Sessions per family.
+    family_sessions: Box<[AtomicU64]>,
+    bytes: AtomicU64,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Plain data changed in small steps; a panic mid-step would be a bug here, and serving
+    // on beats failing every later write.
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Index {
     /// An empty index for `families` families.
     pub fn new(families: usize) -> Index {
         Index {
-            families: vec![Counts::default(); families],
-            ..Index::default()
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            hasher: foldhash::fast::RandomState::default(),
+            users: Mutex::new(Users {
+                map: HashMap::new(),
+                per_family: vec![0; families],
+            }),
+            family_sessions: (0..families).map(|_| AtomicU64::new(0)).collect(),
+            bytes: AtomicU64::new(0),
         }
+    }
+
+    fn shard(&self, name: Name<'_>) -> MutexGuard<'_, HashMap<SessionName, Meta>> {
+        lock(&self.shards[self.hasher.hash_one(name.key) as usize % SHARDS])
     }
 
     /// The estimated bytes held (see the module documentation).
     pub fn bytes(&self) -> u64 {
-        self.bytes
+        self.bytes.load(Ordering::Relaxed)
     }
 
     /// Records a write of the session `name` of `family` naming `user`, with its deadline.
     pub fn put(
-        &mut self,
+        &self,
         name: Name<'_>,
         family: u16,
         user: Option<&str>,
         expires_at: Option<u64>,
         now: u64,
     ) -> Put {
-        if let Some(meta) = self.sessions.get_mut(&name) {
+        let mut shard = self.shard(name);
+        if let Some((owned, meta)) = shard.get_key_value_mut(&name) {
             meta.written_at = now;
             meta.seen_at = now;
             meta.expires_at = expires_at;
@@ -154,30 +196,30 @@ impl Index {
                 return Put {
                     created: false,
                     previous_user: None,
+                    user_linked: false,
                 };
             }
             let previous = meta.user.take();
-            let (name, family) = self
-                .sessions
-                .get_key_value(&name)
-                .map(|(name, meta)| (name.clone(), meta.family))
-                .expect("just found");
+            let mut users = lock(&self.users);
             if let Some(previous) = &previous {
-                self.unlink_user(previous, &name, family);
+                self.unlink(&mut users, previous, owned, meta.family);
             }
-            let user = user.map(|user| self.link_user(user, &name, family));
-            self.sessions.get_mut(&name).expect("just found").user = user;
+            meta.user =
+                user.map(|user| self.link(&mut users, user, owned, meta.family, meta.created_at));
             return Put {
                 created: false,
                 previous_user: previous,
+                user_linked: user.is_some(),
             };
         }
-        let name = name.to_owned();
-        let user = user.map(|user| self.link_user(user, &name, family));
-        self.bytes += name.key.len() as u64 + SESSION_OVERHEAD;
-        self.families[family as usize].sessions += 1;
-        self.sessions.insert(
-            name,
+        let owned = name.to_owned();
+        let user_linked = user.is_some();
+        let user = user.map(|user| self.link(&mut lock(&self.users), user, &owned, family, now));
+        self.bytes
+            .fetch_add(owned.key.len() as u64 + SESSION_OVERHEAD, Ordering::Relaxed);
+        self.family_sessions[family as usize].fetch_add(1, Ordering::Relaxed);
+        shard.insert(
+            owned,
             Meta {
                 family,
                 user,
@@ -190,12 +232,13 @@ impl Index {
         Put {
             created: true,
             previous_user: None,
+            user_linked,
         }
     }
 
     /// Records a change of deadline (a touch), which also counts as seen.
-    pub fn retime(&mut self, name: Name<'_>, expires_at: Option<u64>, now: u64) {
-        if let Some(meta) = self.sessions.get_mut(&name) {
+    pub fn retime(&self, name: Name<'_>, expires_at: Option<u64>, now: u64) {
+        if let Some(meta) = self.shard(name).get_mut(&name) {
             meta.expires_at = expires_at;
             meta.seen_at = now;
         }
@@ -203,74 +246,92 @@ impl Index {
 
     /// Records a write that changed the session's data but not its user (a hash field
     /// other than the one with the data).
-    pub fn written(&mut self, name: Name<'_>, now: u64) {
-        if let Some(meta) = self.sessions.get_mut(&name) {
+    pub fn written(&self, name: Name<'_>, now: u64) {
+        if let Some(meta) = self.shard(name).get_mut(&name) {
             meta.written_at = now;
             meta.seen_at = now;
         }
     }
 
     /// Records a read.
-    pub fn seen(&mut self, name: Name<'_>, now: u64) {
-        if let Some(meta) = self.sessions.get_mut(&name) {
+    pub fn seen(&self, name: Name<'_>, now: u64) {
+        if let Some(meta) = self.shard(name).get_mut(&name) {
             meta.seen_at = now;
         }
     }
 
     /// Forgets the session `name` (deleted, expired, revoked, renamed away); returns what
     /// was known of it.
-    pub fn remove(&mut self, name: Name<'_>) -> Option<Meta> {
-        let (name, meta) = self.sessions.remove_entry(&name)?;
-        self.bytes -= name.key.len() as u64 + SESSION_OVERHEAD;
-        self.families[meta.family as usize].sessions -= 1;
-        if let Some(user) = &meta.user {
-            self.unlink_user(user, &name, meta.family);
-        }
+    pub fn remove(&self, name: Name<'_>) -> Option<Meta> {
+        let mut shard = self.shard(name);
+        let (owned, meta) = shard.remove_entry(&name)?;
+        self.forget(&owned, &meta);
         Some(meta)
     }
 
+    fn forget(&self, name: &SessionName, meta: &Meta) {
+        self.bytes
+            .fetch_sub(name.key.len() as u64 + SESSION_OVERHEAD, Ordering::Relaxed);
+        self.family_sessions[meta.family as usize].fetch_sub(1, Ordering::Relaxed);
+        if let Some(user) = &meta.user {
+            self.unlink(&mut lock(&self.users), user, name, meta.family);
+        }
+    }
+
     /// Forgets every session of database `db` (a flush).
-    pub fn clear(&mut self, db: u8) {
-        let names: Vec<SessionName> = self
-            .sessions
-            .keys()
-            .filter(|name| name.db == db)
-            .cloned()
-            .collect();
-        for name in names {
-            self.remove(Name { db, key: &name.key });
+    pub fn clear(&self, db: u8) {
+        for shard in self.shards.iter() {
+            let mut shard = lock(shard);
+            let gone: Vec<SessionName> = shard.keys().filter(|n| n.db == db).cloned().collect();
+            for name in gone {
+                if let Some(meta) = shard.remove(&name) {
+                    self.forget(&name, &meta);
+                }
+            }
         }
     }
 
     /// What is known of the session `name`.
-    pub fn get(&self, name: Name<'_>) -> Option<&Meta> {
-        self.sessions.get(&name)
+    pub fn get(&self, name: Name<'_>) -> Option<Meta> {
+        self.shard(name).get(&name).cloned()
     }
 
     /// The counts in all families, or in one.
     pub fn counts(&self, family: Option<u16>) -> Counts {
+        let users = lock(&self.users);
         match family {
-            Some(family) => self.families[family as usize],
+            Some(family) => Counts {
+                sessions: self.family_sessions[family as usize].load(Ordering::Relaxed),
+                users: users.per_family[family as usize],
+            },
             None => Counts {
-                sessions: self.sessions.len() as u64,
-                users: self.users.len() as u64,
+                sessions: self
+                    .family_sessions
+                    .iter()
+                    .map(|n| n.load(Ordering::Relaxed))
+                    .sum(),
+                users: users.map.len() as u64,
             },
         }
     }
 
-    /// Sessions without a user never count as a user's; `family` narrows to one family.
+    /// The sessions of `user` (one family's, or all), oldest first. Sessions without a user
+    /// are nobody's.
     pub fn user_sessions(&self, user: &str, family: Option<u16>) -> Vec<(SessionName, Meta)> {
-        let Some(entry) = self.users.get(user) else {
-            return Vec::new();
+        let names: Vec<SessionName> = match lock(&self.users).map.get(user) {
+            None => return Vec::new(),
+            Some(entry) => entry
+                .sessions
+                .iter()
+                .filter(|(_, (f, _))| family.is_none_or(|want| want == *f))
+                .map(|(name, _)| name.clone())
+                .collect(),
         };
-        let mut found: Vec<(SessionName, Meta)> = entry
-            .sessions
-            .iter()
+        let mut found: Vec<(SessionName, Meta)> = names
+            .into_iter()
             .filter_map(|name| {
-                let meta = self.sessions.get(name)?;
-                family
-                    .is_none_or(|f| f == meta.family)
-                    .then(|| (name.clone(), meta.clone()))
+                let meta = self.get(name.as_name())?;
+                Some((name, meta))
             })
             .collect();
         found.sort_by(|a, b| (a.1.created_at, &a.0).cmp(&(b.1.created_at, &b.0)));
@@ -279,7 +340,7 @@ impl Index {
 
     /// How many sessions `user` has in `family`.
     pub fn user_count(&self, user: &str, family: u16) -> u32 {
-        self.users.get(user).map_or(0, |entry| {
+        lock(&self.users).map.get(user).map_or(0, |entry| {
             entry
                 .families
                 .iter()
@@ -289,23 +350,17 @@ impl Index {
     }
 
     /// The oldest session of `user` in `family` other than `except`: the one a per-user
-    /// limit revokes. Oldest by creation, then by the earliest deadline (after a restart
-    /// every creation time is the recovery's), then by name, so the choice is stable.
+    /// limit revokes. Oldest by creation (after a restart every creation time is the
+    /// recovery's), then by name, so the choice is stable.
     pub fn oldest(&self, user: &str, family: u16, except: Name<'_>) -> Option<SessionName> {
-        let entry = self.users.get(user)?;
-        entry
+        let users = lock(&self.users);
+        users
+            .map
+            .get(user)?
             .sessions
             .iter()
-            .filter(|name| !except.equivalent(*name))
-            .filter_map(|name| self.sessions.get(name).map(|meta| (name, meta)))
-            .filter(|(_, meta)| meta.family == family)
-            .min_by(|(a, am), (b, bm)| {
-                (am.created_at, am.expires_at.unwrap_or(u64::MAX), a).cmp(&(
-                    bm.created_at,
-                    bm.expires_at.unwrap_or(u64::MAX),
-                    b,
-                ))
-            })
+            .filter(|(name, (f, _))| *f == family && !except.equivalent(*name))
+            .min_by(|(a, (_, at)), (b, (_, bt))| (at, a).cmp(&(bt, b)))
             .map(|(name, _)| name.clone())
     }
 
@@ -313,41 +368,51 @@ impl Index {
     #[cfg(test)]
     pub fn all(&self) -> Vec<(SessionName, Meta)> {
         let mut all: Vec<_> = self
-            .sessions
+            .shards
             .iter()
-            .map(|(name, meta)| (name.clone(), meta.clone()))
+            .flat_map(|shard| {
+                lock(shard)
+                    .iter()
+                    .map(|(name, meta)| (name.clone(), meta.clone()))
+                    .collect::<Vec<_>>()
+            })
             .collect();
         all.sort_by(|a, b| a.0.cmp(&b.0));
         all
     }
 
-    fn link_user(&mut self, user: &str, name: &SessionName, family: u16) -> Arc<str> {
-        let (id, entry) = match self.users.get_key_value(user) {
-            Some((id, _)) => {
-                let id = id.clone();
-                let entry = self.users.get_mut(user).expect("just found");
-                (id, entry)
-            }
+    fn link(
+        &self,
+        users: &mut Users,
+        user: &str,
+        name: &SessionName,
+        family: u16,
+        created_at: u64,
+    ) -> Arc<str> {
+        let id = match users.map.get_key_value(user) {
+            Some((id, _)) => id.clone(),
             None => {
                 let id: Arc<str> = user.into();
-                self.bytes += id.len() as u64 + USER_OVERHEAD;
-                let entry = self.users.entry(id.clone()).or_default();
-                (id, entry)
+                self.bytes
+                    .fetch_add(id.len() as u64 + USER_OVERHEAD, Ordering::Relaxed);
+                users.map.insert(id.clone(), User::default());
+                id
             }
         };
-        entry.sessions.insert(name.clone());
+        let entry = users.map.get_mut(user).expect("just made");
+        entry.sessions.insert(name.clone(), (family, created_at));
         match entry.families.iter_mut().find(|(f, _)| *f == family) {
             Some((_, n)) => *n += 1,
             None => {
                 entry.families.push((family, 1));
-                self.families[family as usize].users += 1;
+                users.per_family[family as usize] += 1;
             }
         }
         id
     }
 
-    fn unlink_user(&mut self, user: &str, name: &SessionName, family: u16) {
-        let Some(entry) = self.users.get_mut(user) else {
+    fn unlink(&self, users: &mut Users, user: &str, name: &SessionName, family: u16) {
+        let Some(entry) = users.map.get_mut(user) else {
             return;
         };
         entry.sessions.remove(name);
@@ -355,12 +420,13 @@ impl Index {
             entry.families[i].1 -= 1;
             if entry.families[i].1 == 0 {
                 entry.families.swap_remove(i);
-                self.families[family as usize].users -= 1;
+                users.per_family[family as usize] -= 1;
             }
         }
         if entry.sessions.is_empty() {
-            self.users.remove(user);
-            self.bytes -= user.len() as u64 + USER_OVERHEAD;
+            users.map.remove(user);
+            self.bytes
+                .fetch_sub(user.len() as u64 + USER_OVERHEAD, Ordering::Relaxed);
         }
     }
 }
@@ -378,7 +444,7 @@ mod tests {
 
     #[test]
     fn counts_follow_logins_logouts_and_a_change_of_user() {
-        let mut index = Index::new(2);
+        let index = Index::new(2);
         let a = name(0, b"memc.sess.key.a");
         let b = name(0, b"memc.sess.key.b");
         let c = name(0, b"sess:c");
@@ -453,7 +519,7 @@ mod tests {
 
     #[test]
     fn times_are_kept_per_session_and_a_flush_is_per_database() {
-        let mut index = Index::new(1);
+        let index = Index::new(1);
         let a = name(0, b"k");
         let b = name(1, b"k");
         index.put(a.as_name(), 0, Some("u"), Some(50), 10);

@@ -26,7 +26,7 @@ pub(crate) mod index;
 mod tests;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use sessiond_session_format::{Families, Family, Identity};
 use sessiond_store::{Budget, DerivedCharge, ElementOp, Kind, Mutation, Store, Value};
@@ -87,15 +87,14 @@ pub(crate) struct SessionStats {
     pub revoked_by_limit: AtomicU64,
 }
 
-struct State {
-    index: Index,
-    charge: DerivedCharge,
-}
-
 /// The session layer of one server. See the module documentation.
 pub(crate) struct Sessions {
     families: Families,
-    state: Mutex<State>,
+    index: Index,
+    /// The index's size as charged to the budget; followed by [`Sessions::sync_charge`].
+    charge: Mutex<DerivedCharge>,
+    /// What `charge` holds, readable without its lock.
+    charged: AtomicU64,
     pubsub: Arc<PubSub>,
     max_per_user: Option<u32>,
     revocation_hold: u64,
@@ -110,10 +109,9 @@ impl Sessions {
     pub fn new(settings: Settings, budget: Arc<Budget>, pubsub: Arc<PubSub>) -> Sessions {
         let families = Families::new(settings.families).expect("validated by the configuration");
         Sessions {
-            state: Mutex::new(State {
-                index: Index::new(families.len()),
-                charge: DerivedCharge::new(budget),
-            }),
+            index: Index::new(families.len()),
+            charge: Mutex::new(DerivedCharge::new(budget)),
+            charged: AtomicU64::new(0),
             families,
             pubsub,
             max_per_user: settings.max_per_user,
@@ -124,10 +122,17 @@ impl Sessions {
         }
     }
 
-    fn state(&self) -> MutexGuard<'_, State> {
-        // The index is plain data updated in small steps; a panic mid-step would be a bug
-        // here, and serving on is better than failing every write after it.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    /// Moves the budget's charge to the index's size, when it changed (a session or user
+    /// came or went): one atomic load and compare otherwise.
+    fn sync_charge(&self) {
+        if self.index.bytes() == self.charged.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut charge = self.charge.lock().unwrap_or_else(|e| e.into_inner());
+        // Read again under the lock, so the last of two racing callers sets the latest size.
+        let bytes = self.index.bytes();
+        charge.set(bytes);
+        self.charged.store(bytes, Ordering::Relaxed);
     }
 
     /// The configured families.
@@ -193,11 +198,8 @@ impl Sessions {
                         ElementOp::HashSet { field, value }
                             if found.hash_field.as_deref() == Some(field) =>
                         {
-                            let expires = self
-                                .state()
-                                .index
-                                .get(Name { db, key })
-                                .and_then(|m| m.expires_at);
+                            let expires =
+                                self.index.get(Name { db, key }).and_then(|m| m.expires_at);
                             match self.user_of(found, value) {
                                 Some(user) => {
                                     self.put(db, key, family as u16, user.as_deref(), expires, now)
@@ -205,7 +207,7 @@ impl Sessions {
                                 None => self.forget(db, key, "destroyed", now),
                             }
                         }
-                        _ => self.state().index.written(Name { db, key }, now),
+                        _ => self.index.written(Name { db, key }, now),
                     }
                 }
             }
@@ -213,14 +215,12 @@ impl Sessions {
             Mutation::Revoke { key, .. } => self.forget(db, key, "revoked", now),
             Mutation::Deadline { key, deadline } => {
                 if self.families.classify(key).is_some() {
-                    self.state().index.retime(Name { db, key }, deadline, now);
+                    self.index.retime(Name { db, key }, deadline, now);
                 }
             }
             Mutation::Clear => {
-                let mut state = self.state();
-                state.index.clear(db);
-                let bytes = state.index.bytes();
-                state.charge.set(bytes);
+                self.index.clear(db);
+                self.sync_charge();
             }
         }
     }
@@ -233,7 +233,7 @@ impl Sessions {
     /// A key of database `db` found live by a read.
     pub fn read(&self, db: u8, key: &[u8], now: u64) {
         if self.families.classify(key).is_some() {
-            self.state().index.seen(Name { db, key }, now);
+            self.index.seen(Name { db, key }, now);
         }
     }
 
@@ -262,26 +262,19 @@ impl Sessions {
         now: u64,
     ) {
         let name = Name { db, key };
-        let put = {
-            let mut state = self.state();
-            let put = state
-                .index
-                .put(Name { db, key }, family, user, expires_at, now);
-            if let (Some(max), Some(user)) = (self.max_per_user, user)
-                && (put.created || put.previous_user.is_some())
-                && state.index.user_count(user, family) > max
-                && let Some(oldest) = state.index.oldest(user, family, name)
-            {
-                self.pending
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(oldest);
-                self.has_pending.store(true, Ordering::Release);
-            }
-            let bytes = state.index.bytes();
-            state.charge.set(bytes);
-            put
-        };
+        let put = self.index.put(name, family, user, expires_at, now);
+        if let (Some(max), Some(user)) = (self.max_per_user, user)
+            && put.user_linked
+            && self.index.user_count(user, family) > max
+            && let Some(oldest) = self.index.oldest(user, family, name)
+        {
+            self.pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(oldest);
+            self.has_pending.store(true, Ordering::Release);
+        }
+        self.sync_charge();
         let event = if put.created { "created" } else { "updated" };
         self.publish(event, db, key, family, user, now);
     }
@@ -290,13 +283,8 @@ impl Sessions {
         let Some((family, _)) = self.families.classify(key) else {
             return;
         };
-        let removed = {
-            let mut state = self.state();
-            let removed = state.index.remove(Name { db, key });
-            let bytes = state.index.bytes();
-            state.charge.set(bytes);
-            removed
-        };
+        let removed = self.index.remove(Name { db, key });
+        self.sync_charge();
         if let Some(meta) = removed {
             self.publish(event, db, key, family as u16, meta.user.as_deref(), now);
         }
@@ -340,31 +328,28 @@ impl Sessions {
                         _ => Some(None),
                     };
                     let Some(user) = user else { continue };
-                    let mut state = self.state();
                     let name = Name {
                         db: db as u8,
                         key: &key,
                     };
-                    state
-                        .index
+                    self.index
                         .put(name, family as u16, user.as_deref(), entry.deadline, now);
-                    let bytes = state.index.bytes();
-                    state.charge.set(bytes);
                 }
             }
         }
+        self.sync_charge();
     }
 
     // Operations (SESSION.* commands, and the HTTP API).
 
     /// Sessions and distinct users, in all families or in one.
     pub fn counts(&self, family: Option<u16>) -> Counts {
-        self.state().index.counts(family)
+        self.index.counts(family)
     }
 
     /// The sessions of `user` (in one family, or all), oldest first.
     pub fn list(&self, user: &str, family: Option<u16>) -> Vec<SessionInfo> {
-        let found = self.state().index.user_sessions(user, family);
+        let found = self.index.user_sessions(user, family);
         found
             .into_iter()
             .map(|(name, meta)| self.info(name.as_name(), &meta))
@@ -373,7 +358,7 @@ impl Sessions {
 
     /// What the index knows of the session under `key` in database `db`.
     pub fn get(&self, db: u8, key: &[u8]) -> Option<SessionInfo> {
-        let meta = self.state().index.get(Name { db, key }).cloned()?;
+        let meta = self.index.get(Name { db, key })?;
         Some(self.info(Name { db, key }, &meta))
     }
 
@@ -425,7 +410,7 @@ impl Sessions {
         except: Option<(u8, &[u8])>,
         now: u64,
     ) -> u64 {
-        let targets = self.state().index.user_sessions(user, family);
+        let targets = self.index.user_sessions(user, family);
         let mut revoked = 0;
         for (name, _) in targets {
             if except == Some((name.db, &name.key[..])) {
@@ -471,11 +456,11 @@ impl Sessions {
     /// Every indexed session, for comparisons with the store in tests.
     #[cfg(test)]
     pub fn snapshot(&self) -> Vec<(SessionName, Meta)> {
-        self.state().index.all()
+        self.index.all()
     }
 
     /// The index's estimated size, charged to the budget.
     pub fn bytes(&self) -> u64 {
-        self.state().charge.held()
+        self.charged.load(Ordering::Relaxed)
     }
 }

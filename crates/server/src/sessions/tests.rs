@@ -690,3 +690,20 @@ fn hostile_sessions_cost_bounded_work_and_replies() {
     assert_eq!(undecodable, 3);
     assert_eq!(counts(&shared, &mut s, None), (203, 1));
 }
+
+#[test]
+fn logging_in_on_an_anonymous_session_counts_against_the_per_user_limit() {
+    let shared = shared_with(Some(1));
+    let mut s = Session::new(&shared, String::new(), String::new(), NOW);
+    mc_set(&shared, "memc.sess.key.f1", &php_login(3), 600, NOW);
+    // PHP's usual path: a session starts empty, and a later write logs it in.
+    mc_set(&shared, "memc.sess.key.f2", "", 600, NOW + 1);
+    assert_eq!(counts(&shared, &mut s, None), (2, 1));
+    mc_set(&shared, "memc.sess.key.f2", &php_login(3), 600, NOW + 2);
+    assert_eq!(counts(&shared, &mut s, None), (1, 1));
+    assert!(
+        shared.databases[0]
+            .get(b"memc.sess.key.f1", NOW + 3)
+            .is_none()
+    );
+}
