@@ -77,11 +77,12 @@ pub(crate) fn routes(shared: Arc<Shared>) -> axum::Router<Arc<Shared>> {
         .route("/admin/style.css", get(style))
         .route("/admin/revoke", post(confirm_page))
         .route("/admin/revoke/confirm", post(revoke))
-        .layer(axum::middleware::from_fn(page_headers))
         .layer(axum::middleware::from_fn_with_state(
             (shared, Access::Admin),
             authorize,
         ))
+        // Outermost, so refusals of access get the headers too.
+        .layer(axum::middleware::from_fn(page_headers))
 }
 
 /// The headers of every admin response (and refusal).
@@ -519,16 +520,16 @@ fn user_sessions(sessions: &Sessions, admin: &str, user: &str, notice: Option<&s
 
 fn revoke_form(user: &str, session: &str, token: &str, label: &str, id: &str) -> String {
     let id = if session.is_empty() {
-        format!("id=\"{id}\"")
+        format!("class=\"danger\" id=\"{id}\"")
     } else {
-        format!("class=\"{id}\"")
+        format!("class=\"danger {id}\"")
     };
     format!(
         "<form method=\"post\" action=\"/admin/revoke\">\
          <input type=\"hidden\" name=\"user\" value=\"{}\">\
          <input type=\"hidden\" name=\"session\" value=\"{}\">\
          <input type=\"hidden\" name=\"token\" value=\"{}\">\
-         <button type=\"submit\" class=\"danger\" {id}>{}</button></form>",
+         <button type=\"submit\" {id}>{}</button></form>",
         escape(user),
         escape(session),
         escape(token),
