@@ -558,24 +558,24 @@ fn checked(
     headers: &HeaderMap,
     form: Result<Form<RevokeForm>, FormRejection>,
     action: &str,
-) -> Result<(String, RevokeForm), Response> {
+) -> Result<(String, RevokeForm), Box<Response>> {
     if !same_origin(headers) {
-        return Err(forbidden(
+        return Err(Box::new(forbidden(
             "Cross-origin request refused: the form must be posted from this server's own page.",
-        ));
+        )));
     }
     let Ok(Form(form)) = form else {
-        return Err(message_page(
+        return Err(Box::new(message_page(
             StatusCode::BAD_REQUEST,
             "Bad request",
             "The form is incomplete.",
-        ));
+        )));
     };
     let admin = admin_name(shared, headers);
     if !token_valid(&admin, action, &form.user, &form.token) {
-        return Err(forbidden(
+        return Err(Box::new(forbidden(
             "The form's token is missing or wrong (reload the page and try again).",
-        ));
+        )));
     }
     Ok((admin, form))
 }
@@ -601,7 +601,7 @@ async fn confirm_page(
 ) -> Response {
     let (admin, form) = match checked(&shared, &headers, form, "revoke") {
         Ok(checked) => checked,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let Some(sessions) = shared.sessions.as_deref() else {
         return layer_off();
@@ -654,7 +654,7 @@ async fn revoke(
 ) -> Response {
     let (admin, form) = match checked(&shared, &headers, form, "confirm") {
         Ok(checked) => checked,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let Some(sessions) = shared.sessions.as_deref() else {
         return layer_off();
@@ -745,7 +745,7 @@ fn token_valid(admin: &str, action: &str, user: &str, given: &str) -> bool {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || s.is_empty() {
+    if !s.len().is_multiple_of(2) || s.is_empty() {
         return None;
     }
     (0..s.len())
