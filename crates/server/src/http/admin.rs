@@ -28,6 +28,8 @@
 //! its `Referer`) names the `Host` it was sent to and `Sec-Fetch-Site`, if sent, says
 //! `same-origin`; and unless its `token` is the HMAC-SHA256, under a random key drawn once
 //! per process, of the admin's name, the action (`revoke`, `confirm`) and the target user.
+//! With no password configured (the page is open, on loopback only), a request must also
+//! name a loopback host, against DNS rebinding.
 
 use std::fmt::Write as _;
 use std::sync::{Arc, OnceLock};
@@ -78,11 +80,46 @@ pub(crate) fn routes(shared: Arc<Shared>) -> axum::Router<Arc<Shared>> {
         .route("/admin/revoke", post(confirm_page))
         .route("/admin/revoke/confirm", post(revoke))
         .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            loopback_when_open,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
             (shared, Access::Admin),
             authorize,
         ))
         // Outermost, so refusals of access get the headers too.
         .layer(axum::middleware::from_fn(page_headers))
+}
+
+/// With no password configured (protected mode: loopback only, nobody logs in), only a
+/// request for a loopback host (`localhost`, `127.0.0.1`, `[::1]`, with any port) is
+/// served, so a web page cannot reach the open page through DNS rebinding (its own name
+/// resolving to 127.0.0.1, which would make it same-origin with the page).
+async fn loopback_when_open(
+    State(shared): State<Arc<Shared>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if !shared.users.required() && !loopback_host(request.headers()) {
+        return forbidden(
+            "With no password configured the admin page answers only for localhost,              127.0.0.1 or [::1].",
+        );
+    }
+    next.run(request).await
+}
+
+fn loopback_host(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The headers of every admin response (and refusal).

@@ -782,3 +782,40 @@ fn admin_times_and_escaping() {
         "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
     );
 }
+
+#[tokio::test]
+async fn the_open_admin_page_answers_only_for_loopback_hosts() {
+    // No password: protected mode, nobody logs in; DNS rebinding must not reach the page.
+    let s = shared(None, &[]);
+    for host in [
+        "127.0.0.1:8080",
+        "localhost:8080",
+        "[::1]:8080",
+        "LOCALHOST",
+    ] {
+        let page = call_with(&s, "GET", "/admin", &[("host", host)], "").await;
+        assert_eq!(page.status, StatusCode::OK, "{host}");
+    }
+    for host in [
+        "evil.example",
+        "evil.example:8080",
+        "127.0.0.1.evil.example",
+    ] {
+        let page = call_with(&s, "GET", "/admin", &[("host", host)], "").await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{host}");
+        assert_page_headers(&page);
+    }
+    assert_eq!(get(&s, "/admin", None).await.status, StatusCode::FORBIDDEN);
+    // With credentials configured, any host name (a proxy's, a DNS name) is fine.
+    let s = admin_shared();
+    let auth = basic("ops", "opspw");
+    let page = call_with(
+        &s,
+        "GET",
+        "/admin",
+        &[("host", "sessiond.internal"), ("authorization", &auth)],
+        "",
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK);
+}
