@@ -355,6 +355,10 @@ async fn expirer(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 tokio::task::yield_now().await;
             }
         }
+        // The admin page's chart: the online counts once a minute (one load in between).
+        if let Some(sessions) = &shared.sessions {
+            sessions.sample(clock::now_ms(), false);
+        }
         // The journal's writer notices when the journal has outgrown the live data; the
         // rewrite it asks for needs the stores, which the server holds.
         if let Some(journal) = &shared.journal

@@ -141,6 +141,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
         ));
         router = router.route(route.path, guarded);
     }
+    // The admin page's HTML routes, outside `ROUTES` (not part of the JSON API).
+    router = router.merge(super::admin::routes(shared.clone()));
     router
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route") })
         .method_not_allowed_fallback(|| async {
@@ -153,7 +155,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
 
 /// Lets the request through if `access` allows it: 401 without (valid) credentials, 403
 /// for a user without the admin role.
-async fn authorize(
+pub(super) async fn authorize(
     State((shared, access)): State<(Arc<Shared>, Access)>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
@@ -190,7 +192,7 @@ async fn authorize(
 
 /// The user the `Authorization` header logs in as: `Basic` with a user's name and password,
 /// or `Bearer` with the `default` user's password.
-fn credentials(
+pub(super) fn credentials(
     shared: &Shared,
     headers: &axum::http::HeaderMap,
 ) -> Option<crate::exec::auth::Identity> {

@@ -1,5 +1,6 @@
-//! The HTTP listener: health checks, `/metrics` and the JSON admin API (`api`) on axum's
-//! router, served by hyper's HTTP/1.1 server connection.
+//! The HTTP listener: health checks, `/metrics`, the JSON admin API (`api`) and the admin
+//! page for browsers (`admin`, under `/admin`) on axum's router, served by hyper's HTTP/1.1
+//! server connection.
 //!
 //! The listener is one more entry of `Server::run`'s accept loop, so it has what the others
 //! have: its own connection limit (`--max-connections`; one connection too many is answered
@@ -27,6 +28,7 @@
 //! replaced by its hash ([`key_hash`]); revocations at `info`, keys hashed likewise. Session
 //! keys are never logged raw.
 
+pub(crate) mod admin;
 pub(crate) mod api;
 #[cfg(test)]
 mod tests;

@@ -483,3 +483,339 @@ async fn a_real_connection_refuses_huge_heads_and_serves_keep_alive() {
     assert_eq!(answer.matches("HTTP/1.1 200 OK").count(), 2, "{answer}");
     assert!(answer.contains("\"ready\""), "{answer}");
 }
+
+// The admin page.
+
+/// A request with `headers`, as `call` makes it.
+async fn call_with(
+    shared: &Arc<Shared>,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Answer {
+    let mut request = Request::builder().method(method).uri(uri);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = super::app(shared.clone())
+        .oneshot(request.body(Body::from(body.to_string())).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap()
+        .to_vec();
+    assert_eq!(
+        headers.get(header::CACHE_CONTROL).map(|v| v.as_bytes()),
+        Some(&b"no-store"[..]),
+        "{method} {uri}"
+    );
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+impl Answer {
+    fn text(&self) -> String {
+        String::from_utf8(self.body.clone()).unwrap()
+    }
+}
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// A form post to the admin page from its own origin, as ops.
+async fn post_form(s: &Arc<Shared>, uri: &str, origin: Option<&str>, body: &str) -> Answer {
+    let auth = basic("ops", "opspw");
+    let mut headers = vec![
+        ("authorization", auth.as_str()),
+        ("host", "admin.example:8080"),
+        ("content-type", FORM),
+    ];
+    if let Some(origin) = origin {
+        headers.push(("origin", origin));
+    }
+    call_with(s, "POST", uri, &headers, body).await
+}
+
+fn form_encode(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{k}={}",
+                percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn admin_shared() -> Arc<Shared> {
+    shared(
+        Some("apppw"),
+        &[("web", Role::App, "webpw"), ("ops", Role::Admin, "opspw")],
+    )
+}
+
+fn assert_page_headers(answer: &Answer) {
+    let h = &answer.headers;
+    assert_eq!(
+        h.get(header::CONTENT_SECURITY_POLICY).unwrap(),
+        super::admin::CSP
+    );
+    assert!(super::admin::CSP.contains("default-src 'none'"));
+    assert!(super::admin::CSP.contains("frame-ancestors 'none'"));
+    assert!(super::admin::CSP.contains("form-action 'self'"));
+    assert_eq!(h.get(header::X_FRAME_OPTIONS).unwrap(), "DENY");
+    assert_eq!(h.get(header::REFERRER_POLICY).unwrap(), "same-origin");
+    assert_eq!(h.get(header::X_CONTENT_TYPE_OPTIONS).unwrap(), "nosniff");
+}
+
+#[tokio::test]
+async fn the_admin_page_needs_an_admin() {
+    let s = admin_shared();
+    for uri in ["/admin", "/admin/users?user=42", "/admin/style.css"] {
+        let none = get(&s, uri, None).await;
+        assert_eq!(none.status, StatusCode::UNAUTHORIZED, "{uri}");
+        assert!(none.headers.contains_key(header::WWW_AUTHENTICATE));
+        assert_page_headers(&none);
+        let app = get(&s, uri, Some(&basic("web", "webpw"))).await;
+        assert_eq!(app.status, StatusCode::FORBIDDEN, "{uri}");
+        let ops = get(&s, uri, Some(&basic("ops", "opspw"))).await;
+        assert_eq!(ops.status, StatusCode::OK, "{uri}");
+        assert_page_headers(&ops);
+    }
+    let anonymous_post = call_with(
+        &s,
+        "POST",
+        "/admin/revoke/confirm",
+        &[
+            ("content-type", FORM),
+            ("host", "h"),
+            ("origin", "http://h"),
+        ],
+        "user=42",
+    )
+    .await;
+    assert_eq!(anonymous_post.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn the_admin_pages_render_and_escape() {
+    let s = admin_shared();
+    mc_set(&s, "memc.sess.key.a1", &php_login(42));
+    mc_set(&s, "memc.sess.key.a2", &php_login(42));
+    mc_set(&s, "memc.sess.key.x1", "user_id|s:8:\"<script>\";");
+    let ops = basic("ops", "opspw");
+
+    let overview = get(&s, "/admin", Some(&ops)).await;
+    assert_eq!(overview.status, StatusCode::OK);
+    assert_eq!(
+        overview.headers.get(header::CONTENT_TYPE).unwrap(),
+        "text/html; charset=utf-8"
+    );
+    let html = overview.text();
+    assert!(html.contains("<svg"), "{html}");
+    assert!(html.contains("id=\"sessions-online\">3<"), "{html}");
+    assert!(html.contains("php-memcached"));
+    assert!(html.contains("Memory used"));
+    // The last events, keys hashed, never in clear.
+    assert!(html.contains("created"), "{html}");
+    assert!(html.contains(&super::key_hash(b"memc.sess.key.a1")));
+    assert!(!html.contains("memc.sess.key"), "{html}");
+    assert!(html.contains("&lt;script&gt;"), "{html}");
+    assert!(!html.contains("<script"), "{html}");
+    assert!(
+        !html.contains("<style"),
+        "inline styles would need a CSP exception"
+    );
+
+    let user = get(&s, "/admin/users?user=%3Cscript%3E", Some(&ops)).await;
+    assert_eq!(user.status, StatusCode::OK);
+    let html = user.text();
+    assert!(html.contains("Sessions of user &lt;script&gt;"), "{html}");
+    assert!(!html.contains("<script"), "{html}");
+    let user = get(&s, "/admin/users?user=42", Some(&ops)).await.text();
+    assert!(
+        user.contains("<span id=\"count\">2</span> sessions<"),
+        "{user}"
+    );
+    assert!(user.contains(&super::key_hash(b"memc.sess.key.a1")));
+    assert!(!user.contains("memc.sess.key"), "{user}");
+    let empty = get(&s, "/admin/users?user=", Some(&ops)).await;
+    assert_eq!(empty.status, StatusCode::OK);
+    let css = get(&s, "/admin/style.css", Some(&ops)).await;
+    assert_eq!(
+        css.headers.get(header::CONTENT_TYPE).unwrap(),
+        "text/css; charset=utf-8"
+    );
+}
+
+#[tokio::test]
+async fn admin_posts_need_the_token_and_the_same_origin() {
+    let s = admin_shared();
+    for n in 1..=3 {
+        mc_set(&s, &format!("memc.sess.key.a{n}"), &php_login(42));
+    }
+    let origin = Some("http://admin.example:8080");
+    let revoke = super::admin::token("ops", "revoke", "42");
+    let confirm = super::admin::token("ops", "confirm", "42");
+    let count = |s: &Arc<Shared>| s.sessions.as_ref().unwrap().list("42", None).len();
+
+    // Missing, wrong, another action's, another user's and another admin's tokens.
+    for (uri, token) in [
+        ("/admin/revoke", String::new()),
+        ("/admin/revoke", "00".repeat(32)),
+        ("/admin/revoke", "not hex".to_string()),
+        ("/admin/revoke", confirm.clone()),
+        ("/admin/revoke/confirm", revoke.clone()),
+        (
+            "/admin/revoke/confirm",
+            super::admin::token("ops", "confirm", "7"),
+        ),
+        (
+            "/admin/revoke/confirm",
+            super::admin::token("root", "confirm", "42"),
+        ),
+    ] {
+        let body = form_encode(&[("user", "42"), ("token", &token)]);
+        let refused = post_form(&s, uri, origin, &body).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{uri} {token}");
+        assert_page_headers(&refused);
+        assert!(refused.text().contains("token"));
+    }
+    let no_token = post_form(&s, "/admin/revoke/confirm", origin, "user=42").await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+
+    // The right token from another origin, from nowhere, or `null`.
+    let good = form_encode(&[("user", "42"), ("token", &confirm)]);
+    for origin in [
+        Some("http://evil.example"),
+        Some("http://admin.example:8081"),
+        Some("null"),
+        None,
+    ] {
+        let refused = post_form(&s, "/admin/revoke/confirm", origin, &good).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{origin:?}");
+        assert!(refused.text().contains("Cross-origin"));
+    }
+    let auth = basic("ops", "opspw");
+    let cross_site = call_with(
+        &s,
+        "POST",
+        "/admin/revoke/confirm",
+        &[
+            ("authorization", &auth),
+            ("host", "admin.example:8080"),
+            ("origin", "http://admin.example:8080"),
+            ("sec-fetch-site", "cross-site"),
+            ("content-type", FORM),
+        ],
+        &good,
+    )
+    .await;
+    assert_eq!(cross_site.status, StatusCode::FORBIDDEN);
+    // A Referer of this origin does without Origin.
+    let referred = call_with(
+        &s,
+        "POST",
+        "/admin/revoke",
+        &[
+            ("authorization", &auth),
+            ("host", "admin.example:8080"),
+            ("referer", "http://admin.example:8080/admin/users?user=42"),
+            ("content-type", FORM),
+        ],
+        &form_encode(&[("user", "42"), ("token", &revoke)]),
+    )
+    .await;
+    assert_eq!(referred.status, StatusCode::OK);
+    assert_eq!(
+        count(&s),
+        3,
+        "nothing revoked by a refused or unconfirmed post"
+    );
+
+    // One session: the confirmation names it, the confirmed post revokes it.
+    let hash = super::key_hash(b"memc.sess.key.a2");
+    let one = form_encode(&[("user", "42"), ("session", &hash), ("token", &revoke)]);
+    let asked = post_form(&s, "/admin/revoke", origin, &one).await;
+    assert_eq!(asked.status, StatusCode::OK);
+    let html = asked.text();
+    assert!(html.contains(&format!(
+        "Revoke session #{hash} (php-memcached) of user 42?"
+    )));
+    assert!(
+        html.contains(&confirm),
+        "the confirmation carries its own token"
+    );
+    let one = form_encode(&[("user", "42"), ("session", &hash), ("token", &confirm)]);
+    let done = post_form(&s, "/admin/revoke/confirm", origin, &one).await;
+    assert_eq!(done.status, StatusCode::OK);
+    assert!(done.text().contains("Revoked 1 session of user 42."));
+    assert_eq!(count(&s), 2);
+
+    // All of them.
+    let all = form_encode(&[("user", "42"), ("token", &revoke)]);
+    let asked = post_form(&s, "/admin/revoke", origin, &all).await;
+    assert!(asked.text().contains("Revoke 2 sessions of user 42?"));
+    let done = post_form(&s, "/admin/revoke/confirm", origin, &good).await;
+    assert_eq!(done.status, StatusCode::OK);
+    assert!(done.text().contains("Revoked 2 sessions of user 42."));
+    assert_eq!(count(&s), 0);
+    let overview = get(&s, "/admin", Some(&auth)).await.text();
+    assert!(overview.contains("revoked"), "{overview}");
+}
+
+#[test]
+fn admin_times_and_escaping() {
+    assert_eq!(super::admin::time(0), "1970-01-01 00:00:00");
+    assert_eq!(super::admin::time(1_798_761_599_000), "2026-12-31 23:59:59");
+    assert_eq!(super::admin::time(951_782_400_000), "2000-02-29 00:00:00");
+    assert_eq!(
+        super::admin::escape("<a href=\"x\">&'"),
+        "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+    );
+}
+
+#[tokio::test]
+async fn the_open_admin_page_answers_only_for_loopback_hosts() {
+    // No password: protected mode, nobody logs in; DNS rebinding must not reach the page.
+    let s = shared(None, &[]);
+    for host in [
+        "127.0.0.1:8080",
+        "localhost:8080",
+        "[::1]:8080",
+        "LOCALHOST",
+    ] {
+        let page = call_with(&s, "GET", "/admin", &[("host", host)], "").await;
+        assert_eq!(page.status, StatusCode::OK, "{host}");
+    }
+    for host in [
+        "evil.example",
+        "evil.example:8080",
+        "127.0.0.1.evil.example",
+    ] {
+        let page = call_with(&s, "GET", "/admin", &[("host", host)], "").await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{host}");
+        assert_page_headers(&page);
+    }
+    assert_eq!(get(&s, "/admin", None).await.status, StatusCode::FORBIDDEN);
+    // With credentials configured, any host name (a proxy's, a DNS name) is fine.
+    let s = admin_shared();
+    let auth = basic("ops", "opspw");
+    let page = call_with(
+        &s,
+        "GET",
+        "/admin",
+        &[("host", "sessiond.internal"), ("authorization", &auth)],
+        "",
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK);
+}

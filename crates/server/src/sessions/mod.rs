@@ -25,6 +25,7 @@ pub(crate) mod index;
 #[cfg(test)]
 mod tests;
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -72,6 +73,39 @@ pub(crate) struct SessionInfo {
     pub expires_at: Option<u64>,
 }
 
+/// How many recent lifecycle events [`Sessions::recent`] keeps.
+pub(crate) const RECENT_EVENTS: usize = 50;
+/// How many per-minute samples [`Sessions::history`] keeps: the last hour.
+pub(crate) const HISTORY_MINUTES: usize = 60;
+
+/// A lifecycle event as the admin page shows it: the key only as its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RecentEvent {
+    /// When (Unix ms).
+    pub at: u64,
+    /// `created`, `destroyed`, `expired` or `revoked` (not `updated`: one per write).
+    pub event: &'static str,
+    /// The database.
+    pub db: u8,
+    /// The family's name.
+    pub family: String,
+    /// The user, if the session named one.
+    pub user: Option<String>,
+    /// The key's hash (`http::key_hash`), never the key.
+    pub key_hash: String,
+}
+
+/// The online counts at one minute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Sample {
+    /// Unix minute (ms / 60 000).
+    pub minute: u64,
+    /// Sessions.
+    pub sessions: u64,
+    /// Distinct users.
+    pub users: u64,
+}
+
 /// A family name that is not configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct UnknownFamily;
@@ -101,6 +135,12 @@ pub(crate) struct Sessions {
     /// Sessions the per-user limit picked, revoked by the next [`Sessions::settle`].
     pending: Mutex<Vec<SessionName>>,
     has_pending: AtomicBool,
+    /// The last [`RECENT_EVENTS`] lifecycle events, oldest first (the admin page).
+    recent: Mutex<VecDeque<RecentEvent>>,
+    /// One sample per minute over the last hour, oldest first (the admin page's chart).
+    history: Mutex<VecDeque<Sample>>,
+    /// The minute of the last sample, so the expirer's tick costs one load in between.
+    sampled_minute: AtomicU64,
     pub stats: SessionStats,
 }
 
@@ -118,6 +158,9 @@ impl Sessions {
             revocation_hold: settings.revocation_hold,
             pending: Mutex::new(Vec::new()),
             has_pending: AtomicBool::new(false),
+            recent: Mutex::new(VecDeque::with_capacity(RECENT_EVENTS)),
+            history: Mutex::new(VecDeque::with_capacity(HISTORY_MINUTES)),
+            sampled_minute: AtomicU64::new(0),
             stats: SessionStats::default(),
         }
     }
@@ -279,7 +322,7 @@ impl Sessions {
         self.publish(event, db, key, family, user, now);
     }
 
-    fn forget(&self, db: u8, key: &[u8], event: &str, now: u64) {
+    fn forget(&self, db: u8, key: &[u8], event: &'static str, now: u64) {
         let Some((family, _)) = self.families.classify(key) else {
             return;
         };
@@ -290,8 +333,32 @@ impl Sessions {
         }
     }
 
-    /// Publishes a lifecycle event, if anyone listens.
-    fn publish(&self, event: &str, db: u8, key: &[u8], family: u16, user: Option<&str>, now: u64) {
+    /// Publishes a lifecycle event, if anyone listens, and keeps it (but not `updated`, one
+    /// per write) among the recent ones with the key hashed.
+    fn publish(
+        &self,
+        event: &'static str,
+        db: u8,
+        key: &[u8],
+        family: u16,
+        user: Option<&str>,
+        now: u64,
+    ) {
+        if event != "updated" {
+            let kept = RecentEvent {
+                at: now,
+                event,
+                db,
+                family: self.families.get(family as usize).name.clone(),
+                user: user.map(str::to_owned),
+                key_hash: crate::http::key_hash(key),
+            };
+            let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+            if recent.len() == RECENT_EVENTS {
+                recent.pop_front();
+            }
+            recent.push_back(kept);
+        }
         if !self.pubsub.listened(EVENTS_CHANNEL.as_bytes()) {
             return;
         }
@@ -436,6 +503,46 @@ impl Sessions {
                 self.stats.revoked_by_limit.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// The recent lifecycle events, newest first.
+    pub fn recent(&self) -> Vec<RecentEvent> {
+        let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        recent.iter().rev().cloned().collect()
+    }
+
+    /// Records the online counts for the minute of `now`, once per minute (the expirer's
+    /// tick calls this: one atomic load until the minute changes), or again when `force`
+    /// (the admin page, so its chart ends at the current counts).
+    pub fn sample(&self, now: u64, force: bool) {
+        let minute = now / 60_000;
+        if !force && self.sampled_minute.load(Ordering::Relaxed) == minute {
+            return;
+        }
+        self.sampled_minute.store(minute, Ordering::Relaxed);
+        let counts = self.counts(None);
+        let sample = Sample {
+            minute,
+            sessions: counts.sessions,
+            users: counts.users,
+        };
+        let mut history = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        match history.back_mut() {
+            Some(last) if last.minute == minute => *last = sample,
+            _ => history.push_back(sample),
+        }
+        while history
+            .front()
+            .is_some_and(|s| s.minute + (HISTORY_MINUTES as u64) <= minute)
+        {
+            history.pop_front();
+        }
+    }
+
+    /// The samples of the last hour, oldest first.
+    pub fn history(&self) -> Vec<Sample> {
+        let history = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        history.iter().copied().collect()
     }
 
     fn info(&self, name: Name<'_>, meta: &Meta) -> SessionInfo {

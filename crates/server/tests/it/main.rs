@@ -36,6 +36,9 @@
 //!   events, the index across `kill -9`.
 //! - [`http`]: the HTTP admin API with curl: three php-memcached sessions of one user
 //!   counted, listed, shown and revoked, and the PHP app logged out; credentials and roles.
+//! - [`admin_page`]: the admin page in headless Chromium (chromedriver, through
+//!   [`webdriver`]): an admin finds a user with three PHP sessions, revokes them all, and
+//!   the PHP app logs that user out; saves a screenshot.
 //!
 //! Servers, external programs and the raw memcached and RESP clients come from the
 //! workspace's test harness (`crates/test-harness`, shared with the session middleware's
@@ -47,6 +50,7 @@
 //! `SESSIOND_IT_TARGET=redis` the RESP client tests at the Debian redis-server, to check the
 //! scenarios themselves against the reference servers.
 
+mod admin_page;
 mod auth;
 mod durability;
 mod http;
@@ -67,3 +71,4 @@ mod shared_keyspace;
 mod support;
 mod tls;
 mod transactions;
+mod webdriver;
