@@ -386,13 +386,9 @@ impl Sessions {
                     let Some((family, found)) = self.families.classify(&key) else {
                         continue;
                     };
-                    let user = match (&entry.value, &found.hash_field) {
-                        (Value::Str(value), _) => self.user_of(found, value),
-                        (Value::Hash(hash), Some(field)) => match hash.get(field) {
-                            Some(data) => self.user_of(found, data),
-                            None => Some(None),
-                        },
-                        _ => Some(None),
+                    let user = match session_data(found, &entry.value) {
+                        Some(data) => self.user_of(found, &data),
+                        None => Some(None),
                     };
                     let Some(user) = user else { continue };
                     let name = Name {
@@ -439,14 +435,9 @@ impl Sessions {
         now: u64,
     ) -> Option<(SessionInfo, Result<serde_json::Value, String>)> {
         let info = self.get(db, key)?;
-        let (family, found) = self.families.classify(key)?;
+        let (_, found) = self.families.classify(key)?;
         let entry = databases.get(db as usize)?.peek(key, now)?;
-        let data = match (&entry.value, &found.hash_field) {
-            (Value::Str(value), _) => Some(value.clone()),
-            (Value::Hash(hash), Some(field)) => hash.get(field).cloned(),
-            _ => None,
-        };
-        let _ = family;
+        let data = session_data(found, &entry.value);
         let decoded = match data {
             Some(bytes) => found.decode(&bytes).map_err(|e| e.to_string()),
             None => Err("the session holds no data field".to_string()),
@@ -569,5 +560,15 @@ impl Sessions {
     /// The index's estimated size, charged to the budget.
     pub fn bytes(&self) -> u64 {
         self.charged.load(Ordering::Relaxed)
+    }
+}
+
+/// The bytes holding a session's data in a stored value: a string whole, or the family's
+/// field of a hash; `None` for anything else.
+fn session_data(family: &Family, value: &Value) -> Option<sessiond_store::Bytes> {
+    match (value, &family.hash_field) {
+        (Value::Str(value), _) => Some(value.clone()),
+        (Value::Hash(hash), Some(field)) => hash.get(field).cloned(),
+        _ => None,
     }
 }

@@ -135,13 +135,9 @@ pub fn families(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     let out = sessions
         .families()
         .iter()
-        .map(|family| {
-            let counts = sessions.counts(
-                sessions
-                    .family_index(Some(family.name.as_bytes()))
-                    .ok()
-                    .flatten(),
-            );
+        .enumerate()
+        .map(|(i, family)| {
+            let counts = sessions.counts(Some(i as u16));
             Reply::Map(vec![
                 (text("name"), text(&family.name)),
                 (
