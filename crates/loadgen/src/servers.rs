@@ -168,7 +168,13 @@ fn start_once(
                 "--data-dir",
             ])
             .arg(dir)
-            .args(args);
+            .args(args)
+            // The other listeners on free ports or off, never their fixed defaults (6379,
+            // 8080), which another server may hold. Through the environment rather than
+            // flags, so that a build from before a listener existed still starts (A/B runs
+            // against older binaries): an unknown variable is ignored, an unknown flag not.
+            .env("SESSIOND_RESP_LISTEN", "127.0.0.1:0")
+            .env("SESSIOND_HTTP_LISTEN", "off");
             spawn_and_read_addr(cmd, log, "listening memcache ")
         }
         Kind::Ceiling => {
