@@ -64,9 +64,16 @@ pub enum BlockOp {
 }
 
 impl BlockOp {
-    /// The reply to a client whose wait timed out: a null array for the pops, a null bulk
-    /// for the moves (Redis's `nullarray` and `null`).
+    /// The reply to a client whose wait timed out (or was ended by `CLIENT UNBLOCK`): a
+    /// null array, for the moves too (Redis 7.0 answers every timed-out list wait so).
     pub fn timed_out(&self) -> Reply {
+        Reply::NullArray
+    }
+
+    /// The reply of a blocking command that found nothing where it may not block (inside
+    /// `EXEC` or a script): a null array for the pops, a null bulk for the moves, as their
+    /// non-blocking twins answer.
+    pub fn found_nothing(&self) -> Reply {
         match self {
             BlockOp::Pop(_) | BlockOp::MultiPop(..) => Reply::NullArray,
             BlockOp::Move { .. } => Reply::Null,

@@ -438,7 +438,7 @@ pub fn lmpop(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
 /// blocking command that found nothing (Redis's answer inside `MULTI` and scripts).
 fn block(ctx: &mut Ctx<'_>, keys: &[&Bytes], op: BlockOp, timeout_ms: Option<u64>) -> Handled {
     if !ctx.session.may_block || ctx.session.in_script {
-        return Ok(op.timed_out().into());
+        return Ok(op.found_nothing().into());
     }
     let mut unique: Vec<Bytes> = Vec::with_capacity(keys.len());
     for key in keys {
