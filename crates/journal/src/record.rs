@@ -1019,6 +1019,57 @@ mod tests {
     }
 
     #[test]
+    fn list_records_round_trip_in_v2_and_are_refused_in_v1() {
+        let item = &b"element"[..];
+        let mut whole = Vec::new();
+        // An empty list encodes its version only; the store never journals one, but the
+        // encoding must still be valid.
+        Value::empty(Kind::List).encode_members(&mut whole);
+        let ops = [
+            ElementOp::ListPush { end: End::Left, item, version: 1 },
+            ElementOp::ListPush { end: End::Right, item: b"", version: u64::MAX },
+            ElementOp::ListPop { end: End::Right, count: 3, version: 2 },
+            ElementOp::ListSet { index: 7, item, version: 3 },
+            ElementOp::ListInsert { index: 0, item, version: 4 },
+            ElementOp::ListRem { count: -2, item, version: 5 },
+            ElementOp::ListTrim { start: 1, end: 9, version: 6 },
+        ];
+        let mut mutations: Vec<Mutation<'_>> = ops
+            .iter()
+            .map(|op| Mutation::Element { key: b"k", op: *op })
+            .collect();
+        mutations.push(Mutation::PutCollection {
+            key: b"k",
+            kind: Kind::List,
+            members: &whole,
+            deadline: Some(9),
+        });
+        for mutation in mutations {
+            let record = Record::new(2, mutation);
+            let mut out = Vec::new();
+            encode(&record, &mut out).unwrap();
+            let (decoded, used) = decode(Version::V2, &out).unwrap();
+            assert_eq!((decoded, used), (record, out.len()));
+            let mut v1 = Vec::new();
+            assert_eq!(
+                encode_frame(Version::V1, &record, &mut v1),
+                Err(EncodeError::Invalid),
+                "{mutation:?} written as V1"
+            );
+        }
+        // Unknown ends and truncated fields are refused, never a panic.
+        let mut out = Vec::new();
+        encode(&Record::new(0, Mutation::Element { key: b"k", op: ops[0] }), &mut out).unwrap();
+        let payload = out[HEADER_LEN..].to_vec();
+        let mut bad_end = payload.clone();
+        bad_end[2 + 4 + 1 + 1] = 9;
+        assert_eq!(decode_payload(Version::V2, &bad_end), Err(DecodeError::Malformed));
+        for cut in 0..payload.len() {
+            assert!(decode_payload(Version::V2, &payload[..cut]).is_err());
+        }
+    }
+
+    #[test]
     fn keys_longer_than_a_u16_survive_in_v2_and_are_refused_in_v1() {
         // 65,536 is the smallest RESP bulk limit (max(--max-item-size, 64 KiB)), so it is a
         // key length any configuration accepts; V1 cut it to 65,535 bytes.
