@@ -149,8 +149,8 @@ impl Store {
     }
 
     /// Inserts `item` before or after the first element equal to `pivot`; returns the new
-    /// length, `Some(-1)`… as Redis counts: `-1` when the pivot is not there, `0` when the
-    /// key is missing.
+    /// length, `-1` when the pivot is not there, `0` when the key is missing (as `LINSERT`
+    /// answers).
     pub fn list_insert(
         &self,
         key: &[u8],
@@ -233,6 +233,39 @@ impl Store {
             },
         )?;
         Ok(())
+    }
+
+    /// Replaces whatever `key` holds by a new list of `items` (`SORT … STORE`); no items
+    /// removes the key. Returns the new length. Refused whole for memory before the old
+    /// value goes.
+    pub fn list_replace(&self, key: &[u8], items: &[Bytes], now: u64) -> Result<usize, StoreError> {
+        let mut shard = self.shard(key, now);
+        let ctx = self.ctx(now);
+        let reserve: u64 = items.iter().map(|i| cost(i)).sum::<u64>()
+            + key.len() as u64
+            + crate::ITEM_OVERHEAD;
+        drop(ctx.budget.charge(0, reserve)?);
+        shard.take(key, crate::shard::Accept::Any, &ctx)?;
+        if items.is_empty() {
+            return Ok(0);
+        }
+        let result = shard.elements(
+            key,
+            Kind::List,
+            Missing::Create,
+            reserve,
+            &ctx,
+            |value, ops| {
+                let Value::List(list) = value else { return 0 };
+                let list = Arc::make_mut(list);
+                for item in items {
+                    let version = list.push(End::Right, item.clone());
+                    ops.push(Op::ListPush(End::Right, item.clone(), version));
+                }
+                list.len()
+            },
+        );
+        result.map(|n| n.unwrap_or(0))
     }
 
     /// Moves the element at `from` of the list under `src` to `to` of the list under `dst`

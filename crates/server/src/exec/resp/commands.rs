@@ -20,7 +20,7 @@ use sessiond_proto_resp::Reply;
 
 use super::args::{Args, Handled};
 use super::{
-    Ctx, collections, error, is, keys, lists, multi, pubsub, scripting, server, sessions, strings,
+    Ctx, collections, error, is, keys, lists, multi, pubsub, scripting, server, sessions, sort, strings,
 };
 use crate::exec::auth::Identity;
 
@@ -798,6 +798,24 @@ pub static COMMANDS: &[Spec] = &[
         "Removes one or more members from a sorted set."
     ),
     // Lists (`lists`).
+    command!(
+        "sort",
+        -2,
+        [WRITE, DENYOOM],
+        ONE,
+        "generic",
+        sort::sort,
+        "Sorts the elements in a list, a set, or a sorted set, optionally storing the result."
+    ),
+    command!(
+        "sort_ro",
+        -2,
+        [READONLY],
+        ONE,
+        "generic",
+        sort::sort_ro,
+        "Returns the sorted elements of a list, a set, or a sorted set."
+    ),
     command!(
         "lpush",
         -3,
