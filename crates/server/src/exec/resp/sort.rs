@@ -163,16 +163,35 @@ fn sort_generic(ctx: &mut Ctx<'_>, args: &mut Args<'_>, read_only: bool) -> Hand
     } else {
         &[]
     };
+    // What the result may cost is bounded as it is built (elements times `GET`s could be
+    // far more than the source): a reply by the output limit, a stored list by the memory
+    // the budget has left.
+    let mut reply_budget = OutputBudget::new(ctx.shared);
+    let budget = ctx.shared.store.budget();
+    let mut store_left = budget.limit().saturating_sub(budget.used());
     let mut out: Vec<Option<Bytes>> = Vec::new();
+    let mut add = |value: Option<Bytes>| -> Result<(), Reply> {
+        let len = value.as_ref().map_or(0, Bytes::len);
+        if o.store.is_some() {
+            let cost = len as u64 + sessiond_store::ELEMENT_OVERHEAD;
+            store_left = store_left
+                .checked_sub(cost)
+                .ok_or_else(|| store_error(StoreError::OutOfMemory))?;
+        } else if !reply_budget.charge(len) {
+            return Err(reply_budget.refusal());
+        }
+        out.push(value);
+        Ok(())
+    };
     for element in selected {
         if o.get.is_empty() {
-            out.push(Some(element.clone()));
+            add(Some(element.clone()))?;
         }
         for pattern in &o.get {
             if pattern[..] == b"#"[..] {
-                out.push(Some(element.clone()));
+                add(Some(element.clone()))?;
             } else {
-                out.push(lookup(ctx, pattern, element));
+                add(lookup(ctx, pattern, element))?;
             }
         }
     }
@@ -192,7 +211,6 @@ fn sort_generic(ctx: &mut Ctx<'_>, args: &mut Args<'_>, read_only: bool) -> Hand
             Ok(Reply::Integer(n as i64).into())
         }
         None => {
-            OutputBudget::check(ctx.shared, out.iter().map(|v| v.as_ref().map_or(0, Bytes::len)))?;
             Ok(Reply::Array(
                 out.into_iter()
                     .map(|v| v.map_or(Reply::Null, Reply::Bulk))
