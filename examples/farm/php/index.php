@@ -7,8 +7,8 @@
 // (what the farm's scenario test and benchmark send). Each response names the node in the
 // `X-Farm-Node` header too.
 //
-// A write is acknowledged only once PHP has stored the session: `session_write_close()`
-// returning false (the store refused or was unreachable) is answered 503, never "done".
+// A write is acknowledged only once PHP has stored the session: a write the store refused or
+// never got (PHP's "Failed to write session data") is answered 503, never "done".
 //
 // Test hook: `?hold=NAME` on /count, when the pool sets FARM_HOLD_DIR, creates
 // `NAME.started` there once the session is read, then waits (at most 20 s) for the file `NAME`
@@ -72,9 +72,22 @@ function resume(bool $wants_json, string $node, array $options = []): bool
         return false;
     }
     if (!session_start($options)) {
+        // Strict mode could not check the id (the store is down) and made a new one: keep
+        // the browser's cookie, or the user would be logged out by the outage itself.
+        header_remove('Set-Cookie');
         answer(503, ['error' => 'the session store is unavailable', 'user' => null], $wants_json, $node);
     }
     return true;
+}
+
+// session_write_close() returns true even when the save handler failed (PHP only warns), so
+// the warning is what tells a stored session from a refused one.
+function save(): bool
+{
+    error_clear_last();
+    session_write_close();
+    $error = error_get_last();
+    return $error === null || !str_contains($error['message'], 'Failed to write session data');
 }
 
 function who(): array
@@ -103,7 +116,7 @@ switch ([$method, $path]) {
         // A new id at login, and the pre-login one deleted: no session fixation.
         session_regenerate_id(true);
         $_SESSION = ['user_id' => $user, 'count' => 0, 'login_node' => $node];
-        if (!session_write_close()) {
+        if (!save()) {
             answer(503, ['error' => 'the session was not saved', 'user' => null], $wants_json, $node);
         }
         answer($wants_json ? 200 : 303, ['user' => $user, 'count' => 0], $wants_json, $node);
@@ -127,7 +140,7 @@ switch ([$method, $path]) {
         $_SESSION['count'] = ($_SESSION['count'] ?? 0) + 1;
         $count = $_SESSION['count'];
         $user = $_SESSION['user_id'];
-        if (!session_write_close()) {
+        if (!save()) {
             answer(503, ['error' => 'the session was not saved', 'user' => null], $wants_json, $node);
         }
         answer($wants_json ? 200 : 303, ['user' => $user, 'count' => $count], $wants_json, $node);
