@@ -73,6 +73,7 @@ mod family;
 mod json;
 mod path;
 mod php;
+mod php_session;
 #[cfg(test)]
 mod tests;
 mod walk;
@@ -80,6 +81,7 @@ mod walk;
 pub use error::{ConfigError, DecodeError};
 pub use family::{Families, Family, Format, Identity};
 pub use path::UserPath;
+pub use php_session::{EncodeError, PhpSession, SerializeHandler};
 
 /// The longest value [`Family::find_user`] and [`Family::decode`] read: 1 MiB. A PHP session
 /// past that is far beyond what PHP's own session handlers are tuned for; refusing it

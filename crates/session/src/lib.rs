@@ -79,10 +79,12 @@ pub mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ConfigError, CookieConfig, SameSite, SessionConfig, Transport};
-pub use id::{LogHasher, SessionId};
+pub use id::{IdFormat, LogHasher, SessionId};
 pub use layer::{SessionLayer, SessionService};
 pub use metrics::MetricsSnapshot;
 pub use session::{MissingSessionLayer, Session, SessionError};
+#[cfg(feature = "php")]
+pub use sessiond_session_format::{PhpSession, SerializeHandler};
 pub use store::cached::{
     BusEvent, CacheConfig, CacheStats, CachedStore, InvalidationBus, LocalBus,
     SERVER_EVENTS_CHANNEL,
@@ -92,6 +94,8 @@ pub use store::file::{FileConfig, FileStore};
 #[cfg(feature = "memcached")]
 pub use store::memcached::{Distribution, MemcachedConfig, MemcachedStore, ServerSpec};
 pub use store::memory::MemoryStore;
+#[cfg(feature = "php")]
+pub use store::php::{PhpSessionConfig, PhpSessionStore};
 #[cfg(feature = "redis")]
 pub use store::redis::{RedisBus, RedisStore};
 #[cfg(feature = "sql")]
