@@ -58,6 +58,10 @@ pub struct FarmConfig {
     pub rust_node: Option<PathBuf>,
     /// Extra arguments for every sessiond node.
     pub sessiond_args: Vec<String>,
+    /// PHP's `session.use_strict_mode` (on by default). php-memcached checks an id with an
+    /// `exist` on the session's primary server only, so with two sessiond nodes and one of
+    /// them down, strict mode logs out that node's users (docs/farm.md, "Two sessiond").
+    pub strict_mode: bool,
 }
 
 impl Default for FarmConfig {
@@ -67,6 +71,7 @@ impl Default for FarmConfig {
             sessiond_nodes: 1,
             rust_node: None,
             sessiond_args: Vec::new(),
+            strict_mode: true,
         }
     }
 }
@@ -357,6 +362,7 @@ redis.session.lock_retries = 3000
                 },
             ),
             ("STORE_LINES", self.store_ini()),
+            ("STRICT_MODE", u8::from(self.config.strict_mode).to_string()),
         ];
         let ini = dir.join(format!("{name}-php.ini"));
         write(&ini, &render("php.ini", &vars));
@@ -482,7 +488,10 @@ redis.session.lock_retries = 3000
         if port == self.rust_port && self.rust_port != 0 {
             return Some(RUST_NODE);
         }
-        self.php.iter().find(|n| n.http_port == port).map(|n| n.name)
+        self.php
+            .iter()
+            .find(|n| n.http_port == port)
+            .map(|n| n.name)
     }
 
     fn php_node(&self, name: &str) -> &PhpNode {

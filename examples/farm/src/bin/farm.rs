@@ -82,7 +82,10 @@ fn main() {
     }
     println!("directory {}", farm.dir().display());
     println!("ready");
-    println!("Open {}/ and log in; Ctrl-C stops the farm.", farm.round_robin_url());
+    println!(
+        "Open {}/ and log in; Ctrl-C stops the farm.",
+        farm.round_robin_url()
+    );
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
