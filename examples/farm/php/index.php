@@ -54,7 +54,7 @@ function page(array $body, string $node): void
         echo '<form method=post action=/logout><button id=logout>Log out</button></form>', "\n";
     } else {
         echo "<p id=anonymous>Not logged in.</p>\n";
-        echo '<form method=post action=/login><input id=name name=user value="alice">',
+        echo '<form method=post action=/login><input id=name name=user placeholder="alice">',
             "<button id=login>Log in</button></form>\n";
     }
     if (isset($body['error'])) {

@@ -430,3 +430,59 @@ fn count_all(farm: &Farm, users: &mut [(String, Client)], expected: &mut [i64], 
         expected[i] = answer.count().expect("a count");
     }
 }
+
+/// Chromium: log in on a PHP node, browse pages served by every node (the Rust one too) with
+/// the same login and counter, count, log out, and every node sees nobody.
+#[test]
+fn chromium_journey() {
+    let farm = farm(1, true);
+    let driver = webdriver::Driver::start();
+    let browser = driver.browser(1000, 800);
+    let php1 = farm.node_url("php1");
+    browser.goto(&format!("{php1}/"));
+    browser.wait_for("/", "Not logged in.");
+    browser.type_into("#name", "erin");
+    browser.click("#login");
+    let page = browser.wait_for("/", "Logged in as erin");
+    assert!(page.contains("Served by php1"), "{page}");
+
+    // The cookie is the host's (ports do not scope cookies), so the load balancer's door
+    // carries the same login. Reload until every node has served a page.
+    let rr = farm.round_robin_url();
+    let mut seen = BTreeSet::new();
+    let mut clicks = 0;
+    for _ in 0..40 {
+        browser.goto(&format!("{rr}/"));
+        let page = browser.wait_for("/", "Logged in as erin");
+        let node = page
+            .split("Served by ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no node on the page: {page}"))
+            .to_string();
+        assert!(
+            page.contains(&format!("count {clicks}")),
+            "{node} shows count {clicks}: {page}"
+        );
+        if seen.insert(node) {
+            // A count on each newly seen node; the 303 lands on the next node.
+            browser.click("#count-button");
+            clicks += 1;
+            browser.wait_for("/", &format!("count {clicks}"));
+        }
+        if seen.len() == farm.node_names().len() {
+            break;
+        }
+    }
+    let all: BTreeSet<String> = farm.node_names().iter().map(|n| n.to_string()).collect();
+    assert_eq!(seen, all, "the browser was served by every node");
+
+    browser.click("#logout");
+    browser.wait_for("/", "Not logged in.");
+    for node in farm.node_names() {
+        browser.goto(&format!("{}/", farm.node_url(node)));
+        let page = browser.wait_for("/", "Not logged in.");
+        assert!(page.contains(&format!("Served by {node}")), "{page}");
+    }
+    println!("chromium: logged in on php1, served by {seen:?} with {clicks} counts, logged out");
+}

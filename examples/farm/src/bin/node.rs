@@ -183,7 +183,7 @@ fn page(node: &Node, shown: &Shown) -> String {
         )),
         None => html.push_str(
             "<p id=anonymous>Not logged in.</p>\n<form method=post action=/login>\
-             <input id=name name=user value=\"alice\"><button id=login>Log in</button></form>\n",
+             <input id=name name=user placeholder=\"alice\"><button id=login>Log in</button></form>\n",
         ),
     }
     if let Some(error) = &shown.error {
