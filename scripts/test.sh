@@ -29,6 +29,12 @@ packages=(
   # The session middleware's SQL store: its conformance suite starts its own PostgreSQL and
   # MariaDB servers (crates/session/tests/it/conformance.rs).
   postgresql mariadb-server
+  # The farm (examples/farm): nginx as the load balancer and each PHP node's web server,
+  # php-fpm for the PHP nodes (each its own master on its own port, never the packaged
+  # service), and curl, the HTTP client its scenario test drives the farm with.
+  nginx php-fpm curl
+  # The farm benchmark's HTTP load generator (bench/farm.sh).
+  wrk
   # The stock Redis exporter, run against the RESP port to check that it still sees the
   # server up with its keys and clients (crates/server/tests/it/redis_exporter.rs).
   prometheus-redis-exporter
@@ -43,8 +49,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo_cmd apt-get update
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y --no-install-recommends "${missing[@]}"
 fi
-# Debian starts the packaged daemons on their default ports; the tests never use those
-# instances, they start their own.
+# Debian starts the packaged daemons on their default ports (nginx on 80, php-fpm on its
+# socket, where the machine runs services at all); the tests never use those instances, they
+# start their own on free ports with their own configurations and pid files.
 
 # Node.js >= 20 with npm, for the express-session/connect-redis client test (its packages are
 # installed from crates/server/tests/node/package-lock.json with `npm ci` by the test itself).
