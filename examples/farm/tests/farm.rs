@@ -390,18 +390,39 @@ fn two_sessiond_nodes_with_a_replica() {
     let mut expected = vec![0i64; users.len()];
     count_all(&farm, &mut users, &mut expected, "both sessiond up");
     for down in 0..2 {
+        // Four more users who log out while the node is down: does its return bring them back?
+        let mut leavers: Vec<Client> = (0..4)
+            .map(|i| {
+                let mut client = Client::new();
+                client.login(&rr, &format!("leaver{down}x{i}"));
+                client
+            })
+            .collect();
+        let old_cookies: Vec<Client> = leavers.clone();
         farm.kill_sessiond(down);
         for (name, client) in users.iter_mut() {
-            let answer = client.get(&rr, "/whoami");
-            assert_user(
-                &answer,
-                Some(name),
-                &farm,
-                &format!("sessiond{} down", down + 1),
-            );
+            for node in farm.node_names() {
+                let answer = client.get(&farm.node_url(node), "/whoami");
+                assert_user(
+                    &answer,
+                    Some(name),
+                    &farm,
+                    &format!("{node} with sessiond{} down", down + 1),
+                );
+            }
         }
         count_all(&farm, &mut users, &mut expected, "one sessiond down");
+        for leaver in &mut leavers {
+            let out = leaver.post(&rr, "/logout", "");
+            assert_eq!(out.status, 200, "logout with one sessiond down: {out:?}");
+        }
         farm.restart_sessiond(down);
+        let mut back = 0;
+        for old in &old_cookies {
+            if old.clone().get(&rr, "/whoami").user().is_some() {
+                back += 1;
+            }
+        }
         // The returning node: which sessions does it answer with older data than the
         // survivor's?
         let mut stale = 0;
@@ -413,9 +434,10 @@ fn two_sessiond_nodes_with_a_replica() {
         }
         println!(
             "ring: sessiond{} killed and restarted: {stale} of {} users read an older session \
-             from it",
+             from it; {back} of {} users who logged out meanwhile are logged in again",
             down + 1,
-            users.len()
+            users.len(),
+            old_cookies.len()
         );
         count_all(&farm, &mut users, &mut expected, "after the restart");
     }
