@@ -281,9 +281,35 @@ fn sticky_survives_a_node(farm: &mut Farm) {
     farm.start_node(home);
 }
 
+/// Malformed and oversized input to every node: a clear refusal, and the node keeps serving.
+fn bad_input_is_refused(farm: &Farm) {
+    let big = format!("user={}", "a".repeat(2 * 1024 * 1024));
+    for node in farm.node_names() {
+        let url = farm.node_url(node);
+        let mut client = Client::new();
+        for form in ["user=%3Cscript%3E", "user=", "nothing", "user=%FF%FE"] {
+            let answer = client.post(&url, "/login", form);
+            assert_eq!(answer.status, 400, "{node} {form}: {answer:?}");
+            assert_eq!(answer.user(), None);
+        }
+        assert!(
+            client.cookie.is_none(),
+            "{node}: no session for a refused login"
+        );
+        // 2 MiB of form: over nginx's 1 MiB client_max_body_size in front of PHP, over
+        // axum's 2 MiB default body limit on the Rust node.
+        let answer = client.post(&url, "/login", &big);
+        assert_eq!(answer.status, 413, "{node}: 2 MiB of form: {answer:?}");
+        let answer = client.get(&url, "/no/such/page");
+        assert_eq!(answer.status, 404, "{node}: {answer:?}");
+        client.login(&url, "still-serving");
+    }
+}
+
 #[test]
 fn one_login_on_every_node() {
     let mut farm = farm(1, true);
+    bad_input_is_refused(&farm);
     round_robin_counter(&farm);
     logout_reaches_every_node(&farm);
     revoke_all_devices(&farm);

@@ -68,7 +68,7 @@ fn main() {
     println!("round-robin {}/", farm.round_robin_url());
     println!("sticky {}/", farm.sticky_url());
     for name in farm.node_names() {
-        println!("node {name} {}/", farm.node_url(&name));
+        println!("node {name} {}/", farm.node_url(name));
     }
     if config.store == Store::Sessiond {
         for i in 0..config.sessiond_nodes {

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
+use axum::extract::rejection::FormRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -249,8 +250,25 @@ async fn login(
     State(node): State<Node>,
     headers: HeaderMap,
     session: Session,
-    Form(form): Form<LoginForm>,
+    form: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
+    // A body axum cannot read as the form is a 400 (413 past the 2 MiB body limit), in the
+    // app's own shape, as PHP answers it.
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(rejection) => {
+            let status = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                StatusCode::PAYLOAD_TOO_LARGE
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            let shown = Shown {
+                error: Some(rejection.body_text()),
+                ..Shown::default()
+            };
+            return answer(&node, &headers, status, shown);
+        }
+    };
     if !valid_user(&form.user) {
         let shown = Shown {
             error: Some("user: 1 to 64 of a-z 0-9 _ . -".into()),
