@@ -479,6 +479,34 @@ fn count_all(farm: &Farm, users: &mut [(String, Client)], expected: &mut [i64], 
     }
 }
 
+/// Waits (polling, at most 15 s) until the page's source contains `needle`; returns it. The
+/// source, unlike an element's text, can be read while a form's redirect is under way, so a
+/// page being replaced is never a stale-element error.
+fn wait_source(browser: &webdriver::Browser, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let source = browser.source();
+        if source.contains(needle) {
+            return source;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waited for {needle:?}; the page is {source}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The node a page names (`<b id="node">php2</b>`).
+fn node_of(source: &str) -> String {
+    source
+        .split("id=\"node\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .unwrap_or_else(|| panic!("no node on the page: {source}"))
+        .to_string()
+}
+
 /// Chromium: log in on a PHP node, browse pages served by every node (the Rust one too) with
 /// the same login and counter, count, log out, and every node sees nobody.
 #[test]
@@ -488,35 +516,31 @@ fn chromium_journey() {
     let browser = driver.browser(1000, 800);
     let php1 = farm.node_url("php1");
     browser.goto(&format!("{php1}/"));
-    browser.wait_for("/", "Not logged in.");
+    wait_source(&browser, "Not logged in.");
     browser.type_into("#name", "erin");
     browser.click("#login");
-    let page = browser.wait_for("/", "Logged in as erin");
-    assert!(page.contains("Served by php1"), "{page}");
+    // The login's 303 comes back to php1's own address, so php1 serves the page.
+    let page = wait_source(&browser, "<b id=\"user\">erin</b>");
+    assert_eq!(node_of(&page), "php1", "{page}");
 
     // The cookie is the host's (ports do not scope cookies), so the load balancer's door
-    // carries the same login. Reload until every node has served a page.
+    // carries the same login. Reload until every node has served a page, counting once on
+    // each newly seen node (the count's 303 lands on the next node).
     let rr = farm.round_robin_url();
     let mut seen = BTreeSet::new();
     let mut clicks = 0;
     for _ in 0..40 {
         browser.goto(&format!("{rr}/"));
-        let page = browser.wait_for("/", "Logged in as erin");
-        let node = page
-            .split("Served by ")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .unwrap_or_else(|| panic!("no node on the page: {page}"))
-            .to_string();
+        let page = wait_source(&browser, "<b id=\"user\">erin</b>");
+        let node = node_of(&page);
         assert!(
-            page.contains(&format!("count {clicks}")),
+            page.contains(&format!("<b id=\"count\">{clicks}</b>")),
             "{node} shows count {clicks}: {page}"
         );
         if seen.insert(node) {
-            // A count on each newly seen node; the 303 lands on the next node.
             browser.click("#count-button");
             clicks += 1;
-            browser.wait_for("/", &format!("count {clicks}"));
+            wait_source(&browser, &format!("<b id=\"count\">{clicks}</b>"));
         }
         if seen.len() == farm.node_names().len() {
             break;
@@ -526,11 +550,11 @@ fn chromium_journey() {
     assert_eq!(seen, all, "the browser was served by every node");
 
     browser.click("#logout");
-    browser.wait_for("/", "Not logged in.");
+    wait_source(&browser, "Not logged in.");
     for node in farm.node_names() {
         browser.goto(&format!("{}/", farm.node_url(node)));
-        let page = browser.wait_for("/", "Not logged in.");
-        assert!(page.contains(&format!("Served by {node}")), "{page}");
+        let page = wait_source(&browser, "Not logged in.");
+        assert_eq!(node_of(&page), node, "{page}");
     }
     println!("chromium: logged in on php1, served by {seen:?} with {clicks} counts, logged out");
 }
