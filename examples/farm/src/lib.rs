@@ -403,7 +403,8 @@ redis.session.lock_retries = 3000
         cmd.args(["--listen", &format!("127.0.0.1:{}", self.rust_port)])
             .args(["--memcached", &servers.join(",")])
             .args(["--replicas", &usize::from(servers.len() > 1).to_string()])
-            .args(["--name", RUST_NODE]);
+            .args(["--name", RUST_NODE])
+            .env("FARM_HOLD_DIR", self.dir.path().join("holds"));
         let child = spawn_listening(
             "the Rust node",
             cmd,

@@ -14,11 +14,12 @@
 //! `Farm::store_ini`); a Rust node that disagreed with PHP on the ring, the prefix or the
 //! lock would see other sessions, or write over PHP's.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
 use axum::extract::rejection::FormRejection;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -311,7 +312,37 @@ async fn login(
     )
 }
 
-async fn count(State(node): State<Node>, headers: HeaderMap, session: Session) -> Response {
+/// The PHP app's test hook, in Rust: with `FARM_HOLD_DIR` set (the farm sets it), `?hold=NAME`
+/// creates `NAME.started` once the session is read and waits (at most 20 s) for the file
+/// `NAME` before writing, so a test can hold a request in flight across a revocation.
+async fn hold(query: &HashMap<String, String>) {
+    let (Some(name), Some(dir)) = (query.get("hold"), std::env::var_os("FARM_HOLD_DIR")) else {
+        return;
+    };
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    {
+        return;
+    }
+    let dir = std::path::PathBuf::from(dir);
+    let _ = std::fs::write(dir.join(format!("{name}.started")), b"");
+    for _ in 0..2000 {
+        if dir.join(name).exists() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn count(
+    State(node): State<Node>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+    session: Session,
+) -> Response {
     let user = match who(&session).await {
         Ok((Some(user), _)) => user,
         Ok((None, _)) => {
@@ -323,9 +354,12 @@ async fn count(State(node): State<Node>, headers: HeaderMap, session: Session) -
         }
         Err(e) => return unavailable(&node, &headers, e),
     };
+    hold(&query).await;
     // `update` re-runs on the stored value if a PHP or Rust request wrote in between, and
     // `save` writes under php-memcached's lock: the increment is acknowledged only once it
-    // is stored, and the count shown is the stored one.
+    // is stored, and the count shown is the stored one. A session that ended meanwhile
+    // (logged out elsewhere, revoked) is not written back: `save` drops the changes and the
+    // session reads empty, which is answered 401, not acknowledged.
     let result = async {
         session
             .update("count", |n: Option<i64>| Some(n.unwrap_or(0) + 1))
@@ -335,7 +369,14 @@ async fn count(State(node): State<Node>, headers: HeaderMap, session: Session) -
     }
     .await;
     match result {
-        Ok(count) => {
+        Ok(None) => {
+            let shown = Shown {
+                error: Some("the session ended while this request ran; nothing was saved".into()),
+                ..Shown::default()
+            };
+            answer(&node, &headers, StatusCode::UNAUTHORIZED, shown)
+        }
+        Ok(Some(count)) => {
             let status = if wants_json(&headers) {
                 StatusCode::OK
             } else {
@@ -347,7 +388,7 @@ async fn count(State(node): State<Node>, headers: HeaderMap, session: Session) -
                 status,
                 Shown {
                     user: Some(user),
-                    count,
+                    count: Some(count),
                     error: None,
                 },
             )
