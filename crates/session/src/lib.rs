@@ -95,7 +95,7 @@ pub use store::file::{FileConfig, FileStore};
 pub use store::memcached::{Distribution, MemcachedConfig, MemcachedStore, ServerSpec};
 pub use store::memory::MemoryStore;
 #[cfg(feature = "php")]
-pub use store::php::{PhpSessionConfig, PhpSessionStore};
+pub use store::php::{PhpSessionConfig, PhpSessionLock, PhpSessionStore};
 #[cfg(feature = "redis")]
 pub use store::redis::{RedisBus, RedisStore};
 #[cfg(feature = "sql")]

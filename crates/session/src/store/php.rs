@@ -31,7 +31,7 @@
 //! starts at `sess_lock_wait_min` ms and doubles up to `sess_lock_wait_max` ms, and
 //! `delete`s it when done. This store takes the same lock, with the same rules, around each
 //! read-compare-write (`update`) and around `delete`, so a PHP request and a Rust write never
-//! interleave; when the wait gives up, the write fails with an error (the layer answers 503)
+//! interleave; when the wait gives up, the write fails with a store error (the layer answers 500)
 //! instead of writing over PHP. A Rust process that dies holding the lock leaves it to
 //! expire after [`PhpSessionConfig::lock_expire`], as a PHP process killed mid-request does.
 //! Loads take no lock: a load that races a PHP request may see the state before it, and the
@@ -151,6 +151,11 @@ impl PhpSessionConfig {
             .with_clock(self.clock.clone())
     }
 }
+
+/// php-memcached's lock on one session, held (see [`PhpSessionStore::lock`]).
+#[must_use = "a lock that is not released blocks the session until it expires"]
+#[derive(Debug)]
+pub struct PhpSessionLock(Option<(Bytes, Vec<usize>)>);
 
 /// The PHP session store. Share it in an `Arc` (the layer does).
 pub struct PhpSessionStore {
@@ -289,9 +294,26 @@ impl PhpSessionStore {
         }
     }
 
-    /// Takes php-memcached's lock on `id`, waiting as PHP waits. Returns the lock's
-    /// placement, to release it.
-    async fn lock(&self, id: &SessionId) -> Result<Option<(Bytes, Vec<usize>)>, StoreError> {
+    /// Takes php-memcached's lock on `id`, waiting as PHP waits, and fails when the wait
+    /// gives up. For a job that must hold a session across several steps as a PHP request
+    /// does; release it with [`PhpSessionStore::unlock`] (or let it expire after
+    /// [`PhpSessionConfig::lock_expire`]). This store's `update` and `delete` take the lock
+    /// themselves: calling them while holding it waits for it, and gives up.
+    pub async fn lock(&self, id: &SessionId) -> Result<PhpSessionLock, StoreError> {
+        Ok(PhpSessionLock(self.take_lock(id).await?))
+    }
+
+    /// Releases a lock [`PhpSessionStore::lock`] took.
+    pub async fn unlock(&self, lock: PhpSessionLock) {
+        self.release(lock.0).await
+    }
+
+    /// Takes the lock unless locking is off. Returns the lock's key and placement, to
+    /// release it.
+    async fn take_lock(
+        &self,
+        id: &SessionId,
+    ) -> Result<Option<(Bytes, Vec<usize>)>, StoreError> {
         if !self.config.locking {
             return Ok(None);
         }
@@ -339,8 +361,9 @@ impl PhpSessionStore {
         }
     }
 
-    /// Releases a lock [`PhpSessionStore::lock`] took: deletes it everywhere, as PHP does.
-    async fn unlock(&self, lock: Option<(Bytes, Vec<usize>)>) {
+    /// Releases a lock [`PhpSessionStore::take_lock`] took: deletes it everywhere, as PHP
+    /// does.
+    async fn release(&self, lock: Option<(Bytes, Vec<usize>)>) {
         let Some((key, list)) = lock else { return };
         let req = request(Command::Delete { key, cas: 0 });
         for &i in &list {
@@ -525,9 +548,9 @@ impl SessionStore for PhpSessionStore {
     ) -> StoreFuture<'a, UpdateOutcome> {
         Box::pin(async move {
             Self::check(record)?;
-            let lock = self.lock(id).await?;
+            let lock = self.take_lock(id).await?;
             let result = self.update_locked(id, record, expected).await;
-            self.unlock(lock).await;
+            self.release(lock).await;
             result
         })
     }
@@ -564,9 +587,9 @@ impl SessionStore for PhpSessionStore {
             // Under the lock, as `session_destroy()` runs inside PHP's: a PHP request in
             // progress writes its session back at its end, which would undo a delete made
             // in the middle of it.
-            let lock = self.lock(id).await?;
+            let lock = self.take_lock(id).await?;
             let result = self.delete_copies(id).await;
-            self.unlock(lock).await;
+            self.release(lock).await;
             result
         })
     }
