@@ -310,10 +310,7 @@ impl PhpSessionStore {
 
     /// Takes the lock unless locking is off. Returns the lock's key and placement, to
     /// release it.
-    async fn take_lock(
-        &self,
-        id: &SessionId,
-    ) -> Result<Option<(Bytes, Vec<usize>)>, StoreError> {
+    async fn take_lock(&self, id: &SessionId) -> Result<Option<(Bytes, Vec<usize>)>, StoreError> {
         if !self.config.locking {
             return Ok(None);
         }

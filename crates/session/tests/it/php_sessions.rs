@@ -81,15 +81,24 @@ impl Farm {
         let ini = [
             ("session.save_handler", "memcached".to_owned()),
             ("session.save_path", self.save_path.clone()),
-            ("session.serialize_handler", self.handler.as_str().to_owned()),
+            (
+                "session.serialize_handler",
+                self.handler.as_str().to_owned(),
+            ),
             ("session.use_cookies", "0".to_owned()),
-            ("session.use_strict_mode", if strict { "1" } else { "0" }.to_owned()),
+            (
+                "session.use_strict_mode",
+                if strict { "1" } else { "0" }.to_owned(),
+            ),
             ("session.cache_limiter", String::new()),
             ("session.gc_maxlifetime", "1440".to_owned()),
             ("memcached.sess_binary_protocol", "1".to_owned()),
             ("memcached.sess_consistent_hash", "1".to_owned()),
             ("memcached.sess_consistent_hash_type", "ketama".to_owned()),
-            ("memcached.sess_number_of_replicas", self.replicas.to_string()),
+            (
+                "memcached.sess_number_of_replicas",
+                self.replicas.to_string(),
+            ),
             ("memcached.sess_remove_failed_servers", "1".to_owned()),
             ("memcached.sess_server_failure_limit", "1".to_owned()),
             ("memcached.sess_locking", "1".to_owned()),
@@ -101,7 +110,8 @@ impl Farm {
         for (k, v) in ini {
             cmd.arg("-d").arg(format!("{k}={v}"));
         }
-        cmd.args(["-r", &format!("{PHP_PRELUDE}\n{script}")]).args(args);
+        cmd.args(["-r", &format!("{PHP_PRELUDE}\n{script}")])
+            .args(args);
         cmd
     }
 
@@ -148,8 +158,7 @@ impl Farm {
     /// A Rust app over the farm.
     fn app(&self) -> App {
         let store = self.store();
-        let layer =
-            SessionLayer::from_arc(store.clone(), store.config().session_config()).unwrap();
+        let layer = SessionLayer::from_arc(store.clone(), store.config().session_config()).unwrap();
         App {
             router: router().layer(layer),
             store,
@@ -359,7 +368,9 @@ fn marked(v: &Value) -> Value {
     match v {
         Value::Number(n) if n.is_f64() => json!({ "float": v }),
         Value::Array(items) => Value::Array(items.iter().map(marked).collect()),
-        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), marked(v))).collect()),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), marked(v))).collect())
+        }
         other => other.clone(),
     }
 }
@@ -490,12 +501,20 @@ async fn objects_survive(handler: SerializeHandler) {
         session_write_close();
         "#
     );
-    assert_eq!(farm.php(false, &check, &[&id]).trim(), "intact", "{handler:?}");
+    assert_eq!(
+        farm.php(false, &check, &[&id]).trim(),
+        "intact",
+        "{handler:?}"
+    );
     // A change before the reference (`same_cart` points at `cart` by number) is refused,
     // not written with a broken reference: the layer answers with an error.
     let r = send(&app, "POST", "/set?k=n&v=%5B1%2C2%5D", Some(&id)).await;
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", r.body);
-    assert_eq!(farm.php(false, &check, &[&id]).trim(), "intact", "{handler:?}");
+    assert_eq!(
+        farm.php(false, &check, &[&id]).trim(),
+        "intact",
+        "{handler:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -712,7 +731,8 @@ async fn a_lock_wait_that_gives_up_is_an_error() {
 async fn logout_from_either_side() {
     let farm = Farm::start(2, 1, SerializeHandler::Php);
     let app = farm.app();
-    let whoami = r#"start_or_die(); echo $_SESSION['user'] ?? 'anonymous', "\n"; session_write_close();"#;
+    let whoami =
+        r#"start_or_die(); echo $_SESSION['user'] ?? 'anonymous', "\n"; session_write_close();"#;
     // Rust logs in (a new id, as `cycle_id` issues); PHP sees the user; Rust logs out.
     let r = send(&app, "POST", "/login?v=alice", None).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
@@ -791,7 +811,11 @@ async fn placement_agrees_with_php() {
         owners[owner] += 1;
         let mut expected = vec![owner, (owner + 1) % 3];
         expected.sort();
-        assert_eq!(farm.holders(&format!("memc.sess.key.{id}")), expected, "{id}");
+        assert_eq!(
+            farm.holders(&format!("memc.sess.key.{id}")),
+            expected,
+            "{id}"
+        );
     }
     assert!(owners.iter().all(|&n| n > 0), "{owners:?}");
 }
@@ -812,7 +836,10 @@ async fn survives_losing(victim: usize) {
     farm.servers[victim].kill();
     for id in &ids {
         let user = rust_get(&app, id, "user").await;
-        assert!(user == json!("php") || user == json!("rust"), "{id}: {user}");
+        assert!(
+            user == json!("php") || user == json!("rust"),
+            "{id}: {user}"
+        );
         // PHP warns about the dead server (libmemcached ejects it), then carries on.
         let out = farm.php_raw(
             false,
@@ -849,7 +876,14 @@ async fn hostile_values_are_errors() {
     // Items of up to 4 MiB, so a value past the decoder's 1 MiB reaches it.
     let farm = Farm::start_with(1, 0, SerializeHandler::Php, || {
         Sessiond::start(&[
-            "--fsync", "no", "--threads", "2", "--resp-listen", "off", "--max-item-size", "4m",
+            "--fsync",
+            "no",
+            "--threads",
+            "2",
+            "--resp-listen",
+            "off",
+            "--max-item-size",
+            "4m",
         ])
     });
     let app = farm.app();
@@ -871,9 +905,17 @@ async fn hostile_values_are_errors() {
         ));
         assert_eq!(reply, "STORED", "{what}");
         let r = send(&app, "GET", "/get?k=x", Some(&id)).await;
-        assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{what}: {}", r.body);
+        assert_eq!(
+            r.status,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{what}: {}",
+            r.body
+        );
         // The value is left alone, and the next session is served.
-        assert!(farm.raw(0, &format!("memc.sess.key.{id}")).is_some(), "{what}");
+        assert!(
+            farm.raw(0, &format!("memc.sess.key.{id}")).is_some(),
+            "{what}"
+        );
         let r = send(&app, "POST", "/set?k=ok&v=1", None).await;
         assert_eq!(r.status, StatusCode::OK, "{what}: {}", r.body);
     }
@@ -889,17 +931,24 @@ async fn store_contract_over_php_values() {
     let mut record = sessiond_session::Record::new(1);
     record.data.insert("a".into(), json!(1));
     assert_eq!(
-        store.create(&id, &record, Duration::from_secs(60)).await.unwrap(),
+        store
+            .create(&id, &record, Duration::from_secs(60))
+            .await
+            .unwrap(),
         sessiond_session::CreateOutcome::Created
     );
     assert_eq!(
-        store.create(&id, &record, Duration::from_secs(60)).await.unwrap(),
+        store
+            .create(&id, &record, Duration::from_secs(60))
+            .await
+            .unwrap(),
         sessiond_session::CreateOutcome::Exists
     );
     let loaded = store.load(&id).await.unwrap().unwrap();
     assert_eq!(loaded.version, store.created_version(&record));
     assert_eq!(
-        farm.raw(0, &format!("memc.sess.key.{}", id.as_str())).unwrap(),
+        farm.raw(0, &format!("memc.sess.key.{}", id.as_str()))
+            .unwrap(),
         b"a|i:1;"
     );
     // PHP writes in between: the version Rust loaded is stale.
@@ -923,7 +972,8 @@ async fn store_contract_over_php_values() {
         sessiond_session::UpdateOutcome::Updated(_)
     ));
     assert_eq!(
-        farm.raw(0, &format!("memc.sess.key.{}", id.as_str())).unwrap(),
+        farm.raw(0, &format!("memc.sess.key.{}", id.as_str()))
+            .unwrap(),
         b"a|i:5;b|i:2;"
     );
     assert!(store.delete(&id).await.unwrap());
