@@ -23,10 +23,10 @@ use sessiond_session::{
     SessionId, SessionLayer, SessionStore,
 };
 use sessiond_test_harness::process::{Finished, Spawned, run_with_timeout};
-use sessiond_test_harness::{McClient, Sessiond};
+use sessiond_test_harness::{McClient, Resp, RespClient, Sessiond};
 use tower::ServiceExt as _;
 
-use crate::common::servers::sessiond_memcached;
+use crate::common::servers::{sessiond_memcached, sessiond_memcached_and_resp};
 
 const PHP: &str = "/usr/bin/php";
 const COOKIE: &str = "PHPSESSID";
@@ -692,6 +692,13 @@ async fn a_stale_lock_expires() {
     let out = farm.php(false, PHP_INCREMENTS, &[&id, "1"]);
     assert_eq!(out.trim(), "1");
     assert_eq!(rust_get(&app, &id, "n").await, json!(3));
+    // A Rust holder that never releases (a process killed mid-write): PHP waits for the
+    // lock to expire, then goes on.
+    let sid = IdFormat::Php.parse(&id).unwrap();
+    std::mem::forget(app.store.lock(&sid).await.unwrap());
+    let out = farm.php(false, PHP_INCREMENTS, &[&id, "1"]);
+    assert_eq!(out.trim(), "1");
+    assert_eq!(rust_get(&app, &id, "n").await, json!(4));
 }
 
 /// When the wait for PHP's lock gives up, the Rust write fails with an error (503) and
@@ -919,6 +926,116 @@ async fn hostile_values_are_errors() {
         let r = send(&app, "POST", "/set?k=ok&v=1", None).await;
         assert_eq!(r.status, StatusCode::OK, "{what}: {}", r.body);
     }
+}
+
+/// A login on the Rust side (`cycle_id`) of a session PHP started: the data moves to a new
+/// id that PHP keeps in strict mode, and the old id is gone for both, as after
+/// `session_regenerate_id(true)`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_login_replaces_a_php_session_id() {
+    let farm = Farm::start(2, 1, SerializeHandler::Php);
+    let app = farm.app();
+    let old = php_id();
+    farm.php(false, "start_or_die(); $_SESSION['cart'] = ['pen'];", &[&old]);
+    let r = send(&app, "POST", "/login?v=carol", Some(&old)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let new = r.cookie.expect("a new id");
+    assert_ne!(new, old);
+    let script = r#"start_or_die(); echo session_id() === $argv[1] ? "kept" : "replaced", " ",
+        json_encode($_SESSION), "\n"; session_write_close();"#;
+    assert_eq!(
+        farm.php(true, script, &[&new]).trim(),
+        r#"kept {"cart":["pen"],"user":"carol"}"#
+    );
+    assert_eq!(farm.php(true, script, &[&old]).trim(), "replaced []");
+    assert!(farm.holders(&format!("memc.sess.key.{old}")).is_empty());
+}
+
+/// Floats Rust writes are spelled as PHP's `serialize()` spells them (so a PHP round trip
+/// changes no byte), for a spread of magnitudes and random bit patterns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn floats_are_spelled_as_php_spells_them() {
+    let farm = Farm::start(1, 0, SerializeHandler::Php);
+    let mut floats = vec![0.1, 1.5, 3.0, -0.0, 1e25, 1.5e-7, 1e-5, 0.0001, 1e15, 1e16, 1e17];
+    floats.extend([f64::MAX, f64::MIN_POSITIVE, 5e-324, 123456.789, -2.5e-300, 1.0 / 3.0]);
+    // A fixed xorshift sequence of bit patterns, so a failure reproduces.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    while floats.len() < 400 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let f = f64::from_bits(x);
+        if f.is_finite() {
+            floats.push(f);
+        }
+    }
+    // Passed to PHP as the exact bits, so no decimal parsing stands between the two sides.
+    // (As a signed integer: PHP's integers are.)
+    let bits: Vec<String> = floats
+        .iter()
+        .map(|f| (f.to_bits() as i64).to_string())
+        .collect();
+    let args: Vec<&str> = std::iter::once("unused")
+        .chain(bits.iter().map(String::as_str))
+        .collect();
+    let out = farm.php(
+        false,
+        r#"foreach (array_slice($argv, 2) as $b) {
+               echo serialize(unpack('d', pack('Q', (int)$b))[1]), "
+";
+           }"#,
+        &args,
+    );
+    let php: Vec<&str> = out.lines().collect();
+    assert_eq!(php.len(), floats.len());
+    for (f, php) in floats.iter().zip(php) {
+        let mut data = serde_json::Map::new();
+        data.insert("x".into(), json!(f));
+        let rust = sessiond_session::PhpSession::default()
+            .with_data(&data)
+            .unwrap()
+            .encode(SerializeHandler::Php)
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(rust).unwrap(),
+            format!("x|{php}"),
+            "{f:e} (bits {})",
+            f.to_bits()
+        );
+    }
+}
+
+/// Writes set the key's TTL to `gc_maxlifetime`, and a load restarts it, as PHP's writes
+/// and per-request touches do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_and_loads_set_the_ttl_to_gc_maxlifetime() {
+    // The RESP listener too, to read the key's TTL (`TTL`).
+    let farm = Farm::start_with(1, 0, SerializeHandler::Php, sessiond_memcached_and_resp);
+    let mut config = farm.store_config();
+    config.gc_maxlifetime = Duration::from_secs(600);
+    let store = Arc::new(PhpSessionStore::new(config).unwrap());
+    let app = App {
+        router: router()
+            .layer(SessionLayer::from_arc(store.clone(), store.config().session_config()).unwrap()),
+        store,
+    };
+    let ttl = |id: &str| {
+        let mut resp = RespClient::connect(farm.servers[0].listener("resp").unwrap());
+        match resp.call(&["TTL", &format!("memc.sess.key.{id}")]).value {
+            Resp::Int(t) => t,
+            other => panic!("TTL replied {other:?}"),
+        }
+    };
+    // PHP writes with its 1440 s; a Rust load restarts the TTL at the store's 600 s.
+    let id = php_id();
+    farm.php(false, "start_or_die(); $_SESSION['n'] = 1;", &[&id]);
+    assert!((1400..=1440).contains(&ttl(&id)), "{}", ttl(&id));
+    assert_eq!(rust_get(&app, &id, "n").await, json!(1));
+    assert!((560..=600).contains(&ttl(&id)), "{}", ttl(&id));
+    // A Rust write sets it too.
+    farm.php(false, "start_or_die(); $_SESSION['n'] = 1;", &[&id]);
+    rust_set(&app, &id, "m", &json!(2)).await;
+    assert!((560..=600).contains(&ttl(&id)), "{}", ttl(&id));
 }
 
 /// The store's contract without the layer: `create` refuses a taken id, `update` is a
