@@ -163,6 +163,9 @@ pub struct PhpSessionStore {
     config: PhpSessionConfig,
 }
 
+/// memcached's longest key.
+const MAX_KEY_LEN: usize = 250;
+
 /// A session's version: the first 8 bytes of the SHA-256 of its value (never 0).
 fn digest(value: &[u8]) -> Version {
     let d = Sha256::digest(value);
@@ -212,6 +215,12 @@ impl PhpSessionStore {
             self.config.memcached.prefix,
             id.as_str()
         ))
+    }
+
+    /// Whether `id`'s keys fit memcached's 250 bytes (the lock key is the longer). An id
+    /// whose keys do not fit has no session, as PHP cannot lock or store it either.
+    fn fits(&self, id: &SessionId) -> bool {
+        self.config.memcached.prefix.len() + "lock.".len() + id.as_str().len() <= MAX_KEY_LEN
     }
 
     fn ttl(&self) -> Duration {
@@ -300,6 +309,11 @@ impl PhpSessionStore {
     /// [`PhpSessionConfig::lock_expire`]). This store's `update` and `delete` take the lock
     /// themselves: calling them while holding it waits for it, and gives up.
     pub async fn lock(&self, id: &SessionId) -> Result<PhpSessionLock, StoreError> {
+        if !self.fits(id) {
+            return Err(StoreError::new(
+                "php session id too long for a memcached key",
+            ));
+        }
         Ok(PhpSessionLock(self.take_lock(id).await?))
     }
 
@@ -466,6 +480,11 @@ impl SessionStore for PhpSessionStore {
     ) -> StoreFuture<'a, CreateOutcome> {
         Box::pin(async move {
             Self::check(record)?;
+            if !self.fits(id) {
+                return Err(StoreError::new(
+                    "php session id too long for a memcached key",
+                ));
+            }
             let session = PhpSession::default()
                 .with_data(&record.data)
                 .map_err(|e| StoreError::new(format!("php session: {e}")))?;
@@ -522,6 +541,9 @@ impl SessionStore for PhpSessionStore {
 
     fn load<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, Option<Versioned>> {
         Box::pin(async move {
+            if !self.fits(id) {
+                return Ok(None);
+            }
             let key = self.key(id);
             let list = self.ring.placement_of(id.as_str());
             let touch = Some(exptime(self.ttl()));
@@ -545,6 +567,9 @@ impl SessionStore for PhpSessionStore {
     ) -> StoreFuture<'a, UpdateOutcome> {
         Box::pin(async move {
             Self::check(record)?;
+            if !self.fits(id) {
+                return Ok(UpdateOutcome::Missing);
+            }
             let lock = self.take_lock(id).await?;
             let result = self.update_locked(id, record, expected).await;
             self.release(lock).await;
@@ -559,6 +584,9 @@ impl SessionStore for PhpSessionStore {
         _ttl: Duration,
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
+            if !self.fits(id) {
+                return Ok(false);
+            }
             let list = self.ring.placement_of(id.as_str());
             let req = request(Command::Touch {
                 key: self.key(id),
@@ -584,6 +612,9 @@ impl SessionStore for PhpSessionStore {
             // Under the lock, as `session_destroy()` runs inside PHP's: a PHP request in
             // progress writes its session back at its end, which would undo a delete made
             // in the middle of it.
+            if !self.fits(id) {
+                return Ok(false);
+            }
             let lock = self.take_lock(id).await?;
             let result = self.delete_copies(id).await;
             self.release(lock).await;

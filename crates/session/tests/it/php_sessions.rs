@@ -210,7 +210,8 @@ fn err(e: SessionError) -> (StatusCode, String) {
     (e.status(), e.to_string())
 }
 
-/// The Rust app: read a key as JSON, set a key to JSON, increment, log in and out.
+/// The Rust app: read a key as JSON, set a key to JSON (or to a long string), increment,
+/// log in and out.
 fn router() -> Router {
     Router::new()
         .route(
@@ -226,6 +227,16 @@ fn router() -> Router {
                 let v: Value = serde_json::from_str(&q.v.unwrap_or_default()).unwrap();
                 s.insert(&q.k.unwrap_or_default(), v).await.map_err(err)?;
                 Ok::<_, (StatusCode, String)>("set")
+            }),
+        )
+        .route(
+            "/fill",
+            post(|s: Session, Query(q): Query<Q>| async move {
+                let n: usize = q.v.unwrap_or_default().parse().unwrap();
+                s.insert(&q.k.unwrap_or_default(), "z".repeat(n))
+                    .await
+                    .map_err(err)?;
+                Ok::<_, (StatusCode, String)>("filled")
             }),
         )
         .route(
@@ -926,6 +937,29 @@ async fn hostile_values_are_errors() {
         let r = send(&app, "POST", "/set?k=ok&v=1", None).await;
         assert_eq!(r.status, StatusCode::OK, "{what}: {}", r.body);
     }
+    // An id of PHP's alphabet whose keys would not fit memcached's 250 bytes is no session
+    // (not an error), and a fresh one is issued.
+    let long = "a".repeat(200);
+    let r = send(&app, "POST", "/set?k=ok&v=1", Some(&long)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_ne!(r.cookie.as_deref(), Some(long.as_str()));
+    // Values Rust cannot write as PHP would read them are refused, not stored: a name with
+    // `|` under the `php` handler, and a session past 1 MiB.
+    let r = send(&app, "POST", "/set?k=a%7Cb&v=1", None).await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", r.body);
+    let id = {
+        let r = send(&app, "POST", "/set?k=ok&v=1", None).await;
+        r.cookie.unwrap()
+    };
+    let r = send(
+        &app,
+        "POST",
+        &format!("/fill?k=big&v={}", 1 << 20),
+        Some(&id),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", r.body);
+    assert_eq!(farm.session_bytes(&app, &id), b"ok|i:1;");
 }
 
 /// A login on the Rust side (`cycle_id`) of a session PHP started: the data moves to a new
@@ -936,7 +970,11 @@ async fn rust_login_replaces_a_php_session_id() {
     let farm = Farm::start(2, 1, SerializeHandler::Php);
     let app = farm.app();
     let old = php_id();
-    farm.php(false, "start_or_die(); $_SESSION['cart'] = ['pen'];", &[&old]);
+    farm.php(
+        false,
+        "start_or_die(); $_SESSION['cart'] = ['pen'];",
+        &[&old],
+    );
     let r = send(&app, "POST", "/login?v=carol", Some(&old)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let new = r.cookie.expect("a new id");
@@ -956,8 +994,17 @@ async fn rust_login_replaces_a_php_session_id() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn floats_are_spelled_as_php_spells_them() {
     let farm = Farm::start(1, 0, SerializeHandler::Php);
-    let mut floats = vec![0.1, 1.5, 3.0, -0.0, 1e25, 1.5e-7, 1e-5, 0.0001, 1e15, 1e16, 1e17];
-    floats.extend([f64::MAX, f64::MIN_POSITIVE, 5e-324, 123456.789, -2.5e-300, 1.0 / 3.0]);
+    let mut floats = vec![
+        0.1, 1.5, 3.0, -0.0, 1e25, 1.5e-7, 1e-5, 0.0001, 1e15, 1e16, 1e17,
+    ];
+    floats.extend([
+        f64::MAX,
+        f64::MIN_POSITIVE,
+        5e-324,
+        123456.789,
+        -2.5e-300,
+        1.0 / 3.0,
+    ]);
     // A fixed xorshift sequence of bit patterns, so a failure reproduces.
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     while floats.len() < 400 {
