@@ -9,7 +9,9 @@ cd "$(dirname "$0")/.."
 packages=(
   # memccapable and the reference memcached the client tests compare against.
   memcached libmemcached-tools
-  # PHP's stock session handlers, and the SASL PLAIN plugin libmemcached logs in with.
+  # PHP's stock session handlers, and the SASL PLAIN plugin libmemcached logs in with; php-cli
+  # with php-memcached is also the other side of the middleware's PHP session store
+  # (crates/session/tests/it/php_sessions.rs).
   php-cli php-memcached php-redis libsasl2-modules
   # Real Redis for the middleware's store tests and redis-cli for RESP scripts; the benchmark
   # kit's smoke test also runs redis-benchmark (redis-tools) for its RESP cross-check.

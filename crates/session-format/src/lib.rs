@@ -16,6 +16,9 @@
 //!   records that are not sessions) walks a value once, skipping everything off the path,
 //!   and allocates only the user id it returns. [`Family::decode`] builds the whole session
 //!   as JSON for an administrator.
+//! - [`PhpSession`] reads a PHP session without loss and writes it back, for the middleware's
+//!   store that shares sessions with PHP: each top-level variable as exact JSON, or kept as
+//!   its bytes when JSON cannot hold it (objects, enum cases, references); see its module.
 //!
 //! # Formats
 //!

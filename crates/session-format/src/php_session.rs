@@ -70,6 +70,10 @@ struct Entry {
     /// The entry's bytes as they were read (name included), or `None` for an entry this
     /// module made; an unchanged entry is written back from them.
     original: Option<Vec<u8>>,
+    /// A later entry has the same name (a value PHP would not write, but reads: the last
+    /// one wins). A shadowed entry is never shown and is kept as it is, unless its name is
+    /// removed, when it goes too (it would otherwise come back into view).
+    shadowed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -135,9 +139,15 @@ impl PhpSession {
             return Ok(Self::default());
         }
         let raw = php::read_entries(handler.framing(), input)?;
+        let mut seen = std::collections::HashSet::new();
+        let mut shadowed = vec![false; raw.len()];
+        for (i, e) in raw.iter().enumerate().rev() {
+            shadowed[i] = !seen.insert(e.name.clone());
+        }
         let entries = raw
             .into_iter()
-            .map(|e| {
+            .zip(shadowed)
+            .map(|(e, shadowed)| {
                 let utf8 = std::str::from_utf8(&e.name).is_ok();
                 Entry {
                     slot: match e.value {
@@ -146,6 +156,7 @@ impl PhpSession {
                     },
                     name: e.name.into_owned(),
                     original: Some(input[e.span].to_vec()),
+                    shadowed,
                 }
             })
             .collect();
@@ -155,7 +166,7 @@ impl PhpSession {
     /// The entries JSON holds, by name: what a Rust app sees.
     pub fn data(&self) -> Map<String, Value> {
         let mut map = Map::new();
-        for entry in &self.entries {
+        for entry in self.entries.iter().filter(|e| !e.shadowed) {
             if let (Slot::Json(value), Ok(name)) = (&entry.slot, std::str::from_utf8(&entry.name)) {
                 map.insert(name.to_owned(), value.clone());
             }
@@ -167,7 +178,7 @@ impl PhpSession {
     pub fn opaque_names(&self) -> Vec<String> {
         self.entries
             .iter()
-            .filter(|e| matches!(e.slot, Slot::Opaque { .. }))
+            .filter(|e| !e.shadowed && matches!(e.slot, Slot::Opaque { .. }))
             .map(|e| String::from_utf8_lossy(&e.name).into_owned())
             .collect()
     }
@@ -176,7 +187,21 @@ impl PhpSession {
     pub fn with_data(&self, data: &Map<String, Value>) -> Result<Self, EncodeError> {
         let mut entries = Vec::with_capacity(self.entries.len() + data.len());
         let mut placed = std::collections::HashSet::new();
+        // The names that stay: those `data` has, and those whose visible entry is opaque.
+        let kept = |name: &[u8]| {
+            std::str::from_utf8(name).is_ok_and(|n| data.contains_key(n))
+                || self
+                    .entries
+                    .iter()
+                    .any(|e| !e.shadowed && e.name == name && matches!(e.slot, Slot::Opaque { .. }))
+        };
         for entry in &self.entries {
+            if entry.shadowed {
+                if kept(&entry.name) {
+                    entries.push(entry.clone());
+                }
+                continue;
+            }
             let name = std::str::from_utf8(&entry.name).ok();
             match (name.and_then(|n| data.get_key_value(n)), &entry.slot) {
                 (Some((name, value)), _) => {
@@ -188,6 +213,7 @@ impl PhpSession {
                             name: entry.name.clone(),
                             slot: Slot::Json(value.clone()),
                             original: None,
+                            shadowed: false,
                         });
                     }
                 }
@@ -201,6 +227,7 @@ impl PhpSession {
                     name: name.as_bytes().to_vec(),
                     slot: Slot::Json(value.clone()),
                     original: None,
+                    shadowed: false,
                 });
             }
         }
@@ -500,6 +527,31 @@ mod tests {
     }
 
     #[test]
+    fn duplicate_names_last_wins() {
+        let v = br#"a|i:1;b|i:2;a|i:3;"#;
+        let s = PhpSession::decode(PHP, v).unwrap();
+        assert_eq!(Value::Object(s.data()), json!({"a": 3, "b": 2}));
+        assert_eq!(s.with_data(&s.data()).unwrap().encode(PHP).unwrap(), v);
+        let mut data = s.data();
+        data.insert("a".into(), json!(4));
+        assert_eq!(
+            s.with_data(&data).unwrap().encode(PHP).unwrap(),
+            br#"a|i:1;b|i:2;a|i:4;"#
+        );
+        data.remove("a");
+        assert_eq!(
+            s.with_data(&data).unwrap().encode(PHP).unwrap(),
+            br#"b|i:2;"#
+        );
+        // A shadowed JSON value behind an opaque one stays hidden, and stays.
+        let v = br#"a|i:1;a|d:INF;"#;
+        let s = PhpSession::decode(PHP, v).unwrap();
+        assert!(s.data().is_empty(), "{s:?}");
+        assert_eq!(s.opaque_names(), ["a"]);
+        assert_eq!(s.with_data(&s.data()).unwrap().encode(PHP).unwrap(), v);
+    }
+
+    #[test]
     fn names_php_cannot_write_are_refused() {
         let mut data = Map::new();
         data.insert("a|b".into(), json!(1));
@@ -617,6 +669,24 @@ mod tests {
         })
     }
 
+    /// Pieces of PHP's syntax, for inputs that are mostly well-formed.
+    const PIECES: [&[u8]; 14] = [
+        b"a|",
+        b"a:1:{",
+        b"a:2:{",
+        b"}",
+        b"i:0;",
+        b"i:1;",
+        b"s:1:\"a\";",
+        b"d:0.5;",
+        b"N;",
+        b"R:1;",
+        b"O:1:\"C\":1:{",
+        b"b:1;",
+        b"E:3:\"A:B\";",
+        b"d:INF;",
+    ];
+
     proptest! {
         /// JSON written by this module reads back as the same JSON, except where PHP's model
         /// differs: an object whose keys are `0..n` in order is a list to PHP.
@@ -634,10 +704,25 @@ mod tests {
 
         /// Arbitrary bytes never panic, and whatever decodes re-encodes to itself.
         #[test]
-        fn any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..64), php in any::<bool>()) {
+        fn any_bytes(
+            bytes in prop_oneof![
+                prop::collection::vec(any::<u8>(), 0..64),
+                // Mostly well-formed: pieces of PHP's syntax in any order.
+                prop::collection::vec(
+                    prop::sample::select(&PIECES[..]),
+                    0..24,
+                )
+                .prop_map(|parts| parts.concat()),
+            ],
+            php in any::<bool>(),
+        ) {
             let handler = if php { PHP } else { SER };
-            if let Ok(s) = PhpSession::decode(handler, &bytes) {
-                let _ = s.encode(handler);
+            if let Ok(s) = PhpSession::decode(handler, &bytes)
+                && let Ok(out) = s.encode(handler)
+            {
+                let again = PhpSession::decode(handler, &out).unwrap();
+                prop_assert_eq!(again.data(), s.data());
+                prop_assert_eq!(s.with_data(&s.data()).unwrap().encode(handler).unwrap(), out);
             }
         }
     }

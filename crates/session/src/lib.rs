@@ -1,7 +1,7 @@
 //! Sessions for axum and other tower apps that never lose an update and never bring back a
 //! logout, over an in-memory store, Redis (7, Cluster) or sessiond's RESP listener, several
-//! memcached-protocol servers (feature `memcached`), an SQL table (feature `sql`) or files
-//! (feature `files`).
+//! memcached-protocol servers (feature `memcached`), a PHP app's own sessions on memcached
+//! (feature `php`), an SQL table (feature `sql`) or files (feature `files`).
 //!
 //! ```no_run
 //! use axum::{Router, routing::get};
@@ -58,7 +58,8 @@
 //! # Modules
 //!
 //! [`store`] holds the store contract and the stores ([`MemoryStore`], `RedisStore`,
-//! `MemcachedStore`, `SqlStore`, `FileStore`, [`CachedStore`]); [`session`] the handle and the write path; [`layer`] the tower glue;
+//! `MemcachedStore`, `PhpSessionStore` (sessions shared with a PHP app), `SqlStore`,
+//! `FileStore`, [`CachedStore`]); [`session`] the handle and the write path; [`layer`] the tower glue;
 //! [`config`], [`cookie`](crate::config::CookieConfig), [`id`], [`clock`] the rest. This crate
 //! does not depend on the sessiond server and opens no sockets except through a store.
 
@@ -95,7 +96,7 @@ pub use store::file::{FileConfig, FileStore};
 pub use store::memcached::{Distribution, MemcachedConfig, MemcachedStore, ServerSpec};
 pub use store::memory::MemoryStore;
 #[cfg(feature = "php")]
-pub use store::php::{PhpSessionConfig, PhpSessionStore};
+pub use store::php::{PhpSessionConfig, PhpSessionLock, PhpSessionStore};
 #[cfg(feature = "redis")]
 pub use store::redis::{RedisBus, RedisStore};
 #[cfg(feature = "sql")]

@@ -31,7 +31,7 @@
 //! starts at `sess_lock_wait_min` ms and doubles up to `sess_lock_wait_max` ms, and
 //! `delete`s it when done. This store takes the same lock, with the same rules, around each
 //! read-compare-write (`update`) and around `delete`, so a PHP request and a Rust write never
-//! interleave; when the wait gives up, the write fails with an error (the layer answers 503)
+//! interleave; when the wait gives up, the write fails with a store error (the layer answers 500)
 //! instead of writing over PHP. A Rust process that dies holding the lock leaves it to
 //! expire after [`PhpSessionConfig::lock_expire`], as a PHP process killed mid-request does.
 //! Loads take no lock: a load that races a PHP request may see the state before it, and the
@@ -152,11 +152,19 @@ impl PhpSessionConfig {
     }
 }
 
+/// php-memcached's lock on one session, held (see [`PhpSessionStore::lock`]).
+#[must_use = "a lock that is not released blocks the session until it expires"]
+#[derive(Debug)]
+pub struct PhpSessionLock(Option<(Bytes, Vec<usize>)>);
+
 /// The PHP session store. Share it in an `Arc` (the layer does).
 pub struct PhpSessionStore {
     ring: MemcachedStore,
     config: PhpSessionConfig,
 }
+
+/// memcached's longest key.
+const MAX_KEY_LEN: usize = 250;
 
 /// A session's version: the first 8 bytes of the SHA-256 of its value (never 0).
 fn digest(value: &[u8]) -> Version {
@@ -207,6 +215,12 @@ impl PhpSessionStore {
             self.config.memcached.prefix,
             id.as_str()
         ))
+    }
+
+    /// Whether `id`'s keys fit memcached's 250 bytes (the lock key is the longer). An id
+    /// whose keys do not fit has no session, as PHP cannot lock or store it either.
+    fn fits(&self, id: &SessionId) -> bool {
+        self.config.memcached.prefix.len() + "lock.".len() + id.as_str().len() <= MAX_KEY_LEN
     }
 
     fn ttl(&self) -> Duration {
@@ -289,9 +303,28 @@ impl PhpSessionStore {
         }
     }
 
-    /// Takes php-memcached's lock on `id`, waiting as PHP waits. Returns the lock's
-    /// placement, to release it.
-    async fn lock(&self, id: &SessionId) -> Result<Option<(Bytes, Vec<usize>)>, StoreError> {
+    /// Takes php-memcached's lock on `id`, waiting as PHP waits, and fails when the wait
+    /// gives up. For a job that must hold a session across several steps as a PHP request
+    /// does; release it with [`PhpSessionStore::unlock`] (or let it expire after
+    /// [`PhpSessionConfig::lock_expire`]). This store's `update` and `delete` take the lock
+    /// themselves: calling them while holding it waits for it, and gives up.
+    pub async fn lock(&self, id: &SessionId) -> Result<PhpSessionLock, StoreError> {
+        if !self.fits(id) {
+            return Err(StoreError::new(
+                "php session id too long for a memcached key",
+            ));
+        }
+        Ok(PhpSessionLock(self.take_lock(id).await?))
+    }
+
+    /// Releases a lock [`PhpSessionStore::lock`] took.
+    pub async fn unlock(&self, lock: PhpSessionLock) {
+        self.release(lock.0).await
+    }
+
+    /// Takes the lock unless locking is off. Returns the lock's key and placement, to
+    /// release it.
+    async fn take_lock(&self, id: &SessionId) -> Result<Option<(Bytes, Vec<usize>)>, StoreError> {
         if !self.config.locking {
             return Ok(None);
         }
@@ -339,8 +372,9 @@ impl PhpSessionStore {
         }
     }
 
-    /// Releases a lock [`PhpSessionStore::lock`] took: deletes it everywhere, as PHP does.
-    async fn unlock(&self, lock: Option<(Bytes, Vec<usize>)>) {
+    /// Releases a lock [`PhpSessionStore::take_lock`] took: deletes it everywhere, as PHP
+    /// does.
+    async fn release(&self, lock: Option<(Bytes, Vec<usize>)>) {
         let Some((key, list)) = lock else { return };
         let req = request(Command::Delete { key, cas: 0 });
         for &i in &list {
@@ -446,6 +480,11 @@ impl SessionStore for PhpSessionStore {
     ) -> StoreFuture<'a, CreateOutcome> {
         Box::pin(async move {
             Self::check(record)?;
+            if !self.fits(id) {
+                return Err(StoreError::new(
+                    "php session id too long for a memcached key",
+                ));
+            }
             let session = PhpSession::default()
                 .with_data(&record.data)
                 .map_err(|e| StoreError::new(format!("php session: {e}")))?;
@@ -502,6 +541,9 @@ impl SessionStore for PhpSessionStore {
 
     fn load<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, Option<Versioned>> {
         Box::pin(async move {
+            if !self.fits(id) {
+                return Ok(None);
+            }
             let key = self.key(id);
             let list = self.ring.placement_of(id.as_str());
             let touch = Some(exptime(self.ttl()));
@@ -525,9 +567,12 @@ impl SessionStore for PhpSessionStore {
     ) -> StoreFuture<'a, UpdateOutcome> {
         Box::pin(async move {
             Self::check(record)?;
-            let lock = self.lock(id).await?;
+            if !self.fits(id) {
+                return Ok(UpdateOutcome::Missing);
+            }
+            let lock = self.take_lock(id).await?;
             let result = self.update_locked(id, record, expected).await;
-            self.unlock(lock).await;
+            self.release(lock).await;
             result
         })
     }
@@ -539,6 +584,9 @@ impl SessionStore for PhpSessionStore {
         _ttl: Duration,
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
+            if !self.fits(id) {
+                return Ok(false);
+            }
             let list = self.ring.placement_of(id.as_str());
             let req = request(Command::Touch {
                 key: self.key(id),
@@ -564,9 +612,12 @@ impl SessionStore for PhpSessionStore {
             // Under the lock, as `session_destroy()` runs inside PHP's: a PHP request in
             // progress writes its session back at its end, which would undo a delete made
             // in the middle of it.
-            let lock = self.lock(id).await?;
+            if !self.fits(id) {
+                return Ok(false);
+            }
+            let lock = self.take_lock(id).await?;
             let result = self.delete_copies(id).await;
-            self.unlock(lock).await;
+            self.release(lock).await;
             result
         })
     }
