@@ -26,7 +26,8 @@ packages=(
   # The font the benchmark kit's chart is drawn with (crates/loadgen, smoke test).
   fonts-dejavu-core
   # Headless Chromium and its WebDriver for the cross-domain login test
-  # (crates/session-tokens/tests/browser).
+  # (crates/session-tokens/tests/browser), the admin page's test and the farm's journey
+  # (examples/farm/tests/farm.rs).
   chromium chromium-driver
   # The session middleware's SQL store: its conformance suite starts its own PostgreSQL and
   # MariaDB servers (crates/session/tests/it/conformance.rs).
