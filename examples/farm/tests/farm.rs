@@ -576,3 +576,61 @@ fn chromium_journey() {
     }
     println!("chromium: logged in on php1, served by {seen:?} with {clicks} counts, logged out");
 }
+
+/// The same ring with PHP's strict mode on, as the other farms run: with one sessiond down,
+/// the PHP nodes log out exactly the users whose session's primary (on libmemcached's ketama
+/// ring, as the middleware computes it) is the dead node, because php-memcached checks an id
+/// with an `exist` on the primary alone; the Rust node, which reads the first live copy,
+/// logs out nobody. This records php-memcached's behaviour that docs/farm.md describes.
+#[test]
+fn two_sessiond_nodes_with_strict_mode() {
+    let mut farm = farm(2, true);
+    let rr = farm.round_robin_url();
+    let servers = format!(
+        "{},{}",
+        farm.sessiond_memcache(0),
+        farm.sessiond_memcache(1)
+    );
+    let mut ring = sessiond_session::PhpSessionConfig::from_save_path(&servers).expect("a ring");
+    ring.memcached.replicas = 1;
+    let ring = sessiond_session::PhpSessionStore::new(ring).expect("a ring");
+    let users: Vec<(String, Client)> = (0..12)
+        .map(|i| {
+            let name = format!("s{i}");
+            let mut client = Client::new();
+            client.login(&rr, &name);
+            (name, client)
+        })
+        .collect();
+    farm.kill_sessiond(0);
+    let mut expected_out = BTreeSet::new();
+    let mut php_out = BTreeSet::new();
+    for (name, client) in &users {
+        let id = client.cookie.clone().expect("a session cookie");
+        if ring.server_index(&id) == 0 {
+            expected_out.insert(name.clone());
+        }
+        let php = client.clone().get(&farm.node_url("php1"), "/whoami");
+        assert_eq!(php.status, 200, "{php:?}");
+        match php.user() {
+            Some(user) => assert_eq!(user, name),
+            None => {
+                php_out.insert(name.clone());
+            }
+        }
+        if farm.node_names().contains(&"rust") {
+            let rust = client.clone().get(&farm.node_url("rust"), "/whoami");
+            assert_user(&rust, Some(name), &farm, "the Rust node, sessiond1 down");
+        }
+    }
+    assert_eq!(
+        php_out, expected_out,
+        "PHP with strict mode logs out the users whose primary is the dead node"
+    );
+    println!(
+        "ring with strict mode: sessiond1 down: PHP logged out {} of {} users (those whose \
+         primary it is), the Rust node none",
+        php_out.len(),
+        users.len()
+    );
+}
