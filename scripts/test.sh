@@ -9,7 +9,9 @@ cd "$(dirname "$0")/.."
 packages=(
   # memccapable and the reference memcached the client tests compare against.
   memcached libmemcached-tools
-  # PHP's stock session handlers, and the SASL PLAIN plugin libmemcached logs in with.
+  # PHP's stock session handlers, and the SASL PLAIN plugin libmemcached logs in with; php-cli
+  # with php-memcached is also the other side of the middleware's PHP session store
+  # (crates/session/tests/it/php_sessions.rs).
   php-cli php-memcached php-redis libsasl2-modules
   # Real Redis for the middleware's store tests and redis-cli for RESP scripts; the benchmark
   # kit's smoke test also runs redis-benchmark (redis-tools) for its RESP cross-check.
@@ -24,11 +26,18 @@ packages=(
   # The font the benchmark kit's chart is drawn with (crates/loadgen, smoke test).
   fonts-dejavu-core
   # Headless Chromium and its WebDriver for the cross-domain login test
-  # (crates/session-tokens/tests/browser).
+  # (crates/session-tokens/tests/browser), the admin page's test and the farm's journey
+  # (examples/farm/tests/farm.rs).
   chromium chromium-driver
   # The session middleware's SQL store: its conformance suite starts its own PostgreSQL and
   # MariaDB servers (crates/session/tests/it/conformance.rs).
   postgresql mariadb-server
+  # The farm (examples/farm): nginx as the load balancer and each PHP node's web server,
+  # php-fpm for the PHP nodes (each its own master on its own port, never the packaged
+  # service), and curl, the HTTP client its scenario test drives the farm with.
+  nginx php-fpm curl
+  # The farm benchmark's HTTP load generator (bench/farm.sh).
+  wrk
   # The stock Redis exporter, run against the RESP port to check that it still sees the
   # server up with its keys and clients (crates/server/tests/it/redis_exporter.rs).
   prometheus-redis-exporter
@@ -43,8 +52,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo_cmd apt-get update
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y --no-install-recommends "${missing[@]}"
 fi
-# Debian starts the packaged daemons on their default ports; the tests never use those
-# instances, they start their own.
+# Debian starts the packaged daemons on their default ports (nginx on 80, php-fpm on its
+# socket, where the machine runs services at all); the tests never use those instances, they
+# start their own on free ports with their own configurations and pid files.
 
 # Node.js >= 20 with npm, for the express-session/connect-redis client test (its packages are
 # installed from crates/server/tests/node/package-lock.json with `npm ci` by the test itself).

@@ -16,6 +16,9 @@
 //!   records that are not sessions) walks a value once, skipping everything off the path,
 //!   and allocates only the user id it returns. [`Family::decode`] builds the whole session
 //!   as JSON for an administrator.
+//! - [`PhpSession`] reads a PHP session without loss and writes it back, for the middleware's
+//!   store that shares sessions with PHP: each top-level variable as exact JSON, or kept as
+//!   its bytes when JSON cannot hold it (objects, enum cases, references); see its module.
 //!
 //! # Formats
 //!
@@ -73,6 +76,7 @@ mod family;
 mod json;
 mod path;
 mod php;
+mod php_session;
 #[cfg(test)]
 mod tests;
 mod walk;
@@ -80,6 +84,7 @@ mod walk;
 pub use error::{ConfigError, DecodeError};
 pub use family::{Families, Family, Format, Identity};
 pub use path::UserPath;
+pub use php_session::{EncodeError, PhpSession, SerializeHandler};
 
 /// The longest value [`Family::find_user`] and [`Family::decode`] read: 1 MiB. A PHP session
 /// past that is far beyond what PHP's own session handlers are tuned for; refusing it

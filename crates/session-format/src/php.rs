@@ -297,3 +297,189 @@ impl<'a> Source<'a> {
         Ok(())
     }
 }
+
+/// One top-level entry of a PHP session as the lossless reader sees it: a variable of the
+/// `php` framing, or a key and value of the `php_serialize` array.
+pub(crate) struct RawEntry<'a> {
+    /// The name (an integer key of `php_serialize` as its decimal text).
+    pub(crate) name: std::borrow::Cow<'a, [u8]>,
+    /// The value as JSON, or `None` when JSON cannot hold it without loss (an object, an
+    /// enum case, a reference, a string or key that is not UTF-8, `INF`/`NAN`).
+    pub(crate) value: Option<serde_json::Value>,
+    /// Where the entry lies in the input, name included (`name|value`, or the key and value).
+    pub(crate) span: std::ops::Range<usize>,
+    /// Whether the value holds a reference (`r:`/`R:`), whose number counts every value
+    /// serialized before it in the whole session.
+    pub(crate) refs: bool,
+}
+
+/// Reads a PHP session whole and without loss: every top-level entry with its span, as JSON
+/// where JSON holds it exactly. The same limits as the walks apply.
+pub(crate) fn read_entries(
+    framing: Framing,
+    input: &[u8],
+) -> Result<Vec<RawEntry<'_>>, DecodeError> {
+    let mut source = Source {
+        input,
+        pos: 0,
+        budget: Budget::new(),
+    };
+    let mut entries = Vec::new();
+    match framing {
+        Framing::Delimited | Framing::LengthPrefixed => {
+            let next_name = match framing {
+                Framing::Delimited => Source::delimited_name,
+                _ => Source::length_prefixed_name,
+            };
+            let depth = enter(0)?;
+            loop {
+                let start = source.pos;
+                let Some(name) = next_name(&mut source)? else {
+                    break;
+                };
+                let mut refs = false;
+                source.budget.take(1)?;
+                let value = source.lossless(depth, &mut refs)?;
+                entries.push(RawEntry {
+                    name: std::borrow::Cow::Borrowed(name),
+                    value,
+                    span: start..source.pos,
+                    refs,
+                });
+            }
+        }
+        Framing::Serialized => {
+            let elements = match source.token()? {
+                Token::Php(PhpToken::Array { elements }) => elements as usize,
+                _ => return Err(DecodeError::UnexpectedRoot),
+            };
+            source.budget.take(1)?;
+            let depth = enter(0)?;
+            source.budget.check_declared(elements)?;
+            for _ in 0..elements {
+                let start = source.pos;
+                let name = match source.key(false)? {
+                    Key::Int(n) => std::borrow::Cow::Owned(n.to_string().into_bytes()),
+                    Key::Bytes(b) => std::borrow::Cow::Borrowed(b),
+                };
+                let mut refs = false;
+                source.budget.take(1)?;
+                let value = source.lossless(depth, &mut refs)?;
+                entries.push(RawEntry {
+                    name,
+                    value,
+                    span: start..source.pos,
+                    refs,
+                });
+            }
+            let end = source.pos;
+            match source.token()? {
+                Token::Php(PhpToken::End) => {}
+                _ => return Err(DecodeError::Malformed { offset: end }),
+            }
+        }
+    }
+    Ok(entries)
+}
+
+impl<'a> Source<'a> {
+    /// Reads one value (already counted) whose container is at `parent_depth`: JSON, or
+    /// `None` when JSON cannot hold it exactly, in which case the value is still read to
+    /// its end and checked, so its bytes can be kept as they are.
+    fn lossless(
+        &mut self,
+        parent_depth: usize,
+        refs: &mut bool,
+    ) -> Result<Option<serde_json::Value>, DecodeError> {
+        use serde_json::Value;
+        let start = self.pos;
+        Ok(match self.token()? {
+            Token::Php(PhpToken::Null) => Some(Value::Null),
+            Token::Php(PhpToken::Boolean(b)) => Some(Value::Bool(b)),
+            Token::Php(PhpToken::Integer(n)) => Some(Value::from(n)),
+            Token::Php(PhpToken::Float(x)) => serde_json::Number::from_f64(x).map(Value::Number),
+            Token::Php(PhpToken::String(s)) => std::str::from_utf8(s.as_bytes())
+                .ok()
+                .map(|s| Value::String(s.to_owned())),
+            Token::Php(PhpToken::Array { elements }) => {
+                self.lossless_entries(parent_depth, elements, false, refs)?
+            }
+            Token::Php(PhpToken::Object { properties, .. }) => {
+                self.lossless_entries(parent_depth, properties, true, refs)?;
+                None
+            }
+            Token::Php(PhpToken::CustomObject { .. }) | Token::EnumCase { .. } => {
+                enter(parent_depth)?;
+                None
+            }
+            Token::Php(PhpToken::Reference { .. }) => {
+                *refs = true;
+                None
+            }
+            Token::Php(PhpToken::End) => return Err(DecodeError::Malformed { offset: start }),
+        })
+    }
+
+    /// The body of an array or object for [`Source::lossless`]: a PHP list (keys `0..n` in
+    /// order) becomes a JSON array, any other array a JSON object with integer keys as
+    /// decimal text (PHP itself makes a decimal key an integer, so nothing is conflated).
+    fn lossless_entries(
+        &mut self,
+        parent_depth: usize,
+        count: u32,
+        property: bool,
+        refs: &mut bool,
+    ) -> Result<Option<serde_json::Value>, DecodeError> {
+        use serde_json::{Map, Value};
+        let depth = enter(parent_depth)?;
+        let count = count as usize;
+        self.budget.check_declared(count)?;
+        let mut exact = true;
+        let mut list = true;
+        let mut items: Vec<(String, Value)> = Vec::with_capacity(count.min(1024));
+        for index in 0..count {
+            let key = self.key(property)?;
+            self.budget.take(1)?;
+            let value = self.lossless(depth, refs)?;
+            if !exact {
+                continue;
+            }
+            let key = match key {
+                Key::Int(n) => {
+                    list &= n == index as i64;
+                    Some(n.to_string())
+                }
+                Key::Bytes(b) => {
+                    list = false;
+                    std::str::from_utf8(b).ok().map(str::to_owned)
+                }
+            };
+            match (key, value) {
+                (Some(key), Some(value)) => items.push((key, value)),
+                _ => {
+                    exact = false;
+                    items = Vec::new();
+                }
+            }
+        }
+        let end = self.pos;
+        match self.token()? {
+            Token::Php(PhpToken::End) => {}
+            _ => return Err(DecodeError::Malformed { offset: end }),
+        }
+        if !exact {
+            return Ok(None);
+        }
+        Ok(Some(if list && count > 0 {
+            Value::Array(items.into_iter().map(|(_, v)| v).collect())
+        } else if count == 0 {
+            Value::Array(Vec::new())
+        } else {
+            let mut map = Map::new();
+            for (key, value) in items {
+                map.insert(key, value);
+            }
+            Value::Object(map)
+        }))
+    }
+}

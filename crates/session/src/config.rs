@@ -18,7 +18,7 @@ use std::time::Duration;
 use http::HeaderName;
 
 use crate::clock::{Clock, SystemClock};
-use crate::id::LogHasher;
+use crate::id::{IdFormat, LogHasher};
 
 /// The cookie's `SameSite` attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +137,9 @@ pub struct SessionConfig {
     pub clock: Arc<dyn Clock>,
     /// How ids are hashed for logs. Default a random salt per process.
     pub log_hasher: LogHasher,
+    /// Which ids are issued and accepted. Default [`IdFormat::Native`]; [`IdFormat::Php`]
+    /// to share sessions with PHP.
+    pub id_format: IdFormat,
 }
 
 impl fmt::Debug for SessionConfig {
@@ -151,6 +154,7 @@ impl fmt::Debug for SessionConfig {
             .field("touch_interval", &self.touch_interval)
             .field("strict", &self.strict)
             .field("max_retries", &self.max_retries)
+            .field("id_format", &self.id_format)
             .finish_non_exhaustive()
     }
 }
@@ -169,6 +173,7 @@ impl Default for SessionConfig {
             max_retries: 16,
             clock: Arc::new(SystemClock),
             log_hasher: LogHasher::random(),
+            id_format: IdFormat::Native,
         }
     }
 }
@@ -283,6 +288,11 @@ impl SessionConfig {
     /// Sets the clock (tests pass a [`crate::ManualClock`]).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+    /// Sets which ids are issued and accepted ([`IdFormat::Php`] to share PHP's sessions).
+    pub fn with_id_format(mut self, format: IdFormat) -> Self {
+        self.id_format = format;
         self
     }
     /// Sets the log hasher (give all app nodes the same salt to correlate their logs).

@@ -50,7 +50,7 @@ pub(crate) fn read_id(headers: &HeaderMap, config: &SessionConfig) -> Option<Str
                         continue;
                     }
                     let v = v.trim();
-                    if SessionId::parse(v).is_some() {
+                    if config.id_format.parse(v).is_some() {
                         return Some(v.to_owned());
                     }
                     first.get_or_insert_with(|| v.to_owned());

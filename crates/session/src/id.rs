@@ -53,6 +53,60 @@ impl SessionId {
     }
 }
 
+/// Which ids the layer issues and accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IdFormat {
+    /// This crate's own ids: 32 URL-safe base64 characters, 192 bits (the default).
+    #[default]
+    Native,
+    /// Ids a PHP app shares (see `PhpSessionStore`): accepted as PHP accepts them
+    /// (`[a-zA-Z0-9,-]`, here 22 to 200 characters: 22 is PHP 8.4's shortest
+    /// `session.sid_length`, and past 200 the memcached key with its prefix and lock prefix
+    /// would not fit in 250 bytes); issued as 32 alphanumeric characters (about 190 bits),
+    /// which PHP accepts whatever its `session.sid_bits_per_character`.
+    Php,
+}
+
+/// PHP's session id alphabet without `,` and `-`: `,` is not a cookie octet (RFC 6265).
+const PHP_ALPHABET: &[u8; 62] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+/// Length of an issued PHP-style id.
+const PHP_ID_CHARS: usize = 32;
+/// Bounds of an accepted PHP-style id.
+const PHP_ID_MIN: usize = 22;
+const PHP_ID_MAX: usize = 200;
+
+impl IdFormat {
+    /// A fresh id of this format from the thread-local CSPRNG.
+    pub fn generate(self) -> SessionId {
+        match self {
+            IdFormat::Native => SessionId::generate(),
+            IdFormat::Php => {
+                let mut rng = rand::rng();
+                let mut id = String::with_capacity(PHP_ID_CHARS);
+                while id.len() < PHP_ID_CHARS {
+                    // Rejection sampling: 248 = 4 × 62, so every character is equally likely.
+                    let b = (rng.next_u32() & 0xff) as u8;
+                    if b < 248 {
+                        id.push(PHP_ALPHABET[usize::from(b % 62)] as char);
+                    }
+                }
+                SessionId(id)
+            }
+        }
+    }
+
+    /// Parses an id a client sent; `None` for anything this format does not accept.
+    pub fn parse(self, s: &str) -> Option<SessionId> {
+        match self {
+            IdFormat::Native => SessionId::parse(s),
+            IdFormat::Php => ((PHP_ID_MIN..=PHP_ID_MAX).contains(&s.len())
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b',' || b == b'-'))
+            .then(|| SessionId(s.to_owned())),
+        }
+    }
+}
+
 impl fmt::Debug for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SessionId(<redacted>)")
@@ -152,5 +206,32 @@ mod tests {
         assert_ne!(a.hash(&id), b.hash(&id));
         assert_eq!(a.hash(&id).len(), 16);
         assert!(!a.hash(&id).contains(id.as_str()));
+    }
+
+    #[test]
+    fn php_ids() {
+        for _ in 0..100 {
+            let id = IdFormat::Php.generate();
+            assert_eq!(id.as_str().len(), 32);
+            assert!(id.as_str().bytes().all(|b| b.is_ascii_alphanumeric()));
+            assert_eq!(IdFormat::Php.parse(id.as_str()), Some(id));
+        }
+        // What PHP issues: 32 hex digits (4 bits per character), 26 of `[0-9a-v]`, `,` and `-`.
+        for ok in [
+            "0123456789abcdef0123456789abcdef",
+            "abcdefghijklmnopqrstuv",
+            "a,b-c0123456789012345678",
+        ] {
+            assert!(IdFormat::Php.parse(ok).is_some(), "{ok}");
+        }
+        for bad in [
+            "",
+            "short",
+            &"a".repeat(201),
+            "0123456789abcdef0123456789abcde;",
+            "0123456789abcdef0123456789abcde ",
+        ] {
+            assert!(IdFormat::Php.parse(bad).is_none(), "{bad}");
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! Sessions for axum and other tower apps that never lose an update and never bring back a
 //! logout, over an in-memory store, Redis (7, Cluster) or sessiond's RESP listener, several
-//! memcached-protocol servers (feature `memcached`), an SQL table (feature `sql`) or files
-//! (feature `files`).
+//! memcached-protocol servers (feature `memcached`), a PHP app's own sessions on memcached
+//! (feature `php`), an SQL table (feature `sql`) or files (feature `files`).
 //!
 //! ```no_run
 //! use axum::{Router, routing::get};
@@ -58,7 +58,8 @@
 //! # Modules
 //!
 //! [`store`] holds the store contract and the stores ([`MemoryStore`], `RedisStore`,
-//! `MemcachedStore`, `SqlStore`, `FileStore`, [`CachedStore`]); [`session`] the handle and the write path; [`layer`] the tower glue;
+//! `MemcachedStore`, `PhpSessionStore` (sessions shared with a PHP app), `SqlStore`,
+//! `FileStore`, [`CachedStore`]); [`session`] the handle and the write path; [`layer`] the tower glue;
 //! [`config`], [`cookie`](crate::config::CookieConfig), [`id`], [`clock`] the rest. This crate
 //! does not depend on the sessiond server and opens no sockets except through a store.
 
@@ -79,10 +80,12 @@ pub mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ConfigError, CookieConfig, SameSite, SessionConfig, Transport};
-pub use id::{LogHasher, SessionId};
+pub use id::{IdFormat, LogHasher, SessionId};
 pub use layer::{SessionLayer, SessionService};
 pub use metrics::MetricsSnapshot;
 pub use session::{MissingSessionLayer, Session, SessionError};
+#[cfg(feature = "php")]
+pub use sessiond_session_format::{PhpSession, SerializeHandler};
 pub use store::cached::{
     BusEvent, CacheConfig, CacheStats, CachedStore, InvalidationBus, LocalBus,
     SERVER_EVENTS_CHANNEL,
@@ -92,6 +95,8 @@ pub use store::file::{FileConfig, FileStore};
 #[cfg(feature = "memcached")]
 pub use store::memcached::{Distribution, MemcachedConfig, MemcachedStore, ServerSpec};
 pub use store::memory::MemoryStore;
+#[cfg(feature = "php")]
+pub use store::php::{PhpSessionConfig, PhpSessionLock, PhpSessionStore};
 #[cfg(feature = "redis")]
 pub use store::redis::{RedisBus, RedisStore};
 #[cfg(feature = "sql")]

@@ -26,7 +26,7 @@ impl Session {
         let Some(raw) = self.inner.incoming.clone() else {
             return Ok(absent);
         };
-        let Some(sent) = SessionId::parse(&raw) else {
+        let Some(sent) = self.config().id_format.parse(&raw) else {
             inc(&self.metrics().malformed_ids);
             tracing::warn!(
                 id_hash = %self.config().log_hasher.hash_str(&raw),
@@ -60,7 +60,7 @@ impl Session {
             }
             let grace = self.config().grace_period.as_millis() as u64;
             if let Some(MovedTo { id, at }) = &record.moved_to {
-                match SessionId::parse(id) {
+                match self.config().id_format.parse(id) {
                     Some(next) if now < at.saturating_add(grace) && hops < MAX_HOPS => {
                         if hops == 0 {
                             inc(&self.metrics().grace_hits);

@@ -169,13 +169,15 @@ impl Session {
         record.data = data.clone();
         let ttl = self.ttl(&record, now);
         for _ in 0..CREATE_ATTEMPTS {
-            let id = adopt.take().unwrap_or_else(SessionId::generate);
+            let id = adopt
+                .take()
+                .unwrap_or_else(|| self.config().id_format.generate());
             if self.store().create(&id, &record, ttl).await? == CreateOutcome::Created {
                 inc(&self.metrics().created);
                 tracing::debug!(id_hash = %self.hash(&id), "session created");
                 return Ok(Stored {
+                    version: self.store().created_version(&record),
                     id,
-                    version: 1,
                     base: record,
                     ops: Vec::new(),
                     cycle: Cycle::No,
@@ -281,7 +283,7 @@ impl Session {
                 .record
                 .moved_to
                 .as_ref()
-                .map(|m| SessionId::parse(&m.id))
+                .map(|m| self.config().id_format.parse(&m.id))
             {
                 None => return Ok(Some((id, latest))),
                 Some(Some(next)) => id = next,
@@ -370,7 +372,7 @@ impl Session {
         record.retired_at = None;
         let ttl = self.ttl(&record, now);
         for _ in 0..CREATE_ATTEMPTS {
-            let id = SessionId::generate();
+            let id = self.config().id_format.generate();
             if self.store().create(&id, &record, ttl).await? == CreateOutcome::Created {
                 return Ok((id, record, ttl));
             }
@@ -404,7 +406,7 @@ impl Session {
     ) -> Result<Written, SessionError> {
         let old = stored.id.clone();
         let (new, mut record, ttl) = self.create_replacement(stored, data, now).await?;
-        let mut new_version: Version = 1;
+        let mut new_version: Version = self.store().created_version(&record);
         for attempt in 0..=self.config().max_retries {
             let mut retired = stored.base.clone();
             retired.moved_to = None;
@@ -482,7 +484,7 @@ impl Session {
         let old = stored.id.clone();
         let (created_at, id_issued_at) = (stored.base.created_at, stored.base.id_issued_at);
         let (new, mut record, ttl) = self.create_replacement(stored, data, now).await?;
-        let mut new_version: Version = 1;
+        let mut new_version: Version = self.store().created_version(&record);
 
         for attempt in 0..=self.config().max_retries {
             let pointer = Record {
@@ -541,7 +543,7 @@ impl Session {
                         let Some((id, current)) = self.reload_following(&old).await? else {
                             return Ok(self.dropped(&old));
                         };
-                        debug_assert!(SessionId::parse(&moved.id).is_some());
+                        debug_assert!(self.config().id_format.parse(&moved.id).is_some());
                         *data = current.record.data.clone();
                         stored.id = id;
                         stored.version = current.version;

@@ -511,7 +511,7 @@ impl<S: SessionStore> SessionStore for CachedStore<S> {
             if out == CreateOutcome::Created {
                 let value = Versioned {
                     record: record.clone(),
-                    version: 1,
+                    version: self.inner.created_version(record),
                 };
                 self.shared.insert(&d, value, since);
             }
@@ -608,6 +608,10 @@ impl<S: SessionStore> SessionStore for CachedStore<S> {
             self.announce(&d).await;
             Ok(out)
         })
+    }
+
+    fn created_version(&self, record: &Record) -> Version {
+        self.inner.created_version(record)
     }
 
     fn key_layout(&self) -> Option<KeyLayout> {

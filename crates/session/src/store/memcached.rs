@@ -170,8 +170,8 @@ impl MemcachedConfig {
 }
 
 /// A server's connections and health.
-struct Server {
-    addr: String,
+pub(super) struct Server {
+    pub(super) addr: String,
     idle: Mutex<Vec<Conn>>,
     health: Mutex<Health>,
 }
@@ -188,7 +188,7 @@ struct Conn {
 }
 
 /// Why one server could not answer.
-enum CallError {
+pub(super) enum CallError {
     /// Marked dead, or the request failed on the network: try the next server.
     Unreachable(String),
     /// The server answered with an error (`SERVER_ERROR …`): the store fails.
@@ -223,7 +223,7 @@ struct Found {
 
 /// memcached's exptime for `ttl`: whole seconds rounded up (0 would mean "never"), and an
 /// absolute Unix time past 30 days, where memcached stops reading it as relative.
-fn exptime(ttl: Duration) -> i64 {
+pub(super) fn exptime(ttl: Duration) -> i64 {
     const THIRTY_DAYS: u64 = 30 * 24 * 3600;
     let secs = ttl.as_millis().div_ceil(1000).max(1) as u64;
     if secs <= THIRTY_DAYS {
@@ -261,7 +261,7 @@ fn store_cmd(mode: StoreMode, key: &Bytes, value: Bytes, ttl: Duration, cas: u64
     }
 }
 
-fn status(reply: &TextReply) -> &[u8] {
+pub(super) fn status(reply: &TextReply) -> &[u8] {
     match reply {
         TextReply::Status(s) => s,
         _ => b"",
@@ -307,7 +307,7 @@ impl Server {
     }
 
     /// Sends one request and reads its reply, on a pooled connection.
-    async fn call(
+    pub(super) async fn call(
         &self,
         req: &TextRequest,
         config: &MemcachedConfig,
@@ -419,11 +419,26 @@ impl MemcachedStore {
 
     /// The servers holding `id`: the owner, then its replicas.
     fn placement(&self, id: &SessionId) -> Vec<usize> {
+        self.placement_of(id.as_str())
+    }
+
+    /// The servers holding a key placed by `hash_key`: the owner, then its replicas.
+    pub(super) fn placement_of(&self, hash_key: &str) -> Vec<usize> {
         let n = self.servers.len();
-        let first = self.server_index(id.as_str());
+        let first = self.server_index(hash_key);
         (0..=self.config.replicas.min(n - 1))
             .map(|i| (first + i) % n)
             .collect()
+    }
+
+    /// Server `index` of the configured list.
+    pub(super) fn server(&self, index: usize) -> &Server {
+        &self.servers[index]
+    }
+
+    /// The configuration.
+    pub(super) fn config(&self) -> &MemcachedConfig {
+        &self.config
     }
 
     fn key(&self, id: &SessionId) -> Bytes {
@@ -432,7 +447,7 @@ impl MemcachedStore {
 
     /// Runs `op` on the first server of `list` that answers; returns its position in the list
     /// and the result. Fails if none does.
-    async fn on_authority<'a, T, F, Fut>(
+    pub(super) async fn on_authority<'a, T, F, Fut>(
         &'a self,
         list: &[usize],
         op: F,

@@ -31,6 +31,8 @@ pub mod ketama;
 #[cfg(feature = "memcached")]
 pub mod memcached;
 pub mod memory;
+#[cfg(feature = "php")]
+pub mod php;
 #[cfg(feature = "redis")]
 pub mod redis;
 #[cfg(feature = "sql")]
@@ -234,6 +236,14 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Deletes the record. Returns whether it existed.
     fn delete<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, bool>;
 
+    /// The version [`SessionStore::create`] gives `record`. Version 1 (the default) for
+    /// stores that count versions; a store whose version is derived from the stored bytes
+    /// (the PHP session store: PHP writes no version) computes it from the record.
+    fn created_version(&self, record: &Record) -> Version {
+        let _ = record;
+        1
+    }
+
     /// How this store names its keys on a server that publishes session lifecycle events
     /// (sessiond), so that a near-cache can tell which events are about its sessions. `None`
     /// (the default) for stores whose records are not keys on such a server; a near-cache
@@ -280,5 +290,8 @@ impl<S: SessionStore + ?Sized> SessionStore for std::sync::Arc<S> {
     }
     fn key_layout(&self) -> Option<KeyLayout> {
         (**self).key_layout()
+    }
+    fn created_version(&self, record: &Record) -> Version {
+        (**self).created_version(record)
     }
 }

@@ -8,6 +8,9 @@
 //! - [`cookies`]: cookie and header transport.
 //! - [`logging`]: ids reach the logs only as salted hashes.
 //! - [`memcached_ring`]: the ketama ring against PHP's memcached session handler, failover.
+//! - [`php_sessions`]: sessions shared with PHP through php-memcached's handler
+//!   (`PhpSessionStore`): values both ways, objects kept, the lock both ways, logout,
+//!   strict mode, placement and failover with a replica.
 //! - [`session_index`]: sessiond's session layer lists and revokes the middleware's
 //!   sessions (`SESSION.LIST`, `SESSION.REVOKE`).
 //! - [`server_events`]: the near-cache dropping sessions that PHP, an admin or expiry ended,
@@ -24,6 +27,7 @@ mod conformance;
 mod cookies;
 mod logging;
 mod memcached_ring;
+mod php_sessions;
 mod scenarios;
 mod server_events;
 mod session_index;
