@@ -268,6 +268,24 @@ impl Store {
         result.map(|n| n.unwrap_or(0))
     }
 
+    /// Puts the whole collection `value` under `key` with `deadline` (`RESTORE` of a hash,
+    /// set, sorted set or list; a string goes through [`Store::write`]): `Ok(false)` when
+    /// the key exists and `replace` is not set. Charged to the budget before it applies.
+    pub fn put_collection(
+        &self,
+        key: &[u8],
+        value: Value,
+        deadline: Option<u64>,
+        replace: bool,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        if value.kind() == Kind::Str || value.is_empty_collection() {
+            return Err(StoreError::WrongType);
+        }
+        self.shard(key, now)
+            .put_whole(key, value, deadline, replace, &self.ctx(now))
+    }
+
     /// Moves the element at `from` of the list under `src` to `to` of the list under `dst`
     /// (created if missing): `LMOVE`. `Ok(None)` when `src` is missing; WRONGTYPE when
     /// either key holds another type (the source is checked first, as Redis does).

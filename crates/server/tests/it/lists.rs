@@ -159,6 +159,10 @@ const SCRIPT: &[(&str, Expect)] = &[
     ),
     ("SORT_RO n STORE x", Expect::Error("ERR syntax error")),
     ("SORT str", Expect::Error("WRONGTYPE")),
+    // DUMP and RESTORE round-trip a list (the payload is opaque; only its use is shown).
+    ("EVAL \"local d = redis.call('DUMP', KEYS[1]); redis.call('RESTORE', KEYS[2], 0, d); return redis.call('LRANGE', KEYS[2], 0, -1)\" 2 n restored", Expect::Lines(&["1) \"3\"", "2) \"1\"", "3) \"2\"", "4) \"10\""])),
+    ("RESTORE n 0 garbage", Expect::Error("BUSYKEY")),
+    ("RESTORE fresh 0 garbage", Expect::Error("ERR DUMP payload version or checksum are wrong")),
 ];
 
 #[test]
