@@ -1026,13 +1026,41 @@ mod tests {
         // encoding must still be valid.
         Value::empty(Kind::List).encode_members(&mut whole);
         let ops = [
-            ElementOp::ListPush { end: End::Left, item, version: 1 },
-            ElementOp::ListPush { end: End::Right, item: b"", version: u64::MAX },
-            ElementOp::ListPop { end: End::Right, count: 3, version: 2 },
-            ElementOp::ListSet { index: 7, item, version: 3 },
-            ElementOp::ListInsert { index: 0, item, version: 4 },
-            ElementOp::ListRem { count: -2, item, version: 5 },
-            ElementOp::ListTrim { start: 1, end: 9, version: 6 },
+            ElementOp::ListPush {
+                end: End::Left,
+                item,
+                version: 1,
+            },
+            ElementOp::ListPush {
+                end: End::Right,
+                item: b"",
+                version: u64::MAX,
+            },
+            ElementOp::ListPop {
+                end: End::Right,
+                count: 3,
+                version: 2,
+            },
+            ElementOp::ListSet {
+                index: 7,
+                item,
+                version: 3,
+            },
+            ElementOp::ListInsert {
+                index: 0,
+                item,
+                version: 4,
+            },
+            ElementOp::ListRem {
+                count: -2,
+                item,
+                version: 5,
+            },
+            ElementOp::ListTrim {
+                start: 1,
+                end: 9,
+                version: 6,
+            },
         ];
         let mut mutations: Vec<Mutation<'_>> = ops
             .iter()
@@ -1059,11 +1087,24 @@ mod tests {
         }
         // Unknown ends and truncated fields are refused, never a panic.
         let mut out = Vec::new();
-        encode(&Record::new(0, Mutation::Element { key: b"k", op: ops[0] }), &mut out).unwrap();
+        encode(
+            &Record::new(
+                0,
+                Mutation::Element {
+                    key: b"k",
+                    op: ops[0],
+                },
+            ),
+            &mut out,
+        )
+        .unwrap();
         let payload = out[HEADER_LEN..].to_vec();
         let mut bad_end = payload.clone();
         bad_end[2 + 4 + 1 + 1] = 9;
-        assert_eq!(decode_payload(Version::V2, &bad_end), Err(DecodeError::Malformed));
+        assert_eq!(
+            decode_payload(Version::V2, &bad_end),
+            Err(DecodeError::Malformed)
+        );
         for cut in 0..payload.len() {
             assert!(decode_payload(Version::V2, &payload[..cut]).is_err());
         }

@@ -912,7 +912,8 @@ impl Shard {
 
     /// The type of the live item under `key`.
     pub fn kind_of(&mut self, key: &[u8], ctx: &Ctx<'_>) -> Option<Kind> {
-        self.live(key, ctx).map(|item| item.coll().map_or(Kind::Str, Value::kind))
+        self.live(key, ctx)
+            .map(|item| item.coll().map_or(Kind::Str, Value::kind))
     }
 
     /// The element at `end` of the live list under `key` (`LMOVE` looks before it moves);

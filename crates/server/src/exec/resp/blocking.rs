@@ -164,7 +164,11 @@ impl Blocking {
         let mut signals = lock(&self.signals);
         for key in &wait.keys {
             let slot = (wait.db, key.clone());
-            registry.queues.entry(slot.clone()).or_default().push_back(id);
+            registry
+                .queues
+                .entry(slot.clone())
+                .or_default()
+                .push_back(id);
             let count = signals.wanted.entry(slot).or_insert(0);
             if *count == 0 {
                 self.wanted.fetch_add(1, Ordering::Relaxed);

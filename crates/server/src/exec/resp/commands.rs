@@ -20,7 +20,8 @@ use sessiond_proto_resp::Reply;
 
 use super::args::{Args, Handled};
 use super::{
-    Ctx, collections, dump, error, is, keys, lists, multi, pubsub, scripting, server, sessions, sort, strings,
+    Ctx, collections, dump, error, is, keys, lists, multi, pubsub, scripting, server, sessions,
+    sort, strings,
 };
 use crate::exec::auth::Identity;
 

@@ -408,7 +408,12 @@ fn mpop_args<'a>(args: &mut Args<'a>) -> Result<(Vec<&'a Bytes>, End, usize), Re
 }
 
 /// Pops up to `count` from the first non-empty list of `keys`: `[key, [elements…]]`.
-fn mpop_now(ctx: &Ctx<'_>, keys: &[&Bytes], end: End, count: usize) -> Result<Option<Reply>, Reply> {
+fn mpop_now(
+    ctx: &Ctx<'_>,
+    keys: &[&Bytes],
+    end: End,
+    count: usize,
+) -> Result<Option<Reply>, Reply> {
     for key in keys {
         check_pop_reply(ctx, key, end, count)?;
         let items = ctx
@@ -574,7 +579,7 @@ pub fn client_unblock(
             ));
         }
     };
-    let unblocked = u64::try_from(id)
-        .is_ok_and(|id| shared.resp.pubsub.blocking.unblock(id, error_reply));
+    let unblocked =
+        u64::try_from(id).is_ok_and(|id| shared.resp.pubsub.blocking.unblock(id, error_reply));
     Ok(Reply::Integer(i64::from(unblocked)))
 }
