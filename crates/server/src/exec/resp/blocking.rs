@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use sessiond_proto_resp::Reply;
-use sessiond_store::{End, Kind, StoreError};
+use sessiond_store::{End, Kind, Store, StoreError, Value};
 use tokio::sync::oneshot;
 
 use super::pubsub::{GENERIC, LIST};
@@ -321,6 +321,13 @@ fn attempt(shared: &Shared, waiter: &Waiter, key: &Bytes, now: u64) -> Option<Re
                 BlockOp::MultiPop(_, count) => count,
                 _ => 1,
             };
+            if count > 1 {
+                // As for LPOP with a count: a reply that could not be sent pops nothing, and
+                // the client gets the refusal instead of waiting on.
+                if let Some(refusal) = oversized_pop(shared, store, key, *end, count, now) {
+                    return Some(refusal);
+                }
+            }
             let items = store.list_pop(key, *end, count, now).ok()??;
             popped(*end);
             let key = Reply::Bulk(key.clone());
@@ -338,8 +345,8 @@ fn attempt(shared: &Shared, waiter: &Waiter, key: &Bytes, now: u64) -> Option<Re
         }
         BlockOp::Move { dst, from, to } => match store.list_move(key, dst, *from, *to, now) {
             Ok(Some(item)) => {
-                popped(*from);
                 pubsub.notify(db, LIST, push_event(*to), dst);
+                popped(*from);
                 Some(Reply::Bulk(item))
             }
             Ok(None) => None,
@@ -354,6 +361,27 @@ fn attempt(shared: &Shared, waiter: &Waiter, key: &Bytes, now: u64) -> Option<Re
             Err(other) => Some(store_error(other)),
         },
     }
+}
+
+/// The refusal to send if popping `count` elements from `end` of the list under `key` would
+/// make a reply past the output limit.
+fn oversized_pop(
+    shared: &Shared,
+    store: &Store,
+    key: &[u8],
+    end: End,
+    count: usize,
+    now: u64,
+) -> Option<Reply> {
+    let Value::List(list) = store.peek(key, now)?.value else {
+        return None;
+    };
+    let n = count.min(list.len());
+    let lens: Vec<usize> = match end {
+        End::Left => list.iter().take(n).map(Bytes::len).collect(),
+        End::Right => list.iter().rev().take(n).map(Bytes::len).collect(),
+    };
+    super::OutputBudget::check(shared, lens).err()
 }
 
 /// The keyspace event of a pop from `end`.
