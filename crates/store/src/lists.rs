@@ -49,7 +49,11 @@ pub fn list_index(index: i64, len: usize) -> Option<usize> {
 /// of a list of `len`; empty when nothing is selected.
 pub fn list_range(start: i64, stop: i64, len: usize) -> (usize, usize) {
     let len = len as i64;
-    let start = if start < 0 { (start + len).max(0) } else { start };
+    let start = if start < 0 {
+        (start + len).max(0)
+    } else {
+        start
+    };
     let stop = if stop < 0 { stop + len } else { stop };
     if start > stop || start >= len {
         return (0, 0);
@@ -206,7 +210,11 @@ impl Store {
                 }
                 let list = Arc::make_mut(list);
                 let removed = list.remove_matching(count, item);
-                ops.push(Op::ListRem(count, Bytes::copy_from_slice(item), list.version()));
+                ops.push(Op::ListRem(
+                    count,
+                    Bytes::copy_from_slice(item),
+                    list.version(),
+                ));
                 removed
             },
         );
@@ -241,9 +249,8 @@ impl Store {
     pub fn list_replace(&self, key: &[u8], items: &[Bytes], now: u64) -> Result<usize, StoreError> {
         let mut shard = self.shard(key, now);
         let ctx = self.ctx(now);
-        let reserve: u64 = items.iter().map(|i| cost(i)).sum::<u64>()
-            + key.len() as u64
-            + crate::ITEM_OVERHEAD;
+        let reserve: u64 =
+            items.iter().map(|i| cost(i)).sum::<u64>() + key.len() as u64 + crate::ITEM_OVERHEAD;
         drop(ctx.budget.charge(0, reserve)?);
         shard.take(key, crate::shard::Accept::Any, &ctx)?;
         if items.is_empty() {
@@ -266,6 +273,24 @@ impl Store {
             },
         );
         result.map(|n| n.unwrap_or(0))
+    }
+
+    /// Puts the whole collection `value` under `key` with `deadline` (`RESTORE` of a hash,
+    /// set, sorted set or list; a string goes through [`Store::write`]): `Ok(false)` when
+    /// the key exists and `replace` is not set. Charged to the budget before it applies.
+    pub fn put_collection(
+        &self,
+        key: &[u8],
+        value: Value,
+        deadline: Option<u64>,
+        replace: bool,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        if value.kind() == Kind::Str || value.is_empty_collection() {
+            return Err(StoreError::WrongType);
+        }
+        self.shard(key, now)
+            .put_whole(key, value, deadline, replace, &self.ctx(now))
     }
 
     /// Moves the element at `from` of the list under `src` to `to` of the list under `dst`
@@ -318,7 +343,7 @@ impl Store {
 /// `None`: the same shard).
 fn move_between(
     src_shard: &mut Shard,
-    mut dst_shard: Option<&mut Shard>,
+    dst_shard: Option<&mut Shard>,
     src: &[u8],
     dst: &[u8],
     from: End,
@@ -329,7 +354,7 @@ fn move_between(
         return Ok(None);
     };
     {
-        let dst_shard: &mut Shard = match dst_shard.as_deref_mut() {
+        let dst_shard: &mut Shard = match dst_shard {
             Some(shard) => shard,
             None => &mut *src_shard,
         };

@@ -912,7 +912,8 @@ impl Shard {
 
     /// The type of the live item under `key`.
     pub fn kind_of(&mut self, key: &[u8], ctx: &Ctx<'_>) -> Option<Kind> {
-        self.live(key, ctx).map(|item| item.coll().map_or(Kind::Str, Value::kind))
+        self.live(key, ctx)
+            .map(|item| item.coll().map_or(Kind::Str, Value::kind))
     }
 
     /// The element at `end` of the live list under `key` (`LMOVE` looks before it moves);
@@ -933,6 +934,39 @@ impl Shard {
             End::Left => list.iter().next().cloned(),
             End::Right => list.iter().next_back().cloned(),
         })
+    }
+
+    /// Puts a whole collection under `key` with `deadline` (`RESTORE`): refused with `false`
+    /// if the key holds something and `replace` is not set; charged before it applies;
+    /// reported whole.
+    pub fn put_whole(
+        &mut self,
+        key: &[u8],
+        value: Value,
+        deadline: Option<u64>,
+        replace: bool,
+        ctx: &Ctx<'_>,
+    ) -> Result<bool, StoreError> {
+        let old = match self.live(key, ctx) {
+            Some(_) if !replace => return Ok(false),
+            Some(item) => item.charge(),
+            None => 0,
+        };
+        self.check_not_revoked(key, ctx)?;
+        let kind = value.kind();
+        let mut members = Vec::new();
+        value.encode_members(&mut members);
+        let item = Item::new_coll(key, value, ctx.new_cas());
+        let charge = ctx.budget.charge(old, item.charge())?;
+        self.put(key, item, deadline);
+        charge.commit();
+        ctx.applied(Mutation::PutCollection {
+            key,
+            kind,
+            members: &members,
+            deadline,
+        });
+        Ok(true)
     }
 
     /// Whether `key` holds a live item.

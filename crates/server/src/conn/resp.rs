@@ -83,11 +83,7 @@ impl Resp {
 impl Drop for Resp {
     fn drop(&mut self) {
         if let Some(blocked) = self.blocked.take() {
-            self.shared
-                .resp
-                .pubsub
-                .blocking
-                .cancel(blocked.ticket.id);
+            self.shared.resp.pubsub.blocking.cancel(blocked.ticket.id);
         }
         resp::multi::unwatch_all(&self.shared, &mut self.session);
         if let Some(mut sub) = self.session.subscriber.take() {

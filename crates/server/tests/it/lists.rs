@@ -115,7 +115,10 @@ const SCRIPT: &[(&str, Expect)] = &[
     ),
     ("LMPOP 1 dst LEFT", Expect::Lines(&["(nil)"])),
     ("LMPOP 0 dst LEFT", Expect::Error("ERR numkeys")),
-    ("BLPOP nolist src 0", Expect::Lines(&["1) \"src\"", "2) \"1\""])),
+    (
+        "BLPOP nolist src 0",
+        Expect::Lines(&["1) \"src\"", "2) \"1\""]),
+    ),
     ("SET str x", Expect::Lines(&["OK"])),
     ("LPUSH str a", Expect::Error("WRONGTYPE")),
     ("LRANGE str 0 -1", Expect::Error("WRONGTYPE")),
@@ -139,7 +142,10 @@ const SCRIPT: &[(&str, Expect)] = &[
         "SORT n",
         Expect::Lines(&["1) \"1\"", "2) \"2\"", "3) \"3\"", "4) \"10\""]),
     ),
-    ("SORT n ALPHA DESC LIMIT 0 2", Expect::Lines(&["1) \"3\"", "2) \"2\""])),
+    (
+        "SORT n ALPHA DESC LIMIT 0 2",
+        Expect::Lines(&["1) \"3\"", "2) \"2\""]),
+    ),
     ("SET w_1 30", Expect::Lines(&["OK"])),
     ("HSET h_2 f 5", Expect::Lines(&["(integer) 1"])),
     (
@@ -159,6 +165,16 @@ const SCRIPT: &[(&str, Expect)] = &[
     ),
     ("SORT_RO n STORE x", Expect::Error("ERR syntax error")),
     ("SORT str", Expect::Error("WRONGTYPE")),
+    // DUMP and RESTORE round-trip a list (the payload is opaque; only its use is shown).
+    (
+        "EVAL \"local d = redis.call('DUMP', KEYS[1]); redis.call('RESTORE', KEYS[2], 0, d); return redis.call('LRANGE', KEYS[2], 0, -1)\" 2 n restored",
+        Expect::Lines(&["1) \"3\"", "2) \"1\"", "3) \"2\"", "4) \"10\""]),
+    ),
+    ("RESTORE n 0 garbage", Expect::Error("BUSYKEY")),
+    (
+        "RESTORE fresh 0 garbage",
+        Expect::Error("ERR DUMP payload version or checksum are wrong"),
+    ),
 ];
 
 #[test]
@@ -238,7 +254,10 @@ fn blocked_pops_are_served_in_order_by_pushes_from_any_source() {
         multi.read().value,
         Resp::Array(vec![bulk(&key), bulks(&["1", "2"])])
     );
-    assert_eq!(pusher.call(&["LRANGE", &key, "0", "-1"]).value, bulks(&["3"]));
+    assert_eq!(
+        pusher.call(&["LRANGE", &key, "0", "-1"]).value,
+        bulks(&["3"])
+    );
     assert_eq!(blocked_clients(&mut pusher), 0);
 }
 
@@ -259,9 +278,7 @@ fn blocking_pops_time_out_do_not_block_in_multi_and_end_on_disconnect_or_unblock
         Resp::NullArray
     );
     assert_eq!(
-        client
-            .call(&["BLMPOP", "0.05", "1", &key, "RIGHT"])
-            .value,
+        client.call(&["BLMPOP", "0.05", "1", &key, "RIGHT"]).value,
         Resp::NullArray
     );
 
@@ -344,9 +361,15 @@ fn hostile_list_requests_are_refused_and_the_server_keeps_serving() {
         client.call(&["RPUSH", "big", &item]);
     }
     let over = client.call(&["LRANGE", "big", "0", "-1"]).value;
-    assert!(matches!(&over, Resp::Error(e) if e.contains("output limit")), "{over:?}");
+    assert!(
+        matches!(&over, Resp::Error(e) if e.contains("output limit")),
+        "{over:?}"
+    );
     let over = client.call(&["LPOP", "big", "20"]).value;
-    assert!(matches!(&over, Resp::Error(e) if e.contains("output limit")), "{over:?}");
+    assert!(
+        matches!(&over, Resp::Error(e) if e.contains("output limit")),
+        "{over:?}"
+    );
     assert_eq!(client.call(&["LLEN", "big"]).value, Resp::Int(20));
 
     // Pushing past the memory budget: OOM, nothing half-done.
@@ -372,7 +395,10 @@ fn hostile_list_requests_are_refused_and_the_server_keeps_serving() {
     // Malformed arguments.
     for (args, want) in [
         (&["LINSERT", "big", "X", "a", "b"][..], "ERR syntax error"),
-        (&["LPOS", "big", "x", "MAXLEN", "-1"], "ERR MAXLEN can't be negative"),
+        (
+            &["LPOS", "big", "x", "MAXLEN", "-1"],
+            "ERR MAXLEN can't be negative",
+        ),
         (&["LPOS", "big", "x", "COUNT"], "ERR syntax error"),
         (&["LMPOP", "99", "a", "LEFT"], "ERR syntax error"),
         (&["BLMPOP", "0", "1", "a", "UP"], "ERR syntax error"),
@@ -422,7 +448,11 @@ fn lists_survive_kill_a_rewrite_and_a_restart() {
     for op in ops {
         client.call(op);
     }
-    assert_eq!(client.call(&["BGREWRITEAOF"]).value.is_null(), false);
+    let started = client.call(&["BGREWRITEAOF"]).value;
+    assert!(
+        matches!(started, Resp::Simple(_)),
+        "BGREWRITEAOF: {started:?}"
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     while !std::fs::read_dir(dir.path())
         .unwrap()
@@ -448,4 +478,55 @@ fn lists_survive_kill_a_rewrite_and_a_restart() {
     assert_eq!(client.call(&["LRANGE", "m", "0", "-1"]).value, expect_m);
     assert_eq!(client.call(&["EXISTS", "gone"]).value, Resp::Int(0));
     println!("lists after kill -9, rewrite and restart: l = {expect_l:?}");
+}
+
+#[test]
+fn list_changes_raise_keyspace_events() {
+    let server = RespServer::start();
+    server.header("list keyspace events");
+    let mut client = server.client(None);
+    client.ok(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]);
+    let mut subscriber = server.client(None);
+    subscriber.call(&["PSUBSCRIBE", "__keyevent@0__:*"]);
+    let key = unique("events");
+    let other = unique("events-dst");
+    for command in [
+        &["RPUSH", &key, "a", "b", "c"][..],
+        &["LSET", &key, "0", "A"],
+        &["LINSERT", &key, "BEFORE", "b", "x"],
+        &["LREM", &key, "1", "x"],
+        &["LTRIM", &key, "0", "1"],
+        &["LMOVE", &key, &other, "LEFT", "RIGHT"],
+        &["LPOP", &key],
+        &["BLPOP", &other, "0"],
+    ] {
+        client.call(command);
+    }
+    let mut events = Vec::new();
+    while events.len() < 11 {
+        let Resp::Array(message) = subscriber.read().value else {
+            continue;
+        };
+        if let [_, _, Resp::Bulk(channel), Resp::Bulk(k)] = &message[..] {
+            let event = String::from_utf8_lossy(channel).replace("__keyevent@0__:", "");
+            events.push((event, String::from_utf8_lossy(k).into_owned()));
+        }
+    }
+    let want: Vec<(String, String)> = [
+        ("rpush", &key),
+        ("lset", &key),
+        ("linsert", &key),
+        ("lrem", &key),
+        ("ltrim", &key),
+        ("rpush", &other),
+        ("lpop", &key),
+        ("lpop", &key),
+        ("del", &key),
+        ("lpop", &other),
+        ("del", &other),
+    ]
+    .iter()
+    .map(|(e, k)| (e.to_string(), k.to_string()))
+    .collect();
+    assert_eq!(events, want);
 }

@@ -20,7 +20,8 @@ use sessiond_proto_resp::Reply;
 
 use super::args::{Args, Handled};
 use super::{
-    Ctx, collections, error, is, keys, lists, multi, pubsub, scripting, server, sessions, sort, strings,
+    Ctx, collections, dump, error, is, keys, lists, multi, pubsub, scripting, server, sessions,
+    sort, strings,
 };
 use crate::exec::auth::Identity;
 
@@ -798,6 +799,24 @@ pub static COMMANDS: &[Spec] = &[
         "Removes one or more members from a sorted set."
     ),
     // Lists (`lists`).
+    command!(
+        "dump",
+        2,
+        [READONLY],
+        ONE,
+        "generic",
+        dump::dump,
+        "Returns a serialized representation of the value stored at a key."
+    ),
+    command!(
+        "restore",
+        -4,
+        [WRITE, DENYOOM],
+        ONE,
+        "generic",
+        dump::restore,
+        "Creates a key from the serialized representation of a value."
+    ),
     command!(
         "sort",
         -2,

@@ -361,8 +361,10 @@ fn move_one(
         .list_move(src, dst, from, to, ctx.now)
         .map_err(store_error)?;
     if moved.is_some() {
-        popped(ctx, from, src);
+        // Redis's order: the push to the destination, then the pop (and a `del`) of the
+        // source.
         ctx.notify(LIST, push_event(to), dst);
+        popped(ctx, from, src);
     }
     Ok(moved)
 }
@@ -408,7 +410,12 @@ fn mpop_args<'a>(args: &mut Args<'a>) -> Result<(Vec<&'a Bytes>, End, usize), Re
 }
 
 /// Pops up to `count` from the first non-empty list of `keys`: `[key, [elements…]]`.
-fn mpop_now(ctx: &Ctx<'_>, keys: &[&Bytes], end: End, count: usize) -> Result<Option<Reply>, Reply> {
+fn mpop_now(
+    ctx: &Ctx<'_>,
+    keys: &[&Bytes],
+    end: End,
+    count: usize,
+) -> Result<Option<Reply>, Reply> {
     for key in keys {
         check_pop_reply(ctx, key, end, count)?;
         let items = ctx
@@ -541,6 +548,16 @@ pub fn blmpop(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     block(ctx, &keys, BlockOp::MultiPop(end, count), timeout_ms)
 }
 
+/// What `CONFIG GET` shows for the list parameters [`config_without_effect`] accepts:
+/// Redis 7.0's defaults, whatever was set.
+pub fn config_values() -> [(&'static str, String); 3] {
+    [
+        ("list-max-ziplist-size", "-2".into()),
+        ("list-max-listpack-size", "-2".into()),
+        ("list-compress-depth", "0".into()),
+    ]
+}
+
 /// Whether `CONFIG SET name value` is one that Redis clients and Redis's own tests send for
 /// lists and that is accepted here with no effect: the list encoding parameters
 /// (`list-max-ziplist-size`, `list-max-listpack-size`, `list-compress-depth`; a list here
@@ -574,7 +591,7 @@ pub fn client_unblock(
             ));
         }
     };
-    let unblocked = u64::try_from(id)
-        .is_ok_and(|id| shared.resp.pubsub.blocking.unblock(id, error_reply));
+    let unblocked =
+        u64::try_from(id).is_ok_and(|id| shared.resp.pubsub.blocking.unblock(id, error_reply));
     Ok(Reply::Integer(i64::from(unblocked)))
 }

@@ -670,6 +670,9 @@ fn config_values(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
         ),
         ("dir", shared.config.data_dir.display().to_string()),
     ]
+    .into_iter()
+    .chain(super::lists::config_values())
+    .collect()
 }
 
 /// Parses a memory size as Redis's `memtoull` does: digits with an optional `k`, `kb`,

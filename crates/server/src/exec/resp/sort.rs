@@ -16,7 +16,9 @@ use sessiond_store::{StoreError, Value};
 
 use super::args::{Args, Handled};
 use super::pubsub::{GENERIC, LIST};
-use super::{Ctx, OutputBudget, error, is, not_integer, parse_float, parse_int, store_error, syntax_error};
+use super::{
+    Ctx, OutputBudget, error, is, not_integer, parse_float, parse_int, store_error, syntax_error,
+};
 
 /// The value `pattern` names for `element`: `*` replaced by the element, then the string at
 /// that key, or the hash field after `->`. `None` when the pattern has no `*`, or the key is
@@ -150,7 +152,11 @@ fn sort_generic(ctx: &mut Ctx<'_>, args: &mut Args<'_>, read_only: bool) -> Hand
         None => (0, len - 1),
         Some((start, count)) => {
             let mut start = start.max(0);
-            let mut end = if count < 0 { len - 1 } else { start.saturating_add(count - 1) };
+            let mut end = if count < 0 {
+                len - 1
+            } else {
+                start.saturating_add(count - 1)
+            };
             if start >= len {
                 start = len - 1;
                 end = len - 2;
@@ -210,14 +216,12 @@ fn sort_generic(ctx: &mut Ctx<'_>, args: &mut Args<'_>, read_only: bool) -> Hand
             }
             Ok(Reply::Integer(n as i64).into())
         }
-        None => {
-            Ok(Reply::Array(
-                out.into_iter()
-                    .map(|v| v.map_or(Reply::Null, Reply::Bulk))
-                    .collect(),
-            )
-            .into())
-        }
+        None => Ok(Reply::Array(
+            out.into_iter()
+                .map(|v| v.map_or(Reply::Null, Reply::Bulk))
+                .collect(),
+        )
+        .into()),
     }
 }
 
