@@ -83,6 +83,7 @@ pub struct PhpSessionConfig {
     /// `session.serialize_handler`: `php` (PHP's default) or `php_serialize`.
     pub serialize_handler: SerializeHandler,
     /// `session.gc_maxlifetime`: the TTL of every write and touch. Default 1440 s (PHP's).
+    /// Zero means no expiry, as in php-memcached.
     pub gc_maxlifetime: Duration,
     /// `memcached.sess_locking`. Default on; off only if PHP's is off too.
     pub locking: bool,
@@ -94,7 +95,8 @@ pub struct PhpSessionConfig {
     pub lock_retries: u32,
     /// How long a lock this store takes lives if never released (`memcached.sess_lock_expire`,
     /// or PHP's `max_execution_time` when that is 0). Default 30 s, PHP-FPM's
-    /// `max_execution_time`. Whole seconds, at least 1.
+    /// `max_execution_time`. Whole seconds, rounded up; zero is "never" (as PHP's CLI, whose
+    /// `max_execution_time` is 0), which leaves a dead holder's lock in place for good.
     pub lock_expire: Duration,
     /// What a loaded record's timestamps say (see the module docs): give it the layer's.
     pub clock: Arc<dyn Clock>,
@@ -142,11 +144,20 @@ impl PhpSessionConfig {
             .with_cookie_name("PHPSESSID")
             .with_secure(false)
             .with_id_format(IdFormat::Php)
-            .with_idle_timeout(self.gc_maxlifetime)
+            // No expiry in the store: no idle timeout worth the name either (a century).
+            .with_idle_timeout(if self.gc_maxlifetime.is_zero() {
+                Duration::from_secs(100 * 365 * 24 * 3600)
+            } else {
+                self.gc_maxlifetime
+            })
             .with_absolute_timeout(None)
             .with_renewal_timeout(None)
             .with_grace_period(Duration::ZERO)
-            .with_touch_interval(Duration::from_secs(60).min(self.gc_maxlifetime / 2))
+            .with_touch_interval(if self.gc_maxlifetime.is_zero() {
+                Duration::from_secs(60)
+            } else {
+                Duration::from_secs(60).min(self.gc_maxlifetime / 2)
+            })
             .with_strict(true)
             .with_clock(self.clock.clone())
     }
@@ -223,8 +234,14 @@ impl PhpSessionStore {
         self.config.memcached.prefix.len() + "lock.".len() + id.as_str().len() <= MAX_KEY_LEN
     }
 
-    fn ttl(&self) -> Duration {
-        self.config.gc_maxlifetime
+    /// The exptime of a session write or touch: `gc_maxlifetime`, or none when it is 0, as
+    /// in php-memcached.
+    fn session_exptime(&self) -> i64 {
+        if self.config.gc_maxlifetime.is_zero() {
+            0
+        } else {
+            exptime(self.config.gc_maxlifetime)
+        }
     }
 
     fn encode(&self, session: &PhpSession) -> Result<Bytes, StoreError> {
@@ -334,7 +351,12 @@ impl PhpSessionStore {
             mode: StoreMode::Add,
             key: key.clone(),
             flags: 0,
-            exptime: exptime(self.config.lock_expire),
+            // 0 is "never", as php-memcached's lock with no expiry and no max_execution_time.
+            exptime: if self.config.lock_expire.is_zero() {
+                0
+            } else {
+                exptime(self.config.lock_expire)
+            },
             value: Bytes::from_static(b"1"),
             cas: 0,
         });
@@ -436,7 +458,7 @@ impl PhpSessionStore {
             mode: StoreMode::Set,
             key: key.clone(),
             flags: 0,
-            exptime: exptime(self.ttl()),
+            exptime: self.session_exptime(),
             value: value.clone(),
             cas,
         });
@@ -461,7 +483,7 @@ impl PhpSessionStore {
                 mode: StoreMode::Set,
                 key,
                 flags: 0,
-                exptime: exptime(self.ttl()),
+                exptime: self.session_exptime(),
                 value,
                 cas: 0,
             });
@@ -494,7 +516,7 @@ impl SessionStore for PhpSessionStore {
                 mode: StoreMode::Add,
                 key: self.key(id),
                 flags: 0,
-                exptime: exptime(self.ttl()),
+                exptime: self.session_exptime(),
                 value: value.clone(),
                 cas: 0,
             });
@@ -521,7 +543,7 @@ impl SessionStore for PhpSessionStore {
                 mode: StoreMode::Set,
                 key: self.key(id),
                 flags: 0,
-                exptime: exptime(self.ttl()),
+                exptime: self.session_exptime(),
                 value,
                 cas: 0,
             });
@@ -546,7 +568,7 @@ impl SessionStore for PhpSessionStore {
             }
             let key = self.key(id);
             let list = self.ring.placement_of(id.as_str());
-            let touch = Some(exptime(self.ttl()));
+            let touch = Some(self.session_exptime());
             let Some((value, _)) = self.read(&key, &list, touch).await? else {
                 return Ok(None);
             };
@@ -590,7 +612,7 @@ impl SessionStore for PhpSessionStore {
             let list = self.ring.placement_of(id.as_str());
             let req = request(Command::Touch {
                 key: self.key(id),
-                exptime: exptime(self.ttl()),
+                exptime: self.session_exptime(),
             });
             let req = &req;
             let (pos, found) = self
@@ -627,5 +649,62 @@ impl SessionStore for PhpSessionStore {
             prefix: self.config.memcached.prefix.clone(),
             suffix: String::new(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_layer_accepts_the_php_preset() {
+        let mut config = PhpSessionConfig::from_save_path("127.0.0.1:11211").unwrap();
+        for secs in [1440, 1, 0, 100 * 24 * 3600] {
+            config.gc_maxlifetime = Duration::from_secs(secs);
+            let session = config.session_config();
+            session.validate().unwrap();
+            assert_eq!(session.cookie.name, "PHPSESSID");
+            assert_eq!(session.id_format, IdFormat::Php);
+        }
+    }
+
+    #[test]
+    fn exptimes() {
+        let mut config = PhpSessionConfig::from_save_path("127.0.0.1:11211").unwrap();
+        config.gc_maxlifetime = Duration::ZERO;
+        let store = PhpSessionStore::new(config.clone()).unwrap();
+        assert_eq!(store.session_exptime(), 0, "no expiry, as php-memcached");
+        config.gc_maxlifetime = Duration::from_millis(1500);
+        let store = PhpSessionStore::new(config.clone()).unwrap();
+        assert_eq!(store.session_exptime(), 2, "whole seconds, rounded up");
+        config.lock_wait_min = Duration::from_secs(1);
+        config.lock_wait_max = Duration::from_millis(1);
+        assert!(PhpSessionStore::new(config).is_err());
+    }
+
+    #[test]
+    fn keys_and_what_fits() {
+        let store =
+            PhpSessionStore::new(PhpSessionConfig::from_save_path("127.0.0.1:11211").unwrap())
+                .unwrap();
+        let id = IdFormat::Php
+            .parse("0123456789abcdef0123456789abcdef")
+            .unwrap();
+        assert_eq!(
+            &store.key(&id)[..],
+            b"memc.sess.key.0123456789abcdef0123456789abcdef"
+        );
+        assert_eq!(
+            &store.lock_key(&id)[..],
+            b"memc.sess.key.lock.0123456789abcdef0123456789abcdef"
+        );
+        assert!(store.fits(&id));
+        // 14 + 5 + 200 > 250 is false: the longest id PHP-style parsing accepts fits.
+        let long = IdFormat::Php.parse(&"a".repeat(200)).unwrap();
+        assert!(store.fits(&long));
+        let mut config = PhpSessionConfig::from_save_path("127.0.0.1:11211").unwrap();
+        config.memcached.prefix = "p".repeat(60);
+        let store = PhpSessionStore::new(config).unwrap();
+        assert!(!store.fits(&long));
     }
 }

@@ -937,8 +937,8 @@ async fn hostile_values_are_errors() {
         let r = send(&app, "POST", "/set?k=ok&v=1", None).await;
         assert_eq!(r.status, StatusCode::OK, "{what}: {}", r.body);
     }
-    // An id of PHP's alphabet whose keys would not fit memcached's 250 bytes is no session
-    // (not an error), and a fresh one is issued.
+    // The longest id accepted (200 characters; its keys still fit memcached's 250 bytes) that
+    // nobody issued is no session, and a fresh one is issued.
     let long = "a".repeat(200);
     let r = send(&app, "POST", "/set?k=ok&v=1", Some(&long)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
