@@ -163,14 +163,59 @@ impl PhpSessionConfig {
     }
 }
 
-/// php-memcached's lock on one session, held (see [`PhpSessionStore::lock`]).
+/// php-memcached's lock on one session, held (see [`PhpSessionStore::lock`]). Dropping it
+/// releases it in the background (on the current tokio runtime), so a request cancelled
+/// while its write waited or wrote (a client that went away) does not leave PHP's requests
+/// blocked until the lock expires; only a process that dies leaves it to expiry.
 #[must_use = "a lock that is not released blocks the session until it expires"]
-#[derive(Debug)]
-pub struct PhpSessionLock(Option<(Bytes, Vec<usize>)>);
+pub struct PhpSessionLock {
+    ring: Arc<MemcachedStore>,
+    /// The lock's key and placement; `None` once released, or when locking is off.
+    held: Option<(Bytes, Vec<usize>)>,
+}
+
+impl std::fmt::Debug for PhpSessionLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PhpSessionLock")
+            .field("held", &self.held.is_some())
+            .finish()
+    }
+}
+
+impl PhpSessionLock {
+    async fn release(mut self) {
+        if let Some(held) = self.held.take() {
+            release(&self.ring, held).await;
+        }
+    }
+}
+
+impl Drop for PhpSessionLock {
+    fn drop(&mut self) {
+        if let Some(held) = self.held.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let ring = self.ring.clone();
+            runtime.spawn(async move { release(&ring, held).await });
+        }
+    }
+}
+
+/// Deletes a lock everywhere it was written, as PHP does.
+async fn release(ring: &MemcachedStore, (key, list): (Bytes, Vec<usize>)) {
+    let req = request(Command::Delete { key, cas: 0 });
+    for &i in &list {
+        if let Err(CallError::Unreachable(e) | CallError::Server(e)) =
+            ring.server(i).call(&req, ring.config()).await
+        {
+            tracing::warn!(error = %e, "php session lock not released; it expires");
+        }
+    }
+}
 
 /// The PHP session store. Share it in an `Arc` (the layer does).
 pub struct PhpSessionStore {
-    ring: MemcachedStore,
+    ring: Arc<MemcachedStore>,
     config: PhpSessionConfig,
 }
 
@@ -200,7 +245,7 @@ impl PhpSessionStore {
             ));
         }
         Ok(Self {
-            ring: MemcachedStore::new(config.memcached.clone())?,
+            ring: Arc::new(MemcachedStore::new(config.memcached.clone())?),
             config,
         })
     }
@@ -322,7 +367,8 @@ impl PhpSessionStore {
 
     /// Takes php-memcached's lock on `id`, waiting as PHP waits, and fails when the wait
     /// gives up. For a job that must hold a session across several steps as a PHP request
-    /// does; release it with [`PhpSessionStore::unlock`] (or let it expire after
+    /// does; release it with [`PhpSessionStore::unlock`] (dropping it releases it in the
+    /// background; a process that dies leaves it to expire after
     /// [`PhpSessionConfig::lock_expire`]). This store's `update` and `delete` take the lock
     /// themselves: calling them while holding it waits for it, and gives up.
     pub async fn lock(&self, id: &SessionId) -> Result<PhpSessionLock, StoreError> {
@@ -331,19 +377,21 @@ impl PhpSessionStore {
                 "php session id too long for a memcached key",
             ));
         }
-        Ok(PhpSessionLock(self.take_lock(id).await?))
+        self.take_lock(id).await
     }
 
     /// Releases a lock [`PhpSessionStore::lock`] took.
     pub async fn unlock(&self, lock: PhpSessionLock) {
-        self.release(lock.0).await
+        lock.release().await
     }
 
-    /// Takes the lock unless locking is off. Returns the lock's key and placement, to
-    /// release it.
-    async fn take_lock(&self, id: &SessionId) -> Result<Option<(Bytes, Vec<usize>)>, StoreError> {
+    /// Takes the lock unless locking is off (then the lock holds nothing).
+    async fn take_lock(&self, id: &SessionId) -> Result<PhpSessionLock, StoreError> {
         if !self.config.locking {
-            return Ok(None);
+            return Ok(PhpSessionLock {
+                ring: self.ring.clone(),
+                held: None,
+            });
         }
         let key = self.lock_key(id);
         let list = self.ring.placement_of(&format!("lock.{}", id.as_str()));
@@ -381,7 +429,10 @@ impl PhpSessionStore {
                 .await?;
             if taken {
                 self.to_replicas(&list, pos, add).await;
-                return Ok(Some((key, list)));
+                return Ok(PhpSessionLock {
+                    ring: self.ring.clone(),
+                    held: Some((key, list)),
+                });
             }
             if retries == 0 {
                 return Err(StoreError::new(
@@ -391,20 +442,6 @@ impl PhpSessionStore {
             retries -= 1;
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(self.config.lock_wait_max);
-        }
-    }
-
-    /// Releases a lock [`PhpSessionStore::take_lock`] took: deletes it everywhere, as PHP
-    /// does.
-    async fn release(&self, lock: Option<(Bytes, Vec<usize>)>) {
-        let Some((key, list)) = lock else { return };
-        let req = request(Command::Delete { key, cas: 0 });
-        for &i in &list {
-            if let Err(CallError::Unreachable(e) | CallError::Server(e)) =
-                self.ring.server(i).call(&req, self.ring.config()).await
-            {
-                tracing::warn!(error = %e, "php session lock not released; it expires");
-            }
         }
     }
 
@@ -594,7 +631,7 @@ impl SessionStore for PhpSessionStore {
             }
             let lock = self.take_lock(id).await?;
             let result = self.update_locked(id, record, expected).await;
-            self.release(lock).await;
+            lock.release().await;
             result
         })
     }
@@ -639,7 +676,7 @@ impl SessionStore for PhpSessionStore {
             }
             let lock = self.take_lock(id).await?;
             let result = self.delete_copies(id).await;
-            self.release(lock).await;
+            lock.release().await;
             result
         })
     }

@@ -675,6 +675,18 @@ async fn php_waits_for_a_rust_lock() {
     assert!(out.status.success(), "{}", out.stderr);
     assert_eq!(rust_get(&app, &id, "n").await, json!(101));
     assert!(farm.holders(&lock_key).is_empty(), "PHP released the lock");
+    // A lock dropped without `unlock` (a cancelled request) is released in the background.
+    let lock = app.store.lock(&sid).await.unwrap();
+    assert!(!farm.holders(&lock_key).is_empty());
+    drop(lock);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !farm.holders(&lock_key).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the dropped lock stayed"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// A PHP process killed while holding the lock leaves it behind; with a one-second lock
