@@ -428,11 +428,13 @@ impl PhpSessionStore {
                 })
                 .await?;
             if taken {
-                self.to_replicas(&list, pos, add).await;
-                return Ok(PhpSessionLock {
+                // Held from here: a cancellation while the copies are written releases it.
+                let lock = PhpSessionLock {
                     ring: self.ring.clone(),
-                    held: Some((key, list)),
-                });
+                    held: Some((key.clone(), list.clone())),
+                };
+                self.to_replicas(&list, pos, add).await;
+                return Ok(lock);
             }
             if retries == 0 {
                 return Err(StoreError::new(
