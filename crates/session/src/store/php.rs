@@ -83,6 +83,7 @@ pub struct PhpSessionConfig {
     /// `session.serialize_handler`: `php` (PHP's default) or `php_serialize`.
     pub serialize_handler: SerializeHandler,
     /// `session.gc_maxlifetime`: the TTL of every write and touch. Default 1440 s (PHP's).
+    /// Zero means no expiry, as in php-memcached.
     pub gc_maxlifetime: Duration,
     /// `memcached.sess_locking`. Default on; off only if PHP's is off too.
     pub locking: bool,
@@ -94,7 +95,8 @@ pub struct PhpSessionConfig {
     pub lock_retries: u32,
     /// How long a lock this store takes lives if never released (`memcached.sess_lock_expire`,
     /// or PHP's `max_execution_time` when that is 0). Default 30 s, PHP-FPM's
-    /// `max_execution_time`. Whole seconds, at least 1.
+    /// `max_execution_time`. Whole seconds, rounded up; zero is "never" (as PHP's CLI, whose
+    /// `max_execution_time` is 0), which leaves a dead holder's lock in place for good.
     pub lock_expire: Duration,
     /// What a loaded record's timestamps say (see the module docs): give it the layer's.
     pub clock: Arc<dyn Clock>,
@@ -142,24 +144,78 @@ impl PhpSessionConfig {
             .with_cookie_name("PHPSESSID")
             .with_secure(false)
             .with_id_format(IdFormat::Php)
-            .with_idle_timeout(self.gc_maxlifetime)
+            // No expiry in the store: no idle timeout worth the name either (a century).
+            .with_idle_timeout(if self.gc_maxlifetime.is_zero() {
+                Duration::from_secs(100 * 365 * 24 * 3600)
+            } else {
+                self.gc_maxlifetime
+            })
             .with_absolute_timeout(None)
             .with_renewal_timeout(None)
             .with_grace_period(Duration::ZERO)
-            .with_touch_interval(Duration::from_secs(60).min(self.gc_maxlifetime / 2))
+            .with_touch_interval(if self.gc_maxlifetime.is_zero() {
+                Duration::from_secs(60)
+            } else {
+                Duration::from_secs(60).min(self.gc_maxlifetime / 2)
+            })
             .with_strict(true)
             .with_clock(self.clock.clone())
     }
 }
 
-/// php-memcached's lock on one session, held (see [`PhpSessionStore::lock`]).
+/// php-memcached's lock on one session, held (see [`PhpSessionStore::lock`]). Dropping it
+/// releases it in the background (on the current tokio runtime), so a request cancelled
+/// while its write waited or wrote (a client that went away) does not leave PHP's requests
+/// blocked until the lock expires; only a process that dies leaves it to expiry.
 #[must_use = "a lock that is not released blocks the session until it expires"]
-#[derive(Debug)]
-pub struct PhpSessionLock(Option<(Bytes, Vec<usize>)>);
+pub struct PhpSessionLock {
+    ring: Arc<MemcachedStore>,
+    /// The lock's key and placement; `None` once released, or when locking is off.
+    held: Option<(Bytes, Vec<usize>)>,
+}
+
+impl std::fmt::Debug for PhpSessionLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PhpSessionLock")
+            .field("held", &self.held.is_some())
+            .finish()
+    }
+}
+
+impl PhpSessionLock {
+    async fn release(mut self) {
+        if let Some(held) = self.held.take() {
+            release(&self.ring, held).await;
+        }
+    }
+}
+
+impl Drop for PhpSessionLock {
+    fn drop(&mut self) {
+        if let Some(held) = self.held.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let ring = self.ring.clone();
+            runtime.spawn(async move { release(&ring, held).await });
+        }
+    }
+}
+
+/// Deletes a lock everywhere it was written, as PHP does.
+async fn release(ring: &MemcachedStore, (key, list): (Bytes, Vec<usize>)) {
+    let req = request(Command::Delete { key, cas: 0 });
+    for &i in &list {
+        if let Err(CallError::Unreachable(e) | CallError::Server(e)) =
+            ring.server(i).call(&req, ring.config()).await
+        {
+            tracing::warn!(error = %e, "php session lock not released; it expires");
+        }
+    }
+}
 
 /// The PHP session store. Share it in an `Arc` (the layer does).
 pub struct PhpSessionStore {
-    ring: MemcachedStore,
+    ring: Arc<MemcachedStore>,
     config: PhpSessionConfig,
 }
 
@@ -189,7 +245,7 @@ impl PhpSessionStore {
             ));
         }
         Ok(Self {
-            ring: MemcachedStore::new(config.memcached.clone())?,
+            ring: Arc::new(MemcachedStore::new(config.memcached.clone())?),
             config,
         })
     }
@@ -223,8 +279,14 @@ impl PhpSessionStore {
         self.config.memcached.prefix.len() + "lock.".len() + id.as_str().len() <= MAX_KEY_LEN
     }
 
-    fn ttl(&self) -> Duration {
-        self.config.gc_maxlifetime
+    /// The exptime of a session write or touch: `gc_maxlifetime`, or none when it is 0, as
+    /// in php-memcached.
+    fn session_exptime(&self) -> i64 {
+        if self.config.gc_maxlifetime.is_zero() {
+            0
+        } else {
+            exptime(self.config.gc_maxlifetime)
+        }
     }
 
     fn encode(&self, session: &PhpSession) -> Result<Bytes, StoreError> {
@@ -305,7 +367,8 @@ impl PhpSessionStore {
 
     /// Takes php-memcached's lock on `id`, waiting as PHP waits, and fails when the wait
     /// gives up. For a job that must hold a session across several steps as a PHP request
-    /// does; release it with [`PhpSessionStore::unlock`] (or let it expire after
+    /// does; release it with [`PhpSessionStore::unlock`] (dropping it releases it in the
+    /// background; a process that dies leaves it to expire after
     /// [`PhpSessionConfig::lock_expire`]). This store's `update` and `delete` take the lock
     /// themselves: calling them while holding it waits for it, and gives up.
     pub async fn lock(&self, id: &SessionId) -> Result<PhpSessionLock, StoreError> {
@@ -314,19 +377,21 @@ impl PhpSessionStore {
                 "php session id too long for a memcached key",
             ));
         }
-        Ok(PhpSessionLock(self.take_lock(id).await?))
+        self.take_lock(id).await
     }
 
     /// Releases a lock [`PhpSessionStore::lock`] took.
     pub async fn unlock(&self, lock: PhpSessionLock) {
-        self.release(lock.0).await
+        lock.release().await
     }
 
-    /// Takes the lock unless locking is off. Returns the lock's key and placement, to
-    /// release it.
-    async fn take_lock(&self, id: &SessionId) -> Result<Option<(Bytes, Vec<usize>)>, StoreError> {
+    /// Takes the lock unless locking is off (then the lock holds nothing).
+    async fn take_lock(&self, id: &SessionId) -> Result<PhpSessionLock, StoreError> {
         if !self.config.locking {
-            return Ok(None);
+            return Ok(PhpSessionLock {
+                ring: self.ring.clone(),
+                held: None,
+            });
         }
         let key = self.lock_key(id);
         let list = self.ring.placement_of(&format!("lock.{}", id.as_str()));
@@ -334,7 +399,12 @@ impl PhpSessionStore {
             mode: StoreMode::Add,
             key: key.clone(),
             flags: 0,
-            exptime: exptime(self.config.lock_expire),
+            // 0 is "never", as php-memcached's lock with no expiry and no max_execution_time.
+            exptime: if self.config.lock_expire.is_zero() {
+                0
+            } else {
+                exptime(self.config.lock_expire)
+            },
             value: Bytes::from_static(b"1"),
             cas: 0,
         });
@@ -358,8 +428,13 @@ impl PhpSessionStore {
                 })
                 .await?;
             if taken {
+                // Held from here: a cancellation while the copies are written releases it.
+                let lock = PhpSessionLock {
+                    ring: self.ring.clone(),
+                    held: Some((key.clone(), list.clone())),
+                };
                 self.to_replicas(&list, pos, add).await;
-                return Ok(Some((key, list)));
+                return Ok(lock);
             }
             if retries == 0 {
                 return Err(StoreError::new(
@@ -369,20 +444,6 @@ impl PhpSessionStore {
             retries -= 1;
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(self.config.lock_wait_max);
-        }
-    }
-
-    /// Releases a lock [`PhpSessionStore::take_lock`] took: deletes it everywhere, as PHP
-    /// does.
-    async fn release(&self, lock: Option<(Bytes, Vec<usize>)>) {
-        let Some((key, list)) = lock else { return };
-        let req = request(Command::Delete { key, cas: 0 });
-        for &i in &list {
-            if let Err(CallError::Unreachable(e) | CallError::Server(e)) =
-                self.ring.server(i).call(&req, self.ring.config()).await
-            {
-                tracing::warn!(error = %e, "php session lock not released; it expires");
-            }
         }
     }
 
@@ -436,7 +497,7 @@ impl PhpSessionStore {
             mode: StoreMode::Set,
             key: key.clone(),
             flags: 0,
-            exptime: exptime(self.ttl()),
+            exptime: self.session_exptime(),
             value: value.clone(),
             cas,
         });
@@ -461,7 +522,7 @@ impl PhpSessionStore {
                 mode: StoreMode::Set,
                 key,
                 flags: 0,
-                exptime: exptime(self.ttl()),
+                exptime: self.session_exptime(),
                 value,
                 cas: 0,
             });
@@ -494,7 +555,7 @@ impl SessionStore for PhpSessionStore {
                 mode: StoreMode::Add,
                 key: self.key(id),
                 flags: 0,
-                exptime: exptime(self.ttl()),
+                exptime: self.session_exptime(),
                 value: value.clone(),
                 cas: 0,
             });
@@ -521,7 +582,7 @@ impl SessionStore for PhpSessionStore {
                 mode: StoreMode::Set,
                 key: self.key(id),
                 flags: 0,
-                exptime: exptime(self.ttl()),
+                exptime: self.session_exptime(),
                 value,
                 cas: 0,
             });
@@ -546,7 +607,7 @@ impl SessionStore for PhpSessionStore {
             }
             let key = self.key(id);
             let list = self.ring.placement_of(id.as_str());
-            let touch = Some(exptime(self.ttl()));
+            let touch = Some(self.session_exptime());
             let Some((value, _)) = self.read(&key, &list, touch).await? else {
                 return Ok(None);
             };
@@ -572,7 +633,7 @@ impl SessionStore for PhpSessionStore {
             }
             let lock = self.take_lock(id).await?;
             let result = self.update_locked(id, record, expected).await;
-            self.release(lock).await;
+            lock.release().await;
             result
         })
     }
@@ -590,7 +651,7 @@ impl SessionStore for PhpSessionStore {
             let list = self.ring.placement_of(id.as_str());
             let req = request(Command::Touch {
                 key: self.key(id),
-                exptime: exptime(self.ttl()),
+                exptime: self.session_exptime(),
             });
             let req = &req;
             let (pos, found) = self
@@ -617,7 +678,7 @@ impl SessionStore for PhpSessionStore {
             }
             let lock = self.take_lock(id).await?;
             let result = self.delete_copies(id).await;
-            self.release(lock).await;
+            lock.release().await;
             result
         })
     }
@@ -627,5 +688,62 @@ impl SessionStore for PhpSessionStore {
             prefix: self.config.memcached.prefix.clone(),
             suffix: String::new(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_layer_accepts_the_php_preset() {
+        let mut config = PhpSessionConfig::from_save_path("127.0.0.1:11211").unwrap();
+        for secs in [1440, 1, 0, 100 * 24 * 3600] {
+            config.gc_maxlifetime = Duration::from_secs(secs);
+            let session = config.session_config();
+            session.validate().unwrap();
+            assert_eq!(session.cookie.name, "PHPSESSID");
+            assert_eq!(session.id_format, IdFormat::Php);
+        }
+    }
+
+    #[test]
+    fn exptimes() {
+        let mut config = PhpSessionConfig::from_save_path("127.0.0.1:11211").unwrap();
+        config.gc_maxlifetime = Duration::ZERO;
+        let store = PhpSessionStore::new(config.clone()).unwrap();
+        assert_eq!(store.session_exptime(), 0, "no expiry, as php-memcached");
+        config.gc_maxlifetime = Duration::from_millis(1500);
+        let store = PhpSessionStore::new(config.clone()).unwrap();
+        assert_eq!(store.session_exptime(), 2, "whole seconds, rounded up");
+        config.lock_wait_min = Duration::from_secs(1);
+        config.lock_wait_max = Duration::from_millis(1);
+        assert!(PhpSessionStore::new(config).is_err());
+    }
+
+    #[test]
+    fn keys_and_what_fits() {
+        let store =
+            PhpSessionStore::new(PhpSessionConfig::from_save_path("127.0.0.1:11211").unwrap())
+                .unwrap();
+        let id = IdFormat::Php
+            .parse("0123456789abcdef0123456789abcdef")
+            .unwrap();
+        assert_eq!(
+            &store.key(&id)[..],
+            b"memc.sess.key.0123456789abcdef0123456789abcdef"
+        );
+        assert_eq!(
+            &store.lock_key(&id)[..],
+            b"memc.sess.key.lock.0123456789abcdef0123456789abcdef"
+        );
+        assert!(store.fits(&id));
+        // 14 + 5 + 200 > 250 is false: the longest id PHP-style parsing accepts fits.
+        let long = IdFormat::Php.parse(&"a".repeat(200)).unwrap();
+        assert!(store.fits(&long));
+        let mut config = PhpSessionConfig::from_save_path("127.0.0.1:11211").unwrap();
+        config.memcached.prefix = "p".repeat(60);
+        let store = PhpSessionStore::new(config).unwrap();
+        assert!(!store.fits(&long));
     }
 }

@@ -675,6 +675,18 @@ async fn php_waits_for_a_rust_lock() {
     assert!(out.status.success(), "{}", out.stderr);
     assert_eq!(rust_get(&app, &id, "n").await, json!(101));
     assert!(farm.holders(&lock_key).is_empty(), "PHP released the lock");
+    // A lock dropped without `unlock` (a cancelled request) is released in the background.
+    let lock = app.store.lock(&sid).await.unwrap();
+    assert!(!farm.holders(&lock_key).is_empty());
+    drop(lock);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !farm.holders(&lock_key).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the dropped lock stayed"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// A PHP process killed while holding the lock leaves it behind; with a one-second lock
@@ -937,8 +949,8 @@ async fn hostile_values_are_errors() {
         let r = send(&app, "POST", "/set?k=ok&v=1", None).await;
         assert_eq!(r.status, StatusCode::OK, "{what}: {}", r.body);
     }
-    // An id of PHP's alphabet whose keys would not fit memcached's 250 bytes is no session
-    // (not an error), and a fresh one is issued.
+    // The longest id accepted (200 characters; its keys still fit memcached's 250 bytes) that
+    // nobody issued is no session, and a fresh one is issued.
     let long = "a".repeat(200);
     let r = send(&app, "POST", "/set?k=ok&v=1", Some(&long)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
