@@ -41,6 +41,7 @@ pub mod chunks;
 mod command;
 mod exptime;
 pub mod format;
+pub mod meta;
 #[cfg(test)]
 mod test_support;
 pub mod text;
@@ -49,7 +50,7 @@ pub use chunks::ReplyChunks;
 
 /// What a refused write to a revoked session says ([`Outcome::Revoked`]); RESP says the same.
 pub const REVOKED: &str = "this session was revoked and stays revoked until it would have expired";
-pub use command::{ArithMode, Command, Hit, Outcome, StatsGroup, StoreMode};
+pub use command::{ArithMode, CAS_NEVER, Command, Hit, Outcome, StatsGroup, StoreMode};
 pub use exptime::Exptime;
 pub use format::{Binary, Text, WireFormat};
 

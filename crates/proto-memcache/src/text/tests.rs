@@ -67,6 +67,7 @@ fn req(command: Command) -> Decoded {
         command,
         noreply: false,
         with_cas: false,
+        more: false,
     })
 }
 
@@ -75,6 +76,7 @@ fn quiet(command: Command) -> Decoded {
         command,
         noreply: true,
         with_cas: false,
+        more: false,
     })
 }
 
@@ -113,6 +115,7 @@ fn decodes_every_command() {
                 command: get(&["a", "b"]),
                 noreply: false,
                 with_cas: true,
+                more: false,
             })],
         ),
         (
@@ -131,14 +134,24 @@ fn decodes_every_command() {
                 },
                 noreply: false,
                 with_cas: true,
+                more: false,
             })],
         ),
         (format!("get {long_key}\r\n"), vec![req(get(&[&long_key]))]),
         (format!("get {too_long_key}\r\n"), vec![Err(BAD)]),
         ("get a\x01b\r\n".into(), vec![Err(BAD)]),
         (
+            // More keys than a batch holds: served in two batches, the first without `END`.
             "get 1 2 3 4 5 6 7 8 9\r\n".into(),
-            vec![Err(TextError::Client("too many keys"))],
+            vec![
+                Ok(TextRequest {
+                    command: get(&["1", "2", "3", "4", "5", "6", "7", "8"]),
+                    noreply: false,
+                    with_cas: false,
+                    more: true,
+                }),
+                req(get(&["9"])),
+            ],
         ),
         ("get\r\n".into(), vec![Err(TextError::UnknownCommand)]),
         ("gets \r\n".into(), vec![Err(TextError::UnknownCommand)]),
@@ -217,7 +230,7 @@ fn decodes_every_command() {
             "set k 0 0 -1\r\nget a\r\n".into(),
             vec![Err(BAD), req(get(&["a"]))],
         ),
-        ("set k 0 0 4294967296\r\n".into(), vec![Err(BAD)]),
+        ("set k 0 0 2147483648\r\n".into(), vec![Err(BAD)]),
         ("set k 0 0 x\r\n".into(), vec![Err(BAD)]),
         // Bad flags, exptime, cas or key with a good length: the block is swallowed.
         (
@@ -229,7 +242,7 @@ fn decodes_every_command() {
             vec![Err(BAD), req(get(&["a"]))],
         ),
         (
-            "set k 4294967296 0 1\r\nz\r\nget a\r\n".into(),
+            "set k -1 0 1\r\nz\r\nget a\r\n".into(),
             vec![Err(BAD), req(get(&["a"]))],
         ),
         (
@@ -481,15 +494,19 @@ fn incomplete_input_waits() {
 fn overlong_line_is_fatal_once_it_passes_the_limit() {
     let limit = limits().max_line_len;
     // Exactly at the limit, including the line ending: fine.
-    let fits = format!("get {}\r\n", "k".repeat(limit - 6));
+    let fits = format!("set {} 0 0 1\r\n", "k".repeat(limit - 12));
     assert_eq!(fits.len(), limit);
     assert_eq!(decode_all(fits.as_bytes()), vec![Err(BAD)]); // key is too long, line is not
     // One byte more, with or without its ending: fatal.
-    let over = format!("get {}\r\n", "k".repeat(limit - 5));
+    let over = format!("set {} 0 0 1\r\n", "k".repeat(limit - 11));
     assert_eq!(
         decode_all(over.as_bytes()),
         vec![Err(TextError::Fatal("line too long"))]
     );
+    // A get that long is streamed instead; a key longer than the window is still refused,
+    // and the rest of its line dropped.
+    let over = format!("get {}\r\nversion\r\n", "k".repeat(limit));
+    assert_eq!(decode_all(over.as_bytes()), vec![Err(BAD), req(Command::Version)]);
     let unended = "x".repeat(limit);
     assert_eq!(
         decode_all(unended.as_bytes()),
@@ -503,7 +520,16 @@ fn too_large_value_is_swallowed_across_calls() {
     let mut decoder = TextDecoder::new(limits());
     let value = "v".repeat(100);
     let mut buf = BytesMut::from(&b"set big 0 0 100 noreply\r\nvvvvv"[..]);
-    assert_eq!(decoder.decode(&mut buf), Err(TextError::TooLarge));
+    // A set refused as too large removes the old value: the glue gets to act on it.
+    let refused = TextRequest {
+        command: Command::TooLarge {
+            key: Bytes::from_static(b"big"),
+        },
+        noreply: true,
+        with_cas: false,
+        more: false,
+    };
+    assert_eq!(decoder.decode(&mut buf), Ok(Some(refused)));
     assert!(
         buf.is_empty(),
         "the available part of the block is dropped at once"
@@ -557,10 +583,12 @@ fn encodes_replies() {
         command,
         noreply: false,
         with_cas: false,
+        more: false,
     };
     let get_ab = plain(get(&["a", "b", "c"]));
     let gets_ab = TextRequest {
         with_cas: true,
+        more: false,
         ..get_ab.clone()
     };
     let set = plain(store(StoreMode::Set, "k", 0, 0, "v", 0));
@@ -739,6 +767,7 @@ fn encodes_requests() {
         command,
         noreply,
         with_cas,
+        more: false,
     };
     let cases = [
         (r(get(&["a", "b"]), false, true), "gets a b\r\n"),
@@ -897,11 +926,12 @@ fn text_request() -> impl Strategy<Value = TextRequest> {
         command,
         noreply,
         with_cas,
+        more: false,
     };
     prop_oneof![
         (
             proptest::collection::vec(key(), 1..=8),
-            proptest::option::of(any::<i64>()),
+            proptest::option::of(any::<i32>().prop_map(i64::from)),
             any::<bool>()
         )
             .prop_map(move |(keys, touch, with_cas)| r(
@@ -913,7 +943,7 @@ fn text_request() -> impl Strategy<Value = TextRequest> {
             store_mode,
             key(),
             any::<u32>(),
-            any::<i64>(),
+            any::<i32>().prop_map(i64::from),
             value(),
             any::<u64>(),
             any::<bool>()
@@ -952,12 +982,12 @@ fn text_request() -> impl Strategy<Value = TextRequest> {
                 )
             }
         ),
-        (key(), any::<i64>(), any::<bool>()).prop_map(move |(key, exptime, noreply)| r(
+        (key(), any::<i32>().prop_map(i64::from), any::<bool>()).prop_map(move |(key, exptime, noreply)| r(
             Command::Touch { key, exptime },
             noreply,
             false
         )),
-        (any::<i64>(), any::<bool>()).prop_map(move |(delay, noreply)| r(
+        (any::<i32>().prop_map(i64::from), any::<bool>()).prop_map(move |(delay, noreply)| r(
             Command::FlushAll { delay },
             noreply,
             false
@@ -1016,7 +1046,7 @@ proptest! {
             .map(|h| h.map(|(key, flags, cas, value)| Hit { key, flags, cas, value }))
             .collect();
         let keys = hits.iter().flatten().map(|h| h.key.clone()).collect();
-        let req = TextRequest { command: Command::Get { keys, touch: None }, noreply: false, with_cas };
+        let req = TextRequest { command: Command::Get { keys, touch: None }, noreply: false, with_cas, more: false };
         let mut wire = BytesMut::new();
         encode_reply(&req, &Outcome::Values(hits.clone()), &mut wire);
         let expected: Vec<TextValue> = hits
