@@ -639,6 +639,9 @@ fn flush_all<'a>(tokens: impl Iterator<Item = &'a [u8]>) -> Result<Option<TextRe
         last = Some(token);
         n += 1;
     }
+    if n > 2 {
+        return Err(TextError::UnknownCommand);
+    }
     let noreply = last == Some(&b"noreply"[..]);
     let delay = if n == usize::from(noreply) {
         0

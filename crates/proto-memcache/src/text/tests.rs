@@ -260,6 +260,11 @@ fn decodes_every_command() {
         // Too large (limit 64 here): swallowed, then in sync again.
         (
             format!("set k 0 0 65\r\n{}\r\nget a\r\n", "v".repeat(65)),
+            vec![req(Command::TooLarge { key: b("k") }), req(get(&["a"]))],
+        ),
+        (
+            // Only a plain `set` removes the old value; the others just refuse.
+            format!("add k 0 0 65\r\n{}\r\nget a\r\n", "v".repeat(65)),
             vec![Err(TextError::TooLarge), req(get(&["a"]))],
         ),
         (
@@ -382,8 +387,15 @@ fn decodes_every_command() {
             "flush_all 10 noreply\r\n".into(),
             vec![quiet(Command::FlushAll { delay: 10 })],
         ),
-        ("flush_all soon\r\n".into(), vec![Err(BAD)]),
-        ("flush_all 1 2\r\n".into(), vec![Err(BAD)]),
+        // memcached's words for a bad delay; a second argument is ignored.
+        (
+            "flush_all soon\r\n".into(),
+            vec![Err(TextError::Client("invalid exptime argument"))],
+        ),
+        (
+            "flush_all 1 2\r\n".into(),
+            vec![req(Command::FlushAll { delay: 1 })],
+        ),
         (
             "flush_all 1 2 3\r\n".into(),
             vec![Err(TextError::UnknownCommand)],
@@ -446,7 +458,36 @@ fn decodes_every_command() {
             "journal\r\njournal rewrite now\r\njournal flush\r\n".into(),
             vec![Err(TextError::Client("usage: journal rewrite")); 3],
         ),
-        ("mg k v\r\n".into(), vec![Err(TextError::UnknownCommand)]),
+        ("mx k v\r\n".into(), vec![Err(TextError::UnknownCommand)]),
+        ("mg\r\n".into(), vec![Err(TextError::UnknownCommand)]),
+        ("me\r\n".into(), vec![Err(BAD)]),
+        ("mg k v v\r\n".into(), vec![Err(TextError::Client("duplicate flag"))]),
+        ("mg k !\r\n".into(), vec![Err(TextError::Client("invalid flag"))]),
+        ("mg k Tx\r\n".into(), vec![Err(TextError::Client("bad token in command line format"))]),
+        ("md k Tx\r\n".into(), vec![Err(TextError::Client("invalid or duplicate flag"))]),
+        ("ma k MX\r\n".into(), vec![Err(TextError::Client("invalid mode for ma M token"))]),
+        ("mg !!!! b\r\n".into(), vec![Err(TextError::Client("error decoding key"))]),
+        (
+            format!("mg k O{}\r\n", "o".repeat(32)),
+            vec![Err(TextError::Client("opaque token too long"))],
+        ),
+        (
+            format!("mg k{}\r\n", " v".repeat(18)),
+            vec![Err(TextError::Client("options flags are too long"))],
+        ),
+        // A flag error after ms's length swallows the block; a bad length cannot.
+        (
+            "ms k 2 MX\r\nab\r\nmn\r\n".into(),
+            vec![Err(TextError::Client("invalid mode for ms M token")), req(Command::Noop)],
+        ),
+        (
+            "ms k x\r\nmn\r\n".into(),
+            vec![Err(BAD), req(Command::Noop)],
+        ),
+        (
+            format!("ms k 65 T0\r\n{}\r\nmn\r\n", "v".repeat(65)),
+            vec![req(Command::TooLarge { key: b("k") }), req(Command::Noop)],
+        ),
         ("GET a\r\n".into(), vec![Err(TextError::UnknownCommand)]),
         ("\r\n".into(), vec![Err(TextError::UnknownCommand)]),
         ("   \r\n".into(), vec![Err(TextError::UnknownCommand)]),
@@ -462,6 +503,174 @@ fn decodes_every_command() {
     ];
     for (input, expected) in cases {
         assert_eq!(decode_all(input.as_bytes()), expected, "input {input:?}");
+    }
+}
+
+#[test]
+fn decodes_meta_commands() {
+    use crate::meta::{MetaFlags, MetaRequest, MetaVerb};
+    let meta = |verb, key: &str, base64, value: &str, flags| {
+        req(Command::Meta(Box::new(MetaRequest {
+            verb,
+            key: b(key),
+            base64,
+            value: b(value),
+            flags,
+        })))
+    };
+    let cases = [
+        (
+            "mg foo v k c t f s h l Oab q u T30 N-1 R5\r\n",
+            meta(
+                MetaVerb::Get,
+                "foo",
+                false,
+                "",
+                MetaFlags {
+                    order: b"vkctfshlOquTNR".to_vec(),
+                    opaque: Some(b("Oab")),
+                    quiet: true,
+                    value: true,
+                    no_bump: true,
+                    ttl: Some(30),
+                    vivify: Some(-1),
+                    recache: Some(5),
+                    ..MetaFlags::default()
+                },
+            ),
+        ),
+        (
+            "ms Zm9v 3 b F7 T+9 C12 I MA c k\r\nabc\r\n",
+            meta(
+                MetaVerb::Set(StoreMode::Append),
+                "foo",
+                true,
+                "abc",
+                MetaFlags {
+                    order: b"bFTCIMck".to_vec(),
+                    client_flags: Some(7),
+                    ttl: Some(9),
+                    cas: Some(12),
+                    invalidate: true,
+                    mode: b'A',
+                    ..MetaFlags::default()
+                },
+            ),
+        ),
+        (
+            "ma n MD D5 J10 N0 v\r\n",
+            meta(
+                MetaVerb::Arith(ArithMode::Decr),
+                "n",
+                false,
+                "",
+                MetaFlags {
+                    order: b"MDJNv".to_vec(),
+                    mode: b'D',
+                    delta: Some(5),
+                    initial: Some(10),
+                    vivify: Some(0),
+                    value: true,
+                    ..MetaFlags::default()
+                },
+            ),
+        ),
+        (
+            "md k I T0 q\r\n",
+            meta(
+                MetaVerb::Delete,
+                "k",
+                false,
+                "",
+                MetaFlags {
+                    order: b"ITq".to_vec(),
+                    invalidate: true,
+                    ttl: Some(0),
+                    quiet: true,
+                    ..MetaFlags::default()
+                },
+            ),
+        ),
+        (
+            "me Zm9v b\r\n",
+            meta(MetaVerb::Debug, "foo", true, "", MetaFlags::default()),
+        ),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(decode_all(input.as_bytes()), vec![expected], "input {input:?}");
+    }
+}
+
+#[test]
+fn encodes_meta_replies() {
+    use crate::meta::{MetaItem, MetaOutcome, MetaStatus};
+    let reply = |line: &str, outcome: MetaOutcome| {
+        let mut buf = BytesMut::from(line.as_bytes());
+        let request = TextDecoder::new(limits()).decode(&mut buf).unwrap().unwrap();
+        let mut out = BytesMut::new();
+        encode_reply(&request, &Outcome::Meta(outcome), &mut out);
+        String::from_utf8(out.to_vec()).unwrap()
+    };
+    let item = MetaItem {
+        value: b("hello"),
+        flags: 3,
+        cas: 99,
+        ttl: Some(20),
+        last_access: 4,
+        fetched: true,
+        stale: true,
+        token_sent: false,
+        won: true,
+    };
+    let done = |item: &MetaItem| MetaOutcome {
+        status: MetaStatus::Done,
+        item: Some(item.clone()),
+    };
+    assert_eq!(
+        reply("mg k s v t c f Oxy k h l\r\n", done(&item)),
+        "VA 5 s5 t20 c99 f3 Oxy kk h1 l4 X W\r\nhello\r\n"
+    );
+    assert_eq!(reply("mg k\r\n", done(&item)), "HD X W\r\n");
+    assert_eq!(reply("mg Zm9v b k\r\n", MetaOutcome::bare(MetaStatus::Miss)), "EN kZm9v b\r\n");
+    assert_eq!(reply("mg k q\r\n", MetaOutcome::bare(MetaStatus::Miss)), "");
+    assert_eq!(reply("ms k 1 c q\r\nv\r\n", done(&item)), "");
+    assert_eq!(
+        reply("ms k 1 c O1\r\nv\r\n", MetaOutcome::bare(MetaStatus::NotStored)),
+        "NS c0 O1\r\n"
+    );
+    assert_eq!(reply("md k q O1\r\n", MetaOutcome::bare(MetaStatus::NotFound)), "NF O1\r\n");
+    assert_eq!(reply("ma k v t c\r\n", done(&MetaItem { value: b("12"), ttl: None, ..item.clone() })), "VA 2 t-1 c99\r\n12\r\n");
+    assert_eq!(reply("me k\r\n", done(&item)), "ME k exp=20 la=4 cas=99 fetch=yes cls=1 size=6\r\n");
+    assert_eq!(reply("me k\r\n", MetaOutcome::bare(MetaStatus::Miss)), "EN\r\n");
+}
+
+#[test]
+fn streams_a_get_longer_than_a_line() {
+    // 600 keys of 4 bytes: 3000 bytes of keys, under the 4096-byte line limit; then a line of
+    // 20,000 keys, far over it. Batches hold at most 8 keys and every key comes out once, in
+    // order; only the last batch ends the reply.
+    for count in [600usize, 20_000] {
+        let keys: Vec<String> = (0..count).map(|i| format!("{i:04x}")).collect();
+        let input = format!("gets {}\r\nmn\r\n", keys.join(" "));
+        let results = decode_all(input.as_bytes());
+        let (last, batches) = results.split_last().unwrap();
+        assert_eq!(last, &req(Command::Noop));
+        let mut seen = Vec::new();
+        for (i, batch) in batches.iter().enumerate() {
+            let Ok(TextRequest {
+                command: Command::Get { keys, touch: None },
+                with_cas: true,
+                more,
+                ..
+            }) = batch
+            else {
+                panic!("not a batch: {batch:?}");
+            };
+            assert!(keys.len() <= limits().max_keys);
+            assert_eq!(*more, i + 1 < batches.len());
+            seen.extend(keys.iter().map(|k| String::from_utf8(k.to_vec()).unwrap()));
+        }
+        assert_eq!(seen, keys);
     }
 }
 
