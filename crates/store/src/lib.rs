@@ -113,7 +113,8 @@ pub const LATENESS_BOUNDS_MS: [u64; 14] = [
 pub use mutation::{ElementOp, Mutation, Observer};
 use shard::Shard;
 pub use types::{
-    Condition, CounterOutcome, DeadlineChange, Direction, Entry, IfTargetExists, Previous,
+    Condition, CounterOutcome, DeadlineChange, Direction, Entry, IfTargetExists, MetaCounter,
+    MetaEntry, MetaRead, Previous,
     RemoveOutcome, RenameOutcome, Side, StoreError, StoreStats, Write, WriteOutcome, Written,
     ZAddFlags,
 };
