@@ -175,6 +175,18 @@ impl TextDecoder {
         true
     }
 
+    /// Ends a streamed get on a bad key, dropping the rest of its line: memcached refuses the
+    /// whole request. Every key of a piece is checked when the piece is read, so a line that
+    /// fits one window is refused before any of its keys is served.
+    fn refuse_get(&mut self) -> Result<Option<TextRequest>, TextError> {
+        if let Some(stream) = self.stream.take()
+            && !stream.rest_is_final
+        {
+            self.discard_line = true;
+        }
+        Err(TextError::Client(BAD_FORMAT))
+    }
+
     /// Emits the next batch of a streamed get's keys, reading the next piece of its line
     /// from `buf` when the last is used up.
     fn continue_get(&mut self, buf: &mut BytesMut) -> Result<Option<TextRequest>, TextError> {
@@ -208,29 +220,19 @@ impl TextDecoder {
                 return Ok(None);
             }
             self.scanned = 0;
+            if !tokens(&stream.rest).all(|key| valid_key(key, &self.limits)) {
+                return self.refuse_get();
+            }
         }
         let mut keys = Vec::new();
         let mut used = 0;
         let rest = stream.rest.clone();
-        let mut remaining = tokens_with_ends(&rest);
-        let mut bad = false;
-        for (key, end) in remaining.by_ref() {
-            if !valid_key(key, &self.limits) {
-                bad = true;
-                break;
-            }
+        for (key, end) in tokens_with_ends(&rest) {
             keys.push(rest.slice_ref(key));
             used = end;
             if keys.len() == self.limits.max_keys {
                 break;
             }
-        }
-        if bad {
-            if !stream.rest_is_final {
-                self.discard_line = true;
-            }
-            self.stream = None;
-            return Err(TextError::Client(BAD_FORMAT));
         }
         stream.rest = rest.slice(used..);
         let more = !(stream.rest_is_final && stream.rest.iter().all(|&b| b == b' '));
@@ -369,10 +371,14 @@ impl TextDecoder {
         touch: Option<i64>,
         with_cas: bool,
     ) -> Result<Option<TextRequest>, TextError> {
+        let rest = line.slice(keys..);
+        if !tokens(&rest).all(|key| valid_key(key, &self.limits)) {
+            return Err(TextError::Client(BAD_FORMAT));
+        }
         self.stream = Some(GetStream {
             touch,
             with_cas,
-            rest: line.slice(keys..),
+            rest,
             rest_is_final: true,
             sent_any: false,
         });

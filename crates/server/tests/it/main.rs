@@ -27,6 +27,9 @@
 //!   memcached write and `FLUSHALL`; `EXEC`'s atomicity; redis-cli and phpredis transactions.
 //! - [`durability`]: the journal: a SIGKILL crash harness, torn and corrupt journals,
 //!   deadlines and PHP sessions across restarts, and a full disk.
+//! - [`memcached_diff`]: the same bytes to a real memcached and to sessiond, replies
+//!   compared: the meta protocol, `cas` 0, too-large sets, an 18,000-key get, malformed
+//!   numbers, binary `STAT settings`/`detail`.
 //! - [`memcached_events`]: keyspace notifications set at start (`--notify-keyspace-events`)
 //!   and raised by memcached text, binary and php-memcached writes, across a restart.
 //!
@@ -57,6 +60,7 @@ mod http;
 mod keyspace_events;
 mod lifecycle;
 mod limits;
+mod memcached_diff;
 mod memcached_events;
 mod memccapable;
 mod node_redis;
