@@ -41,6 +41,17 @@ pub trait WireFormat {
     fn is_whole(request: &Self::Request) -> bool {
         !matches!(Self::command(request), Command::TooLarge { .. })
     }
+    /// Whether more requests of the same client request follow `request` (a batch of a
+    /// streamed multi-get).
+    fn continues(request: &Self::Request) -> bool {
+        let _ = request;
+        false
+    }
+    /// Drops the rest of a request that [`WireFormat::continues`]: its batch failed, and one
+    /// error ends it (the rest of its line is discarded).
+    fn abandon(decoder: &mut Self::Decoder) {
+        let _ = decoder;
+    }
     /// Appends the reply to `request` for `outcome`.
     fn encode_reply(request: &Self::Request, outcome: &Outcome, out: &mut BytesMut);
     /// Like [`WireFormat::encode_reply`], sharing large values instead of copying them.
@@ -76,6 +87,12 @@ impl WireFormat for Text {
     }
     fn encode_request(request: &TextRequest, out: &mut BytesMut) {
         text::encode_request(request, out);
+    }
+    fn continues(request: &TextRequest) -> bool {
+        request.more
+    }
+    fn abandon(d: &mut TextDecoder) {
+        d.abandon_get();
     }
     fn is_whole(request: &TextRequest) -> bool {
         match &request.command {

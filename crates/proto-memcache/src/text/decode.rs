@@ -175,6 +175,16 @@ impl TextDecoder {
         true
     }
 
+    /// Drops the rest of a streamed get whose last batch failed (the server could not build
+    /// its reply): one error answers the whole request, and the rest of its line goes.
+    pub fn abandon_get(&mut self) {
+        if let Some(stream) = self.stream.take()
+            && !stream.rest_is_final
+        {
+            self.discard_line = true;
+        }
+    }
+
     /// Ends a streamed get on a bad key, dropping the rest of its line: memcached refuses the
     /// whole request. Every key of a piece is checked when the piece is read, so a line that
     /// fits one window is refused before any of its keys is served.

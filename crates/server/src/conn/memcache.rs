@@ -198,6 +198,10 @@ fn handle<F: WireFormat>(
                 shared,
                 memcache::execute_as(shared, user, text, command, now),
             );
+            if F::continues(&request) && !matches!(outcome, Outcome::Values(_)) {
+                // A batch of a long multi-get failed: its error ends the whole get.
+                F::abandon(decoder);
+            }
             F::encode_reply_chunks(&request, &outcome, replies);
             // memcached closes a binary connection that sends a command before logging in.
             let refused = !text && outcome == Outcome::Unauthenticated;
