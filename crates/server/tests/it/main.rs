@@ -30,6 +30,8 @@
 //! - [`memcached_diff`]: the same bytes to a real memcached and to sessiond, replies
 //!   compared: the meta protocol, `cas` 0, too-large sets, an 18,000-key get, malformed
 //!   numbers, binary `STAT settings`/`detail`.
+//! - [`py_meta_memcache`]: meta-memcache (Python, PyPI, pinned with hashes) over the meta
+//!   protocol: get, set, delete, CAS, touch, stale-while-revalidate, leases.
 //! - [`memcached_events`]: keyspace notifications set at start (`--notify-keyspace-events`)
 //!   and raised by memcached text, binary and php-memcached writes, across a restart.
 //!
@@ -67,6 +69,7 @@ mod node_redis;
 mod php;
 mod php_memcached;
 mod php_redis;
+mod py_meta_memcache;
 mod redis_cli;
 mod redis_exporter;
 mod scripts;
