@@ -32,6 +32,10 @@
 //!   numbers, binary `STAT settings`/`detail`.
 //! - [`py_meta_memcache`]: meta-memcache (Python, PyPI, pinned with hashes) over the meta
 //!   protocol: get, set, delete, CAS, touch, stale-while-revalidate, leases.
+//! - [`ruby_dalli`]: Dalli (Debian's ruby-dalli, binary protocol): get, set, add, cas,
+//!   get_multi.
+//! - [`java_spymemcached`]: spymemcached (Debian's libspymemcached-java) over text and
+//!   binary: get, set, CAS, a multi-get.
 //! - [`memcached_events`]: keyspace notifications set at start (`--notify-keyspace-events`)
 //!   and raised by memcached text, binary and php-memcached writes, across a restart.
 //!
@@ -59,6 +63,7 @@ mod admin_page;
 mod auth;
 mod durability;
 mod http;
+mod java_spymemcached;
 mod keyspace_events;
 mod lifecycle;
 mod limits;
@@ -72,6 +77,7 @@ mod php_redis;
 mod py_meta_memcache;
 mod redis_cli;
 mod redis_exporter;
+mod ruby_dalli;
 mod scripts;
 mod sessions;
 mod shared_keyspace;
