@@ -36,6 +36,8 @@
 //!   get_multi.
 //! - [`java_spymemcached`]: spymemcached (Debian's libspymemcached-java) over text and
 //!   binary: get, set, CAS, a multi-get.
+//! - [`node_memcached`]: express-session with connect-memcached (text protocol): login,
+//!   read, modify, regenerate, logout.
 //! - [`memcached_events`]: keyspace notifications set at start (`--notify-keyspace-events`)
 //!   and raised by memcached text, binary and php-memcached writes, across a restart.
 //!
@@ -70,6 +72,7 @@ mod limits;
 mod memcached_diff;
 mod memcached_events;
 mod memccapable;
+mod node_memcached;
 mod node_redis;
 mod php;
 mod php_memcached;
