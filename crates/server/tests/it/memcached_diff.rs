@@ -480,3 +480,54 @@ fn meta_debug_reports_the_item() {
     conn.run(b"mg dbg v\r\n");
     assert!(conn.run(b"me ZGJn b\r\n")[0].contains("fetch=yes"));
 }
+
+/// A binary packet with `extras`, `key` and `value`.
+fn binary_packet(opcode: u8, extras: &[u8], key: &[u8], value: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x80, opcode];
+    out.extend_from_slice(&(key.len() as u16).to_be_bytes());
+    out.push(extras.len() as u8);
+    out.extend_from_slice(&[0, 0, 0]);
+    let body = extras.len() + key.len() + value.len();
+    out.extend_from_slice(&(body as u32).to_be_bytes());
+    out.extend_from_slice(&[0; 12]);
+    out.extend_from_slice(extras);
+    out.extend_from_slice(key);
+    out.extend_from_slice(value);
+    out
+}
+
+/// The status of each of `count` binary responses read from `stream`.
+fn binary_statuses(stream: &mut TcpStream, count: usize) -> Vec<u16> {
+    (0..count)
+        .map(|_| {
+            let mut header = [0u8; 24];
+            stream.read_exact(&mut header).expect("a response header");
+            let body = u32::from_be_bytes(header[8..12].try_into().unwrap()) as usize;
+            let mut rest = vec![0; body];
+            stream.read_exact(&mut rest).expect("a response body");
+            u16::from_be_bytes([header[6], header[7]])
+        })
+        .collect()
+}
+
+#[test]
+fn binary_set_refused_as_too_large_removes_the_old_value() {
+    let (memcached, sessiond) = servers();
+    let big = vec![b'v'; 2 * 1024 * 1024];
+    let mut answers = Vec::new();
+    for addr in [memcached.memcache_addr(), sessiond.memcache_addr()] {
+        let mut stream = TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        let mut wire = binary_packet(0x01, &[0; 8], b"bin", b"old");
+        wire.extend(binary_packet(0x01, &[0; 8], b"bin", &big));
+        wire.extend(binary_packet(0x00, &[], b"bin", &[]));
+        wire.extend(binary_packet(0x02, &[0; 8], b"bin2", b"old"));
+        wire.extend(binary_packet(0x02, &[0; 8], b"bin2", &big));
+        wire.extend(binary_packet(0x00, &[], b"bin2", &[]));
+        stream.write_all(&wire).unwrap();
+        answers.push(binary_statuses(&mut stream, 6));
+    }
+    // SET ok, SET too large (0x03), GET not found (0x01); ADD ok, ADD too large, GET found.
+    assert_eq!(answers[1], answers[0]);
+    assert_eq!(answers[0], [0, 3, 1, 0, 3, 0]);
+}
