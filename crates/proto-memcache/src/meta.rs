@@ -50,6 +50,9 @@ pub struct MetaFlags {
     pub invalidate: bool,
     /// `C`: the CAS the item must have.
     pub cas: Option<u64>,
+    /// `E`: the CAS to give the item if the command changes it (an external version), below
+    /// 2^63 (see the decoder).
+    pub new_cas: Option<u64>,
     /// `F`: client flags to store (ms; 0 when absent).
     pub client_flags: Option<u32>,
     /// `T`: a new TTL (mg, ma: touch; ms: the TTL; md with `I`: the stale item's TTL).

@@ -112,7 +112,8 @@ impl Store {
         read: MetaRead,
         now: u64,
     ) -> Result<Option<MetaEntry>, StoreError> {
-        self.shard(key, now).meta_get(key, read, &self.ctx(now))
+        self.shard(key, now)
+            .meta_get(key, read, &self.ctx_with_cas(now, read.new_cas))
     }
 
     /// memcached's `md … I`: marks the live string under `key` stale with a new CAS (and a
@@ -122,10 +123,11 @@ impl Store {
         key: &[u8],
         cas: Option<u64>,
         deadline: Option<Option<u64>>,
+        new_cas: Option<u64>,
         now: u64,
     ) -> RemoveOutcome {
         self.shard(key, now)
-            .meta_invalidate(key, cas, deadline, &self.ctx(now))
+            .meta_invalidate(key, cas, deadline, &self.ctx_with_cas(now, new_cas))
     }
 
     /// memcached's `ms … C<cas> I`: a CAS write that also accepts an older `cas`, storing
@@ -137,10 +139,43 @@ impl Store {
         flags: u32,
         deadline: Option<u64>,
         cas: u64,
+        new_cas: Option<u64>,
         now: u64,
     ) -> Result<(WriteOutcome, bool), StoreError> {
+        let ctx = self.ctx_with_cas(now, new_cas);
         self.shard(key, now)
-            .write_if_cas_or_stale(key, value, flags, deadline, cas, &self.ctx(now))
+            .write_if_cas_or_stale(key, value, flags, deadline, cas, &ctx)
+    }
+
+    /// [`Store::write`] giving the item `new_cas` instead of the counter's next (memcached's
+    /// meta `E`).
+    pub fn write_with_cas(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        how: Write,
+        new_cas: Option<u64>,
+        now: u64,
+    ) -> Result<Written, StoreError> {
+        self.shard(key, now)
+            .write(key, value, how, &self.ctx_with_cas(now, new_cas))
+    }
+
+    /// [`Store::extend_if_string`] giving the item `new_cas` (memcached's meta `E`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn extend_with_cas(
+        &self,
+        key: &[u8],
+        data: &[u8],
+        side: Side,
+        cas: u64,
+        max_len: usize,
+        new_cas: Option<u64>,
+        now: u64,
+    ) -> Result<WriteOutcome, StoreError> {
+        let ctx = self.ctx_with_cas(now, new_cas);
+        self.shard(key, now)
+            .extend_if_string(key, data, side, cas, max_len, &ctx)
     }
 
     /// memcached's `ma`: [`Store::add_u64`] with a CAS check (0: none), a new deadline on
@@ -154,6 +189,7 @@ impl Store {
         cas: u64,
         vivify: Option<(u64, Option<u64>)>,
         retime: Option<Option<u64>>,
+        new_cas: Option<u64>,
         now: u64,
     ) -> Result<MetaCounter, StoreError> {
         self.shard(key, now).meta_counter(
@@ -163,7 +199,7 @@ impl Store {
             cas,
             vivify,
             retime,
-            &self.ctx(now),
+            &self.ctx_with_cas(now, new_cas),
         )
     }
 

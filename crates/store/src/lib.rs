@@ -203,6 +203,15 @@ impl Store {
             total_items: &self.total_items,
             expired: &self.expired,
             observer: self.observer.as_deref(),
+            explicit_cas: None,
+        }
+    }
+
+    /// [`Store::ctx`] for a change that gives its item `cas` if given (memcached's `E`).
+    fn ctx_with_cas(&self, now: u64, cas: Option<u64>) -> shard::Ctx<'_> {
+        shard::Ctx {
+            explicit_cas: cas,
+            ..self.ctx(now)
         }
     }
 
@@ -277,7 +286,8 @@ impl Store {
         };
         // CAS uniques stay unique across a restart: new ones start above every restored one.
         if let Some(cas) = restored_cas {
-            self.next_cas.fetch_max(cas + 1, Ordering::Relaxed);
+            self.next_cas
+                .fetch_max(cas.saturating_add(1), Ordering::Relaxed);
         }
     }
 

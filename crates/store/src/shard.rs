@@ -52,11 +52,17 @@ pub(crate) struct Ctx<'a> {
     pub total_items: &'a AtomicU64,
     pub expired: &'a AtomicU64,
     pub observer: Option<&'a dyn Observer>,
+    /// The CAS a change gives its item instead of the next from the counter (memcached's
+    /// meta `E` flag: a version from outside).
+    pub explicit_cas: Option<u64>,
 }
 
 impl Ctx<'_> {
     fn new_cas(&self) -> u64 {
-        self.next_cas.fetch_add(1, Ordering::Relaxed)
+        match self.explicit_cas {
+            Some(cas) => cas,
+            None => self.next_cas.fetch_add(1, Ordering::Relaxed),
+        }
     }
 
     fn is_past(&self, deadline: Option<u64>) -> bool {

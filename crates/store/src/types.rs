@@ -269,6 +269,8 @@ pub struct MetaRead {
     pub recache_before: Option<u64>,
     /// Count the read as an access (not `u`).
     pub bump: bool,
+    /// `E`: the CAS a vivified item gets instead of the counter's next.
+    pub new_cas: Option<u64>,
 }
 
 /// A string as a meta command reports it: the entry plus the per-item marks, as they were

@@ -54,6 +54,7 @@ fn encode_meta(req: &MetaRequest, out: &mut BytesMut) {
             b'T' => put_signed(out, signed(f.ttl)),
             b'R' => put_signed(out, signed(f.recache)),
             b'C' => put_decimal(out, f.cas.unwrap_or_default()),
+            b'E' => put_decimal(out, f.new_cas.unwrap_or_default()),
             b'F' => put_decimal(out, u64::from(f.client_flags.unwrap_or_default())),
             b'J' => put_decimal(out, f.initial.unwrap_or_default()),
             b'D' => put_decimal(out, f.delta.unwrap_or_default()),

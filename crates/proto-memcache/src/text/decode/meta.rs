@@ -234,6 +234,13 @@ impl TextDecoder {
                     Some(cas) => flags.cas = Some(cas),
                     None => error = Some(bad_token),
                 },
+                // memcached takes any 64-bit value; below 2^63 here, so that a client's
+                // version number can never push the store's own CAS counter (which a
+                // restart sets above every stored CAS) to the point of wrapping.
+                b'E' => match cnum::strtoull(arg) {
+                    Some(cas) if cas < 1 << 63 => flags.new_cas = Some(cas),
+                    _ => error = Some(bad_token),
+                },
                 b'M' => match token {
                     [_, mode] => flags.mode = *mode,
                     _ => error = Some(TextError::Client("incorrect length for M token")),

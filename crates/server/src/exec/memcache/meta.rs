@@ -77,7 +77,9 @@ pub(super) fn execute(shared: &Shared, req: &MetaRequest, now: u64) -> Outcome {
         MetaVerb::Delete => {
             let outcome = if f.invalidate {
                 let retime = f.ttl.map(|t| deadline(t, now));
-                shared.store.meta_invalidate(&req.key, f.cas, retime, now)
+                shared
+                    .store
+                    .meta_invalidate(&req.key, f.cas, retime, f.new_cas, now)
             } else {
                 let cas = f.cas.map_or(0, compared);
                 shared.store.remove_if_string(&req.key, cas, now)
@@ -110,6 +112,7 @@ fn get(shared: &Shared, req: &MetaRequest, now: u64) -> Outcome {
         // `R0` (no deadline) never wins.
         recache_before: f.recache.and_then(|r| deadline(r, now)),
         bump: !f.no_bump,
+        new_cas: f.new_cas,
     };
     bump(&stats.cmd_get);
     if f.ttl.is_some() {
@@ -152,8 +155,9 @@ fn set(shared: &Shared, req: &MetaRequest, mode: StoreMode, now: u64) -> Outcome
             };
             let max = shared.config.max_item_size;
             // memcached's append needs the item whatever the CAS: a miss is "not stored".
+            let cas = f.cas.unwrap_or(0);
             store
-                .extend_if_string(&req.key, &req.value, side, f.cas.unwrap_or(0), max, now)
+                .extend_with_cas(&req.key, &req.value, side, cas, max, f.new_cas, now)
                 .map(|outcome| match outcome {
                     WriteOutcome::NotFound => WriteOutcome::NotStored,
                     other => other,
@@ -162,7 +166,7 @@ fn set(shared: &Shared, req: &MetaRequest, mode: StoreMode, now: u64) -> Outcome
         StoreMode::Set | StoreMode::Replace if f.cas.is_some() && f.invalidate => {
             let cas = f.cas.map_or(CAS_NEVER, compared);
             store
-                .write_if_cas_or_stale(&req.key, &req.value, flags, at, cas, now)
+                .write_if_cas_or_stale(&req.key, &req.value, flags, at, cas, f.new_cas, now)
                 .map(|(outcome, _stale)| outcome)
         }
         StoreMode::Set | StoreMode::Add | StoreMode::Replace => {
@@ -178,7 +182,9 @@ fn set(shared: &Shared, req: &MetaRequest, mode: StoreMode, now: u64) -> Outcome
                 deadline: DeadlineChange::Set(at),
                 previous: Previous::Ignore,
             };
-            store.write(&req.key, &req.value, how, now).map(|w| w.outcome)
+            store
+                .write_with_cas(&req.key, &req.value, how, f.new_cas, now)
+                .map(|w| w.outcome)
         }
     };
     if f.cas.is_some() && !matches!(mode, StoreMode::Add) {
@@ -219,6 +225,7 @@ fn arith(shared: &Shared, req: &MetaRequest, mode: ArithMode, now: u64) -> Outco
         f.cas.unwrap_or(0),
         vivify,
         retime,
+        f.new_cas,
         now,
     );
     match result {

@@ -602,3 +602,20 @@ fn a_refused_write_of_any_kind_leaves_no_old_value() {
         "SERVER_ERROR out of memory storing object\r\nMN\r\n"
     );
 }
+
+#[test]
+fn meta_e_gives_the_item_an_external_cas() {
+    let s = shared(1 << 30);
+    assert_eq!(text(&s, "ms e 1 E1000 c\r\nx\r\n", NOW), "HD c1000\r\n");
+    assert_eq!(text(&s, "mg e c\r\n", NOW), "HD c1000\r\n");
+    assert_eq!(text(&s, "ms e 1 C1000 E2000\r\ny\r\n", NOW), "HD\r\n");
+    assert_eq!(text(&s, "md e I E3000\r\nmg e c\r\n", NOW), "HD\r\nHD c3000 X W\r\n");
+    assert_eq!(text(&s, "ma n N0 J5 E4000 c v\r\n", NOW), "VA 1 c4000\r\n5\r\n");
+    assert_eq!(text(&s, "ma n E4001 c\r\n", NOW), "HD c4001\r\n");
+    assert_eq!(text(&s, "mg viv N30 E5000 c\r\n", NOW), "HD c5000 W\r\n");
+    // A version at or past 2^63 is refused rather than let near the store's counter.
+    assert_eq!(
+        text(&s, "mg e E9223372036854775808\r\n", NOW),
+        "CLIENT_ERROR bad token in command line format\r\n"
+    );
+}
