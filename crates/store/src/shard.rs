@@ -512,7 +512,12 @@ impl Shard {
         ctx.total_items.fetch_add(1, Ordering::Relaxed);
         // One exact-size block holding the key and a copy of the value: the caller's bytes
         // may be a view into a large network buffer that the store must not keep alive.
-        let item = self.put(key, Item::new_str(key, parts, flags, cas), deadline, ctx.now);
+        let item = self.put(
+            key,
+            Item::new_str(key, parts, flags, cas),
+            deadline,
+            ctx.now,
+        );
         charge.commit();
         ctx.applied(Mutation::Put {
             key,
@@ -756,7 +761,12 @@ impl Shard {
             Side::Append => [&old, data],
             Side::Prepend => [data, &old],
         };
-        let item = self.put(key, Item::new_str(key, &parts, flags, cas), deadline, ctx.now);
+        let item = self.put(
+            key,
+            Item::new_str(key, &parts, flags, cas),
+            deadline,
+            ctx.now,
+        );
         charge.commit();
         ctx.applied(Mutation::Put {
             key,

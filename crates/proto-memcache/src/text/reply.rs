@@ -45,7 +45,9 @@ fn encode(req: &TextRequest, outcome: &Outcome, out: &mut impl ReplyOut) {
         }
         Outcome::Meta(meta) => match &req.command {
             Command::Meta(request) => encode_meta(request, meta, out),
-            _ => out.bytes().put_slice(b"SERVER_ERROR meta outcome for another command\r\n"),
+            _ => out
+                .bytes()
+                .put_slice(b"SERVER_ERROR meta outcome for another command\r\n"),
         },
         _ => encode_line(req, outcome, out.bytes()),
     }
@@ -189,7 +191,11 @@ fn encode_meta(req: &MetaRequest, outcome: &MetaOutcome, out: &mut impl ReplyOut
         put_decimal(buf, item.last_access);
         buf.put_slice(b" cas=");
         put_decimal(buf, item.cas);
-        buf.put_slice(if item.fetched { b" fetch=yes" } else { b" fetch=no" });
+        buf.put_slice(if item.fetched {
+            b" fetch=yes"
+        } else {
+            b" fetch=no"
+        });
         buf.put_slice(b" cls=1 size=");
         put_decimal(buf, (req.key.len() + item.value.len()) as u64);
         buf.put_slice(b"\r\n");

@@ -461,12 +461,30 @@ fn decodes_every_command() {
         ("mx k v\r\n".into(), vec![Err(TextError::UnknownCommand)]),
         ("mg\r\n".into(), vec![Err(TextError::UnknownCommand)]),
         ("me\r\n".into(), vec![Err(BAD)]),
-        ("mg k v v\r\n".into(), vec![Err(TextError::Client("duplicate flag"))]),
-        ("mg k !\r\n".into(), vec![Err(TextError::Client("invalid flag"))]),
-        ("mg k Tx\r\n".into(), vec![Err(TextError::Client("bad token in command line format"))]),
-        ("md k Tx\r\n".into(), vec![Err(TextError::Client("invalid or duplicate flag"))]),
-        ("ma k MX\r\n".into(), vec![Err(TextError::Client("invalid mode for ma M token"))]),
-        ("mg !!!! b\r\n".into(), vec![Err(TextError::Client("error decoding key"))]),
+        (
+            "mg k v v\r\n".into(),
+            vec![Err(TextError::Client("duplicate flag"))],
+        ),
+        (
+            "mg k !\r\n".into(),
+            vec![Err(TextError::Client("invalid flag"))],
+        ),
+        (
+            "mg k Tx\r\n".into(),
+            vec![Err(TextError::Client("bad token in command line format"))],
+        ),
+        (
+            "md k Tx\r\n".into(),
+            vec![Err(TextError::Client("invalid or duplicate flag"))],
+        ),
+        (
+            "ma k MX\r\n".into(),
+            vec![Err(TextError::Client("invalid mode for ma M token"))],
+        ),
+        (
+            "mg !!!! b\r\n".into(),
+            vec![Err(TextError::Client("error decoding key"))],
+        ),
         (
             format!("mg k O{}\r\n", "o".repeat(32)),
             vec![Err(TextError::Client("opaque token too long"))],
@@ -478,7 +496,10 @@ fn decodes_every_command() {
         // A flag error after ms's length swallows the block; a bad length cannot.
         (
             "ms k 2 MX\r\nab\r\nmn\r\n".into(),
-            vec![Err(TextError::Client("invalid mode for ms M token")), req(Command::Noop)],
+            vec![
+                Err(TextError::Client("invalid mode for ms M token")),
+                req(Command::Noop),
+            ],
         ),
         (
             "ms k x\r\nmn\r\n".into(),
@@ -597,7 +618,11 @@ fn decodes_meta_commands() {
         ),
     ];
     for (input, expected) in cases {
-        assert_eq!(decode_all(input.as_bytes()), vec![expected], "input {input:?}");
+        assert_eq!(
+            decode_all(input.as_bytes()),
+            vec![expected],
+            "input {input:?}"
+        );
     }
 }
 
@@ -606,7 +631,10 @@ fn encodes_meta_replies() {
     use crate::meta::{MetaItem, MetaOutcome, MetaStatus};
     let reply = |line: &str, outcome: MetaOutcome| {
         let mut buf = BytesMut::from(line.as_bytes());
-        let request = TextDecoder::new(limits()).decode(&mut buf).unwrap().unwrap();
+        let request = TextDecoder::new(limits())
+            .decode(&mut buf)
+            .unwrap()
+            .unwrap();
         let mut out = BytesMut::new();
         encode_reply(&request, &Outcome::Meta(outcome), &mut out);
         String::from_utf8(out.to_vec()).unwrap()
@@ -631,17 +659,42 @@ fn encodes_meta_replies() {
         "VA 5 s5 t20 c99 f3 Oxy kk h1 l4 X W\r\nhello\r\n"
     );
     assert_eq!(reply("mg k\r\n", done(&item)), "HD X W\r\n");
-    assert_eq!(reply("mg Zm9v b k\r\n", MetaOutcome::bare(MetaStatus::Miss)), "EN kZm9v b\r\n");
+    assert_eq!(
+        reply("mg Zm9v b k\r\n", MetaOutcome::bare(MetaStatus::Miss)),
+        "EN kZm9v b\r\n"
+    );
     assert_eq!(reply("mg k q\r\n", MetaOutcome::bare(MetaStatus::Miss)), "");
     assert_eq!(reply("ms k 1 c q\r\nv\r\n", done(&item)), "");
     assert_eq!(
-        reply("ms k 1 c O1\r\nv\r\n", MetaOutcome::bare(MetaStatus::NotStored)),
+        reply(
+            "ms k 1 c O1\r\nv\r\n",
+            MetaOutcome::bare(MetaStatus::NotStored)
+        ),
         "NS c0 O1\r\n"
     );
-    assert_eq!(reply("md k q O1\r\n", MetaOutcome::bare(MetaStatus::NotFound)), "NF O1\r\n");
-    assert_eq!(reply("ma k v t c\r\n", done(&MetaItem { value: b("12"), ttl: None, ..item.clone() })), "VA 2 t-1 c99\r\n12\r\n");
-    assert_eq!(reply("me k\r\n", done(&item)), "ME k exp=20 la=4 cas=99 fetch=yes cls=1 size=6\r\n");
-    assert_eq!(reply("me k\r\n", MetaOutcome::bare(MetaStatus::Miss)), "EN\r\n");
+    assert_eq!(
+        reply("md k q O1\r\n", MetaOutcome::bare(MetaStatus::NotFound)),
+        "NF O1\r\n"
+    );
+    assert_eq!(
+        reply(
+            "ma k v t c\r\n",
+            done(&MetaItem {
+                value: b("12"),
+                ttl: None,
+                ..item.clone()
+            })
+        ),
+        "VA 2 t-1 c99\r\n12\r\n"
+    );
+    assert_eq!(
+        reply("me k\r\n", done(&item)),
+        "ME k exp=20 la=4 cas=99 fetch=yes cls=1 size=6\r\n"
+    );
+    assert_eq!(
+        reply("me k\r\n", MetaOutcome::bare(MetaStatus::Miss)),
+        "EN\r\n"
+    );
 }
 
 #[test]
@@ -715,7 +768,10 @@ fn overlong_line_is_fatal_once_it_passes_the_limit() {
     // A get that long is streamed instead; a key longer than the window is still refused,
     // and the rest of its line dropped.
     let over = format!("get {}\r\nversion\r\n", "k".repeat(limit));
-    assert_eq!(decode_all(over.as_bytes()), vec![Err(BAD), req(Command::Version)]);
+    assert_eq!(
+        decode_all(over.as_bytes()),
+        vec![Err(BAD), req(Command::Version)]
+    );
     let unended = "x".repeat(limit);
     assert_eq!(
         decode_all(unended.as_bytes()),
@@ -1191,11 +1247,9 @@ fn text_request() -> impl Strategy<Value = TextRequest> {
                 )
             }
         ),
-        (key(), any::<i32>().prop_map(i64::from), any::<bool>()).prop_map(move |(key, exptime, noreply)| r(
-            Command::Touch { key, exptime },
-            noreply,
-            false
-        )),
+        (key(), any::<i32>().prop_map(i64::from), any::<bool>()).prop_map(
+            move |(key, exptime, noreply)| r(Command::Touch { key, exptime }, noreply, false)
+        ),
         (any::<i32>().prop_map(i64::from), any::<bool>()).prop_map(move |(delay, noreply)| r(
             Command::FlushAll { delay },
             noreply,

@@ -481,13 +481,11 @@ fn apply(shared: &Shared, command: &Command, now: u64) -> Outcome {
         },
         // Prefix statistics are not kept: `detail on|off` is accepted and changes nothing,
         // `detail dump` is the empty dump.
-        Command::Stats(StatsGroup::Other(name)) if name.starts_with(b"detail") => {
-            match &name[..] {
-                b"detail on" | b"detail off" => Outcome::Ok,
-                b"detail dump" => Outcome::Stats(Vec::new()),
-                _ => Outcome::ClientError("usage: stats detail on|off|dump"),
-            }
-        }
+        Command::Stats(StatsGroup::Other(name)) if name.starts_with(b"detail") => match &name[..] {
+            b"detail on" | b"detail off" => Outcome::Ok,
+            b"detail dump" => Outcome::Stats(Vec::new()),
+            _ => Outcome::ClientError("usage: stats detail on|off|dump"),
+        },
         // memcached answers an unknown group (`stats noreply`, `stats bogus`) with `ERROR`,
         // and memccapable's "ascii stat" test checks exactly that.
         Command::Stats(StatsGroup::Other(_)) => Outcome::UnknownCommand,

@@ -21,10 +21,8 @@ fn spymemcached_text_and_binary_round_trip() {
         Path::new(JAR).exists(),
         "{JAR} is missing: install the Debian package libspymemcached-java"
     );
-    let classes = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "spymemcached-{}",
-        std::process::id()
-    ));
+    let classes =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("spymemcached-{}", std::process::id()));
     std::fs::create_dir_all(&classes).expect("creating the class directory");
     let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/java/SpyCheck.java");
     let built = run_with_timeout(

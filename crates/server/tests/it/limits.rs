@@ -535,7 +535,8 @@ fn memcached_get_lines_of_any_length_are_streamed() {
     }
     conn.write_all(b"hit\r\nget ").unwrap();
     conn.write_all(&vec![b'k'; 1 << 20]).unwrap();
-    conn.write_all(b"\r\nms big 2000000000 T0\r\nversion\r\n").unwrap();
+    conn.write_all(b"\r\nms big 2000000000 T0\r\nversion\r\n")
+        .unwrap();
     let expected = "VALUE hit 0 1\r\nx\r\nEND\r\n\
                     CLIENT_ERROR bad command line format\r\n\
                     SERVER_ERROR object too large for cache\r\n";

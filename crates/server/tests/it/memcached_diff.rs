@@ -87,10 +87,18 @@ impl Conn {
             } else if meta && i > 0 && word.starts_with('c') && number(&word[1..]).is_some() {
                 self.cas = word[1..].to_string();
                 out.push("c<cas>".to_string());
-            } else if meta && i > 0 && word.starts_with('t') && number(&word[1..]).is_some_and(|t| t > 0) {
+            } else if meta
+                && i > 0
+                && word.starts_with('t')
+                && number(&word[1..]).is_some_and(|t| t > 0)
+            {
                 let t = number(&word[1..]).unwrap();
                 out.push(format!("t~{}", (t + 9) / 10 * 10));
-            } else if meta && i > 0 && word.starts_with('l') && number(&word[1..]).is_some_and(|l| l <= 2) {
+            } else if meta
+                && i > 0
+                && word.starts_with('l')
+                && number(&word[1..]).is_some_and(|l| l <= 2)
+            {
                 out.push("l0".to_string());
             } else {
                 out.push(word.to_string());
@@ -476,7 +484,10 @@ fn meta_debug_reports_the_item() {
     let fields: Vec<&str> = line.split(' ').collect();
     assert_eq!(fields[..2], ["ME", "dbg"], "{line}");
     assert!(fields[2] == "exp=100" || fields[2] == "exp=99", "{line}");
-    assert!(fields.contains(&"fetch=no") && fields.contains(&"size=8"), "{line}");
+    assert!(
+        fields.contains(&"fetch=no") && fields.contains(&"size=8"),
+        "{line}"
+    );
     conn.run(b"mg dbg v\r\n");
     assert!(conn.run(b"me ZGJn b\r\n")[0].contains("fetch=yes"));
 }

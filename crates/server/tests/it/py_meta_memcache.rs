@@ -64,7 +64,15 @@ fn venv() -> PathBuf {
     let installed = run_with_timeout(
         "pip install meta-memcache",
         Command::new(&bin)
-            .args(["-m", "pip", "install", "--quiet", "--require-hashes", "--no-deps", "-r"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--require-hashes",
+                "--no-deps",
+                "-r",
+            ])
             .arg(&requirements),
         PIP_TIMEOUT,
     );

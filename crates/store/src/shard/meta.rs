@@ -193,7 +193,15 @@ impl Shard {
                 return Ok(MetaCounter::Value(value, new_cas, deadline));
             }
             let old_charged = self.live(key, ctx).map_or(0, |item| item.charge());
-            self.write_str(key, &[text.as_bytes()], 0, new_cas, deadline, old_charged, ctx)?;
+            self.write_str(
+                key,
+                &[text.as_bytes()],
+                0,
+                new_cas,
+                deadline,
+                old_charged,
+                ctx,
+            )?;
             return Ok(MetaCounter::Value(value, new_cas, deadline));
         };
         if cas != 0 && item.cas() != cas {
@@ -215,7 +223,15 @@ impl Shard {
             ctx.applied(Mutation::Remove { key });
             return Ok(MetaCounter::Value(next, new_cas, deadline));
         }
-        self.write_str(key, &[text.as_bytes()], flags, new_cas, deadline, charged, ctx)?;
+        self.write_str(
+            key,
+            &[text.as_bytes()],
+            flags,
+            new_cas,
+            deadline,
+            charged,
+            ctx,
+        )?;
         Ok(MetaCounter::Value(next, new_cas, deadline))
     }
 }

@@ -90,16 +90,16 @@ impl TextDecoder {
                     Some(len) if len >= 0 && len as u64 <= MAX_DATA_LEN => len as usize,
                     _ => return Err(TextError::Client(BAD_FORMAT)),
                 };
-                let parsed = self
-                    .meta_flags(line, args[1], &args[3..])
-                    .and_then(|(key, base64, flags)| {
-                        check_opaque(&flags)?;
-                        let mode = match flags.mode {
-                            0 => StoreMode::Set,
-                            _ => set_mode(&flags)?,
-                        };
-                        Ok((key, base64, flags, mode))
-                    });
+                let parsed =
+                    self.meta_flags(line, args[1], &args[3..])
+                        .and_then(|(key, base64, flags)| {
+                            check_opaque(&flags)?;
+                            let mode = match flags.mode {
+                                0 => StoreMode::Set,
+                                _ => set_mode(&flags)?,
+                            };
+                            Ok((key, base64, flags, mode))
+                        });
                 let (key, base64, flags, mode) = match parsed {
                     Ok(parsed) => parsed,
                     Err(error) => return self.reject_block(len, buf, error),
@@ -160,7 +160,9 @@ impl TextDecoder {
             return Err(TextError::Client(BAD_FORMAT));
         }
         let base64 = args.get(2) == Some(&&b"b"[..]);
-        let key = self.meta_key(line, args[1], base64).map_err(|_| TextError::Client(BAD_FORMAT))?;
+        let key = self
+            .meta_key(line, args[1], base64)
+            .map_err(|_| TextError::Client(BAD_FORMAT))?;
         Ok(Some(TextRequest {
             command: Command::Meta(Box::new(MetaRequest {
                 verb: MetaVerb::Debug,

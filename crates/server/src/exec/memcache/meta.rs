@@ -214,9 +214,7 @@ fn arith(shared: &Shared, req: &MetaRequest, mode: ArithMode, now: u64) -> Outco
         ArithMode::Incr => (Direction::Up, &stats.incr_hits, &stats.incr_misses),
         ArithMode::Decr => (Direction::Down, &stats.decr_hits, &stats.decr_misses),
     };
-    let vivify = f
-        .vivify
-        .map(|t| (f.initial.unwrap_or(0), deadline(t, now)));
+    let vivify = f.vivify.map(|t| (f.initial.unwrap_or(0), deadline(t, now)));
     let retime = f.ttl.map(|t| deadline(t, now));
     let result = shared.store.meta_counter(
         &req.key,

@@ -565,7 +565,10 @@ fn meta_recache_and_vivify_follow_the_clock() {
     // A vivified stub lives for its N TTL; once gone, the next miss vivifies again and wins.
     assert_eq!(text(&s, "mg v N2 v t\r\n", NOW), "VA 0 t2 W\r\n\r\n");
     assert_eq!(text(&s, "mg v N2 v\r\n", NOW + 1_000), "VA 0 Z\r\n\r\n");
-    assert_eq!(text(&s, "mg v N2 v\r\n", NOW + 2_000), "VA 0 t2 W\r\n\r\n".replace(" t2", ""));
+    assert_eq!(
+        text(&s, "mg v N2 v\r\n", NOW + 2_000),
+        "VA 0 t2 W\r\n\r\n".replace(" t2", "")
+    );
     // R wins once the remaining TTL drops under its token, once.
     assert_eq!(text(&s, "ms r 1 T100\r\nx\r\n", NOW), "HD\r\n");
     assert_eq!(text(&s, "mg r R30 t\r\n", NOW), "HD t100\r\n");
@@ -586,19 +589,31 @@ fn a_refused_write_of_any_kind_leaves_no_old_value() {
     assert_eq!(text(&s, "ms k 3\r\nold\r\n", NOW), "HD\r\n");
     let big = "v".repeat(2 << 20);
     assert_eq!(
-        text(&s, &format!("ms k {}\r\n{big}\r\nmg k v\r\n", big.len()), NOW),
+        text(
+            &s,
+            &format!("ms k {}\r\n{big}\r\nmg k v\r\n", big.len()),
+            NOW
+        ),
         "SERVER_ERROR object too large for cache\r\nEN\r\n"
     );
     assert_eq!(text(&s, "set k 0 0 3\r\nold\r\n", NOW), "STORED\r\n");
     assert_eq!(
-        text(&s, &format!("set k 0 0 {} noreply\r\n{big}\r\nget k\r\n", big.len()), NOW),
+        text(
+            &s,
+            &format!("set k 0 0 {} noreply\r\n{big}\r\nget k\r\n", big.len()),
+            NOW
+        ),
         "END\r\n"
     );
     // Out of memory: memcached's words, and the server keeps serving.
     let tiny = shared(1024);
     let value = "v".repeat(2000);
     assert_eq!(
-        text(&tiny, &format!("ms k {}\r\n{value}\r\nmn\r\n", value.len()), NOW),
+        text(
+            &tiny,
+            &format!("ms k {}\r\n{value}\r\nmn\r\n", value.len()),
+            NOW
+        ),
         "SERVER_ERROR out of memory storing object\r\nMN\r\n"
     );
 }
@@ -609,8 +624,14 @@ fn meta_e_gives_the_item_an_external_cas() {
     assert_eq!(text(&s, "ms e 1 E1000 c\r\nx\r\n", NOW), "HD c1000\r\n");
     assert_eq!(text(&s, "mg e c\r\n", NOW), "HD c1000\r\n");
     assert_eq!(text(&s, "ms e 1 C1000 E2000\r\ny\r\n", NOW), "HD\r\n");
-    assert_eq!(text(&s, "md e I E3000\r\nmg e c\r\n", NOW), "HD\r\nHD c3000 X W\r\n");
-    assert_eq!(text(&s, "ma n N0 J5 E4000 c v\r\n", NOW), "VA 1 c4000\r\n5\r\n");
+    assert_eq!(
+        text(&s, "md e I E3000\r\nmg e c\r\n", NOW),
+        "HD\r\nHD c3000 X W\r\n"
+    );
+    assert_eq!(
+        text(&s, "ma n N0 J5 E4000 c v\r\n", NOW),
+        "VA 1 c4000\r\n5\r\n"
+    );
     assert_eq!(text(&s, "ma n E4001 c\r\n", NOW), "HD c4001\r\n");
     assert_eq!(text(&s, "mg viv N30 E5000 c\r\n", NOW), "HD c5000 W\r\n");
     // A version at or past 2^63 is refused rather than let near the store's counter.
