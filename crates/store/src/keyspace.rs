@@ -132,6 +132,7 @@ impl Store {
 
     /// memcached's `ms … C<cas> I`: a CAS write that also accepts an older `cas`, storing
     /// the value as stale (keeping the old deadline). Returns whether it was stored stale.
+    #[allow(clippy::too_many_arguments)]
     pub fn write_if_cas_or_stale(
         &self,
         key: &[u8],
