@@ -127,6 +127,9 @@ pub fn execute_as(
                 Ok(who) => login(shared, user, who),
                 Err(reason) => Outcome::ClientError(reason),
             },
+            // Too large for the pre-login limits: refused as such, and nothing removed (a
+            // client that has not logged in changes nothing).
+            Command::TooLarge { .. } => Outcome::TooLarge,
             // memcached lets VERSION through before SASL; QUIT only closes.
             Command::Version | Command::Quit if !text => execute(shared, command, now),
             Command::Quit => execute(shared, command, now),
