@@ -463,7 +463,11 @@ fn meta_writes_raise_keyspace_events() {
     assert_eq!(ask(&mut mc, format!("mg {} v", k("a"))), "VA 1");
     assert_eq!(mc.read_raw_line().unwrap(), b"x\r\n");
     assert_eq!(ask(&mut mc, format!("ms {} 1 MA\r\nz", k("a"))), "HD");
-    events.expect(&k("a"), "append", "ms append (after a refused add and a read)");
+    events.expect(
+        &k("a"),
+        "append",
+        "ms append (after a refused add and a read)",
+    );
     assert_eq!(ask(&mut mc, format!("mg {} T200", k("a"))), "HD");
     events.expect(&k("a"), "expire", "mg with T");
     assert_eq!(ask(&mut mc, format!("ma {} N0 J5", k("n"))), "HD");
