@@ -61,10 +61,12 @@ pub struct Limits {
     pub max_key_len: usize,
     /// Largest value in bytes (`--max-item-size`, memcached: 1 MiB).
     pub max_value_len: usize,
-    /// Longest text command line, including the `\r\n`. Long enough for a multi-key `get`
-    /// of `max_keys` full-length keys would be wasteful; 64 KiB allows a few hundred.
+    /// Longest text command line, including the `\r\n`, except a `get`/`gets`/`gat`/`gats`
+    /// line, which is read a window of this many bytes at a time (memcached serves multi-gets
+    /// of any length).
     pub max_line_len: usize,
-    /// Most keys in one text `get`/`gets`/`gat`/`gats`.
+    /// Most keys in one batch of a text multi-get; a longer get is served in several
+    /// ([`text::TextRequest::more`]).
     pub max_keys: usize,
 }
 

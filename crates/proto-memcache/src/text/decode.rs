@@ -332,12 +332,20 @@ impl TextDecoder {
                 };
                 let keys = end_of(exptime);
                 let Some(exptime) = cnum::strtol32(exptime) else {
-                    // memcached checks the key count before the exptime.
-                    return match tokens.next() {
-                        None => Err(TextError::UnknownCommand),
-                        Some(_) => Err(TextError::Client("invalid exptime argument")),
-                    };
+                    return Err(TextError::Client("invalid exptime argument"));
                 };
+                if tokens.next().is_none() {
+                    // memcached answers a `gat <exptime>` naming no key with an empty reply.
+                    return Ok(Some(TextRequest {
+                        command: Command::Get {
+                            keys: Vec::new(),
+                            touch: Some(i64::from(exptime)),
+                        },
+                        noreply: false,
+                        with_cas: name == b"gats",
+                        more: false,
+                    }));
+                }
                 return self.get(line, keys, Some(i64::from(exptime)), name == b"gats");
             }
             [b'm', verb] if *verb != b'n' => return self.meta(*verb, line, buf),

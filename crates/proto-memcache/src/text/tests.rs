@@ -155,7 +155,18 @@ fn decodes_every_command() {
         ),
         ("get\r\n".into(), vec![Err(TextError::UnknownCommand)]),
         ("gets \r\n".into(), vec![Err(TextError::UnknownCommand)]),
-        ("gat 10\r\n".into(), vec![Err(TextError::UnknownCommand)]),
+        // memcached: a `gat` naming no key is an empty reply; a bad exptime is refused first.
+        (
+            "gat 10\r\n".into(),
+            vec![req(Command::Get {
+                keys: vec![],
+                touch: Some(10),
+            })],
+        ),
+        (
+            "gat abc\r\n".into(),
+            vec![Err(TextError::Client("invalid exptime argument"))],
+        ),
         (
             "gat x a\r\n".into(),
             vec![Err(TextError::Client("invalid exptime argument"))],
