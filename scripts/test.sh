@@ -38,6 +38,11 @@ packages=(
   nginx php-fpm curl
   # The farm benchmark's HTTP load generator (bench/farm.sh).
   wrk
+  # The memcached clients of crates/server/tests/it: Dalli (ruby_dalli.rs, binary protocol),
+  # spymemcached with a JDK to compile its check (java_spymemcached.rs), and Debian's
+  # python3 with venv, into which py_meta_memcache.rs installs meta-memcache from PyPI
+  # (pinned with hashes in crates/server/tests/python/requirements.txt).
+  ruby-dalli libspymemcached-java default-jdk-headless python3 python3-venv
   # The stock Redis exporter, run against the RESP port to check that it still sees the
   # server up with its keys and clients (crates/server/tests/it/redis_exporter.rs).
   prometheus-redis-exporter

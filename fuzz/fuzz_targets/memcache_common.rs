@@ -50,15 +50,18 @@ pub fn check<F: Format>(data: &[u8]) {
                 continue;
             }
         };
-        let mut wire = BytesMut::new();
-        F::encode_request(&req, &mut wire);
-        let mut decoder = F::decoder(LIMITS);
-        assert_eq!(
-            F::decode(&mut decoder, &mut wire),
-            Ok(Some(req.clone())),
-            "round trip"
-        );
-        assert!(wire.is_empty(), "round trip left bytes behind");
+        // A streamed get's batch and a refused set are not whole requests to write back.
+        if F::is_whole(&req) {
+            let mut wire = BytesMut::new();
+            F::encode_request(&req, &mut wire);
+            let mut decoder = F::decoder(LIMITS);
+            assert_eq!(
+                F::decode(&mut decoder, &mut wire),
+                Ok(Some(req.clone())),
+                "round trip"
+            );
+            assert!(wire.is_empty(), "round trip left bytes behind");
+        }
 
         let hits = match F::command(&req) {
             Command::Get { keys, .. } => keys

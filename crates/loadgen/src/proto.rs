@@ -119,6 +119,7 @@ pub fn encode(protocol: Protocol, op: &Op, opaque: u32, out: &mut BytesMut) {
                 command: command(op),
                 noreply: false,
                 with_cas: false,
+                more: false,
             };
             text::encode_request(&request, out);
         }

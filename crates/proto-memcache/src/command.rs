@@ -2,6 +2,14 @@
 
 use bytes::Bytes;
 
+use crate::meta::{MetaOutcome, MetaRequest};
+
+/// A CAS unique no item ever has (the store's counter starts at 1 and would need centuries of
+/// writes to get here). Text `cas` with a unique of 0 carries it: memcached compares 0 like
+/// any other unique (so it answers `EXISTS`, or `NOT_FOUND`), while 0 in [`Command::Store`]
+/// means "no check", as binary SET's header CAS does.
+pub const CAS_NEVER: u64 = u64::MAX;
+
 /// How a storage command treats an existing (or missing) item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreMode {
@@ -160,6 +168,16 @@ pub enum Command {
         /// SASL_STEP: a continuation of an exchange rather than its start.
         step: bool,
     },
+    /// A meta command (`mg`, `ms`, `md`, `ma`, `me`), text only.
+    Meta(Box<MetaRequest>),
+    /// A `set` (or meta set) whose data block is larger than the item size limit: the block
+    /// was swallowed, and the glue removes whatever the key held before answering
+    /// [`Outcome::TooLarge`], as memcached does so that a client never reads the old value
+    /// after a failed write.
+    TooLarge {
+        /// The key.
+        key: Bytes,
+    },
     /// Any opcode the server does not implement: answered with status 0x0081 (unknown
     /// command).
     Unknown,
@@ -247,6 +265,8 @@ pub enum Outcome {
     /// binary status 0x0020, as memcached answers a flush it has disabled; text
     /// `CLIENT_ERROR <command> not allowed`, memcached's words for a disabled `flush_all`.
     NotPermitted,
+    /// A meta command's outcome.
+    Meta(MetaOutcome),
     /// A request that only the glue can tell is malformed (an authentication token without
     /// a space): text `CLIENT_ERROR <reason>`, binary status 0x0004 with the reason.
     ClientError(&'static str),

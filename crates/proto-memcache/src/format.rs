@@ -35,6 +35,23 @@ pub trait WireFormat {
     fn command(request: &Self::Request) -> &Command;
     /// Encodes `request` as a client would send it.
     fn encode_request(request: &Self::Request, out: &mut BytesMut);
+    /// Whether [`WireFormat::encode_request`] writes `request` whole, so decoding it gives
+    /// it back: not a batch of a streamed multi-get (its line is the decoder's, not one
+    /// request's), nor a refused set (its data block is gone).
+    fn is_whole(request: &Self::Request) -> bool {
+        !matches!(Self::command(request), Command::TooLarge { .. })
+    }
+    /// Whether more requests of the same client request follow `request` (a batch of a
+    /// streamed multi-get).
+    fn continues(request: &Self::Request) -> bool {
+        let _ = request;
+        false
+    }
+    /// Drops the rest of a request that [`WireFormat::continues`]: its batch failed, and one
+    /// error ends it (the rest of its line is discarded).
+    fn abandon(decoder: &mut Self::Decoder) {
+        let _ = decoder;
+    }
     /// Appends the reply to `request` for `outcome`.
     fn encode_reply(request: &Self::Request, outcome: &Outcome, out: &mut BytesMut);
     /// Like [`WireFormat::encode_reply`], sharing large values instead of copying them.
@@ -70,6 +87,19 @@ impl WireFormat for Text {
     }
     fn encode_request(request: &TextRequest, out: &mut BytesMut) {
         text::encode_request(request, out);
+    }
+    fn continues(request: &TextRequest) -> bool {
+        request.more
+    }
+    fn abandon(d: &mut TextDecoder) {
+        d.abandon_get();
+    }
+    fn is_whole(request: &TextRequest) -> bool {
+        match &request.command {
+            Command::TooLarge { .. } => false,
+            Command::Get { keys, .. } => !request.more && !keys.is_empty(),
+            _ => true,
+        }
     }
     fn encode_reply(request: &TextRequest, outcome: &Outcome, out: &mut BytesMut) {
         text::encode_reply(request, outcome, out);

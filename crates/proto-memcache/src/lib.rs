@@ -41,6 +41,7 @@ pub mod chunks;
 mod command;
 mod exptime;
 pub mod format;
+pub mod meta;
 #[cfg(test)]
 mod test_support;
 pub mod text;
@@ -49,7 +50,7 @@ pub use chunks::ReplyChunks;
 
 /// What a refused write to a revoked session says ([`Outcome::Revoked`]); RESP says the same.
 pub const REVOKED: &str = "this session was revoked and stays revoked until it would have expired";
-pub use command::{ArithMode, Command, Hit, Outcome, StatsGroup, StoreMode};
+pub use command::{ArithMode, CAS_NEVER, Command, Hit, Outcome, StatsGroup, StoreMode};
 pub use exptime::Exptime;
 pub use format::{Binary, Text, WireFormat};
 
@@ -60,10 +61,12 @@ pub struct Limits {
     pub max_key_len: usize,
     /// Largest value in bytes (`--max-item-size`, memcached: 1 MiB).
     pub max_value_len: usize,
-    /// Longest text command line, including the `\r\n`. Long enough for a multi-key `get`
-    /// of `max_keys` full-length keys would be wasteful; 64 KiB allows a few hundred.
+    /// Longest text command line, including the `\r\n`, except a `get`/`gets`/`gat`/`gats`
+    /// line, which is read a window of this many bytes at a time (memcached serves multi-gets
+    /// of any length).
     pub max_line_len: usize,
-    /// Most keys in one text `get`/`gets`/`gat`/`gats`.
+    /// Most keys in one batch of a text multi-get; a longer get is served in several
+    /// ([`text::TextRequest::more`]).
     pub max_keys: usize,
 }
 

@@ -9,14 +9,17 @@
 //! bare `\n`, tokens are separated by runs of spaces, `delete <key> 0` is accepted, a trailing
 //! `noreply` is honoured on every command that memcached honours it on, and the data block of a
 //! storage command rejected after its length was read is swallowed so the stream stays in
-//! sync. Meta commands are not implemented except `mn` (decoded as [`Command::Noop`]); the
-//! rest (`mg`, `ms`, …) are unknown commands.
+//! sync. The meta commands (`mg`, `ms`, `md`, `ma`, `me`) decode into [`Command::Meta`]
+//! (`mn` into [`Command::Noop`]) and their replies are encoded here too. Numbers are read as
+//! memcached's own parsers read them (`cnum`). A multi-get is decoded in bounded batches,
+//! however long its line ([`TextRequest::more`]).
 //!
 //! What this module deliberately does not do: execute anything, read a clock, or keep
 //! per-connection state beyond what framing needs (the bytes still to swallow, a storage
 //! command waiting for its data block, and how far the current line has been scanned).
 
 mod client;
+mod cnum;
 mod decode;
 mod reply;
 #[cfg(test)]
@@ -41,6 +44,12 @@ pub struct TextRequest {
     pub noreply: bool,
     /// `gets`/`gats`: `VALUE` lines carry the CAS unique.
     pub with_cas: bool,
+    /// A batch of a multi-get's keys with more batches to come: its reply has no `END`.
+    /// A get line is decoded [`Limits::max_keys`](crate::Limits::max_keys) keys at a time,
+    /// and a line longer than [`Limits::max_line_len`](crate::Limits::max_line_len) a window
+    /// at a time, so any number of keys is served with bounded memory; the last batch
+    /// (`more: false`) ends the reply.
+    pub more: bool,
 }
 
 /// A request the decoder rejected. Every variant except [`TextError::Fatal`] leaves the stream

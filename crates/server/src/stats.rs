@@ -146,7 +146,7 @@ pub struct ListenerStats {
 
 /// The memcached commands counted by [`More::memcache_commands`], by
 /// `exec::memcache::command_index`.
-pub const MEMCACHE_COMMANDS: [&str; 22] = [
+pub const MEMCACHE_COMMANDS: [&str; 27] = [
     "get",
     "gat",
     "set",
@@ -169,6 +169,11 @@ pub const MEMCACHE_COMMANDS: [&str; 22] = [
     "sasl_list_mechs",
     "sasl_auth",
     "unknown",
+    "mg",
+    "ms",
+    "md",
+    "ma",
+    "me",
 ];
 
 /// One counter per row of the RESP command table (`exec::resp::commands::COMMANDS`),

@@ -11,11 +11,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::StoreError;
 
 /// Bytes charged per item on top of its key and value, for 64-bit builds with glibc malloc:
-/// the item block's 40-byte header plus the allocator's 8-byte chunk header and average
-/// 8-byte rounding (56), the table slot (an 8-byte pointer and a control byte, at a load
+/// the item block's 48-byte header plus the allocator's 8-byte chunk header and average
+/// 8-byte rounding (64), the table slot (an 8-byte pointer and a control byte, at a load
 /// factor between 7/16 and 7/8: about 14), and the 16-byte wheel entry with its vector's
 /// spare capacity (about 24). Measured total for 1 KiB sessions: see `docs/benchmarks.md`.
-pub const ITEM_OVERHEAD: u64 = 96;
+pub const ITEM_OVERHEAD: u64 = 104;
 
 /// A shared memory budget.
 #[derive(Debug)]

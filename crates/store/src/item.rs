@@ -4,8 +4,8 @@
 //! memcached lays out its own: a single heap block
 //!
 //! ```text
-//! string:      [ header (40 B) | key | value bytes ]
-//! collection:  [ header (40 B) | Value (32 B) | key ]
+//! string:      [ header (48 B) | key | value bytes ]
+//! collection:  [ header (48 B) | Value (32 B) | key ]
 //! ```
 //!
 //! and the shard's hash table holds only the thin pointer to it (8 bytes a slot). The key is
@@ -53,11 +53,35 @@ struct Header {
     key_len: u32,
     /// A string's length (0 for a collection).
     val_len: u32,
+    /// When the item was last read or written, in Unix seconds (memcached's `l`, "last
+    /// access"); 32 bits last until 2106.
+    access: AtomicU32,
+    /// The [`Marks`] memcached's meta commands keep per item (hit before, stale, recache
+    /// right handed out). A new block starts with none: a write clears them, as memcached's
+    /// new item does.
+    marks: AtomicU32,
+}
+
+/// Per-item marks for memcached's meta protocol (`Item::marks`), as bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Marks(pub u32);
+
+impl Marks {
+    /// The item has been read since it was written (`h`).
+    pub const FETCHED: u32 = 1;
+    /// The item was invalidated (`md … I`): served with `X` until rewritten.
+    pub const STALE: u32 = 2;
+    /// One client has been told it won the right to recache (`W`); others see `Z`.
+    pub const TOKEN_SENT: u32 = 4;
+
+    pub fn has(self, bit: u32) -> bool {
+        self.0 & bit != 0
+    }
 }
 
 const HEADER: usize = size_of::<Header>();
 // The collection's `Value` sits right after the header and must be aligned.
-const _: () = assert!(HEADER == 40 && HEADER.is_multiple_of(align_of::<Value>()));
+const _: () = assert!(HEADER == 48 && HEADER.is_multiple_of(align_of::<Value>()));
 const _: () = assert!(align_of::<Header>() >= align_of::<Value>());
 const VALUE: usize = size_of::<Value>();
 
@@ -81,7 +105,7 @@ impl Item {
     /// Allocates a block, writes the header and returns the start of its data area.
     fn alloc(tail: usize, key_len: u32, val_len: u32, flags: u32, cas: u64) -> (Item, *mut u8) {
         let layout = layout(tail);
-        // SAFETY: the layout is never zero-sized (the header alone is 40 bytes).
+        // SAFETY: the layout is never zero-sized (the header alone is 48 bytes).
         let raw = unsafe { alloc::alloc(layout) }.cast::<Header>();
         let Some(ptr) = NonNull::new(raw) else {
             alloc::handle_alloc_error(layout)
@@ -96,6 +120,8 @@ impl Item {
                 wheel_at: AtomicU64::new(0),
                 key_len,
                 val_len,
+                access: AtomicU32::new(0),
+                marks: AtomicU32::new(0),
             });
         }
         // SAFETY: the data area starts right after the header, inside the allocation.
@@ -107,7 +133,7 @@ impl Item {
     pub fn new_str(key: &[u8], parts: &[&[u8]], flags: u32, cas: u64) -> Item {
         let val_len: usize = parts.iter().map(|p| p.len()).sum();
         // Keys are at most a few KiB and strings at most `--max-item-size` (≤ 1 GiB), so
-        // 31/32-bit lengths keep the header at 40 bytes.
+        // 31/32-bit lengths keep the header at 48 bytes.
         let key_len = u32::try_from(key.len())
             .ok()
             .filter(|l| l & COLL_BIT == 0)
@@ -234,6 +260,25 @@ impl Item {
 
     pub fn flags(&self) -> u32 {
         self.header().flags
+    }
+
+    /// When the item was last accessed, in Unix seconds.
+    pub fn last_access(&self) -> u32 {
+        self.header().access.load(Ordering::Relaxed)
+    }
+
+    /// Records an access at `now` (Unix ms).
+    pub fn set_last_access(&mut self, now: u64) {
+        let secs = u32::try_from(now / 1000).unwrap_or(u32::MAX);
+        self.header().access.store(secs, Ordering::Relaxed);
+    }
+
+    pub fn marks(&self) -> Marks {
+        Marks(self.header().marks.load(Ordering::Relaxed))
+    }
+
+    pub fn set_marks(&mut self, marks: Marks) {
+        self.header().marks.store(marks.0, Ordering::Relaxed);
     }
 
     pub fn cas(&self) -> u64 {

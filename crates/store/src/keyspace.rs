@@ -10,8 +10,9 @@ use bytes::Bytes;
 
 use crate::shard::{Accept, Shard};
 use crate::{
-    CounterOutcome, Direction, Entry, IfTargetExists, RemoveOutcome, RenameOutcome, SHARDS, Side,
-    Store, StoreError, Value, Write, WriteOutcome, Written,
+    CounterOutcome, Direction, Entry, IfTargetExists, MetaCounter, MetaEntry, MetaRead,
+    RemoveOutcome, RenameOutcome, SHARDS, Side, Store, StoreError, Value, Write, WriteOutcome,
+    Written,
 };
 
 impl Store {
@@ -100,6 +101,107 @@ impl Store {
     ) -> Result<usize, StoreError> {
         self.shard(key, now)
             .extend_or_create(key, data, max_len, &self.ctx(now))
+    }
+
+    /// memcached's `mg`: the live string under `key` with its meta marks, touched, vivified
+    /// or handing out the recache right as `read` says, all under one lock. `Ok(None)` is
+    /// a miss; a vivify can fail as a write does (memory, revocation).
+    pub fn meta_get(
+        &self,
+        key: &[u8],
+        read: MetaRead,
+        now: u64,
+    ) -> Result<Option<MetaEntry>, StoreError> {
+        self.shard(key, now)
+            .meta_get(key, read, &self.ctx_with_cas(now, read.new_cas))
+    }
+
+    /// memcached's `md … I`: marks the live string under `key` stale with a new CAS (and a
+    /// new deadline if given) instead of removing it; `cas` must match if given.
+    pub fn meta_invalidate(
+        &self,
+        key: &[u8],
+        cas: Option<u64>,
+        deadline: Option<Option<u64>>,
+        new_cas: Option<u64>,
+        now: u64,
+    ) -> RemoveOutcome {
+        self.shard(key, now)
+            .meta_invalidate(key, cas, deadline, &self.ctx_with_cas(now, new_cas))
+    }
+
+    /// memcached's `ms … C<cas> I`: a CAS write that also accepts an older `cas`, storing
+    /// the value as stale (keeping the old deadline). Returns whether it was stored stale.
+    #[allow(clippy::too_many_arguments)]
+    pub fn write_if_cas_or_stale(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        flags: u32,
+        deadline: Option<u64>,
+        cas: u64,
+        new_cas: Option<u64>,
+        now: u64,
+    ) -> Result<(WriteOutcome, bool), StoreError> {
+        let ctx = self.ctx_with_cas(now, new_cas);
+        self.shard(key, now)
+            .write_if_cas_or_stale(key, value, flags, deadline, cas, &ctx)
+    }
+
+    /// [`Store::write`] giving the item `new_cas` instead of the counter's next (memcached's
+    /// meta `E`).
+    pub fn write_with_cas(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        how: Write,
+        new_cas: Option<u64>,
+        now: u64,
+    ) -> Result<Written, StoreError> {
+        self.shard(key, now)
+            .write(key, value, how, &self.ctx_with_cas(now, new_cas))
+    }
+
+    /// [`Store::extend_if_string`] giving the item `new_cas` (memcached's meta `E`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn extend_with_cas(
+        &self,
+        key: &[u8],
+        data: &[u8],
+        side: Side,
+        cas: u64,
+        max_len: usize,
+        new_cas: Option<u64>,
+        now: u64,
+    ) -> Result<WriteOutcome, StoreError> {
+        let ctx = self.ctx_with_cas(now, new_cas);
+        self.shard(key, now)
+            .extend_if_string(key, data, side, cas, max_len, &ctx)
+    }
+
+    /// memcached's `ma`: [`Store::add_u64`] with a CAS check (0: none), a new deadline on
+    /// success (`retime`) and the resulting deadline in the answer.
+    #[allow(clippy::too_many_arguments)]
+    pub fn meta_counter(
+        &self,
+        key: &[u8],
+        direction: Direction,
+        delta: u64,
+        cas: u64,
+        vivify: Option<(u64, Option<u64>)>,
+        retime: Option<Option<u64>>,
+        new_cas: Option<u64>,
+        now: u64,
+    ) -> Result<MetaCounter, StoreError> {
+        self.shard(key, now).meta_counter(
+            key,
+            direction,
+            delta,
+            cas,
+            vivify,
+            retime,
+            &self.ctx_with_cas(now, new_cas),
+        )
     }
 
     /// Removes the live item under `key` of any type and returns its value.

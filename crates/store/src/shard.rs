@@ -17,7 +17,7 @@ use hashbrown::HashTable;
 use hashbrown::hash_table::{Entry as HashEntry, OccupiedEntry};
 
 use crate::budget::{Budget, Charge, ITEM_OVERHEAD};
-use crate::item::Item;
+use crate::item::{Item, Marks};
 use crate::value::{End, Kind, Value};
 use crate::wheel::{Entry as WheelEntry, Wheel};
 use crate::{
@@ -52,11 +52,17 @@ pub(crate) struct Ctx<'a> {
     pub total_items: &'a AtomicU64,
     pub expired: &'a AtomicU64,
     pub observer: Option<&'a dyn Observer>,
+    /// The CAS a change gives its item instead of the next from the counter (memcached's
+    /// meta `E` flag: a version from outside).
+    pub explicit_cas: Option<u64>,
 }
 
 impl Ctx<'_> {
     fn new_cas(&self) -> u64 {
-        self.next_cas.fetch_add(1, Ordering::Relaxed)
+        match self.explicit_cas {
+            Some(cas) => cas,
+            None => self.next_cas.fetch_add(1, Ordering::Relaxed),
+        }
     }
 
     fn is_past(&self, deadline: Option<u64>) -> bool {
@@ -232,6 +238,8 @@ fn apply_list(list: &mut std::sync::Arc<crate::List>, op: &ElementOp<'_>) -> boo
     true
 }
 
+mod meta;
+
 pub(crate) struct Shard {
     /// The items, each a thin pointer to its one-allocation block (key and value inside), so
     /// a slot is 8 bytes. Lookups hash the key with `hasher` and compare keys inside the
@@ -253,6 +261,13 @@ pub(crate) struct Shard {
 /// Bytes charged per revoked key on top of the key: the map's slot, the boxed key's
 /// allocation header and rounding, the deadline.
 pub(crate) const REVOKED_OVERHEAD: u64 = 64;
+
+/// A client read `item` at `now`: memcached's "fetched" mark and last-access time.
+fn accessed(item: &mut Item, now: u64) {
+    let marks = item.marks();
+    item.set_marks(Marks(marks.0 | Marks::FETCHED));
+    item.set_last_access(now);
+}
 
 /// What [`Shard::write`] needs to know of the item it may replace.
 struct Current {
@@ -449,7 +464,10 @@ impl Shard {
     }
 
     pub fn get_if_string(&mut self, key: &[u8], ctx: &Ctx<'_>) -> Option<Entry<Bytes>> {
-        let entry = self.live_str(key, ctx).and_then(|item| item.string_entry());
+        let entry = self.live_str(key, ctx).and_then(|item| {
+            accessed(item, ctx.now);
+            item.string_entry()
+        });
         if entry.is_some() {
             ctx.read(key);
         }
@@ -481,6 +499,7 @@ impl Shard {
             return removed;
         }
         let item = self.reschedule(key, deadline)?;
+        accessed(item, ctx.now);
         ctx.applied(Mutation::Deadline { key, deadline });
         item.string_entry()
     }
@@ -580,7 +599,12 @@ impl Shard {
         ctx.total_items.fetch_add(1, Ordering::Relaxed);
         // One exact-size block holding the key and a copy of the value: the caller's bytes
         // may be a view into a large network buffer that the store must not keep alive.
-        let item = self.put(key, Item::new_str(key, parts, flags, cas), deadline);
+        let item = self.put(
+            key,
+            Item::new_str(key, parts, flags, cas),
+            deadline,
+            ctx.now,
+        );
         charge.commit();
         ctx.applied(Mutation::Put {
             key,
@@ -714,7 +738,7 @@ impl Shard {
             let cas = ctx.new_cas();
             let mut members = Vec::new();
             value.encode_members(&mut members);
-            self.put(key, Item::new_coll(key, value, cas), None);
+            self.put(key, Item::new_coll(key, value, cas), None, ctx.now);
             charge.commit_resized(0, charged);
             ctx.applied(Mutation::PutCollection {
                 key,
@@ -755,7 +779,8 @@ impl Shard {
     /// replacing any item under `key`. A replaced item's wheel entry stays valid for the new
     /// one (it names the key's hash and the `wheel_at` carried over), as the crate's
     /// `wheel_at` invariant requires.
-    fn put(&mut self, key: &[u8], mut item: Item, deadline: Option<u64>) -> &mut Item {
+    fn put(&mut self, key: &[u8], mut item: Item, deadline: Option<u64>, now: u64) -> &mut Item {
+        item.set_last_access(now);
         let hash = self.hash(key);
         let hasher = &self.hasher;
         match self.table.entry(
@@ -823,7 +848,12 @@ impl Shard {
             Side::Append => [&old, data],
             Side::Prepend => [data, &old],
         };
-        let item = self.put(key, Item::new_str(key, &parts, flags, cas), deadline);
+        let item = self.put(
+            key,
+            Item::new_str(key, &parts, flags, cas),
+            deadline,
+            ctx.now,
+        );
         charge.commit();
         ctx.applied(Mutation::Put {
             key,
@@ -888,7 +918,7 @@ impl Shard {
         let (flags, deadline) = (item.flags(), item.deadline());
         let cas = ctx.new_cas();
         let item = Item::new_str(key, &[text.as_bytes()], flags, cas);
-        self.put(key, item, deadline);
+        self.put(key, item, deadline, ctx.now);
         charge.commit();
         ctx.applied(Mutation::Put {
             key,
@@ -1013,7 +1043,7 @@ impl Shard {
             (None, None) => {}
         }
         drop(old);
-        self.put(key, item, deadline);
+        self.put(key, item, deadline, ctx.now);
     }
 
     /// Applies a recorded change (journal replay) without conditions, observer or memory
@@ -1088,7 +1118,7 @@ impl Shard {
     fn restore_item(&mut self, key: &[u8], item: Item, deadline: Option<u64>, ctx: &Ctx<'_>) {
         let old = self.find(key).map_or(0, Item::charge);
         let charge = ctx.budget.force_charge(old, item.charge());
-        self.put(key, item, deadline);
+        self.put(key, item, deadline, ctx.now);
         charge.commit();
     }
 

@@ -1146,3 +1146,59 @@ fn a_list_change_replays_only_onto_the_version_it_was_made_to() {
     replay_into(&fresh, &recorder.0.lock().unwrap()[1..], T0);
     assert_eq!(contents(&fresh, T0), contents(&s, T0));
 }
+
+#[test]
+fn meta_operations_keep_the_budget_exact() {
+    let s = store();
+    let used = || s.budget().used();
+    // A vivified stub replacing a hash (memcached's view: a miss) releases the hash's bytes.
+    s.hash_set(b"k", &[(b"field", b"value")], T0).unwrap();
+    let read = MetaRead {
+        vivify: Some(Some(T0 + 30_000)),
+        bump: true,
+        ..MetaRead::default()
+    };
+    let entry = s.meta_get(b"k", read, T0).unwrap().expect("vivified");
+    assert!(entry.won && entry.entry.value.is_empty());
+    assert_eq!(used(), 1 + ITEM_OVERHEAD);
+    // A stale write keeps the old deadline and is charged its own size.
+    mc_write(
+        &s,
+        b"k",
+        b"abc",
+        0,
+        Some(T0 + 50_000),
+        Condition::Always,
+        T0,
+    )
+    .unwrap();
+    let cas = s.get_if_string(b"k", T0).unwrap().cas;
+    assert_eq!(
+        s.meta_invalidate(b"k", None, None, None, T0),
+        RemoveOutcome::Removed
+    );
+    let (outcome, stale) = s
+        .write_if_cas_or_stale(b"k", b"older", 7, None, cas, None, T0)
+        .unwrap();
+    assert!(matches!(outcome, WriteOutcome::Stored(_)) && stale);
+    assert_eq!(used(), 1 + 5 + ITEM_OVERHEAD);
+    let entry = s.meta_get(b"k", MetaRead::default(), T0).unwrap().unwrap();
+    assert_eq!(entry.entry.deadline, Some(T0 + 50_000));
+    assert!(
+        entry.stale && entry.won,
+        "a stale item hands out the recache right once"
+    );
+    let entry = s.meta_get(b"k", MetaRead::default(), T0).unwrap().unwrap();
+    assert!(entry.stale && entry.token_sent && !entry.won);
+    // A counter vivified then moved, and removed by a past TTL: nothing left charged.
+    let counted = s
+        .meta_counter(b"n", Direction::Up, 1, 0, Some((9, None)), None, None, T0)
+        .unwrap();
+    assert!(matches!(counted, MetaCounter::Value(9, _, None)));
+    let counted = s
+        .meta_counter(b"n", Direction::Up, 1, 0, None, Some(Some(T0)), None, T0)
+        .unwrap();
+    assert!(matches!(counted, MetaCounter::Value(10, _, Some(_))));
+    assert!(s.get_if_string(b"n", T0).is_none());
+    assert_eq!(used(), 1 + 5 + ITEM_OVERHEAD);
+}

@@ -3,6 +3,8 @@
 //! [`StoreError`]). Where memcached and Redis mean different things by the same act, the
 //! difference is a variant here, named for what it does, not for the protocol that asks.
 
+use bytes::Bytes;
+
 use crate::Value;
 
 /// A copy of an item, returned by reads. Cheap: a string is a shared buffer and a
@@ -253,4 +255,51 @@ pub struct StoreStats {
     pub out_of_memory: u64,
     /// Entries in the timing wheels, stale ones included.
     pub wheel_entries: u64,
+}
+
+/// What a memcached meta get (`mg`) may do besides reading, all under the key's lock.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MetaRead {
+    /// `T`: move the deadline (`Some(None)`: never expires).
+    pub touch: Option<Option<u64>>,
+    /// `N`: on a miss, create an empty string with this deadline and hand this client the
+    /// recache right.
+    pub vivify: Option<Option<u64>>,
+    /// `R`: hand out the recache right if the item expires before this (Unix ms).
+    pub recache_before: Option<u64>,
+    /// Count the read as an access (not `u`).
+    pub bump: bool,
+    /// `E`: the CAS a vivified item gets instead of the counter's next.
+    pub new_cas: Option<u64>,
+}
+
+/// A string as a meta command reports it: the entry plus the per-item marks, as they were
+/// before the command (memcached reports "hit before" and "last access" that way).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetaEntry {
+    /// The string.
+    pub entry: Entry<Bytes>,
+    /// When it was last accessed before this command, in Unix seconds.
+    pub last_access: u64,
+    /// Whether it had been read before.
+    pub fetched: bool,
+    /// Whether it is stale (invalidated, not yet rewritten).
+    pub stale: bool,
+    /// Whether another client was already handed the recache right.
+    pub token_sent: bool,
+    /// Whether this command handed this client the recache right.
+    pub won: bool,
+}
+
+/// The outcome of a memcached meta arithmetic (`ma`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetaCounter {
+    /// The new value, the item's CAS and deadline.
+    Value(u64, u64, Option<u64>),
+    /// No string under the key, and no vivify asked for.
+    NotFound,
+    /// The CAS did not match.
+    Exists,
+    /// The value is not a decimal counter.
+    NonNumeric,
 }

@@ -85,7 +85,9 @@ pub fn encode_request(req: &BinaryRequest, out: &mut BytesMut) {
         | Command::Quit
         | Command::JournalRewrite
         | Command::SaslListMechs
-        | Command::Unknown => (0, &[], &[], 0),
+        | Command::Unknown
+        | Command::Meta(_)
+        | Command::TooLarge { .. } => (0, &[], &[], 0),
     };
     Packet { cas, ..packet }.write(out, &extras[..extras_len], key, value);
 }

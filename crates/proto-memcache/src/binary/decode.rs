@@ -6,7 +6,7 @@
 //! unknown request's body is skipped as it streams past rather than buffered. The only state
 //! is the count of body bytes still to skip.
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use super::{
     BinaryError, BinaryRequest, HEADER_LEN, MAX_SASL_DATA_LEN, MAX_SASL_MECH_LEN, REQUEST_MAGIC,
@@ -174,6 +174,27 @@ impl BinaryDecoder {
         };
         if !shape_ok(kind, &h) || h.key_len > self.limits.max_key_len {
             return Err(self.reject(&h, buf, status::INVALID_ARGUMENTS));
+        }
+        if matches!(kind, Kind::Store(StoreMode::Set)) && h.value_len() > self.limits.max_value_len
+        {
+            // memcached drops the old value of a SET it refuses as too large, so the glue
+            // needs the key: wait for it (not for the value), then skip the rest.
+            let key_end = HEADER_LEN + h.extras_len + h.key_len;
+            if buf.len() < key_end {
+                return Ok(None);
+            }
+            let key = Bytes::copy_from_slice(&buf[HEADER_LEN + h.extras_len..key_end]);
+            if !valid_key(&key, &self.limits) {
+                return Err(self.reject(&h, buf, status::INVALID_ARGUMENTS));
+            }
+            self.skip_packet(&h, buf);
+            return Ok(Some(BinaryRequest {
+                opcode: h.opcode,
+                opaque: h.opaque,
+                command: Command::TooLarge { key },
+                quiet,
+                return_key: false,
+            }));
         }
         if matches!(kind, Kind::Store(_)) && h.value_len() > self.limits.max_value_len {
             return Err(self.reject(&h, buf, status::TOO_LARGE));

@@ -78,7 +78,8 @@ fn encode_in_place(req: &BinaryRequest, outcome: &Outcome, out: &mut BytesMut) {
         Outcome::NonNumeric => error(req, status::NON_NUMERIC, out),
         Outcome::OutOfMemory => error(req, status::OUT_OF_MEMORY, out),
         Outcome::TooLarge => error(req, status::TOO_LARGE, out),
-        Outcome::UnknownCommand => error(req, status::UNKNOWN_COMMAND, out),
+        // Meta commands are text only; a binary request never gets here.
+        Outcome::UnknownCommand | Outcome::Meta(_) => error(req, status::UNKNOWN_COMMAND, out),
         Outcome::Revoked => {
             let packet = Packet {
                 status: status::INTERNAL_ERROR,

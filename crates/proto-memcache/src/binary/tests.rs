@@ -533,7 +533,14 @@ fn rejects_bad_shapes_and_skips_their_bodies() {
         ),
         (
             packet(op::SET, &[0; 8], k, &big, 2, 0),
-            status_err(op::SET, 2, status::TOO_LARGE),
+            // A SET refused as too large comes out as a command: the glue drops the old value.
+            Ok(request(
+                op::SET,
+                2,
+                Command::TooLarge {
+                    key: Bytes::from_static(b"key"),
+                },
+            )),
         ),
         (
             packet(op::APPENDQ, &[], k, &big, 2, 0),
@@ -623,13 +630,20 @@ fn broken_headers_are_fatal() {
 fn too_large_body_is_skipped_across_calls() {
     let mut decoder = BinaryDecoder::new(limits());
     let wire = packet(op::SETQ, &[0; 8], b"big", &[b'v'; 1000], 5, 0);
+    // The refusal waits for the key (24 + 8 + 3 bytes), not for the value.
     let mut buf = BytesMut::from(&wire[..30]);
-    assert_eq!(
-        decoder.decode(&mut buf),
-        status_err(op::SETQ, 5, status::TOO_LARGE).map(Some)
+    assert_eq!(decoder.decode(&mut buf), Ok(None));
+    buf.extend_from_slice(&wire[30..40]);
+    let refused = request(
+        op::SETQ,
+        5,
+        Command::TooLarge {
+            key: Bytes::from_static(b"big"),
+        },
     );
+    assert_eq!(decoder.decode(&mut buf), Ok(Some(refused)));
     assert!(buf.is_empty());
-    buf.extend_from_slice(&wire[30..500]);
+    buf.extend_from_slice(&wire[40..500]);
     assert_eq!(decoder.decode(&mut buf), Ok(None));
     assert!(buf.is_empty());
     buf.extend_from_slice(&wire[500..]);

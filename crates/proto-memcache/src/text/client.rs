@@ -10,7 +10,64 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::decode::{parse_u32, parse_u64};
 use super::{TextRequest, put_decimal, put_signed};
+use crate::meta::{MetaRequest, MetaVerb, base64_encode};
 use crate::{ArithMode, Command, StoreMode};
+
+/// The text form of a meta request: its flags in their order, each with its value.
+fn encode_meta(req: &MetaRequest, out: &mut BytesMut) {
+    out.put_slice(match req.verb {
+        MetaVerb::Get => b"mg ",
+        MetaVerb::Set(_) => b"ms ",
+        MetaVerb::Delete => b"md ",
+        MetaVerb::Arith(_) => b"ma ",
+        MetaVerb::Debug => b"me ",
+    });
+    if req.base64 {
+        let mut text = Vec::new();
+        base64_encode(&req.key, &mut text);
+        out.put_slice(&text);
+    } else {
+        out.put_slice(&req.key);
+    }
+    if req.verb == MetaVerb::Debug {
+        if req.base64 {
+            out.put_slice(b" b");
+        }
+        out.put_slice(b"\r\n");
+        return;
+    }
+    if matches!(req.verb, MetaVerb::Set(_)) {
+        out.put_u8(b' ');
+        put_decimal(out, req.value.len() as u64);
+    }
+    let f = &req.flags;
+    for &letter in &f.order {
+        out.put_u8(b' ');
+        if letter == b'O' {
+            out.put_slice(f.opaque.as_deref().unwrap_or(b"O"));
+            continue;
+        }
+        out.put_u8(letter);
+        let signed = |v: Option<i64>| v.unwrap_or_default();
+        match letter {
+            b'N' => put_signed(out, signed(f.vivify)),
+            b'T' => put_signed(out, signed(f.ttl)),
+            b'R' => put_signed(out, signed(f.recache)),
+            b'C' => put_decimal(out, f.cas.unwrap_or_default()),
+            b'E' => put_decimal(out, f.new_cas.unwrap_or_default()),
+            b'F' => put_decimal(out, u64::from(f.client_flags.unwrap_or_default())),
+            b'J' => put_decimal(out, f.initial.unwrap_or_default()),
+            b'D' => put_decimal(out, f.delta.unwrap_or_default()),
+            b'M' => out.put_u8(f.mode),
+            _ => {}
+        }
+    }
+    out.put_slice(b"\r\n");
+    if matches!(req.verb, MetaVerb::Set(_)) {
+        out.put_slice(&req.value);
+        out.put_slice(b"\r\n");
+    }
+}
 
 /// Appends the text form of `req`.
 ///
@@ -112,8 +169,13 @@ pub fn encode_request(req: &TextRequest, out: &mut BytesMut) {
         Command::Noop => out.put_slice(b"mn"),
         Command::JournalRewrite => out.put_slice(b"journal rewrite"),
         Command::Quit => out.put_slice(b"quit"),
-        // SASL is binary only; text authentication is a `set`.
-        Command::SaslListMechs | Command::SaslAuth { .. } | Command::Unknown => return,
+        Command::Meta(meta) => return encode_meta(meta, out),
+        // SASL is binary only; text authentication is a `set`. A refused set's length is
+        // not kept, so it cannot be written again.
+        Command::SaslListMechs
+        | Command::SaslAuth { .. }
+        | Command::Unknown
+        | Command::TooLarge { .. } => return,
     }
     put_noreply(req, out);
     out.put_slice(b"\r\n");

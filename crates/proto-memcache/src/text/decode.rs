@@ -9,8 +9,11 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use super::{TextError, TextRequest};
-use crate::{ArithMode, Command, Limits, StatsGroup, StoreMode, valid_key};
+use super::{TextError, TextRequest, cnum};
+use crate::meta::MetaRequest;
+use crate::{ArithMode, CAS_NEVER, Command, Limits, StatsGroup, StoreMode, valid_key};
+
+mod meta;
 
 /// memcached's generic complaint about an argument it could not parse.
 const BAD_FORMAT: &str = "bad command line format";
@@ -31,6 +34,26 @@ pub struct TextDecoder {
     scanned: usize,
     /// A storage command whose line has been consumed, waiting for its data block.
     pending: Option<PendingStore>,
+    /// A get whose keys are still being served, a bounded batch at a time.
+    stream: Option<GetStream>,
+    /// The rest of the current line is to be dropped (a streamed get failed midway).
+    discard_line: bool,
+}
+
+/// A multi-get served in batches: the keys of a line, however long, are decoded at most
+/// [`Limits::max_keys`] at a time from at most [`Limits::max_line_len`] bytes of input, so
+/// the decoder's memory stays bounded while the line's length is not (memcached serves such
+/// lines whole; see [`TextRequest::more`]).
+#[derive(Debug, Clone)]
+struct GetStream {
+    touch: Option<i64>,
+    with_cas: bool,
+    /// The part of the line read but not yet decoded (whole keys only).
+    rest: Bytes,
+    /// `rest` runs to the end of the line.
+    rest_is_final: bool,
+    /// A batch has been emitted, so a key-less end still needs its `END`.
+    sent_any: bool,
 }
 
 /// The parsed line of a storage command, kept while its data block arrives.
@@ -43,6 +66,8 @@ struct PendingStore {
     cas: u64,
     noreply: bool,
     len: usize,
+    /// A meta set (`ms`), completed into [`Command::Meta`] with its data block.
+    meta: Option<Box<MetaRequest>>,
 }
 
 impl TextDecoder {
@@ -53,6 +78,8 @@ impl TextDecoder {
             swallow: 0,
             scanned: 0,
             pending: None,
+            stream: None,
+            discard_line: false,
         }
     }
 
@@ -71,10 +98,170 @@ impl TextDecoder {
         if let Some(pending) = self.pending.take() {
             return self.finish_store(pending, buf);
         }
-        let Some(line) = self.take_line(buf)? else {
+        if self.discard_line && !self.drop_line(buf) {
             return Ok(None);
+        }
+        if self.stream.is_some() {
+            return self.continue_get(buf);
+        }
+        let line = match self.take_line(buf) {
+            Ok(Some(line)) => line,
+            Ok(None) => return Ok(None),
+            Err(error) => {
+                // A line too long to hold is served only if it is a multi-get, key batch by
+                // key batch, as memcached serves (by buffering) nothing else that long.
+                if self.start_long_get(buf) {
+                    return self.continue_get(buf);
+                }
+                return Err(error);
+            }
         };
         self.parse_line(&line, buf)
+    }
+
+    /// Drops input up to and including the next `\n`; true once it is gone.
+    fn drop_line(&mut self, buf: &mut BytesMut) -> bool {
+        match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                buf.advance(i + 1);
+                self.discard_line = false;
+                self.scanned = 0;
+                true
+            }
+            None => {
+                buf.clear();
+                false
+            }
+        }
+    }
+
+    /// If `buf` (a full window without a line end) starts with a get-family command and its
+    /// arguments before the keys, consumes those and starts streaming its keys.
+    fn start_long_get(&mut self, buf: &mut BytesMut) -> bool {
+        let window = &buf[..buf.len().min(self.limits.max_line_len)];
+        let mut at = 0;
+        let mut token = || {
+            while window.get(at) == Some(&b' ') {
+                at += 1;
+            }
+            let start = at;
+            while window.get(at).is_some_and(|&b| b != b' ') {
+                at += 1;
+            }
+            // Only a token followed by a space is known to be whole.
+            (window.get(at) == Some(&b' ')).then(|| &window[start..at])
+        };
+        let (touch, with_cas) = match token() {
+            Some(b"get") => (None, false),
+            Some(b"gets") => (None, true),
+            Some(name @ (b"gat" | b"gats")) => {
+                let with_cas = name == b"gats";
+                match token().and_then(cnum::strtol32) {
+                    Some(exptime) => (Some(i64::from(exptime)), with_cas),
+                    None => return false,
+                }
+            }
+            _ => return false,
+        };
+        buf.advance(at);
+        self.scanned = 0;
+        self.stream = Some(GetStream {
+            touch,
+            with_cas,
+            rest: Bytes::new(),
+            rest_is_final: false,
+            sent_any: false,
+        });
+        true
+    }
+
+    /// Drops the rest of a streamed get whose last batch failed (the server could not build
+    /// its reply): one error answers the whole request, and the rest of its line goes.
+    pub fn abandon_get(&mut self) {
+        if let Some(stream) = self.stream.take()
+            && !stream.rest_is_final
+        {
+            self.discard_line = true;
+        }
+    }
+
+    /// Ends a streamed get on a bad key, dropping the rest of its line: memcached refuses the
+    /// whole request. Every key of a piece is checked when the piece is read, so a line that
+    /// fits one window is refused before any of its keys is served.
+    fn refuse_get(&mut self) -> Result<Option<TextRequest>, TextError> {
+        if let Some(stream) = self.stream.take()
+            && !stream.rest_is_final
+        {
+            self.discard_line = true;
+        }
+        Err(TextError::Client(BAD_FORMAT))
+    }
+
+    /// Emits the next batch of a streamed get's keys, reading the next piece of its line
+    /// from `buf` when the last is used up.
+    fn continue_get(&mut self, buf: &mut BytesMut) -> Result<Option<TextRequest>, TextError> {
+        let max_line = self.limits.max_line_len;
+        let Some(stream) = self.stream.as_mut() else {
+            return Ok(None);
+        };
+        while stream.rest.iter().all(|&b| b == b' ') && !stream.rest_is_final {
+            let window = buf.len().min(max_line);
+            let start = self.scanned.min(window);
+            if let Some(i) = buf[start..window].iter().position(|&b| b == b'\n') {
+                let end = start + i + 1;
+                let mut piece = buf.split_to(end);
+                piece.truncate(end - 1);
+                if piece.last() == Some(&b'\r') {
+                    piece.truncate(end - 2);
+                }
+                stream.rest = piece.freeze();
+                stream.rest_is_final = true;
+            } else if buf.len() >= max_line {
+                // Cut after the last space: the keys before it are whole.
+                let Some(cut) = buf[..window].iter().rposition(|&b| b == b' ') else {
+                    self.stream = None;
+                    self.discard_line = true;
+                    self.scanned = 0;
+                    return Err(TextError::Client(BAD_FORMAT));
+                };
+                stream.rest = buf.split_to(cut + 1).freeze();
+            } else {
+                self.scanned = window;
+                return Ok(None);
+            }
+            self.scanned = 0;
+            if !tokens(&stream.rest).all(|key| valid_key(key, &self.limits)) {
+                return self.refuse_get();
+            }
+        }
+        let mut keys = Vec::new();
+        let mut used = 0;
+        let rest = stream.rest.clone();
+        for (key, end) in tokens_with_ends(&rest) {
+            keys.push(rest.slice_ref(key));
+            used = end;
+            if keys.len() == self.limits.max_keys {
+                break;
+            }
+        }
+        stream.rest = rest.slice(used..);
+        let more = !(stream.rest_is_final && stream.rest.iter().all(|&b| b == b' '));
+        if keys.is_empty() && !stream.sent_any {
+            // `get` with nothing after it, however many spaces.
+            self.stream = None;
+            return Err(TextError::UnknownCommand);
+        }
+        let (touch, with_cas) = (stream.touch, stream.with_cas);
+        stream.sent_any = true;
+        if !more {
+            self.stream = None;
+        }
+        Ok(Some(TextRequest {
+            command: Command::Get { keys, touch },
+            noreply: false,
+            with_cas,
+            more,
+        }))
     }
 
     /// Drops swallowed bytes from `buf`; true once nothing is left to swallow.
@@ -133,23 +320,35 @@ impl TextDecoder {
         let Some(name) = tokens.next() else {
             return Err(TextError::UnknownCommand);
         };
+        // Where the token after `name` ends: a get's keys start there.
+        let end_of = |token: &[u8]| token.as_ptr() as usize - line.as_ptr() as usize + token.len();
         let command = match name {
-            b"get" => return self.get(line, tokens, None, false),
-            b"gets" => return self.get(line, tokens, None, true),
+            b"get" | b"gets" => {
+                return self.get(line, end_of(name), None, name == b"gets");
+            }
             b"gat" | b"gats" => {
                 let Some(exptime) = tokens.next() else {
                     return Err(TextError::UnknownCommand);
                 };
-                let exptime = parse_i64(exptime);
-                let Some(exptime) = exptime else {
-                    // memcached checks the key count before the exptime.
-                    return match tokens.next() {
-                        None => Err(TextError::UnknownCommand),
-                        Some(_) => Err(TextError::Client("invalid exptime argument")),
-                    };
+                let keys = end_of(exptime);
+                let Some(exptime) = cnum::strtol32(exptime) else {
+                    return Err(TextError::Client("invalid exptime argument"));
                 };
-                return self.get(line, tokens, Some(exptime), name == b"gats");
+                if tokens.next().is_none() {
+                    // memcached answers a `gat <exptime>` naming no key with an empty reply.
+                    return Ok(Some(TextRequest {
+                        command: Command::Get {
+                            keys: Vec::new(),
+                            touch: Some(i64::from(exptime)),
+                        },
+                        noreply: false,
+                        with_cas: name == b"gats",
+                        more: false,
+                    }));
+                }
+                return self.get(line, keys, Some(i64::from(exptime)), name == b"gats");
             }
+            [b'm', verb] if *verb != b'n' => return self.meta(*verb, line, buf),
             b"set" => return self.storage(line, tokens, StoreMode::Set, false, buf),
             b"add" => return self.storage(line, tokens, StoreMode::Add, false, buf),
             b"replace" => return self.storage(line, tokens, StoreMode::Replace, false, buf),
@@ -177,36 +376,31 @@ impl TextDecoder {
             command,
             noreply: false,
             with_cas: false,
+            more: false,
         }))
     }
 
-    fn get<'a>(
-        &self,
+    /// A get-family line whose keys start at `keys` in `line`: served through the same
+    /// batching as a line too long to hold, so any number of keys is served.
+    fn get(
+        &mut self,
         line: &Bytes,
-        tokens: impl Iterator<Item = &'a [u8]>,
+        keys: usize,
         touch: Option<i64>,
         with_cas: bool,
     ) -> Result<Option<TextRequest>, TextError> {
-        let mut keys = Vec::new();
-        for key in tokens {
-            // Checked before pushing, so the vector never outgrows the limit.
-            if keys.len() == self.limits.max_keys {
-                return Err(TextError::Client("too many keys"));
-            }
-            if !valid_key(key, &self.limits) {
-                return Err(TextError::Client(BAD_FORMAT));
-            }
-            keys.push(line.slice_ref(key));
+        let rest = line.slice(keys..);
+        if !tokens(&rest).all(|key| valid_key(key, &self.limits)) {
+            return Err(TextError::Client(BAD_FORMAT));
         }
-        if keys.is_empty() {
-            return Err(TextError::UnknownCommand);
-        }
-        let command = Command::Get { keys, touch };
-        Ok(Some(TextRequest {
-            command,
-            noreply: false,
+        self.stream = Some(GetStream {
+            touch,
             with_cas,
-        }))
+            rest,
+            rest_is_final: true,
+            sent_any: false,
+        });
+        self.continue_get(&mut BytesMut::new())
     }
 
     /// `<cmd> <key> <flags> <exptime> <bytes> [<cas>] [noreply]`.
@@ -229,14 +423,15 @@ impl TextDecoder {
         let noreply = n == most && args[most - 1] == b"noreply";
         // The length comes first: without it the data block cannot be found, so the error
         // cannot swallow it and the block will be read as (garbage) commands, as in memcached.
-        let len = match parse_u64(args[3]) {
-            Some(len) if len <= MAX_DATA_LEN => len as usize,
+        let len = match cnum::strtol32(args[3]) {
+            Some(len) if len >= 0 && len as u64 <= MAX_DATA_LEN => len as usize,
             _ => return Err(TextError::Client(BAD_FORMAT)),
         };
-        let flags = parse_u32(args[1]);
-        let exptime = parse_i64(args[2]);
+        let flags = cnum::strtoul32(args[1]);
+        let exptime = cnum::strtol32(args[2]).map(i64::from);
         let cas = if with_cas {
-            parse_u64(args[4])
+            // 0 is compared like any other unique, and matches nothing.
+            cnum::strtoull(args[4]).map(|cas| if cas == 0 { CAS_NEVER } else { cas })
         } else {
             Some(0)
         };
@@ -247,6 +442,19 @@ impl TextDecoder {
             return self.reject_block(len, buf, TextError::Client(BAD_FORMAT));
         }
         if len > self.limits.max_value_len {
+            if mode == StoreMode::Set && !with_cas {
+                // memcached drops the old value of a `set` it refuses as too large.
+                self.swallow = len + 2;
+                self.discard(buf);
+                return Ok(Some(TextRequest {
+                    command: Command::TooLarge {
+                        key: line.slice_ref(args[0]),
+                    },
+                    noreply,
+                    with_cas: false,
+                    more: false,
+                }));
+            }
             return self.reject_block(len, buf, TextError::TooLarge);
         }
         let key = line.slice_ref(args[0]);
@@ -258,6 +466,7 @@ impl TextDecoder {
             cas,
             noreply,
             len,
+            meta: None,
         };
         self.finish_store(pending, buf)
     }
@@ -285,8 +494,18 @@ impl TextDecoder {
             exptime,
             cas,
             noreply,
+            meta,
             ..
         } = pending;
+        if let Some(mut meta) = meta {
+            meta.value = value;
+            return Ok(Some(TextRequest {
+                command: Command::Meta(meta),
+                noreply: false,
+                with_cas: false,
+                more: false,
+            }));
+        }
         let command = Command::Store {
             mode,
             key,
@@ -299,6 +518,7 @@ impl TextDecoder {
             command,
             noreply,
             with_cas: false,
+            more: false,
         }))
     }
 
@@ -333,6 +553,7 @@ impl TextDecoder {
             command,
             noreply,
             with_cas: false,
+            more: false,
         }))
     }
 
@@ -347,7 +568,7 @@ impl TextDecoder {
         if !valid_key(args[0], &self.limits) {
             return Err(TextError::Client(BAD_FORMAT));
         }
-        let Some(delta) = parse_u64(args[1]) else {
+        let Some(delta) = cnum::strtoull(args[1]) else {
             return Err(TextError::Client("invalid numeric delta argument"));
         };
         let key = line.slice_ref(args[0]);
@@ -361,6 +582,7 @@ impl TextDecoder {
             command,
             noreply,
             with_cas: false,
+            more: false,
         }))
     }
 
@@ -374,7 +596,7 @@ impl TextDecoder {
         if !valid_key(args[0], &self.limits) {
             return Err(TextError::Client(BAD_FORMAT));
         }
-        let Some(exptime) = parse_i64(args[1]) else {
+        let Some(exptime) = cnum::strtol32(args[1]).map(i64::from) else {
             return Err(TextError::Client("invalid exptime argument"));
         };
         let command = Command::Touch {
@@ -385,6 +607,7 @@ impl TextDecoder {
             command,
             noreply,
             with_cas: false,
+            more: false,
         }))
     }
 }
@@ -392,6 +615,12 @@ impl TextDecoder {
 /// The space-separated tokens of a line; runs of spaces separate like one, as in memcached.
 fn tokens(line: &[u8]) -> impl Iterator<Item = &[u8]> {
     line.split(|&b| b == b' ').filter(|t| !t.is_empty())
+}
+
+/// The tokens of `line` with the offset just past each.
+fn tokens_with_ends(line: &[u8]) -> impl Iterator<Item = (&[u8], usize)> {
+    let base = line.as_ptr() as usize;
+    tokens(line).map(move |t| (t, t.as_ptr() as usize - base + t.len()))
 }
 
 /// Up to `N` tokens, and how many there were; `None` if there are more than `N`.
@@ -419,23 +648,36 @@ fn key_and_arg<'a>(
     }
 }
 
-/// `flush_all [delay] [noreply]`.
+/// `flush_all [delay] [noreply]`, read as memcached reads it: a last `noreply` silences
+/// the reply, and unless the line is just `flush_all [noreply]` its first argument is the
+/// delay (anything after it is ignored).
 fn flush_all<'a>(tokens: impl Iterator<Item = &'a [u8]>) -> Result<Option<TextRequest>, TextError> {
-    let Some((args, n)) = collect::<2>(tokens) else {
+    let mut args = tokens;
+    let mut first = None;
+    let mut last = None;
+    let mut n = 0usize;
+    for token in args.by_ref() {
+        if n == 0 {
+            first = Some(token);
+        }
+        last = Some(token);
+        n += 1;
+    }
+    if n > 2 {
         return Err(TextError::UnknownCommand);
-    };
-    let noreply = n > 0 && args[n - 1] == b"noreply";
-    let delay_args = if noreply { n - 1 } else { n };
-    let delay = match delay_args {
-        0 => 0,
-        1 => parse_i64(args[0]).ok_or(TextError::Client(BAD_FORMAT))?,
-        // `flush_all 1 2`: the second argument is neither `noreply` nor anything else.
-        _ => return Err(TextError::Client(BAD_FORMAT)),
+    }
+    let noreply = last == Some(&b"noreply"[..]);
+    let delay = if n == usize::from(noreply) {
+        0
+    } else {
+        let first = first.unwrap_or_default();
+        i64::from(cnum::strtol32(first).ok_or(TextError::Client("invalid exptime argument"))?)
     };
     Ok(Some(TextRequest {
         command: Command::FlushAll { delay },
         noreply,
         with_cas: false,
+        more: false,
     }))
 }
 
@@ -450,6 +692,7 @@ fn verbosity<'a>(tokens: impl Iterator<Item = &'a [u8]>) -> Result<Option<TextRe
                 command: Command::Verbosity,
                 noreply,
                 with_cas: false,
+                more: false,
             }))
         }
         _ => Err(TextError::UnknownCommand),
@@ -488,12 +731,4 @@ pub(crate) fn parse_u64(token: &[u8]) -> Option<u64> {
 
 pub(crate) fn parse_u32(token: &[u8]) -> Option<u32> {
     u32::try_from(parse_u64(token)?).ok()
-}
-
-/// A signed decimal (exptimes and flush delays may be negative).
-pub(crate) fn parse_i64(token: &[u8]) -> Option<i64> {
-    match token.strip_prefix(b"-") {
-        Some(digits) => 0i64.checked_sub_unsigned(parse_u64(digits)?),
-        None => i64::try_from(parse_u64(token)?).ok(),
-    }
 }

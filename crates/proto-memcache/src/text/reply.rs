@@ -9,6 +9,7 @@ use bytes::{BufMut, BytesMut};
 
 use super::{TextRequest, put_decimal};
 use crate::chunks::{ReplyChunks, ReplyOut};
+use crate::meta::{MetaItem, MetaOutcome, MetaRequest, MetaStatus, MetaVerb, base64_encode};
 use crate::{Command, Hit, Outcome, StatsGroup};
 
 /// Appends memcached's reply to `req` given `outcome`; nothing at all for a `noreply` request
@@ -38,8 +39,16 @@ fn encode(req: &TextRequest, outcome: &Outcome, out: &mut impl ReplyOut) {
                 out.value(&hit.value);
                 out.bytes().put_slice(b"\r\n");
             }
-            out.bytes().put_slice(b"END\r\n");
+            if !req.more {
+                out.bytes().put_slice(b"END\r\n");
+            }
         }
+        Outcome::Meta(meta) => match &req.command {
+            Command::Meta(request) => encode_meta(request, meta, out),
+            _ => out
+                .bytes()
+                .put_slice(b"SERVER_ERROR meta outcome for another command\r\n"),
+        },
         _ => encode_line(req, outcome, out.bytes()),
     }
 }
@@ -63,7 +72,7 @@ fn put_value_header(req: &TextRequest, hit: &Hit, out: &mut BytesMut) {
 fn encode_line(req: &TextRequest, outcome: &Outcome, out: &mut BytesMut) {
     match outcome {
         // Handled by `encode`; kept total so that a new outcome cannot be forgotten here.
-        Outcome::Values(_) => encode(req, outcome, out),
+        Outcome::Values(_) | Outcome::Meta(_) => encode(req, outcome, out),
         Outcome::Stored { .. } => out.put_slice(b"STORED\r\n"),
         Outcome::NotStored => out.put_slice(b"NOT_STORED\r\n"),
         Outcome::Exists => out.put_slice(b"EXISTS\r\n"),
@@ -148,5 +157,139 @@ fn put_text(out: &mut BytesMut, text: &str) {
             out.put_u8(b' ');
         }
         out.put_slice(part);
+    }
+}
+
+/// A meta reply: the code, then the flags the request asked for, in its order, as memcached
+/// 1.6 writes them. `q` hides only the nominal reply (mg's `EN`; a success of the others).
+fn encode_meta(req: &MetaRequest, outcome: &MetaOutcome, out: &mut impl ReplyOut) {
+    let flags = &req.flags;
+    let status = outcome.status;
+    let nominal = match req.verb {
+        MetaVerb::Get => status == MetaStatus::Miss,
+        MetaVerb::Set(_) | MetaVerb::Delete | MetaVerb::Arith(_) => status == MetaStatus::Done,
+        MetaVerb::Debug => false,
+    };
+    if flags.quiet && nominal {
+        return;
+    }
+    let item = outcome.item.as_ref().filter(|_| status == MetaStatus::Done);
+    let buf = out.bytes();
+    if req.verb == MetaVerb::Debug {
+        let Some(item) = item else {
+            buf.put_slice(b"EN\r\n");
+            return;
+        };
+        buf.put_slice(b"ME ");
+        put_key(req, buf, false);
+        buf.put_slice(b" exp=");
+        match item.ttl {
+            Some(ttl) => put_decimal(buf, ttl),
+            None => buf.put_slice(b"-1"),
+        }
+        buf.put_slice(b" la=");
+        put_decimal(buf, item.last_access);
+        buf.put_slice(b" cas=");
+        put_decimal(buf, item.cas);
+        buf.put_slice(if item.fetched {
+            b" fetch=yes"
+        } else {
+            b" fetch=no"
+        });
+        buf.put_slice(b" cls=1 size=");
+        put_decimal(buf, (req.key.len() + item.value.len()) as u64);
+        buf.put_slice(b"\r\n");
+        return;
+    }
+    let with_value = flags.value && matches!(req.verb, MetaVerb::Get | MetaVerb::Arith(_));
+    match (status, item) {
+        (MetaStatus::Done, Some(item)) if with_value => {
+            buf.put_slice(b"VA ");
+            put_decimal(buf, item.value.len() as u64);
+        }
+        (MetaStatus::Done, _) => buf.put_slice(b"HD"),
+        (MetaStatus::Miss, _) => buf.put_slice(b"EN"),
+        (MetaStatus::NotStored, _) => buf.put_slice(b"NS"),
+        (MetaStatus::Exists, _) => buf.put_slice(b"EX"),
+        (MetaStatus::NotFound, _) => buf.put_slice(b"NF"),
+    }
+    for &letter in &flags.order {
+        match letter {
+            b'O' => {
+                buf.put_u8(b' ');
+                buf.put_slice(flags.opaque.as_deref().unwrap_or_default());
+            }
+            b'k' => {
+                buf.put_slice(b" k");
+                put_key(req, buf, true);
+            }
+            // ms writes its `c` whatever the result (0 when nothing was stored).
+            b'c' if matches!(req.verb, MetaVerb::Set(_)) => {
+                buf.put_slice(b" c");
+                put_decimal(buf, outcome.item.as_ref().map_or(0, |i| i.cas));
+            }
+            _ => {
+                if let Some(item) = item {
+                    put_item_flag(req.verb, letter, item, buf);
+                }
+            }
+        }
+    }
+    if let (MetaVerb::Get, Some(item)) = (req.verb, item) {
+        // memcached's order: Z before X before W.
+        if item.token_sent {
+            buf.put_slice(b" Z");
+        }
+        if item.stale {
+            buf.put_slice(b" X");
+        }
+        if item.won {
+            buf.put_slice(b" W");
+        }
+    }
+    buf.put_slice(b"\r\n");
+    if let Some(item) = item.filter(|_| with_value) {
+        out.value(&item.value);
+        out.bytes().put_slice(b"\r\n");
+    }
+}
+
+/// A return flag that reports on the item: mg's `c`, `f`, `h`, `l`, `s`, `t`; ma's `c`, `t`.
+fn put_item_flag(verb: MetaVerb, letter: u8, item: &MetaItem, buf: &mut BytesMut) {
+    let get = verb == MetaVerb::Get;
+    let arith = matches!(verb, MetaVerb::Arith(_));
+    let number = match letter {
+        b'c' if get || arith => item.cas,
+        b'f' if get => u64::from(item.flags),
+        b'h' if get => u64::from(item.fetched),
+        b'l' if get => item.last_access,
+        b's' if get => item.value.len() as u64,
+        b't' if get || arith => {
+            buf.put_slice(b" t");
+            match item.ttl {
+                Some(ttl) => put_decimal(buf, ttl),
+                None => buf.put_slice(b"-1"),
+            }
+            return;
+        }
+        _ => return,
+    };
+    buf.put_u8(b' ');
+    buf.put_u8(letter);
+    put_decimal(buf, number);
+}
+
+/// The request's key as it travelled: base64 again (with a ` b` after it, when `flag_b`)
+/// for a `b` request.
+fn put_key(req: &MetaRequest, buf: &mut BytesMut, flag_b: bool) {
+    if !req.base64 {
+        buf.put_slice(&req.key);
+        return;
+    }
+    let mut text = Vec::with_capacity(req.key.len().div_ceil(3) * 4);
+    base64_encode(&req.key, &mut text);
+    buf.put_slice(&text);
+    if flag_b {
+        buf.put_slice(b" b");
     }
 }

@@ -67,6 +67,7 @@ fn req(command: Command) -> Decoded {
         command,
         noreply: false,
         with_cas: false,
+        more: false,
     })
 }
 
@@ -75,6 +76,7 @@ fn quiet(command: Command) -> Decoded {
         command,
         noreply: true,
         with_cas: false,
+        more: false,
     })
 }
 
@@ -113,6 +115,7 @@ fn decodes_every_command() {
                 command: get(&["a", "b"]),
                 noreply: false,
                 with_cas: true,
+                more: false,
             })],
         ),
         (
@@ -131,18 +134,39 @@ fn decodes_every_command() {
                 },
                 noreply: false,
                 with_cas: true,
+                more: false,
             })],
         ),
         (format!("get {long_key}\r\n"), vec![req(get(&[&long_key]))]),
         (format!("get {too_long_key}\r\n"), vec![Err(BAD)]),
         ("get a\x01b\r\n".into(), vec![Err(BAD)]),
         (
+            // More keys than a batch holds: served in two batches, the first without `END`.
             "get 1 2 3 4 5 6 7 8 9\r\n".into(),
-            vec![Err(TextError::Client("too many keys"))],
+            vec![
+                Ok(TextRequest {
+                    command: get(&["1", "2", "3", "4", "5", "6", "7", "8"]),
+                    noreply: false,
+                    with_cas: false,
+                    more: true,
+                }),
+                req(get(&["9"])),
+            ],
         ),
         ("get\r\n".into(), vec![Err(TextError::UnknownCommand)]),
         ("gets \r\n".into(), vec![Err(TextError::UnknownCommand)]),
-        ("gat 10\r\n".into(), vec![Err(TextError::UnknownCommand)]),
+        // memcached: a `gat` naming no key is an empty reply; a bad exptime is refused first.
+        (
+            "gat 10\r\n".into(),
+            vec![req(Command::Get {
+                keys: vec![],
+                touch: Some(10),
+            })],
+        ),
+        (
+            "gat abc\r\n".into(),
+            vec![Err(TextError::Client("invalid exptime argument"))],
+        ),
         (
             "gat x a\r\n".into(),
             vec![Err(TextError::Client("invalid exptime argument"))],
@@ -217,7 +241,7 @@ fn decodes_every_command() {
             "set k 0 0 -1\r\nget a\r\n".into(),
             vec![Err(BAD), req(get(&["a"]))],
         ),
-        ("set k 0 0 4294967296\r\n".into(), vec![Err(BAD)]),
+        ("set k 0 0 2147483648\r\n".into(), vec![Err(BAD)]),
         ("set k 0 0 x\r\n".into(), vec![Err(BAD)]),
         // Bad flags, exptime, cas or key with a good length: the block is swallowed.
         (
@@ -229,7 +253,7 @@ fn decodes_every_command() {
             vec![Err(BAD), req(get(&["a"]))],
         ),
         (
-            "set k 4294967296 0 1\r\nz\r\nget a\r\n".into(),
+            "set k -1 0 1\r\nz\r\nget a\r\n".into(),
             vec![Err(BAD), req(get(&["a"]))],
         ),
         (
@@ -247,6 +271,11 @@ fn decodes_every_command() {
         // Too large (limit 64 here): swallowed, then in sync again.
         (
             format!("set k 0 0 65\r\n{}\r\nget a\r\n", "v".repeat(65)),
+            vec![req(Command::TooLarge { key: b("k") }), req(get(&["a"]))],
+        ),
+        (
+            // Only a plain `set` removes the old value; the others just refuse.
+            format!("add k 0 0 65\r\n{}\r\nget a\r\n", "v".repeat(65)),
             vec![Err(TextError::TooLarge), req(get(&["a"]))],
         ),
         (
@@ -369,8 +398,15 @@ fn decodes_every_command() {
             "flush_all 10 noreply\r\n".into(),
             vec![quiet(Command::FlushAll { delay: 10 })],
         ),
-        ("flush_all soon\r\n".into(), vec![Err(BAD)]),
-        ("flush_all 1 2\r\n".into(), vec![Err(BAD)]),
+        // memcached's words for a bad delay; a second argument is ignored.
+        (
+            "flush_all soon\r\n".into(),
+            vec![Err(TextError::Client("invalid exptime argument"))],
+        ),
+        (
+            "flush_all 1 2\r\n".into(),
+            vec![req(Command::FlushAll { delay: 1 })],
+        ),
         (
             "flush_all 1 2 3\r\n".into(),
             vec![Err(TextError::UnknownCommand)],
@@ -433,7 +469,57 @@ fn decodes_every_command() {
             "journal\r\njournal rewrite now\r\njournal flush\r\n".into(),
             vec![Err(TextError::Client("usage: journal rewrite")); 3],
         ),
-        ("mg k v\r\n".into(), vec![Err(TextError::UnknownCommand)]),
+        ("mx k v\r\n".into(), vec![Err(TextError::UnknownCommand)]),
+        ("mg\r\n".into(), vec![Err(TextError::UnknownCommand)]),
+        ("me\r\n".into(), vec![Err(BAD)]),
+        (
+            "mg k v v\r\n".into(),
+            vec![Err(TextError::Client("duplicate flag"))],
+        ),
+        (
+            "mg k !\r\n".into(),
+            vec![Err(TextError::Client("invalid flag"))],
+        ),
+        (
+            "mg k Tx\r\n".into(),
+            vec![Err(TextError::Client("bad token in command line format"))],
+        ),
+        (
+            "md k Tx\r\n".into(),
+            vec![Err(TextError::Client("invalid or duplicate flag"))],
+        ),
+        (
+            "ma k MX\r\n".into(),
+            vec![Err(TextError::Client("invalid mode for ma M token"))],
+        ),
+        (
+            "mg !!!! b\r\n".into(),
+            vec![Err(TextError::Client("error decoding key"))],
+        ),
+        (
+            format!("mg k O{}\r\n", "o".repeat(32)),
+            vec![Err(TextError::Client("opaque token too long"))],
+        ),
+        (
+            format!("mg k{}\r\n", " v".repeat(18)),
+            vec![Err(TextError::Client("options flags are too long"))],
+        ),
+        // A flag error after ms's length swallows the block; a bad length cannot.
+        (
+            "ms k 2 MX\r\nab\r\nmn\r\n".into(),
+            vec![
+                Err(TextError::Client("invalid mode for ms M token")),
+                req(Command::Noop),
+            ],
+        ),
+        (
+            "ms k x\r\nmn\r\n".into(),
+            vec![Err(BAD), req(Command::Noop)],
+        ),
+        (
+            format!("ms k 65 T0\r\n{}\r\nmn\r\n", "v".repeat(65)),
+            vec![req(Command::TooLarge { key: b("k") }), req(Command::Noop)],
+        ),
         ("GET a\r\n".into(), vec![Err(TextError::UnknownCommand)]),
         ("\r\n".into(), vec![Err(TextError::UnknownCommand)]),
         ("   \r\n".into(), vec![Err(TextError::UnknownCommand)]),
@@ -449,6 +535,206 @@ fn decodes_every_command() {
     ];
     for (input, expected) in cases {
         assert_eq!(decode_all(input.as_bytes()), expected, "input {input:?}");
+    }
+}
+
+#[test]
+fn decodes_meta_commands() {
+    use crate::meta::{MetaFlags, MetaRequest, MetaVerb};
+    let meta = |verb, key: &str, base64, value: &str, flags| {
+        req(Command::Meta(Box::new(MetaRequest {
+            verb,
+            key: b(key),
+            base64,
+            value: b(value),
+            flags,
+        })))
+    };
+    let cases = [
+        (
+            "mg foo v k c t f s h l Oab q u T30 N-1 R5\r\n",
+            meta(
+                MetaVerb::Get,
+                "foo",
+                false,
+                "",
+                MetaFlags {
+                    order: b"vkctfshlOquTNR".to_vec(),
+                    opaque: Some(b("Oab")),
+                    quiet: true,
+                    value: true,
+                    no_bump: true,
+                    ttl: Some(30),
+                    vivify: Some(-1),
+                    recache: Some(5),
+                    ..MetaFlags::default()
+                },
+            ),
+        ),
+        (
+            "ms Zm9v 3 b F7 T+9 C12 I MA c k\r\nabc\r\n",
+            meta(
+                MetaVerb::Set(StoreMode::Append),
+                "foo",
+                true,
+                "abc",
+                MetaFlags {
+                    order: b"bFTCIMck".to_vec(),
+                    client_flags: Some(7),
+                    ttl: Some(9),
+                    cas: Some(12),
+                    invalidate: true,
+                    mode: b'A',
+                    ..MetaFlags::default()
+                },
+            ),
+        ),
+        (
+            "ma n MD D5 J10 N0 v\r\n",
+            meta(
+                MetaVerb::Arith(ArithMode::Decr),
+                "n",
+                false,
+                "",
+                MetaFlags {
+                    order: b"MDJNv".to_vec(),
+                    mode: b'D',
+                    delta: Some(5),
+                    initial: Some(10),
+                    vivify: Some(0),
+                    value: true,
+                    ..MetaFlags::default()
+                },
+            ),
+        ),
+        (
+            "md k I T0 q\r\n",
+            meta(
+                MetaVerb::Delete,
+                "k",
+                false,
+                "",
+                MetaFlags {
+                    order: b"ITq".to_vec(),
+                    invalidate: true,
+                    ttl: Some(0),
+                    quiet: true,
+                    ..MetaFlags::default()
+                },
+            ),
+        ),
+        (
+            "me Zm9v b\r\n",
+            meta(MetaVerb::Debug, "foo", true, "", MetaFlags::default()),
+        ),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(
+            decode_all(input.as_bytes()),
+            vec![expected],
+            "input {input:?}"
+        );
+    }
+}
+
+#[test]
+fn encodes_meta_replies() {
+    use crate::meta::{MetaItem, MetaOutcome, MetaStatus};
+    let reply = |line: &str, outcome: MetaOutcome| {
+        let mut buf = BytesMut::from(line.as_bytes());
+        let request = TextDecoder::new(limits())
+            .decode(&mut buf)
+            .unwrap()
+            .unwrap();
+        let mut out = BytesMut::new();
+        encode_reply(&request, &Outcome::Meta(outcome), &mut out);
+        String::from_utf8(out.to_vec()).unwrap()
+    };
+    let item = MetaItem {
+        value: b("hello"),
+        flags: 3,
+        cas: 99,
+        ttl: Some(20),
+        last_access: 4,
+        fetched: true,
+        stale: true,
+        token_sent: false,
+        won: true,
+    };
+    let done = |item: &MetaItem| MetaOutcome {
+        status: MetaStatus::Done,
+        item: Some(item.clone()),
+    };
+    assert_eq!(
+        reply("mg k s v t c f Oxy k h l\r\n", done(&item)),
+        "VA 5 s5 t20 c99 f3 Oxy kk h1 l4 X W\r\nhello\r\n"
+    );
+    assert_eq!(reply("mg k\r\n", done(&item)), "HD X W\r\n");
+    assert_eq!(
+        reply("mg Zm9v b k\r\n", MetaOutcome::bare(MetaStatus::Miss)),
+        "EN kZm9v b\r\n"
+    );
+    assert_eq!(reply("mg k q\r\n", MetaOutcome::bare(MetaStatus::Miss)), "");
+    assert_eq!(reply("ms k 1 c q\r\nv\r\n", done(&item)), "");
+    assert_eq!(
+        reply(
+            "ms k 1 c O1\r\nv\r\n",
+            MetaOutcome::bare(MetaStatus::NotStored)
+        ),
+        "NS c0 O1\r\n"
+    );
+    assert_eq!(
+        reply("md k q O1\r\n", MetaOutcome::bare(MetaStatus::NotFound)),
+        "NF O1\r\n"
+    );
+    assert_eq!(
+        reply(
+            "ma k v t c\r\n",
+            done(&MetaItem {
+                value: b("12"),
+                ttl: None,
+                ..item.clone()
+            })
+        ),
+        "VA 2 t-1 c99\r\n12\r\n"
+    );
+    assert_eq!(
+        reply("me k\r\n", done(&item)),
+        "ME k exp=20 la=4 cas=99 fetch=yes cls=1 size=6\r\n"
+    );
+    assert_eq!(
+        reply("me k\r\n", MetaOutcome::bare(MetaStatus::Miss)),
+        "EN\r\n"
+    );
+}
+
+#[test]
+fn streams_a_get_longer_than_a_line() {
+    // 600 keys of 4 bytes: 3000 bytes of keys, under the 4096-byte line limit; then a line of
+    // 20,000 keys, far over it. Batches hold at most 8 keys and every key comes out once, in
+    // order; only the last batch ends the reply.
+    for count in [600usize, 20_000] {
+        let keys: Vec<String> = (0..count).map(|i| format!("{i:04x}")).collect();
+        let input = format!("gets {}\r\nmn\r\n", keys.join(" "));
+        let results = decode_all(input.as_bytes());
+        let (last, batches) = results.split_last().unwrap();
+        assert_eq!(last, &req(Command::Noop));
+        let mut seen = Vec::new();
+        for (i, batch) in batches.iter().enumerate() {
+            let Ok(TextRequest {
+                command: Command::Get { keys, touch: None },
+                with_cas: true,
+                more,
+                ..
+            }) = batch
+            else {
+                panic!("not a batch: {batch:?}");
+            };
+            assert!(keys.len() <= limits().max_keys);
+            assert_eq!(*more, i + 1 < batches.len());
+            seen.extend(keys.iter().map(|k| String::from_utf8(k.to_vec()).unwrap()));
+        }
+        assert_eq!(seen, keys);
     }
 }
 
@@ -481,14 +767,21 @@ fn incomplete_input_waits() {
 fn overlong_line_is_fatal_once_it_passes_the_limit() {
     let limit = limits().max_line_len;
     // Exactly at the limit, including the line ending: fine.
-    let fits = format!("get {}\r\n", "k".repeat(limit - 6));
+    let fits = format!("set {} 0 0 1\r\n", "k".repeat(limit - 12));
     assert_eq!(fits.len(), limit);
     assert_eq!(decode_all(fits.as_bytes()), vec![Err(BAD)]); // key is too long, line is not
     // One byte more, with or without its ending: fatal.
-    let over = format!("get {}\r\n", "k".repeat(limit - 5));
+    let over = format!("set {} 0 0 1\r\n", "k".repeat(limit - 11));
     assert_eq!(
         decode_all(over.as_bytes()),
         vec![Err(TextError::Fatal("line too long"))]
+    );
+    // A get that long is streamed instead; a key longer than the window is still refused,
+    // and the rest of its line dropped.
+    let over = format!("get {}\r\nversion\r\n", "k".repeat(limit));
+    assert_eq!(
+        decode_all(over.as_bytes()),
+        vec![Err(BAD), req(Command::Version)]
     );
     let unended = "x".repeat(limit);
     assert_eq!(
@@ -503,7 +796,16 @@ fn too_large_value_is_swallowed_across_calls() {
     let mut decoder = TextDecoder::new(limits());
     let value = "v".repeat(100);
     let mut buf = BytesMut::from(&b"set big 0 0 100 noreply\r\nvvvvv"[..]);
-    assert_eq!(decoder.decode(&mut buf), Err(TextError::TooLarge));
+    // A set refused as too large removes the old value: the glue gets to act on it.
+    let refused = TextRequest {
+        command: Command::TooLarge {
+            key: Bytes::from_static(b"big"),
+        },
+        noreply: true,
+        with_cas: false,
+        more: false,
+    };
+    assert_eq!(decoder.decode(&mut buf), Ok(Some(refused)));
     assert!(
         buf.is_empty(),
         "the available part of the block is dropped at once"
@@ -557,10 +859,12 @@ fn encodes_replies() {
         command,
         noreply: false,
         with_cas: false,
+        more: false,
     };
     let get_ab = plain(get(&["a", "b", "c"]));
     let gets_ab = TextRequest {
         with_cas: true,
+        more: false,
         ..get_ab.clone()
     };
     let set = plain(store(StoreMode::Set, "k", 0, 0, "v", 0));
@@ -739,6 +1043,7 @@ fn encodes_requests() {
         command,
         noreply,
         with_cas,
+        more: false,
     };
     let cases = [
         (r(get(&["a", "b"]), false, true), "gets a b\r\n"),
@@ -897,11 +1202,12 @@ fn text_request() -> impl Strategy<Value = TextRequest> {
         command,
         noreply,
         with_cas,
+        more: false,
     };
     prop_oneof![
         (
             proptest::collection::vec(key(), 1..=8),
-            proptest::option::of(any::<i64>()),
+            proptest::option::of(any::<i32>().prop_map(i64::from)),
             any::<bool>()
         )
             .prop_map(move |(keys, touch, with_cas)| r(
@@ -913,7 +1219,7 @@ fn text_request() -> impl Strategy<Value = TextRequest> {
             store_mode,
             key(),
             any::<u32>(),
-            any::<i64>(),
+            any::<i32>().prop_map(i64::from),
             value(),
             any::<u64>(),
             any::<bool>()
@@ -952,12 +1258,10 @@ fn text_request() -> impl Strategy<Value = TextRequest> {
                 )
             }
         ),
-        (key(), any::<i64>(), any::<bool>()).prop_map(move |(key, exptime, noreply)| r(
-            Command::Touch { key, exptime },
-            noreply,
-            false
-        )),
-        (any::<i64>(), any::<bool>()).prop_map(move |(delay, noreply)| r(
+        (key(), any::<i32>().prop_map(i64::from), any::<bool>()).prop_map(
+            move |(key, exptime, noreply)| r(Command::Touch { key, exptime }, noreply, false)
+        ),
+        (any::<i32>().prop_map(i64::from), any::<bool>()).prop_map(move |(delay, noreply)| r(
             Command::FlushAll { delay },
             noreply,
             false
@@ -1016,7 +1320,7 @@ proptest! {
             .map(|h| h.map(|(key, flags, cas, value)| Hit { key, flags, cas, value }))
             .collect();
         let keys = hits.iter().flatten().map(|h| h.key.clone()).collect();
-        let req = TextRequest { command: Command::Get { keys, touch: None }, noreply: false, with_cas };
+        let req = TextRequest { command: Command::Get { keys, touch: None }, noreply: false, with_cas, more: false };
         let mut wire = BytesMut::new();
         encode_reply(&req, &Outcome::Values(hits.clone()), &mut wire);
         let expected: Vec<TextValue> = hits

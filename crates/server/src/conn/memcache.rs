@@ -18,7 +18,10 @@
 //!
 //! Shared values still count as pending output (they may keep deleted items alive until
 //! written): a get whose reply would exceed `--client-output-limit` is answered with
-//! memcached's `SERVER_ERROR out of memory writing get response` instead.
+//! memcached's `SERVER_ERROR out of memory writing get response` instead. A long text
+//! multi-get arrives as batches of keys (`TextRequest::more`); the limit applies per batch,
+//! and a batch refused ends the whole get (`WireFormat::abandon`), so the client reads one
+//! error where it expected `END`.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -198,6 +201,10 @@ fn handle<F: WireFormat>(
                 shared,
                 memcache::execute_as(shared, user, text, command, now),
             );
+            if F::continues(&request) && !matches!(outcome, Outcome::Values(_)) {
+                // A batch of a long multi-get failed: its error ends the whole get.
+                F::abandon(decoder);
+            }
             F::encode_reply_chunks(&request, &outcome, replies);
             // memcached closes a binary connection that sends a command before logging in.
             let refused = !text && outcome == Outcome::Unauthenticated;

@@ -14,6 +14,7 @@
 
 use std::sync::atomic::Ordering;
 
+use sessiond_proto_memcache::meta::{MetaOutcome, MetaStatus, MetaVerb};
 use sessiond_proto_memcache::{ArithMode, Command, Exptime, Hit, Outcome, StatsGroup, StoreMode};
 use sessiond_store::{
     Condition, CounterOutcome, DeadlineChange, Direction, Previous, RemoveOutcome, Side,
@@ -42,27 +43,44 @@ fn deadline(exptime: i64, now: u64) -> Option<u64> {
 
 /// Whether `command` changes the keyspace.
 pub fn is_mutation(command: &Command) -> bool {
-    matches!(
-        command,
-        Command::Store { .. }
-            | Command::Delete { .. }
-            | Command::Arith { .. }
-            | Command::Touch { .. }
-            | Command::FlushAll { .. }
-            | Command::Get { touch: Some(_), .. }
-    )
+    match command {
+        Command::Meta(meta) => match meta.verb {
+            MetaVerb::Get => meta.flags.ttl.is_some() || meta.flags.vivify.is_some(),
+            MetaVerb::Debug => false,
+            MetaVerb::Set(_) | MetaVerb::Delete | MetaVerb::Arith(_) => true,
+        },
+        _ => matches!(
+            command,
+            Command::Store { .. }
+                | Command::Delete { .. }
+                | Command::Arith { .. }
+                | Command::Touch { .. }
+                | Command::FlushAll { .. }
+                | Command::TooLarge { .. }
+                | Command::Get { touch: Some(_), .. }
+        ),
+    }
 }
 
 /// Whether the reply to `command` must wait until its journal record is acknowledged under
-/// the fsync policy. TTL refreshes (touch, gat) do not wait: they ride in the next group.
+/// the fsync policy. TTL refreshes (touch, gat, `mg … T`) do not wait: they ride in the next
+/// group. A vivifying `mg … N` writes an item, so it waits like a set.
 pub fn needs_durable_ack(command: &Command) -> bool {
-    matches!(
-        command,
-        Command::Store { .. }
-            | Command::Delete { .. }
-            | Command::Arith { .. }
-            | Command::FlushAll { .. }
-    )
+    match command {
+        Command::Meta(meta) => match meta.verb {
+            MetaVerb::Get => meta.flags.vivify.is_some(),
+            MetaVerb::Debug => false,
+            MetaVerb::Set(_) | MetaVerb::Delete | MetaVerb::Arith(_) => true,
+        },
+        _ => matches!(
+            command,
+            Command::Store { .. }
+                | Command::Delete { .. }
+                | Command::Arith { .. }
+                | Command::FlushAll { .. }
+                | Command::TooLarge { .. }
+        ),
+    }
 }
 
 /// Whether `command` needs the admin role.
@@ -109,6 +127,9 @@ pub fn execute_as(
                 Ok(who) => login(shared, user, who),
                 Err(reason) => Outcome::ClientError(reason),
             },
+            // Too large for the pre-login limits: refused as such, and nothing removed (a
+            // client that has not logged in changes nothing).
+            Command::TooLarge { .. } => Outcome::TooLarge,
             // memcached lets VERSION through before SASL; QUIT only closes.
             Command::Version | Command::Quit if !text => execute(shared, command, now),
             Command::Quit => execute(shared, command, now),
@@ -118,7 +139,13 @@ pub fn execute_as(
     if is_admin_only(command) && !identity.is_admin() {
         return Outcome::NotPermitted;
     }
-    execute(shared, command, now)
+    match execute(shared, command, now) {
+        // Binary STAT answers a bad `detail` subcommand "not found", as memcached does.
+        Outcome::ClientError(_) if !text && matches!(command, Command::Stats(_)) => {
+            Outcome::NotFound
+        }
+        outcome => outcome,
+    }
 }
 
 /// Records a login attempt's result: `who` logs the connection in, `None` failed (and an
@@ -178,6 +205,14 @@ pub fn command_index(command: &Command) -> usize {
         Command::SaslListMechs => 19,
         Command::SaslAuth { .. } => 20,
         Command::Unknown => 21,
+        Command::TooLarge { .. } => 2,
+        Command::Meta(meta) => match meta.verb {
+            MetaVerb::Get => 22,
+            MetaVerb::Set(_) => 23,
+            MetaVerb::Delete => 24,
+            MetaVerb::Arith(_) => 25,
+            MetaVerb::Debug => 26,
+        },
     }
 }
 
@@ -222,6 +257,39 @@ fn notify(shared: &Shared, command: &Command, outcome: &Outcome, now: u64) {
             },
         },
         (Command::Delete { key, .. }, Outcome::Deleted) => publish(GENERIC, "del", key),
+        (Command::Meta(meta), Outcome::Meta(MetaOutcome { status, .. }))
+            if *status == MetaStatus::Done =>
+        {
+            let key = &meta.key[..];
+            let f = &meta.flags;
+            match meta.verb {
+                MetaVerb::Set(StoreMode::Append) => publish(STRING, "append", key),
+                MetaVerb::Set(StoreMode::Prepend) => publish(STRING, "prepend", key),
+                MetaVerb::Set(_) => match deadline(f.ttl.unwrap_or(0), now) {
+                    Some(at) if at <= now => publish(GENERIC, "del", key),
+                    at => {
+                        publish(STRING, "set", key);
+                        if at.is_some() {
+                            publish(GENERIC, "expire", key);
+                        }
+                    }
+                },
+                MetaVerb::Delete if f.invalidate => {
+                    if let Some(ttl) = f.ttl {
+                        retimed(ttl, key);
+                    }
+                }
+                MetaVerb::Delete => publish(GENERIC, "del", key),
+                MetaVerb::Arith(ArithMode::Incr) => publish(STRING, "incrby", key),
+                MetaVerb::Arith(ArithMode::Decr) => publish(STRING, "decrby", key),
+                MetaVerb::Get => {
+                    if let Some(ttl) = f.ttl {
+                        retimed(ttl, key);
+                    }
+                }
+                MetaVerb::Debug => {}
+            }
+        }
         (Command::Arith { mode, key, .. }, Outcome::Counter { .. }) => {
             let event = match mode {
                 ArithMode::Incr => "incrby",
@@ -414,6 +482,13 @@ fn apply(shared: &Shared, command: &Command, now: u64) -> Outcome {
                 Outcome::ServerError("a journal rewrite is already running".to_string())
             }
         },
+        // Prefix statistics are not kept: `detail on|off` is accepted and changes nothing,
+        // `detail dump` is the empty dump.
+        Command::Stats(StatsGroup::Other(name)) if name.starts_with(b"detail") => match &name[..] {
+            b"detail on" | b"detail off" => Outcome::Ok,
+            b"detail dump" => Outcome::Stats(Vec::new()),
+            _ => Outcome::ClientError("usage: stats detail on|off|dump"),
+        },
         // memcached answers an unknown group (`stats noreply`, `stats bogus`) with `ERROR`,
         // and memccapable's "ascii stat" test checks exactly that.
         Command::Stats(StatsGroup::Other(_)) => Outcome::UnknownCommand,
@@ -422,6 +497,14 @@ fn apply(shared: &Shared, command: &Command, now: u64) -> Outcome {
             Outcome::Ok
         }
         Command::Stats(group) => Outcome::Stats(stats_group(shared, group, now)),
+        Command::TooLarge { key } => {
+            // memcached removes what the key held, so that no client reads the old value
+            // after a write it was told failed.
+            bump(&stats.cmd_set);
+            store.remove_if_string(key, 0, now);
+            Outcome::TooLarge
+        }
+        Command::Meta(meta) => meta::execute(shared, meta, now),
         // Only reached when authentication is off (`execute_as` answers SASL otherwise).
         Command::SaslListMechs | Command::SaslAuth { .. } | Command::Unknown => {
             Outcome::UnknownCommand
@@ -548,5 +631,6 @@ fn refusal(error: StoreError) -> Outcome {
     }
 }
 
+mod meta;
 #[cfg(test)]
 mod tests;

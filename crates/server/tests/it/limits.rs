@@ -515,3 +515,36 @@ fn thousands_of_idle_unauthenticated_connections() {
     assert_serving(&server, Some(password));
     assert_eq!(mc.get("kept").expect("kept").value, b"safe");
 }
+
+/// A memcached `get` line of 16 MiB (eight million keys, one of them a hit) is served as it
+/// streams in, and a `get` whose one key is 1 MiB long is refused with memcached's error;
+/// neither line is ever held whole (the decoder keeps one 64 KiB window), and the
+/// connection goes on serving. A meta line with a 2 GB data length is refused at once.
+#[test]
+fn memcached_get_lines_of_any_length_are_streamed() {
+    let server = Sessiond::start(&["--max-memory", "16m"]);
+    let mut conn = raw(server.memcache_addr());
+    conn.write_all(b"set hit 0 0 1\r\nx\r\n").unwrap();
+    let mut stored = [0; 8];
+    conn.read_exact(&mut stored).unwrap();
+    assert_eq!(&stored, b"STORED\r\n");
+    let misses = "m ".repeat(1 << 20);
+    conn.write_all(b"get ").unwrap();
+    for _ in 0..8 {
+        conn.write_all(misses.as_bytes()).unwrap();
+    }
+    conn.write_all(b"hit\r\nget ").unwrap();
+    conn.write_all(&vec![b'k'; 1 << 20]).unwrap();
+    conn.write_all(b"\r\nms big 2000000000 T0\r\nversion\r\n")
+        .unwrap();
+    let expected = "VALUE hit 0 1\r\nx\r\nEND\r\n\
+                    CLIENT_ERROR bad command line format\r\n\
+                    SERVER_ERROR object too large for cache\r\n";
+    let mut reply = vec![0; expected.len()];
+    conn.read_exact(&mut reply).unwrap();
+    assert_eq!(String::from_utf8_lossy(&reply), expected);
+    // The rest of the 2 GB block would be swallowed; a fresh client is served meanwhile.
+    let mut mc = McClient::connect(server.memcache_addr());
+    assert_eq!(mc.get("hit").map(|i| i.value), Some(b"x".to_vec()));
+    assert_memory(&server, "16 MiB get line", 16 * MIB + BASE);
+}

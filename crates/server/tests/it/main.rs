@@ -30,6 +30,17 @@
 //! - [`lists`]: Redis lists with redis-cli; blocking pops woken by pushes from another
 //!   connection, `EXEC`, Lua and `RENAME`, in order; time-outs, `MULTI`, disconnects,
 //!   `CLIENT UNBLOCK`; hostile list requests; lists across `kill -9`, a rewrite and a restart.
+//! - [`memcached_diff`]: the same bytes to a real memcached and to sessiond, replies
+//!   compared: the meta protocol, `cas` 0, too-large sets, an 18,000-key get, malformed
+//!   numbers, binary `STAT settings`/`detail`.
+//! - [`py_meta_memcache`]: meta-memcache (Python, PyPI, pinned with hashes) over the meta
+//!   protocol: get, set, delete, CAS, touch, stale-while-revalidate, leases.
+//! - [`ruby_dalli`]: Dalli (Debian's ruby-dalli, binary protocol): get, set, add, cas,
+//!   get_multi.
+//! - [`java_spymemcached`]: spymemcached (Debian's libspymemcached-java) over text and
+//!   binary: get, set, CAS, a multi-get.
+//! - [`node_memcached`]: express-session with connect-memcached (text protocol): login,
+//!   read, modify, regenerate, logout.
 //! - [`memcached_events`]: keyspace notifications set at start (`--notify-keyspace-events`)
 //!   and raised by memcached text, binary and php-memcached writes, across a restart.
 //!
@@ -57,18 +68,23 @@ mod admin_page;
 mod auth;
 mod durability;
 mod http;
+mod java_spymemcached;
 mod keyspace_events;
 mod lifecycle;
 mod limits;
 mod lists;
+mod memcached_diff;
 mod memcached_events;
 mod memccapable;
+mod node_memcached;
 mod node_redis;
 mod php;
 mod php_memcached;
 mod php_redis;
+mod py_meta_memcache;
 mod redis_cli;
 mod redis_exporter;
+mod ruby_dalli;
 mod scripts;
 mod sessions;
 mod shared_keyspace;

@@ -441,3 +441,43 @@ fn unknown_notify_keyspace_events_letters_refuse_to_start() {
         println!("  refused: {}", out.stderr.trim());
     }
 }
+
+/// Meta writes raise the events of the classic commands they stand for; refused ones and
+/// reads raise none.
+#[test]
+fn meta_writes_raise_keyspace_events() {
+    let dir = TempDir::new("mcmeta");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let (_server, mc_addr, resp) = start(data.to_str().unwrap());
+    let tag = unique("meta");
+    let k = |name: &str| format!("{tag}:{name}");
+    let mut events = Events::subscribe(resp, &tag);
+    let mut mc = McClient::connect(mc_addr);
+    let ask = |mc: &mut McClient, line: String| mc.command_line(&line);
+
+    assert_eq!(ask(&mut mc, format!("ms {} 1 T100\r\nx", k("a"))), "HD");
+    events.expect(&k("a"), "set", "ms with a TTL");
+    events.expect(&k("a"), "expire", "ms with a TTL");
+    assert_eq!(ask(&mut mc, format!("ms {} 1 ME\r\ny", k("a"))), "NS");
+    assert_eq!(ask(&mut mc, format!("mg {} v", k("a"))), "VA 1");
+    assert_eq!(mc.read_raw_line().unwrap(), b"x\r\n");
+    assert_eq!(ask(&mut mc, format!("ms {} 1 MA\r\nz", k("a"))), "HD");
+    events.expect(
+        &k("a"),
+        "append",
+        "ms append (after a refused add and a read)",
+    );
+    assert_eq!(ask(&mut mc, format!("mg {} T200", k("a"))), "HD");
+    events.expect(&k("a"), "expire", "mg with T");
+    assert_eq!(ask(&mut mc, format!("ma {} N0 J5", k("n"))), "HD");
+    events.expect(&k("n"), "incrby", "ma vivifying");
+    assert_eq!(ask(&mut mc, format!("ma {} MD", k("n"))), "HD");
+    events.expect(&k("n"), "decrby", "ma decr");
+    assert_eq!(ask(&mut mc, format!("md {} I T30", k("a"))), "HD");
+    events.expect(&k("a"), "expire", "md I with T");
+    assert_eq!(ask(&mut mc, format!("md {}", k("a"))), "HD");
+    events.expect(&k("a"), "del", "md");
+    assert_eq!(ask(&mut mc, format!("md {}", k("a"))), "NF");
+    expect_nothing_more(resp, &mut events, &k("marker"), "a missed md");
+}

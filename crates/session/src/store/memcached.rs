@@ -258,6 +258,7 @@ fn store_cmd(mode: StoreMode, key: &Bytes, value: Bytes, ttl: Duration, cas: u64
         },
         noreply: false,
         with_cas: false,
+        more: false,
     }
 }
 
@@ -477,6 +478,7 @@ impl MemcachedStore {
             },
             noreply: false,
             with_cas: true,
+            more: false,
         };
         match server.call(&req, &self.config).await? {
             TextReply::Values(values) => match values.into_iter().next() {
@@ -735,6 +737,7 @@ impl SessionStore for MemcachedStore {
                 },
                 noreply: false,
                 with_cas: false,
+                more: false,
             };
             let (pos, existed) = self
                 .on_authority(&list, |server| {

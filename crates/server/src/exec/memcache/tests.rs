@@ -524,3 +524,119 @@ fn writes_raise_keyspace_events() {
     execute(&s, &set(StoreMode::Set, "f", "1", 0, 0), NOW);
     assert_eq!(events(&mut sub), []);
 }
+
+/// Decodes `input` as text requests, runs each at `now` and returns the encoded replies.
+fn text(s: &Shared, input: &str, now: u64) -> String {
+    use sessiond_proto_memcache::text::{TextDecoder, encode_error, encode_reply};
+    let mut decoder = TextDecoder::new(sessiond_proto_memcache::Limits::default());
+    let mut buf = bytes::BytesMut::from(input.as_bytes());
+    let mut out = bytes::BytesMut::new();
+    loop {
+        match decoder.decode(&mut buf) {
+            Ok(Some(req)) => encode_reply(&req, &execute(s, &req.command, now), &mut out),
+            Ok(None) => break,
+            Err(error) => encode_error(&error, &mut out),
+        }
+    }
+    String::from_utf8(out.to_vec()).unwrap()
+}
+
+#[test]
+fn meta_writes_to_a_revoked_session_are_refused_as_set_is() {
+    let s = shared(1 << 30);
+    assert_eq!(text(&s, "ms sess 1 T100\r\nx\r\n", NOW), "HD\r\n");
+    assert!(s.store.revoke(b"sess", 60_000, NOW).is_some());
+    let refused = format!("SERVER_ERROR {}\r\n", sessiond_proto_memcache::REVOKED);
+    assert_eq!(text(&s, "set sess 0 0 1\r\ny\r\n", NOW), refused);
+    for line in [
+        "ms sess 1\r\ny\r\n",
+        "ms sess 1 q\r\ny\r\n",
+        "mg sess N30 v\r\n",
+        "ma sess N0 J1\r\n",
+    ] {
+        assert_eq!(text(&s, line, NOW), refused, "{line:?}");
+    }
+    assert_eq!(text(&s, "mg sess v\r\n", NOW), "EN\r\n");
+}
+
+#[test]
+fn meta_recache_and_vivify_follow_the_clock() {
+    let s = shared(1 << 30);
+    // A vivified stub lives for its N TTL; once gone, the next miss vivifies again and wins.
+    assert_eq!(text(&s, "mg v N2 v t\r\n", NOW), "VA 0 t2 W\r\n\r\n");
+    assert_eq!(text(&s, "mg v N2 v\r\n", NOW + 1_000), "VA 0 Z\r\n\r\n");
+    assert_eq!(
+        text(&s, "mg v N2 v\r\n", NOW + 2_000),
+        "VA 0 t2 W\r\n\r\n".replace(" t2", "")
+    );
+    // R wins once the remaining TTL drops under its token, once.
+    assert_eq!(text(&s, "ms r 1 T100\r\nx\r\n", NOW), "HD\r\n");
+    assert_eq!(text(&s, "mg r R30 t\r\n", NOW), "HD t100\r\n");
+    assert_eq!(text(&s, "mg r R30 t\r\n", NOW + 71_000), "HD t29 W\r\n");
+    assert_eq!(text(&s, "mg r R30 t\r\n", NOW + 72_000), "HD t28 Z\r\n");
+    // A rewrite clears the marks.
+    assert_eq!(text(&s, "ms r 1 T100\r\ny\r\n", NOW + 73_000), "HD\r\n");
+    assert_eq!(text(&s, "mg r R30 v\r\n", NOW + 73_000), "VA 1\r\ny\r\n");
+    // Last access and hit-before, as they were before the request.
+    assert_eq!(text(&s, "mg r h l\r\n", NOW + 80_000), "HD h1 l7\r\n");
+    assert_eq!(text(&s, "mg r h l u\r\n", NOW + 85_000), "HD h1 l5\r\n");
+    assert_eq!(text(&s, "mg r l\r\n", NOW + 86_000), "HD l6\r\n");
+}
+
+#[test]
+fn a_refused_write_of_any_kind_leaves_no_old_value() {
+    let s = shared(1 << 30);
+    assert_eq!(text(&s, "ms k 3\r\nold\r\n", NOW), "HD\r\n");
+    let big = "v".repeat(2 << 20);
+    assert_eq!(
+        text(
+            &s,
+            &format!("ms k {}\r\n{big}\r\nmg k v\r\n", big.len()),
+            NOW
+        ),
+        "SERVER_ERROR object too large for cache\r\nEN\r\n"
+    );
+    assert_eq!(text(&s, "set k 0 0 3\r\nold\r\n", NOW), "STORED\r\n");
+    assert_eq!(
+        text(
+            &s,
+            &format!("set k 0 0 {} noreply\r\n{big}\r\nget k\r\n", big.len()),
+            NOW
+        ),
+        "END\r\n"
+    );
+    // Out of memory: memcached's words, and the server keeps serving.
+    let tiny = shared(1024);
+    let value = "v".repeat(2000);
+    assert_eq!(
+        text(
+            &tiny,
+            &format!("ms k {}\r\n{value}\r\nmn\r\n", value.len()),
+            NOW
+        ),
+        "SERVER_ERROR out of memory storing object\r\nMN\r\n"
+    );
+}
+
+#[test]
+fn meta_e_gives_the_item_an_external_cas() {
+    let s = shared(1 << 30);
+    assert_eq!(text(&s, "ms e 1 E1000 c\r\nx\r\n", NOW), "HD c1000\r\n");
+    assert_eq!(text(&s, "mg e c\r\n", NOW), "HD c1000\r\n");
+    assert_eq!(text(&s, "ms e 1 C1000 E2000\r\ny\r\n", NOW), "HD\r\n");
+    assert_eq!(
+        text(&s, "md e I E3000\r\nmg e c\r\n", NOW),
+        "HD\r\nHD c3000 X W\r\n"
+    );
+    assert_eq!(
+        text(&s, "ma n N0 J5 E4000 c v\r\n", NOW),
+        "VA 1 c4000\r\n5\r\n"
+    );
+    assert_eq!(text(&s, "ma n E4001 c\r\n", NOW), "HD c4001\r\n");
+    assert_eq!(text(&s, "mg viv N30 E5000 c\r\n", NOW), "HD c5000 W\r\n");
+    // A version at or past 2^63 is refused rather than let near the store's counter.
+    assert_eq!(
+        text(&s, "mg e E9223372036854775808\r\n", NOW),
+        "CLIENT_ERROR bad token in command line format\r\n"
+    );
+}
