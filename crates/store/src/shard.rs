@@ -988,7 +988,7 @@ impl Shard {
         value.encode_members(&mut members);
         let item = Item::new_coll(key, value, ctx.new_cas());
         let charge = ctx.budget.charge(old, item.charge())?;
-        self.put(key, item, deadline);
+        self.put(key, item, deadline, ctx.now);
         charge.commit();
         ctx.applied(Mutation::PutCollection {
             key,

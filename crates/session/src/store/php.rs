@@ -233,6 +233,7 @@ fn request(command: Command) -> TextRequest {
         command,
         noreply: false,
         with_cas: false,
+        more: false,
     }
 }
 
@@ -333,6 +334,7 @@ impl PhpSessionStore {
             },
             noreply: false,
             with_cas: true,
+            more: false,
         };
         let req = &req;
         let (_, found) = self
