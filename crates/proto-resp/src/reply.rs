@@ -224,6 +224,12 @@ fn put_line(out: &mut BytesMut, kind: u8, text: &[u8]) {
     out.put_slice(b"\r\n");
 }
 
+/// A double as Redis writes it into a string (`d2string`): for replies that carry a score
+/// as a bulk string in every protocol, as `ZSCAN` does.
+pub fn double_text(d: f64) -> bytes::Bytes {
+    bytes::Bytes::copy_from_slice(DoubleText::new(d).as_bytes())
+}
+
 /// A double formatted as Redis formats it (`d2string`), on the stack.
 ///
 /// The rules: `nan`, `inf`, `-inf`; `0` and `-0`; integral values within ±2^62 as plain

@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use crate::shard::{Accept, Shard};
 use crate::{
-    CounterOutcome, Direction, Entry, IfTargetExists, RemoveOutcome, RenameOutcome, SHARDS, Side,
+    CounterOutcome, DeadlineChange, Direction, Entry, IfTargetExists, RemoveOutcome, RenameOutcome, SHARDS, Side,
     Store, StoreError, Value, Write, WriteOutcome, Written,
 };
 
@@ -100,6 +100,21 @@ impl Store {
     ) -> Result<usize, StoreError> {
         self.shard(key, now)
             .extend_or_create(key, data, max_len, &self.ctx(now))
+    }
+
+    /// Replaces whatever `key` holds by the whole `value` (any type, no flags); with
+    /// `only_if_absent`, only if the key holds nothing. An empty collection removes the key.
+    /// Returns whether it wrote. `COPY` and the commands that store a computed collection.
+    pub fn put_value(
+        &self,
+        key: &[u8],
+        value: Value,
+        only_if_absent: bool,
+        deadline: DeadlineChange,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        self.shard(key, now)
+            .put_value(key, value, only_if_absent, deadline, &self.ctx(now))
     }
 
     /// Removes the live item under `key` of any type and returns its value.

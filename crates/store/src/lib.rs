@@ -115,7 +115,7 @@ use shard::Shard;
 pub use types::{
     Condition, CounterOutcome, DeadlineChange, Direction, Entry, IfTargetExists, Previous,
     RemoveOutcome, RenameOutcome, Side, StoreError, StoreStats, Write, WriteOutcome, Written,
-    ZAddFlags,
+    ZAddFlags, ZIncr,
 };
 pub use value::{ELEMENT_OVERHEAD, Hash, Kind, Score, Set, Value, ZSet};
 

@@ -20,13 +20,21 @@
 pub mod args;
 pub mod collections;
 pub mod commands;
+pub mod element_scan;
+pub mod encoding;
+pub mod hash_ops;
+pub mod key_ops;
 pub mod keys;
 pub mod multi;
 pub mod pubsub;
+pub mod sampling;
 pub mod scripting;
 pub mod server;
 pub mod sessions;
+pub mod set_ops;
+pub mod string_ops;
 pub mod strings;
+pub mod zset_ops;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -52,6 +60,8 @@ pub struct RespShared {
     pub next_client_id: AtomicU64,
     /// The open RESP connections, for `CLIENT LIST` and `INFO clients`.
     pub clients: Mutex<HashMap<u64, Arc<ClientInfo>>>,
+    /// Redis's encoding parameters, accepted with no effect (`CONFIG SET`, `OBJECT`).
+    pub encoding: encoding::EncodingSettings,
 }
 
 impl RespShared {
@@ -62,6 +72,7 @@ impl RespShared {
             scripts: scripting::Scripts::new(),
             next_client_id: AtomicU64::new(1),
             clients: Mutex::new(HashMap::new()),
+            encoding: encoding::EncodingSettings::default(),
         }
     }
 }

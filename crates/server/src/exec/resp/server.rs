@@ -601,7 +601,7 @@ pub fn command(_: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
 fn config_values(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
     let shared = ctx.shared;
     let limit = shared.store.budget().limit();
-    vec![
+    let mut values = vec![
         (
             "notify-keyspace-events",
             flags_text(shared.resp.pubsub.flags()),
@@ -665,7 +665,9 @@ fn config_values(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
             shared.config.script_time_limit.as_millis().to_string(),
         ),
         ("dir", shared.config.data_dir.display().to_string()),
-    ]
+    ];
+    values.extend(shared.resp.encoding.values());
+    values
 }
 
 /// Parses a memory size as Redis's `memtoull` does: digits with an optional `k`, `kb`,
@@ -726,6 +728,7 @@ fn config_set(ctx: &Ctx<'_>, pairs: &[Bytes]) -> Handled {
     let known: Vec<&str> = config_values(ctx).iter().map(|(n, _)| *n).collect();
     let mut flags = None;
     let mut maxmemory = None;
+    let mut encodings = Vec::new();
     for pair in pairs.chunks(2) {
         let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
         let failed = |why: &str| {
@@ -745,6 +748,12 @@ fn config_set(ctx: &Ctx<'_>, pairs: &[Bytes]) -> Handled {
                     .ok_or_else(|| failed("argument must be a memory value"))?;
                 maxmemory = Some(parsed);
             }
+            // Snapshots do not exist here (the journal is the persistence); Redis's test
+            // harness turns them off with `save ""`, which is accepted and changes nothing.
+            "save" => {}
+            other if let Some(parsed) = ctx.shared.resp.encoding.parse(other, &pair[1]) => {
+                encodings.push(parsed.map_err(|why| failed(why))?);
+            }
             other if known.contains(&other) => return Err(failed("can't set immutable config")),
             other => {
                 return Err(error(format!(
@@ -752,6 +761,9 @@ fn config_set(ctx: &Ctx<'_>, pairs: &[Bytes]) -> Handled {
                 )));
             }
         }
+    }
+    for parsed in encodings {
+        ctx.shared.resp.encoding.apply(parsed);
     }
     if let Some(flags) = flags {
         ctx.shared.resp.pubsub.set_flags(flags);
