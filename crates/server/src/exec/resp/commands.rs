@@ -918,6 +918,24 @@ pub static COMMANDS: &[Spec] = &[
         "Finds the longest common substring."
     ),
     command!(
+        "dump",
+        2,
+        [READONLY],
+        ONE,
+        "generic",
+        key_ops::dump,
+        "Returns a serialized representation of the value stored at a key."
+    ),
+    command!(
+        "restore",
+        -4,
+        [WRITE, DENYOOM],
+        ONE,
+        "generic",
+        key_ops::restore,
+        "Creates a key from the serialized representation of a value."
+    ),
+    command!(
         "copy",
         -3,
         [WRITE, DENYOOM, EXCLUSIVE],
@@ -1357,6 +1375,33 @@ pub static COMMANDS: &[Spec] = &[
         "sorted-set",
         zset_ops::zintercard,
         "Returns the number of members of the intersect of multiple sorted sets."
+    ),
+    command!(
+        "bzpopmin",
+        -3,
+        [WRITE, FAST, EXCLUSIVE],
+        (1, -2, 1),
+        "sorted-set",
+        zset_ops::bzpopmin,
+        "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped."
+    ),
+    command!(
+        "bzpopmax",
+        -3,
+        [WRITE, FAST, EXCLUSIVE],
+        (1, -2, 1),
+        "sorted-set",
+        zset_ops::bzpopmax,
+        "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped."
+    ),
+    command!(
+        "bzmpop",
+        -5,
+        [WRITE, EXCLUSIVE],
+        NO_KEYS,
+        "sorted-set",
+        zset_ops::bzmpop,
+        "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped."
     ),
     command!(
         "zscan",

@@ -155,3 +155,98 @@ pub fn wait(_: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     }
     Ok(Reply::Integer(0).into())
 }
+
+/// What ends a `DUMP` payload before its version and checksum: sessiond's payloads are its
+/// own (the journal's whole-value encoding), not Redis's RDB, so they restore into sessiond
+/// only, and a Redis payload is refused by its checksum.
+const DUMP_MARKER: &[u8] = b"sessiond";
+const DUMP_VERSION: u16 = 1;
+
+/// `DUMP key`: the value, serialized for `RESTORE` (type tag, elements, marker, version,
+/// CRC-32).
+pub fn dump(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    let key = args.bytes()?;
+    let Some(entry) = ctx.store().get(key, ctx.now) else {
+        return Ok(Reply::Null.into());
+    };
+    let mut payload = vec![entry.value.kind().tag()];
+    entry.value.encode_members(&mut payload);
+    payload.extend_from_slice(DUMP_MARKER);
+    payload.extend_from_slice(&DUMP_VERSION.to_le_bytes());
+    let crc = crc32fast::hash(&payload);
+    payload.extend_from_slice(&crc.to_le_bytes());
+    Ok(Reply::Bulk(Bytes::from(payload)).into())
+}
+
+/// The value a `DUMP` payload holds, or the error `RESTORE` answers.
+fn undump(payload: &[u8]) -> Result<sessiond_store::Value, Reply> {
+    let wrong = || error("ERR DUMP payload version or checksum are wrong");
+    let trailer = DUMP_MARKER.len() + 2 + 4;
+    if payload.len() < 1 + trailer {
+        return Err(wrong());
+    }
+    let (body, crc) = payload.split_at(payload.len() - 4);
+    if crc32fast::hash(body).to_le_bytes() != crc {
+        return Err(wrong());
+    }
+    let (body, version) = body.split_at(body.len() - 2);
+    let (body, marker) = body.split_at(body.len() - DUMP_MARKER.len());
+    if marker != DUMP_MARKER || version != DUMP_VERSION.to_le_bytes() {
+        return Err(wrong());
+    }
+    let kind = sessiond_store::Kind::from_tag(body[0]).ok_or_else(wrong)?;
+    sessiond_store::Value::decode(kind, &body[1..]).ok_or_else(|| error("ERR Bad data format"))
+}
+
+/// `RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]`.
+/// `IDLETIME` and `FREQ` are checked and ignored (no access clock here). A restored string
+/// is bounded by `--max-item-size`; a collection is charged to the budget like any write.
+pub fn restore(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    let key = args.bytes()?;
+    let ttl = args.int()?;
+    let payload = args.bytes()?;
+    let (mut replace, mut absolute) = (false, false);
+    while !args.is_empty() {
+        if args.keyword("replace") {
+            replace = true;
+        } else if args.keyword("absttl") {
+            absolute = true;
+        } else if args.remaining() >= 2 && args.keyword("idletime") {
+            if args.int()? < 0 {
+                return Err(error("ERR Invalid IDLETIME value, must be >= 0"));
+            }
+        } else if args.remaining() >= 2 && args.keyword("freq") {
+            if !(0..=255).contains(&args.int()?) {
+                return Err(error("ERR Invalid FREQ value, must be >= 0 and <= 255"));
+            }
+        } else {
+            return Err(syntax_error());
+        }
+    }
+    if ttl < 0 {
+        return Err(error("ERR Invalid TTL value, must be >= 0"));
+    }
+    if !replace && ctx.store().get(key, ctx.now).is_some() {
+        return Err(error("BUSYKEY Target key name already exists."));
+    }
+    let value = undump(payload)?;
+    if let sessiond_store::Value::Str(bytes) = &value
+        && bytes.len() > ctx.shared.config.max_item_size
+    {
+        return Err(store_error(sessiond_store::StoreError::TooLarge));
+    }
+    let deadline = match (ttl, absolute) {
+        (0, _) => None,
+        (t, true) => Some((t as u64).max(1)),
+        (t, false) => Some(ctx.now.saturating_add(t as u64)),
+    };
+    let written = ctx
+        .store()
+        .put_value(key, value, !replace, DeadlineChange::Set(deadline), ctx.now)
+        .map_err(store_error)?;
+    if !written {
+        return Err(error("BUSYKEY Target key name already exists."));
+    }
+    ctx.notify(GENERIC, "restore", key);
+    Ok(Reply::ok().into())
+}

@@ -286,8 +286,7 @@ pub fn card_limit(args: &mut Args<'_>) -> Result<usize, Reply> {
         if args.remaining() >= 2 && args.keyword("limit") {
             limit = match parse_int(args.bytes()?) {
                 Some(n) if n >= 0 => n as usize,
-                Some(_) => return Err(error("ERR LIMIT can't be negative")),
-                None => return Err(super::not_integer()),
+                _ => return Err(error("ERR LIMIT can't be negative")),
             };
         } else {
             return Err(super::syntax_error());

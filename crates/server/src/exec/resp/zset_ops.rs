@@ -471,6 +471,11 @@ pub fn zpopmax(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
 /// `[key, [[member, score], …]]`, or null.
 pub fn zmpop(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     let keys = numkeys(args)?;
+    mpop(ctx, keys, args)
+}
+
+/// `ZMPOP`'s work after the keys: `MIN|MAX [COUNT count]`.
+fn mpop(ctx: &Ctx<'_>, keys: &[Bytes], args: &mut Args<'_>) -> Handled {
     let max = if args.keyword("min") {
         false
     } else if args.keyword("max") {
@@ -502,7 +507,7 @@ pub fn zmpop(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
             .collect();
         return Ok(Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Array(pairs)]).into());
     }
-    Ok(Reply::Null.into())
+    Ok(Reply::NullArray.into())
 }
 
 /// `ZRANDMEMBER key [count [WITHSCORES]]`: a negative count allows repeats; the reply is
@@ -738,4 +743,54 @@ pub fn zintercard(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
         .take(limit)
         .count();
     Ok(Reply::Integer(count as i64).into())
+}
+
+/// A blocking command's timeout in seconds (a float; 0 waits forever), as Redis checks it.
+fn timeout(arg: &[u8]) -> Result<f64, Reply> {
+    let seconds = parse_float(arg)
+        .filter(|s| s.is_finite())
+        .ok_or_else(|| error("ERR timeout is not a float or out of range"))?;
+    if seconds < 0.0 {
+        return Err(error("ERR timeout is negative"));
+    }
+    Ok(seconds)
+}
+
+/// `BZPOPMIN`/`BZPOPMAX key [key …] timeout`: `[key, member, score]` from the first
+/// non-empty set. Only the non-blocking half: with every set empty the answer is the
+/// timed-out null at once, which is what Redis answers inside `MULTI` or a script (the
+/// wait itself belongs with the lists' blocking pops; see docs/redis.md).
+fn bzpop(ctx: &mut Ctx<'_>, args: &mut Args<'_>, max: bool) -> Handled {
+    let all = args.rest();
+    let (keys, seconds) = all.split_at(all.len() - 1);
+    timeout(&seconds[0])?;
+    for key in keys {
+        if let Some((score, member)) = pop(ctx, key, 1, max)?.into_iter().next() {
+            return Ok(Reply::Array(vec![
+                Reply::Bulk(key.clone()),
+                Reply::Bulk(member),
+                Reply::Double(score),
+            ])
+            .into());
+        }
+    }
+    Ok(Reply::NullArray.into())
+}
+
+/// `BZPOPMIN key [key …] timeout` (see [`bzpop`]).
+pub fn bzpopmin(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    bzpop(ctx, args, false)
+}
+
+/// `BZPOPMAX key [key …] timeout` (see [`bzpop`]).
+pub fn bzpopmax(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    bzpop(ctx, args, true)
+}
+
+/// `BZMPOP timeout numkeys key [key …] MIN|MAX [COUNT count]` (the non-blocking half, as
+/// [`bzpop`]).
+pub fn bzmpop(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    timeout(args.bytes()?)?;
+    let keys = numkeys(args)?;
+    mpop(ctx, keys, args)
 }
