@@ -96,6 +96,53 @@ pub struct ClientInfo {
     pub last_command: Mutex<Bytes>,
     /// The logged-in user's name.
     pub user: Mutex<Arc<str>>,
+    /// Set by `CLIENT KILL`: the connection closes as soon as it notices.
+    pub killed: std::sync::atomic::AtomicBool,
+    /// Wakes the connection when `killed` is set.
+    pub kill: tokio::sync::Notify,
+}
+
+impl ClientInfo {
+    /// Marks the connection killed and wakes it (`CLIENT KILL`).
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::Relaxed);
+        self.kill.notify_waiters();
+    }
+
+    /// Whether `CLIENT KILL` named this connection.
+    pub fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::Relaxed)
+    }
+
+    /// Completes once the connection is killed. Owns what it waits on.
+    pub fn killed(self: &Arc<Self>) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let info = self.clone();
+        async move {
+            loop {
+                let notified = info.kill.notified();
+                tokio::pin!(notified);
+                // Registered before the flag is checked, so a kill in between is not missed.
+                notified.as_mut().enable();
+                if info.is_killed() {
+                    return;
+                }
+                notified.await;
+            }
+        }
+    }
+}
+
+/// What `CLIENT REPLY` has asked of the connection's replies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReplyMode {
+    /// Every reply is sent.
+    #[default]
+    On,
+    /// No reply is sent (`CLIENT REPLY OFF`, itself unanswered).
+    Off,
+    /// The next `n` replies are dropped (`CLIENT REPLY SKIP`: its own and the next
+    /// command's), then `On` again.
+    Skip(u8),
 }
 
 /// One connection's state.
@@ -123,6 +170,8 @@ pub struct Session {
     pub tx: Option<multi::Transaction>,
     /// The keys `WATCH`ed for the next `EXEC`.
     pub watching: multi::Watching,
+    /// `CLIENT REPLY`: whether replies are sent.
+    pub replies: ReplyMode,
 }
 
 impl Session {
@@ -142,6 +191,8 @@ impl Session {
             names: Mutex::new(Default::default()),
             last_command: Mutex::new(Bytes::new()),
             user: Mutex::new(user.name.clone()),
+            killed: std::sync::atomic::AtomicBool::new(false),
+            kill: tokio::sync::Notify::new(),
         });
         Session {
             id,
@@ -155,6 +206,20 @@ impl Session {
             in_script: false,
             tx: None,
             watching: multi::Watching::default(),
+            replies: ReplyMode::On,
+        }
+    }
+
+    /// Whether the reply being sent now is to be dropped (`CLIENT REPLY`), counting a
+    /// skipped one.
+    pub fn drop_reply(&mut self) -> bool {
+        match self.replies {
+            ReplyMode::On => false,
+            ReplyMode::Off => true,
+            ReplyMode::Skip(n) => {
+                self.replies = if n <= 1 { ReplyMode::On } else { ReplyMode::Skip(n - 1) };
+                true
+            }
         }
     }
 

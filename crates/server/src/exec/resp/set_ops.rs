@@ -264,10 +264,9 @@ pub fn sdiffstore(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
 
 /// Reads `numkeys key [key …]` for the commands that take a key count; the keys.
 pub fn numkeys<'a>(args: &mut Args<'a>) -> Result<&'a [Bytes], Reply> {
-    let n = parse_int(args.bytes()?).ok_or_else(super::not_integer)?;
-    if n <= 0 {
-        return Err(error("ERR numkeys should be greater than 0"));
-    }
+    let n = parse_int(args.bytes()?)
+        .filter(|&n| n > 0)
+        .ok_or_else(|| error("ERR numkeys should be greater than 0"))?;
     if n as usize > args.remaining() {
         return Err(error("ERR Number of keys can't be greater than number of args"));
     }

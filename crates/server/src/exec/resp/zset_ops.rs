@@ -725,7 +725,18 @@ pub fn zdiffstore(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
 
 /// `ZINTERCARD numkeys key … [LIMIT limit]`.
 pub fn zintercard(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
-    let keys = numkeys(args)?;
+    let n = parse_int(args.bytes()?).ok_or_else(super::not_integer)?;
+    if n < 1 {
+        return Err(error("ERR at least 1 input key is needed for 'zintercard' command"));
+    }
+    if n as usize > args.remaining() {
+        return Err(syntax_error());
+    }
+    let all = args.clone().rest();
+    let keys = &all[..n as usize];
+    for _ in 0..n {
+        args.next();
+    }
     let limit = card_limit(args)?;
     let sets = sources(ctx, keys)?;
     if sets.iter().any(Option::is_none) {
