@@ -47,6 +47,9 @@ pub fn hstrlen(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
 pub fn hincrbyfloat(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     let (key, field) = (args.bytes()?, args.bytes()?);
     let delta = args.float()?;
+    if !delta.is_finite() {
+        return Err(error("ERR value is NaN or Infinity"));
+    }
     let current = match read_hash(ctx, key)?.and_then(|h| h.get(field).cloned()) {
         None => 0.0,
         Some(text) => stored_float(&text).ok_or_else(|| error("ERR hash value is not a float"))?,
