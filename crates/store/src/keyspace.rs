@@ -10,8 +10,8 @@ use bytes::Bytes;
 
 use crate::shard::{Accept, Shard};
 use crate::{
-    CounterOutcome, DeadlineChange, Direction, Entry, IfTargetExists, RemoveOutcome, RenameOutcome, SHARDS, Side,
-    Store, StoreError, Value, Write, WriteOutcome, Written,
+    CounterOutcome, DeadlineChange, Direction, Entry, IfTargetExists, RemoveOutcome, RenameOutcome,
+    SHARDS, Side, Store, StoreError, Value, Write, WriteOutcome, Written,
 };
 
 impl Store {

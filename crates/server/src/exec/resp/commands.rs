@@ -20,8 +20,8 @@ use sessiond_proto_resp::Reply;
 
 use super::args::{Args, Handled};
 use super::{
-    Ctx, collections, element_scan, encoding, error, hash_ops, is, key_ops, keys, multi,
-    pubsub, scripting, server, sessions, set_ops, string_ops, strings, zset_ops,
+    Ctx, collections, element_scan, encoding, error, hash_ops, is, key_ops, keys, multi, pubsub,
+    scripting, server, sessions, set_ops, string_ops, strings, zset_ops,
 };
 use crate::exec::auth::Identity;
 

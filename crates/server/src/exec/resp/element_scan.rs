@@ -60,9 +60,10 @@ fn scan(ctx: &mut Ctx<'_>, args: &mut Args<'_>, wanted: Wanted) -> Handled {
     let elements: Vec<(Bytes, Option<Bytes>)> = match (wanted, value) {
         (_, None) => Vec::new(),
         (Wanted::Set, Some(Value::Set(s))) => s.iter().map(|m| (m.clone(), None)).collect(),
-        (Wanted::Hash, Some(Value::Hash(h))) => {
-            h.iter().map(|(f, v)| (f.clone(), Some(v.clone()))).collect()
-        }
+        (Wanted::Hash, Some(Value::Hash(h))) => h
+            .iter()
+            .map(|(f, v)| (f.clone(), Some(v.clone())))
+            .collect(),
         (Wanted::ZSet, Some(Value::ZSet(z))) => z
             .iter()
             .map(|(score, m)| (m.clone(), Some(double_text(score))))
@@ -70,7 +71,8 @@ fn scan(ctx: &mut Ctx<'_>, args: &mut Args<'_>, wanted: Wanted) -> Handled {
         _ => return Err(store_error(StoreError::WrongType)),
     };
     // The `count` smallest positions at or after the cursor (a max-heap keeps them).
-    let mut heap: BinaryHeap<(u64, usize)> = BinaryHeap::with_capacity(count.min(elements.len()) + 1);
+    let mut heap: BinaryHeap<(u64, usize)> =
+        BinaryHeap::with_capacity(count.min(elements.len()) + 1);
     for (index, (element, _)) in elements.iter().enumerate() {
         let pos = position(element);
         if pos < cursor {

@@ -49,9 +49,15 @@ impl Default for EncodingSettings {
     fn default() -> Self {
         EncodingSettings {
             parameters: [
-                Parameter::new(&["hash-max-listpack-entries", "hash-max-ziplist-entries"], 128),
+                Parameter::new(
+                    &["hash-max-listpack-entries", "hash-max-ziplist-entries"],
+                    128,
+                ),
                 Parameter::new(&["hash-max-listpack-value", "hash-max-ziplist-value"], 64),
-                Parameter::new(&["zset-max-listpack-entries", "zset-max-ziplist-entries"], 128),
+                Parameter::new(
+                    &["zset-max-listpack-entries", "zset-max-ziplist-entries"],
+                    128,
+                ),
                 Parameter::new(&["zset-max-listpack-value", "zset-max-ziplist-value"], 64),
                 Parameter::new(&["set-max-intset-entries"], 512),
                 Parameter::new(&["list-max-listpack-size", "list-max-ziplist-size"], -2),
@@ -82,21 +88,25 @@ impl EncodingSettings {
     }
 
     /// Checks a `CONFIG SET` of `name` to `value`: `None` if `name` is not an encoding
-    /// parameter, `Some(Err(why))` if the value is refused, otherwise the setter to run once
-    /// every pair of the command has been checked.
+    /// parameter, `Some(Err(why))` if the value is refused, otherwise the setting to
+    /// [`EncodingSettings::apply`] once every pair of the command has been checked. Like
+    /// Redis 7.0, the list size is an integer (-5 … -1 pick a size class) and the others are
+    /// memory values (`128`, `1kb`).
     pub fn parse(&self, name: &str, value: &[u8]) -> Option<Result<(usize, i64), &'static str>> {
-        let index = self.parameters.iter().position(|p| p.names.contains(&name))?;
-        // Redis's memory-style suffixes are not used for these; an integer within the
-        // bounds Redis gives them (the list size may be negative: -1 … -5 pick a size
-        // class).
-        let parsed = parse_int(value).filter(|n| {
-            if self.parameters[index].names[0] == "list-max-listpack-size" {
-                (-5..=i64::from(i32::MAX)).contains(n)
-            } else {
-                (0..=i64::from(i32::MAX)).contains(n)
-            }
-        });
-        Some(parsed.map(|n| (index, n)).ok_or("argument couldn't be parsed into an integer"))
+        let index = self
+            .parameters
+            .iter()
+            .position(|p| p.names.contains(&name))?;
+        let parsed = if self.parameters[index].names[0] == "list-max-listpack-size" {
+            parse_int(value)
+                .filter(|n| (-5..=i64::from(i32::MAX)).contains(n))
+                .ok_or("argument couldn't be parsed into an integer")
+        } else {
+            super::server::parse_memory(value)
+                .and_then(|n| i64::try_from(n).ok())
+                .ok_or("argument must be a memory value")
+        };
+        Some(parsed.map(|n| (index, n)))
     }
 
     /// Applies a value [`EncodingSettings::parse`] accepted.
@@ -174,19 +184,26 @@ const OBJECT_HELP: &[&str] = &[
 /// `OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT key`, `OBJECT HELP`. A missing key is a null
 /// reply, as in Redis. sessiond keeps no access clock per key (nothing is ever evicted, so
 /// nothing needs one): `IDLETIME` is 0 and `FREQ` is refused as Redis refuses it under a
-/// policy that is not LFU; `REFCOUNT` is 1 (values are never shared between keys).
+/// policy that is not LFU; `REFCOUNT` is Redis's answer (its shared small integers show as
+/// `2147483647`, anything else as 1).
 pub fn object(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     let sub = args.bytes()?;
     let name = String::from_utf8_lossy(sub).to_ascii_lowercase();
     if name == "help" && args.is_empty() {
-        return Ok(Reply::Array(OBJECT_HELP.iter().map(|l| bulk(Bytes::from_static(l.as_bytes()))).collect()).into());
+        return Ok(Reply::Array(
+            OBJECT_HELP
+                .iter()
+                .map(|l| bulk(Bytes::from_static(l.as_bytes())))
+                .collect(),
+        )
+        .into());
     }
-    let (Some(key), true) = (args.next(), args.is_empty()) else {
-        return Err(unknown_subcommand("object", sub));
-    };
     if !matches!(name.as_str(), "encoding" | "freq" | "idletime" | "refcount") {
         return Err(unknown_subcommand("object", sub));
     }
+    let (Some(key), true) = (args.next(), args.is_empty()) else {
+        return Err(super::wrong_args(&format!("object|{name}")));
+    };
     let Some(entry) = ctx.store().peek(key, ctx.now) else {
         return Ok(Reply::Null.into());
     };
@@ -199,7 +216,14 @@ pub fn object(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
                 .as_bytes(),
         )),
         "idletime" => Reply::Integer(0),
-        "refcount" => Reply::Integer(1),
+        // Redis shares the integers 0 … 9999 between keys and shows them as referenced
+        // "forever"; sessiond stores every value once.
+        "refcount" => Reply::Integer(match &entry.value {
+            Value::Str(s) if parse_int(s).is_some_and(|n| (0..10_000).contains(&n)) => {
+                i64::from(i32::MAX)
+            }
+            _ => 1,
+        }),
         _ => {
             return Err(error(
                 "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",

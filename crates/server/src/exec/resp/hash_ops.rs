@@ -15,7 +15,10 @@ use super::string_ops::{format_float, stored_float};
 use super::{Ctx, OutputBudget, error, parse_int, sampling, store_error};
 
 /// The hash under `key`, `None` if missing, WRONGTYPE for another type.
-fn read_hash(ctx: &Ctx<'_>, key: &[u8]) -> Result<Option<std::sync::Arc<sessiond_store::Hash>>, Reply> {
+fn read_hash(
+    ctx: &Ctx<'_>,
+    key: &[u8],
+) -> Result<Option<std::sync::Arc<sessiond_store::Hash>>, Reply> {
     match ctx.store().get(key, ctx.now).map(|e| e.value) {
         None => Ok(None),
         Some(Value::Hash(hash)) => Ok(Some(hash)),
@@ -40,7 +43,11 @@ pub fn hsetnx(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
 pub fn hstrlen(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     let hash = read_hash(ctx, args.bytes()?)?;
     let field = args.bytes()?;
-    Ok(Reply::Integer(hash.and_then(|h| h.get(field).map(|v| v.len() as i64)).unwrap_or(0)).into())
+    Ok(Reply::Integer(
+        hash.and_then(|h| h.get(field).map(|v| v.len() as i64))
+            .unwrap_or(0),
+    )
+    .into())
 }
 
 /// `HINCRBYFLOAT key field increment`: the new value, as text.
@@ -58,7 +65,7 @@ pub fn hincrbyfloat(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     if !next.is_finite() {
         return Err(error("ERR increment would produce NaN or Infinity"));
     }
-    let text = format_float(next);
+    let text = format_float(next, current.abs().max(delta.abs()));
     ctx.store()
         .hash_set(key, &[(&field[..], text.as_bytes())], ctx.now)
         .map_err(store_error)?;
@@ -86,12 +93,19 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
             .filter(|h| !h.is_empty())
             .map_or(Reply::Null, |h| {
                 let index = sampling::below(h.len());
-                Reply::Bulk(h.iter().nth(index).map(|(f, _)| f.clone()).unwrap_or_default())
+                Reply::Bulk(
+                    h.iter()
+                        .nth(index)
+                        .map(|(f, _)| f.clone())
+                        .unwrap_or_default(),
+                )
             })
             .into());
     };
-    if count < -(i64::MAX / 2) {
-        return Err(error("ERR value is out of range"));
+    if count == i64::MIN {
+        return Err(error(
+            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+        ));
     }
     let Some(hash) = hash.filter(|h| !h.is_empty()) else {
         return Ok(Reply::Array(Vec::new()).into());
@@ -103,7 +117,11 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
         let wanted = count.unsigned_abs() as usize;
         // Measured before the picks are made: each pick costs at least its field.
         let mut budget = OutputBudget::new(ctx.shared);
-        let shortest = entries.iter().map(|(f, v)| f.len() + if with_values { v.len() } else { 0 }).min().unwrap_or(0);
+        let shortest = entries
+            .iter()
+            .map(|(f, v)| f.len() + if with_values { v.len() } else { 0 })
+            .min()
+            .unwrap_or(0);
         for _ in 0..wanted {
             if !budget.charge(shortest) {
                 return Err(budget.refusal());
@@ -122,7 +140,10 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
         let (f, v) = entries[i];
         match (with_values, resp3) {
             (false, _) => out.push(Reply::Bulk(f.clone())),
-            (true, true) => out.push(Reply::Array(vec![Reply::Bulk(f.clone()), Reply::Bulk(v.clone())])),
+            (true, true) => out.push(Reply::Array(vec![
+                Reply::Bulk(f.clone()),
+                Reply::Bulk(v.clone()),
+            ])),
             (true, false) => {
                 out.push(Reply::Bulk(f.clone()));
                 out.push(Reply::Bulk(v.clone()));

@@ -46,7 +46,13 @@ pub fn copy(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     };
     let target = &ctx.shared.databases[db];
     let copied = target
-        .put_value(dst, entry.value, !replace, DeadlineChange::Set(entry.deadline), ctx.now)
+        .put_value(
+            dst,
+            entry.value,
+            !replace,
+            DeadlineChange::Set(entry.deadline),
+            ctx.now,
+        )
         .map_err(store_error)?;
     if copied {
         ctx.shared.resp.pubsub.notify(db, GENERIC, "copy_to", dst);
@@ -66,7 +72,13 @@ pub fn move_(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     };
     let target = &ctx.shared.databases[db];
     let moved = target
-        .put_value(key, entry.value, true, DeadlineChange::Set(entry.deadline), ctx.now)
+        .put_value(
+            key,
+            entry.value,
+            true,
+            DeadlineChange::Set(entry.deadline),
+            ctx.now,
+        )
         .map_err(store_error)?;
     if moved {
         ctx.store().remove(key, ctx.now);
@@ -121,9 +133,8 @@ pub fn memory(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
                 .store()
                 .peek(key, ctx.now)
                 .map_or(Reply::Null, |entry| {
-                    let charged = key.len() as u64
-                        + entry.value.cost()
-                        + sessiond_store::ITEM_OVERHEAD;
+                    let charged =
+                        key.len() as u64 + entry.value.cost() + sessiond_store::ITEM_OVERHEAD;
                     Reply::Integer(charged as i64)
                 })
                 .into())

@@ -217,7 +217,11 @@ impl Session {
             ReplyMode::On => false,
             ReplyMode::Off => true,
             ReplyMode::Skip(n) => {
-                self.replies = if n <= 1 { ReplyMode::On } else { ReplyMode::Skip(n - 1) };
+                self.replies = if n <= 1 {
+                    ReplyMode::On
+                } else {
+                    ReplyMode::Skip(n - 1)
+                };
                 true
             }
         }
@@ -652,5 +656,7 @@ pub fn is(arg: &[u8], word: &str) -> bool {
     arg.eq_ignore_ascii_case(word.as_bytes())
 }
 
+#[cfg(test)]
+mod core_tests;
 #[cfg(test)]
 mod tests;

@@ -246,7 +246,10 @@ fn client_kill(shared: &crate::exec::Shared, me: u64, filters: &[Bytes]) -> Hand
                 };
             }
             "type" => {
-                let normal = match String::from_utf8_lossy(&value).to_ascii_lowercase().as_str() {
+                let normal = match String::from_utf8_lossy(&value)
+                    .to_ascii_lowercase()
+                    .as_str()
+                {
                     "normal" => true,
                     "pubsub" | "master" | "replica" | "slave" => false,
                     other => return Err(error(format!("ERR Unknown client type '{other}'"))),
@@ -797,7 +800,7 @@ fn config_values(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
 
 /// Parses a memory size as Redis's `memtoull` does: digits with an optional `k`, `kb`,
 /// `m`, `mb`, `g` or `gb` (case-insensitive; `k` is 1000, `kb` 1024).
-fn parse_memory(text: &[u8]) -> Option<u64> {
+pub fn parse_memory(text: &[u8]) -> Option<u64> {
     let text = std::str::from_utf8(text).ok()?.to_ascii_lowercase();
     let split = text
         .find(|c: char| !c.is_ascii_digit())

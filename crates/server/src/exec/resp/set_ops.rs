@@ -31,7 +31,12 @@ pub fn read_set(ctx: &Ctx<'_>, key: &[u8]) -> Result<Option<Arc<Set>>, Reply> {
 fn members_reply(ctx: &Ctx<'_>, members: Vec<Bytes>, as_set: bool) -> Handled {
     OutputBudget::check(ctx.shared, members.iter().map(|m| m.len()))?;
     let items = members.into_iter().map(Reply::Bulk).collect();
-    Ok(if as_set { Reply::Set(items) } else { Reply::Array(items) }.into())
+    Ok(if as_set {
+        Reply::Set(items)
+    } else {
+        Reply::Array(items)
+    }
+    .into())
 }
 
 /// Notifies `event` on `key`, and `del` if the change emptied it.
@@ -69,7 +74,12 @@ pub fn spop(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     }
     let set = read_set(ctx, key)?;
     let Some(set) = set else {
-        return Ok(if count.is_some() { Reply::Set(Vec::new()) } else { Reply::Null }.into());
+        return Ok(if count.is_some() {
+            Reply::Set(Vec::new())
+        } else {
+            Reply::Null
+        }
+        .into());
     };
     let members: Vec<&Bytes> = set.iter().collect();
     let picked: Vec<Bytes> = sampling::distinct(members.len(), count.unwrap_or(1))
@@ -105,12 +115,19 @@ pub fn srandmember(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     let Some(count) = count else {
         return Ok(set
             .map_or(Reply::Null, |s| {
-                Reply::Bulk(s.iter().nth(sampling::below(s.len())).cloned().unwrap_or_default())
+                Reply::Bulk(
+                    s.iter()
+                        .nth(sampling::below(s.len()))
+                        .cloned()
+                        .unwrap_or_default(),
+                )
             })
             .into());
     };
-    if count < -(i64::MAX / 2) {
-        return Err(error("ERR value is out of range"));
+    if count == i64::MIN {
+        return Err(error(
+            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+        ));
     }
     let Some(set) = set else {
         return Ok(Reply::Array(Vec::new()).into());
@@ -222,7 +239,13 @@ fn algebra_store(ctx: &mut Ctx<'_>, args: &mut Args<'_>, op: Algebra, event: &st
     }
     let existed = ctx.store().get(dst, ctx.now).is_some();
     ctx.store()
-        .put_value(dst, Value::Set(Arc::new(set)), false, DeadlineChange::Set(None), ctx.now)
+        .put_value(
+            dst,
+            Value::Set(Arc::new(set)),
+            false,
+            DeadlineChange::Set(None),
+            ctx.now,
+        )
         .map_err(store_error)?;
     if count > 0 {
         ctx.notify(SET, event, dst);
@@ -268,7 +291,9 @@ pub fn numkeys<'a>(args: &mut Args<'a>) -> Result<&'a [Bytes], Reply> {
         .filter(|&n| n > 0)
         .ok_or_else(|| error("ERR numkeys should be greater than 0"))?;
     if n as usize > args.remaining() {
-        return Err(error("ERR Number of keys can't be greater than number of args"));
+        return Err(error(
+            "ERR Number of keys can't be greater than number of args",
+        ));
     }
     let rest = args.clone().rest();
     let keys = &rest[..n as usize];

@@ -65,7 +65,11 @@ fn byte_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
     if start < 0 && end < 0 && start > end {
         return None;
     }
-    let start = if start < 0 { (len + start).max(0) } else { start };
+    let start = if start < 0 {
+        (len + start).max(0)
+    } else {
+        start
+    };
     let end = if end < 0 { (len + end).max(0) } else { end };
     let end = end.min(len - 1);
     (start <= end && len > 0).then_some((start as usize, end as usize))
@@ -145,7 +149,9 @@ pub fn setbit(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     if index >= ctx.shared.config.max_item_size {
         return Err(too_large());
     }
-    let mut value = read_string(ctx, key)?.map(|c| c.to_vec()).unwrap_or_default();
+    let mut value = read_string(ctx, key)?
+        .map(|c| c.to_vec())
+        .unwrap_or_default();
     if value.len() <= index {
         value.resize(index + 1, 0);
     }
@@ -163,16 +169,19 @@ pub fn setbit(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     Ok(Reply::Integer(i64::from(old)).into())
 }
 
-/// Formats a float result as Redis's `INCRBYFLOAT` shows it: fixed notation, no exponent,
-/// no trailing zeros, never `-0`. Redis computes in `long double` and prints 17 digits,
-/// which hides the last binary digits of a decimal sum (`1 - 1.1` is `-0.1` there); from a
-/// double, 15 significant digits give the same text for the sums people write.
-pub fn format_float(value: f64) -> String {
+/// Formats the result of adding two floats as Redis's `INCRBYFLOAT` shows it: fixed
+/// notation, at most 17 decimals, no exponent, no trailing zeros, never `-0`. Redis adds in
+/// `long double` and prints 17 decimals, which hides the last binary digits of a decimal
+/// sum (`1 - 1.1` is `-0.1` there). Added as doubles, the sum is exact only to about 15
+/// significant digits of the larger of `scale` (the operands' largest magnitude) and the
+/// result, so the digits below that are dropped: the same texts for the sums people write,
+/// and a cancellation that Redis shows as 0 is 0 here too.
+pub fn format_float(value: f64, scale: f64) -> String {
     if value == 0.0 {
         return "0".into();
     }
-    let magnitude = value.abs().log10().floor() as i64;
-    let decimals = (14 - magnitude).clamp(0, 340) as usize;
+    let magnitude = value.abs().max(scale.abs()).log10().floor() as i64;
+    let decimals = (14 - magnitude).clamp(0, 17) as usize;
     let mut text = format!("{value:.decimals$}");
     if text.contains('.') {
         let trimmed = text.trim_end_matches('0').trim_end_matches('.').len();
@@ -206,7 +215,7 @@ pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     if !next.is_finite() {
         return Err(error("ERR increment would produce NaN or Infinity"));
     }
-    let text = format_float(next);
+    let text = format_float(next, current.abs().max(delta.abs()));
     ctx.store()
         .write(key, text.as_bytes(), keep_ttl(), ctx.now)
         .map_err(store_error)?;
@@ -272,8 +281,12 @@ pub fn lcs(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
             e
         }
     };
-    let a = read_string(ctx, key_a).map_err(wrong_type)?.unwrap_or_default();
-    let b = read_string(ctx, key_b).map_err(wrong_type)?.unwrap_or_default();
+    let a = read_string(ctx, key_a)
+        .map_err(wrong_type)?
+        .unwrap_or_default();
+    let b = read_string(ctx, key_b)
+        .map_err(wrong_type)?
+        .unwrap_or_default();
     let cells = (a.len() + 1).saturating_mul(b.len() + 1);
     if cells > LCS_MAX_CELLS {
         return Err(error(format!(
@@ -303,12 +316,16 @@ pub fn lcs(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     let (mut i, mut j) = (a.len(), b.len());
     let mut current: Option<[usize; 4]> = None; // a start, a end, b start, b end
     let flush = |range: Option<[usize; 4]>, matches: &mut Vec<Reply>| {
-        let Some([a0, a1, b0, b1]) = range else { return };
+        let Some([a0, a1, b0, b1]) = range else {
+            return;
+        };
         let len = a1 - a0 + 1;
         if (len as i64) < min_len {
             return;
         }
-        let pair = |x: usize, y: usize| Reply::Array(vec![Reply::Integer(x as i64), Reply::Integer(y as i64)]);
+        let pair = |x: usize, y: usize| {
+            Reply::Array(vec![Reply::Integer(x as i64), Reply::Integer(y as i64)])
+        };
         let mut item = vec![pair(a0, a1), pair(b0, b1)];
         if with_len {
             item.push(Reply::Integer(len as i64));
@@ -340,8 +357,14 @@ pub fn lcs(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
         return Ok(Reply::Bulk(Bytes::from(common)).into());
     }
     Ok(Reply::Map(vec![
-        (Reply::Bulk(Bytes::from_static(b"matches")), Reply::Array(matches)),
-        (Reply::Bulk(Bytes::from_static(b"len")), Reply::Integer(total as i64)),
+        (
+            Reply::Bulk(Bytes::from_static(b"matches")),
+            Reply::Array(matches),
+        ),
+        (
+            Reply::Bulk(Bytes::from_static(b"len")),
+            Reply::Integer(total as i64),
+        ),
     ])
     .into())
 }
@@ -352,13 +375,17 @@ mod tests {
 
     #[test]
     fn floats_print_as_redis_prints_them() {
-        assert_eq!(format_float(1.0 - 1.1), "-0.1");
-        assert_eq!(format_float(10.5 + 0.1), "10.6");
-        assert_eq!(format_float(17179869185.5), "17179869185.5");
-        assert_eq!(format_float(1.0 / 41.0 - 1.0 / 41.0), "0");
-        assert_eq!(format_float(-0.0), "0");
-        assert_eq!(format_float(5.0e3), "5000");
-        assert_eq!(format_float(1.25), "1.25");
+        let sum = |a: f64, b: f64| format_float(a + b, a.abs().max(b.abs()));
+        assert_eq!(sum(1.0, -1.1), "-0.1");
+        assert_eq!(sum(10.5, 0.1), "10.6");
+        assert_eq!(sum(17179869184.0, 1.5), "17179869185.5");
+        // Redis's "No negative zero" case: 1/41 stored, then -1/41 added.
+        let stored: f64 = sum(0.0, 1.0 / 41.0).parse().unwrap();
+        assert_eq!(sum(stored, -1.0 / 41.0), "0");
+        assert_eq!(sum(-0.0, 0.0), "0");
+        assert_eq!(sum(5.0e3, 0.0), "5000");
+        assert_eq!(sum(1.0, 0.25), "1.25");
+        assert_eq!(sum(0.0, 1e-20), "0");
     }
 
     #[test]

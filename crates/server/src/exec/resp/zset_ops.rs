@@ -20,7 +20,9 @@ use sessiond_store::{DeadlineChange, StoreError, Value, ZAddFlags, ZIncr, ZSet};
 use super::args::{Args, Handled};
 use super::pubsub::{GENERIC, ZSET};
 use super::set_ops::{card_limit, numkeys};
-use super::{Ctx, OutputBudget, error, parse_float, parse_int, sampling, store_error, syntax_error};
+use super::{
+    Ctx, OutputBudget, error, parse_float, parse_int, sampling, store_error, syntax_error,
+};
 
 /// The sorted set under `key`, `None` if missing, WRONGTYPE for another type.
 fn read_zset(ctx: &Ctx<'_>, key: &[u8]) -> Result<Option<Arc<ZSet>>, Reply> {
@@ -113,19 +115,35 @@ fn select(zset: &ZSet, range: &Range) -> Vec<(f64, Bytes)> {
         skip: usize,
         take: usize,
     ) -> Vec<(f64, Bytes)> {
-        let items: Box<dyn Iterator<Item = (f64, &Bytes)>> =
-            if rev { Box::new(items.rev()) } else { Box::new(items) };
-        items.skip(skip).take(take).map(|(s, m)| (s, m.clone())).collect()
+        let items: Box<dyn Iterator<Item = (f64, &Bytes)>> = if rev {
+            Box::new(items.rev())
+        } else {
+            Box::new(items)
+        };
+        items
+            .skip(skip)
+            .take(take)
+            .map(|(s, m)| (s, m.clone()))
+            .collect()
     }
     match &range.by {
         By::Rank(start, stop) => {
             let len = zset.len() as i64;
-            let start = if *start < 0 { (len + start).max(0) } else { *start };
+            let start = if *start < 0 {
+                (len + start).max(0)
+            } else {
+                *start
+            };
             let stop = if *stop < 0 { len + stop } else { *stop }.min(len - 1);
             if start > stop || start >= len {
                 return Vec::new();
             }
-            pick(zset.iter(), range.rev, start as usize, (stop - start + 1) as usize)
+            pick(
+                zset.iter(),
+                range.rev,
+                start as usize,
+                (stop - start + 1) as usize,
+            )
         }
         By::Score(min, max) => pick(zset.range_by_score(*min, *max), range.rev, skip, take),
         By::Lex(min, max) => {
@@ -149,7 +167,10 @@ fn range_reply(ctx: &Ctx<'_>, items: Vec<(f64, Bytes)>, withscores: bool) -> Han
     for (score, member) in items {
         match (withscores, resp3) {
             (false, _) => out.push(Reply::Bulk(member)),
-            (true, true) => out.push(Reply::Array(vec![Reply::Bulk(member), Reply::Double(score)])),
+            (true, true) => out.push(Reply::Array(vec![
+                Reply::Bulk(member),
+                Reply::Double(score),
+            ])),
             (true, false) => {
                 out.push(Reply::Bulk(member));
                 out.push(Reply::Double(score));
@@ -220,10 +241,24 @@ fn parse_range(
         Kind::Lex => By::Lex(lex_bound(lo)?, lex_bound(hi)?),
     };
     let (offset, count) = limit.unwrap_or((0, -1));
-    Ok((Range { by, rev, offset, count }, withscores))
+    Ok((
+        Range {
+            by,
+            rev,
+            offset,
+            count,
+        },
+        withscores,
+    ))
 }
 
-fn range_command(ctx: &mut Ctx<'_>, args: &mut Args<'_>, kind: Kind, rev: bool, generic: bool) -> Handled {
+fn range_command(
+    ctx: &mut Ctx<'_>,
+    args: &mut Args<'_>,
+    kind: Kind,
+    rev: bool,
+    generic: bool,
+) -> Handled {
     let key = args.bytes()?;
     let (range, withscores) = parse_range(args, kind, rev, generic, false)?;
     let items = read_zset(ctx, key)?.map_or_else(Vec::new, |z| select(&z, &range));
@@ -269,7 +304,13 @@ fn store_result(ctx: &Ctx<'_>, dst: &[u8], items: Vec<(f64, Bytes)>, event: &str
     }
     let existed = ctx.store().get(dst, ctx.now).is_some();
     ctx.store()
-        .put_value(dst, Value::ZSet(Arc::new(zset)), false, DeadlineChange::Set(None), ctx.now)
+        .put_value(
+            dst,
+            Value::ZSet(Arc::new(zset)),
+            false,
+            DeadlineChange::Set(None),
+            ctx.now,
+        )
         .map_err(store_error)?;
     if count > 0 {
         ctx.notify(ZSET, event, dst);
@@ -324,7 +365,11 @@ fn rank(ctx: &mut Ctx<'_>, args: &mut Args<'_>, rev: bool) -> Handled {
         .iter()
         .position(|(s, m)| s == score && m == member)
         .unwrap_or(0);
-    let rank = if rev { zset.len() - 1 - position } else { position };
+    let rank = if rev {
+        zset.len() - 1 - position
+    } else {
+        position
+    };
     Ok(Reply::Integer(rank as i64).into())
 }
 
@@ -377,7 +422,12 @@ pub fn zincrby(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
 }
 
 /// Removes `members` from `key`, notifying `event`; the count.
-fn remove_members(ctx: &Ctx<'_>, key: &[u8], members: &[Bytes], event: &str) -> Result<usize, Reply> {
+fn remove_members(
+    ctx: &Ctx<'_>,
+    key: &[u8],
+    members: &[Bytes],
+    event: &str,
+) -> Result<usize, Reply> {
     if members.is_empty() {
         return Ok(0);
     }
@@ -423,8 +473,11 @@ fn pop(ctx: &Ctx<'_>, key: &[u8], count: usize, max: bool) -> Result<Vec<(f64, B
     let Some(zset) = read_zset(ctx, key)? else {
         return Ok(Vec::new());
     };
-    let items: Box<dyn Iterator<Item = (f64, &Bytes)>> =
-        if max { Box::new(zset.iter().rev()) } else { Box::new(zset.iter()) };
+    let items: Box<dyn Iterator<Item = (f64, &Bytes)>> = if max {
+        Box::new(zset.iter().rev())
+    } else {
+        Box::new(zset.iter())
+    };
     let popped: Vec<(f64, Bytes)> = items.take(count).map(|(s, m)| (s, m.clone())).collect();
     let members: Vec<Bytes> = popped.iter().map(|(_, m)| m.clone()).collect();
     remove_members(ctx, key, &members, if max { "zpopmax" } else { "zpopmin" })?;
@@ -527,12 +580,19 @@ pub fn zrandmember(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     let Some(count) = count else {
         return Ok(zset
             .map_or(Reply::Null, |z| {
-                Reply::Bulk(z.iter().nth(sampling::below(z.len())).map(|(_, m)| m.clone()).unwrap_or_default())
+                Reply::Bulk(
+                    z.iter()
+                        .nth(sampling::below(z.len()))
+                        .map(|(_, m)| m.clone())
+                        .unwrap_or_default(),
+                )
             })
             .into());
     };
-    if count < -(i64::MAX / 2) {
-        return Err(error("ERR value is out of range"));
+    if count == i64::MIN {
+        return Err(error(
+            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+        ));
     }
     let Some(zset) = zset else {
         return Ok(Reply::Array(Vec::new()).into());
@@ -551,7 +611,10 @@ pub fn zrandmember(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
         }
         sampling::with_repeats(items.len(), wanted)
     };
-    let picked = picks.into_iter().map(|i| (items[i].0, items[i].1.clone())).collect();
+    let picked = picks
+        .into_iter()
+        .map(|i| (items[i].0, items[i].1.clone()))
+        .collect();
     range_reply(ctx, picked, withscores)
 }
 
@@ -592,10 +655,18 @@ fn combine(agg: Aggregate, a: f64, b: f64) -> f64 {
 }
 
 /// Parses `numkeys key … [WEIGHTS w …] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]` and computes.
-fn algebra(ctx: &Ctx<'_>, args: &mut Args<'_>, op: Algebra, name: &str, store: bool) -> Result<(Vec<(f64, Bytes)>, bool), Reply> {
+fn algebra(
+    ctx: &Ctx<'_>,
+    args: &mut Args<'_>,
+    op: Algebra,
+    name: &str,
+    store: bool,
+) -> Result<(Vec<(f64, Bytes)>, bool), Reply> {
     let n = parse_int(args.bytes()?).ok_or_else(super::not_integer)?;
     if n < 1 {
-        return Err(error(format!("ERR at least 1 input key is needed for '{name}' command")));
+        return Err(error(format!(
+            "ERR at least 1 input key is needed for '{name}' command"
+        )));
     }
     if n as usize > args.remaining() {
         return Err(syntax_error());
@@ -727,7 +798,9 @@ pub fn zdiffstore(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
 pub fn zintercard(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     let n = parse_int(args.bytes()?).ok_or_else(super::not_integer)?;
     if n < 1 {
-        return Err(error("ERR at least 1 input key is needed for 'zintercard' command"));
+        return Err(error(
+            "ERR at least 1 input key is needed for 'zintercard' command",
+        ));
     }
     if n as usize > args.remaining() {
         return Err(syntax_error());
