@@ -15,14 +15,23 @@
 //!       op 4 SetRemove member_len: u32 | member
 //!       op 5 ZSetAdd   score: f64 bits u64 | member_len: u32 | member
 //!       op 6 ZSetRemove member_len: u32 | member
+//!       (ops 7–12, lists, V2 only; `version` is the list's version after the change,
+//!        `end` 0 head / 1 tail)
+//!       op 7 ListPush   end: u8 | version: u64 | item_len: u32 | item
+//!       op 8 ListPop    end: u8 | version: u64 | count: u64
+//!       op 9 ListSet    version: u64 | index: u64 | item_len: u32 | item
+//!       op 10 ListInsert version: u64 | index: u64 | item_len: u32 | item
+//!       op 11 ListRem   version: u64 | count: i64 | item_len: u32 | item
+//!       op 12 ListTrim  version: u64 | start: u64 | end: u64
 //!   7 CollectionPart (V2 only) the fields of 5: a part of a collection, more parts follow
 //!   8 Revoke (V2 only) key | until: u64: the key was revoked, re-creating it is refused until then
 //! key = key_len: u16 (V1) or u32 (V2) | key bytes
 //! ```
 //! Integers are little-endian. Deadlines are absolute Unix milliseconds. A collection's type
-//! is 1 hash, 2 set, 3 sorted set; its `members` are the store's whole-collection encoding
-//! (`u32` length before every byte string; a sorted-set element is its score's `f64` bits,
-//! then the member), checked when the record is decoded.
+//! is 1 hash, 2 set, 3 sorted set, 4 list (V2 only); its `members` are the store's
+//! whole-collection encoding (`u32` length before every byte string; a sorted-set element is
+//! its score's `f64` bits, then the member; a list's first string is its 8-byte version),
+//! checked when the record is decoded.
 //!
 //! Records 1–4 are the memcached era's; 5 and 6 were added for RESP's collections. An
 //! older build reading a newer journal stops at the first unknown kind as at corruption,
@@ -47,7 +56,7 @@
 //! could not be read back, and the server poisons the journal (the write is never
 //! acknowledged).
 
-use sessiond_store::{ElementOp, Kind, Mutation};
+use sessiond_store::{ElementOp, End, Kind, Mutation};
 
 use crate::Version;
 
@@ -80,6 +89,19 @@ const SET_ADD: u8 = 3;
 const SET_REMOVE: u8 = 4;
 const ZSET_ADD: u8 = 5;
 const ZSET_REMOVE: u8 = 6;
+const LIST_PUSH: u8 = 7;
+const LIST_POP: u8 = 8;
+const LIST_SET: u8 = 9;
+const LIST_INSERT: u8 = 10;
+const LIST_REM: u8 = 11;
+const LIST_TRIM: u8 = 12;
+
+fn end_tag(end: End) -> u8 {
+    match end {
+        End::Left => 0,
+        End::Right => 1,
+    }
+}
 
 /// A decoded record: a mutation of database `db`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -259,7 +281,13 @@ pub fn payload_len(version: Version, record: &Record<'_>) -> Result<usize, Encod
     {
         return Err(EncodeError::Invalid);
     }
-    if version == Version::V1 && matches!(record.mutation, Mutation::Revoke { .. }) {
+    let list_era = match record.mutation {
+        Mutation::Revoke { .. } => true,
+        Mutation::PutCollection { kind, .. } => kind == Kind::List,
+        Mutation::Element { op, .. } => is_list_op(&op),
+        _ => false,
+    };
+    if version == Version::V1 && list_era {
         return Err(EncodeError::Invalid);
     }
     // Saturating: the result is only compared with MAX_PAYLOAD.
@@ -291,6 +319,12 @@ pub fn payload_len(version: Version, record: &Record<'_>) -> Result<usize, Encod
                         }
                         8 + 4 + member.len()
                     }
+                    ElementOp::ListPush { item, .. } => 1 + 8 + 4 + item.len(),
+                    ElementOp::ListPop { .. } => 1 + 8 + 8,
+                    ElementOp::ListSet { item, .. }
+                    | ElementOp::ListInsert { item, .. }
+                    | ElementOp::ListRem { item, .. } => 8 + 8 + 4 + item.len(),
+                    ElementOp::ListTrim { .. } => 8 + 8 + 8,
                 }
         }
     };
@@ -395,10 +429,77 @@ pub fn encode_payload(
                     out.push(ZSET_REMOVE);
                     put_bytes(out, member);
                 }
+                ElementOp::ListPush { end, item, version } => {
+                    out.extend_from_slice(&[LIST_PUSH, end_tag(end)]);
+                    out.extend_from_slice(&version.to_le_bytes());
+                    put_bytes(out, item);
+                }
+                ElementOp::ListPop {
+                    end,
+                    count,
+                    version,
+                } => {
+                    out.extend_from_slice(&[LIST_POP, end_tag(end)]);
+                    out.extend_from_slice(&version.to_le_bytes());
+                    out.extend_from_slice(&count.to_le_bytes());
+                }
+                ElementOp::ListSet {
+                    index,
+                    item,
+                    version,
+                } => {
+                    out.push(LIST_SET);
+                    out.extend_from_slice(&version.to_le_bytes());
+                    out.extend_from_slice(&index.to_le_bytes());
+                    put_bytes(out, item);
+                }
+                ElementOp::ListInsert {
+                    index,
+                    item,
+                    version,
+                } => {
+                    out.push(LIST_INSERT);
+                    out.extend_from_slice(&version.to_le_bytes());
+                    out.extend_from_slice(&index.to_le_bytes());
+                    put_bytes(out, item);
+                }
+                ElementOp::ListRem {
+                    count,
+                    item,
+                    version,
+                } => {
+                    out.push(LIST_REM);
+                    out.extend_from_slice(&version.to_le_bytes());
+                    out.extend_from_slice(&count.to_le_bytes());
+                    put_bytes(out, item);
+                }
+                ElementOp::ListTrim {
+                    start,
+                    end,
+                    version,
+                } => {
+                    out.push(LIST_TRIM);
+                    out.extend_from_slice(&version.to_le_bytes());
+                    out.extend_from_slice(&start.to_le_bytes());
+                    out.extend_from_slice(&end.to_le_bytes());
+                }
             }
         }
     }
     Ok(())
+}
+
+/// Whether `op` changes a list (a V2-only record).
+fn is_list_op(op: &ElementOp<'_>) -> bool {
+    matches!(
+        op,
+        ElementOp::ListPush { .. }
+            | ElementOp::ListPop { .. }
+            | ElementOp::ListSet { .. }
+            | ElementOp::ListInsert { .. }
+            | ElementOp::ListRem { .. }
+            | ElementOp::ListTrim { .. }
+    )
 }
 
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -419,7 +520,7 @@ fn element_len(kind: Kind, members: &[u8]) -> Option<usize> {
             c.bytes()?;
             c.bytes()?;
         }
-        Kind::Set => {
+        Kind::Set | Kind::List => {
             c.bytes()?;
         }
         Kind::ZSet => {
@@ -433,6 +534,8 @@ fn element_len(kind: Kind, members: &[u8]) -> Option<usize> {
 }
 
 /// Whether `members` is a valid whole-collection encoding of `kind` (a collection type).
+/// (A list's leading version is checked by the store when it decodes the whole list: a
+/// later part of a list written in parts has none.)
 pub fn members_valid(kind: Kind, mut members: &[u8]) -> bool {
     if kind == Kind::Str {
         return false;
@@ -520,6 +623,72 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// Reads the fields of list op `tag` (one of `LIST_PUSH..=LIST_TRIM`).
+fn list_op<'a>(tag: u8, c: &mut Cursor<'a>) -> Option<ElementOp<'a>> {
+    let end = |c: &mut Cursor<'a>| match c.take(1)?[0] {
+        0 => Some(End::Left),
+        1 => Some(End::Right),
+        _ => None,
+    };
+    Some(match tag {
+        LIST_PUSH => {
+            let end = end(c)?;
+            let version = c.u64()?;
+            ElementOp::ListPush {
+                end,
+                version,
+                item: c.bytes()?,
+            }
+        }
+        LIST_POP => {
+            let end = end(c)?;
+            let version = c.u64()?;
+            ElementOp::ListPop {
+                end,
+                version,
+                count: c.u64()?,
+            }
+        }
+        LIST_SET | LIST_INSERT => {
+            let version = c.u64()?;
+            let index = c.u64()?;
+            let item = c.bytes()?;
+            if tag == LIST_SET {
+                ElementOp::ListSet {
+                    index,
+                    item,
+                    version,
+                }
+            } else {
+                ElementOp::ListInsert {
+                    index,
+                    item,
+                    version,
+                }
+            }
+        }
+        LIST_REM => {
+            let version = c.u64()?;
+            let count = c.u64()? as i64;
+            ElementOp::ListRem {
+                count,
+                version,
+                item: c.bytes()?,
+            }
+        }
+        LIST_TRIM => {
+            let version = c.u64()?;
+            let start = c.u64()?;
+            ElementOp::ListTrim {
+                start,
+                version,
+                end: c.u64()?,
+            }
+        }
+        _ => return None,
+    })
+}
+
 fn parse_payload(version: Version, payload: &[u8]) -> Option<Record<'_>> {
     let mut c = Cursor(payload);
     let head = c.take(2)?;
@@ -567,7 +736,8 @@ fn parse_payload(version: Version, payload: &[u8]) -> Option<Record<'_>> {
                 continues = true;
             }
             let key = c.key(version)?;
-            let kind = Kind::from_tag(c.take(1)?[0]).filter(|k| *k != Kind::Str)?;
+            let kind = Kind::from_tag(c.take(1)?[0])
+                .filter(|k| *k != Kind::Str && (*k != Kind::List || version == Version::V2))?;
             let at = c.u64()?;
             let members = c.bytes()?;
             // Checked here, so replay never meets a collection it cannot rebuild (a part
@@ -603,6 +773,9 @@ fn parse_payload(version: Version, payload: &[u8]) -> Option<Record<'_>> {
                     }
                 }
                 ZSET_REMOVE => ElementOp::ZSetRemove { member: c.bytes()? },
+                list if version == Version::V2 && (LIST_PUSH..=LIST_TRIM).contains(&list) => {
+                    list_op(list, &mut c)?
+                }
                 _ => return None,
             };
             Mutation::Element { key, op }
@@ -843,6 +1016,98 @@ mod tests {
             rest = &rest[len..];
         }
         records
+    }
+
+    #[test]
+    fn list_records_round_trip_in_v2_and_are_refused_in_v1() {
+        let item = &b"element"[..];
+        let mut whole = Vec::new();
+        // An empty list encodes its version only; the store never journals one, but the
+        // encoding must still be valid.
+        Value::empty(Kind::List).encode_members(&mut whole);
+        let ops = [
+            ElementOp::ListPush {
+                end: End::Left,
+                item,
+                version: 1,
+            },
+            ElementOp::ListPush {
+                end: End::Right,
+                item: b"",
+                version: u64::MAX,
+            },
+            ElementOp::ListPop {
+                end: End::Right,
+                count: 3,
+                version: 2,
+            },
+            ElementOp::ListSet {
+                index: 7,
+                item,
+                version: 3,
+            },
+            ElementOp::ListInsert {
+                index: 0,
+                item,
+                version: 4,
+            },
+            ElementOp::ListRem {
+                count: -2,
+                item,
+                version: 5,
+            },
+            ElementOp::ListTrim {
+                start: 1,
+                end: 9,
+                version: 6,
+            },
+        ];
+        let mut mutations: Vec<Mutation<'_>> = ops
+            .iter()
+            .map(|op| Mutation::Element { key: b"k", op: *op })
+            .collect();
+        mutations.push(Mutation::PutCollection {
+            key: b"k",
+            kind: Kind::List,
+            members: &whole,
+            deadline: Some(9),
+        });
+        for mutation in mutations {
+            let record = Record::new(2, mutation);
+            let mut out = Vec::new();
+            encode(&record, &mut out).unwrap();
+            let (decoded, used) = decode(Version::V2, &out).unwrap();
+            assert_eq!((decoded, used), (record, out.len()));
+            let mut v1 = Vec::new();
+            assert_eq!(
+                encode_frame(Version::V1, &record, &mut v1),
+                Err(EncodeError::Invalid),
+                "{mutation:?} written as V1"
+            );
+        }
+        // Unknown ends and truncated fields are refused, never a panic.
+        let mut out = Vec::new();
+        encode(
+            &Record::new(
+                0,
+                Mutation::Element {
+                    key: b"k",
+                    op: ops[0],
+                },
+            ),
+            &mut out,
+        )
+        .unwrap();
+        let payload = out[HEADER_LEN..].to_vec();
+        let mut bad_end = payload.clone();
+        bad_end[2 + 4 + 1 + 1] = 9;
+        assert_eq!(
+            decode_payload(Version::V2, &bad_end),
+            Err(DecodeError::Malformed)
+        );
+        for cut in 0..payload.len() {
+            assert!(decode_payload(Version::V2, &payload[..cut]).is_err());
+        }
     }
 
     #[test]

@@ -8,13 +8,14 @@
 //! publishes the `expired` keyspace event (expiry is not journaled: the deadline already
 //! is). Changes and expiries also reach the `WATCH` registry (`pubsub.watches`), which fails
 //! the transactions of connections watching the key (one atomic load when nothing is
-//! watched). None of the journal, the session layer and pub/sub holds the stores, so
+//! watched), and a list created or pushed to reaches the blocked clients' registry
+//! (`pubsub.blocking`), which files the key as ready (one atomic load when nobody waits). None of the journal, the session layer and pub/sub holds the stores, so
 //! nothing here forms a cycle of references: the stores hold their observer, and the
 //! observer holds the others.
 
 use std::sync::Arc;
 
-use sessiond_store::{Mutation, Observer};
+use sessiond_store::{ElementOp, Kind, Mutation, Observer};
 
 use crate::durability::Journal;
 use crate::exec::resp::pubsub::{self, PubSub};
@@ -82,6 +83,19 @@ impl Observer for ChangeObserver {
                 | Mutation::Revoke { key, .. }
                 | Mutation::Deadline { key, .. } => watches.touched(self.db as usize, key),
                 Mutation::Clear => watches.cleared(self.db as usize),
+            }
+            // A list created (or renamed onto the key) or pushed to may wake a blocked pop.
+            match mutation {
+                Mutation::PutCollection {
+                    key,
+                    kind: Kind::List,
+                    ..
+                }
+                | Mutation::Element {
+                    key,
+                    op: ElementOp::ListPush { .. },
+                } => pubsub.blocking.touched(self.db as usize, key),
+                _ => {}
             }
         }
     }

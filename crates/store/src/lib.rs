@@ -91,6 +91,7 @@ mod glob;
 mod histogram;
 mod item;
 mod keyspace;
+mod lists;
 mod mutation;
 mod shard;
 mod types;
@@ -110,6 +111,7 @@ pub use histogram::{Histogram, HistogramSnapshot};
 pub const LATENESS_BOUNDS_MS: [u64; 14] = [
     0, 1, 2, 5, 10, 20, 50, 100, 250, 500, 1000, 2500, 5000, 10000,
 ];
+pub use lists::{ListSetOutcome, Place, list_index, list_range};
 pub use mutation::{ElementOp, Mutation, Observer};
 use shard::Shard;
 pub use types::{
@@ -117,7 +119,7 @@ pub use types::{
     RemoveOutcome, RenameOutcome, Side, StoreError, StoreStats, Write, WriteOutcome, Written,
     ZAddFlags, ZIncr,
 };
-pub use value::{ELEMENT_OVERHEAD, Hash, Kind, Score, Set, Value, ZSet};
+pub use value::{ELEMENT_OVERHEAD, End, Hash, Kind, List, Score, Set, Value, ZSet};
 
 /// Number of shards per store. A power of two well above the core count, so two threads
 /// rarely meet on one lock.

@@ -3,10 +3,13 @@
 //! state even where it overlaps a snapshot; the journal crate encodes these types on disk,
 //! which is why they change only together with its format.
 
-use crate::Kind;
+use crate::{End, Kind};
 
 /// One element change to an existing collection. Absolute (a score or field value is the
-/// new one, never a delta) and idempotent, so replaying it again is harmless.
+/// new one, never a delta) and idempotent, so replaying it again is harmless. A list change
+/// is positional instead, and made idempotent by its `version`: the list's version once the
+/// change is applied, which replay requires to be one more than the list's (see
+/// [`List`](crate::List)).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ElementOp<'a> {
     /// A hash field now has this value.
@@ -42,6 +45,62 @@ pub enum ElementOp<'a> {
     ZSetRemove {
         /// The member.
         member: &'a [u8],
+    },
+    /// An element was added at one end of a list.
+    ListPush {
+        /// The end.
+        end: End,
+        /// The element.
+        item: &'a [u8],
+        /// The list's version after the change.
+        version: u64,
+    },
+    /// Up to `count` elements were removed from one end of a list.
+    ListPop {
+        /// The end.
+        end: End,
+        /// How many (fewer if the list was shorter).
+        count: u64,
+        /// The list's version after the change.
+        version: u64,
+    },
+    /// The list element at `index` was replaced.
+    ListSet {
+        /// Its index from the head.
+        index: u64,
+        /// The new element.
+        item: &'a [u8],
+        /// The list's version after the change.
+        version: u64,
+    },
+    /// An element was inserted so that it is now at `index`.
+    ListInsert {
+        /// Its index from the head.
+        index: u64,
+        /// The element.
+        item: &'a [u8],
+        /// The list's version after the change.
+        version: u64,
+    },
+    /// Elements equal to `item` were removed as `LREM` does: the first `count` from the
+    /// head when positive, the last `-count` when negative, all when 0. (Deterministic given
+    /// the list, which the version pins, so one record covers any number of removals.)
+    ListRem {
+        /// How many, and from which end.
+        count: i64,
+        /// The element removed.
+        item: &'a [u8],
+        /// The list's version after the change.
+        version: u64,
+    },
+    /// Only the list elements from `start` to `end` (exclusive) were kept.
+    ListTrim {
+        /// The first kept index.
+        start: u64,
+        /// One past the last kept index.
+        end: u64,
+        /// The list's version after the change.
+        version: u64,
     },
 }
 

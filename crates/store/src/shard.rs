@@ -18,7 +18,7 @@ use hashbrown::hash_table::{Entry as HashEntry, OccupiedEntry};
 
 use crate::budget::{Budget, Charge, ITEM_OVERHEAD};
 use crate::item::Item;
-use crate::value::{Kind, Value};
+use crate::value::{End, Kind, Value};
 use crate::wheel::{Entry as WheelEntry, Wheel};
 use crate::{
     CounterOutcome, DeadlineChange, Direction, ElementOp, Entry, Mutation, Observer, Previous,
@@ -98,6 +98,18 @@ pub(crate) enum Op {
     SetRemove(Bytes),
     ZSetAdd(Bytes, f64),
     ZSetRemove(Bytes),
+    /// End, element, version after.
+    ListPush(End, Bytes, u64),
+    /// End, count, version after.
+    ListPop(End, u64, u64),
+    /// Index, element, version after.
+    ListSet(u64, Bytes, u64),
+    /// Index, element, version after.
+    ListInsert(u64, Bytes, u64),
+    /// Count, element, version after.
+    ListRem(i64, Bytes, u64),
+    /// Start, end, version after.
+    ListTrim(u64, u64, u64),
 }
 
 impl Op {
@@ -112,6 +124,36 @@ impl Op {
                 score: *score,
             },
             Op::ZSetRemove(member) => ElementOp::ZSetRemove { member },
+            Op::ListPush(end, item, version) => ElementOp::ListPush {
+                end: *end,
+                item,
+                version: *version,
+            },
+            Op::ListPop(end, count, version) => ElementOp::ListPop {
+                end: *end,
+                count: *count,
+                version: *version,
+            },
+            Op::ListSet(index, item, version) => ElementOp::ListSet {
+                index: *index,
+                item,
+                version: *version,
+            },
+            Op::ListInsert(index, item, version) => ElementOp::ListInsert {
+                index: *index,
+                item,
+                version: *version,
+            },
+            Op::ListRem(count, item, version) => ElementOp::ListRem {
+                count: *count,
+                item,
+                version: *version,
+            },
+            Op::ListTrim(start, end, version) => ElementOp::ListTrim {
+                start: *start,
+                end: *end,
+                version: *version,
+            },
         }
     }
 }
@@ -139,6 +181,51 @@ fn apply_element(value: &mut Value, op: &ElementOp<'_>) -> bool {
         }
         (Value::ZSet(z), ElementOp::ZSetRemove { member }) => {
             Arc::make_mut(z).remove(member);
+        }
+        (Value::List(l), op) => return apply_list(l, &op),
+        _ => return false,
+    }
+    true
+}
+
+/// Applies one list change to `list` if it was made to the list's current version (see
+/// [`crate::List`]); a change the list already reflects, or one that does not fit it, is
+/// skipped.
+fn apply_list(list: &mut std::sync::Arc<crate::List>, op: &ElementOp<'_>) -> bool {
+    use std::sync::Arc;
+    let version = match *op {
+        ElementOp::ListPush { version, .. }
+        | ElementOp::ListPop { version, .. }
+        | ElementOp::ListSet { version, .. }
+        | ElementOp::ListInsert { version, .. }
+        | ElementOp::ListRem { version, .. }
+        | ElementOp::ListTrim { version, .. } => version,
+        _ => return false,
+    };
+    if list.version().checked_add(1) != Some(version) {
+        return false;
+    }
+    let len = list.len() as u64;
+    let copy = Bytes::copy_from_slice;
+    match *op {
+        ElementOp::ListPush { end, item, .. } => {
+            Arc::make_mut(list).push(end, copy(item));
+        }
+        ElementOp::ListPop { end, count, .. } => {
+            Arc::make_mut(list).pop(end, usize::try_from(count).unwrap_or(usize::MAX));
+        }
+        ElementOp::ListSet { index, item, .. } if index < len => {
+            Arc::make_mut(list).set(index as usize, copy(item));
+        }
+        ElementOp::ListInsert { index, item, .. } if index <= len => {
+            Arc::make_mut(list).insert(index as usize, copy(item));
+        }
+        ElementOp::ListRem { count, item, .. } => {
+            Arc::make_mut(list).remove_matching(count, item);
+        }
+        ElementOp::ListTrim { start, end, .. } => {
+            let clamp = |i: u64| i.min(len) as usize;
+            Arc::make_mut(list).trim(clamp(start), clamp(end));
         }
         _ => return false,
     }
@@ -875,6 +962,32 @@ impl Shard {
         let found = self.table.find_entry(hash, |item| item.key() == key).ok()?;
         let (item, charge) = unlink(found, ctx.budget);
         Some(Moved { item, charge })
+    }
+
+    /// The type of the live item under `key`.
+    pub fn kind_of(&mut self, key: &[u8], ctx: &Ctx<'_>) -> Option<Kind> {
+        self.live(key, ctx)
+            .map(|item| item.coll().map_or(Kind::Str, Value::kind))
+    }
+
+    /// The element at `end` of the live list under `key` (`LMOVE` looks before it moves);
+    /// `Ok(None)` when the key is missing, WRONGTYPE for another type.
+    pub fn list_end(
+        &mut self,
+        key: &[u8],
+        end: End,
+        ctx: &Ctx<'_>,
+    ) -> Result<Option<Bytes>, StoreError> {
+        let Some(item) = self.live(key, ctx) else {
+            return Ok(None);
+        };
+        let Some(Value::List(list)) = item.coll() else {
+            return Err(StoreError::WrongType);
+        };
+        Ok(match end {
+            End::Left => list.iter().next().cloned(),
+            End::Right => list.iter().next_back().cloned(),
+        })
     }
 
     /// Whether `key` holds a live item.

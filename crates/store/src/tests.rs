@@ -398,6 +398,8 @@ enum Owned {
     PutCollection(Vec<u8>, Kind, Vec<u8>, Option<u64>),
     /// Key, op tag (0..6), element, hash value, score.
     Element(Vec<u8>, u8, Vec<u8>, Vec<u8>, f64),
+    /// Key, list op tag (0..6), end is left, two numbers, element, version.
+    List(Vec<u8>, u8, bool, u64, u64, Vec<u8>, u64),
 }
 
 /// An observer that keeps every mutation, owned.
@@ -424,6 +426,41 @@ impl Observer for Recorder {
                 members,
                 deadline,
             } => Owned::PutCollection(key.to_vec(), kind, members.to_vec(), deadline),
+            Mutation::Element { key, op } if is_list(&op) => {
+                let left = |end: End| end == End::Left;
+                let (tag, l, a, b, item, version) = match op {
+                    ElementOp::ListPush { end, item, version } => {
+                        (0, left(end), 0, 0, item, version)
+                    }
+                    ElementOp::ListPop {
+                        end,
+                        count,
+                        version,
+                    } => (1, left(end), count, 0, &[][..], version),
+                    ElementOp::ListSet {
+                        index,
+                        item,
+                        version,
+                    } => (2, false, index, 0, item, version),
+                    ElementOp::ListInsert {
+                        index,
+                        item,
+                        version,
+                    } => (3, false, index, 0, item, version),
+                    ElementOp::ListRem {
+                        count,
+                        item,
+                        version,
+                    } => (4, false, count as u64, 0, item, version),
+                    ElementOp::ListTrim {
+                        start,
+                        end,
+                        version,
+                    } => (5, false, start, end, &[][..], version),
+                    _ => unreachable!(),
+                };
+                Owned::List(key.to_vec(), tag, l, a, b, item.to_vec(), version)
+            }
             Mutation::Element { key, op } => {
                 let (tag, element, value, score) = match op {
                     ElementOp::HashSet { field, value } => (0, field, value, 0.0),
@@ -432,12 +469,25 @@ impl Observer for Recorder {
                     ElementOp::SetRemove { member } => (3, member, &[][..], 0.0),
                     ElementOp::ZSetAdd { member, score } => (4, member, &[][..], score),
                     ElementOp::ZSetRemove { member } => (5, member, &[][..], 0.0),
+                    _ => unreachable!(),
                 };
                 Owned::Element(key.to_vec(), tag, element.to_vec(), value.to_vec(), score)
             }
         };
         self.0.lock().unwrap().push(owned);
     }
+}
+
+fn is_list(op: &ElementOp<'_>) -> bool {
+    matches!(
+        op,
+        ElementOp::ListPush { .. }
+            | ElementOp::ListPop { .. }
+            | ElementOp::ListSet { .. }
+            | ElementOp::ListInsert { .. }
+            | ElementOp::ListRem { .. }
+            | ElementOp::ListTrim { .. }
+    )
 }
 
 fn replay(recorder: &Recorder, now: u64) -> Store {
@@ -486,6 +536,41 @@ fn replay_into(fresh: &Store, log: &[Owned], now: u64) {
                     _ => ElementOp::ZSetRemove { member: element },
                 },
             },
+            Owned::List(key, tag, left, a, b, item, version) => {
+                let end = if *left { End::Left } else { End::Right };
+                let version = *version;
+                Mutation::Element {
+                    key,
+                    op: match tag {
+                        0 => ElementOp::ListPush { end, item, version },
+                        1 => ElementOp::ListPop {
+                            end,
+                            count: *a,
+                            version,
+                        },
+                        2 => ElementOp::ListSet {
+                            index: *a,
+                            item,
+                            version,
+                        },
+                        3 => ElementOp::ListInsert {
+                            index: *a,
+                            item,
+                            version,
+                        },
+                        4 => ElementOp::ListRem {
+                            count: *a as i64,
+                            item,
+                            version,
+                        },
+                        _ => ElementOp::ListTrim {
+                            start: *a,
+                            end: *b,
+                            version,
+                        },
+                    },
+                }
+            }
         };
         fresh.restore(&m, now);
     }
@@ -548,6 +633,48 @@ fn typed_op(s: &Store, op: u8, key: &[u8], other: &[u8], v: u8, d: Option<u64>, 
             .map(drop),
         10 => s.extend_or_create(key, &value, 1 << 20, now).map(drop),
         11 => s.add_i64(key, -2, now).map(drop),
+        // Lists: few distinct elements, so removals and pivots find matches.
+        12 => s
+            .list_push(key, &[&member, &value], End::Left, true, now)
+            .map(drop),
+        13 => s
+            .list_push(key, &[&member], End::Right, v % 3 != 0, now)
+            .map(drop),
+        14 => s
+            .list_pop(
+                key,
+                if v % 2 == 0 { End::Left } else { End::Right },
+                usize::from(v % 3) + 1,
+                now,
+            )
+            .map(drop),
+        15 => s.list_set(key, i64::from(v % 5) - 2, &value, now).map(drop),
+        16 => s
+            .list_insert(
+                key,
+                if v % 2 == 0 {
+                    Place::Before
+                } else {
+                    Place::After
+                },
+                &member,
+                &value,
+                now,
+            )
+            .map(drop),
+        17 => s
+            .list_remove(key, i64::from(v % 5) - 2, &member, now)
+            .map(drop),
+        18 => s.list_trim(key, i64::from(v % 4) - 1, i64::from(v % 7) - 3, now),
+        19 => s
+            .list_move(
+                key,
+                other,
+                if v % 2 == 0 { End::Left } else { End::Right },
+                if v % 3 == 0 { End::Left } else { End::Right },
+                now,
+            )
+            .map(drop),
         _ => {
             s.remove(key, now);
             Ok(())
@@ -560,7 +687,7 @@ proptest! {
     /// flags, CAS and deadlines): the property the journal relies on.
     #[test]
     fn replaying_observed_mutations_rebuilds_the_store(
-        ops in proptest::collection::vec((0u8..19, 0u8..6, any::<u8>(), proptest::option::of(0u16..3000), 0u16..500), 1..150)
+        ops in proptest::collection::vec((0u8..27, 0u8..6, any::<u8>(), proptest::option::of(0u16..3000), 0u16..500), 1..150)
     ) {
         let recorder = Arc::new(Recorder::default());
         let s = Store::with_observer(Arc::new(Budget::new(u64::MAX)), T0, Some(recorder.clone()));
@@ -593,7 +720,7 @@ proptest! {
     /// already reflects is harmless.)
     #[test]
     fn a_snapshot_plus_an_overlapping_log_rebuilds_the_store(
-        ops in proptest::collection::vec((0u8..13, 0u8..4, any::<u8>(), proptest::option::of(0u16..3000), 0u16..500), 1..120),
+        ops in proptest::collection::vec((0u8..21, 0u8..4, any::<u8>(), proptest::option::of(0u16..3000), 0u16..500), 1..120),
         snap_at in any::<prop::sample::Index>(),
         log_from in any::<prop::sample::Index>(),
     ) {
@@ -918,4 +1045,92 @@ fn one_hash_field_is_read_from_the_encoding_without_building_the_hash() {
         None,
         "cut short"
     );
+}
+
+#[test]
+fn list_operations_follow_redis() {
+    let s = store();
+    assert_eq!(s.list_push(b"l", &[b"a", b"b"], End::Left, true, T0), Ok(2));
+    assert_eq!(s.list_push(b"l", &[b"c"], End::Right, true, T0), Ok(3));
+    assert_eq!(s.list_push(b"none", &[b"c"], End::Right, false, T0), Ok(0));
+    let items = |s: &Store| match s.get(b"l", T0).map(|e| e.value) {
+        Some(Value::List(l)) => l
+            .iter()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .collect::<Vec<_>>(),
+        _ => Vec::new(),
+    };
+    assert_eq!(items(&s), ["b", "a", "c"]);
+    assert_eq!(s.list_set(b"l", -1, b"C", T0), Ok(ListSetOutcome::Set));
+    assert_eq!(
+        s.list_set(b"l", 3, b"x", T0),
+        Ok(ListSetOutcome::OutOfRange)
+    );
+    assert_eq!(s.list_insert(b"l", Place::After, b"b", b"b2", T0), Ok(4));
+    assert_eq!(s.list_insert(b"l", Place::Before, b"zz", b"x", T0), Ok(-1));
+    assert_eq!(items(&s), ["b", "b2", "a", "C"]);
+    assert_eq!(
+        s.list_push(b"l", &[b"a", b"a"], End::Right, true, T0),
+        Ok(6)
+    );
+    assert_eq!(s.list_remove(b"l", -2, b"a", T0), Ok(2));
+    assert_eq!(items(&s), ["b", "b2", "a", "C"]);
+    assert_eq!(s.list_trim(b"l", 1, -2, T0), Ok(()));
+    assert_eq!(items(&s), ["b2", "a"]);
+    assert_eq!(
+        s.list_move(b"l", b"m", End::Left, End::Right, T0),
+        Ok(Some(Bytes::from_static(b"b2")))
+    );
+    assert_eq!(
+        s.list_pop(b"l", End::Right, 5, T0),
+        Ok(Some(vec![Bytes::from_static(b"a")]))
+    );
+    assert!(s.get(b"l", T0).is_none(), "an emptied list is removed");
+    assert_eq!(s.list_pop(b"l", End::Left, 1, T0), Ok(None));
+    s.write(b"str", b"x", redis_set(DeadlineChange::Keep), T0)
+        .unwrap();
+    assert_eq!(
+        s.list_push(b"str", &[b"a"], End::Left, true, T0),
+        Err(StoreError::WrongType)
+    );
+    assert_eq!(
+        s.list_move(b"m", b"str", End::Left, End::Left, T0),
+        Err(StoreError::WrongType)
+    );
+    assert_eq!(
+        s.list_move(b"none", b"str", End::Left, End::Left, T0),
+        Ok(None)
+    );
+    // Per-element charging: the budget follows the list's bytes both ways.
+    let used = s.budget().used();
+    s.list_push(b"m", &[&[0u8; 1000][..]], End::Right, true, T0)
+        .unwrap();
+    assert_eq!(s.budget().used(), used + 1000 + ELEMENT_OVERHEAD);
+    s.list_pop(b"m", End::Right, 1, T0).unwrap();
+    assert_eq!(s.budget().used(), used);
+}
+
+#[test]
+fn a_list_change_replays_only_onto_the_version_it_was_made_to() {
+    let recorder = Arc::new(Recorder::default());
+    let s = Store::with_observer(Arc::new(Budget::new(u64::MAX)), T0, Some(recorder.clone()));
+    s.list_push(b"l", &[b"a"], End::Right, true, T0).unwrap();
+    s.list_push(b"l", &[b"b"], End::Right, true, T0).unwrap();
+    // A snapshot taken now already holds `b`; replaying the push of `b` again must not
+    // duplicate it, and the pop after it must apply.
+    let mut members = Vec::new();
+    s.get(b"l", T0).unwrap().value.encode_members(&mut members);
+    s.list_pop(b"l", End::Left, 1, T0).unwrap();
+    let fresh = store();
+    fresh.restore(
+        &Mutation::PutCollection {
+            key: b"l",
+            kind: Kind::List,
+            members: &members,
+            deadline: None,
+        },
+        T0,
+    );
+    replay_into(&fresh, &recorder.0.lock().unwrap()[1..], T0);
+    assert_eq!(contents(&fresh, T0), contents(&s, T0));
 }

@@ -1,5 +1,4 @@
-//! What a key holds: a string, or one of the small collections sessions use (hash, set,
-//! sorted set).
+//! What a key holds: a string, or one of the collections (hash, set, sorted set, list).
 //!
 //! Collections live behind an [`Arc`], so a read hands out a pointer copy taken under the
 //! shard lock and looks inside after releasing it, and a snapshot costs no copying. A write
@@ -13,9 +12,13 @@
 //! The whole-collection encoding ([`Value::encode_members`], [`Value::decode`]) is what the
 //! journal stores for a collection written as a whole (created, renamed, snapshotted); it is
 //! documented with the record format in `sessiond-journal`.
+//!
+//! A list also carries a *version*, counted up by every change to it, which its journal
+//! records name (see [`List`]): a list change is positional (push, pop, trim), not an
+//! absolute element value, so replay applies it only to the very version it was made to.
 
 use std::cmp::Ordering;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -36,6 +39,8 @@ pub enum Kind {
     Set,
     /// Members ordered by a score.
     ZSet,
+    /// An ordered sequence of byte strings (Redis lists).
+    List,
 }
 
 impl Kind {
@@ -46,6 +51,7 @@ impl Kind {
             Kind::Hash => 1,
             Kind::Set => 2,
             Kind::ZSet => 3,
+            Kind::List => 4,
         }
     }
 
@@ -56,6 +62,7 @@ impl Kind {
             1 => Kind::Hash,
             2 => Kind::Set,
             3 => Kind::ZSet,
+            4 => Kind::List,
             _ => return None,
         })
     }
@@ -72,6 +79,8 @@ pub enum Value {
     Set(Arc<Set>),
     /// A sorted set.
     ZSet(Arc<ZSet>),
+    /// A list.
+    List(Arc<List>),
 }
 
 impl Value {
@@ -82,6 +91,7 @@ impl Value {
             Value::Hash(_) => Kind::Hash,
             Value::Set(_) => Kind::Set,
             Value::ZSet(_) => Kind::ZSet,
+            Value::List(_) => Kind::List,
         }
     }
 
@@ -92,6 +102,7 @@ impl Value {
             Kind::Hash => Value::Hash(Arc::default()),
             Kind::Set => Value::Set(Arc::default()),
             Kind::ZSet => Value::ZSet(Arc::default()),
+            Kind::List => Value::List(Arc::default()),
         }
     }
 
@@ -102,6 +113,7 @@ impl Value {
             Value::Hash(h) => h.bytes,
             Value::Set(s) => s.bytes,
             Value::ZSet(z) => z.bytes,
+            Value::List(l) => l.bytes,
         }
     }
 
@@ -113,12 +125,14 @@ impl Value {
             Value::Hash(h) => h.map.is_empty(),
             Value::Set(s) => s.members.is_empty(),
             Value::ZSet(z) => z.scores.is_empty(),
+            Value::List(l) => l.items.is_empty(),
         }
     }
 
     /// Appends the elements of a collection in the journal's whole-collection encoding
     /// (`u32 LE` lengths before every byte string; a sorted-set element is `f64 LE` bits,
-    /// then the member). A string appends its bytes.
+    /// then the member; a list is its version as an 8-byte string, `u64 LE`, then its
+    /// elements in order). A string appends its bytes.
     pub fn encode_members(&self, out: &mut Vec<u8>) {
         fn put(out: &mut Vec<u8>, bytes: &[u8]) {
             out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
@@ -141,6 +155,12 @@ impl Value {
                 for (score, member) in &z.order {
                     out.extend_from_slice(&score.0.to_bits().to_le_bytes());
                     put(out, member);
+                }
+            }
+            Value::List(l) => {
+                put(out, &l.version.to_le_bytes());
+                for item in &l.items {
+                    put(out, item);
                 }
             }
         }
@@ -189,6 +209,18 @@ impl Value {
                         return None;
                     }
                     z.insert(string(&mut bytes)?, score);
+                }
+            }
+            Value::List(l) => {
+                let l = Arc::make_mut(l);
+                if !bytes.is_empty() {
+                    let version = length_prefixed(&mut bytes)?;
+                    l.version = u64::from_le_bytes(version.try_into().ok()?);
+                }
+                while !bytes.is_empty() {
+                    let item = string(&mut bytes)?;
+                    l.bytes += element_cost(item.len());
+                    l.items.push_back(item);
                 }
             }
         }
@@ -417,5 +449,162 @@ impl ZSet {
         self.order.remove(&(Score(score), member.clone()));
         self.bytes -= 2 * element_cost(member.len());
         Some(member)
+    }
+}
+
+/// Which end of a list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// The head (index 0): `LPUSH`, `LPOP`.
+    Left,
+    /// The tail: `RPUSH`, `RPOP`.
+    Right,
+}
+
+/// A list: byte strings in order, in a ring buffer (O(1) at both ends, O(1) by index).
+///
+/// `version` counts every change the list has undergone since it was created (a list
+/// created whole, by a snapshot or a rename, keeps the version it had). Each journal record
+/// of a list change carries the version the change produced, and replay applies it only to
+/// a list at the version before: a record that a fuzzy snapshot already reflects is skipped,
+/// instead of pushing the same element twice.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct List {
+    items: VecDeque<Bytes>,
+    bytes: u64,
+    version: u64,
+}
+
+impl List {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether the list has no element.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The element at `index` (0 is the head).
+    pub fn get(&self, index: usize) -> Option<&Bytes> {
+        self.items.get(index)
+    }
+
+    /// Every element, head first.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Bytes> + ExactSizeIterator {
+        self.items.iter()
+    }
+
+    /// The elements from `start` to `end` (exclusive), head first.
+    pub fn range(
+        &self,
+        start: usize,
+        end: usize,
+    ) -> impl DoubleEndedIterator<Item = &Bytes> + ExactSizeIterator {
+        self.items.range(start..end)
+    }
+
+    /// The number of changes the list has undergone; see the type's docs.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Counts one change; returns the new version.
+    fn bump(&mut self) -> u64 {
+        self.version += 1;
+        self.version
+    }
+
+    /// Adds `item` at `end`; returns the new version.
+    pub(crate) fn push(&mut self, end: End, item: Bytes) -> u64 {
+        self.bytes += element_cost(item.len());
+        match end {
+            End::Left => self.items.push_front(item),
+            End::Right => self.items.push_back(item),
+        }
+        self.bump()
+    }
+
+    /// Removes up to `count` elements from `end`, in the order they come off; the new
+    /// version is [`List::version`].
+    pub(crate) fn pop(&mut self, end: End, count: usize) -> Vec<Bytes> {
+        let n = count.min(self.items.len());
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let item = match end {
+                End::Left => self.items.pop_front(),
+                End::Right => self.items.pop_back(),
+            };
+            if let Some(item) = item {
+                self.bytes -= element_cost(item.len());
+                out.push(item);
+            }
+        }
+        self.bump();
+        out
+    }
+
+    /// Replaces the element at `index` (which must exist); returns the new version.
+    pub(crate) fn set(&mut self, index: usize, item: Bytes) -> u64 {
+        if let Some(slot) = self.items.get_mut(index) {
+            self.bytes = self.bytes + element_cost(item.len()) - element_cost(slot.len());
+            *slot = item;
+        }
+        self.bump()
+    }
+
+    /// Inserts `item` so that it is at `index` (at most the length); returns the new
+    /// version.
+    pub(crate) fn insert(&mut self, index: usize, item: Bytes) -> u64 {
+        if index <= self.items.len() {
+            self.bytes += element_cost(item.len());
+            self.items.insert(index, item);
+        }
+        self.bump()
+    }
+
+    /// Removes elements equal to `item`: the first `count` from the head when positive,
+    /// the last `-count` when negative, every one when 0 (`LREM`); returns how many. One
+    /// pass whatever the number removed.
+    pub(crate) fn remove_matching(&mut self, count: i64, item: &[u8]) -> usize {
+        let matches = self.items.iter().filter(|e| e[..] == *item).count();
+        let wanted = match count {
+            0 => matches,
+            n => matches.min(usize::try_from(n.unsigned_abs()).unwrap_or(usize::MAX)),
+        };
+        // Matches to keep before removing: from the tail, the first ones stay.
+        let mut skip = if count < 0 { matches - wanted } else { 0 };
+        let mut left = wanted;
+        let mut freed = 0;
+        self.items.retain(|e| {
+            if left == 0 || e[..] != *item {
+                return true;
+            }
+            if skip > 0 {
+                skip -= 1;
+                return true;
+            }
+            left -= 1;
+            freed += element_cost(e.len());
+            false
+        });
+        self.bytes -= freed;
+        self.bump();
+        wanted
+    }
+
+    /// Keeps only the elements from `start` to `end` (exclusive; an empty range empties the
+    /// list); returns the new version.
+    pub(crate) fn trim(&mut self, start: usize, end: usize) -> u64 {
+        let end = end.min(self.items.len());
+        let start = start.min(end);
+        for item in self.items.drain(end..) {
+            self.bytes -= element_cost(item.len());
+        }
+        for item in self.items.drain(..start) {
+            self.bytes -= element_cost(item.len());
+        }
+        self.bump()
     }
 }

@@ -64,6 +64,11 @@ pub(crate) enum Step {
     /// The request needs the script gate exclusively (it runs a script); the protocol kept
     /// it for [`Protocol::handle_exclusive`].
     Exclusive,
+    /// The request blocks (a list pop with nothing to pop): the driver writes what is
+    /// pending, waits for [`Protocol::wait_unblocked`] without holding the script gate,
+    /// reading (and keeping) input meanwhile only to notice a client that leaves, then calls
+    /// [`Protocol::handle_unblocked`].
+    Blocked,
 }
 
 /// One request handled: what comes next, and whether its reply must wait for the journal.
@@ -99,6 +104,17 @@ pub(crate) trait Protocol {
     /// Runs the request that [`Protocol::handle`] kept with [`Step::Exclusive`]. The caller
     /// holds the script gate exclusively.
     fn handle_exclusive(&mut self, _replies: &mut Self::Replies, _now: u64) -> Handled {
+        Handled::at_once(Step::More)
+    }
+
+    /// Completes when the request that answered [`Step::Blocked`] may go on (served, or
+    /// timed out). Cancel-safe: dropped and called again, it goes on waiting where it was.
+    fn wait_unblocked(&mut self) -> impl Future<Output = ()> + Send {
+        std::future::pending()
+    }
+
+    /// Answers the request that blocked, once [`Protocol::wait_unblocked`] completed.
+    fn handle_unblocked(&mut self, _replies: &mut Self::Replies, _now: u64) -> Handled {
         Handled::at_once(Step::More)
     }
 
@@ -224,10 +240,39 @@ pub(crate) async fn serve<S, P>(
                     }
                     handled
                 }
+                Step::Blocked => {
+                    // Whatever the batch answered before the blocking request goes out first.
+                    if std::mem::take(&mut durable) && !shared.acknowledge_writes().await {
+                        return;
+                    }
+                    if flush(&mut stream, &mut replies, timeouts.write, &protocol)
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    loop {
+                        let read = tokio::select! {
+                            biased;
+                            () = protocol.wait_unblocked() => break,
+                            read = read_within(&mut stream, &mut input, None) => read,
+                            _ = &mut stop => return,
+                        };
+                        // A blocked client's input waits (as in Redis), within its limit; a
+                        // client that leaves ends the wait (dropping the protocol withdraws it).
+                        match read {
+                            Ok(0) | Err(_) => return,
+                            Ok(_) if input.len() > protocol.input_limit() => return,
+                            Ok(_) => {}
+                        }
+                    }
+                    now = now_ms();
+                    protocol.handle_unblocked(&mut replies, now)
+                }
                 _ => handled,
             };
             durable |= handled.durable;
-            let more = matches!(handled.step, Step::More);
+            let more = matches!(handled.step, Step::More | Step::Blocked);
             if replies.remaining() >= WRITE_HIGH_WATER || !more {
                 if std::mem::take(&mut durable) && !shared.acknowledge_writes().await {
                     // The journal failed before these writes were persisted: close without
@@ -246,7 +291,7 @@ pub(crate) async fn serve<S, P>(
                 }
             }
             match handled.step {
-                Step::More | Step::Exclusive => continue,
+                Step::More | Step::Exclusive | Step::Blocked => continue,
                 Step::NeedInput => break protocol.close_after_batch(),
                 Step::Close => break true,
             }

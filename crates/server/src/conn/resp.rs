@@ -19,10 +19,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use sessiond_proto_resp::{Decoder, Limits, encode};
+use sessiond_proto_resp::{Decoder, Limits, Reply, encode};
 
 use super::{Handled, KEEP_BUFFER, Protocol, READ_CHUNK, Step, WRITE_HIGH_WATER, guard};
 use crate::exec::Shared;
+use crate::exec::resp::blocking::{Ticket, Wait};
 use crate::exec::resp::{self, Answer, Executed, Flags, Session, Spec};
 use crate::stats::bump;
 
@@ -42,6 +43,17 @@ pub(crate) struct Resp {
     script: Option<(Vec<Bytes>, &'static Spec)>,
     /// What the decoder was last told about authentication (`Decoder::set_authenticated`).
     authenticated: bool,
+    /// The blocked request's registration, while it waits.
+    blocked: Option<Blocked>,
+}
+
+/// A request waiting in a blocking list pop.
+struct Blocked {
+    ticket: Ticket,
+    /// When it gives up; `None`: never.
+    deadline: Option<tokio::time::Instant>,
+    /// Its reply, once it has one, and whether it was served (a write to acknowledge).
+    answer: Option<(Reply, bool)>,
 }
 
 impl Resp {
@@ -63,12 +75,16 @@ impl Resp {
             decoder,
             script: None,
             authenticated,
+            blocked: None,
         }
     }
 }
 
 impl Drop for Resp {
     fn drop(&mut self) {
+        if let Some(blocked) = self.blocked.take() {
+            self.shared.resp.pubsub.blocking.cancel(blocked.ticket.id);
+        }
         resp::multi::unwatch_all(&self.shared, &mut self.session);
         if let Some(mut sub) = self.session.subscriber.take() {
             self.shared
@@ -106,8 +122,20 @@ impl Protocol for Resp {
                         self.script = Some((request.args, spec));
                         return Handled::at_once(Step::Exclusive);
                     }
-                    Ok(spec) => resp::run(&self.shared, session, spec, &request.args, now),
+                    Ok(spec) => {
+                        session.may_block = true;
+                        let executed = resp::run(&self.shared, session, spec, &request.args, now);
+                        session.may_block = false;
+                        if let Some(wait) = session.blocked.take() {
+                            self.block(wait);
+                            return Handled::at_once(Step::Blocked);
+                        }
+                        executed
+                    }
                 };
+                // Clients blocked on the lists this command pushed to get their elements
+                // before its reply goes out.
+                self.shared.resp.pubsub.blocking.serve(&self.shared, now);
                 self.answer(executed, replies)
             }
             Err(error) => {
@@ -125,6 +153,52 @@ impl Protocol for Resp {
             return Handled::at_once(Step::More);
         };
         let executed = resp::run(&self.shared, &mut self.session, spec, &args, now);
+        self.shared.resp.pubsub.blocking.serve(&self.shared, now);
+        self.answer(executed, replies)
+    }
+
+    fn wait_unblocked(&mut self) -> impl Future<Output = ()> + Send {
+        let shared = self.shared.clone();
+        let blocked = self.blocked.as_mut();
+        async move {
+            let Some(blocked) = blocked else { return };
+            if blocked.answer.is_some() {
+                return;
+            }
+            let receiver = &mut blocked.ticket.reply;
+            let served = match blocked.deadline {
+                None => receiver.await.ok(),
+                Some(deadline) => tokio::select! {
+                    reply = &mut *receiver => reply.ok(),
+                    () = tokio::time::sleep_until(deadline) => {
+                        if shared.resp.pubsub.blocking.cancel(blocked.ticket.id) {
+                            None
+                        } else {
+                            // Served meanwhile: the reply is on its way.
+                            receiver.await.ok()
+                        }
+                    }
+                },
+            };
+            blocked.answer = Some(match served {
+                Some(reply) => (reply, true),
+                None => (blocked.ticket.op.timed_out(), false),
+            });
+        }
+    }
+
+    fn handle_unblocked(&mut self, replies: &mut BytesMut, _now: u64) -> Handled {
+        let Some(Blocked {
+            answer: Some((reply, served)),
+            ..
+        }) = self.blocked.take()
+        else {
+            return Handled::at_once(Step::More);
+        };
+        let executed = Executed {
+            answer: Answer::One(reply),
+            wait_for_journal: served,
+        };
         self.answer(executed, replies)
     }
 
@@ -214,6 +288,19 @@ impl Protocol for Resp {
 }
 
 impl Resp {
+    /// Registers a blocking request's wait.
+    fn block(&mut self, wait: Wait) {
+        let deadline = wait
+            .timeout_ms
+            .map(|ms| tokio::time::Instant::now() + Duration::from_millis(ms));
+        let ticket = self.shared.resp.pubsub.blocking.block(wait);
+        self.blocked = Some(Blocked {
+            ticket,
+            deadline,
+            answer: None,
+        });
+    }
+
     /// Encodes what a request produced; the connection closes after `QUIT`.
     fn answer(&mut self, executed: Executed, replies: &mut BytesMut) -> Handled {
         let protocol = self.session.protocol;

@@ -27,6 +27,9 @@
 //!   memcached write and `FLUSHALL`; `EXEC`'s atomicity; redis-cli and phpredis transactions.
 //! - [`durability`]: the journal: a SIGKILL crash harness, torn and corrupt journals,
 //!   deadlines and PHP sessions across restarts, and a full disk.
+//! - [`lists`]: Redis lists with redis-cli; blocking pops woken by pushes from another
+//!   connection, `EXEC`, Lua and `RENAME`, in order; time-outs, `MULTI`, disconnects,
+//!   `CLIENT UNBLOCK`; hostile list requests; lists across `kill -9`, a rewrite and a restart.
 //! - [`memcached_events`]: keyspace notifications set at start (`--notify-keyspace-events`)
 //!   and raised by memcached text, binary and php-memcached writes, across a restart.
 //!
@@ -57,6 +60,7 @@ mod http;
 mod keyspace_events;
 mod lifecycle;
 mod limits;
+mod lists;
 mod memcached_events;
 mod memccapable;
 mod node_redis;

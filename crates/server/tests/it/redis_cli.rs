@@ -21,7 +21,7 @@ use std::time::Duration;
 use sessiond_test_harness::{PASSWORD, RespServer, require_program, run_with_timeout};
 
 /// How one command's output must look.
-enum Expect {
+pub(crate) enum Expect {
     /// Exactly these lines.
     Lines(&'static [&'static str]),
     /// One line `(error) <code> …`.
@@ -101,7 +101,7 @@ fn redis_cli() -> std::path::PathBuf {
 
 /// Runs `script` through one redis-cli process with `flags` and checks every command's
 /// output.
-fn run_script(server: &RespServer, flags: &[&str], script: &[(&str, Expect)]) {
+pub(crate) fn run_script(server: &RespServer, flags: &[&str], script: &[(&str, Expect)]) {
     let mut input = String::new();
     for (n, (command, _)) in script.iter().enumerate() {
         input.push_str(&format!("{command}\nECHO @@{n}\n"));

@@ -20,8 +20,8 @@ use sessiond_proto_resp::Reply;
 
 use super::args::{Args, Handled};
 use super::{
-    Ctx, collections, element_scan, encoding, error, hash_ops, is, key_ops, keys, multi, pubsub,
-    scripting, server, sessions, set_ops, string_ops, strings, zset_ops,
+    Ctx, collections, element_scan, encoding, error, hash_ops, is, key_ops, keys, lists, multi,
+    pubsub, scripting, server, sessions, set_ops, string_ops, strings, zset_ops,
 };
 use crate::exec::auth::Identity;
 
@@ -797,6 +797,205 @@ pub static COMMANDS: &[Spec] = &[
         "sorted-set",
         collections::zrem,
         "Removes one or more members from a sorted set."
+    ),
+    // Lists (`lists`).
+    command!(
+        "lpush",
+        -3,
+        [WRITE, DENYOOM, FAST],
+        ONE,
+        "list",
+        lists::lpush,
+        "Prepends one or more elements to a list. Creates the key if it doesn't exist."
+    ),
+    command!(
+        "rpush",
+        -3,
+        [WRITE, DENYOOM, FAST],
+        ONE,
+        "list",
+        lists::rpush,
+        "Appends one or more elements to a list. Creates the key if it doesn't exist."
+    ),
+    command!(
+        "lpushx",
+        -3,
+        [WRITE, DENYOOM, FAST],
+        ONE,
+        "list",
+        lists::lpushx,
+        "Prepends one or more elements to a list only when the list exists."
+    ),
+    command!(
+        "rpushx",
+        -3,
+        [WRITE, DENYOOM, FAST],
+        ONE,
+        "list",
+        lists::rpushx,
+        "Appends an element to a list only when the list exists."
+    ),
+    command!(
+        "lpop",
+        -2,
+        [WRITE, FAST],
+        ONE,
+        "list",
+        lists::lpop,
+        "Returns the first elements in a list after removing it. Deletes the list if the last element was popped."
+    ),
+    command!(
+        "rpop",
+        -2,
+        [WRITE, FAST],
+        ONE,
+        "list",
+        lists::rpop,
+        "Returns and removes the last elements of a list. Deletes the list if the last element was popped."
+    ),
+    command!(
+        "llen",
+        2,
+        [READONLY, FAST],
+        ONE,
+        "list",
+        lists::llen,
+        "Returns the length of a list."
+    ),
+    command!(
+        "lrange",
+        4,
+        [READONLY],
+        ONE,
+        "list",
+        lists::lrange,
+        "Returns a range of elements from a list."
+    ),
+    command!(
+        "lindex",
+        3,
+        [READONLY],
+        ONE,
+        "list",
+        lists::lindex,
+        "Returns an element from a list by its index."
+    ),
+    command!(
+        "lset",
+        4,
+        [WRITE, DENYOOM],
+        ONE,
+        "list",
+        lists::lset,
+        "Sets the value of an element in a list by its index."
+    ),
+    command!(
+        "linsert",
+        5,
+        [WRITE, DENYOOM],
+        ONE,
+        "list",
+        lists::linsert,
+        "Inserts an element before or after another element in a list."
+    ),
+    command!(
+        "lrem",
+        4,
+        [WRITE],
+        ONE,
+        "list",
+        lists::lrem,
+        "Removes elements from a list. Deletes the list if the last element was removed."
+    ),
+    command!(
+        "ltrim",
+        4,
+        [WRITE],
+        ONE,
+        "list",
+        lists::ltrim,
+        "Removes elements from both ends a list. Deletes the list if all elements were trimmed."
+    ),
+    command!(
+        "lpos",
+        -3,
+        [READONLY],
+        ONE,
+        "list",
+        lists::lpos,
+        "Returns the index of matching elements in a list."
+    ),
+    command!(
+        "lmove",
+        5,
+        [WRITE, DENYOOM],
+        (1, 2, 1),
+        "list",
+        lists::lmove,
+        "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved."
+    ),
+    command!(
+        "rpoplpush",
+        3,
+        [WRITE, DENYOOM],
+        (1, 2, 1),
+        "list",
+        lists::rpoplpush,
+        "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped."
+    ),
+    command!(
+        "lmpop",
+        -4,
+        [WRITE],
+        NO_KEYS,
+        "list",
+        lists::lmpop,
+        "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped."
+    ),
+    command!(
+        "blpop",
+        -3,
+        [WRITE],
+        (1, -2, 1),
+        "list",
+        lists::blpop,
+        "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped."
+    ),
+    command!(
+        "brpop",
+        -3,
+        [WRITE],
+        (1, -2, 1),
+        "list",
+        lists::brpop,
+        "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped."
+    ),
+    command!(
+        "blmove",
+        6,
+        [WRITE, DENYOOM],
+        (1, 2, 1),
+        "list",
+        lists::blmove,
+        "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved."
+    ),
+    command!(
+        "brpoplpush",
+        4,
+        [WRITE, DENYOOM],
+        (1, 2, 1),
+        "list",
+        lists::brpoplpush,
+        "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped."
+    ),
+    command!(
+        "blmpop",
+        -5,
+        [WRITE],
+        NO_KEYS,
+        "list",
+        lists::blmpop,
+        "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped."
     ),
     command!(
         "zcard",

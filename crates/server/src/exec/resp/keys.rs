@@ -19,6 +19,7 @@ pub fn type_name(kind: Kind) -> &'static str {
         Kind::Hash => "hash",
         Kind::Set => "set",
         Kind::ZSet => "zset",
+        Kind::List => "list",
     }
 }
 

@@ -10,7 +10,7 @@
 //! takes the script gate between the two steps.
 //!
 //! One module per command family: [`strings`], [`keys`], [`collections`] (hashes, sets,
-//! sorted sets), [`server`] (connection and administration), [`pubsub`] (channels and
+//! sorted sets), [`lists`] (with the blocked clients' registry in [`blocking`]), [`server`] (connection and administration), [`pubsub`] (channels and
 //! keyspace notifications), [`scripting`] (EVAL and Lua) and [`multi`] (transactions).
 //!
 //! Replies and error texts follow Redis 7.0 byte for byte where clients or people could
@@ -18,6 +18,7 @@
 //! `WRONGTYPE`, `NOAUTH`).
 
 pub mod args;
+pub mod blocking;
 pub mod collections;
 pub mod commands;
 pub mod element_scan;
@@ -25,6 +26,7 @@ pub mod encoding;
 pub mod hash_ops;
 pub mod key_ops;
 pub mod keys;
+pub mod lists;
 pub mod multi;
 pub mod pubsub;
 pub mod sampling;
@@ -172,6 +174,12 @@ pub struct Session {
     pub watching: multi::Watching,
     /// `CLIENT REPLY`: whether replies are sent.
     pub replies: ReplyMode,
+    /// Set by the connection around a command it runs itself (not inside `EXEC` or a
+    /// script): only then may a blocking pop block.
+    pub may_block: bool,
+    /// Left by a blocking pop that found nothing and may block: the connection registers it
+    /// and answers when it ends.
+    pub blocked: Option<blocking::Wait>,
 }
 
 impl Session {
@@ -207,6 +215,8 @@ impl Session {
             tx: None,
             watching: multi::Watching::default(),
             replies: ReplyMode::On,
+            may_block: false,
+            blocked: None,
         }
     }
 

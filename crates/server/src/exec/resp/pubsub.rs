@@ -41,7 +41,7 @@ pub const KEYEVENT: u32 = 1 << 1;
 pub const GENERIC: u32 = 1 << 2;
 /// `$`: string commands.
 pub const STRING: u32 = 1 << 3;
-/// `l`: list commands (none here; accepted for compatibility).
+/// `l`: list commands.
 pub const LIST: u32 = 1 << 4;
 /// `s`: set commands.
 pub const SET: u32 = 1 << 5;
@@ -294,6 +294,8 @@ pub struct PubSub {
     /// The keys connections `WATCH`, told of changes by the same observer and expirer that
     /// publish keyspace events.
     pub watches: super::multi::Watches,
+    /// The clients blocked in list pops, told of pushes by the same observer.
+    pub blocking: super::blocking::Blocking,
 }
 
 impl PubSub {

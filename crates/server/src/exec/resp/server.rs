@@ -275,7 +275,7 @@ fn resp_version(protocol: Protocol) -> u8 {
     if protocol == Protocol::Resp3 { 3 } else { 2 }
 }
 
-/// `CLIENT ID | SETNAME | GETNAME | SETINFO | LIST | INFO | NO-EVICT | NO-TOUCH`.
+/// `CLIENT ID | SETNAME | GETNAME | SETINFO | LIST | INFO | NO-EVICT | NO-TOUCH | UNBLOCK`.
 pub fn client(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     let sub = args.bytes()?;
     let rest = args.rest();
@@ -337,6 +337,9 @@ pub fn client(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
         }
         // Nothing is ever evicted, and no LRU clock exists to leave untouched.
         ("no-evict" | "no-touch", [_]) => Reply::ok(),
+        ("unblock", [id, how @ ..]) if how.len() <= 1 => {
+            super::lists::client_unblock(ctx.shared, id, how.first())?
+        }
         ("info", []) => {
             let subs = session.subscriber.as_ref().map_or(0, |s| s.count());
             Reply::Verbatim {
@@ -454,9 +457,10 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
     }
     if wants("clients") {
         let connected = resp.clients.lock().map(|c| c.len()).unwrap_or(0);
+        let blocked = resp.pubsub.blocking.blocked_clients();
         let _ = write!(
             out,
-            "# Clients\r\nconnected_clients:{connected}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:0\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\npubsub_clients:0\r\nmemcache_connections:{}\r\n\r\n",
+            "# Clients\r\nconnected_clients:{connected}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:{blocked}\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\npubsub_clients:0\r\nmemcache_connections:{}\r\n\r\n",
             shared.config.max_connections,
             shared
                 .stats
@@ -882,6 +886,8 @@ fn config_set(ctx: &Ctx<'_>, pairs: &[Bytes]) -> Handled {
             other if let Some(parsed) = ctx.shared.resp.encoding.parse(other, &pair[1]) => {
                 encodings.push(parsed.map_err(|why| failed(why))?);
             }
+            // Accepted and without effect; see `lists::config_without_effect`.
+            other if super::lists::config_without_effect(other, &pair[1]) => {}
             other if known.contains(&other) => return Err(failed("can't set immutable config")),
             other => {
                 return Err(error(format!(

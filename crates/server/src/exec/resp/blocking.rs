@@ -1,0 +1,373 @@
+//! Clients blocked in `BLPOP`, `BRPOP`, `BLMOVE`, `BRPOPLPUSH` and `BLMPOP`, and their
+//! wake-up.
+//!
+//! A blocking command that finds nothing to pop leaves a [`Wait`] in its session; the
+//! connection registers it here ([`Blocking::block`]) and awaits its [`Ticket`] without
+//! holding any lock or the script gate. The stores' observer tells [`Blocking::touched`] of
+//! every change that can make a list non-empty (a list created, written whole by `RENAME` or
+//! pushed to) on a key somebody waits for, which files the key as *ready*. After each command
+//! (a single one, an `EXEC`, a script), the connection that ran it calls [`Blocking::serve`]
+//! before replying: for every ready key, the clients blocked on it are served in the order
+//! they blocked, each by running its pop (or move) on their behalf, until the list is empty;
+//! the popped element travels to the blocked connection over its ticket's channel. So, as in
+//! Redis, a push's reply goes out only after the clients it woke have their elements, and a
+//! pushed element is never visible to a third client first unless that client's command ran
+//! concurrently with the push. A key that a transaction pushes to and empties again before
+//! `EXEC` ends serves nobody.
+//!
+//! Time-outs are the waiting connection's: at its deadline it withdraws its registration
+//! ([`Blocking::cancel`]); if a server got there first, the element is already on its way.
+//! A disconnect withdraws it the same way.
+//!
+//! Lock order: the registry, then a shard (serving runs store operations), then the signals
+//! (the observer, under a shard lock, files ready keys). Nothing takes them the other way.
+//!
+//! Memory: one registration per blocked connection (at most `--max-connections`), holding
+//! its keys once in the registry (each at most [`MAX_BLOCKING_KEYS`], so a blocked client
+//! pins at most that many keys plus a fixed overhead each) and once in the signals' wanted
+//! set; the ready list holds at most the wanted keys.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use sessiond_proto_resp::Reply;
+use sessiond_store::{End, Kind, StoreError};
+use tokio::sync::oneshot;
+
+use super::pubsub::{GENERIC, LIST};
+use super::store_error;
+use crate::exec::Shared;
+
+/// The most keys one blocking command may wait on. Redis has no such limit; this one keeps
+/// what a blocked client pins in the registry bounded (a key is at most the bulk limit, and
+/// a registration costs about 100 bytes a key on top).
+pub const MAX_BLOCKING_KEYS: usize = 1024;
+
+/// What a blocked client does with the first list that has something for it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BlockOp {
+    /// `BLPOP`/`BRPOP`: one element; the reply is `[key, element]`.
+    Pop(End),
+    /// `BLMPOP`: up to `count` elements; the reply is `[key, [elements…]]`.
+    MultiPop(End, usize),
+    /// `BLMOVE`/`BRPOPLPUSH`: one element moved to `dst`; the reply is the element.
+    Move {
+        /// The destination key.
+        dst: Bytes,
+        /// The source end.
+        from: End,
+        /// The destination end.
+        to: End,
+    },
+}
+
+impl BlockOp {
+    /// The reply to a client whose wait timed out (or was ended by `CLIENT UNBLOCK`): a
+    /// null array, for the moves too (Redis 7.0 answers every timed-out list wait so).
+    pub fn timed_out(&self) -> Reply {
+        Reply::NullArray
+    }
+
+    /// The reply of a blocking command that found nothing where it may not block (inside
+    /// `EXEC` or a script): a null array for the pops, a null bulk for the moves, as their
+    /// non-blocking twins answer.
+    pub fn found_nothing(&self) -> Reply {
+        match self {
+            BlockOp::Pop(_) | BlockOp::MultiPop(..) => Reply::NullArray,
+            BlockOp::Move { .. } => Reply::Null,
+        }
+    }
+}
+
+/// A blocking command that found nothing: what the connection registers.
+#[derive(Debug)]
+pub struct Wait {
+    /// The connection (`CLIENT ID`), for `CLIENT UNBLOCK`.
+    pub client: u64,
+    /// The database selected when it blocked.
+    pub db: usize,
+    /// The keys, in the command's order, without repeats.
+    pub keys: Vec<Bytes>,
+    /// What serving it does.
+    pub op: BlockOp,
+    /// How long to wait, in milliseconds; `None`: forever.
+    pub timeout_ms: Option<u64>,
+}
+
+/// A registered wait, held by its connection.
+#[derive(Debug)]
+pub struct Ticket {
+    /// The registration, for [`Blocking::cancel`].
+    pub id: u64,
+    /// Receives the reply once a server has served the wait.
+    pub reply: oneshot::Receiver<Reply>,
+    /// Its reply on time-out.
+    pub op: BlockOp,
+}
+
+struct Waiter {
+    client: u64,
+    db: usize,
+    keys: Vec<Bytes>,
+    op: BlockOp,
+    reply: oneshot::Sender<Reply>,
+}
+
+#[derive(Default)]
+struct Registry {
+    /// Per (database, key): the waiting registrations, first blocked first.
+    queues: HashMap<(usize, Bytes), VecDeque<u64>>,
+    waiters: HashMap<u64, Waiter>,
+    next_id: u64,
+}
+
+#[derive(Default)]
+struct Signals {
+    /// The keys somebody waits for, with how many registrations wait for each.
+    wanted: HashMap<(usize, Bytes), usize>,
+    /// Wanted keys changed since the last [`Blocking::serve`], in the order they were.
+    ready: Vec<(usize, Bytes)>,
+    ready_set: HashSet<(usize, Bytes)>,
+}
+
+/// The blocked clients of a server; see the module documentation.
+#[derive(Default)]
+pub struct Blocking {
+    registry: Mutex<Registry>,
+    signals: Mutex<Signals>,
+    /// Number of wanted keys: when 0, [`Blocking::touched`] is one atomic load.
+    wanted: AtomicUsize,
+    /// Number of ready keys: when 0, [`Blocking::serve`] is one atomic load.
+    ready: AtomicUsize,
+    /// Blocked clients (`INFO`'s `blocked_clients`).
+    blocked: AtomicUsize,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Blocking {
+    /// How many clients are blocked now.
+    pub fn blocked_clients(&self) -> usize {
+        self.blocked.load(Ordering::Relaxed)
+    }
+
+    /// Registers `wait`; its connection then awaits the ticket.
+    pub fn block(&self, wait: Wait) -> Ticket {
+        let (tx, rx) = oneshot::channel();
+        let mut registry = lock(&self.registry);
+        registry.next_id += 1;
+        let id = registry.next_id;
+        let mut signals = lock(&self.signals);
+        for key in &wait.keys {
+            let slot = (wait.db, key.clone());
+            registry
+                .queues
+                .entry(slot.clone())
+                .or_default()
+                .push_back(id);
+            let count = signals.wanted.entry(slot).or_insert(0);
+            if *count == 0 {
+                self.wanted.fetch_add(1, Ordering::Relaxed);
+            }
+            *count += 1;
+        }
+        drop(signals);
+        registry.waiters.insert(
+            id,
+            Waiter {
+                client: wait.client,
+                db: wait.db,
+                keys: wait.keys,
+                op: wait.op.clone(),
+                reply: tx,
+            },
+        );
+        self.blocked.fetch_add(1, Ordering::Relaxed);
+        Ticket {
+            id,
+            reply: rx,
+            op: wait.op,
+        }
+    }
+
+    /// Withdraws registration `id` (a time-out or a disconnect); `false` when a server
+    /// already took it, in which case its reply has been sent.
+    pub fn cancel(&self, id: u64) -> bool {
+        let mut registry = lock(&self.registry);
+        self.unregister(&mut registry, id).is_some()
+    }
+
+    /// `CLIENT UNBLOCK`: ends the wait of connection `client`, with its time-out reply or
+    /// (`error`) Redis's `-UNBLOCKED` error; `false` if it was not blocked.
+    pub fn unblock(&self, client: u64, error: bool) -> bool {
+        let mut registry = lock(&self.registry);
+        let Some(id) = registry
+            .waiters
+            .iter()
+            .find(|(_, w)| w.client == client)
+            .map(|(id, _)| *id)
+        else {
+            return false;
+        };
+        let Some(waiter) = self.unregister(&mut registry, id) else {
+            return false;
+        };
+        let reply = if error {
+            super::error("UNBLOCKED client unblocked via CLIENT UNBLOCK")
+        } else {
+            waiter.op.timed_out()
+        };
+        let _ = waiter.reply.send(reply);
+        true
+    }
+
+    fn unregister(&self, registry: &mut Registry, id: u64) -> Option<Waiter> {
+        let waiter = registry.waiters.remove(&id)?;
+        let mut signals = lock(&self.signals);
+        for key in &waiter.keys {
+            let slot = (waiter.db, key.clone());
+            if let Some(queue) = registry.queues.get_mut(&slot) {
+                queue.retain(|&other| other != id);
+                if queue.is_empty() {
+                    registry.queues.remove(&slot);
+                }
+            }
+            if let Some(count) = signals.wanted.get_mut(&slot) {
+                *count -= 1;
+                if *count == 0 {
+                    signals.wanted.remove(&slot);
+                    self.wanted.fetch_sub(1, Ordering::Relaxed);
+                }
+            }
+        }
+        self.blocked.fetch_sub(1, Ordering::Relaxed);
+        Some(waiter)
+    }
+
+    /// The observer's call for a change that can make the list under `key` in database
+    /// `db` non-empty: files the key as ready if somebody waits for it. Runs under the
+    /// key's shard lock, so it only takes the signals' lock.
+    pub fn touched(&self, db: usize, key: &[u8]) {
+        if self.wanted.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let mut signals = lock(&self.signals);
+        let slot = (db, Bytes::copy_from_slice(key));
+        if signals.wanted.contains_key(&slot) && signals.ready_set.insert(slot.clone()) {
+            signals.ready.push(slot);
+            self.ready.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Serves the clients blocked on every ready key, first blocked first, as long as each
+    /// key's list has elements (a move that pushes to a key somebody waits for makes that key
+    /// ready in turn). Called by a connection after each command, before its reply.
+    pub fn serve(&self, shared: &Shared, now: u64) {
+        if self.ready.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let mut registry = lock(&self.registry);
+        loop {
+            let ready = {
+                let mut signals = lock(&self.signals);
+                signals.ready_set.clear();
+                self.ready.store(0, Ordering::Relaxed);
+                std::mem::take(&mut signals.ready)
+            };
+            if ready.is_empty() {
+                return;
+            }
+            for slot in ready {
+                while let Some(&id) = registry.queues.get(&slot).and_then(|q| q.front()) {
+                    let Some(waiter) = registry.waiters.get(&id) else {
+                        break;
+                    };
+                    if waiter.reply.is_closed() {
+                        // Its connection is going away and will cancel; serve the next.
+                        self.unregister(&mut registry, id);
+                        continue;
+                    }
+                    let Some(reply) = attempt(shared, waiter, &slot.1, now) else {
+                        break;
+                    };
+                    if let Some(waiter) = self.unregister(&mut registry, id) {
+                        let _ = waiter.reply.send(reply);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Runs `waiter`'s pop (or move) on `key`, if its list has an element: the reply to send
+/// it, or `None` to leave it waiting (the key is empty, or not a list).
+fn attempt(shared: &Shared, waiter: &Waiter, key: &Bytes, now: u64) -> Option<Reply> {
+    let db = waiter.db;
+    let store = &shared.databases[db];
+    let pubsub = &shared.resp.pubsub;
+    let popped = |end: End| {
+        pubsub.notify(db, LIST, pop_event(end), key);
+        if store.peek(key, now).is_none() {
+            pubsub.notify(db, GENERIC, "del", key);
+        }
+    };
+    match &waiter.op {
+        BlockOp::Pop(end) | BlockOp::MultiPop(end, _) => {
+            let count = match waiter.op {
+                BlockOp::MultiPop(_, count) => count,
+                _ => 1,
+            };
+            let items = store.list_pop(key, *end, count, now).ok()??;
+            popped(*end);
+            let key = Reply::Bulk(key.clone());
+            Some(match waiter.op {
+                BlockOp::MultiPop(..) => Reply::Array(vec![
+                    key,
+                    Reply::Array(items.into_iter().map(Reply::Bulk).collect()),
+                ]),
+                _ => Reply::Array(
+                    std::iter::once(key)
+                        .chain(items.into_iter().map(Reply::Bulk))
+                        .collect(),
+                ),
+            })
+        }
+        BlockOp::Move { dst, from, to } => match store.list_move(key, dst, *from, *to, now) {
+            Ok(Some(item)) => {
+                popped(*from);
+                pubsub.notify(db, LIST, push_event(*to), dst);
+                Some(Reply::Bulk(item))
+            }
+            Ok(None) => None,
+            // The source became another type: keep waiting, as Redis does; the destination
+            // is another type: the client gets the error and stops waiting.
+            Err(StoreError::WrongType) => {
+                let source_is_list = store
+                    .peek(key, now)
+                    .is_some_and(|e| e.value.kind() == Kind::List);
+                source_is_list.then(|| store_error(StoreError::WrongType))
+            }
+            Err(other) => Some(store_error(other)),
+        },
+    }
+}
+
+/// The keyspace event of a pop from `end`.
+pub fn pop_event(end: End) -> &'static str {
+    match end {
+        End::Left => "lpop",
+        End::Right => "rpop",
+    }
+}
+
+/// The keyspace event of a push to `end`.
+pub fn push_event(end: End) -> &'static str {
+    match end {
+        End::Left => "lpush",
+        End::Right => "rpush",
+    }
+}
