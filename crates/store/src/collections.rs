@@ -273,6 +273,52 @@ impl Store {
         result.map(Option::flatten)
     }
 
+    /// Removes and returns up to `count` members with the lowest scores (the highest with
+    /// `highest`), in pop order (`ZPOPMIN`/`ZPOPMAX`, and the blocking pops served for a
+    /// waiting client). `Ok(None)` if the key holds nothing.
+    pub fn zset_pop(
+        &self,
+        key: &[u8],
+        count: usize,
+        highest: bool,
+        now: u64,
+    ) -> Result<Option<Vec<(f64, Bytes)>>, StoreError> {
+        self.shard(key, now).elements(
+            key,
+            Kind::ZSet,
+            Missing::Skip,
+            0,
+            &self.ctx(now),
+            |value, ops| {
+                let Value::ZSet(zset) = value else {
+                    return Vec::new();
+                };
+                let picked: Vec<(f64, Bytes)> = if highest {
+                    zset.iter()
+                        .rev()
+                        .take(count)
+                        .map(|(s, m)| (s, m.clone()))
+                        .collect()
+                } else {
+                    zset.iter()
+                        .take(count)
+                        .map(|(s, m)| (s, m.clone()))
+                        .collect()
+                };
+                if picked.is_empty() {
+                    return picked;
+                }
+                let zset = Arc::make_mut(zset);
+                for (_, member) in &picked {
+                    if let Some(member) = zset.remove(member) {
+                        ops.push(Op::ZSetRemove(member));
+                    }
+                }
+                picked
+            },
+        )
+    }
+
     /// Removes sorted-set members; returns how many existed.
     pub fn zset_remove(
         &self,

@@ -18,6 +18,7 @@ use sessiond_proto_resp::{Protocol, Reply};
 use sessiond_store::{DeadlineChange, StoreError, Value, ZAddFlags, ZIncr, ZSet};
 
 use super::args::{Args, Handled};
+use super::blocking::BlockOp;
 use super::pubsub::{GENERIC, ZSET};
 use super::set_ops::{card_limit, numkeys};
 use super::{
@@ -468,19 +469,20 @@ pub fn zremrangebylex(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     remove_range(ctx, args, Kind::Lex, "zremrangebylex")
 }
 
-/// Pops up to `count` members from the low (`max` false) or high end of `key`.
-fn pop(ctx: &Ctx<'_>, key: &[u8], count: usize, max: bool) -> Result<Vec<(f64, Bytes)>, Reply> {
-    let Some(zset) = read_zset(ctx, key)? else {
-        return Ok(Vec::new());
-    };
-    let items: Box<dyn Iterator<Item = (f64, &Bytes)>> = if max {
-        Box::new(zset.iter().rev())
-    } else {
-        Box::new(zset.iter())
-    };
-    let popped: Vec<(f64, Bytes)> = items.take(count).map(|(s, m)| (s, m.clone())).collect();
-    let members: Vec<Bytes> = popped.iter().map(|(_, m)| m.clone()).collect();
-    remove_members(ctx, key, &members, if max { "zpopmax" } else { "zpopmin" })?;
+/// Pops up to `count` members from the low (`max` false) or high end of `key`, in one store
+/// operation, and notifies the pop.
+pub fn pop(ctx: &Ctx<'_>, key: &[u8], count: usize, max: bool) -> Result<Vec<(f64, Bytes)>, Reply> {
+    let popped = ctx
+        .store()
+        .zset_pop(key, count, max, ctx.now)
+        .map_err(store_error)?
+        .unwrap_or_default();
+    if !popped.is_empty() {
+        ctx.notify(ZSET, if max { "zpopmax" } else { "zpopmin" }, key);
+        if ctx.store().get(key, ctx.now).is_none() {
+            ctx.notify(GENERIC, "del", key);
+        }
+    }
     Ok(popped)
 }
 
@@ -527,8 +529,8 @@ pub fn zmpop(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     mpop(ctx, keys, args)
 }
 
-/// `ZMPOP`'s work after the keys: `MIN|MAX [COUNT count]`.
-fn mpop(ctx: &Ctx<'_>, keys: &[Bytes], args: &mut Args<'_>) -> Handled {
+/// `ZMPOP`'s options after the keys: `MIN|MAX [COUNT count]`.
+fn mpop_options(args: &mut Args<'_>) -> Result<(bool, usize), Reply> {
     let max = if args.keyword("min") {
         false
     } else if args.keyword("max") {
@@ -549,16 +551,17 @@ fn mpop(ctx: &Ctx<'_>, keys: &[Bytes], args: &mut Args<'_>) -> Handled {
             return Err(syntax_error());
         }
     }
+    Ok((max, count))
+}
+
+/// `ZMPOP`'s work after the keys.
+fn mpop(ctx: &Ctx<'_>, keys: &[Bytes], args: &mut Args<'_>) -> Handled {
+    let (max, count) = mpop_options(args)?;
     for key in keys {
         let popped = pop(ctx, key, count, max)?;
-        if popped.is_empty() {
-            continue;
+        if !popped.is_empty() {
+            return Ok(popped_reply(key, popped, true).into());
         }
-        let pairs = popped
-            .into_iter()
-            .map(|(s, m)| Reply::Array(vec![Reply::Bulk(m), Reply::Double(s)]))
-            .collect();
-        return Ok(Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Array(pairs)]).into());
     }
     Ok(Reply::NullArray.into())
 }
@@ -829,36 +832,49 @@ pub fn zintercard(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     Ok(Reply::Integer(count as i64).into())
 }
 
-/// A blocking command's timeout in seconds (a float; 0 waits forever), as Redis checks it.
-fn timeout(arg: &[u8]) -> Result<f64, Reply> {
-    let seconds = parse_float(arg)
-        .filter(|s| s.is_finite())
-        .ok_or_else(|| error("ERR timeout is not a float or out of range"))?;
-    if seconds < 0.0 {
-        return Err(error("ERR timeout is negative"));
+/// The reply of a blocking pop that got `popped` from `key`: `[key, member, score]`
+/// (`BZPOPMIN`/`BZPOPMAX`), or `[key, [[member, score], …]]` (`BZMPOP`).
+pub fn popped_reply(key: &Bytes, popped: Vec<(f64, Bytes)>, multi: bool) -> Reply {
+    if multi {
+        let pairs = popped
+            .into_iter()
+            .map(|(s, m)| Reply::Array(vec![Reply::Bulk(m), Reply::Double(s)]))
+            .collect();
+        return Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Array(pairs)]);
     }
-    Ok(seconds)
+    let mut out = vec![Reply::Bulk(key.clone())];
+    for (score, member) in popped {
+        out.push(Reply::Bulk(member));
+        out.push(Reply::Double(score));
+    }
+    Reply::Array(out)
 }
 
 /// `BZPOPMIN`/`BZPOPMAX key [key …] timeout`: `[key, member, score]` from the first
-/// non-empty set. Only the non-blocking half: with every set empty the answer is the
-/// timed-out null at once, which is what Redis answers inside `MULTI` or a script (the
-/// wait itself belongs with the lists' blocking pops; see docs/redis.md).
+/// non-empty set, or the wait (the lists' blocking registry; a zset created or added to
+/// wakes it), or null inside `MULTI` and scripts.
 fn bzpop(ctx: &mut Ctx<'_>, args: &mut Args<'_>, max: bool) -> Handled {
     let all = args.rest();
-    let (keys, seconds) = all.split_at(all.len() - 1);
-    timeout(&seconds[0])?;
+    let (timeout, keys) = all.split_last().ok_or_else(syntax_error)?;
+    let timeout_ms = super::lists::timeout_arg(timeout)?;
+    super::lists::too_many_keys(keys.len())?;
     for key in keys {
-        if let Some((score, member)) = pop(ctx, key, 1, max)?.into_iter().next() {
-            return Ok(Reply::Array(vec![
-                Reply::Bulk(key.clone()),
-                Reply::Bulk(member),
-                Reply::Double(score),
-            ])
-            .into());
+        let popped = pop(ctx, key, 1, max)?;
+        if !popped.is_empty() {
+            return Ok(popped_reply(key, popped, false).into());
         }
     }
-    Ok(Reply::NullArray.into())
+    let keys: Vec<&Bytes> = keys.iter().collect();
+    super::lists::block(
+        ctx,
+        &keys,
+        BlockOp::ZPop {
+            max,
+            count: 1,
+            multi: false,
+        },
+        timeout_ms,
+    )
 }
 
 /// `BZPOPMIN key [key …] timeout` (see [`bzpop`]).
@@ -871,10 +887,27 @@ pub fn bzpopmax(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     bzpop(ctx, args, true)
 }
 
-/// `BZMPOP timeout numkeys key [key …] MIN|MAX [COUNT count]` (the non-blocking half, as
-/// [`bzpop`]).
+/// `BZMPOP timeout numkeys key [key …] MIN|MAX [COUNT count]`: as `ZMPOP`, or the wait.
 pub fn bzmpop(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
-    timeout(args.bytes()?)?;
+    let timeout_ms = super::lists::timeout_arg(args.bytes()?)?;
     let keys = numkeys(args)?;
-    mpop(ctx, keys, args)
+    super::lists::too_many_keys(keys.len())?;
+    let (max, count) = mpop_options(args)?;
+    for key in keys {
+        let popped = pop(ctx, key, count, max)?;
+        if !popped.is_empty() {
+            return Ok(popped_reply(key, popped, true).into());
+        }
+    }
+    let keys: Vec<&Bytes> = keys.iter().collect();
+    super::lists::block(
+        ctx,
+        &keys,
+        BlockOp::ZPop {
+            max,
+            count,
+            multi: true,
+        },
+        timeout_ms,
+    )
 }
