@@ -21,7 +21,7 @@ use sessiond_proto_resp::Reply;
 use super::args::{Args, Handled};
 use super::{
     Ctx, collections, element_scan, encoding, error, hash_ops, is, key_ops, keys, lists, multi,
-    pubsub, scripting, server, sessions, set_ops, string_ops, strings, zset_ops,
+    pubsub, scripting, server, sessions, set_ops, sort, string_ops, strings, zset_ops,
 };
 use crate::exec::auth::Identity;
 
@@ -1133,6 +1133,24 @@ pub static COMMANDS: &[Spec] = &[
         "generic",
         key_ops::restore,
         "Creates a key from the serialized representation of a value."
+    ),
+    command!(
+        "sort",
+        -2,
+        [WRITE, DENYOOM, EXCLUSIVE],
+        ONE,
+        "generic",
+        sort::sort,
+        "Sorts the elements in a list, a set, or a sorted set, optionally storing the result."
+    ),
+    command!(
+        "sort_ro",
+        -2,
+        [READONLY, EXCLUSIVE],
+        ONE,
+        "generic",
+        sort::sort_ro,
+        "Returns the sorted elements of a list, a set, or a sorted set."
     ),
     command!(
         "copy",

@@ -765,11 +765,14 @@ fn hostile_sizes_are_refused() {
         {limit}
         > HSET h f v
         < :1
-        > HRANDFIELD h -9223372036854775807 WITHVALUES
+        > HRANDFIELD h -100000000 WITHVALUES
         {limit}
         > ZADD z 1 m
         < :1
+        > ZRANDMEMBER z -100000000 WITHSCORES
+        {limit}
         > ZRANDMEMBER z -9223372036854775807 WITHSCORES
+        < -ERR value is out of range
         {limit}
         > SPOP s 9223372036854775807
         < *1

@@ -107,6 +107,10 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
             "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
         ));
     }
+    // Redis refuses a count whose pairs would overflow its reply length.
+    if with_values && count < -(i64::MAX / 2) {
+        return Err(error("ERR value is out of range"));
+    }
     let Some(hash) = hash.filter(|h| !h.is_empty()) else {
         return Ok(Reply::Array(Vec::new()).into());
     };

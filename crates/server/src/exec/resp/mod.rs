@@ -34,6 +34,7 @@ pub mod scripting;
 pub mod server;
 pub mod sessions;
 pub mod set_ops;
+pub mod sort;
 pub mod string_ops;
 pub mod strings;
 pub mod zset_ops;

@@ -597,6 +597,10 @@ pub fn zrandmember(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
             "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
         ));
     }
+    // Redis refuses a count whose pairs would overflow its reply length.
+    if withscores && count < -(i64::MAX / 2) {
+        return Err(error("ERR value is out of range"));
+    }
     let Some(zset) = zset else {
         return Ok(Reply::Array(Vec::new()).into());
     };
