@@ -98,8 +98,12 @@ stop_server() {
 run_unit() {
   local kind="$1" unit="$2" log
   log="$work/$kind-${unit//\//_}.log"
+  # The harness listens for its test client on a port near --baseport; a random base keeps
+  # two runs of this script (or another runtest) from colliding.
+  local baseport=$((20000 + RANDOM % 20000))
   (cd "$checkout" && timeout 1200 ./runtest --host 127.0.0.1 --port "$port" --singledb \
-    --ignore-encoding --ignore-digest --tags "$tags" --single "$unit" --clients 1) \
+    --ignore-encoding --ignore-digest --tags "$tags" --single "$unit" --clients 1 \
+    --baseport "$baseport") \
     2>&1 | sed 's/\x1b\[[0-9;]*m//g' >"$log" || true
   local passes aborted=no
   passes=$(grep -c '^\[ok\]:' "$log" || true)
