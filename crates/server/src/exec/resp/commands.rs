@@ -1497,7 +1497,7 @@ pub static COMMANDS: &[Spec] = &[
     command!(
         "zpopmin",
         -2,
-        [WRITE, FAST, EXCLUSIVE],
+        [WRITE, FAST],
         ONE,
         "sorted-set",
         zset_ops::zpopmin,
@@ -1506,7 +1506,7 @@ pub static COMMANDS: &[Spec] = &[
     command!(
         "zpopmax",
         -2,
-        [WRITE, FAST, EXCLUSIVE],
+        [WRITE, FAST],
         ONE,
         "sorted-set",
         zset_ops::zpopmax,
@@ -1515,7 +1515,7 @@ pub static COMMANDS: &[Spec] = &[
     command!(
         "zmpop",
         -4,
-        [WRITE, EXCLUSIVE],
+        [WRITE],
         NO_KEYS,
         "sorted-set",
         zset_ops::zmpop,
@@ -1596,7 +1596,7 @@ pub static COMMANDS: &[Spec] = &[
     command!(
         "bzpopmin",
         -3,
-        [WRITE, FAST, EXCLUSIVE],
+        [WRITE, FAST],
         (1, -2, 1),
         "sorted-set",
         zset_ops::bzpopmin,
@@ -1605,7 +1605,7 @@ pub static COMMANDS: &[Spec] = &[
     command!(
         "bzpopmax",
         -3,
-        [WRITE, FAST, EXCLUSIVE],
+        [WRITE, FAST],
         (1, -2, 1),
         "sorted-set",
         zset_ops::bzpopmax,
@@ -1614,7 +1614,7 @@ pub static COMMANDS: &[Spec] = &[
     command!(
         "bzmpop",
         -5,
-        [WRITE, EXCLUSIVE],
+        [WRITE],
         NO_KEYS,
         "sorted-set",
         zset_ops::bzmpop,
