@@ -157,8 +157,9 @@ impl EncodingSettings {
                     "skiplist"
                 }
             }
-            #[allow(unreachable_patterns)]
-            _ => "listpack",
+            // Redis 7.0 keeps every list as a quicklist (7.2 brought listpacks for small
+            // ones).
+            Value::List(_) => "quicklist",
         }
     }
 }
