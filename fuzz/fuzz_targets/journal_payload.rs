@@ -7,14 +7,16 @@
 //! exactly the input bytes (the format has one encoding per record, so the round trip is
 //! byte for byte), and framed it decodes to an equal record; the same record written in the
 //! current format (V2, what a recovered V1 journal's records become) reads back equal; a
-//! collection's members always rebuild a collection in the store.
+//! collection's members always rebuild a collection in the store (a list's only with its
+//! leading version, which a list's last part lacks). List records are V2 only, so the V1
+//! branch never yields one.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use sessiond_journal::Version;
 use sessiond_journal::record::{decode, decode_payload, encode, encode_frame, encode_payload};
-use sessiond_store::{Mutation, Value};
+use sessiond_store::{Kind, Mutation, Value};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, payload)) = data.split_first() else {
@@ -46,8 +48,13 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!((decoded, len), (record, current.len()));
 
     if let Mutation::PutCollection { kind, members, .. } = record.mutation {
+        // A list's first string is its 8-byte version, which the record decoder cannot
+        // require: the last part of a list written in parts is an ordinary record without
+        // one. Replay skips a whole list that lacks it.
+        let list_without_version = kind == Kind::List
+            && members.get(..4).is_some_and(|len| len != 8u32.to_le_bytes());
         assert!(
-            Value::decode(kind, members).is_some(),
+            Value::decode(kind, members).is_some() || list_without_version,
             "the store rebuilds every collection the decoder accepts"
         );
     }

@@ -1019,6 +1019,47 @@ mod tests {
     }
 
     #[test]
+    fn a_large_list_is_written_in_parts_that_assemble_to_the_same_list() {
+        // Three parts' worth of elements; the version leads the first part only.
+        let element = vec![7u8; 1 << 20];
+        let mut members = Vec::new();
+        members.extend_from_slice(&8u32.to_le_bytes());
+        members.extend_from_slice(&42u64.to_le_bytes());
+        for _ in 0..20 {
+            members.extend_from_slice(&(element.len() as u32).to_le_bytes());
+            members.extend_from_slice(&element);
+        }
+        let whole = Value::decode(Kind::List, &members).expect("a list encoding");
+        let record = Record::new(
+            0,
+            Mutation::PutCollection {
+                key: b"l",
+                kind: Kind::List,
+                members: &members,
+                deadline: None,
+            },
+        );
+        let mut out = Vec::new();
+        encode(&record, &mut out).unwrap();
+        let records = frames(Version::V2, &out);
+        assert!(records.len() >= 3, "{} parts", records.len());
+        let mut assembled = None;
+        let mut assembler = crate::assemble::Assembler::new();
+        for part in records {
+            assembler.push(part, |_, m| {
+                if let Mutation::PutCollection { kind, members, .. } = m {
+                    assembled = Value::decode(*kind, members);
+                }
+            });
+        }
+        let Some(Value::List(list)) = assembled else {
+            panic!("the parts did not assemble to a list");
+        };
+        assert_eq!((list.version(), list.len()), (42, 20));
+        assert_eq!(Some(Value::List(list)), Some(whole));
+    }
+
+    #[test]
     fn list_records_round_trip_in_v2_and_are_refused_in_v1() {
         let item = &b"element"[..];
         let mut whole = Vec::new();

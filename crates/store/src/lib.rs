@@ -58,11 +58,12 @@
 //!
 //! # Types
 //! A key holds a [`Value`]: a string (all memcached knows; memcached commands treat any
-//! other type as a miss, and a plain `set` overwrites it) or a hash, set or sorted set for
-//! RESP. Typed operations answer [`StoreError::WrongType`] when they meet another type.
-//! Element changes to a collection are journaled as element records ([`ElementOp`]), each
-//! absolute and idempotent; a collection written as a whole (created, renamed) as one
-//! [`Mutation::PutCollection`].
+//! other type as a miss, and a plain `set` overwrites it) or a hash, set, sorted set or
+//! list for RESP. Typed operations answer [`StoreError::WrongType`] when they meet another
+//! type. Element changes to a collection are journaled as element records ([`ElementOp`]),
+//! each absolute and idempotent (a list's are positional, and made idempotent by the list
+//! version they name, see [`List`]); a collection written as a whole (created, renamed) as
+//! one [`Mutation::PutCollection`].
 //!
 //! # Operations
 //! One verb per act. Where memcached and Redis disagree about an act, the name says how:
@@ -79,7 +80,7 @@
 //! | add to a counter | [`Store::add_i64`] (signed, checked) | [`Store::add_u64`] (wraps up, stops at 0 down) |
 //!
 //! The operations on keys and strings are in `keyspace.rs`, those on hashes, sets and
-//! sorted sets in `collections.rs`, their argument and answer types in `types.rs`, and the
+//! sorted sets in `collections.rs`, those on lists in `lists.rs`, their argument and answer types in `types.rs`, and the
 //! journal's contract ([`Mutation`], [`Observer`]) in `mutation.rs`. This file holds the
 //! [`Store`] itself and what acts on the whole of it: flush, replay, expiry, counters.
 

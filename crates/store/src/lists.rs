@@ -153,8 +153,8 @@ impl Store {
     }
 
     /// Inserts `item` before or after the first element equal to `pivot`; returns the new
-    /// length, `Some(-1)`… as Redis counts: `-1` when the pivot is not there, `0` when the
-    /// key is missing.
+    /// length, `-1` when the pivot is not there, `0` when the key is missing (as `LINSERT`
+    /// answers).
     pub fn list_insert(
         &self,
         key: &[u8],
@@ -243,6 +243,56 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces whatever `key` holds by a new list of `items` (`SORT … STORE`); no items
+    /// removes the key. Returns the new length. Refused whole for memory before the old
+    /// value goes.
+    pub fn list_replace(&self, key: &[u8], items: &[Bytes], now: u64) -> Result<usize, StoreError> {
+        let mut shard = self.shard(key, now);
+        let ctx = self.ctx(now);
+        let reserve: u64 =
+            items.iter().map(|i| cost(i)).sum::<u64>() + key.len() as u64 + crate::ITEM_OVERHEAD;
+        drop(ctx.budget.charge(0, reserve)?);
+        shard.take(key, crate::shard::Accept::Any, &ctx)?;
+        if items.is_empty() {
+            return Ok(0);
+        }
+        let result = shard.elements(
+            key,
+            Kind::List,
+            Missing::Create,
+            reserve,
+            &ctx,
+            |value, ops| {
+                let Value::List(list) = value else { return 0 };
+                let list = Arc::make_mut(list);
+                for item in items {
+                    let version = list.push(End::Right, item.clone());
+                    ops.push(Op::ListPush(End::Right, item.clone(), version));
+                }
+                list.len()
+            },
+        );
+        result.map(|n| n.unwrap_or(0))
+    }
+
+    /// Puts the whole collection `value` under `key` with `deadline` (`RESTORE` of a hash,
+    /// set, sorted set or list; a string goes through [`Store::write`]): `Ok(false)` when
+    /// the key exists and `replace` is not set. Charged to the budget before it applies.
+    pub fn put_collection(
+        &self,
+        key: &[u8],
+        value: Value,
+        deadline: Option<u64>,
+        replace: bool,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        if value.kind() == Kind::Str || value.is_empty_collection() {
+            return Err(StoreError::WrongType);
+        }
+        self.shard(key, now)
+            .put_whole(key, value, deadline, replace, &self.ctx(now))
+    }
+
     /// Moves the element at `from` of the list under `src` to `to` of the list under `dst`
     /// (created if missing): `LMOVE`. `Ok(None)` when `src` is missing; WRONGTYPE when
     /// either key holds another type (the source is checked first, as Redis does).
@@ -293,7 +343,7 @@ impl Store {
 /// `None`: the same shard).
 fn move_between(
     src_shard: &mut Shard,
-    mut dst_shard: Option<&mut Shard>,
+    dst_shard: Option<&mut Shard>,
     src: &[u8],
     dst: &[u8],
     from: End,
@@ -304,7 +354,7 @@ fn move_between(
         return Ok(None);
     };
     {
-        let dst_shard: &mut Shard = match dst_shard.as_deref_mut() {
+        let dst_shard: &mut Shard = match dst_shard {
             Some(shard) => shard,
             None => &mut *src_shard,
         };

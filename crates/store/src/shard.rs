@@ -990,6 +990,39 @@ impl Shard {
         })
     }
 
+    /// Puts a whole collection under `key` with `deadline` (`RESTORE`): refused with `false`
+    /// if the key holds something and `replace` is not set; charged before it applies;
+    /// reported whole.
+    pub fn put_whole(
+        &mut self,
+        key: &[u8],
+        value: Value,
+        deadline: Option<u64>,
+        replace: bool,
+        ctx: &Ctx<'_>,
+    ) -> Result<bool, StoreError> {
+        let old = match self.live(key, ctx) {
+            Some(_) if !replace => return Ok(false),
+            Some(item) => item.charge(),
+            None => 0,
+        };
+        self.check_not_revoked(key, ctx)?;
+        let kind = value.kind();
+        let mut members = Vec::new();
+        value.encode_members(&mut members);
+        let item = Item::new_coll(key, value, ctx.new_cas());
+        let charge = ctx.budget.charge(old, item.charge())?;
+        self.put(key, item, deadline);
+        charge.commit();
+        ctx.applied(Mutation::PutCollection {
+            key,
+            kind,
+            members: &members,
+            deadline,
+        });
+        Ok(true)
+    }
+
     /// Whether `key` holds a live item.
     pub fn contains(&mut self, key: &[u8], ctx: &Ctx<'_>) -> bool {
         self.live(key, ctx).is_some()

@@ -638,12 +638,16 @@ fn typed_op(s: &Store, op: u8, key: &[u8], other: &[u8], v: u8, d: Option<u64>, 
             .list_push(key, &[&member, &value], End::Left, true, now)
             .map(drop),
         13 => s
-            .list_push(key, &[&member], End::Right, v % 3 != 0, now)
+            .list_push(key, &[&member], End::Right, !v.is_multiple_of(3), now)
             .map(drop),
         14 => s
             .list_pop(
                 key,
-                if v % 2 == 0 { End::Left } else { End::Right },
+                if v.is_multiple_of(2) {
+                    End::Left
+                } else {
+                    End::Right
+                },
                 usize::from(v % 3) + 1,
                 now,
             )
@@ -652,7 +656,7 @@ fn typed_op(s: &Store, op: u8, key: &[u8], other: &[u8], v: u8, d: Option<u64>, 
         16 => s
             .list_insert(
                 key,
-                if v % 2 == 0 {
+                if v.is_multiple_of(2) {
                     Place::Before
                 } else {
                     Place::After
@@ -670,8 +674,16 @@ fn typed_op(s: &Store, op: u8, key: &[u8], other: &[u8], v: u8, d: Option<u64>, 
             .list_move(
                 key,
                 other,
-                if v % 2 == 0 { End::Left } else { End::Right },
-                if v % 3 == 0 { End::Left } else { End::Right },
+                if v.is_multiple_of(2) {
+                    End::Left
+                } else {
+                    End::Right
+                },
+                if v.is_multiple_of(3) {
+                    End::Left
+                } else {
+                    End::Right
+                },
                 now,
             )
             .map(drop),

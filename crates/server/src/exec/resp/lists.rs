@@ -546,6 +546,16 @@ pub fn blmpop(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     block(ctx, &keys, BlockOp::MultiPop(end, count), timeout_ms)
 }
 
+/// What `CONFIG GET` shows for the list parameters [`config_without_effect`] accepts:
+/// Redis 7.0's defaults, whatever was set.
+pub fn config_values() -> [(&'static str, String); 3] {
+    [
+        ("list-max-ziplist-size", "-2".into()),
+        ("list-max-listpack-size", "-2".into()),
+        ("list-compress-depth", "0".into()),
+    ]
+}
+
 /// Whether `CONFIG SET name value` is one that Redis clients and Redis's own tests send for
 /// lists and that is accepted here with no effect: the list encoding parameters
 /// (`list-max-ziplist-size`, `list-max-listpack-size`, `list-compress-depth`; a list here

@@ -10,7 +10,7 @@
 //! takes the script gate between the two steps.
 //!
 //! One module per command family: [`strings`], [`keys`], [`collections`] (hashes, sets,
-//! sorted sets), [`lists`] (with the blocked clients' registry in [`blocking`]), [`server`] (connection and administration), [`pubsub`] (channels and
+//! sorted sets), [`lists`] (with the blocked clients' registry in [`blocking`]), [`sort`], [`dump`] (`DUMP`/`RESTORE`), [`server`] (connection and administration), [`pubsub`] (channels and
 //! keyspace notifications), [`scripting`] (EVAL and Lua) and [`multi`] (transactions).
 //!
 //! Replies and error texts follow Redis 7.0 byte for byte where clients or people could
@@ -21,6 +21,7 @@ pub mod args;
 pub mod blocking;
 pub mod collections;
 pub mod commands;
+pub mod dump;
 pub mod element_scan;
 pub mod encoding;
 pub mod hash_ops;

@@ -733,7 +733,7 @@ pub fn command(_: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
 fn config_values(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
     let shared = ctx.shared;
     let limit = shared.store.budget().limit();
-    let mut values = vec![
+    vec![
         (
             "notify-keyspace-events",
             flags_text(shared.resp.pubsub.flags()),
@@ -797,9 +797,11 @@ fn config_values(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
             shared.config.script_time_limit.as_millis().to_string(),
         ),
         ("dir", shared.config.data_dir.display().to_string()),
-    ];
-    values.extend(shared.resp.encoding.values());
-    values
+    ]
+    .into_iter()
+    .chain(super::lists::config_values())
+    .chain(shared.resp.encoding.values())
+    .collect()
 }
 
 /// Parses a memory size as Redis's `memtoull` does: digits with an optional `k`, `kb`,

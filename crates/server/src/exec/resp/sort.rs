@@ -1,156 +1,232 @@
-//! `SORT` and `SORT_RO`: the elements of a list, set or sorted set, ordered numerically or
-//! (`ALPHA`) as bytes, optionally by other keys' values (`BY pattern`, with `->field` for a
-//! hash field; a pattern without `*` skips sorting), limited, mapped through `GET patterns`
-//! (`#` is the element), and returned or stored as a list (`STORE`).
+//! `SORT` and `SORT_RO`: the elements of a list, set or sorted set, sorted numerically or
+//! (`ALPHA`) by bytes, optionally by weights read from other keys (`BY`), with `LIMIT`,
+//! values read from other keys (`GET`), and `STORE` into a list.
 //!
-//! `SORT` runs holding the script gate exclusively (its row says `EXCLUSIVE`): it reads
-//! other keys for `BY` and `GET` and may replace the destination, and no client sees a
-//! halfway state. The reply is measured against the output limit before it is built; a
-//! stored result is charged to the memory budget like any list.
+//! As in Redis, a `BY` pattern without `*` skips sorting, a pattern `key*->field` reads a hash
+//! field, `GET #` is the element itself, and a set sorted without sorting into `STORE` is
+//! sorted alphabetically anyway so the stored order is deterministic. `ALPHA` compares bytes
+//! (Redis's order under the C locale). The reply is measured against the output limit
+//! before it is built; every key it reads is in the selected database.
 
 use std::cmp::Ordering;
 
 use bytes::Bytes;
 use sessiond_proto_resp::Reply;
-use sessiond_store::{End, StoreError, Value};
+use sessiond_store::{StoreError, Value};
 
 use super::args::{Args, Handled};
 use super::pubsub::{GENERIC, LIST};
-use super::{Ctx, OutputBudget, error, parse_float, store_error, syntax_error};
+use super::{
+    Ctx, OutputBudget, error, is, not_integer, parse_float, parse_int, store_error, syntax_error,
+};
 
-/// The value a `BY`/`GET` pattern names for `element`: the string under the key the pattern
-/// makes (its first `*` replaced by the element), or the hash field after `->`.
+/// The value `pattern` names for `element`: `*` replaced by the element, then the string at
+/// that key, or the hash field after `->`. `None` when the pattern has no `*`, or the key is
+/// missing or of another type.
 fn lookup(ctx: &Ctx<'_>, pattern: &[u8], element: &[u8]) -> Option<Bytes> {
-    if pattern == b"#" {
-        return Some(Bytes::copy_from_slice(element));
-    }
     let star = pattern.iter().position(|&b| b == b'*')?;
-    let arrow = pattern
+    let arrow = pattern[star + 1..]
         .windows(2)
-        .rposition(|w| w == b"->")
-        .filter(|&at| at > star && at + 2 < pattern.len());
-    let key_pattern = arrow.map_or(pattern, |at| &pattern[..at]);
-    let key = [&key_pattern[..star], element, &key_pattern[star + 1..]].concat();
+        .position(|w| w == b"->")
+        .map(|i| star + 1 + i)
+        .filter(|&i| i + 2 < pattern.len());
+    let key_pattern = arrow.map_or(pattern, |i| &pattern[..i]);
+    let mut key = Vec::with_capacity(key_pattern.len() + element.len());
+    key.extend_from_slice(&key_pattern[..star]);
+    key.extend_from_slice(element);
+    key.extend_from_slice(&key_pattern[star + 1..]);
     let value = ctx.store().get(&key, ctx.now)?.value;
-    match (arrow, value) {
-        (None, Value::Str(s)) => Some(s),
-        (Some(at), Value::Hash(h)) => h.get(&pattern[at + 2..]).cloned(),
+    match (value, arrow) {
+        (Value::Str(s), None) => Some(s),
+        (Value::Hash(h), Some(i)) => h.get(&pattern[i + 2..]).cloned(),
         _ => None,
     }
 }
 
-fn sort_generic(ctx: &mut Ctx<'_>, args: &mut Args<'_>, read_only: bool) -> Handled {
-    let key = args.bytes()?;
-    let (mut by, mut gets, mut desc, mut alpha) = (None, Vec::new(), false, false);
-    let mut limit: Option<(i64, i64)> = None;
-    let mut store: Option<&Bytes> = None;
-    while !args.is_empty() {
-        if args.keyword("asc") {
-            desc = false;
-        } else if args.keyword("desc") {
-            desc = true;
-        } else if args.keyword("alpha") {
-            alpha = true;
-        } else if args.remaining() >= 3 && args.keyword("limit") {
-            limit = Some((args.int()?, args.int()?));
-        } else if !read_only && args.remaining() >= 2 && args.keyword("store") {
-            store = Some(args.bytes()?);
-        } else if args.remaining() >= 2 && args.keyword("by") {
-            by = Some(args.bytes()?);
-        } else if args.remaining() >= 2 && args.keyword("get") {
-            gets.push(args.bytes()?);
+struct Options<'a> {
+    desc: bool,
+    alpha: bool,
+    limit: Option<(i64, i64)>,
+    store: Option<&'a Bytes>,
+    by: Option<&'a Bytes>,
+    dont_sort: bool,
+    get: Vec<&'a Bytes>,
+}
+
+fn options<'a>(args: &mut Args<'a>, read_only: bool) -> Result<Options<'a>, Reply> {
+    let mut o = Options {
+        desc: false,
+        alpha: false,
+        limit: None,
+        store: None,
+        by: None,
+        dont_sort: false,
+        get: Vec::new(),
+    };
+    while let Some(arg) = args.next() {
+        let left = args.remaining();
+        if is(arg, "asc") {
+            o.desc = false;
+        } else if is(arg, "desc") {
+            o.desc = true;
+        } else if is(arg, "alpha") {
+            o.alpha = true;
+        } else if is(arg, "limit") && left >= 2 {
+            let start = parse_int(args.bytes()?).ok_or_else(not_integer)?;
+            let count = parse_int(args.bytes()?).ok_or_else(not_integer)?;
+            o.limit = Some((start, count));
+        } else if is(arg, "store") && left >= 1 && !read_only {
+            o.store = Some(args.bytes()?);
+        } else if is(arg, "by") && left >= 1 {
+            let pattern = args.bytes()?;
+            o.dont_sort = !pattern.contains(&b'*');
+            o.by = Some(pattern);
+        } else if is(arg, "get") && left >= 1 {
+            o.get.push(args.bytes()?);
         } else {
             return Err(syntax_error());
         }
     }
-    let (elements, ordered) = match ctx.store().get(key, ctx.now).map(|e| e.value) {
-        None => (Vec::new(), false),
-        Some(Value::List(l)) => (l.iter().cloned().collect::<Vec<_>>(), false),
-        Some(Value::Set(s)) => (s.iter().cloned().collect(), false),
-        // A sorted set's own order is what `BY nosort` keeps.
-        Some(Value::ZSet(z)) => (z.iter().map(|(_, m)| m.clone()).collect(), true),
-        Some(_) => return Err(store_error(StoreError::WrongType)),
-    };
-    let dont_sort = by.is_some_and(|p| !p.contains(&b'*'));
-    let mut items: Vec<(Bytes, Option<Bytes>, f64)> = Vec::with_capacity(elements.len());
-    for element in elements {
-        let weight = match by {
-            Some(pattern) if !dont_sort => lookup(ctx, pattern, &element),
-            _ => Some(element.clone()),
-        };
-        let score = if alpha || dont_sort {
-            0.0
-        } else {
-            match &weight {
-                None => 0.0,
-                Some(w) => parse_float(w).ok_or_else(|| {
-                    error("ERR One or more scores can't be converted into double")
-                })?,
-            }
-        };
-        items.push((element, weight, score));
-    }
-    if !dont_sort {
-        items.sort_by(|a, b| {
-            let order = if alpha {
-                match (&a.1, &b.1) {
-                    (None, None) => Ordering::Equal,
-                    (None, Some(_)) => Ordering::Less,
-                    (Some(_), None) => Ordering::Greater,
-                    (Some(x), Some(y)) => x.cmp(y),
-                }
-            } else {
-                a.2.total_cmp(&b.2).then_with(|| a.0.cmp(&b.0))
-            };
-            if desc { order.reverse() } else { order }
-        });
-    } else if desc && ordered {
-        items.reverse();
-    }
-    let (offset, count) = limit.unwrap_or((0, -1));
-    let start = usize::try_from(offset.max(0)).unwrap_or(usize::MAX);
-    let take = usize::try_from(count).unwrap_or(usize::MAX);
-    let selected = items.into_iter().skip(start).take(take);
-    let mut out: Vec<Option<Bytes>> = Vec::new();
-    for (element, _, _) in selected {
-        if gets.is_empty() {
-            out.push(Some(element));
-        } else {
-            for pattern in &gets {
-                out.push(lookup(ctx, pattern, &element));
-            }
-        }
-    }
-    if let Some(dst) = store {
-        let existed = ctx.store().remove(dst, ctx.now).is_some();
-        let items: Vec<&[u8]> = out
-            .iter()
-            .map(|v| v.as_deref().unwrap_or_default())
-            .collect();
-        if !items.is_empty() {
-            ctx.store()
-                .list_push(dst, &items, End::Right, true, ctx.now)
-                .map_err(store_error)?;
-            ctx.notify(LIST, "sortstore", dst);
-        } else if existed {
-            ctx.notify(GENERIC, "del", dst);
-        }
-        return Ok(Reply::Integer(items.len() as i64).into());
-    }
-    OutputBudget::check(
-        ctx.shared,
-        out.iter().map(|v| v.as_ref().map_or(0, Bytes::len)),
-    )?;
-    Ok(Reply::Array(
-        out.into_iter()
-            .map(|v| v.map_or(Reply::Null, Reply::Bulk))
-            .collect(),
-    )
-    .into())
+    Ok(o)
 }
 
-/// `SORT key [BY pattern] [LIMIT offset count] [GET pattern …] [ASC|DESC] [ALPHA]
-/// [STORE destination]`.
+fn sort_generic(ctx: &mut Ctx<'_>, args: &mut Args<'_>, read_only: bool) -> Handled {
+    let key = args.bytes()?;
+    let mut o = options(args, read_only)?;
+    let (mut elements, is_set): (Vec<Bytes>, bool) = match ctx.store().get(key, ctx.now) {
+        None => (Vec::new(), false),
+        Some(entry) => match entry.value {
+            Value::List(l) => (l.iter().cloned().collect(), false),
+            Value::Set(s) => (s.iter().cloned().collect(), true),
+            Value::ZSet(z) => (z.iter().map(|(_, m)| m.clone()).collect(), false),
+            _ => return Err(store_error(StoreError::WrongType)),
+        },
+    };
+    if o.dont_sort && is_set && o.store.is_some() {
+        // A set has no order of its own: what is stored must not depend on the hash seed.
+        o.dont_sort = false;
+        o.alpha = true;
+        o.by = None;
+    }
+    if !o.dont_sort {
+        // The weight of each element: its own bytes, or what `BY` reads (missing: none).
+        let weights: Vec<Option<Bytes>> = elements
+            .iter()
+            .map(|e| match o.by {
+                Some(pattern) => lookup(ctx, pattern, e),
+                None => Some(e.clone()),
+            })
+            .collect();
+        let mut keyed: Vec<(Bytes, Option<Bytes>, f64)> = Vec::with_capacity(elements.len());
+        for (element, weight) in elements.into_iter().zip(weights) {
+            let score = if o.alpha {
+                0.0
+            } else {
+                match &weight {
+                    None => 0.0,
+                    Some(w) => parse_float(w).ok_or_else(|| {
+                        error("ERR One or more scores can't be converted into double")
+                    })?,
+                }
+            };
+            keyed.push((element, weight, score));
+        }
+        let alpha = o.alpha;
+        let by = o.by.is_some();
+        keyed.sort_by(|a, b| {
+            let cmp = if !alpha {
+                a.2.partial_cmp(&b.2)
+                    .unwrap_or(Ordering::Equal)
+                    .then_with(|| a.0.cmp(&b.0))
+            } else if by {
+                a.1.cmp(&b.1)
+            } else {
+                a.0.cmp(&b.0)
+            };
+            if o.desc { cmp.reverse() } else { cmp }
+        });
+        elements = keyed.into_iter().map(|(e, _, _)| e).collect();
+    }
+    let len = elements.len() as i64;
+    let (start, end) = match o.limit {
+        None => (0, len - 1),
+        Some((start, count)) => {
+            let mut start = start.max(0);
+            let mut end = if count < 0 {
+                len - 1
+            } else {
+                start.saturating_add(count - 1)
+            };
+            if start >= len {
+                start = len - 1;
+                end = len - 2;
+            }
+            (start, end.min(len - 1))
+        }
+    };
+    let selected: &[Bytes] = if end >= start && start >= 0 {
+        &elements[start as usize..=end as usize]
+    } else {
+        &[]
+    };
+    // What the result may cost is bounded as it is built (elements times `GET`s could be
+    // far more than the source): a reply by the output limit, a stored list by the memory
+    // the budget has left.
+    let mut reply_budget = OutputBudget::new(ctx.shared);
+    let budget = ctx.shared.store.budget();
+    let mut store_left = budget.limit().saturating_sub(budget.used());
+    let mut out: Vec<Option<Bytes>> = Vec::new();
+    let mut add = |value: Option<Bytes>| -> Result<(), Reply> {
+        let len = value.as_ref().map_or(0, Bytes::len);
+        if o.store.is_some() {
+            let cost = len as u64 + sessiond_store::ELEMENT_OVERHEAD;
+            store_left = store_left
+                .checked_sub(cost)
+                .ok_or_else(|| store_error(StoreError::OutOfMemory))?;
+        } else if !reply_budget.charge(len) {
+            return Err(reply_budget.refusal());
+        }
+        out.push(value);
+        Ok(())
+    };
+    for element in selected {
+        if o.get.is_empty() {
+            add(Some(element.clone()))?;
+        }
+        for pattern in &o.get {
+            if pattern[..] == b"#"[..] {
+                add(Some(element.clone()))?;
+            } else {
+                add(lookup(ctx, pattern, element))?;
+            }
+        }
+    }
+    match o.store {
+        Some(dst) => {
+            let items: Vec<Bytes> = out.into_iter().map(Option::unwrap_or_default).collect();
+            let existed = ctx.store().peek(dst, ctx.now).is_some();
+            let n = ctx
+                .store()
+                .list_replace(dst, &items, ctx.now)
+                .map_err(store_error)?;
+            if n > 0 {
+                ctx.notify(LIST, "sortstore", dst);
+            } else if existed {
+                ctx.notify(GENERIC, "del", dst);
+            }
+            Ok(Reply::Integer(n as i64).into())
+        }
+        None => Ok(Reply::Array(
+            out.into_iter()
+                .map(|v| v.map_or(Reply::Null, Reply::Bulk))
+                .collect(),
+        )
+        .into()),
+    }
+}
+
+/// `SORT key [BY pattern] [LIMIT offset count] [GET pattern …] [ASC|DESC] [ALPHA] [STORE
+/// destination]`.
 pub fn sort(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     sort_generic(ctx, args, false)
 }

@@ -1,0 +1,137 @@
+//! `DUMP` and `RESTORE`: a key's value as an opaque payload, and back.
+//!
+//! The payload is sessiond's own, not Redis's RDB encoding: the value's type tag, its
+//! journal encoding (the bytes of a string; a collection as the journal writes it whole),
+//! a format version and a 64-bit FNV-1a checksum of everything before it. So `DUMP` and
+//! `RESTORE` move keys between sessiond servers (and across versions that keep the format),
+//! but a payload from Redis is refused with Redis's own error, as a corrupt one is.
+//! `RESTORE` accepts Redis's options; `IDLETIME` and `FREQ` are checked and have no effect
+//! (there is no eviction, hence no LRU or LFU data).
+
+use bytes::Bytes;
+use sessiond_proto_resp::Reply;
+use sessiond_store::{
+    Condition, DeadlineChange, Kind, Previous, StoreError, Value, Write, WriteOutcome,
+};
+
+use super::args::{Args, Handled};
+use super::pubsub::GENERIC;
+use super::{Ctx, error, is, not_integer, parse_int, store_error, syntax_error};
+
+/// The payload format this build writes and reads.
+const FORMAT: u16 = 1;
+
+fn checksum(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// `DUMP key`.
+pub fn dump(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    let Some(entry) = ctx.store().get(args.bytes()?, ctx.now) else {
+        return Ok(Reply::Null.into());
+    };
+    let mut out = vec![entry.value.kind().tag()];
+    entry.value.encode_members(&mut out);
+    out.extend_from_slice(&FORMAT.to_le_bytes());
+    let sum = checksum(&out);
+    out.extend_from_slice(&sum.to_le_bytes());
+    Ok(Reply::Bulk(Bytes::from(out)).into())
+}
+
+/// The value in a `DUMP` payload, if the payload is whole and of this format.
+fn decode(payload: &[u8]) -> Option<Value> {
+    let body_len = payload.len().checked_sub(10)?;
+    let (body, sum) = payload.split_at(body_len + 2);
+    if checksum(body) != u64::from_le_bytes(sum.try_into().ok()?) {
+        return None;
+    }
+    let (content, format) = body.split_at(body_len);
+    if u16::from_le_bytes(format.try_into().ok()?) != FORMAT {
+        return None;
+    }
+    let (&tag, members) = content.split_first()?;
+    let value = Value::decode(Kind::from_tag(tag)?, members)?;
+    (!value.is_empty_collection()).then_some(value)
+}
+
+/// `RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]`.
+pub fn restore(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    let key = args.bytes()?;
+    let ttl = args.int()?;
+    let payload = args.bytes()?;
+    let (mut replace, mut absolute) = (false, false);
+    while let Some(option) = args.next() {
+        if is(option, "replace") {
+            replace = true;
+        } else if is(option, "absttl") {
+            absolute = true;
+        } else if is(option, "idletime") && !args.is_empty() {
+            let idle = parse_int(args.bytes()?).ok_or_else(not_integer)?;
+            if idle < 0 {
+                return Err(error("ERR Invalid IDLETIME value, must be >= 0"));
+            }
+        } else if is(option, "freq") && !args.is_empty() {
+            let freq = parse_int(args.bytes()?).ok_or_else(not_integer)?;
+            if !(0..=255).contains(&freq) {
+                return Err(error("ERR Invalid FREQ value, must be >= 0 and <= 255"));
+            }
+        } else {
+            return Err(syntax_error());
+        }
+    }
+    if ttl < 0 {
+        return Err(error("ERR Invalid TTL value, must be >= 0"));
+    }
+    let busy = || error("BUSYKEY Target key name already exists.");
+    if !replace && ctx.store().peek(key, ctx.now).is_some() {
+        return Err(busy());
+    }
+    let value =
+        decode(payload).ok_or_else(|| error("ERR DUMP payload version or checksum are wrong"))?;
+    let ttl = ttl as u64;
+    let deadline = match (ttl, absolute) {
+        (0, _) => None,
+        (at, true) => Some(at),
+        (ms, false) => Some(ctx.now.saturating_add(ms)),
+    };
+    if deadline.is_some_and(|d| d <= ctx.now) {
+        // Already expired: nothing is created, and a replaced key is gone.
+        if replace && ctx.store().remove(key, ctx.now).is_some() {
+            ctx.notify(GENERIC, "del", key);
+        }
+        return Ok(Reply::ok().into());
+    }
+    let written = match value {
+        Value::Str(bytes) => {
+            let how = Write {
+                condition: if replace {
+                    Condition::Always
+                } else {
+                    Condition::IfAbsent
+                },
+                flags: 0,
+                deadline: DeadlineChange::Set(deadline),
+                previous: Previous::Ignore,
+            };
+            let written = ctx
+                .store()
+                .write(key, &bytes, how, ctx.now)
+                .map_err(store_error)?;
+            !matches!(written.outcome, WriteOutcome::NotStored)
+        }
+        coll => ctx
+            .store()
+            .put_collection(key, coll, deadline, replace, ctx.now)
+            .map_err(|e| match e {
+                StoreError::WrongType => error("ERR DUMP payload version or checksum are wrong"),
+                other => store_error(other),
+            })?,
+    };
+    if !written {
+        return Err(busy());
+    }
+    ctx.notify(GENERIC, "restore", key);
+    Ok(Reply::ok().into())
+}
