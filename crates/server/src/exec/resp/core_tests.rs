@@ -736,10 +736,11 @@ fn sorted_set_commands_answer_as_redis_does() {
 /// `LCS` whose table would pass its cap; the connection keeps working after each.
 #[test]
 fn hostile_sizes_are_refused() {
-    let mut config = Config::default();
-    config.max_item_size = 1024;
-    config.client_output_limit = 64 * 1024;
-    let shared = shared_with(config);
+    let shared = shared_with(Config {
+        max_item_size: 1024,
+        client_output_limit: 64 * 1024,
+        ..Config::default()
+    });
     let limit = format!(
         "< -ERR reply exceeds the output limit of {} bytes",
         64 * 1024

@@ -202,6 +202,9 @@ fn client_line(info: &super::ClientInfo, now: u64, resp: u8, sub: usize) -> Stri
 /// replica|slave` (every connection here is `normal`: `CLIENT LIST` shows no subscription
 /// state for other connections, so `pubsub` matches none). A killed connection closes at
 /// once, even while it waits to write; killing oneself closes after the reply.
+/// One `CLIENT KILL` filter: whether a connection matches it.
+type ClientTest = Box<dyn Fn(&super::ClientInfo) -> bool>;
+
 fn client_kill(shared: &crate::exec::Shared, me: u64, filters: &[Bytes]) -> Handled {
     let clients: Vec<std::sync::Arc<super::ClientInfo>> = shared
         .resp
@@ -221,7 +224,7 @@ fn client_kill(shared: &crate::exec::Shared, me: u64, filters: &[Bytes]) -> Hand
         return Err(super::syntax_error());
     }
     let mut skip_me = true;
-    let mut tests: Vec<Box<dyn Fn(&super::ClientInfo) -> bool>> = Vec::new();
+    let mut tests: Vec<ClientTest> = Vec::new();
     for pair in filters.chunks(2) {
         let (name, value) = (&pair[0], pair[1].clone());
         match String::from_utf8_lossy(name).to_ascii_lowercase().as_str() {
@@ -886,7 +889,7 @@ fn config_set(ctx: &Ctx<'_>, pairs: &[Bytes]) -> Handled {
             // harness turns them off with `save ""`, which is accepted and changes nothing.
             "save" => {}
             other if let Some(parsed) = ctx.shared.resp.encoding.parse(other, &pair[1]) => {
-                encodings.push(parsed.map_err(|why| failed(why))?);
+                encodings.push(parsed.map_err(failed)?);
             }
             // Accepted and without effect; see `lists::config_without_effect`.
             other if super::lists::config_without_effect(other, &pair[1]) => {}

@@ -639,8 +639,11 @@ enum Aggregate {
     Max,
 }
 
+/// Members with their scores.
+type Scored = Vec<(f64, Bytes)>;
+
 /// The sorted set (or set, whose members score 1) under each key; a missing key is empty.
-fn sources(ctx: &Ctx<'_>, keys: &[Bytes]) -> Result<Vec<Option<Vec<(f64, Bytes)>>>, Reply> {
+fn sources(ctx: &Ctx<'_>, keys: &[Bytes]) -> Result<Vec<Option<Scored>>, Reply> {
     keys.iter()
         .map(|key| match ctx.store().get(key, ctx.now).map(|e| e.value) {
             None => Ok(None),
