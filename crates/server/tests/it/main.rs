@@ -23,6 +23,7 @@
 //! - [`tls`]: the TLS listeners with redis-cli, `openssl s_client`, phpredis, node-redis and
 //!   php-memcached through a stunnel sidecar; client certificates, certificate reload on
 //!   SIGHUP, handshake failures and timeouts.
+//! - [`redis_core`]: `CLIENT REPLY` and `CLIENT KILL` on the wire.
 //! - [`ruby_redis_store`]: Rails' Redis session store (Rack::Session::Redis on redis-store,
 //!   from Debian) creating, reading, writing and destroying a session, and redis-store's
 //!   `MULTI { SETNX; EXPIRE }` claim of a new id.
@@ -71,6 +72,7 @@ mod php;
 mod php_memcached;
 mod php_redis;
 mod redis_cli;
+mod redis_core;
 mod redis_exporter;
 mod ruby_redis_store;
 mod scripts;
