@@ -479,3 +479,54 @@ fn lists_survive_kill_a_rewrite_and_a_restart() {
     assert_eq!(client.call(&["EXISTS", "gone"]).value, Resp::Int(0));
     println!("lists after kill -9, rewrite and restart: l = {expect_l:?}");
 }
+
+#[test]
+fn list_changes_raise_keyspace_events() {
+    let server = RespServer::start();
+    server.header("list keyspace events");
+    let mut client = server.client(None);
+    client.ok(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]);
+    let mut subscriber = server.client(None);
+    subscriber.call(&["PSUBSCRIBE", "__keyevent@0__:*"]);
+    let key = unique("events");
+    let other = unique("events-dst");
+    for command in [
+        &["RPUSH", &key, "a", "b", "c"][..],
+        &["LSET", &key, "0", "A"],
+        &["LINSERT", &key, "BEFORE", "b", "x"],
+        &["LREM", &key, "1", "x"],
+        &["LTRIM", &key, "0", "1"],
+        &["LMOVE", &key, &other, "LEFT", "RIGHT"],
+        &["LPOP", &key],
+        &["BLPOP", &other, "0"],
+    ] {
+        client.call(command);
+    }
+    let mut events = Vec::new();
+    while events.len() < 11 {
+        let Resp::Array(message) = subscriber.read().value else {
+            continue;
+        };
+        if let [_, _, Resp::Bulk(channel), Resp::Bulk(k)] = &message[..] {
+            let event = String::from_utf8_lossy(channel).replace("__keyevent@0__:", "");
+            events.push((event, String::from_utf8_lossy(k).into_owned()));
+        }
+    }
+    let want: Vec<(String, String)> = [
+        ("rpush", &key),
+        ("lset", &key),
+        ("linsert", &key),
+        ("lrem", &key),
+        ("ltrim", &key),
+        ("rpush", &other),
+        ("lpop", &key),
+        ("lpop", &key),
+        ("del", &key),
+        ("lpop", &other),
+        ("del", &other),
+    ]
+    .iter()
+    .map(|(e, k)| (e.to_string(), k.to_string()))
+    .collect();
+    assert_eq!(events, want);
+}

@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use sessiond_proto_resp::Reply;
-use sessiond_store::{End, Kind, StoreError};
+use sessiond_store::{End, Kind, Store, StoreError, Value};
 use tokio::sync::oneshot;
 
 use super::pubsub::{GENERIC, LIST, ZSET};
@@ -332,6 +332,13 @@ fn attempt(shared: &Shared, waiter: &Waiter, key: &Bytes, now: u64) -> Option<Re
                 BlockOp::MultiPop(_, count) => count,
                 _ => 1,
             };
+            if count > 1 {
+                // As for LPOP with a count: a reply that could not be sent pops nothing, and
+                // the client gets the refusal instead of waiting on.
+                if let Some(refusal) = oversized_pop(shared, store, key, *end, count, now) {
+                    return Some(refusal);
+                }
+            }
             let items = store.list_pop(key, *end, count, now).ok()??;
             popped(*end);
             let key = Reply::Bulk(key.clone());
@@ -360,8 +367,8 @@ fn attempt(shared: &Shared, waiter: &Waiter, key: &Bytes, now: u64) -> Option<Re
         }
         BlockOp::Move { dst, from, to } => match store.list_move(key, dst, *from, *to, now) {
             Ok(Some(item)) => {
-                popped(*from);
                 pubsub.notify(db, LIST, push_event(*to), dst);
+                popped(*from);
                 Some(Reply::Bulk(item))
             }
             Ok(None) => None,
@@ -378,6 +385,27 @@ fn attempt(shared: &Shared, waiter: &Waiter, key: &Bytes, now: u64) -> Option<Re
     }
 }
 
+/// The refusal to send if popping `count` elements from `end` of the list under `key` would
+/// make a reply past the output limit.
+fn oversized_pop(
+    shared: &Shared,
+    store: &Store,
+    key: &[u8],
+    end: End,
+    count: usize,
+    now: u64,
+) -> Option<Reply> {
+    let Value::List(list) = store.peek(key, now)?.value else {
+        return None;
+    };
+    let n = count.min(list.len());
+    let lens: Vec<usize> = match end {
+        End::Left => list.iter().take(n).map(Bytes::len).collect(),
+        End::Right => list.iter().rev().take(n).map(Bytes::len).collect(),
+    };
+    super::OutputBudget::check(shared, lens).err()
+}
+
 /// The keyspace event of a pop from `end`.
 pub fn pop_event(end: End) -> &'static str {
     match end {
@@ -391,5 +419,151 @@ pub fn push_event(end: End) -> &'static str {
     match end {
         End::Left => "lpush",
         End::Right => "rpush",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use sessiond_proto_resp::Reply;
+    use sessiond_store::End;
+
+    use super::{BlockOp, MAX_BLOCKING_KEYS, Ticket, Wait};
+    use crate::config::Config;
+    use crate::exec::Shared;
+    use crate::exec::resp::{Session, execute};
+
+    const NOW: u64 = 1_800_000_000_000;
+
+    fn command(shared: &Shared, session: &mut Session, line: &str) -> Reply {
+        let args: Vec<Bytes> = line
+            .split(' ')
+            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+            .collect();
+        let executed = execute(shared, session, &args, NOW);
+        shared.resp.pubsub.blocking.serve(shared, NOW);
+        match executed.answer {
+            super::super::Answer::One(reply) => reply,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn wait(client: u64, keys: &[&str], op: BlockOp) -> Wait {
+        Wait {
+            client,
+            db: 0,
+            keys: keys
+                .iter()
+                .map(|k| Bytes::copy_from_slice(k.as_bytes()))
+                .collect(),
+            op,
+            timeout_ms: None,
+        }
+    }
+
+    fn bulk(text: &str) -> Reply {
+        Reply::Bulk(Bytes::copy_from_slice(text.as_bytes()))
+    }
+
+    fn received(ticket: &mut Ticket) -> Option<Reply> {
+        ticket.reply.try_recv().ok()
+    }
+
+    #[test]
+    fn a_push_serves_the_waiting_clients_first_blocked_first_before_it_returns() {
+        let shared = Shared::unjournaled(Config::default(), NOW);
+        let blocking = &shared.resp.pubsub.blocking;
+        let mut session = Session::new(&shared, "a".into(), "b".into(), NOW);
+        let mut first = blocking.block(wait(1, &["q"], BlockOp::Pop(End::Left)));
+        let mut second = blocking.block(wait(2, &["other", "q"], BlockOp::Pop(End::Left)));
+        assert_eq!(blocking.blocked_clients(), 2);
+        // A push elsewhere wakes nobody.
+        command(&shared, &mut session, "RPUSH unrelated x");
+        assert_eq!((received(&mut first), received(&mut second)), (None, None));
+        assert_eq!(
+            command(&shared, &mut session, "RPUSH q x y z"),
+            Reply::Integer(3)
+        );
+        assert_eq!(
+            received(&mut first),
+            Some(Reply::Array(vec![bulk("q"), bulk("x")]))
+        );
+        assert_eq!(
+            received(&mut second),
+            Some(Reply::Array(vec![bulk("q"), bulk("y")]))
+        );
+        assert_eq!(command(&shared, &mut session, "LLEN q"), Reply::Integer(1));
+        assert_eq!(blocking.blocked_clients(), 0);
+        assert_eq!(
+            blocking.wanted.load(std::sync::atomic::Ordering::Relaxed),
+            0
+        );
+    }
+
+    #[test]
+    fn a_move_to_a_wrong_type_ends_the_wait_with_the_error_and_keeps_the_element() {
+        let shared = Shared::unjournaled(Config::default(), NOW);
+        let blocking = &shared.resp.pubsub.blocking;
+        let mut session = Session::new(&shared, "a".into(), "b".into(), NOW);
+        command(&shared, &mut session, "SET dst string");
+        let op = BlockOp::Move {
+            dst: Bytes::from_static(b"dst"),
+            from: End::Right,
+            to: End::Left,
+        };
+        let mut mover = blocking.block(wait(1, &["src"], op));
+        command(&shared, &mut session, "RPUSH src a");
+        assert!(
+            matches!(received(&mut mover), Some(Reply::Error(e)) if e.starts_with(b"WRONGTYPE"))
+        );
+        assert_eq!(
+            command(&shared, &mut session, "LLEN src"),
+            Reply::Integer(1)
+        );
+        // A source that becomes another type keeps the client waiting.
+        let mut popper = blocking.block(wait(2, &["s2"], BlockOp::Pop(End::Left)));
+        command(&shared, &mut session, "SET s2 x");
+        assert_eq!(received(&mut popper), None);
+        assert_eq!(blocking.blocked_clients(), 1);
+    }
+
+    #[test]
+    fn cancel_and_unblock_withdraw_a_wait_once() {
+        let shared = Shared::unjournaled(Config::default(), NOW);
+        let blocking = &shared.resp.pubsub.blocking;
+        let ticket = blocking.block(wait(7, &["k"], BlockOp::Pop(End::Left)));
+        assert!(blocking.cancel(ticket.id));
+        assert!(!blocking.cancel(ticket.id));
+        let mut ticket = blocking.block(wait(7, &["k"], BlockOp::MultiPop(End::Left, 2)));
+        assert!(blocking.unblock(7, true));
+        assert!(!blocking.unblock(7, true));
+        assert_eq!(
+            received(&mut ticket),
+            Some(Reply::Error(Bytes::from_static(
+                b"UNBLOCKED client unblocked via CLIENT UNBLOCK"
+            )))
+        );
+        assert_eq!(blocking.blocked_clients(), 0);
+    }
+
+    #[test]
+    fn inside_exec_and_scripts_blocking_pops_answer_at_once() {
+        let shared = Shared::unjournaled(Config::default(), NOW);
+        let mut session = Session::new(&shared, "a".into(), "b".into(), NOW);
+        // `execute` runs commands as `EXEC` and scripts do: never blocking.
+        assert_eq!(
+            command(&shared, &mut session, "BLPOP k 0"),
+            Reply::NullArray
+        );
+        assert_eq!(
+            command(&shared, &mut session, "BRPOPLPUSH k d 0"),
+            Reply::Null
+        );
+        assert!(session.blocked.is_none());
+        let keys = vec!["k"; MAX_BLOCKING_KEYS + 1].join(" ");
+        assert!(matches!(
+            command(&shared, &mut session, &format!("BLPOP {keys} 0")),
+            Reply::Error(e) if e.starts_with(b"ERR a blocking command may wait on at most")
+        ));
     }
 }

@@ -361,8 +361,10 @@ fn move_one(
         .list_move(src, dst, from, to, ctx.now)
         .map_err(store_error)?;
     if moved.is_some() {
-        popped(ctx, from, src);
+        // Redis's order: the push to the destination, then the pop (and a `del`) of the
+        // source.
         ctx.notify(LIST, push_event(to), dst);
+        popped(ctx, from, src);
     }
     Ok(moved)
 }
