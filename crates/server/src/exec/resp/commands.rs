@@ -292,7 +292,7 @@ pub static COMMANDS: &[Spec] = &[
     command!(
         "flushdb",
         -1,
-        [WRITE, ADMIN_ROLE],
+        [WRITE, ADMIN_ROLE, EXCLUSIVE],
         NO_KEYS,
         "server",
         server::flushdb,
@@ -301,7 +301,7 @@ pub static COMMANDS: &[Spec] = &[
     command!(
         "flushall",
         -1,
-        [WRITE, ADMIN_ROLE],
+        [WRITE, ADMIN_ROLE, EXCLUSIVE],
         NO_KEYS,
         "server",
         server::flushall,

@@ -1007,3 +1007,37 @@ fn info_has_redis_sections() {
     };
     assert!(default.contains("# CPU") && !default.contains("# Commandstats"));
 }
+
+/// `FLUSHALL`/`FLUSHDB` fail only the transactions watching a key that existed, as in
+/// Redis (recorded from redis-server 7.0.15).
+#[test]
+fn a_flush_fails_only_transactions_watching_a_key_that_existed() {
+    run(
+        &shared(),
+        r#"
+        > WATCH x
+        < +OK
+        > FLUSHALL
+        < +OK
+        > MULTI
+        < +OK
+        > PING
+        < +QUEUED
+        > EXEC
+        < *1
+        < +PONG
+        > SET y 1
+        < +OK
+        > WATCH y
+        < +OK
+        > FLUSHDB
+        < +OK
+        > MULTI
+        < +OK
+        > PING
+        < +QUEUED
+        > EXEC
+        < *-1
+        "#,
+    );
+}

@@ -934,15 +934,27 @@ fn flush_mode(args: &mut Args<'_>) -> Result<(), Reply> {
 /// `FLUSHDB [ASYNC|SYNC]`.
 pub fn flushdb(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     flush_mode(args)?;
-    ctx.store().flush_all(ctx.now, ctx.now);
+    flush_database(ctx, ctx.session.db);
     Ok(Reply::ok().into())
+}
+
+/// Flushes database `db`, failing only the transactions that watch one of its keys that
+/// existed (the command holds the script gate exclusively, so nothing changes in between).
+fn flush_database(ctx: &Ctx<'_>, db: usize) {
+    let store = &ctx.shared.databases[db];
+    let now = ctx.now;
+    ctx.shared.resp.pubsub.watches.flushing(
+        db,
+        |key| store.peek(key, now).is_some(),
+        || store.flush_all(now, now),
+    );
 }
 
 /// `FLUSHALL [ASYNC|SYNC]`.
 pub fn flushall(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     flush_mode(args)?;
-    for store in &ctx.shared.databases {
-        store.flush_all(ctx.now, ctx.now);
+    for db in 0..ctx.shared.databases.len() {
+        flush_database(ctx, db);
     }
     Ok(Reply::ok().into())
 }
