@@ -46,6 +46,10 @@ packages=(
   # The stock Redis exporter, run against the RESP port to check that it still sees the
   # server up with its keys and clients (crates/server/tests/it/redis_exporter.rs).
   prometheus-redis-exporter
+  # Rails' Redis session store as a real client (crates/server/tests/it/ruby_redis_store.rs):
+  # Rack::Session::Redis, which ActionDispatch's RedisStore subclasses, on redis-store and
+  # redis-rb; it pulls in ruby, ruby-rack, ruby-redis-store and ruby-redis.
+  ruby-redis-rack
 )
 missing=()
 for p in "${packages[@]}"; do

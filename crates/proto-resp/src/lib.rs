@@ -41,7 +41,7 @@ use bytes::{BufMut, BytesMut};
 pub use client::{decode_reply, encode_request};
 pub use decode::{Decoder, Request};
 pub use error::ProtocolError;
-pub use reply::{Reply, encode};
+pub use reply::{Reply, double_text, encode};
 
 /// Limits enforced by the decoders. Redis's defaults, except where noted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -224,15 +224,19 @@ fn put_line(out: &mut BytesMut, kind: u8, text: &[u8]) {
     out.put_slice(b"\r\n");
 }
 
-/// A double formatted as Redis formats it (`d2string`), on the stack.
+/// A double as Redis 7.0 writes it into a string (`"%.17g"`): for replies that carry a
+/// score as a bulk string in every protocol, as `ZSCAN` does.
+pub fn double_text(d: f64) -> bytes::Bytes {
+    bytes::Bytes::copy_from_slice(DoubleText::new(d).as_bytes())
+}
+
+/// A double formatted as Redis 7.0 formats it in replies and `ZSCAN` (`"%.17g"`), on the
+/// stack.
 ///
-/// The rules: `nan`, `inf`, `-inf`; `0` and `-0`; integral values within ±2^62 as plain
-/// integers; everything else as the shortest digits that read back as the same double,
-/// written plainly when the decimal exponent is small (`0.1`, `1234.5`, `0.000123`) and in
-/// scientific notation otherwise (`1e-7`, `1.5e+19`). Redis gets its digits from Grisu2,
-/// which very rarely produces one digit more than the shortest; Rust's formatter always
-/// produces the shortest, so such values print one digit shorter here (and still read back
-/// as the same double).
+/// The rules: `nan`, `inf`, `-inf`; `0` and `-0`; otherwise 17 significant digits (so
+/// `0.1` is `0.10000000000000001`, as Redis 7.0 answers; 7.2 moved to the shortest
+/// digits), written plainly when the decimal exponent is from -4 to 16 and in scientific
+/// notation otherwise (`1e+17`, `9.9999999999999995e-08`), trailing zeros removed.
 pub(crate) struct DoubleText {
     buf: [u8; 32],
     len: usize,
@@ -254,8 +258,6 @@ impl DoubleText {
     }
 
     fn format(&mut self, d: f64) -> fmt::Result {
-        // Redis's bound is `LLONG_MAX / 2` converted to a double.
-        const INTEGRAL: f64 = (i64::MAX / 2) as f64;
         if d.is_nan() {
             return self.write_str("nan");
         }
@@ -265,19 +267,16 @@ impl DoubleText {
         if d == 0.0 {
             return self.write_str(if d.is_sign_negative() { "-0" } else { "0" });
         }
-        if (-INTEGRAL..=INTEGRAL).contains(&d) && d.fract() == 0.0 {
-            // Exact: integral and well inside the i64 range.
-            return write!(self, "{}", d as i64);
-        }
         if d < 0.0 {
             self.write_str("-")?;
         }
-        // `{:e}` gives the shortest round-trip digits as `d.ddd` and a decimal exponent.
+        // `{:.16e}` rounds to 17 significant digits, as `%.17g` does, and gives the decimal
+        // exponent that picks the notation.
         let mut sci = DoubleText {
             buf: [0; 32],
             len: 0,
         };
-        write!(sci, "{:e}", d.abs())?;
+        write!(sci, "{:.16e}", d.abs())?;
         let sci = sci.as_bytes();
         let e_at = sci.iter().position(|&b| b == b'e').ok_or(fmt::Error)?;
         let exp: i32 = std::str::from_utf8(&sci[e_at + 1..])
@@ -290,42 +289,43 @@ impl DoubleText {
             *digits.get_mut(n).ok_or(fmt::Error)? = b;
             n += 1;
         }
+        // Trailing zeros go, as `%g` drops them.
+        while n > 1 && digits[n - 1] == b'0' {
+            n -= 1;
+        }
         let digits = &digits[..n];
-        // The value is `digits × 10^k`; `exp` is the exponent of the first digit.
-        let k = exp - (n as i32 - 1);
-        if k >= 0 && exp.unsigned_abs() < n as u32 + 7 {
-            self.put(digits)?;
-            for _ in 0..k {
-                self.write_str("0")?;
-            }
-            Ok(())
-        } else if k < 0 && (k > -7 || exp.unsigned_abs() < 4) {
-            let point = n as i32 + k;
-            if point <= 0 {
+        if (-4..17).contains(&exp) {
+            if exp < 0 {
                 self.write_str("0.")?;
-                for _ in 0..-point {
+                for _ in 0..(-exp - 1) {
                     self.write_str("0")?;
                 }
-                self.put(digits)
-            } else {
-                let (int, frac) = digits.split_at(point as usize);
-                self.put(int)?;
-                self.write_str(".")?;
-                self.put(frac)
+                return self.put(digits);
             }
-        } else {
-            self.put(&digits[..1])?;
-            if n > 1 {
-                self.write_str(".")?;
-                self.put(&digits[1..])?;
+            let int_len = exp as usize + 1;
+            if n <= int_len {
+                self.put(digits)?;
+                for _ in n..int_len {
+                    self.write_str("0")?;
+                }
+                return Ok(());
             }
-            write!(
-                self,
-                "e{}{}",
-                if exp < 0 { '-' } else { '+' },
-                exp.unsigned_abs()
-            )
+            let (int, frac) = digits.split_at(int_len);
+            self.put(int)?;
+            self.write_str(".")?;
+            return self.put(frac);
         }
+        self.put(&digits[..1])?;
+        if n > 1 {
+            self.write_str(".")?;
+            self.put(&digits[1..])?;
+        }
+        write!(
+            self,
+            "e{}{:02}",
+            if exp < 0 { '-' } else { '+' },
+            exp.unsigned_abs()
+        )
     }
 
     fn put(&mut self, ascii: &[u8]) -> fmt::Result {

@@ -84,16 +84,22 @@ impl Observer for ChangeObserver {
                 | Mutation::Deadline { key, .. } => watches.touched(self.db as usize, key),
                 Mutation::Clear => watches.cleared(self.db as usize),
             }
-            // A list created (or renamed onto the key) or pushed to may wake a blocked pop.
+            // A list or sorted set created (or renamed onto the key), pushed or added to may
+            // wake a blocked pop.
             match mutation {
                 Mutation::PutCollection {
                     key,
                     kind: Kind::List,
                     ..
                 }
+                | Mutation::PutCollection {
+                    key,
+                    kind: Kind::ZSet,
+                    ..
+                }
                 | Mutation::Element {
                     key,
-                    op: ElementOp::ListPush { .. },
+                    op: ElementOp::ListPush { .. } | ElementOp::ZSetAdd { .. },
                 } => pubsub.blocking.touched(self.db as usize, key),
                 _ => {}
             }

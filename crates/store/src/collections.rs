@@ -12,7 +12,7 @@ use bytes::Bytes;
 
 use crate::shard::parse_i64;
 use crate::shard::{Missing, Op};
-use crate::{ELEMENT_OVERHEAD, Kind, Store, StoreError, Value, ZAddFlags};
+use crate::{ELEMENT_OVERHEAD, Kind, Store, StoreError, Value, ZAddFlags, ZIncr};
 
 impl Store {
     /// Sets hash fields, creating the hash if missing; returns how many fields are new.
@@ -220,6 +220,103 @@ impl Store {
             },
         );
         result.map(|n| n.unwrap_or(0))
+    }
+
+    /// Adds `delta` to `member`'s score (from 0 if absent), creating the set if missing, as
+    /// `flags` allow (`ZINCRBY`, `ZADD … INCR`): `nx` only adds, `xx` only updates, `gt`/`lt`
+    /// only move the score that way. `Ok(None)` when the flags refused the change.
+    pub fn zset_incr(
+        &self,
+        key: &[u8],
+        member: &[u8],
+        delta: f64,
+        flags: ZAddFlags,
+        now: u64,
+    ) -> Result<Option<ZIncr>, StoreError> {
+        let reserve = 2 * (member.len() as u64 + ELEMENT_OVERHEAD);
+        let result = self.shard(key, now).elements(
+            key,
+            Kind::ZSet,
+            if flags.xx {
+                Missing::Skip
+            } else {
+                Missing::Create
+            },
+            reserve,
+            &self.ctx(now),
+            |value, ops| {
+                let Value::ZSet(zset) = value else {
+                    return None;
+                };
+                let old = zset.score(member);
+                let score = old.unwrap_or(0.0) + delta;
+                if score.is_nan() {
+                    return Some(ZIncr::NotANumber);
+                }
+                let refused = match old {
+                    None => flags.xx,
+                    Some(old) => {
+                        flags.nx || (flags.gt && score <= old) || (flags.lt && score >= old)
+                    }
+                };
+                if refused {
+                    return None;
+                }
+                if old != Some(score) {
+                    let member = Bytes::copy_from_slice(member);
+                    Arc::make_mut(zset).insert(member.clone(), score);
+                    ops.push(Op::ZSetAdd(member, score));
+                }
+                Some(ZIncr::Score(score))
+            },
+        );
+        result.map(Option::flatten)
+    }
+
+    /// Removes and returns up to `count` members with the lowest scores (the highest with
+    /// `highest`), in pop order (`ZPOPMIN`/`ZPOPMAX`, and the blocking pops served for a
+    /// waiting client). `Ok(None)` if the key holds nothing.
+    pub fn zset_pop(
+        &self,
+        key: &[u8],
+        count: usize,
+        highest: bool,
+        now: u64,
+    ) -> Result<Option<Vec<(f64, Bytes)>>, StoreError> {
+        self.shard(key, now).elements(
+            key,
+            Kind::ZSet,
+            Missing::Skip,
+            0,
+            &self.ctx(now),
+            |value, ops| {
+                let Value::ZSet(zset) = value else {
+                    return Vec::new();
+                };
+                let picked: Vec<(f64, Bytes)> = if highest {
+                    zset.iter()
+                        .rev()
+                        .take(count)
+                        .map(|(s, m)| (s, m.clone()))
+                        .collect()
+                } else {
+                    zset.iter()
+                        .take(count)
+                        .map(|(s, m)| (s, m.clone()))
+                        .collect()
+                };
+                if picked.is_empty() {
+                    return picked;
+                }
+                let zset = Arc::make_mut(zset);
+                for (_, member) in &picked {
+                    if let Some(member) = zset.remove(member) {
+                        ops.push(Op::ZSetRemove(member));
+                    }
+                }
+                picked
+            },
+        )
     }
 
     /// Removes sorted-set members; returns how many existed.

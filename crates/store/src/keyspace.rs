@@ -10,9 +10,9 @@ use bytes::Bytes;
 
 use crate::shard::{Accept, Shard};
 use crate::{
-    CounterOutcome, Direction, Entry, IfTargetExists, MetaCounter, MetaEntry, MetaRead,
-    RemoveOutcome, RenameOutcome, SHARDS, Side, Store, StoreError, Value, Write, WriteOutcome,
-    Written,
+    CounterOutcome, DeadlineChange, Direction, Entry, IfTargetExists, MetaCounter, MetaEntry,
+    MetaRead, RemoveOutcome, RenameOutcome, SHARDS, Side, Store, StoreError, Value, Write,
+    WriteOutcome, Written,
 };
 
 impl Store {
@@ -202,6 +202,21 @@ impl Store {
             retime,
             &self.ctx_with_cas(now, new_cas),
         )
+    }
+
+    /// Replaces whatever `key` holds by the whole `value` (any type, no flags); with
+    /// `only_if_absent`, only if the key holds nothing. An empty collection removes the key.
+    /// Returns whether it wrote. `COPY` and the commands that store a computed collection.
+    pub fn put_value(
+        &self,
+        key: &[u8],
+        value: Value,
+        only_if_absent: bool,
+        deadline: DeadlineChange,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        self.shard(key, now)
+            .put_value(key, value, only_if_absent, deadline, &self.ctx(now))
     }
 
     /// Removes the live item under `key` of any type and returns its value.

@@ -120,7 +120,7 @@ use shard::Shard;
 pub use types::{
     Condition, CounterOutcome, DeadlineChange, Direction, Entry, IfTargetExists, MetaCounter,
     MetaEntry, MetaRead, Previous, RemoveOutcome, RenameOutcome, Side, StoreError, StoreStats,
-    Write, WriteOutcome, Written, ZAddFlags,
+    Write, WriteOutcome, Written, ZAddFlags, ZIncr,
 };
 pub use value::{ELEMENT_OVERHEAD, End, Hash, Kind, List, Score, Set, Value, ZSet};
 

@@ -616,6 +616,60 @@ impl Shard {
         Ok(())
     }
 
+    /// Replaces whatever `key` holds by the whole `value` (a string or a collection, with no
+    /// flags), if `only_if_absent` is false or the key holds nothing: `COPY` and the commands
+    /// that store a computed collection (`SINTERSTORE`, `ZRANGESTORE`, …). An empty
+    /// collection removes the key, as Redis stores nothing for an empty result. Returns
+    /// whether it wrote (or removed). Reported as one whole value (`Put`/`PutCollection`).
+    pub fn put_value(
+        &mut self,
+        key: &[u8],
+        value: Value,
+        only_if_absent: bool,
+        deadline: DeadlineChange,
+        ctx: &Ctx<'_>,
+    ) -> Result<bool, StoreError> {
+        let current = self
+            .live(key, ctx)
+            .map(|item| (item.charge(), item.deadline()));
+        if only_if_absent && current.is_some() {
+            return Ok(false);
+        }
+        let (old_charged, kept) = current.unwrap_or((0, None));
+        let deadline = match deadline {
+            DeadlineChange::Set(deadline) => deadline,
+            DeadlineChange::Keep => kept,
+        };
+        if value.is_empty_collection() || ctx.is_past(deadline) {
+            if self.remove(key, ctx).is_some() {
+                ctx.applied(Mutation::Remove { key });
+            }
+            return Ok(true);
+        }
+        let cas = ctx.new_cas();
+        if let Value::Str(bytes) = &value {
+            self.write_str(key, &[bytes], 0, cas, deadline, old_charged, ctx)?;
+            return Ok(true);
+        }
+        self.check_not_revoked(key, ctx)?;
+        let charge = ctx
+            .budget
+            .charge(old_charged, key.len() as u64 + value.cost() + ITEM_OVERHEAD)?;
+        ctx.total_items.fetch_add(1, Ordering::Relaxed);
+        let mut members = Vec::new();
+        value.encode_members(&mut members);
+        let kind = value.kind();
+        self.put(key, Item::new_coll(key, value, cas), deadline);
+        charge.commit();
+        ctx.applied(Mutation::PutCollection {
+            key,
+            kind,
+            members: &members,
+            deadline,
+        });
+        Ok(true)
+    }
+
     /// Removes and returns the live item under `key` if it is of a type `accept` takes;
     /// another type is left alone and answers [`StoreError::WrongType`].
     pub fn take(

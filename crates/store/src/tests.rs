@@ -687,6 +687,31 @@ fn typed_op(s: &Store, op: u8, key: &[u8], other: &[u8], v: u8, d: Option<u64>, 
                 now,
             )
             .map(drop),
+        // Whole values (`COPY`, the `…STORE` commands) and the sorted-set counter and pops.
+        20 => match s.get(key, now) {
+            Some(entry) => s
+                .put_value(
+                    other,
+                    entry.value,
+                    v.is_multiple_of(2),
+                    DeadlineChange::Set(d),
+                    now,
+                )
+                .map(drop),
+            None => Ok(()),
+        },
+        21 => s
+            .zset_incr(
+                key,
+                &member,
+                f64::from(v % 5) - 2.0,
+                ZAddFlags::default(),
+                now,
+            )
+            .map(drop),
+        22 => s
+            .zset_pop(key, usize::from(v % 3) + 1, v.is_multiple_of(2), now)
+            .map(drop),
         _ => {
             s.remove(key, now);
             Ok(())
@@ -699,7 +724,7 @@ proptest! {
     /// flags, CAS and deadlines): the property the journal relies on.
     #[test]
     fn replaying_observed_mutations_rebuilds_the_store(
-        ops in proptest::collection::vec((0u8..27, 0u8..6, any::<u8>(), proptest::option::of(0u16..3000), 0u16..500), 1..150)
+        ops in proptest::collection::vec((0u8..30, 0u8..6, any::<u8>(), proptest::option::of(0u16..3000), 0u16..500), 1..150)
     ) {
         let recorder = Arc::new(Recorder::default());
         let s = Store::with_observer(Arc::new(Budget::new(u64::MAX)), T0, Some(recorder.clone()));

@@ -205,6 +205,15 @@ pub struct ZAddFlags {
     pub ch: bool,
 }
 
+/// What [`Store::zset_incr`](crate::Store::zset_incr) did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ZIncr {
+    /// The member's score is now this.
+    Score(f64),
+    /// The sum would be NaN (`inf` plus `-inf`); nothing changed.
+    NotANumber,
+}
+
 /// An operation that the store refused; nothing changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreError {

@@ -277,7 +277,7 @@ impl Hash {
     }
 
     /// Sets `field`; returns whether it is new.
-    pub(crate) fn insert(&mut self, field: Bytes, value: Bytes) -> bool {
+    pub fn insert(&mut self, field: Bytes, value: Bytes) -> bool {
         let added = element_cost(field.len() + value.len());
         match self.map.insert(field.clone(), value) {
             Some(old) => {
@@ -328,7 +328,7 @@ impl Set {
     }
 
     /// Adds `member`; returns whether it is new.
-    pub(crate) fn insert(&mut self, member: Bytes) -> bool {
+    pub fn insert(&mut self, member: Bytes) -> bool {
         let cost = element_cost(member.len());
         let added = self.members.insert(member);
         if added {
@@ -428,7 +428,7 @@ impl ZSet {
     }
 
     /// Sets `member`'s score; returns whether it is new.
-    pub(crate) fn insert(&mut self, member: Bytes, score: f64) -> bool {
+    pub fn insert(&mut self, member: Bytes, score: f64) -> bool {
         match self.scores.insert(member.clone(), score) {
             Some(old) => {
                 self.order.remove(&(Score(old), member.clone()));

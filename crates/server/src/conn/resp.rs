@@ -227,12 +227,18 @@ impl Protocol for Resp {
     fn push(&mut self, replies: &mut BytesMut) -> impl Future<Output = bool> + Send {
         let protocol = self.session.protocol;
         let subscriber = self.session.subscriber.as_mut();
+        let killed = self.session.info.killed();
         async move {
-            // A connection that has not subscribed has nothing to wait for.
+            // A connection that has not subscribed has nothing to wait for but `CLIENT KILL`.
             let Some(sub) = subscriber else {
-                return std::future::pending().await;
+                killed.await;
+                return false;
             };
-            let Some(message) = sub.recv().await else {
+            let message = tokio::select! {
+                message = sub.recv() => message,
+                () = killed => None,
+            };
+            let Some(message) = message else {
                 return false;
             };
             if sub.overflowed() {
@@ -268,10 +274,14 @@ impl Protocol for Resp {
 
     fn evicted(&self) -> impl Future<Output = ()> + Send {
         let evicted = self.session.subscriber.as_ref().map(|s| s.evicted());
+        let killed = self.session.info.killed();
         async move {
             match evicted {
-                Some(evicted) => evicted.await,
-                None => std::future::pending().await,
+                Some(evicted) => tokio::select! {
+                    () = evicted => {}
+                    () = killed => {}
+                },
+                None => killed.await,
             }
         }
     }
@@ -300,6 +310,17 @@ impl Resp {
             self.decoder.set_authenticated(self.authenticated);
         }
         shrink(replies);
+        if self.session.drop_reply() {
+            // `CLIENT REPLY OFF`/`SKIP`: executed, not answered.
+            return Handled {
+                step: if self.session.quit || self.session.info.is_killed() {
+                    Step::Close
+                } else {
+                    Step::More
+                },
+                durable: executed.wait_for_journal,
+            };
+        }
         match &executed.answer {
             Answer::One(reply) => {
                 // Measured before encoding, so an oversized reply is never built as bytes.
@@ -323,7 +344,7 @@ impl Resp {
             }
         }
         Handled {
-            step: if self.session.quit {
+            step: if self.session.quit || self.session.info.is_killed() {
                 Step::Close
             } else {
                 Step::More

@@ -23,6 +23,10 @@
 //! - [`tls`]: the TLS listeners with redis-cli, `openssl s_client`, phpredis, node-redis and
 //!   php-memcached through a stunnel sidecar; client certificates, certificate reload on
 //!   SIGHUP, handshake failures and timeouts.
+//! - [`redis_core`]: `CLIENT REPLY` and `CLIENT KILL` on the wire.
+//! - [`ruby_redis_store`]: Rails' Redis session store (Rack::Session::Redis on redis-store,
+//!   from Debian) creating, reading, writing and destroying a session, and redis-store's
+//!   `MULTI { SETNX; EXPIRE }` claim of a new id.
 //! - [`transactions`]: `MULTI`/`EXEC`/`WATCH`: invalidation by another client, an expiry, a
 //!   memcached write and `FLUSHALL`; `EXEC`'s atomicity; redis-cli and phpredis transactions.
 //! - [`durability`]: the journal: a SIGKILL crash harness, torn and corrupt journals,
@@ -83,8 +87,10 @@ mod php_memcached;
 mod php_redis;
 mod py_meta_memcache;
 mod redis_cli;
+mod redis_core;
 mod redis_exporter;
 mod ruby_dalli;
+mod ruby_redis_store;
 mod scripts;
 mod sessions;
 mod shared_keyspace;

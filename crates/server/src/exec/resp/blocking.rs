@@ -1,11 +1,11 @@
-//! Clients blocked in `BLPOP`, `BRPOP`, `BLMOVE`, `BRPOPLPUSH` and `BLMPOP`, and their
-//! wake-up.
+//! Clients blocked in `BLPOP`, `BRPOP`, `BLMOVE`, `BRPOPLPUSH`, `BLMPOP`, `BZPOPMIN`,
+//! `BZPOPMAX` and `BZMPOP`, and their wake-up.
 //!
 //! A blocking command that finds nothing to pop leaves a [`Wait`] in its session; the
 //! connection registers it here ([`Blocking::block`]) and awaits its [`Ticket`] without
 //! holding any lock or the script gate. The stores' observer tells [`Blocking::touched`] of
-//! every change that can make a list non-empty (a list created, written whole by `RENAME` or
-//! pushed to) on a key somebody waits for, which files the key as *ready*. After each command
+//! every change that can make a list or sorted set non-empty (one created, written whole by
+//! `RENAME`, pushed or added to) on a key somebody waits for, which files the key as *ready*. After each command
 //! (a single one, an `EXEC`, a script), the connection that ran it calls [`Blocking::serve`]
 //! before replying: for every ready key, the clients blocked on it are served in the order
 //! they blocked, each by running its pop (or move) on their behalf, until the list is empty;
@@ -36,7 +36,7 @@ use sessiond_proto_resp::Reply;
 use sessiond_store::{End, Kind, Store, StoreError, Value};
 use tokio::sync::oneshot;
 
-use super::pubsub::{GENERIC, LIST};
+use super::pubsub::{GENERIC, LIST, ZSET};
 use super::store_error;
 use crate::exec::Shared;
 
@@ -61,6 +61,17 @@ pub enum BlockOp {
         /// The destination end.
         to: End,
     },
+    /// `BZPOPMIN`/`BZPOPMAX` (one member; the reply is `[key, member, score]`) and `BZMPOP`
+    /// (`multi`: up to `count`; the reply is `[key, [[member, score], …]]`), from the low
+    /// end or the high (`max`) of a sorted set.
+    ZPop {
+        /// From the highest scores.
+        max: bool,
+        /// How many at most.
+        count: usize,
+        /// `BZMPOP`'s reply shape.
+        multi: bool,
+    },
 }
 
 impl BlockOp {
@@ -75,7 +86,7 @@ impl BlockOp {
     /// non-blocking twins answer.
     pub fn found_nothing(&self) -> Reply {
         match self {
-            BlockOp::Pop(_) | BlockOp::MultiPop(..) => Reply::NullArray,
+            BlockOp::Pop(_) | BlockOp::MultiPop(..) | BlockOp::ZPop { .. } => Reply::NullArray,
             BlockOp::Move { .. } => Reply::Null,
         }
     }
@@ -342,6 +353,17 @@ fn attempt(shared: &Shared, waiter: &Waiter, key: &Bytes, now: u64) -> Option<Re
                         .collect(),
                 ),
             })
+        }
+        BlockOp::ZPop { max, count, multi } => {
+            let popped = store.zset_pop(key, *count, *max, now).ok()??;
+            if popped.is_empty() {
+                return None;
+            }
+            pubsub.notify(db, ZSET, if *max { "zpopmax" } else { "zpopmin" }, key);
+            if store.peek(key, now).is_none() {
+                pubsub.notify(db, GENERIC, "del", key);
+            }
+            Some(super::zset_ops::popped_reply(key, popped, *multi))
         }
         BlockOp::Move { dst, from, to } => match store.list_move(key, dst, *from, *to, now) {
             Ok(Some(item)) => {

@@ -5,13 +5,12 @@
 //! refused before any of it is built ([`OutputBudget::check`]); writes are single store operations, each atomic and journaled per
 //! element. A collection that loses its last element disappears, as in Redis.
 
-use bytes::Bytes;
-use sessiond_proto_resp::{Protocol, Reply};
+use sessiond_proto_resp::Reply;
 use sessiond_store::{StoreError, Value, ZAddFlags};
 
 use super::args::{Args, Handled};
 use super::pubsub::{GENERIC, HASH, SET, ZSET};
-use super::{Ctx, OutputBudget, error, parse_float, store_error, syntax_error};
+use super::{Ctx, OutputBudget, error, store_error, syntax_error};
 
 /// The value under `key` if it has the type `want` selects; `Ok(None)` when missing;
 /// WRONGTYPE otherwise.
@@ -257,13 +256,15 @@ pub fn scard(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     Ok(Reply::Integer(set.map_or(0, |s| s.len() as i64)).into())
 }
 
-/// `ZADD key [NX|XX] [GT|LT] [CH] score member [score member …]`. (`INCR` is not
-/// supported: no session client uses it.)
+/// `ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member [score member …]`.
 pub fn zadd(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     let key = args.bytes()?;
     let mut flags = ZAddFlags::default();
+    let mut incr = false;
     loop {
-        let flag = if args.keyword("nx") {
+        let flag = if args.keyword("incr") {
+            &mut incr
+        } else if args.keyword("nx") {
             &mut flags.nx
         } else if args.keyword("xx") {
             &mut flags.xx
@@ -291,10 +292,19 @@ pub fn zadd(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
             "ERR GT, LT, and/or NX options at the same time are not compatible",
         ));
     }
+    if incr && args.remaining() != 2 {
+        return Err(error(
+            "ERR INCR option supports a single increment-element pair",
+        ));
+    }
     let mut members = Vec::with_capacity(args.remaining() / 2);
     while !args.is_empty() {
         let score = args.float()?;
         members.push((score, &args.bytes()?[..]));
+    }
+    if incr {
+        let (delta, member) = members[0];
+        return super::zset_ops::incr(ctx, key, member, delta, flags);
     }
     let counted = ctx
         .store()
@@ -332,83 +342,4 @@ pub fn zscore(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
         .and_then(|z| z.score(member))
         .map_or(Reply::Null, Reply::Double)
         .into())
-}
-
-/// A score bound: `1.5`, `(1.5` (exclusive), `-inf`, `+inf`.
-fn score_bound(arg: &[u8]) -> Option<(f64, bool)> {
-    match arg {
-        [b'(', rest @ ..] => parse_float(rest).map(|s| (s, true)),
-        _ => parse_float(arg).map(|s| (s, false)),
-    }
-}
-
-fn range_by_score(ctx: &mut Ctx<'_>, args: &mut Args<'_>, reverse: bool) -> Handled {
-    let key = args.bytes()?;
-    let (first, second) = (args.bytes()?, args.bytes()?);
-    let (min_arg, max_arg) = if reverse {
-        (second, first)
-    } else {
-        (first, second)
-    };
-    let (Some(min), Some(max)) = (score_bound(min_arg), score_bound(max_arg)) else {
-        return Err(error("ERR min or max is not a float"));
-    };
-    let mut withscores = false;
-    let mut limit: Option<(i64, i64)> = None;
-    while !args.is_empty() {
-        if args.keyword("withscores") {
-            withscores = true;
-        } else if args.remaining() >= 3 && args.keyword("limit") {
-            limit = Some((args.int()?, args.int()?));
-        } else {
-            return Err(syntax_error());
-        }
-    }
-    let zset = read(ctx, key, zset_of)?;
-    let (offset, count) = limit.unwrap_or((0, -1));
-    let Some(zset) = zset.filter(|_| offset >= 0) else {
-        return Ok(Reply::Array(Vec::new()).into());
-    };
-    let take = usize::try_from(count).unwrap_or(usize::MAX);
-    let select = || {
-        let range = zset.range_by_score(min, max);
-        let items: Box<dyn Iterator<Item = (f64, &Bytes)>> = if reverse {
-            Box::new(range.rev())
-        } else {
-            Box::new(range)
-        };
-        items.skip(offset as usize).take(take)
-    };
-    if withscores {
-        let lens = select().flat_map(|(_, m)| [m.len(), OutputBudget::SCORE]);
-        OutputBudget::check(ctx.shared, lens)?;
-    } else {
-        OutputBudget::check(ctx.shared, select().map(|(_, m)| m.len()))?;
-    }
-    let selected = select();
-    let resp3 = ctx.session.protocol == Protocol::Resp3;
-    let mut out = Vec::new();
-    for (score, member) in selected {
-        let member = Reply::Bulk(member.clone());
-        match (withscores, resp3) {
-            (false, _) => out.push(member),
-            // RESP3 pairs each member with its score; RESP2 alternates them.
-            (true, true) => out.push(Reply::Array(vec![member, Reply::Double(score)])),
-            (true, false) => {
-                out.push(member);
-                out.push(Reply::Double(score));
-            }
-        }
-    }
-    Ok(Reply::Array(out).into())
-}
-
-/// `ZRANGEBYSCORE key min max [WITHSCORES] [LIMIT offset count]`.
-pub fn zrangebyscore(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
-    range_by_score(ctx, args, false)
-}
-
-/// `ZREVRANGEBYSCORE key max min [WITHSCORES] [LIMIT offset count]`.
-pub fn zrevrangebyscore(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
-    range_by_score(ctx, args, true)
 }

@@ -20,8 +20,8 @@ use sessiond_proto_resp::Reply;
 
 use super::args::{Args, Handled};
 use super::{
-    Ctx, collections, dump, error, is, keys, lists, multi, pubsub, scripting, server, sessions,
-    sort, strings,
+    Ctx, collections, dump, element_scan, encoding, error, hash_ops, is, key_ops, keys, lists,
+    multi, pubsub, scripting, server, sessions, set_ops, sort, string_ops, strings, zset_ops,
 };
 use crate::exec::auth::Identity;
 
@@ -292,7 +292,7 @@ pub static COMMANDS: &[Spec] = &[
     command!(
         "flushdb",
         -1,
-        [WRITE, ADMIN_ROLE],
+        [WRITE, ADMIN_ROLE, EXCLUSIVE],
         NO_KEYS,
         "server",
         server::flushdb,
@@ -301,7 +301,7 @@ pub static COMMANDS: &[Spec] = &[
     command!(
         "flushall",
         -1,
-        [WRITE, ADMIN_ROLE],
+        [WRITE, ADMIN_ROLE, EXCLUSIVE],
         NO_KEYS,
         "server",
         server::flushall,
@@ -1057,7 +1057,7 @@ pub static COMMANDS: &[Spec] = &[
         [READONLY],
         ONE,
         "sorted-set",
-        collections::zrangebyscore,
+        zset_ops::zrangebyscore,
         "Returns members in a sorted set within a range of scores."
     ),
     command!(
@@ -1066,8 +1066,568 @@ pub static COMMANDS: &[Spec] = &[
         [READONLY],
         ONE,
         "sorted-set",
-        collections::zrevrangebyscore,
+        zset_ops::zrevrangebyscore,
         "Returns members in a sorted set within a range of scores in reverse order."
+    ),
+    // The rest of the Redis core (strings, keys, hashes, sets, sorted sets): modules
+    // string_ops, key_ops, encoding, hash_ops, set_ops, zset_ops, element_scan.
+    command!(
+        "getset",
+        3,
+        [WRITE, DENYOOM, FAST],
+        ONE,
+        "string",
+        string_ops::getset,
+        "Returns the previous string value of a key after setting it to a new value."
+    ),
+    command!(
+        "getrange",
+        4,
+        [READONLY],
+        ONE,
+        "string",
+        string_ops::getrange,
+        "Returns a substring of the string stored at a key."
+    ),
+    command!(
+        "substr",
+        4,
+        [READONLY],
+        ONE,
+        "string",
+        string_ops::getrange,
+        "Returns a substring from a string value."
+    ),
+    command!(
+        "setrange",
+        4,
+        [WRITE, DENYOOM, EXCLUSIVE],
+        ONE,
+        "string",
+        string_ops::setrange,
+        "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist."
+    ),
+    command!(
+        "getbit",
+        3,
+        [READONLY, FAST],
+        ONE,
+        "bitmap",
+        string_ops::getbit,
+        "Returns a bit value by offset."
+    ),
+    command!(
+        "setbit",
+        4,
+        [WRITE, DENYOOM, EXCLUSIVE],
+        ONE,
+        "bitmap",
+        string_ops::setbit,
+        "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist."
+    ),
+    command!(
+        "incrbyfloat",
+        3,
+        [WRITE, DENYOOM, FAST, EXCLUSIVE],
+        ONE,
+        "string",
+        string_ops::incrbyfloat,
+        "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist."
+    ),
+    command!(
+        "msetnx",
+        -3,
+        [WRITE, DENYOOM, EXCLUSIVE],
+        (1, -1, 2),
+        "string",
+        string_ops::msetnx,
+        "Atomically modifies the string values of one or more keys only when all keys don't exist."
+    ),
+    command!(
+        "lcs",
+        -3,
+        [READONLY],
+        (1, 2, 1),
+        "string",
+        string_ops::lcs,
+        "Finds the longest common substring."
+    ),
+    command!(
+        "copy",
+        -3,
+        [WRITE, DENYOOM, EXCLUSIVE],
+        (1, 2, 1),
+        "generic",
+        key_ops::copy,
+        "Copies the value of a key to a new key."
+    ),
+    command!(
+        "move",
+        3,
+        [WRITE, FAST, EXCLUSIVE],
+        ONE,
+        "generic",
+        key_ops::move_,
+        "Moves a key to another database."
+    ),
+    command!(
+        "touch",
+        -2,
+        [READONLY, FAST],
+        ALL,
+        "generic",
+        key_ops::touch,
+        "Returns the number of existing keys out of those specified after updating the time they were last accessed."
+    ),
+    command!(
+        "randomkey",
+        1,
+        [READONLY],
+        NO_KEYS,
+        "generic",
+        key_ops::randomkey,
+        "Returns a random key name from the database."
+    ),
+    command!(
+        "memory",
+        -2,
+        [READONLY],
+        NO_KEYS,
+        "server",
+        key_ops::memory,
+        "Estimates the memory usage of a key."
+    ),
+    command!(
+        "wait",
+        3,
+        [],
+        NO_KEYS,
+        "generic",
+        key_ops::wait,
+        "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed."
+    ),
+    command!(
+        "object",
+        -2,
+        [READONLY],
+        (2, 2, 1),
+        "generic",
+        encoding::object,
+        "Returns information about a key's internal representation."
+    ),
+    command!(
+        "hsetnx",
+        4,
+        [WRITE, DENYOOM, FAST, EXCLUSIVE],
+        ONE,
+        "hash",
+        hash_ops::hsetnx,
+        "Sets the value of a field in a hash only when the field doesn't exist."
+    ),
+    command!(
+        "hstrlen",
+        3,
+        [READONLY, FAST],
+        ONE,
+        "hash",
+        hash_ops::hstrlen,
+        "Returns the length of the value of a field."
+    ),
+    command!(
+        "hincrbyfloat",
+        4,
+        [WRITE, DENYOOM, FAST, EXCLUSIVE],
+        ONE,
+        "hash",
+        hash_ops::hincrbyfloat,
+        "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist."
+    ),
+    command!(
+        "hrandfield",
+        -2,
+        [READONLY],
+        ONE,
+        "hash",
+        hash_ops::hrandfield,
+        "Returns one or more random fields from a hash."
+    ),
+    command!(
+        "hscan",
+        -3,
+        [READONLY],
+        ONE,
+        "hash",
+        element_scan::hscan,
+        "Iterates over fields and values of a hash."
+    ),
+    command!(
+        "smismember",
+        -3,
+        [READONLY, FAST],
+        ONE,
+        "set",
+        set_ops::smismember,
+        "Determines whether multiple members belong to a set."
+    ),
+    command!(
+        "spop",
+        -2,
+        [WRITE, FAST, EXCLUSIVE],
+        ONE,
+        "set",
+        set_ops::spop,
+        "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped."
+    ),
+    command!(
+        "srandmember",
+        -2,
+        [READONLY],
+        ONE,
+        "set",
+        set_ops::srandmember,
+        "Get one or multiple random members from a set."
+    ),
+    command!(
+        "smove",
+        4,
+        [WRITE, FAST, EXCLUSIVE],
+        (1, 2, 1),
+        "set",
+        set_ops::smove,
+        "Moves a member from one set to another."
+    ),
+    command!(
+        "sinter",
+        -2,
+        [READONLY, EXCLUSIVE],
+        ALL,
+        "set",
+        set_ops::sinter,
+        "Returns the intersect of multiple sets."
+    ),
+    command!(
+        "sunion",
+        -2,
+        [READONLY, EXCLUSIVE],
+        ALL,
+        "set",
+        set_ops::sunion,
+        "Returns the union of multiple sets."
+    ),
+    command!(
+        "sdiff",
+        -2,
+        [READONLY, EXCLUSIVE],
+        ALL,
+        "set",
+        set_ops::sdiff,
+        "Returns the difference of multiple sets."
+    ),
+    command!(
+        "sinterstore",
+        -3,
+        [WRITE, DENYOOM, EXCLUSIVE],
+        ALL,
+        "set",
+        set_ops::sinterstore,
+        "Stores the intersect of multiple sets in a key."
+    ),
+    command!(
+        "sunionstore",
+        -3,
+        [WRITE, DENYOOM, EXCLUSIVE],
+        ALL,
+        "set",
+        set_ops::sunionstore,
+        "Stores the union of multiple sets in a key."
+    ),
+    command!(
+        "sdiffstore",
+        -3,
+        [WRITE, DENYOOM, EXCLUSIVE],
+        ALL,
+        "set",
+        set_ops::sdiffstore,
+        "Stores the difference of multiple sets in a key."
+    ),
+    command!(
+        "sintercard",
+        -3,
+        [READONLY, EXCLUSIVE],
+        NO_KEYS,
+        "set",
+        set_ops::sintercard,
+        "Returns the number of members of the intersect of multiple sets."
+    ),
+    command!(
+        "sscan",
+        -3,
+        [READONLY],
+        ONE,
+        "set",
+        element_scan::sscan,
+        "Iterates over members of a set."
+    ),
+    command!(
+        "zrange",
+        -4,
+        [READONLY],
+        ONE,
+        "sorted-set",
+        zset_ops::zrange,
+        "Returns members in a sorted set within a range of indexes."
+    ),
+    command!(
+        "zrevrange",
+        -4,
+        [READONLY],
+        ONE,
+        "sorted-set",
+        zset_ops::zrevrange,
+        "Returns members in a sorted set within a range of indexes in reverse order."
+    ),
+    command!(
+        "zrangebylex",
+        -4,
+        [READONLY],
+        ONE,
+        "sorted-set",
+        zset_ops::zrangebylex,
+        "Returns members in a sorted set within a lexicographical range."
+    ),
+    command!(
+        "zrevrangebylex",
+        -4,
+        [READONLY],
+        ONE,
+        "sorted-set",
+        zset_ops::zrevrangebylex,
+        "Returns members in a sorted set within a lexicographical range in reverse order."
+    ),
+    command!(
+        "zrangestore",
+        -5,
+        [WRITE, DENYOOM, EXCLUSIVE],
+        (1, 2, 1),
+        "sorted-set",
+        zset_ops::zrangestore,
+        "Stores a range of members from sorted set in a key."
+    ),
+    command!(
+        "zcount",
+        4,
+        [READONLY, FAST],
+        ONE,
+        "sorted-set",
+        zset_ops::zcount,
+        "Returns the count of members in a sorted set that have scores within a range."
+    ),
+    command!(
+        "zlexcount",
+        4,
+        [READONLY, FAST],
+        ONE,
+        "sorted-set",
+        zset_ops::zlexcount,
+        "Returns the number of members in a sorted set within a lexicographical range."
+    ),
+    command!(
+        "zrank",
+        3,
+        [READONLY, FAST],
+        ONE,
+        "sorted-set",
+        zset_ops::zrank,
+        "Returns the index of a member in a sorted set ordered by ascending scores."
+    ),
+    command!(
+        "zrevrank",
+        3,
+        [READONLY, FAST],
+        ONE,
+        "sorted-set",
+        zset_ops::zrevrank,
+        "Returns the index of a member in a sorted set ordered by descending scores."
+    ),
+    command!(
+        "zmscore",
+        -3,
+        [READONLY, FAST],
+        ONE,
+        "sorted-set",
+        zset_ops::zmscore,
+        "Returns the score of one or more members in a sorted set."
+    ),
+    command!(
+        "zincrby",
+        4,
+        [WRITE, DENYOOM, FAST],
+        ONE,
+        "sorted-set",
+        zset_ops::zincrby,
+        "Increments the score of a member in a sorted set."
+    ),
+    command!(
+        "zremrangebyrank",
+        4,
+        [WRITE, EXCLUSIVE],
+        ONE,
+        "sorted-set",
+        zset_ops::zremrangebyrank,
+        "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed."
+    ),
+    command!(
+        "zremrangebyscore",
+        4,
+        [WRITE, EXCLUSIVE],
+        ONE,
+        "sorted-set",
+        zset_ops::zremrangebyscore,
+        "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed."
+    ),
+    command!(
+        "zremrangebylex",
+        4,
+        [WRITE, EXCLUSIVE],
+        ONE,
+        "sorted-set",
+        zset_ops::zremrangebylex,
+        "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed."
+    ),
+    command!(
+        "zpopmin",
+        -2,
+        [WRITE, FAST],
+        ONE,
+        "sorted-set",
+        zset_ops::zpopmin,
+        "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped."
+    ),
+    command!(
+        "zpopmax",
+        -2,
+        [WRITE, FAST],
+        ONE,
+        "sorted-set",
+        zset_ops::zpopmax,
+        "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped."
+    ),
+    command!(
+        "zmpop",
+        -4,
+        [WRITE],
+        NO_KEYS,
+        "sorted-set",
+        zset_ops::zmpop,
+        "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped."
+    ),
+    command!(
+        "zrandmember",
+        -2,
+        [READONLY],
+        ONE,
+        "sorted-set",
+        zset_ops::zrandmember,
+        "Returns one or more random members from a sorted set."
+    ),
+    command!(
+        "zunion",
+        -3,
+        [READONLY, EXCLUSIVE],
+        NO_KEYS,
+        "sorted-set",
+        zset_ops::zunion,
+        "Returns the union of multiple sorted sets."
+    ),
+    command!(
+        "zinter",
+        -3,
+        [READONLY, EXCLUSIVE],
+        NO_KEYS,
+        "sorted-set",
+        zset_ops::zinter,
+        "Returns the intersect of multiple sorted sets."
+    ),
+    command!(
+        "zdiff",
+        -3,
+        [READONLY, EXCLUSIVE],
+        NO_KEYS,
+        "sorted-set",
+        zset_ops::zdiff,
+        "Returns the difference between multiple sorted sets."
+    ),
+    command!(
+        "zunionstore",
+        -4,
+        [WRITE, DENYOOM, EXCLUSIVE],
+        ONE,
+        "sorted-set",
+        zset_ops::zunionstore,
+        "Stores the union of multiple sorted sets in a key."
+    ),
+    command!(
+        "zinterstore",
+        -4,
+        [WRITE, DENYOOM, EXCLUSIVE],
+        ONE,
+        "sorted-set",
+        zset_ops::zinterstore,
+        "Stores the intersect of multiple sorted sets in a key."
+    ),
+    command!(
+        "zdiffstore",
+        -4,
+        [WRITE, DENYOOM, EXCLUSIVE],
+        ONE,
+        "sorted-set",
+        zset_ops::zdiffstore,
+        "Stores the difference of multiple sorted sets in a key."
+    ),
+    command!(
+        "zintercard",
+        -3,
+        [READONLY, EXCLUSIVE],
+        NO_KEYS,
+        "sorted-set",
+        zset_ops::zintercard,
+        "Returns the number of members of the intersect of multiple sorted sets."
+    ),
+    command!(
+        "bzpopmin",
+        -3,
+        [WRITE, FAST],
+        (1, -2, 1),
+        "sorted-set",
+        zset_ops::bzpopmin,
+        "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped."
+    ),
+    command!(
+        "bzpopmax",
+        -3,
+        [WRITE, FAST],
+        (1, -2, 1),
+        "sorted-set",
+        zset_ops::bzpopmax,
+        "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped."
+    ),
+    command!(
+        "bzmpop",
+        -5,
+        [WRITE],
+        NO_KEYS,
+        "sorted-set",
+        zset_ops::bzmpop,
+        "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped."
+    ),
+    command!(
+        "zscan",
+        -3,
+        [READONLY],
+        ONE,
+        "sorted-set",
+        element_scan::zscan,
+        "Iterates over members and scores of a sorted set."
     ),
     // Pub/sub.
     command!(

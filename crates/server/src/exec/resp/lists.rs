@@ -54,7 +54,7 @@ fn end_arg(arg: &[u8]) -> Result<End, Reply> {
 }
 
 /// A blocking command's timeout in milliseconds (`None`: forever), as Redis reads it.
-fn timeout_arg(arg: &[u8]) -> Result<Option<u64>, Reply> {
+pub fn timeout_arg(arg: &[u8]) -> Result<Option<u64>, Reply> {
     let seconds =
         parse_float(arg).ok_or_else(|| error("ERR timeout is not a float or out of range"))?;
     let ms = (seconds * 1000.0).ceil();
@@ -443,7 +443,7 @@ pub fn lmpop(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
 
 /// Leaves a wait in the session if the command may block here; otherwise the reply of a
 /// blocking command that found nothing (Redis's answer inside `MULTI` and scripts).
-fn block(ctx: &mut Ctx<'_>, keys: &[&Bytes], op: BlockOp, timeout_ms: Option<u64>) -> Handled {
+pub fn block(ctx: &mut Ctx<'_>, keys: &[&Bytes], op: BlockOp, timeout_ms: Option<u64>) -> Handled {
     if !ctx.session.may_block || ctx.session.in_script {
         return Ok(op.found_nothing().into());
     }
@@ -464,7 +464,7 @@ fn block(ctx: &mut Ctx<'_>, keys: &[&Bytes], op: BlockOp, timeout_ms: Option<u64
     Ok(op.timed_out().into())
 }
 
-fn too_many_keys(n: usize) -> Result<(), Reply> {
+pub fn too_many_keys(n: usize) -> Result<(), Reply> {
     if n > MAX_BLOCKING_KEYS {
         return Err(error(format!(
             "ERR a blocking command may wait on at most {MAX_BLOCKING_KEYS} keys"

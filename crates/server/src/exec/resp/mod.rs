@@ -22,15 +22,23 @@ pub mod blocking;
 pub mod collections;
 pub mod commands;
 pub mod dump;
+pub mod element_scan;
+pub mod encoding;
+pub mod hash_ops;
+pub mod key_ops;
 pub mod keys;
 pub mod lists;
 pub mod multi;
 pub mod pubsub;
+pub mod sampling;
 pub mod scripting;
 pub mod server;
 pub mod sessions;
+pub mod set_ops;
 pub mod sort;
+pub mod string_ops;
 pub mod strings;
+pub mod zset_ops;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -56,6 +64,8 @@ pub struct RespShared {
     pub next_client_id: AtomicU64,
     /// The open RESP connections, for `CLIENT LIST` and `INFO clients`.
     pub clients: Mutex<HashMap<u64, Arc<ClientInfo>>>,
+    /// Redis's encoding parameters, accepted with no effect (`CONFIG SET`, `OBJECT`).
+    pub encoding: encoding::EncodingSettings,
 }
 
 impl RespShared {
@@ -66,6 +76,7 @@ impl RespShared {
             scripts: scripting::Scripts::new(),
             next_client_id: AtomicU64::new(1),
             clients: Mutex::new(HashMap::new()),
+            encoding: encoding::EncodingSettings::default(),
         }
     }
 }
@@ -89,6 +100,53 @@ pub struct ClientInfo {
     pub last_command: Mutex<Bytes>,
     /// The logged-in user's name.
     pub user: Mutex<Arc<str>>,
+    /// Set by `CLIENT KILL`: the connection closes as soon as it notices.
+    pub killed: std::sync::atomic::AtomicBool,
+    /// Wakes the connection when `killed` is set.
+    pub kill: tokio::sync::Notify,
+}
+
+impl ClientInfo {
+    /// Marks the connection killed and wakes it (`CLIENT KILL`).
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::Relaxed);
+        self.kill.notify_waiters();
+    }
+
+    /// Whether `CLIENT KILL` named this connection.
+    pub fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::Relaxed)
+    }
+
+    /// Completes once the connection is killed. Owns what it waits on.
+    pub fn killed(self: &Arc<Self>) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let info = self.clone();
+        async move {
+            loop {
+                let notified = info.kill.notified();
+                tokio::pin!(notified);
+                // Registered before the flag is checked, so a kill in between is not missed.
+                notified.as_mut().enable();
+                if info.is_killed() {
+                    return;
+                }
+                notified.await;
+            }
+        }
+    }
+}
+
+/// What `CLIENT REPLY` has asked of the connection's replies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReplyMode {
+    /// Every reply is sent.
+    #[default]
+    On,
+    /// No reply is sent (`CLIENT REPLY OFF`, itself unanswered).
+    Off,
+    /// The next `n` replies are dropped (`CLIENT REPLY SKIP`: its own and the next
+    /// command's), then `On` again.
+    Skip(u8),
 }
 
 /// One connection's state.
@@ -116,6 +174,8 @@ pub struct Session {
     pub tx: Option<multi::Transaction>,
     /// The keys `WATCH`ed for the next `EXEC`.
     pub watching: multi::Watching,
+    /// `CLIENT REPLY`: whether replies are sent.
+    pub replies: ReplyMode,
     /// Set by the connection around a command it runs itself (not inside `EXEC` or a
     /// script): only then may a blocking pop block.
     pub may_block: bool,
@@ -141,6 +201,8 @@ impl Session {
             names: Mutex::new(Default::default()),
             last_command: Mutex::new(Bytes::new()),
             user: Mutex::new(user.name.clone()),
+            killed: std::sync::atomic::AtomicBool::new(false),
+            kill: tokio::sync::Notify::new(),
         });
         Session {
             id,
@@ -154,8 +216,26 @@ impl Session {
             in_script: false,
             tx: None,
             watching: multi::Watching::default(),
+            replies: ReplyMode::On,
             may_block: false,
             blocked: None,
+        }
+    }
+
+    /// Whether the reply being sent now is to be dropped (`CLIENT REPLY`), counting a
+    /// skipped one.
+    pub fn drop_reply(&mut self) -> bool {
+        match self.replies {
+            ReplyMode::On => false,
+            ReplyMode::Off => true,
+            ReplyMode::Skip(n) => {
+                self.replies = if n <= 1 {
+                    ReplyMode::On
+                } else {
+                    ReplyMode::Skip(n - 1)
+                };
+                true
+            }
         }
     }
 
@@ -588,5 +668,7 @@ pub fn is(arg: &[u8], word: &str) -> bool {
     arg.eq_ignore_ascii_case(word.as_bytes())
 }
 
+#[cfg(test)]
+mod core_tests;
 #[cfg(test)]
 mod tests;

@@ -70,6 +70,9 @@ pub struct Watches {
     /// How many (connection, key) registrations exist: zero means nothing to look up.
     count: AtomicUsize,
     keys: Mutex<HashMap<usize, HashMap<Bytes, Vec<Watcher>>>>,
+    /// Databases whose flush the glue is running itself ([`Watches::flushing`]): their
+    /// `cleared` dirties nothing more. A bit per database.
+    quiet: AtomicUsize,
 }
 
 impl Watches {
@@ -87,9 +90,12 @@ impl Watches {
         }
     }
 
-    /// Every key of database `db` went (a flush).
+    /// Every key of database `db` went (a flush): every watcher of the database fails,
+    /// unless the flush is one [`Watches::flushing`] announced.
     pub fn cleared(&self, db: usize) {
-        if self.count.load(Ordering::Acquire) == 0 {
+        if self.count.load(Ordering::Acquire) == 0
+            || self.quiet.load(Ordering::Acquire) & (1 << db) != 0
+        {
             return;
         }
         let keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
@@ -98,6 +104,31 @@ impl Watches {
                 dirty.store(true, Ordering::Release);
             }
         }
+    }
+
+    /// Runs `flush`, a flush of database `db` that the caller runs holding the script gate
+    /// exclusively (`FLUSHDB`, `FLUSHALL`), touching only the watched keys that `exists`
+    /// finds before it, as Redis does: a transaction watching a key that did not exist is
+    /// not failed by the flush. (Other flushes, such as memcached's delayed `flush_all`,
+    /// keep failing every watcher of the database.)
+    pub fn flushing(&self, db: usize, exists: impl Fn(&[u8]) -> bool, flush: impl FnOnce()) {
+        if self.count.load(Ordering::Acquire) == 0 {
+            return flush();
+        }
+        // The registry's lock is not held while `exists` reads the store: the lock order is
+        // a shard, then the registry (the observer's `touched`).
+        let watched: Vec<Bytes> = {
+            let keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+            keys.get(&db)
+                .map(|keys| keys.keys().cloned().collect())
+                .unwrap_or_default()
+        };
+        for key in watched.iter().filter(|key| exists(key)) {
+            self.touched(db, key);
+        }
+        self.quiet.fetch_or(1 << db, Ordering::AcqRel);
+        flush();
+        self.quiet.fetch_and(!(1 << db), Ordering::AcqRel);
     }
 
     /// How many (connection, key) watches exist.

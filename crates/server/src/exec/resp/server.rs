@@ -197,6 +197,82 @@ fn client_line(info: &super::ClientInfo, now: u64, resp: u8, sub: usize) -> Stri
     )
 }
 
+/// `CLIENT KILL addr:port`, or `CLIENT KILL <filter> <value> …` with Redis's filters: `ID`,
+/// `ADDR`, `LADDR`, `USER`, `SKIPME yes|no` (default yes) and `TYPE normal|pubsub|master|
+/// replica|slave` (every connection here is `normal`: `CLIENT LIST` shows no subscription
+/// state for other connections, so `pubsub` matches none). A killed connection closes at
+/// once, even while it waits to write; killing oneself closes after the reply.
+/// One `CLIENT KILL` filter: whether a connection matches it.
+type ClientTest = Box<dyn Fn(&super::ClientInfo) -> bool>;
+
+fn client_kill(shared: &crate::exec::Shared, me: u64, filters: &[Bytes]) -> Handled {
+    let clients: Vec<std::sync::Arc<super::ClientInfo>> = shared
+        .resp
+        .clients
+        .lock()
+        .map(|c| c.values().cloned().collect())
+        .unwrap_or_default();
+    if let [addr] = filters {
+        // The old form: one address, `+OK` or an error.
+        let Some(info) = clients.iter().find(|c| c.addr.as_bytes() == &addr[..]) else {
+            return Err(error("ERR No such client"));
+        };
+        info.kill();
+        return Ok(Reply::ok().into());
+    }
+    if !filters.len().is_multiple_of(2) {
+        return Err(super::syntax_error());
+    }
+    let mut skip_me = true;
+    let mut tests: Vec<ClientTest> = Vec::new();
+    for pair in filters.chunks(2) {
+        let (name, value) = (&pair[0], pair[1].clone());
+        match String::from_utf8_lossy(name).to_ascii_lowercase().as_str() {
+            "id" => {
+                let id = super::parse_int(&value)
+                    .filter(|&id| id > 0)
+                    .ok_or_else(|| error("ERR client-id should be greater than 0"))?;
+                tests.push(Box::new(move |c| c.id == id as u64));
+            }
+            "addr" => tests.push(Box::new(move |c| c.addr.as_bytes() == &value[..])),
+            "laddr" => tests.push(Box::new(move |c| c.laddr.as_bytes() == &value[..])),
+            "user" => tests.push(Box::new(move |c| {
+                c.user.lock().is_ok_and(|u| u.as_bytes() == &value[..])
+            })),
+            "skipme" => {
+                skip_me = if is(&value, "yes") {
+                    true
+                } else if is(&value, "no") {
+                    false
+                } else {
+                    return Err(super::syntax_error());
+                };
+            }
+            "type" => {
+                let normal = match String::from_utf8_lossy(&value)
+                    .to_ascii_lowercase()
+                    .as_str()
+                {
+                    "normal" => true,
+                    "pubsub" | "master" | "replica" | "slave" => false,
+                    other => return Err(error(format!("ERR Unknown client type '{other}'"))),
+                };
+                tests.push(Box::new(move |_| normal));
+            }
+            _ => return Err(super::syntax_error()),
+        }
+    }
+    let mut killed = 0;
+    for info in &clients {
+        if (skip_me && info.id == me) || !tests.iter().all(|t| t(info)) {
+            continue;
+        }
+        info.kill();
+        killed += 1;
+    }
+    Ok(Reply::Integer(killed).into())
+}
+
 /// The protocol version `CLIENT` shows for a connection.
 fn resp_version(protocol: Protocol) -> u8 {
     if protocol == Protocol::Resp3 { 3 } else { 2 }
@@ -248,6 +324,19 @@ pub fn client(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
                 )));
             }
             Reply::ok()
+        }
+        ("reply", [mode]) => {
+            // OFF and SKIP are not answered themselves: the connection drops this reply.
+            session.replies = match String::from_utf8_lossy(mode).to_ascii_lowercase().as_str() {
+                "on" => super::ReplyMode::On,
+                "off" => super::ReplyMode::Off,
+                "skip" => super::ReplyMode::Skip(2),
+                _ => return Err(super::syntax_error()),
+            };
+            Reply::ok()
+        }
+        ("kill", filters) if !filters.is_empty() => {
+            return client_kill(ctx.shared, session.id, filters);
         }
         // Nothing is ever evicted, and no LRU clock exists to leave untouched.
         ("no-evict" | "no-touch", [_]) => Reply::ok(),
@@ -313,6 +402,7 @@ pub fn reset(ctx: &mut Ctx<'_>, _: &mut Args<'_>) -> Handled {
     session.db = 0;
     session.info.db.store(0, Ordering::Relaxed);
     session.protocol = Protocol::Resp2;
+    session.replies = super::ReplyMode::On;
     let initial = ctx.shared.users.initial();
     session.authenticated = initial.is_some();
     session.user = initial.unwrap_or_else(Identity::before_login);
@@ -356,7 +446,7 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
         let port = shared.config.resp_listen.map_or(0, |a| a.port());
         let _ = write!(
             out,
-            "# Server\r\nredis_version:{REDIS_VERSION}\r\nsessiond_version:{}\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:{}\r\nmultiplexing_api:epoll\r\nprocess_id:{}\r\nrun_id:{:040x}\r\ntcp_port:{port}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:100\r\nexecutable:sessiond\r\n\r\n",
+            "# Server\r\nredis_version:{REDIS_VERSION}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nsessiond_version:{}\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:{}\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{:040x}\r\ntcp_port:{port}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:100\r\nconfigured_hz:100\r\nlru_clock:{}\r\nexecutable:sessiond\r\nconfig_file:\r\nio_threads_active:0\r\n\r\n",
             env!("CARGO_PKG_VERSION"),
             std::env::consts::OS,
             std::env::consts::ARCH,
@@ -365,6 +455,7 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
             u128::from(std::process::id()) << 64 | u128::from(ctx.now),
             ctx.now * 1000,
             uptime / 86400,
+            (ctx.now / 1000) & ((1 << 24) - 1),
         );
     }
     if wants("clients") {
@@ -372,7 +463,7 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
         let blocked = resp.pubsub.blocking.blocked_clients();
         let _ = write!(
             out,
-            "# Clients\r\nconnected_clients:{connected}\r\nmaxclients:{}\r\nblocked_clients:{blocked}\r\npubsub_clients:0\r\nmemcache_connections:{}\r\n\r\n",
+            "# Clients\r\nconnected_clients:{connected}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:{blocked}\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\npubsub_clients:0\r\nmemcache_connections:{}\r\n\r\n",
             shared.config.max_connections,
             shared
                 .stats
@@ -383,13 +474,17 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
     }
     let budget = shared.store.budget();
     if wants("memory") {
+        // The store's budget is what sessiond measures; the peak and the RSS are not
+        // tracked and show the same figure.
+        let used = budget.used();
         let limit = budget.limit();
         let shown_limit = if limit == u64::MAX { 0 } else { limit };
         let _ = write!(
             out,
-            "# Memory\r\nused_memory:{}\r\nused_memory_human:{}\r\nmaxmemory:{shown_limit}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:noeviction\r\nsessiond_out_of_memory_refusals:{}\r\n\r\n",
-            budget.used(),
-            human(budget.used()),
+            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{used}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{used}\r\nused_memory_peak_human:{}\r\nused_memory_dataset:{used}\r\nused_memory_lua:0\r\nused_memory_scripts:0\r\nnumber_of_cached_scripts:0\r\ntotal_system_memory:0\r\nmaxmemory:{shown_limit}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:noeviction\r\nmem_fragmentation_ratio:1.00\r\nmem_allocator:libc\r\nlazyfree_pending_objects:0\r\nsessiond_out_of_memory_refusals:{}\r\n\r\n",
+            human(used),
+            human(used),
+            human(used),
             human(shown_limit),
             budget.out_of_memory(),
         );
@@ -397,7 +492,8 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
     if wants("persistence") {
         let _ = write!(
             out,
-            "# Persistence\r\nloading:0\r\nrdb_bgsave_in_progress:0\r\n"
+            "# Persistence\r\nloading:0\r\nasync_loading:0\r\ncurrent_cow_size:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1\r\naof_rewrite_scheduled:0\r\n",
+            ctx.now / 1000
         );
         match &shared.journal {
             None => {
@@ -434,10 +530,13 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
     }
     if wants("stats") {
         let store = shared.store.stats();
+        let failed: u64 = (0..super::COMMANDS.len())
+            .map(|row| shared.stats.more.resp_failed.get(row))
+            .sum();
         let expired: u64 = shared.databases.iter().map(|s| s.stats().expired).sum();
         let _ = write!(
             out,
-            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\nexpired_keys:{expired}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\ntotal_items_written_db0:{}\r\n\r\n",
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:0\r\ntotal_net_output_bytes:0\r\nrejected_connections:{}\r\nsync_full:0\r\nsync_partial_ok:0\r\nsync_partial_err:0\r\nexpired_keys:{expired}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\nevicted_keys:0\r\nevicted_clients:0\r\ntotal_eviction_exceeded_time:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\nmigrate_cached_sockets:0\r\ntracking_total_keys:0\r\ntotal_error_replies:{}\r\ndump_payload_sanitizations:0\r\ntotal_items_written_db0:{}\r\n\r\n",
             shared.stats.total_connections.load(Ordering::Relaxed),
             shared.stats.commands_processed.load(Ordering::Relaxed),
             shared.stats.rejected_connections.load(Ordering::Relaxed),
@@ -445,8 +544,40 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
             shared.stats.keyspace_misses.load(Ordering::Relaxed),
             resp.pubsub.channel_count(),
             resp.pubsub.pattern_count(),
+            failed,
             store.total_items,
         );
+    }
+    if wants("replication") {
+        // A primary without replicas, always.
+        let _ = write!(
+            out,
+            "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:{:040x}\r\nmaster_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:0\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\nrepl_backlog_size:1048576\r\nrepl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n\r\n",
+            u128::from(std::process::id()) << 64 | u128::from(ctx.now),
+        );
+    }
+    if wants("cpu") {
+        let (sys, user, sys_children, user_children) = crate::clock::cpu_seconds();
+        let _ = write!(
+            out,
+            "# CPU\r\nused_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\nused_cpu_sys_children:{sys_children:.6}\r\nused_cpu_user_children:{user_children:.6}\r\n\r\n",
+        );
+    }
+    let all = sections.iter().any(|s| is(s, "all") || is(s, "everything"));
+    if all || sections.iter().any(|s| is(s, "commandstats")) {
+        out.push_str("# Commandstats\r\n");
+        for (row, spec) in super::COMMANDS.iter().enumerate() {
+            let calls = shared.stats.more.resp_commands.get(row);
+            if calls > 0 {
+                let _ = write!(
+                    out,
+                    "cmdstat_{}:calls={calls},usec=0,usec_per_call=0.00,rejected_calls=0,failed_calls={}\r\n",
+                    spec.name.replace('.', "_"),
+                    shared.stats.more.resp_failed.get(row),
+                );
+            }
+        }
+        out.push_str("\r\n");
     }
     if wants("sessions")
         && let Some(sessions) = &shared.sessions
@@ -672,12 +803,13 @@ fn config_values(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
     ]
     .into_iter()
     .chain(super::lists::config_values())
+    .chain(shared.resp.encoding.values())
     .collect()
 }
 
 /// Parses a memory size as Redis's `memtoull` does: digits with an optional `k`, `kb`,
 /// `m`, `mb`, `g` or `gb` (case-insensitive; `k` is 1000, `kb` 1024).
-fn parse_memory(text: &[u8]) -> Option<u64> {
+pub fn parse_memory(text: &[u8]) -> Option<u64> {
     let text = std::str::from_utf8(text).ok()?.to_ascii_lowercase();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
@@ -733,6 +865,7 @@ fn config_set(ctx: &Ctx<'_>, pairs: &[Bytes]) -> Handled {
     let known: Vec<&str> = config_values(ctx).iter().map(|(n, _)| *n).collect();
     let mut flags = None;
     let mut maxmemory = None;
+    let mut encodings = Vec::new();
     for pair in pairs.chunks(2) {
         let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
         let failed = |why: &str| {
@@ -752,6 +885,12 @@ fn config_set(ctx: &Ctx<'_>, pairs: &[Bytes]) -> Handled {
                     .ok_or_else(|| failed("argument must be a memory value"))?;
                 maxmemory = Some(parsed);
             }
+            // Snapshots do not exist here (the journal is the persistence); Redis's test
+            // harness turns them off with `save ""`, which is accepted and changes nothing.
+            "save" => {}
+            other if let Some(parsed) = ctx.shared.resp.encoding.parse(other, &pair[1]) => {
+                encodings.push(parsed.map_err(failed)?);
+            }
             // Accepted and without effect; see `lists::config_without_effect`.
             other if super::lists::config_without_effect(other, &pair[1]) => {}
             other if known.contains(&other) => return Err(failed("can't set immutable config")),
@@ -761,6 +900,9 @@ fn config_set(ctx: &Ctx<'_>, pairs: &[Bytes]) -> Handled {
                 )));
             }
         }
+    }
+    for parsed in encodings {
+        ctx.shared.resp.encoding.apply(parsed);
     }
     if let Some(flags) = flags {
         ctx.shared.resp.pubsub.set_flags(flags);
@@ -792,15 +934,27 @@ fn flush_mode(args: &mut Args<'_>) -> Result<(), Reply> {
 /// `FLUSHDB [ASYNC|SYNC]`.
 pub fn flushdb(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     flush_mode(args)?;
-    ctx.store().flush_all(ctx.now, ctx.now);
+    flush_database(ctx, ctx.session.db);
     Ok(Reply::ok().into())
+}
+
+/// Flushes database `db`, failing only the transactions that watch one of its keys that
+/// existed (the command holds the script gate exclusively, so nothing changes in between).
+fn flush_database(ctx: &Ctx<'_>, db: usize) {
+    let store = &ctx.shared.databases[db];
+    let now = ctx.now;
+    ctx.shared.resp.pubsub.watches.flushing(
+        db,
+        |key| store.peek(key, now).is_some(),
+        || store.flush_all(now, now),
+    );
 }
 
 /// `FLUSHALL [ASYNC|SYNC]`.
 pub fn flushall(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     flush_mode(args)?;
-    for store in &ctx.shared.databases {
-        store.flush_all(ctx.now, ctx.now);
+    for db in 0..ctx.shared.databases.len() {
+        flush_database(ctx, db);
     }
     Ok(Reply::ok().into())
 }

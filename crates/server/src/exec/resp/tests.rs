@@ -19,7 +19,7 @@ use crate::exec::Shared;
 
 const NOW: u64 = 1_800_000_000_000;
 
-fn shared_with(config: Config) -> Shared {
+pub(super) fn shared_with(config: Config) -> Shared {
     let budget = Arc::new(Budget::new(config.max_memory));
     let stores = (0..DATABASES)
         .map(|_| Arc::new(Store::new(budget.clone(), NOW)))
@@ -27,12 +27,12 @@ fn shared_with(config: Config) -> Shared {
     Shared::new(stores, None, config, Default::default(), None)
 }
 
-fn shared() -> Shared {
+pub(super) fn shared() -> Shared {
     shared_with(Config::default())
 }
 
 /// Runs `script` on a fresh connection of `shared`; panics at the first reply that differs.
-fn run(shared: &Shared, script: &str) -> Session {
+pub(super) fn run(shared: &Shared, script: &str) -> Session {
     let mut session = Session::new(shared, "127.0.0.1:1".into(), "127.0.0.1:2".into(), NOW);
     let mut now = NOW;
     let mut decoder = Decoder::new(Limits::default());
