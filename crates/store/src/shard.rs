@@ -659,7 +659,7 @@ impl Shard {
         let mut members = Vec::new();
         value.encode_members(&mut members);
         let kind = value.kind();
-        self.put(key, Item::new_coll(key, value, cas), deadline);
+        self.put(key, Item::new_coll(key, value, cas), deadline, ctx.now);
         charge.commit();
         ctx.applied(Mutation::PutCollection {
             key,
