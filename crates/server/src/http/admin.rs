@@ -511,7 +511,9 @@ fn user_sessions(sessions: &Sessions, admin: &str, user: &str, notice: Option<&s
         body.push_str("<section><p>Enter a user id above.</p></section>");
         return page(StatusCode::OK, "Find a user's sessions", "", &body);
     }
-    let listed = sessions.list(user, None);
+    // One page of the listing at most; "Revoke all" still revokes every one.
+    let page_of = sessions.list(user, None, None, crate::sessions::LIST_MAX);
+    let (listed, more) = (page_of.sessions, page_of.next.is_some());
     let title = format!("Sessions of user {user}");
     let _ = write!(
         body,
@@ -543,12 +545,24 @@ fn user_sessions(sessions: &Sessions, admin: &str, user: &str, notice: Option<&s
             revoke_form(user, &hash, &token, "Revoke", "revoke-one")
         );
     }
-    body.push_str("</table><p>");
+    body.push_str("</table>");
+    if more {
+        let _ = write!(
+            body,
+            "<p class=\"muted\" id=\"truncated\">Only the oldest {} are shown.</p>",
+            listed.len()
+        );
+    }
+    body.push_str("<p>");
     body.push_str(&revoke_form(
         user,
         "",
         &token,
-        &format!("Revoke all {} sessions", listed.len()),
+        &if more {
+            "Revoke all sessions".to_string()
+        } else {
+            format!("Revoke all {} sessions", listed.len())
+        },
         "revoke-all",
     ));
     body.push_str("</p></section>");
@@ -619,7 +633,8 @@ fn checked(
 
 /// What the form names: one session of the user (by its key hash), or all of them.
 fn targets(sessions: &Sessions, form: &RevokeForm) -> Vec<SessionInfo> {
-    let listed = sessions.list(&form.user, None);
+    // Every one: this is what a revocation acts on, not output.
+    let listed = sessions.list(&form.user, None, None, usize::MAX).sessions;
     if form.session.is_empty() {
         listed
     } else {

@@ -23,7 +23,9 @@ use serde_json::{Value, json};
 
 use super::{error, key_hash};
 use crate::exec::{JOURNAL_FAILED, Shared};
-use crate::sessions::{SessionInfo, Sessions, UnknownFamily};
+use crate::sessions::{
+    BadCursor, Cursor, LIST_DEFAULT, LIST_MAX, SessionInfo, Sessions, UnknownFamily,
+};
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -250,6 +252,14 @@ struct FamilyQuery {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct ListQuery {
+    family: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct DbQuery {
     db: Option<u8>,
 }
@@ -390,22 +400,68 @@ async fn families(State(shared): State<AppState>) -> ApiResult {
     Ok(Json(out).into_response())
 }
 
-/// `GET /api/v1/users/{user}/sessions[?family=f]`: oldest first.
+/// `GET /api/v1/users/{user}/sessions[?family=f&limit=n&cursor=c]`: oldest first, at most
+/// `limit` ([`LIST_DEFAULT`], at most [`LIST_MAX`]). When more follow, the reply carries
+/// the next page's cursor in `X-Next-Cursor` and its address in `Link: <…>; rel="next"`
+/// (RFC 8288, as Ory Kratos pages sessions); the body stays a bare array.
 async fn user_sessions(
     State(shared): State<AppState>,
     user: Result<Path<String>, PathRejection>,
-    q: Result<Query<FamilyQuery>, QueryRejection>,
+    q: Result<Query<ListQuery>, QueryRejection>,
 ) -> ApiResult {
     let user = path(user)?;
     let q = query(q)?;
     let sessions = layer(&shared)?;
-    let family = family(sessions, q.family.as_deref())?;
-    let out: Vec<Value> = sessions
-        .list(&user, family)
+    let family_index = family(sessions, q.family.as_deref())?;
+    let limit = match q.limit {
+        None => LIST_DEFAULT,
+        Some(n @ 1..=LIST_MAX) => n,
+        Some(_) => {
+            return Err(fail(
+                StatusCode::BAD_REQUEST,
+                format!("limit must be 1 to {LIST_MAX}"),
+            ));
+        }
+    };
+    let after = match q.cursor.as_deref().map(str::parse::<Cursor>) {
+        None => None,
+        Some(Ok(cursor)) => Some(cursor),
+        Some(Err(BadCursor)) => {
+            return Err(fail(
+                StatusCode::BAD_REQUEST,
+                "cursor is not one a listing gave (X-Next-Cursor)",
+            ));
+        }
+    };
+    let page = sessions.list(&user, family_index, after.as_ref(), limit);
+    let out: Vec<Value> = page
+        .sessions
         .iter()
         .map(|info| Value::Object(session_json(info)))
         .collect();
-    Ok(Json(out).into_response())
+    let mut response = Json(out).into_response();
+    if let Some(next) = page.next {
+        let encode = |s: &str| {
+            percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+        };
+        let mut link = format!(
+            "</api/v1/users/{}/sessions?limit={limit}&cursor={next}",
+            encode(&user)
+        );
+        if let Some(family) = &q.family {
+            link.push_str("&family=");
+            link.push_str(&encode(family));
+        }
+        link.push_str(">; rel=\"next\"");
+        let headers = response.headers_mut();
+        // Both are ASCII: digits, hex, '-' and percent-encoding.
+        for (name, value) in [("x-next-cursor", next.to_string()), ("link", link)] {
+            if let Ok(value) = header::HeaderValue::from_str(&value) {
+                headers.insert(name, value);
+            }
+        }
+    }
+    Ok(response)
 }
 
 /// `DELETE /api/v1/users/{user}/sessions[?family=f&except=key&db=n]`: `{"count": n}`.

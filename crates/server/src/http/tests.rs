@@ -665,7 +665,14 @@ async fn admin_posts_need_the_token_and_the_same_origin() {
     let origin = Some("http://admin.example:8080");
     let revoke = super::admin::token("ops", "revoke", "42");
     let confirm = super::admin::token("ops", "confirm", "42");
-    let count = |s: &Arc<Shared>| s.sessions.as_ref().unwrap().list("42", None).len();
+    let count = |s: &Arc<Shared>| {
+        s.sessions
+            .as_ref()
+            .unwrap()
+            .list("42", None, None, usize::MAX)
+            .sessions
+            .len()
+    };
 
     // Missing, wrong, another action's, another user's and another admin's tokens.
     for (uri, token) in [
@@ -818,4 +825,80 @@ async fn the_open_admin_page_answers_only_for_loopback_hosts() {
     )
     .await;
     assert_eq!(page.status, StatusCode::OK);
+}
+
+/// `GET /api/v1/users/{user}/sessions` gives at most `limit` (100 by default, 1000 at most)
+/// and, while more follow, the next page in `X-Next-Cursor` and `Link: <…>; rel="next"`;
+/// following the links lists every session once, oldest first.
+#[tokio::test]
+async fn user_sessions_are_listed_in_bounded_pages() {
+    let s = shared(None, &[]);
+    // A user id that needs percent-encoding in the path (php_login only writes numbers, so
+    // this one is written by hand).
+    let total = 250;
+    for n in 0..total {
+        mc_set(
+            &s,
+            &format!("memc.sess.key.p{n:03}"),
+            "user_id|s:5:\"a b/c\";",
+        );
+    }
+    let base = "/api/v1/users/a%20b%2Fc/sessions";
+    let first = get(&s, base, None).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(first.json().as_array().unwrap().len(), 100, "the default");
+    assert!(first.headers.get("x-next-cursor").is_some());
+
+    let mut uri = format!("{base}?limit=70&family=php-memcached");
+    let mut seen: Vec<(u64, String)> = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = get(&s, &uri, None).await;
+        assert_eq!(page.status, StatusCode::OK, "{uri}");
+        let items = page.json();
+        let items = items.as_array().unwrap();
+        assert!(items.len() <= 70);
+        seen.extend(items.iter().map(|v| {
+            (
+                v["created_at"].as_u64().unwrap(),
+                v["key"].as_str().unwrap().to_string(),
+            )
+        }));
+        pages += 1;
+        let Some(link) = page.headers.get(header::LINK) else {
+            assert!(page.headers.get("x-next-cursor").is_none());
+            break;
+        };
+        let link = link.to_str().unwrap();
+        let cursor = page.headers["x-next-cursor"].to_str().unwrap();
+        assert!(link.ends_with(">; rel=\"next\""), "{link}");
+        assert!(link.contains(&format!("cursor={cursor}")), "{link}");
+        assert!(link.contains("family=php%2Dmemcached"), "{link}");
+        uri = link[1..link.find('>').unwrap()].to_string();
+        assert!(uri.starts_with(base), "{uri}");
+    }
+    assert_eq!(pages, 4);
+    let mut sorted = seen.clone();
+    sorted.sort();
+    assert_eq!(seen, sorted, "oldest first");
+    let keys: BTreeSet<&str> = seen.iter().map(|(_, k)| k.as_str()).collect();
+    assert_eq!(keys.len(), total, "every session once");
+
+    for bad in [
+        "limit=0",
+        "limit=1001",
+        "limit=x",
+        "limit=-1",
+        "cursor=nope",
+        "cursor=1-0-0g",
+        "cursor=1-300-00",
+        "page=2",
+    ] {
+        let refused = get(&s, &format!("{base}?{bad}"), None).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(refused.json()["error"].is_string(), "{bad}");
+    }
+    let all = get(&s, &format!("{base}?limit=1000"), None).await;
+    assert_eq!(all.json().as_array().unwrap().len(), total);
+    assert!(all.headers.get(header::LINK).is_none());
 }
