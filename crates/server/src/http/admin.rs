@@ -100,26 +100,12 @@ async fn loopback_when_open(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    if !shared.users.required() && !loopback_host(request.headers()) {
+    if !shared.users.required() && !super::loopback_host(request.headers()) {
         return forbidden(
             "With no password configured the admin page answers only for localhost,              127.0.0.1 or [::1].",
         );
     }
     next.run(request).await
-}
-
-fn loopback_host(headers: &HeaderMap) -> bool {
-    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
-        return false;
-    };
-    let name = match host.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => host.split(':').next().unwrap_or_default(),
-    };
-    name.eq_ignore_ascii_case("localhost")
-        || name
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The headers of every admin response (and refusal).

@@ -137,6 +137,13 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
             Endpoint::Session => on(filter, session),
             Endpoint::RevokeSession => on(filter, revoke_session),
         };
+        let handler = match route.access {
+            Access::Admin => handler.layer(axum::middleware::from_fn_with_state(
+                shared.clone(),
+                loopback_when_open,
+            )),
+            Access::Open | Access::Metrics => handler,
+        };
         let guarded = handler.layer(axum::middleware::from_fn_with_state(
             (shared.clone(), route.access),
             authorize,
@@ -188,6 +195,23 @@ pub(super) async fn authorize(
             }
             Some(_) => {}
         }
+    }
+    next.run(request).await
+}
+
+/// With no password configured, an admin route answers only a loopback `Host` (403
+/// otherwise), against DNS rebinding (`super::loopback_host`). Health and metrics stay
+/// open: they change nothing and show no session.
+async fn loopback_when_open(
+    State(shared): State<Arc<Shared>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if !shared.users.required() && !super::loopback_host(request.headers()) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "with no password configured the API answers only for localhost, 127.0.0.1 or [::1]",
+        );
     }
     next.run(request).await
 }

@@ -79,7 +79,11 @@ async fn call(
     auth: Option<&str>,
     body: Body,
 ) -> Answer {
-    let mut request = Request::builder().method(method).uri(uri);
+    // As curl to a loopback listener sends it (an open API answers only loopback hosts).
+    let mut request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::HOST, "127.0.0.1:8080");
     if let Some(auth) = auth {
         request = request.header(header::AUTHORIZATION, auth);
     }
@@ -812,7 +816,8 @@ async fn the_open_admin_page_answers_only_for_loopback_hosts() {
         assert_eq!(page.status, StatusCode::FORBIDDEN, "{host}");
         assert_page_headers(&page);
     }
-    assert_eq!(get(&s, "/admin", None).await.status, StatusCode::FORBIDDEN);
+    let no_host = call_with(&s, "GET", "/admin", &[], "").await;
+    assert_eq!(no_host.status, StatusCode::FORBIDDEN);
     // With credentials configured, any host name (a proxy's, a DNS name) is fine.
     let s = admin_shared();
     let auth = basic("ops", "opspw");
@@ -901,4 +906,68 @@ async fn user_sessions_are_listed_in_bounded_pages() {
     let all = get(&s, &format!("{base}?limit=1000"), None).await;
     assert_eq!(all.json().as_array().unwrap().len(), total);
     assert!(all.headers.get(header::LINK).is_none());
+}
+
+/// With no password (protected mode), the `/api/v1` routes answer only loopback `Host`
+/// names, as the admin page does, against DNS rebinding; health and metrics stay open; with
+/// a password any host name is fine.
+#[tokio::test]
+async fn the_open_api_answers_only_for_loopback_hosts() {
+    let s = shared(None, &[]);
+    mc_set(&s, "memc.sess.key.a1", &php_login(42));
+    let api = [
+        ("GET", "/api/v1/sessions/count"),
+        ("GET", "/api/v1/families"),
+        ("GET", "/api/v1/users/42/sessions"),
+        ("GET", "/api/v1/sessions/memc.sess.key.a1"),
+        ("DELETE", "/api/v1/users/42/sessions"),
+        ("DELETE", "/api/v1/sessions/memc.sess.key.a1"),
+    ];
+    for host in [
+        "evil.example",
+        "evil.example:8080",
+        "127.0.0.1.evil.example",
+    ] {
+        for (method, uri) in api {
+            let refused = call_with(&s, method, uri, &[("host", host)], "").await;
+            assert_eq!(
+                refused.status,
+                StatusCode::FORBIDDEN,
+                "{method} {uri} {host}"
+            );
+            assert!(
+                refused.json()["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("localhost"),
+                "{method} {uri}"
+            );
+        }
+        for uri in ["/health/live", "/health/ready", "/metrics"] {
+            let open = call_with(&s, "GET", uri, &[("host", host)], "").await;
+            assert_eq!(open.status, StatusCode::OK, "{uri} {host}");
+        }
+    }
+    let no_host = call_with(&s, "GET", "/api/v1/sessions/count", &[], "").await;
+    assert_eq!(no_host.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        s.sessions.as_ref().unwrap().counts(None).sessions,
+        1,
+        "nothing was revoked"
+    );
+    for host in ["127.0.0.1:8080", "localhost", "[::1]:1"] {
+        let count = call_with(&s, "GET", "/api/v1/sessions/count", &[("host", host)], "").await;
+        assert_eq!(count.status, StatusCode::OK, "{host}");
+    }
+    let s = admin_shared();
+    let auth = basic("ops", "opspw");
+    let count = call_with(
+        &s,
+        "GET",
+        "/api/v1/sessions/count",
+        &[("host", "sessiond.internal"), ("authorization", &auth)],
+        "",
+    )
+    .await;
+    assert_eq!(count.status, StatusCode::OK);
 }
