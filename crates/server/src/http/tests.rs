@@ -667,8 +667,17 @@ async fn admin_posts_need_the_token_and_the_same_origin() {
         mc_set(&s, &format!("memc.sess.key.a{n}"), &php_login(42));
     }
     let origin = Some("http://admin.example:8080");
-    let revoke = super::admin::token("ops", "revoke", "42");
-    let confirm = super::admin::token("ops", "confirm", "42");
+    let now = crate::clock::now_ms();
+    let revoke = super::admin::token("ops", "revoke", "42", now);
+    let confirm = super::admin::token("ops", "confirm", "42", now);
+    // Tokens issued before the limit, or later than now (the issue time is the caller's to
+    // pass, so the age is tested without waiting).
+    let hour = super::admin::TOKEN_MAX_AGE_MS;
+    let stale = super::admin::token("ops", "confirm", "42", now - hour - 60_000);
+    let future = super::admin::token("ops", "confirm", "42", now + 10 * 60_000);
+    // A young time put on an old token's HMAC.
+    let (_, stale_tag) = stale.split_once('.').unwrap();
+    let forged = format!("{now}.{stale_tag}");
     let count = |s: &Arc<Shared>| {
         s.sessions
             .as_ref()
@@ -687,11 +696,19 @@ async fn admin_posts_need_the_token_and_the_same_origin() {
         ("/admin/revoke/confirm", revoke.clone()),
         (
             "/admin/revoke/confirm",
-            super::admin::token("ops", "confirm", "7"),
+            super::admin::token("ops", "confirm", "7", now),
         ),
         (
             "/admin/revoke/confirm",
-            super::admin::token("root", "confirm", "42"),
+            super::admin::token("root", "confirm", "42", now),
+        ),
+        ("/admin/revoke/confirm", stale),
+        ("/admin/revoke/confirm", future),
+        ("/admin/revoke/confirm", forged),
+        ("/admin/revoke/confirm", format!(".{}", "00".repeat(32))),
+        (
+            "/admin/revoke/confirm",
+            format!("99999999999999999999999.{}", "00".repeat(32)),
         ),
     ] {
         let body = form_encode(&[("user", "42"), ("token", &token)]);
@@ -761,11 +778,13 @@ async fn admin_posts_need_the_token_and_the_same_origin() {
     assert!(html.contains(&format!(
         "Revoke session #{hash} (php-memcached) of user 42?"
     )));
-    assert!(
-        html.contains(&confirm),
-        "the confirmation carries its own token"
-    );
-    let one = form_encode(&[("user", "42"), ("session", &hash), ("token", &confirm)]);
+    // The confirmation carries its own token, issued when the page was built.
+    let marker = "name=\"token\" value=\"";
+    let start = html.find(marker).expect("a token field") + marker.len();
+    let issued = &html[start..start + html[start..].find('"').unwrap()];
+    let (at, _) = issued.split_once('.').expect("<issued_at>.<hmac>");
+    assert!(at.parse::<u64>().unwrap() >= now, "{issued}");
+    let one = form_encode(&[("user", "42"), ("session", &hash), ("token", issued)]);
     let done = post_form(&s, "/admin/revoke/confirm", origin, &one).await;
     assert_eq!(done.status, StatusCode::OK);
     assert!(done.text().contains("Revoked 1 session of user 42."));
@@ -775,7 +794,10 @@ async fn admin_posts_need_the_token_and_the_same_origin() {
     let all = form_encode(&[("user", "42"), ("token", &revoke)]);
     let asked = post_form(&s, "/admin/revoke", origin, &all).await;
     assert!(asked.text().contains("Revoke 2 sessions of user 42?"));
-    let done = post_form(&s, "/admin/revoke/confirm", origin, &good).await;
+    // A token just under an hour old still works.
+    let aged = super::admin::token("ops", "confirm", "42", now - hour + 60_000);
+    let aged = form_encode(&[("user", "42"), ("token", &aged)]);
+    let done = post_form(&s, "/admin/revoke/confirm", origin, &aged).await;
     assert_eq!(done.status, StatusCode::OK);
     assert!(done.text().contains("Revoked 2 sessions of user 42."));
     assert_eq!(count(&s), 0);
