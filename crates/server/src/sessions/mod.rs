@@ -19,7 +19,8 @@
 //! because the observer may not lock another shard.
 //!
 //! Events (`created`, `updated`, `destroyed`, `expired`, `revoked`) are JSON messages on the
-//! channel [`EVENTS_CHANNEL`], built only when someone listens.
+//! channel [`EVENTS_CHANNEL`], built only when someone listens; a flush is one `flushed`
+//! event for its database, not one per session.
 
 pub(crate) mod index;
 #[cfg(test)]
@@ -333,6 +334,7 @@ impl Sessions {
             Mutation::Clear => {
                 self.index.clear(db);
                 self.sync_charge();
+                self.publish_flushed(db, now);
             }
         }
     }
@@ -440,6 +442,20 @@ impl Sessions {
             "user": user,
             "at": now,
         });
+        self.pubsub
+            .publish(EVENTS_CHANNEL.as_bytes(), message.to_string().as_bytes());
+    }
+
+    /// Publishes `{"event": "flushed", "db", "at"}`, if anyone listens: one event for a
+    /// whole database, not one per session (a flush of millions of sessions would otherwise
+    /// flood every subscriber), and published even if the index held no session of that
+    /// database, since a near-cache (`crates/session`'s `CachedStore`) may hold sessions the
+    /// server files under no family; it drops everything on it.
+    fn publish_flushed(&self, db: u8, now: u64) {
+        if !self.pubsub.listened(EVENTS_CHANNEL.as_bytes()) {
+            return;
+        }
+        let message = serde_json::json!({ "event": "flushed", "db": db, "at": now });
         self.pubsub
             .publish(EVENTS_CHANNEL.as_bytes(), message.to_string().as_bytes());
     }
