@@ -21,6 +21,7 @@ pub mod args;
 pub mod collections;
 pub mod commands;
 pub mod keys;
+pub mod latency;
 pub mod multi;
 pub mod pubsub;
 pub mod scripting;
