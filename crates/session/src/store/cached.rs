@@ -511,13 +511,11 @@ async fn listen(
                 }
             }
             Ok(BusEvent::Server(json)) => match server_change(&json, layout.as_ref()) {
-                Some(ServerChange::Session(digest)) => {
-                    if shared.invalidate_if_known(&digest) {
-                        inc(&shared.counters.server_invalidations);
-                    }
+                Some(ServerChange::Session(digest)) if shared.invalidate_if_known(&digest) => {
+                    inc(&shared.counters.server_invalidations);
                 }
                 Some(ServerChange::Flushed) => shared.flushed(),
-                None => {}
+                Some(ServerChange::Session(_)) | None => {}
             },
             Ok(BusEvent::Down) => shared.reset(false),
             Ok(BusEvent::Up) => shared.reset(true),
