@@ -9,6 +9,10 @@
 //! `sess%3Aabc` for `sess:abc`), decoded as UTF-8; `?db=N` (default 0) picks the database.
 //! Times are Unix milliseconds. A revocation is acknowledged (204, or the count) only once
 //! the journal has it, as a RESP reply to a write is.
+//!
+//! Bounds: a user's listing is paged (`limit`, at most `LIST_MAX`; `cursor`), and with no
+//! password configured the admin routes answer only loopback `Host` names
+//! (`super::loopback_host`, against DNS rebinding).
 
 use std::sync::Arc;
 

@@ -993,3 +993,28 @@ async fn the_open_api_answers_only_for_loopback_hosts() {
     .await;
     assert_eq!(count.status, StatusCode::OK);
 }
+
+/// The admin page's user search shows at most one listing page (the oldest 1000) and says
+/// so; its "Revoke all" still covers every session.
+#[tokio::test]
+async fn the_admin_page_lists_at_most_one_page_of_a_users_sessions() {
+    let s = admin_shared();
+    let ops = basic("ops", "opspw");
+    let total = crate::sessions::LIST_MAX + 2;
+    for n in 0..total {
+        mc_set(&s, &format!("memc.sess.key.m{n:04}"), &php_login(42));
+    }
+    let page = get(&s, "/admin/users?user=42", Some(&ops)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = page.text();
+    assert_eq!(
+        html.matches("<tr class=\"session\">").count(),
+        crate::sessions::LIST_MAX
+    );
+    assert!(html.contains("id=\"truncated\""), "the page says it is cut");
+    assert!(html.contains("Revoke all sessions"));
+    // A user with fewer sessions gets no such note.
+    mc_set(&s, "memc.sess.key.other", &php_login(7));
+    let small = get(&s, "/admin/users?user=7", Some(&ops)).await.text();
+    assert!(!small.contains("id=\"truncated\"") && small.contains("Revoke all 1 sessions"));
+}
