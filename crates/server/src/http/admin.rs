@@ -27,7 +27,9 @@
 //! `Cache-Control: no-store`. A POST is refused (403) unless its `Origin` (or, without one,
 //! its `Referer`) names the `Host` it was sent to and `Sec-Fetch-Site`, if sent, says
 //! `same-origin`; and unless its `token` is the HMAC-SHA256, under a random key drawn once
-//! per process, of the admin's name, the action (`revoke`, `confirm`) and the target user.
+//! per process, of the admin's name, the action (`revoke`, `confirm`), the target user and
+//! the token's issue time, which the token carries in clear and which must be at most an
+//! hour old ([`TOKEN_MAX_AGE_MS`]).
 //! With no password configured (the page is open, on loopback only), a request must also
 //! name a loopback host, against DNS rebinding.
 
@@ -100,26 +102,12 @@ async fn loopback_when_open(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    if !shared.users.required() && !loopback_host(request.headers()) {
+    if !shared.users.required() && !super::loopback_host(request.headers()) {
         return forbidden(
             "With no password configured the admin page answers only for localhost,              127.0.0.1 or [::1].",
         );
     }
     next.run(request).await
-}
-
-fn loopback_host(headers: &HeaderMap) -> bool {
-    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
-        return false;
-    };
-    let name = match host.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => host.split(':').next().unwrap_or_default(),
-    };
-    name.eq_ignore_ascii_case("localhost")
-        || name
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The headers of every admin response (and refusal).
@@ -511,7 +499,9 @@ fn user_sessions(sessions: &Sessions, admin: &str, user: &str, notice: Option<&s
         body.push_str("<section><p>Enter a user id above.</p></section>");
         return page(StatusCode::OK, "Find a user's sessions", "", &body);
     }
-    let listed = sessions.list(user, None);
+    // One page of the listing at most; "Revoke all" still revokes every one.
+    let page_of = sessions.list(user, None, None, crate::sessions::LIST_MAX);
+    let (listed, more) = (page_of.sessions, page_of.next.is_some());
     let title = format!("Sessions of user {user}");
     let _ = write!(
         body,
@@ -527,7 +517,7 @@ fn user_sessions(sessions: &Sessions, admin: &str, user: &str, notice: Option<&s
         "<table><tr><th>Family</th><th>Database</th><th>Device (key hash)</th>\
          <th>Created</th><th>Last seen</th><th>Expires</th><th></th></tr>",
     );
-    let token = token(admin, "revoke", user);
+    let token = token(admin, "revoke", user, crate::clock::now_ms());
     for info in &listed {
         let hash = key_hash(&info.key);
         let _ = write!(
@@ -543,12 +533,24 @@ fn user_sessions(sessions: &Sessions, admin: &str, user: &str, notice: Option<&s
             revoke_form(user, &hash, &token, "Revoke", "revoke-one")
         );
     }
-    body.push_str("</table><p>");
+    body.push_str("</table>");
+    if more {
+        let _ = write!(
+            body,
+            "<p class=\"muted\" id=\"truncated\">Only the oldest {} are shown.</p>",
+            listed.len()
+        );
+    }
+    body.push_str("<p>");
     body.push_str(&revoke_form(
         user,
         "",
         &token,
-        &format!("Revoke all {} sessions", listed.len()),
+        &if more {
+            "Revoke all sessions".to_string()
+        } else {
+            format!("Revoke all {} sessions", listed.len())
+        },
         "revoke-all",
     ));
     body.push_str("</p></section>");
@@ -609,9 +611,16 @@ fn checked(
         )));
     };
     let admin = admin_name(shared, headers);
-    if !token_valid(&admin, action, &form.user, &form.token) {
+    if !token_valid(
+        &admin,
+        action,
+        &form.user,
+        &form.token,
+        crate::clock::now_ms(),
+    ) {
         return Err(Box::new(forbidden(
-            "The form's token is missing or wrong (reload the page and try again).",
+            "The form's token is missing, wrong or over an hour old (reload the page and try \
+             again).",
         )));
     }
     Ok((admin, form))
@@ -619,7 +628,8 @@ fn checked(
 
 /// What the form names: one session of the user (by its key hash), or all of them.
 fn targets(sessions: &Sessions, form: &RevokeForm) -> Vec<SessionInfo> {
-    let listed = sessions.list(&form.user, None);
+    // Every one: this is what a revocation acts on, not output.
+    let listed = sessions.list(&form.user, None, None, usize::MAX).sessions;
     if form.session.is_empty() {
         listed
     } else {
@@ -677,7 +687,7 @@ async fn confirm_page(
         escape(&question),
         escape(user),
         escape(&form.session),
-        escape(&token(&admin, "confirm", user)),
+        escape(&token(&admin, "confirm", user, crate::clock::now_ms())),
         escape(&query_value(user)),
     );
     page(StatusCode::OK, "Confirm revocation", user, &body)
@@ -756,29 +766,52 @@ fn secret() -> &'static ring::hmac::Key {
     })
 }
 
-fn token_input(admin: &str, action: &str, user: &str) -> Vec<u8> {
-    let mut input = Vec::with_capacity(admin.len() + action.len() + user.len() + 2);
+/// How long a form token stays good after its page was built: an hour, long enough for an
+/// operator to read a page and confirm, short enough that a token that leaked (a proxy's
+/// log, a screenshot) soon stops working.
+pub(crate) const TOKEN_MAX_AGE_MS: u64 = 60 * 60 * 1000;
+/// How far ahead of this process's clock an issue time may be (a clock stepped back
+/// between a page and its post).
+const TOKEN_CLOCK_SLACK_MS: u64 = 60 * 1000;
+
+fn token_input(admin: &str, action: &str, user: &str, issued_at: u64) -> Vec<u8> {
+    let mut input = Vec::with_capacity(admin.len() + action.len() + user.len() + 11);
     for (i, part) in [admin, action, user].iter().enumerate() {
         if i > 0 {
             input.push(0);
         }
         input.extend_from_slice(part.as_bytes());
     }
+    input.push(0);
+    input.extend_from_slice(&issued_at.to_be_bytes());
     input
 }
 
-/// The form token of `admin` doing `action` to `user`: HMAC-SHA256, hex.
-pub(crate) fn token(admin: &str, action: &str, user: &str) -> String {
-    let tag = ring::hmac::sign(secret(), &token_input(admin, action, user));
-    tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+/// The form token of `admin` doing `action` to `user`, issued at `now` (Unix ms):
+/// `<issued_at>.<HMAC-SHA256 of the four, hex>`. The time is inside the HMAC, so it cannot
+/// be changed to make an old token young.
+pub(crate) fn token(admin: &str, action: &str, user: &str, now: u64) -> String {
+    let tag = ring::hmac::sign(secret(), &token_input(admin, action, user, now));
+    let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("{now}.{hex}")
 }
 
-/// Whether `given` is the token of `admin` doing `action` to `user` (constant time).
-fn token_valid(admin: &str, action: &str, user: &str, given: &str) -> bool {
-    let Some(tag) = unhex(given) else {
+/// Whether `given` is a token of `admin` doing `action` to `user` (the HMAC checked in
+/// constant time), issued at most [`TOKEN_MAX_AGE_MS`] before `now`.
+fn token_valid(admin: &str, action: &str, user: &str, given: &str, now: u64) -> bool {
+    let Some((issued, hex)) = given.split_once('.') else {
         return false;
     };
-    ring::hmac::verify(secret(), &token_input(admin, action, user), &tag).is_ok()
+    if issued.is_empty() || issued.len() > 20 || !issued.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let (Ok(issued_at), Some(tag)) = (issued.parse::<u64>(), unhex(hex)) else {
+        return false;
+    };
+    let fresh = issued_at <= now.saturating_add(TOKEN_CLOCK_SLACK_MS)
+        && now.saturating_sub(issued_at) <= TOKEN_MAX_AGE_MS;
+    fresh
+        && ring::hmac::verify(secret(), &token_input(admin, action, user, issued_at), &tag).is_ok()
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {

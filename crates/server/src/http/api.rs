@@ -9,6 +9,10 @@
 //! `sess%3Aabc` for `sess:abc`), decoded as UTF-8; `?db=N` (default 0) picks the database.
 //! Times are Unix milliseconds. A revocation is acknowledged (204, or the count) only once
 //! the journal has it, as a RESP reply to a write is.
+//!
+//! Bounds: a user's listing is paged (`limit`, at most `LIST_MAX`; `cursor`), and with no
+//! password configured the admin routes answer only loopback `Host` names
+//! (`super::loopback_host`, against DNS rebinding).
 
 use std::sync::Arc;
 
@@ -23,7 +27,9 @@ use serde_json::{Value, json};
 
 use super::{error, key_hash};
 use crate::exec::{JOURNAL_FAILED, Shared};
-use crate::sessions::{SessionInfo, Sessions, UnknownFamily};
+use crate::sessions::{
+    BadCursor, Cursor, LIST_DEFAULT, LIST_MAX, SessionInfo, Sessions, UnknownFamily,
+};
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,6 +141,13 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
             Endpoint::Session => on(filter, session),
             Endpoint::RevokeSession => on(filter, revoke_session),
         };
+        let handler = match route.access {
+            Access::Admin => handler.layer(axum::middleware::from_fn_with_state(
+                shared.clone(),
+                loopback_when_open,
+            )),
+            Access::Open | Access::Metrics => handler,
+        };
         let guarded = handler.layer(axum::middleware::from_fn_with_state(
             (shared.clone(), route.access),
             authorize,
@@ -186,6 +199,23 @@ pub(super) async fn authorize(
             }
             Some(_) => {}
         }
+    }
+    next.run(request).await
+}
+
+/// With no password configured, an admin route answers only a loopback `Host` (403
+/// otherwise), against DNS rebinding (`super::loopback_host`). Health and metrics stay
+/// open: they change nothing and show no session.
+async fn loopback_when_open(
+    State(shared): State<Arc<Shared>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if !shared.users.required() && !super::loopback_host(request.headers()) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "with no password configured the API answers only for localhost, 127.0.0.1 or [::1]",
+        );
     }
     next.run(request).await
 }
@@ -246,6 +276,14 @@ async fn metrics(State(shared): State<AppState>) -> Response {
 #[serde(deny_unknown_fields)]
 struct FamilyQuery {
     family: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    family: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -390,22 +428,68 @@ async fn families(State(shared): State<AppState>) -> ApiResult {
     Ok(Json(out).into_response())
 }
 
-/// `GET /api/v1/users/{user}/sessions[?family=f]`: oldest first.
+/// `GET /api/v1/users/{user}/sessions[?family=f&limit=n&cursor=c]`: oldest first, at most
+/// `limit` ([`LIST_DEFAULT`], at most [`LIST_MAX`]). When more follow, the reply carries
+/// the next page's cursor in `X-Next-Cursor` and its address in `Link: <…>; rel="next"`
+/// (RFC 8288, as Ory Kratos pages sessions); the body stays a bare array.
 async fn user_sessions(
     State(shared): State<AppState>,
     user: Result<Path<String>, PathRejection>,
-    q: Result<Query<FamilyQuery>, QueryRejection>,
+    q: Result<Query<ListQuery>, QueryRejection>,
 ) -> ApiResult {
     let user = path(user)?;
     let q = query(q)?;
     let sessions = layer(&shared)?;
-    let family = family(sessions, q.family.as_deref())?;
-    let out: Vec<Value> = sessions
-        .list(&user, family)
+    let family_index = family(sessions, q.family.as_deref())?;
+    let limit = match q.limit {
+        None => LIST_DEFAULT,
+        Some(n @ 1..=LIST_MAX) => n,
+        Some(_) => {
+            return Err(fail(
+                StatusCode::BAD_REQUEST,
+                format!("limit must be 1 to {LIST_MAX}"),
+            ));
+        }
+    };
+    let after = match q.cursor.as_deref().map(str::parse::<Cursor>) {
+        None => None,
+        Some(Ok(cursor)) => Some(cursor),
+        Some(Err(BadCursor)) => {
+            return Err(fail(
+                StatusCode::BAD_REQUEST,
+                "cursor is not one a listing gave (X-Next-Cursor)",
+            ));
+        }
+    };
+    let page = sessions.list(&user, family_index, after.as_ref(), limit);
+    let out: Vec<Value> = page
+        .sessions
         .iter()
         .map(|info| Value::Object(session_json(info)))
         .collect();
-    Ok(Json(out).into_response())
+    let mut response = Json(out).into_response();
+    if let Some(next) = page.next {
+        let encode = |s: &str| {
+            percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+        };
+        let mut link = format!(
+            "</api/v1/users/{}/sessions?limit={limit}&cursor={next}",
+            encode(&user)
+        );
+        if let Some(family) = &q.family {
+            link.push_str("&family=");
+            link.push_str(&encode(family));
+        }
+        link.push_str(">; rel=\"next\"");
+        let headers = response.headers_mut();
+        // Both are ASCII: digits, hex, '-' and percent-encoding.
+        for (name, value) in [("x-next-cursor", next.to_string()), ("link", link)] {
+            if let Ok(value) = header::HeaderValue::from_str(&value) {
+                headers.insert(name, value);
+            }
+        }
+    }
+    Ok(response)
 }
 
 /// `DELETE /api/v1/users/{user}/sessions[?family=f&except=key&db=n]`: `{"count": n}`.

@@ -79,6 +79,28 @@ pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response 
     (status, axum::Json(body)).into_response()
 }
 
+/// Whether the request names a loopback host in `Host` (`localhost`, `127.0.0.1`, `[::1]`,
+/// with any port). With no password configured (protected mode: loopback listeners only,
+/// nobody logs in), the admin page and the `/api/v1` routes answer only such requests, so a
+/// web page cannot reach them through DNS rebinding (its own name made to resolve to
+/// 127.0.0.1, which makes it same-origin with the listener in the browser's eyes).
+pub(super) fn loopback_host(headers: &axum::http::HeaderMap) -> bool {
+    let Some(host) = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+    else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// The application: every route of [`api::ROUTES`] behind its access check, the fallbacks,
 /// and the framing every response gets (body limit, `no-store`, the request log).
 pub(crate) fn app(shared: Arc<Shared>) -> Router {

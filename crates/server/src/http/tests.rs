@@ -79,7 +79,11 @@ async fn call(
     auth: Option<&str>,
     body: Body,
 ) -> Answer {
-    let mut request = Request::builder().method(method).uri(uri);
+    // As curl to a loopback listener sends it (an open API answers only loopback hosts).
+    let mut request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::HOST, "127.0.0.1:8080");
     if let Some(auth) = auth {
         request = request.header(header::AUTHORIZATION, auth);
     }
@@ -663,9 +667,25 @@ async fn admin_posts_need_the_token_and_the_same_origin() {
         mc_set(&s, &format!("memc.sess.key.a{n}"), &php_login(42));
     }
     let origin = Some("http://admin.example:8080");
-    let revoke = super::admin::token("ops", "revoke", "42");
-    let confirm = super::admin::token("ops", "confirm", "42");
-    let count = |s: &Arc<Shared>| s.sessions.as_ref().unwrap().list("42", None).len();
+    let now = crate::clock::now_ms();
+    let revoke = super::admin::token("ops", "revoke", "42", now);
+    let confirm = super::admin::token("ops", "confirm", "42", now);
+    // Tokens issued before the limit, or later than now (the issue time is the caller's to
+    // pass, so the age is tested without waiting).
+    let hour = super::admin::TOKEN_MAX_AGE_MS;
+    let stale = super::admin::token("ops", "confirm", "42", now - hour - 60_000);
+    let future = super::admin::token("ops", "confirm", "42", now + 10 * 60_000);
+    // A young time put on an old token's HMAC.
+    let (_, stale_tag) = stale.split_once('.').unwrap();
+    let forged = format!("{now}.{stale_tag}");
+    let count = |s: &Arc<Shared>| {
+        s.sessions
+            .as_ref()
+            .unwrap()
+            .list("42", None, None, usize::MAX)
+            .sessions
+            .len()
+    };
 
     // Missing, wrong, another action's, another user's and another admin's tokens.
     for (uri, token) in [
@@ -676,11 +696,19 @@ async fn admin_posts_need_the_token_and_the_same_origin() {
         ("/admin/revoke/confirm", revoke.clone()),
         (
             "/admin/revoke/confirm",
-            super::admin::token("ops", "confirm", "7"),
+            super::admin::token("ops", "confirm", "7", now),
         ),
         (
             "/admin/revoke/confirm",
-            super::admin::token("root", "confirm", "42"),
+            super::admin::token("root", "confirm", "42", now),
+        ),
+        ("/admin/revoke/confirm", stale),
+        ("/admin/revoke/confirm", future),
+        ("/admin/revoke/confirm", forged),
+        ("/admin/revoke/confirm", format!(".{}", "00".repeat(32))),
+        (
+            "/admin/revoke/confirm",
+            format!("99999999999999999999999.{}", "00".repeat(32)),
         ),
     ] {
         let body = form_encode(&[("user", "42"), ("token", &token)]);
@@ -750,11 +778,13 @@ async fn admin_posts_need_the_token_and_the_same_origin() {
     assert!(html.contains(&format!(
         "Revoke session #{hash} (php-memcached) of user 42?"
     )));
-    assert!(
-        html.contains(&confirm),
-        "the confirmation carries its own token"
-    );
-    let one = form_encode(&[("user", "42"), ("session", &hash), ("token", &confirm)]);
+    // The confirmation carries its own token, issued when the page was built.
+    let marker = "name=\"token\" value=\"";
+    let start = html.find(marker).expect("a token field") + marker.len();
+    let issued = &html[start..start + html[start..].find('"').unwrap()];
+    let (at, _) = issued.split_once('.').expect("<issued_at>.<hmac>");
+    assert!(at.parse::<u64>().unwrap() >= now, "{issued}");
+    let one = form_encode(&[("user", "42"), ("session", &hash), ("token", issued)]);
     let done = post_form(&s, "/admin/revoke/confirm", origin, &one).await;
     assert_eq!(done.status, StatusCode::OK);
     assert!(done.text().contains("Revoked 1 session of user 42."));
@@ -764,7 +794,10 @@ async fn admin_posts_need_the_token_and_the_same_origin() {
     let all = form_encode(&[("user", "42"), ("token", &revoke)]);
     let asked = post_form(&s, "/admin/revoke", origin, &all).await;
     assert!(asked.text().contains("Revoke 2 sessions of user 42?"));
-    let done = post_form(&s, "/admin/revoke/confirm", origin, &good).await;
+    // A token just under an hour old still works.
+    let aged = super::admin::token("ops", "confirm", "42", now - hour + 60_000);
+    let aged = form_encode(&[("user", "42"), ("token", &aged)]);
+    let done = post_form(&s, "/admin/revoke/confirm", origin, &aged).await;
     assert_eq!(done.status, StatusCode::OK);
     assert!(done.text().contains("Revoked 2 sessions of user 42."));
     assert_eq!(count(&s), 0);
@@ -805,7 +838,8 @@ async fn the_open_admin_page_answers_only_for_loopback_hosts() {
         assert_eq!(page.status, StatusCode::FORBIDDEN, "{host}");
         assert_page_headers(&page);
     }
-    assert_eq!(get(&s, "/admin", None).await.status, StatusCode::FORBIDDEN);
+    let no_host = call_with(&s, "GET", "/admin", &[], "").await;
+    assert_eq!(no_host.status, StatusCode::FORBIDDEN);
     // With credentials configured, any host name (a proxy's, a DNS name) is fine.
     let s = admin_shared();
     let auth = basic("ops", "opspw");
@@ -818,4 +852,169 @@ async fn the_open_admin_page_answers_only_for_loopback_hosts() {
     )
     .await;
     assert_eq!(page.status, StatusCode::OK);
+}
+
+/// `GET /api/v1/users/{user}/sessions` gives at most `limit` (100 by default, 1000 at most)
+/// and, while more follow, the next page in `X-Next-Cursor` and `Link: <…>; rel="next"`;
+/// following the links lists every session once, oldest first.
+#[tokio::test]
+async fn user_sessions_are_listed_in_bounded_pages() {
+    let s = shared(None, &[]);
+    // A user id that needs percent-encoding in the path (php_login only writes numbers, so
+    // this one is written by hand).
+    let total = 250;
+    for n in 0..total {
+        mc_set(
+            &s,
+            &format!("memc.sess.key.p{n:03}"),
+            "user_id|s:5:\"a b/c\";",
+        );
+    }
+    let base = "/api/v1/users/a%20b%2Fc/sessions";
+    let first = get(&s, base, None).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(first.json().as_array().unwrap().len(), 100, "the default");
+    assert!(first.headers.get("x-next-cursor").is_some());
+
+    let mut uri = format!("{base}?limit=70&family=php-memcached");
+    let mut seen: Vec<(u64, String)> = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = get(&s, &uri, None).await;
+        assert_eq!(page.status, StatusCode::OK, "{uri}");
+        let items = page.json();
+        let items = items.as_array().unwrap();
+        assert!(items.len() <= 70);
+        seen.extend(items.iter().map(|v| {
+            (
+                v["created_at"].as_u64().unwrap(),
+                v["key"].as_str().unwrap().to_string(),
+            )
+        }));
+        pages += 1;
+        let Some(link) = page.headers.get(header::LINK) else {
+            assert!(page.headers.get("x-next-cursor").is_none());
+            break;
+        };
+        let link = link.to_str().unwrap();
+        let cursor = page.headers["x-next-cursor"].to_str().unwrap();
+        assert!(link.ends_with(">; rel=\"next\""), "{link}");
+        assert!(link.contains(&format!("cursor={cursor}")), "{link}");
+        assert!(link.contains("family=php%2Dmemcached"), "{link}");
+        uri = link[1..link.find('>').unwrap()].to_string();
+        assert!(uri.starts_with(base), "{uri}");
+    }
+    assert_eq!(pages, 4);
+    let mut sorted = seen.clone();
+    sorted.sort();
+    assert_eq!(seen, sorted, "oldest first");
+    let keys: BTreeSet<&str> = seen.iter().map(|(_, k)| k.as_str()).collect();
+    assert_eq!(keys.len(), total, "every session once");
+
+    for bad in [
+        "limit=0",
+        "limit=1001",
+        "limit=x",
+        "limit=-1",
+        "cursor=nope",
+        "cursor=1-0-0g",
+        "cursor=1-300-00",
+        "page=2",
+    ] {
+        let refused = get(&s, &format!("{base}?{bad}"), None).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(refused.json()["error"].is_string(), "{bad}");
+    }
+    let all = get(&s, &format!("{base}?limit=1000"), None).await;
+    assert_eq!(all.json().as_array().unwrap().len(), total);
+    assert!(all.headers.get(header::LINK).is_none());
+}
+
+/// With no password (protected mode), the `/api/v1` routes answer only loopback `Host`
+/// names, as the admin page does, against DNS rebinding; health and metrics stay open; with
+/// a password any host name is fine.
+#[tokio::test]
+async fn the_open_api_answers_only_for_loopback_hosts() {
+    let s = shared(None, &[]);
+    mc_set(&s, "memc.sess.key.a1", &php_login(42));
+    let api = [
+        ("GET", "/api/v1/sessions/count"),
+        ("GET", "/api/v1/families"),
+        ("GET", "/api/v1/users/42/sessions"),
+        ("GET", "/api/v1/sessions/memc.sess.key.a1"),
+        ("DELETE", "/api/v1/users/42/sessions"),
+        ("DELETE", "/api/v1/sessions/memc.sess.key.a1"),
+    ];
+    for host in [
+        "evil.example",
+        "evil.example:8080",
+        "127.0.0.1.evil.example",
+    ] {
+        for (method, uri) in api {
+            let refused = call_with(&s, method, uri, &[("host", host)], "").await;
+            assert_eq!(
+                refused.status,
+                StatusCode::FORBIDDEN,
+                "{method} {uri} {host}"
+            );
+            assert!(
+                refused.json()["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("localhost"),
+                "{method} {uri}"
+            );
+        }
+        for uri in ["/health/live", "/health/ready", "/metrics"] {
+            let open = call_with(&s, "GET", uri, &[("host", host)], "").await;
+            assert_eq!(open.status, StatusCode::OK, "{uri} {host}");
+        }
+    }
+    let no_host = call_with(&s, "GET", "/api/v1/sessions/count", &[], "").await;
+    assert_eq!(no_host.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        s.sessions.as_ref().unwrap().counts(None).sessions,
+        1,
+        "nothing was revoked"
+    );
+    for host in ["127.0.0.1:8080", "localhost", "[::1]:1"] {
+        let count = call_with(&s, "GET", "/api/v1/sessions/count", &[("host", host)], "").await;
+        assert_eq!(count.status, StatusCode::OK, "{host}");
+    }
+    let s = admin_shared();
+    let auth = basic("ops", "opspw");
+    let count = call_with(
+        &s,
+        "GET",
+        "/api/v1/sessions/count",
+        &[("host", "sessiond.internal"), ("authorization", &auth)],
+        "",
+    )
+    .await;
+    assert_eq!(count.status, StatusCode::OK);
+}
+
+/// The admin page's user search shows at most one listing page (the oldest 1000) and says
+/// so; its "Revoke all" still covers every session.
+#[tokio::test]
+async fn the_admin_page_lists_at_most_one_page_of_a_users_sessions() {
+    let s = admin_shared();
+    let ops = basic("ops", "opspw");
+    let total = crate::sessions::LIST_MAX + 2;
+    for n in 0..total {
+        mc_set(&s, &format!("memc.sess.key.m{n:04}"), &php_login(42));
+    }
+    let page = get(&s, "/admin/users?user=42", Some(&ops)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = page.text();
+    assert_eq!(
+        html.matches("<tr class=\"session\">").count(),
+        crate::sessions::LIST_MAX
+    );
+    assert!(html.contains("id=\"truncated\""), "the page says it is cut");
+    assert!(html.contains("Revoke all sessions"));
+    // A user with fewer sessions gets no such note.
+    mc_set(&s, "memc.sess.key.other", &php_login(7));
+    let small = get(&s, "/admin/users?user=7", Some(&ops)).await.text();
+    assert!(!small.contains("id=\"truncated\"") && small.contains("Revoke all 1 sessions"));
 }

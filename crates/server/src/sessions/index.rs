@@ -47,6 +47,25 @@ pub struct SessionName {
     pub key: Arc<[u8]>,
 }
 
+/// A place in a user's sessions, in their listing's order (creation time, then name): a
+/// page of the listing starts after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    /// The creation time of the last session listed.
+    pub created_at: u64,
+    /// Its database.
+    pub db: u8,
+    /// Its key.
+    pub key: Vec<u8>,
+}
+
+impl Position {
+    /// Whether the session `name`, created at `created_at`, comes after this place.
+    fn precedes(&self, created_at: u64, name: &SessionName) -> bool {
+        (self.created_at, self.db, &self.key[..]) < (created_at, name.db, &name.key[..])
+    }
+}
+
 /// A borrowed [`SessionName`], to look a session up without allocating (every read and
 /// write of a session key does). Hashes exactly as the owned name does (the derives hash
 /// the fields in the same order).
@@ -315,27 +334,42 @@ impl Index {
         }
     }
 
-    /// The sessions of `user` (one family's, or all), oldest first. Sessions without a user
-    /// are nobody's.
-    pub fn user_sessions(&self, user: &str, family: Option<u16>) -> Vec<(SessionName, Meta)> {
-        let names: Vec<SessionName> = match lock(&self.users).map.get(user) {
-            None => return Vec::new(),
+    /// The sessions of `user` (one family's, or all), oldest first (by creation, then
+    /// name): at most `limit` of those after `after`, and whether more follow. Sessions
+    /// without a user are nobody's. Costs O(the user's sessions) time and a copy of their
+    /// names (`Arc` clones), but builds the metadata of the page only.
+    pub fn user_sessions(
+        &self,
+        user: &str,
+        family: Option<u16>,
+        after: Option<&Position>,
+        limit: usize,
+    ) -> (Vec<(SessionName, Meta)>, bool) {
+        let mut names: Vec<(u64, SessionName)> = match lock(&self.users).map.get(user) {
+            None => return (Vec::new(), false),
             Some(entry) => entry
                 .sessions
                 .iter()
                 .filter(|(_, (f, _))| family.is_none_or(|want| want == *f))
-                .map(|(name, _)| name.clone())
+                .filter(|(name, (_, at))| after.is_none_or(|after| after.precedes(*at, name)))
+                .map(|(name, (_, at))| (*at, name.clone()))
                 .collect(),
         };
-        let mut found: Vec<(SessionName, Meta)> = names
+        let more = names.len() > limit;
+        if more {
+            // The first `limit` in order, without sorting the rest.
+            names.select_nth_unstable(limit);
+            names.truncate(limit);
+        }
+        names.sort_unstable();
+        let found = names
             .into_iter()
-            .filter_map(|name| {
+            .filter_map(|(_, name)| {
                 let meta = self.get(name.as_name())?;
                 Some((name, meta))
             })
             .collect();
-        found.sort_by(|a, b| (a.1.created_at, &a.0).cmp(&(b.1.created_at, &b.0)));
-        found
+        (found, more)
     }
 
     /// How many sessions `user` has in `family`.
@@ -486,7 +520,8 @@ mod tests {
         );
         assert_eq!(index.user_count("42", 0), 2);
         let listed: Vec<_> = index
-            .user_sessions("42", None)
+            .user_sessions("42", None, None, usize::MAX)
+            .0
             .into_iter()
             .map(|s| s.0)
             .collect();
@@ -545,6 +580,56 @@ mod tests {
                 sessions: 1,
                 users: 1
             }
+        );
+    }
+
+    #[test]
+    fn a_users_sessions_page_by_position_without_skips_or_repeats() {
+        let index = Index::new(2);
+        // Ties in creation time are ordered by database, then key.
+        let times = [5, 3, 5, 1, 5, 3, 9];
+        let names: Vec<SessionName> = (0..times.len())
+            .map(|i| name((i % 2) as u8, format!("k{}", 6 - i).as_bytes()))
+            .collect();
+        for (i, (name, &at)) in names.iter().zip(&times).enumerate() {
+            index.put(name.as_name(), (i % 2) as u16, Some("u"), None, at);
+        }
+        index.put(name(0, b"other").as_name(), 0, Some("v"), None, 2);
+        let (all, more) = index.user_sessions("u", None, None, usize::MAX);
+        assert!(!more);
+        let mut expected: Vec<(u64, SessionName)> =
+            times.iter().copied().zip(names.iter().cloned()).collect();
+        expected.sort();
+        let order: Vec<_> = all.iter().map(|(n, m)| (m.created_at, n.clone())).collect();
+        assert_eq!(order, expected, "by creation, then database, then key");
+        for limit in 1..=8 {
+            let mut paged = Vec::new();
+            let mut after: Option<Position> = None;
+            loop {
+                let (page, more) = index.user_sessions("u", None, after.as_ref(), limit);
+                assert!(page.len() <= limit);
+                let Some((last, meta)) = page.last() else {
+                    assert!(!more);
+                    break;
+                };
+                after = Some(Position {
+                    created_at: meta.created_at,
+                    db: last.db,
+                    key: last.key.to_vec(),
+                });
+                paged.extend(page.into_iter().map(|(n, m)| (m.created_at, n)));
+                if !more {
+                    break;
+                }
+            }
+            assert_eq!(paged, expected, "pages of {limit}");
+        }
+        let (odd, _) = index.user_sessions("u", Some(1), None, usize::MAX);
+        assert!(odd.iter().all(|(_, m)| m.family == 1) && odd.len() == 3);
+        let (none, more) = index.user_sessions("u", None, None, 0);
+        assert!(
+            none.is_empty() && more,
+            "a limit of 0 still says more follow"
         );
     }
 }

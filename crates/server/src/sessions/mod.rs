@@ -19,7 +19,8 @@
 //! because the observer may not lock another shard.
 //!
 //! Events (`created`, `updated`, `destroyed`, `expired`, `revoked`) are JSON messages on the
-//! channel [`EVENTS_CHANNEL`], built only when someone listens.
+//! channel [`EVENTS_CHANNEL`], built only when someone listens; a flush is one `flushed`
+//! event for its database, not one per session.
 
 pub(crate) mod index;
 #[cfg(test)]
@@ -33,7 +34,7 @@ use sessiond_session_format::{Families, Family, Identity};
 use sessiond_store::{Budget, DerivedCharge, ElementOp, Kind, Mutation, Store, Value};
 
 use crate::exec::resp::pubsub::PubSub;
-use index::{Counts, Index, Meta, Name, SessionName};
+use index::{Counts, Index, Meta, Name, Position, SessionName};
 
 /// The pub/sub channel lifecycle events are published on.
 pub(crate) const EVENTS_CHANNEL: &str = "sessiond:sessions";
@@ -105,6 +106,75 @@ pub(crate) struct Sample {
     /// Distinct users.
     pub users: u64,
 }
+
+/// How many sessions a listing (`SESSION.LIST`, `GET /api/v1/users/{user}/sessions`) gives
+/// when the caller names no limit.
+pub(crate) const LIST_DEFAULT: usize = 100;
+/// The most sessions one page of a listing gives: with the index's per-session fields, a
+/// page stays under about 1 MiB of JSON or RESP (keys are bounded by the request limits).
+pub(crate) const LIST_MAX: usize = 1000;
+
+/// A page of a user's sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Page {
+    /// The sessions, oldest first.
+    pub sessions: Vec<SessionInfo>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<Cursor>,
+}
+
+/// Where a page of a user's sessions starts: after the last one listed, by creation time
+/// and name. A place, not a count, so sessions created or removed between two pages make
+/// none of the others skipped or listed twice. Its text is
+/// `<created_at>-<db>-<key in hex>`, opaque to callers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Cursor(Position);
+
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}-", self.0.created_at, self.0.db)?;
+        for byte in &self.0.key {
+            write!(f, "{byte:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::str::FromStr for Cursor {
+    type Err = BadCursor;
+
+    fn from_str(text: &str) -> Result<Cursor, BadCursor> {
+        let mut parts = text.splitn(3, '-');
+        let (Some(at), Some(db), Some(hex)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(BadCursor);
+        };
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits(at)
+            || !digits(db)
+            || hex.len() % 2 != 0
+            || !hex.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            return Err(BadCursor);
+        }
+        let key = hex
+            .as_bytes()
+            .chunks(2)
+            .map(|pair| {
+                let pair = std::str::from_utf8(pair).map_err(|_| BadCursor)?;
+                u8::from_str_radix(pair, 16).map_err(|_| BadCursor)
+            })
+            .collect::<Result<Vec<u8>, BadCursor>>()?;
+        Ok(Cursor(Position {
+            created_at: at.parse().map_err(|_| BadCursor)?,
+            db: db.parse().map_err(|_| BadCursor)?,
+            key,
+        }))
+    }
+}
+
+/// A cursor that is not one a listing gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BadCursor;
 
 /// A family name that is not configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -264,6 +334,7 @@ impl Sessions {
             Mutation::Clear => {
                 self.index.clear(db);
                 self.sync_charge();
+                self.publish_flushed(db, now);
             }
         }
     }
@@ -375,6 +446,20 @@ impl Sessions {
             .publish(EVENTS_CHANNEL.as_bytes(), message.to_string().as_bytes());
     }
 
+    /// Publishes `{"event": "flushed", "db", "at"}`, if anyone listens: one event for a
+    /// whole database, not one per session (a flush of millions of sessions would otherwise
+    /// flood every subscriber), and published even if the index held no session of that
+    /// database, since a near-cache (`crates/session`'s `CachedStore`) may hold sessions the
+    /// server files under no family; it drops everything on it.
+    fn publish_flushed(&self, db: u8, now: u64) {
+        if !self.pubsub.listened(EVENTS_CHANNEL.as_bytes()) {
+            return;
+        }
+        let message = serde_json::json!({ "event": "flushed", "db": db, "at": now });
+        self.pubsub
+            .publish(EVENTS_CHANNEL.as_bytes(), message.to_string().as_bytes());
+    }
+
     // Recovery.
 
     /// Derives the index from the keyspace of `databases` (after recovery, which replays
@@ -410,13 +495,33 @@ impl Sessions {
         self.index.counts(family)
     }
 
-    /// The sessions of `user` (in one family, or all), oldest first.
-    pub fn list(&self, user: &str, family: Option<u16>) -> Vec<SessionInfo> {
-        let found = self.index.user_sessions(user, family);
-        found
-            .into_iter()
-            .map(|(name, meta)| self.info(name.as_name(), &meta))
-            .collect()
+    /// A page of the sessions of `user` (in one family, or all), oldest first: at most
+    /// `limit` of those after `after`, and where the next page starts if more follow.
+    pub fn list(
+        &self,
+        user: &str,
+        family: Option<u16>,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> Page {
+        let (found, more) = self
+            .index
+            .user_sessions(user, family, after.map(|c| &c.0), limit);
+        let next = match found.last() {
+            Some((name, meta)) if more => Some(Cursor(Position {
+                created_at: meta.created_at,
+                db: name.db,
+                key: name.key.to_vec(),
+            })),
+            _ => None,
+        };
+        Page {
+            sessions: found
+                .into_iter()
+                .map(|(name, meta)| self.info(name.as_name(), &meta))
+                .collect(),
+            next,
+        }
     }
 
     /// What the index knows of the session under `key` in database `db`.
@@ -468,7 +573,7 @@ impl Sessions {
         except: Option<(u8, &[u8])>,
         now: u64,
     ) -> u64 {
-        let targets = self.index.user_sessions(user, family);
+        let (targets, _) = self.index.user_sessions(user, family, None, usize::MAX);
         let mut revoked = 0;
         for (name, _) in targets {
             if except == Some((name.db, &name.key[..])) {

@@ -707,3 +707,116 @@ fn logging_in_on_an_anonymous_session_counts_against_the_per_user_limit() {
             .is_none()
     );
 }
+
+/// `SESSION.LIST … CURSOR c COUNT n` pages a user's sessions oldest first, as `SCAN` does;
+/// the unpaged form refuses a user with more than one page's maximum; bad cursors and
+/// counts are errors.
+#[test]
+fn session_list_pages_and_refuses_an_unbounded_reply() {
+    use crate::sessions::LIST_MAX;
+    let shared = shared_with(None);
+    let mut s = Session::new(&shared, String::new(), String::new(), NOW);
+    let err = |r: Reply| match r {
+        Reply::Error(e) => String::from_utf8_lossy(&e).into_owned(),
+        other => panic!("an error expected, got {other:?}"),
+    };
+    let total = LIST_MAX + 5;
+    for i in 0..total {
+        // Creation times with ties, so the order also rests on the key.
+        let key = format!("memc.sess.key.{i:05}");
+        mc_set(&shared, &key, &php_login(42), 600, NOW + (i / 3) as u64);
+    }
+    let refused = err(resp(&shared, &mut s, &[b"SESSION.LIST", b"42"], NOW));
+    assert!(
+        refused.contains("more than 1000") && refused.contains("CURSOR"),
+        "{refused}"
+    );
+    let page = |s: &mut Session, cursor: &[u8], count: &[u8]| -> (Vec<u8>, Vec<Vec<u8>>) {
+        let reply = resp(
+            &shared,
+            s,
+            &[b"SESSION.LIST", b"42", b"CURSOR", cursor, b"COUNT", count],
+            NOW,
+        );
+        let Reply::Array(parts) = reply else {
+            panic!("[cursor, sessions] expected, got {reply:?}")
+        };
+        let [Reply::Bulk(next), Reply::Array(items)] = &parts[..] else {
+            panic!("[cursor, sessions] expected, got {parts:?}")
+        };
+        let ids = items
+            .iter()
+            .map(|item| match field(item, "id") {
+                Reply::Bulk(id) => id.to_vec(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        (next.to_vec(), ids)
+    };
+    let mut cursor = b"0".to_vec();
+    let mut ids = Vec::new();
+    let mut pages = 0;
+    loop {
+        let (next, got) = page(&mut s, &cursor, b"300");
+        assert!(got.len() <= 300);
+        ids.extend(got);
+        pages += 1;
+        if next == b"0" {
+            break;
+        }
+        cursor = next;
+    }
+    assert_eq!(pages, total.div_ceil(300));
+    let expected: Vec<Vec<u8>> = (0..total).map(|i| format!("{i:05}").into_bytes()).collect();
+    assert_eq!(ids, expected, "every session once, oldest first");
+    // CURSOR alone pages by the default count; FAMILY still filters.
+    let (_, first) = page(&mut s, b"0", b"1000");
+    assert_eq!(first.len(), 1000);
+    let Reply::Array(parts) = resp(
+        &shared,
+        &mut s,
+        &[
+            b"SESSION.LIST",
+            b"42",
+            b"FAMILY",
+            b"express",
+            b"CURSOR",
+            b"0",
+        ],
+        NOW,
+    ) else {
+        panic!("an array")
+    };
+    assert_eq!(
+        parts,
+        [Reply::Bulk(Bytes::from_static(b"0")), Reply::Array(vec![])]
+    );
+    for (cursor, count, why) in [
+        (&b"0"[..], &b"0"[..], "COUNT must be 1 to 1000"),
+        (b"0", b"1001", "COUNT must be 1 to 1000"),
+        (b"0", b"-1", "COUNT must be 1 to 1000"),
+        (b"0", b"x", "not an integer"),
+        (b"nope", b"1", "invalid cursor"),
+        (b"1-0-abc", b"1", "invalid cursor"),
+        (b"1-0-zz", b"1", "invalid cursor"),
+        (b"99999999999999999999999-0-00", b"1", "invalid cursor"),
+        (b"\xff", b"1", "invalid cursor"),
+    ] {
+        let refused = err(resp(
+            &shared,
+            &mut s,
+            &[b"SESSION.LIST", b"42", b"CURSOR", cursor, b"COUNT", count],
+            NOW,
+        ));
+        assert!(refused.contains(why), "{refused} for {cursor:?} {count:?}");
+    }
+    assert!(
+        err(resp(
+            &shared,
+            &mut s,
+            &[b"SESSION.LIST", b"42", b"COUNT"],
+            NOW
+        ))
+        .contains("syntax")
+    );
+}

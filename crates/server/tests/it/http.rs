@@ -3,7 +3,8 @@
 //! user); an operator counts, lists, shows one and revokes them all over HTTP with an admin
 //! user's credentials; each device's next PHP request is logged out. Also the refusals:
 //! no credentials (401 with a Basic challenge), the app user (403), and open health checks;
-//! and no session id in the (debug) log.
+//! the listing in pages (`limit`, `Link: rel="next"`); no session id in the (debug) log; and,
+//! with no password, only loopback `Host` names (against DNS rebinding).
 
 use std::net::SocketAddr;
 use std::process::Command;
@@ -34,6 +35,17 @@ impl Reply {
 
 /// `curl -X method` on `path` of `addr`, with `user` (`name:password`) if given.
 fn curl(addr: SocketAddr, method: &str, path: &str, user: Option<&str>) -> Reply {
+    curl_with(addr, method, path, user, &[])
+}
+
+/// [`curl`] with extra request headers (`Name: value`).
+fn curl_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    user: Option<&str>,
+    headers_out: &[&str],
+) -> Reply {
     let dir = std::env::temp_dir().join(format!(
         "sessiond-http-{}-{}",
         std::process::id(),
@@ -46,6 +58,9 @@ fn curl(addr: SocketAddr, method: &str, path: &str, user: Option<&str>) -> Reply
         .args(["-w", "\n%{http_code}"]);
     if let Some(user) = user {
         cmd.args(["-u", user]);
+    }
+    for header in headers_out {
+        cmd.args(["-H", header]);
     }
     cmd.arg(format!("http://{addr}{path}"));
     let done = run_with_timeout(&format!("curl {method} {path}"), &mut cmd, CURL_TIMEOUT);
@@ -143,6 +158,40 @@ fn an_admin_logs_a_php_user_out_everywhere_over_http() {
         assert!(s["expires_at"].as_u64() > s["written_at"].as_u64(), "{s}");
     }
 
+    // The same listing in pages of two, following `Link: <…>; rel="next"`.
+    let first = curl(addr, "GET", "/api/v1/users/42/sessions?limit=2", ops);
+    assert_eq!(
+        first.json(),
+        serde_json::json!(listed.as_array().unwrap()[..2])
+    );
+    assert!(
+        first.headers.contains("x-next-cursor: "),
+        "{}",
+        first.headers
+    );
+    let next = first
+        .headers
+        .lines()
+        .find_map(|line| line.strip_prefix("link: <"))
+        .and_then(|rest| rest.split_once(">; rel=\"next\""))
+        .map(|(target, _)| target.to_string())
+        .unwrap_or_else(|| panic!("no Link to the next page:\n{}", first.headers));
+    // Header names and values were lower-cased by `Reply`; the cursor is hex and digits.
+    assert!(
+        next.starts_with("/api/v1/users/42/sessions?limit=2&cursor="),
+        "{next}"
+    );
+    let last = curl(addr, "GET", &next, ops);
+    assert_eq!(
+        last.json(),
+        serde_json::json!(listed.as_array().unwrap()[2..])
+    );
+    assert!(!last.headers.contains("link:"), "{}", last.headers);
+    assert_eq!(
+        curl(addr, "GET", "/api/v1/users/42/sessions?limit=1001", ops).status,
+        400
+    );
+
     let key = listed[1]["key"].as_str().unwrap().to_string();
     let shown = curl(
         addr,
@@ -189,5 +238,55 @@ fn an_admin_logs_a_php_user_out_everywhere_over_http() {
     assert!(log.contains("/api/v1/sessions/#"), "{log}");
     for sid in sids.iter().chain([&other]) {
         assert!(!log.contains(sid.as_str()), "{sid} logged raw:\n{log}");
+    }
+}
+
+/// With no password (protected mode: loopback listeners only), the API answers only
+/// requests addressed to a loopback name, so a page that rebinds its own DNS name to
+/// 127.0.0.1 cannot read sessions through a visitor's browser; health stays open.
+#[test]
+fn an_open_api_answers_only_loopback_host_names() {
+    if not_sessiond() {
+        return;
+    }
+    let server = Sessiond::start(&[]);
+    let addr = server
+        .listener("http")
+        .unwrap_or_else(|| panic!("no HTTP listener\n{}", server.log_tail()));
+    assert_eq!(
+        curl(addr, "GET", "/api/v1/sessions/count", None).status,
+        200
+    );
+    let local = curl_with(
+        addr,
+        "GET",
+        "/api/v1/sessions/count",
+        None,
+        &[&format!("Host: localhost:{}", addr.port())],
+    );
+    assert_eq!(local.status, 200);
+    for host in ["rebound.example", "rebound.example:8080"] {
+        let refused = curl_with(
+            addr,
+            "GET",
+            "/api/v1/sessions/count",
+            None,
+            &[&format!("Host: {host}")],
+        );
+        assert_eq!(refused.status, 403, "{host}");
+        assert!(
+            refused.json()["error"]
+                .as_str()
+                .unwrap()
+                .contains("localhost")
+        );
+        let health = curl_with(
+            addr,
+            "GET",
+            "/health/ready",
+            None,
+            &[&format!("Host: {host}")],
+        );
+        assert_eq!(health.status, 200, "{host}");
     }
 }

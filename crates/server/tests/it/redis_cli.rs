@@ -13,7 +13,8 @@
 //!
 //! The commands are the surface the session clients use (docs/redis.md lists them per
 //! client): PING, ECHO, GET, SET with EX/PX/EXAT and NX/XX, SETEX, EXPIRE, EXISTS, DEL
-//! with several keys, MGET, SELECT, SCAN with MATCH/COUNT, AUTH.
+//! with several keys, MGET, SELECT, SCAN with MATCH/COUNT, AUTH; and the `LATENCY`
+//! subcommands monitoring tools send.
 
 use std::process::Command;
 use std::time::Duration;
@@ -90,6 +91,12 @@ const SCRIPT: &[(&str, Expect)] = &[
         "SCAN 0 MATCH s:* COUNT 1000",
         Scan(&["s:2", "s:3", "s:4", "s:9"]),
     ),
+    // What the Prometheus Redis exporter asks at every scrape: a Redis whose latency
+    // monitor recorded nothing (the default) answers empty, and so does sessiond.
+    ("LATENCY LATEST", Lines(&["(empty array)"])),
+    ("LATENCY HISTORY command", Lines(&["(empty array)"])),
+    ("LATENCY RESET", Lines(&["(integer) 0"])),
+    ("LATENCY NOPE", Error("ERR")),
     ("NOSUCHCOMMAND a", Error("ERR")),
     ("SET onlykey", Error("ERR")),
     ("GET", Error("ERR")),

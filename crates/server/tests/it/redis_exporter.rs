@@ -92,6 +92,14 @@ fn the_stock_redis_exporter_sees_the_server_up_with_its_keys_and_clients() {
         "redis_db_keys for db0; scrape:\n{body}\n{}",
         context()
     );
+    // The exporter logs a failed `LATENCY LATEST` (or `HISTOGRAM`) at every scrape; sessiond
+    // answers it as a Redis that recorded no latency event.
+    let exporter_log = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        !exporter_log.to_ascii_lowercase().contains("latency"),
+        "the exporter complained about LATENCY:\n{}",
+        context()
+    );
     let clients = sample(&body, "redis_connected_clients").unwrap_or(0.0);
     assert!(
         clients >= 1.0,

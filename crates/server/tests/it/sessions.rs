@@ -761,6 +761,21 @@ fn events(handler: Handler) {
     events.expect("created", handler, &kiosk, 7);
     events.expect("expired", handler, &kiosk, 7);
 
+    // A flush is one `flushed` event per database (FLUSHALL: all 16), not one per session.
+    login(&php, "tablet", 42);
+    let _ = events.next("created of tablet");
+    admin.call(&["FLUSHALL"]);
+    for db in 0..16 {
+        let payload = events.next("flushed");
+        let mut got: Json = serde_json::from_str(&payload).expect("JSON");
+        let at = got.as_object_mut().and_then(|o| o.remove("at"));
+        assert!(
+            at.is_some_and(|at| at.as_u64().is_some_and(|at| at > 0)),
+            "{payload}"
+        );
+        assert_eq!(got, json!({ "event": "flushed", "db": db }), "{payload}");
+    }
+
     // Nothing else was published: the marker, published last, is next.
     admin.call(&["PUBLISH", "sessiond:sessions", "end"]);
     assert_eq!(events.next("the marker"), "end", "an unexpected event");

@@ -27,7 +27,8 @@
 //! [`SERVER_EVENTS_CHANNEL`] for writes from either protocol. A bus that subscribes to it
 //! (`RedisBus::connect_with_server_events`) delivers these as [`BusEvent::Server`], and the
 //! cache drops its entry on every `updated`, `destroyed`, `expired` and `revoked` event about
-//! a session it holds or is loading (`created` is ignored: misses are never cached).
+//! a session it holds or is loading (`created` is ignored: misses are never cached), and
+//! everything on `flushed`.
 //!
 //! An event is matched by its **key**, not by its family: the wrapped store's
 //! [`KeyLayout`] (`<prefix><id><suffix>`) must produce the event's key, and the id between
@@ -42,8 +43,10 @@
 //! cover `memc.sess.key.`, `PHPREDIS_SESSION:`, `sess:` and `sess:{…}`), and unparsable or
 //! unknown messages are ignored. Against plain Redis the channel is silent and nothing
 //! changes. A node's own writes come back as `updated` events too, so an entry it just wrote
-//! is usually dropped and read once more. A flush (`FLUSHALL`, `flush_all`) publishes no
-//! events: entries it removed live on until `max_age`.
+//! is usually dropped and read once more. A flush (`FLUSHALL`, `FLUSHDB`, memcached
+//! `flush_all`) is one event per database flushed, `{"event": "flushed", "db": 0, "at": …}`,
+//! rather than one per session: the cache drops every entry (and voids loads in flight),
+//! counted in [`CacheStats::resets`].
 //!
 //! [`CachedStore::stats`] counts hits, misses and both kinds of invalidation.
 
@@ -184,8 +187,8 @@ pub struct CacheStats {
     /// Server lifecycle events (`updated`, `destroyed`, `expired`, `revoked`) about a session
     /// this node held or was loading.
     pub server_invalidations: u64,
-    /// Times the whole cache was dropped: the bus went down or came back, or this node fell
-    /// behind the bus.
+    /// Times the whole cache was dropped: the bus went down or came back, this node fell
+    /// behind the bus, or sessiond announced a flush (`{"event": "flushed"}`).
     pub resets: u64,
 }
 
@@ -261,6 +264,16 @@ impl Shared {
         st.map.clear();
         st.epoch += 1;
         st.enabled = enabled;
+        inc(&self.counters.resets);
+    }
+
+    /// The server flushed a database: drops every entry and starts a new epoch, so no load
+    /// in flight caches what it read before the flush. Unlike [`Shared::reset`] the cache
+    /// stays on (or off) as it was.
+    fn flushed(&self) {
+        let mut st = self.lock();
+        st.map.clear();
+        st.epoch += 1;
         inc(&self.counters.resets);
     }
 
@@ -428,33 +441,53 @@ impl<S: SessionStore> CachedStore<S> {
 }
 
 /// The fields of a sessiond lifecycle event that the cache reads; the others (`family`,
-/// `db`, `user`, `at`) are ignored.
+/// `db`, `user`, `at`) are ignored. `flushed` carries no key or id.
 #[derive(Deserialize)]
 struct ServerEvent<'a> {
     #[serde(borrow)]
     event: Cow<'a, str>,
-    #[serde(borrow)]
-    key: Cow<'a, str>,
-    #[serde(borrow)]
-    id: Cow<'a, str>,
+    #[serde(borrow, default)]
+    key: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    id: Option<Cow<'a, str>>,
 }
 
-/// The digest of the session a server event says changed in a way that voids a cached copy,
-/// or `None` if the event is not about such a change (unparsable, `created`, unknown kind)
-/// or not about a key of this layout.
-fn server_event_target(json: &str, layout: Option<&KeyLayout>) -> Option<String> {
+/// What a server event means for the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ServerChange {
+    /// The session with this digest changed in a way that voids a cached copy.
+    Session(String),
+    /// A database was flushed (`FLUSHALL`, `FLUSHDB`, memcached `flush_all`): every copy is
+    /// void, whatever its key (the database is not compared, as for the other events).
+    Flushed,
+}
+
+/// What a server event says changed, or `None` if it voids nothing this cache could hold
+/// (unparsable, `created`, unknown kind, or a key of another layout).
+fn server_change(json: &str, layout: Option<&KeyLayout>) -> Option<ServerChange> {
     let event: ServerEvent<'_> = serde_json::from_str(json).ok()?;
-    if !matches!(
-        &*event.event,
-        "updated" | "destroyed" | "expired" | "revoked"
-    ) {
-        return None;
+    match &*event.event {
+        "flushed" => return Some(ServerChange::Flushed),
+        "updated" | "destroyed" | "expired" | "revoked" => {}
+        _ => return None,
     }
+    // A session event names both; one without either is not sessiond's.
+    let (key, id) = (event.key?, event.id?);
     let id = match layout {
-        Some(layout) => layout.id_of(&event.key)?,
-        None => Some(&*event.id).filter(|id| !id.is_empty())?,
+        Some(layout) => layout.id_of(&key)?,
+        None => Some(&*id).filter(|id| !id.is_empty())?,
     };
-    Some(digest(id))
+    Some(ServerChange::Session(digest(id)))
+}
+
+/// The digest of the session a server event names, or `None` (see [`server_change`]; a
+/// flush names no one session).
+#[cfg(test)]
+fn server_event_target(json: &str, layout: Option<&KeyLayout>) -> Option<String> {
+    match server_change(json, layout)? {
+        ServerChange::Session(digest) => Some(digest),
+        ServerChange::Flushed => None,
+    }
 }
 
 async fn listen(
@@ -477,13 +510,13 @@ async fn listen(
                     inc(&shared.counters.peer_invalidations);
                 }
             }
-            Ok(BusEvent::Server(json)) => {
-                if let Some(digest) = server_event_target(&json, layout.as_ref())
-                    && shared.invalidate_if_known(&digest)
-                {
+            Ok(BusEvent::Server(json)) => match server_change(&json, layout.as_ref()) {
+                Some(ServerChange::Session(digest)) if shared.invalidate_if_known(&digest) => {
                     inc(&shared.counters.server_invalidations);
                 }
-            }
+                Some(ServerChange::Flushed) => shared.flushed(),
+                Some(ServerChange::Session(_)) | None => {}
+            },
             Ok(BusEvent::Down) => shared.reset(false),
             Ok(BusEvent::Up) => shared.reset(true),
             // This listener fell behind and missed messages: drop everything it might have
@@ -848,6 +881,68 @@ mod tests {
             .unwrap();
         until(|| !store.is_cached(&kept)).await;
         assert_eq!(store.stats().peer_invalidations, 1);
+    }
+
+    #[test]
+    fn a_flush_voids_everything() {
+        let flushed = r#"{"event":"flushed","db":3,"at":1764756000000}"#;
+        for layout in [None, Some(memc()), Some(resp())] {
+            assert_eq!(
+                server_change(flushed, layout.as_ref()),
+                Some(ServerChange::Flushed)
+            );
+            assert_eq!(server_event_target(flushed, layout.as_ref()), None);
+        }
+        for json in [
+            r#"{"event":"Flushed","db":0}"#,
+            r#"{"event":"flushed ","db":0}"#,
+            r#"{"event":["flushed"]}"#,
+            r#"{"event":"flushed""#,
+        ] {
+            assert_eq!(server_change(json, Some(&memc())), None, "{json}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_listener_drops_everything_on_a_flush() {
+        let bus = LocalBus::new();
+        let config = CacheConfig {
+            max_age: Duration::from_secs(3600),
+            max_entries: 100,
+        };
+        let store = CachedStore::with_config(MemoryStore::new(), Arc::new(bus.clone()), config);
+        let ids: Vec<SessionId> = (0..3).map(|_| SessionId::generate()).collect();
+        for id in &ids {
+            store
+                .create(id, &Record::new(1), Duration::from_secs(600))
+                .await
+                .unwrap();
+            assert!(store.load(id).await.unwrap().is_some());
+            assert!(store.is_cached(id));
+        }
+        // A load in flight when the flush is announced must not cache what it read.
+        let (in_flight, since) = store.shared.begin("somedigest");
+        bus.tx
+            .send(BusEvent::Server(
+                r#"{"event":"flushed","db":0,"at":1}"#.to_owned(),
+            ))
+            .unwrap();
+        until(|| ids.iter().all(|id| !store.is_cached(id))).await;
+        assert_eq!(store.stats().resets, 1);
+        assert_eq!(store.shared.lock().map.len(), 0);
+        let value = Versioned {
+            record: Record::new(1),
+            version: 1,
+        };
+        store.shared.insert("somedigest", value, since);
+        assert!(
+            store.shared.lock().map.is_empty(),
+            "the old load's read is void"
+        );
+        drop(in_flight);
+        // The cache stays on: the next read is cached again.
+        assert!(store.load(&ids[0]).await.unwrap().is_some());
+        assert!(store.is_cached(&ids[0]));
     }
 
     /// A load that read the store before a server event arrived must not cache what it read,

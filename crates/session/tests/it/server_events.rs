@@ -1,8 +1,8 @@
 //! The near-cache and sessiond's session lifecycle events (`sessiond:sessions`): a session a
 //! Rust node has cached leaves its cache as soon as PHP destroys it, an admin revokes it or
-//! its server-side TTL passes, with no announcement from any Rust node. Each test caches
-//! with a `max_age` of an hour, so nothing but the event can drop the entry; waits poll with
-//! a generous bound and assert nothing about how long the event took.
+//! its server-side TTL passes, and everything on a flush, with no announcement from any Rust
+//! node. Each test caches with a `max_age` of an hour, so nothing but the event can drop the
+//! entry; waits poll with a generous bound and assert nothing about how long the event took.
 //!
 //! The last test runs the same bus against a plain Redis, where the events channel is
 //! silent and the nodes' own announcements must keep working.
@@ -188,6 +188,53 @@ async fn expiry_drops_the_cached_session() {
 
     until_dropped(&cache, &id, "expiry").await;
     assert_gone_from_store(&cache, &id).await;
+}
+
+/// A flush drops everything a Rust node cached: sessiond publishes one `flushed` event per
+/// database (`FLUSHALL` over RESP, `flush_all` over memcached) instead of one per session,
+/// and the cache empties on it (a reset, not a per-session invalidation).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flush_drops_every_cached_session() {
+    let server = sessiond_memcached_and_resp();
+    let url = sessiond_resp_url(&server);
+    let cache = cache_over(RedisStore::connect(&url).await.unwrap(), &url).await;
+    let ids: Vec<SessionId> = (0..3).map(|_| SessionId::generate()).collect();
+    for id in &ids {
+        create_cached(&cache, id).await;
+    }
+    let reply = admin(&server).call(&["FLUSHALL"]);
+    assert_eq!(reply.value, Resp::Simple("OK".into()), "FLUSHALL: {reply}");
+    for id in &ids {
+        until_dropped(&cache, id, "FLUSHALL").await;
+    }
+    let stats = cache.stats();
+    assert_eq!(
+        (stats.server_invalidations, stats.peer_invalidations),
+        (0, 0),
+        "{stats:?}"
+    );
+    assert!(stats.resets >= 1, "one per database flushed: {stats:?}");
+    for id in &ids {
+        assert!(
+            cache.load(id).await.unwrap().is_none(),
+            "gone from the store"
+        );
+    }
+
+    // memcached's flush_all, with the php-memcached layout.
+    let mut config = memcached_ring([server.memcache_addr()]);
+    config.prefix = "memc.sess.key.".into();
+    let mc_cache = cache_over(MemcachedStore::new(config).unwrap(), &url).await;
+    let id = php_compatible_id();
+    create_cached(&mc_cache, &id).await;
+    let ok = McClient::connect(server.memcache_addr()).command_line("flush_all");
+    assert_eq!(ok, "OK");
+    until_dropped(&mc_cache, &id, "flush_all").await;
+    assert_eq!(mc_cache.stats().server_invalidations, 0);
+    assert!(
+        mc_cache.load(&id).await.unwrap().is_none(),
+        "gone from the store"
+    );
 }
 
 /// On plain Redis nothing publishes server events: the bus subscribes to the channel all

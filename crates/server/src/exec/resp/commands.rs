@@ -343,6 +343,15 @@ pub static COMMANDS: &[Spec] = &[
         server::function,
         "A container for function commands."
     ),
+    command!(
+        "latency",
+        -2,
+        [ADMIN, NOSCRIPT],
+        NO_KEYS,
+        "server",
+        super::latency::latency,
+        "A container for latency diagnostics commands (none recorded: empty answers)."
+    ),
     // Strings.
     command!(
         "get",

@@ -27,6 +27,7 @@ pub mod encoding;
 pub mod hash_ops;
 pub mod key_ops;
 pub mod keys;
+pub mod latency;
 pub mod lists;
 pub mod multi;
 pub mod pubsub;

@@ -1,14 +1,16 @@
 //! The `SESSION.*` commands: the session layer (`crate::sessions`) from `redis-cli`.
 //!
-//! `SESSION.COUNT [FAMILY name]`, `SESSION.LIST user [FAMILY name]`, `SESSION.SHOW key`,
+//! `SESSION.COUNT [FAMILY name]`, `SESSION.LIST user [FAMILY name] [CURSOR c] [COUNT n]`,
+//! `SESSION.SHOW key`,
 //! `SESSION.FAMILIES` read; `SESSION.REVOKE key [key …]` and
 //! `SESSION.REVOKEUSER user [FAMILY name] [EXCEPT key]` need the admin role (the table says
 //! so). A key is the whole key as clients write it (`memc.sess.key.<id>`), in the selected
 //! database. Replies are maps (flat arrays on RESP2), times Unix milliseconds, a missing
 //! deadline or user null. The HTTP API calls the same `Sessions` methods.
 //!
-//! Limits: `SESSION.LIST` of a user with more sessions than fit in the client's output
-//! limit is refused before it is built (`OutputBudget`); `SESSION.SHOW` decodes at most the
+//! Limits: `SESSION.LIST` gives at most `LIST_MAX` (1000) sessions a reply (unpaged, a user
+//! with more is refused and told to page), and a reply that would not fit in the client's
+//! output limit is refused before it is built (`OutputBudget`); `SESSION.SHOW` decodes at most the
 //! family format's own caps; `SESSION.REVOKE` takes at most as many keys as the request
 //! decoder allows arguments.
 
@@ -17,7 +19,7 @@ use sessiond_proto_resp::Reply;
 
 use super::args::{Args, Handled};
 use super::{Ctx, OutputBudget, error, syntax_error};
-use crate::sessions::{SessionInfo, Sessions, UnknownFamily};
+use crate::sessions::{Cursor, LIST_DEFAULT, LIST_MAX, SessionInfo, Sessions, UnknownFamily};
 
 fn text(s: &str) -> Reply {
     Reply::Bulk(Bytes::copy_from_slice(s.as_bytes()))
@@ -81,24 +83,67 @@ pub fn count(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     .into())
 }
 
-/// `SESSION.LIST user [FAMILY name]`: the user's sessions, oldest first.
+/// `SESSION.LIST user [FAMILY name] [CURSOR c] [COUNT n]`: the user's sessions, oldest
+/// first. Without `CURSOR` or `COUNT`, an array of them all, refused past [`LIST_MAX`];
+/// with either, as `SCAN` pages: `[next cursor, [sessions …]]`, at most `COUNT`
+/// ([`LIST_DEFAULT`], at most [`LIST_MAX`]) from `CURSOR` (`0`, the default, is the start),
+/// the next cursor `0` on the last page.
 pub fn list(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     let sessions = layer(ctx)?;
     let user = user_arg(args)?;
-    let family = family(sessions, args)?;
-    if !args.is_empty() {
-        return Err(syntax_error());
+    let mut family_filter = None;
+    let mut cursor: Option<Option<Cursor>> = None;
+    let mut count = None;
+    while !args.is_empty() {
+        if args.peek().is_some_and(|a| super::is(a, "family")) {
+            family_filter = family(sessions, args)?;
+        } else if args.keyword("cursor") {
+            let text = args.bytes()?;
+            cursor = Some(match &text[..] {
+                b"0" => None,
+                _ => Some(
+                    std::str::from_utf8(text)
+                        .ok()
+                        .and_then(|t| t.parse().ok())
+                        .ok_or_else(|| error("ERR invalid cursor"))?,
+                ),
+            });
+        } else if args.keyword("count") {
+            let n = args.int()?;
+            if !(1..=LIST_MAX as i64).contains(&n) {
+                return Err(error(format!("ERR COUNT must be 1 to {LIST_MAX}")));
+            }
+            count = Some(n as usize);
+        } else {
+            return Err(syntax_error());
+        }
+    }
+    let paged = cursor.is_some() || count.is_some();
+    let limit = if paged {
+        count.unwrap_or(LIST_DEFAULT)
+    } else {
+        LIST_MAX
+    };
+    let page = sessions.list(user, family_filter, cursor.flatten().as_ref(), limit);
+    if !paged && page.next.is_some() {
+        return Err(error(format!(
+            "ERR user has more than {LIST_MAX} sessions; page with SESSION.LIST user CURSOR 0 COUNT n"
+        )));
     }
     let mut budget = OutputBudget::new(ctx.shared);
     let mut out = Vec::new();
-    for info in sessions.list(user, family) {
-        let reply = Reply::Map(session_reply(&info));
+    for info in &page.sessions {
+        let reply = Reply::Map(session_reply(info));
         if !budget.charge(reply.encoded_len(ctx.session.protocol)) {
             return Err(budget.refusal());
         }
         out.push(reply);
     }
-    Ok(Reply::Array(out).into())
+    if !paged {
+        return Ok(Reply::Array(out).into());
+    }
+    let next = page.next.map_or_else(|| "0".to_string(), |c| c.to_string());
+    Ok(Reply::Array(vec![text(&next), Reply::Array(out)]).into())
 }
 
 /// `SESSION.SHOW key`: the session's metadata and its data decoded as JSON (`data`), or
