@@ -208,7 +208,8 @@ fn apply_list(list: &mut std::sync::Arc<crate::List>, op: &ElementOp<'_>) -> boo
         | ElementOp::ListTrim { version, .. } => version,
         _ => return false,
     };
-    if list.version().checked_add(1) != Some(version) {
+    // Wrapping, as `List::bump` counts.
+    if list.version().wrapping_add(1) != version {
         return false;
     }
     let len = list.len() as u64;

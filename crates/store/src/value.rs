@@ -510,9 +510,16 @@ impl List {
         self.version
     }
 
-    /// Counts one change; returns the new version.
+    /// Starts the count of changes over, for a list that comes from outside (`RESTORE`'s
+    /// payload): the version is the journal's, never a client's.
+    pub fn reset_version(&mut self) {
+        self.version = 0;
+    }
+
+    /// Counts one change; returns the new version. Wraps at `u64::MAX`, as replay expects
+    /// (`shard::apply_list`), so neither can panic nor disagree.
     fn bump(&mut self) -> u64 {
-        self.version += 1;
+        self.version = self.version.wrapping_add(1);
         self.version
     }
 

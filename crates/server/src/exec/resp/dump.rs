@@ -52,7 +52,12 @@ fn decode(payload: &[u8]) -> Option<Value> {
         return None;
     }
     let (&tag, members) = content.split_first()?;
-    let value = Value::decode(Kind::from_tag(tag)?, members)?;
+    let mut value = Value::decode(Kind::from_tag(tag)?, members)?;
+    if let Value::List(list) = &mut value {
+        // The payload's version is whatever the client sent; the journal's count of this
+        // key's changes starts over here (the RESTORE record carries it whole).
+        std::sync::Arc::make_mut(list).reset_version();
+    }
     (!value.is_empty_collection()).then_some(value)
 }
 
@@ -134,4 +139,56 @@ pub fn restore(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     }
     ctx.notify(GENERIC, "restore", key);
     Ok(Reply::ok().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use sessiond_proto_resp::Reply;
+    use sessiond_store::Value;
+
+    use super::checksum;
+    use crate::config::Config;
+    use crate::exec::Shared;
+    use crate::exec::resp::{Answer, Session, execute};
+
+    const NOW: u64 = 1_800_000_000_000;
+
+    fn command(shared: &Shared, session: &mut Session, args: &[&[u8]]) -> Reply {
+        let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a)).collect();
+        match execute(shared, session, &args, NOW).answer {
+            Answer::One(reply) => reply,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn restore_starts_a_lists_version_over_whatever_the_payload_says() {
+        let shared = Shared::unjournaled(Config::default(), NOW);
+        let mut session = Session::new(&shared, "a".into(), "b".into(), NOW);
+        command(&shared, &mut session, &[b"RPUSH", b"src", b"x"]);
+        let Reply::Bulk(payload) = command(&shared, &mut session, &[b"DUMP", b"src"]) else {
+            panic!("DUMP of a list is a bulk");
+        };
+        // Layout: tag, the version (a u32 length 8, then u64 LE), the elements, the
+        // format (u16), the checksum (u64). A hostile client sets the version to the top.
+        let mut forged = payload[..payload.len() - 8].to_vec();
+        assert_eq!(&forged[1..5], &8u32.to_le_bytes());
+        forged[5..13].copy_from_slice(&u64::MAX.to_le_bytes());
+        let sum = checksum(&forged);
+        forged.extend_from_slice(&sum.to_le_bytes());
+        assert_eq!(
+            command(&shared, &mut session, &[b"RESTORE", b"dst", b"0", &forged]),
+            Reply::Simple(Bytes::from_static(b"OK"))
+        );
+        // Without the reset, this push overflowed the version (a panic in debug builds).
+        assert_eq!(
+            command(&shared, &mut session, &[b"RPUSH", b"dst", b"y"]),
+            Reply::Integer(2)
+        );
+        let Some(Value::List(list)) = shared.databases[0].peek(b"dst", NOW).map(|e| e.value) else {
+            panic!("dst holds a list");
+        };
+        assert_eq!(list.version(), 1);
+    }
 }
