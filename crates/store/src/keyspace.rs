@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use crate::shard::{Accept, Shard};
 use crate::{
-    CounterOutcome, DeadlineChange, Direction, Entry, IfTargetExists, MetaCounter, MetaEntry,
+    CounterOutcome, DeadlineChange, Direction, Entry, IfTargetExists, Kind, MetaCounter, MetaEntry,
     MetaRead, RemoveOutcome, RenameOutcome, SHARDS, Side, Store, StoreError, Value, Write,
     WriteOutcome, Written,
 };
@@ -25,6 +25,12 @@ impl Store {
     /// operator looking at a session does not make it "seen").
     pub fn peek(&self, key: &[u8], now: u64) -> Option<Entry> {
         self.shard(key, now).peek(key, &self.ctx(now))
+    }
+
+    /// The type of the live value under `key`, without copying it; the observer hears
+    /// nothing.
+    pub fn kind_of(&self, key: &[u8], now: u64) -> Option<Kind> {
+        self.shard(key, now).kind_of(key, &self.ctx(now))
     }
 
     /// The live string under `key`; another type is a miss.

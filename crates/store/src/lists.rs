@@ -122,6 +122,43 @@ impl Store {
         )
     }
 
+    /// [`Store::list_pop`] for a reply that must fit a limit: `fits` is asked, under the
+    /// shard lock and before anything is popped, about the length of every element that
+    /// would come off, in order; one `false` pops nothing and is [`StoreError::TooLarge`].
+    /// (Checked apart from the pop, pushes in between could make the popped — and
+    /// journaled — elements a reply the connection then refuses.)
+    pub fn list_pop_within(
+        &self,
+        key: &[u8],
+        end: End,
+        count: usize,
+        mut fits: impl FnMut(usize) -> bool,
+        now: u64,
+    ) -> Result<Option<Vec<Bytes>>, StoreError> {
+        self.shard(key, now)
+            .elements(
+                key,
+                Kind::List,
+                Missing::Skip,
+                0,
+                &self.ctx(now),
+                |value, ops| {
+                    if let Value::List(list) = value {
+                        let n = count.min(list.len());
+                        let all_fit = match end {
+                            End::Left => list.iter().take(n).all(|i| fits(i.len())),
+                            End::Right => list.iter().rev().take(n).all(|i| fits(i.len())),
+                        };
+                        if !all_fit {
+                            return Err(StoreError::TooLarge);
+                        }
+                    }
+                    Ok(pop(value, ops, end, count))
+                },
+            )?
+            .transpose()
+    }
+
     /// Replaces the element at `index` (negative from the tail).
     pub fn list_set(
         &self,
@@ -244,35 +281,23 @@ impl Store {
     }
 
     /// Replaces whatever `key` holds by a new list of `items` (`SORT … STORE`); no items
-    /// removes the key. Returns the new length. Refused whole for memory before the old
-    /// value goes.
+    /// removes the key. Returns the new length. The list is built first and put whole,
+    /// charged (old value out, new in) in one step under the shard lock, so a refusal for
+    /// memory leaves the old value in place.
     pub fn list_replace(&self, key: &[u8], items: &[Bytes], now: u64) -> Result<usize, StoreError> {
         let mut shard = self.shard(key, now);
         let ctx = self.ctx(now);
-        let reserve: u64 =
-            items.iter().map(|i| cost(i)).sum::<u64>() + key.len() as u64 + crate::ITEM_OVERHEAD;
-        drop(ctx.budget.charge(0, reserve)?);
-        shard.take(key, crate::shard::Accept::Any, &ctx)?;
         if items.is_empty() {
+            shard.take(key, crate::shard::Accept::Any, &ctx)?;
             return Ok(0);
         }
-        let result = shard.elements(
-            key,
-            Kind::List,
-            Missing::Create,
-            reserve,
-            &ctx,
-            |value, ops| {
-                let Value::List(list) = value else { return 0 };
-                let list = Arc::make_mut(list);
-                for item in items {
-                    let version = list.push(End::Right, item.clone());
-                    ops.push(Op::ListPush(End::Right, item.clone(), version));
-                }
-                list.len()
-            },
-        );
-        result.map(|n| n.unwrap_or(0))
+        let mut list = crate::List::default();
+        for item in items {
+            list.push(End::Right, item.clone());
+        }
+        let len = list.len();
+        shard.put_whole(key, Value::List(Arc::new(list)), None, true, &ctx)?;
+        Ok(len)
     }
 
     /// Puts the whole collection `value` under `key` with `deadline` (`RESTORE` of a hash,

@@ -1227,3 +1227,64 @@ fn meta_operations_keep_the_budget_exact() {
     assert!(s.get_if_string(b"n", T0).is_none());
     assert_eq!(used(), 1 + 5 + ITEM_OVERHEAD);
 }
+
+#[test]
+fn list_replace_charges_the_old_value_out_and_the_new_in_at_once() {
+    let budget = Arc::new(Budget::new(u64::MAX));
+    let s = Store::new(budget.clone(), T0);
+    let items: Vec<Bytes> = ["a", "b", "c"].iter().map(|i| Bytes::from(*i)).collect();
+    assert_eq!(
+        s.list_push(b"d", &[b"a", b"b", b"c"], End::Right, true, T0),
+        Ok(3)
+    );
+    // A full store: replacing the list by one of the same size must still fit (it used to
+    // be checked as if the old list stayed, then removed and charged again).
+    budget.set_limit(budget.used());
+    assert_eq!(s.list_replace(b"d", &items, T0), Ok(3));
+    assert_eq!(budget.used(), budget.limit());
+    // One that does not fit is refused, and the old value stays.
+    let longer: Vec<Bytes> = ["a", "b", "c", "d"]
+        .iter()
+        .map(|i| Bytes::from(*i))
+        .collect();
+    assert_eq!(
+        s.list_replace(b"d", &longer, T0),
+        Err(StoreError::OutOfMemory)
+    );
+    let Some(Value::List(list)) = s.peek(b"d", T0).map(|e| e.value) else {
+        panic!("d still holds its list");
+    };
+    assert_eq!(list.len(), 3);
+}
+
+#[test]
+fn list_pop_within_pops_nothing_when_a_reply_would_not_fit() {
+    let s = store();
+    assert_eq!(
+        s.list_push(b"l", &[b"a", b"bbbb", b"c"], End::Right, true, T0),
+        Ok(3)
+    );
+    let mut asked = Vec::new();
+    let refused = s.list_pop_within(
+        b"l",
+        End::Left,
+        3,
+        |len| {
+            asked.push(len);
+            len < 4
+        },
+        T0,
+    );
+    assert_eq!(refused, Err(StoreError::TooLarge));
+    assert_eq!(asked, vec![1, 4]);
+    assert!(matches!(s.peek(b"l", T0).map(|e| e.value), Some(Value::List(l)) if l.len() == 3));
+    let popped = s.list_pop_within(b"l", End::Right, 2, |len| len < 8, T0);
+    assert_eq!(
+        popped,
+        Ok(Some(vec![Bytes::from("c"), Bytes::from("bbbb")]))
+    );
+    assert_eq!(
+        s.list_pop_within(b"missing", End::Left, 2, |_| false, T0),
+        Ok(None)
+    );
+}

@@ -127,7 +127,7 @@ impl Protocol for Resp {
                         let executed = resp::run(&self.shared, session, spec, &request.args, now);
                         session.may_block = false;
                         if let Some(wait) = session.blocked.take() {
-                            self.block(wait);
+                            self.block(wait, now);
                             return Handled::at_once(Step::Blocked);
                         }
                         executed
@@ -289,11 +289,15 @@ impl Protocol for Resp {
 
 impl Resp {
     /// Registers a blocking request's wait.
-    fn block(&mut self, wait: Wait) {
+    fn block(&mut self, wait: Wait, now: u64) {
         let deadline = wait
             .timeout_ms
             .map(|ms| tokio::time::Instant::now() + Duration::from_millis(ms));
-        let ticket = self.shared.resp.pubsub.blocking.block(wait);
+        let blocking = &self.shared.resp.pubsub.blocking;
+        let ticket = blocking.block(wait);
+        // `block` filed the wait's keys as ready: whatever a push left there after the
+        // command's own pop found nothing is served now, this wait included.
+        blocking.serve(&self.shared, now);
         self.blocked = Some(Blocked {
             ticket,
             deadline,

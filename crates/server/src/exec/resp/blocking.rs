@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use sessiond_proto_resp::Reply;
-use sessiond_store::{End, Kind, Store, StoreError, Value};
+use sessiond_store::{End, Kind, StoreError};
 use tokio::sync::oneshot;
 
 use super::pubsub::{GENERIC, LIST, ZSET};
@@ -186,6 +186,17 @@ impl Blocking {
             }
             *count += 1;
         }
+        // A push between the command's failed pop and this registration found nobody
+        // wanting the key and filed nothing: file every key now, so the connection's
+        // `serve` right after this call pops what such a push left (an empty key costs
+        // one failed attempt).
+        for key in &wait.keys {
+            let slot = (wait.db, key.clone());
+            if signals.ready_set.insert(slot.clone()) {
+                signals.ready.push(slot);
+                self.ready.fetch_add(1, Ordering::Relaxed);
+            }
+        }
         drop(signals);
         registry.waiters.insert(
             id,
@@ -293,9 +304,16 @@ impl Blocking {
                 return;
             }
             for slot in ready {
-                while let Some(&id) = registry.queues.get(&slot).and_then(|q| q.front()) {
+                // First blocked first; a waiter that cannot be served (a sorted-set pop on a
+                // list, or the reverse) is passed over, not a stop for those behind it.
+                let queued: Vec<u64> = registry
+                    .queues
+                    .get(&slot)
+                    .map(|q| q.iter().copied().collect())
+                    .unwrap_or_default();
+                for id in queued {
                     let Some(waiter) = registry.waiters.get(&id) else {
-                        break;
+                        continue;
                     };
                     if waiter.reply.is_closed() {
                         // Its connection is going away and will cancel; serve the next.
@@ -303,7 +321,11 @@ impl Blocking {
                         continue;
                     }
                     let Some(reply) = attempt(shared, waiter, &slot.1, now) else {
-                        break;
+                        if shared.databases[slot.0].kind_of(&slot.1, now).is_none() {
+                            // Nothing left under the key: nobody else can be served.
+                            break;
+                        }
+                        continue;
                     };
                     if let Some(waiter) = self.unregister(&mut registry, id) {
                         let _ = waiter.reply.send(reply);
@@ -332,14 +354,21 @@ fn attempt(shared: &Shared, waiter: &Waiter, key: &Bytes, now: u64) -> Option<Re
                 BlockOp::MultiPop(_, count) => count,
                 _ => 1,
             };
-            if count > 1 {
+            let items = if count > 1 {
                 // As for LPOP with a count: a reply that could not be sent pops nothing, and
-                // the client gets the refusal instead of waiting on.
-                if let Some(refusal) = oversized_pop(shared, store, key, *end, count, now) {
-                    return Some(refusal);
+                // the client gets the refusal instead of waiting on (checked under the shard
+                // lock with the pop).
+                match super::lists::pop_within_limit(shared, store, key, *end, count, now) {
+                    Ok(items) => items?,
+                    Err(refusal) if store.kind_of(key, now) == Some(Kind::List) => {
+                        return Some(refusal);
+                    }
+                    // Another type: keep waiting.
+                    Err(_) => return None,
                 }
-            }
-            let items = store.list_pop(key, *end, count, now).ok()??;
+            } else {
+                store.list_pop(key, *end, count, now).ok()??
+            };
             popped(*end);
             let key = Reply::Bulk(key.clone());
             Some(match waiter.op {
@@ -383,27 +412,6 @@ fn attempt(shared: &Shared, waiter: &Waiter, key: &Bytes, now: u64) -> Option<Re
             Err(other) => Some(store_error(other)),
         },
     }
-}
-
-/// The refusal to send if popping `count` elements from `end` of the list under `key` would
-/// make a reply past the output limit.
-fn oversized_pop(
-    shared: &Shared,
-    store: &Store,
-    key: &[u8],
-    end: End,
-    count: usize,
-    now: u64,
-) -> Option<Reply> {
-    let Value::List(list) = store.peek(key, now)?.value else {
-        return None;
-    };
-    let n = count.min(list.len());
-    let lens: Vec<usize> = match end {
-        End::Left => list.iter().take(n).map(Bytes::len).collect(),
-        End::Right => list.iter().rev().take(n).map(Bytes::len).collect(),
-    };
-    super::OutputBudget::check(shared, lens).err()
 }
 
 /// The keyspace event of a pop from `end`.
@@ -525,6 +533,58 @@ mod tests {
         command(&shared, &mut session, "SET s2 x");
         assert_eq!(received(&mut popper), None);
         assert_eq!(blocking.blocked_clients(), 1);
+    }
+
+    #[test]
+    fn a_push_between_the_failed_pop_and_the_registration_is_not_lost() {
+        let shared = Shared::unjournaled(Config::default(), NOW);
+        let blocking = &shared.resp.pubsub.blocking;
+        let mut pusher = Session::new(&shared, "a".into(), "b".into(), NOW);
+        let mut popper = Session::new(&shared, "c".into(), "d".into(), NOW);
+        // The pop finds nothing and leaves its wait in the session, as on a connection.
+        popper.may_block = true;
+        let args: Vec<Bytes> = ["BLPOP", "q", "0"]
+            .iter()
+            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+            .collect();
+        execute(&shared, &mut popper, &args, NOW);
+        let wait = popper.blocked.take().expect("BLPOP on an empty key blocks");
+        // Another connection pushes before the wait is registered: nobody wants `q` yet.
+        command(&shared, &mut pusher, "RPUSH q x");
+        // The connection registers and serves, as `conn::resp` does.
+        let mut ticket = blocking.block(wait);
+        blocking.serve(&shared, NOW);
+        assert_eq!(
+            received(&mut ticket),
+            Some(Reply::Array(vec![bulk("q"), bulk("x")]))
+        );
+        assert_eq!(command(&shared, &mut pusher, "LLEN q"), Reply::Integer(0));
+        assert_eq!(blocking.blocked_clients(), 0);
+    }
+
+    #[test]
+    fn a_waiter_for_another_type_does_not_stop_those_behind_it() {
+        let shared = Shared::unjournaled(Config::default(), NOW);
+        let blocking = &shared.resp.pubsub.blocking;
+        let mut session = Session::new(&shared, "a".into(), "b".into(), NOW);
+        let zpop = BlockOp::ZPop {
+            max: false,
+            count: 1,
+            multi: false,
+        };
+        let mut zset_waiter = blocking.block(wait(1, &["k"], zpop));
+        let mut list_waiter = blocking.block(wait(2, &["k"], BlockOp::Pop(End::Left)));
+        command(&shared, &mut session, "RPUSH k x");
+        assert_eq!(
+            received(&mut list_waiter),
+            Some(Reply::Array(vec![bulk("k"), bulk("x")]))
+        );
+        assert_eq!(received(&mut zset_waiter), None);
+        assert_eq!(blocking.blocked_clients(), 1);
+        // And the other way round: the sorted-set waiter is served by a ZADD.
+        command(&shared, &mut session, "ZADD k 1 m");
+        assert!(received(&mut zset_waiter).is_some());
+        assert_eq!(blocking.blocked_clients(), 0);
     }
 
     #[test]

@@ -70,18 +70,33 @@ pub fn timeout_arg(arg: &[u8]) -> Result<Option<u64>, Reply> {
     Ok((ms > 0.0 && ms < CENTURY_MS).then_some(ms as u64))
 }
 
-/// Checks that popping `count` elements from `end` of the list under `key` gives a reply
-/// within the output limit, before anything is popped.
-fn check_pop_reply(ctx: &Ctx<'_>, key: &[u8], end: End, count: usize) -> Result<(), Reply> {
-    let Some(list) = read(ctx, key)? else {
-        return Ok(());
-    };
-    let n = count.min(list.len());
-    let lens: Vec<usize> = match end {
-        End::Left => list.iter().take(n).map(Bytes::len).collect(),
-        End::Right => list.iter().rev().take(n).map(Bytes::len).collect(),
-    };
-    OutputBudget::check(ctx.shared, lens)
+/// Pops up to `count` elements from `end` of the list under `key` if they make a reply
+/// within the output limit; otherwise pops nothing and refuses. The check runs under the
+/// shard lock with the pop, so a concurrent push cannot make the popped elements a reply
+/// the connection then refuses.
+fn pop_within(
+    ctx: &Ctx<'_>,
+    key: &[u8],
+    end: End,
+    count: usize,
+) -> Result<Option<Vec<Bytes>>, Reply> {
+    pop_within_limit(ctx.shared, ctx.store(), key, end, count, ctx.now)
+}
+
+/// [`pop_within`] for callers without a `Ctx` (serving a blocked client).
+pub fn pop_within_limit(
+    shared: &crate::exec::Shared,
+    store: &sessiond_store::Store,
+    key: &[u8],
+    end: End,
+    count: usize,
+    now: u64,
+) -> Result<Option<Vec<Bytes>>, Reply> {
+    let mut budget = OutputBudget::new(shared);
+    match store.list_pop_within(key, end, count, |len| budget.charge(len), now) {
+        Err(StoreError::TooLarge) => Err(budget.refusal()),
+        other => other.map_err(store_error),
+    }
 }
 
 fn push(ctx: &mut Ctx<'_>, args: &mut Args<'_>, end: End, create: bool) -> Handled {
@@ -131,13 +146,13 @@ fn pop(ctx: &mut Ctx<'_>, args: &mut Args<'_>, end: End, name: &str) -> Handled 
     if !args.is_empty() {
         return Err(super::wrong_args(name));
     }
-    if let Some(count) = count {
-        check_pop_reply(ctx, key, end, count)?;
-    }
-    let items = ctx
-        .store()
-        .list_pop(key, end, count.unwrap_or(1), ctx.now)
-        .map_err(store_error)?;
+    let items = match count {
+        Some(count) => pop_within(ctx, key, end, count)?,
+        None => ctx
+            .store()
+            .list_pop(key, end, 1, ctx.now)
+            .map_err(store_error)?,
+    };
     let Some(items) = items else {
         return Ok(match count {
             None => Reply::Null,
@@ -417,11 +432,7 @@ fn mpop_now(
     count: usize,
 ) -> Result<Option<Reply>, Reply> {
     for key in keys {
-        check_pop_reply(ctx, key, end, count)?;
-        let items = ctx
-            .store()
-            .list_pop(key, end, count, ctx.now)
-            .map_err(store_error)?;
+        let items = pop_within(ctx, key, end, count)?;
         if let Some(items) = items.filter(|i| !i.is_empty()) {
             popped(ctx, end, key);
             return Ok(Some(Reply::Array(vec![
