@@ -13,7 +13,12 @@
 //! Redis, a push's reply goes out only after the clients it woke have their elements, and a
 //! pushed element is never visible to a third client first unless that client's command ran
 //! concurrently with the push. A key that a transaction pushes to and empties again before
-//! `EXEC` ends serves nobody.
+//! `EXEC` ends serves nobody. A waiter that cannot be served from what the key holds (a
+//! sorted-set pop on a list, or the reverse) is passed over, not a stop for those behind it.
+//!
+//! A push can land between a blocking command's failed pop and its registration, while
+//! nobody wants the key yet; so registering files the wait's keys as ready and the
+//! connection serves right after, which catches such a push.
 //!
 //! Time-outs are the waiting connection's: at its deadline it withdraws its registration
 //! ([`Blocking::cancel`]); if a server got there first, the element is already on its way.
