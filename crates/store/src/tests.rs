@@ -1288,3 +1288,38 @@ fn list_pop_within_pops_nothing_when_a_reply_would_not_fit() {
         Ok(None)
     );
 }
+
+#[test]
+fn replay_follows_a_list_version_across_its_wrap() {
+    let s = store();
+    // A list at the top version (as an old journal may hold one), then the push after it.
+    let mut members = Vec::new();
+    for part in [&u64::MAX.to_le_bytes()[..], b"a"] {
+        members.extend_from_slice(&(part.len() as u32).to_le_bytes());
+        members.extend_from_slice(part);
+    }
+    s.restore(
+        &Mutation::PutCollection {
+            key: b"l",
+            kind: Kind::List,
+            members: &members,
+            deadline: None,
+        },
+        T0,
+    );
+    s.restore(
+        &Mutation::Element {
+            key: b"l",
+            op: ElementOp::ListPush {
+                end: End::Right,
+                item: b"b",
+                version: 0,
+            },
+        },
+        T0,
+    );
+    let Some(Value::List(list)) = s.peek(b"l", T0).map(|e| e.value) else {
+        panic!("l holds a list");
+    };
+    assert_eq!((list.len(), list.version()), (2, 0));
+}
