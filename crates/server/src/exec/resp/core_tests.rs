@@ -791,6 +791,38 @@ fn hostile_sizes_are_refused() {
     );
 }
 
+/// `DUMP` of a value whose payload would pass the output limit is refused before the
+/// payload is built; smaller values still dump, and the connection keeps working.
+#[test]
+fn dump_past_the_output_limit_is_refused() {
+    let shared = shared_with(Config {
+        client_output_limit: 64 * 1024,
+        ..Config::default()
+    });
+    let mut session = Session::new(&shared, "127.0.0.1:1".into(), "127.0.0.1:2".into(), NOW);
+    let field = vec![b'v'; 1000];
+    for i in 0..100 {
+        let name = format!("f{i}");
+        call(
+            &shared,
+            &mut session,
+            &[b"HSET", b"big", name.as_bytes(), field.as_slice()],
+        );
+    }
+    call(&shared, &mut session, &[b"HSET", b"small", b"f", b"v"]);
+    match call(&shared, &mut session, &[b"DUMP", b"big"]) {
+        Reply::Error(e) => assert_eq!(
+            &e[..],
+            format!("ERR reply exceeds the output limit of {} bytes", 64 * 1024).as_bytes()
+        ),
+        other => panic!("DUMP of a 100 KB hash answered {other:?}"),
+    }
+    assert!(matches!(
+        call(&shared, &mut session, &[b"DUMP", b"small"]),
+        Reply::Bulk(_)
+    ));
+}
+
 /// Runs one command on `session` and returns its reply.
 fn call(shared: &crate::exec::Shared, session: &mut Session, args: &[&[u8]]) -> Reply {
     let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a)).collect();
