@@ -823,6 +823,38 @@ fn dump_past_the_output_limit_is_refused() {
     ));
 }
 
+/// `MSETNX` whose later write is refused (out of memory) leaves none of its keys written.
+#[test]
+fn msetnx_refused_part_way_writes_nothing() {
+    let shared = shared_with(Config {
+        max_memory: 64 * 1024,
+        ..Config::default()
+    });
+    let mut session = Session::new(&shared, "127.0.0.1:1".into(), "127.0.0.1:2".into(), NOW);
+    let huge = vec![b'x'; 100 * 1024];
+    let reply = call(
+        &shared,
+        &mut session,
+        &[b"MSETNX", b"k1", b"small", b"k2", huge.as_slice()],
+    );
+    assert!(
+        matches!(&reply, Reply::Error(e) if e.starts_with(b"OOM")),
+        "{reply:?}"
+    );
+    assert!(matches!(
+        call(&shared, &mut session, &[b"EXISTS", b"k1", b"k2"]),
+        Reply::Integer(0)
+    ));
+    assert!(matches!(
+        call(
+            &shared,
+            &mut session,
+            &[b"MSETNX", b"k1", b"a", b"k2", b"b"]
+        ),
+        Reply::Integer(1)
+    ));
+}
+
 /// Runs one command on `session` and returns its reply.
 fn call(shared: &crate::exec::Shared, session: &mut Session, args: &[&[u8]]) -> Reply {
     let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a)).collect();

@@ -240,10 +240,18 @@ pub fn msetnx(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
         deadline: DeadlineChange::Set(None),
         ..keep_ttl()
     };
+    // Every key was absent and, under the exclusive gate, nothing else writes meanwhile: a
+    // write refused part-way (out of memory, revoked) is undone by removing the keys already
+    // written, so the command stays all or nothing.
+    for (done, pair) in rest.chunks(2).enumerate() {
+        if let Err(e) = store.write(&pair[0], &pair[1], write, ctx.now) {
+            for written in rest.chunks(2).take(done) {
+                store.remove(&written[0], ctx.now);
+            }
+            return Err(store_error(e));
+        }
+    }
     for pair in rest.chunks(2) {
-        store
-            .write(&pair[0], &pair[1], write, ctx.now)
-            .map_err(store_error)?;
         ctx.notify(STRING, "set", &pair[0]);
     }
     Ok(Reply::Integer(1).into())
