@@ -783,7 +783,7 @@ fn hostile_sizes_are_refused() {
         > SET l2 {long}
         < +OK
         > LCS l1 l2 LEN
-        < -ERR LCS of strings this long needs a table of 25010001 cells, more than the 16777216 allowed
+        < -ERR LCS of strings this long needs a table of 25010001 cells, more than the 4194304 allowed
         > STRLEN k
         < :1024
 "#
