@@ -129,6 +129,18 @@ impl Value {
         }
     }
 
+    /// How many bytes [`Value::encode_members`] appends, counted without encoding (so a
+    /// caller can refuse an oversized encoding before building it).
+    pub fn encoded_members_len(&self) -> usize {
+        match self {
+            Value::Str(s) => s.len(),
+            Value::Hash(h) => h.map.iter().map(|(f, v)| 8 + f.len() + v.len()).sum(),
+            Value::Set(s) => s.members.iter().map(|m| 4 + m.len()).sum(),
+            Value::ZSet(z) => z.order.iter().map(|(_, m)| 12 + m.len()).sum(),
+            Value::List(l) => 12 + l.items.iter().map(|i| 4 + i.len()).sum::<usize>(),
+        }
+    }
+
     /// Appends the elements of a collection in the journal's whole-collection encoding
     /// (`u32 LE` lengths before every byte string; a sorted-set element is `f64 LE` bits,
     /// then the member; a list is its version as an 8-byte string, `u64 LE`, then its

@@ -183,9 +183,14 @@ impl std::fmt::Debug for PhpSessionLock {
 }
 
 impl PhpSessionLock {
+    /// Releases the lock in a task of its own, awaited here: the deletes run to the end even
+    /// when the caller's future is dropped mid-way (`held` is already taken by then, so
+    /// `Drop` would find nothing to release).
     async fn release(mut self) {
         if let Some(held) = self.held.take() {
-            release(&self.ring, held).await;
+            let ring = self.ring.clone();
+            // A join error is the task's panic or the runtime shutting down: nothing to do.
+            let _ = tokio::spawn(async move { release(&ring, held).await }).await;
         }
     }
 }

@@ -689,6 +689,36 @@ async fn php_waits_for_a_rust_lock() {
     }
 }
 
+/// An `unlock` whose future is dropped after its first poll (the caller cancelled while the
+/// first delete was in flight) still deletes the lock on every server holding it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_unlock_still_releases_the_lock() {
+    let farm = Farm::start(2, 1, SerializeHandler::Php);
+    let app = farm.app();
+    let id = php_id();
+    let sid = IdFormat::Php.parse(&id).unwrap();
+    let lock_key = format!("memc.sess.key.lock.{id}");
+    let lock = app.store.lock(&sid).await.unwrap();
+    assert_eq!(
+        farm.holders(&lock_key),
+        vec![0, 1],
+        "the lock and its replica"
+    );
+    let mut unlock = Box::pin(app.store.unlock(lock));
+    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(unlock.as_mut().poll(cx))).await;
+    assert!(first.is_pending(), "the release waits on the network");
+    drop(unlock);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !farm.holders(&lock_key).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lock stayed on {:?} after a cancelled unlock",
+            farm.holders(&lock_key)
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// A PHP process killed while holding the lock leaves it behind; with a one-second lock
 /// expiry, Rust's write waits for it to expire and then succeeds, and so does PHP.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1155,7 +1155,7 @@ pub static COMMANDS: &[Spec] = &[
     command!(
         "lcs",
         -3,
-        [READONLY],
+        [READONLY, EXCLUSIVE],
         (1, 2, 1),
         "string",
         string_ops::lcs,

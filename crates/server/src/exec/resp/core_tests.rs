@@ -783,12 +783,76 @@ fn hostile_sizes_are_refused() {
         > SET l2 {long}
         < +OK
         > LCS l1 l2 LEN
-        < -ERR LCS of strings this long needs a table of 25010001 cells, more than the 16777216 allowed
+        < -ERR LCS of strings this long needs a table of 25010001 cells, more than the 4194304 allowed
         > STRLEN k
         < :1024
 "#
         ),
     );
+}
+
+/// `DUMP` of a value whose payload would pass the output limit is refused before the
+/// payload is built; smaller values still dump, and the connection keeps working.
+#[test]
+fn dump_past_the_output_limit_is_refused() {
+    let shared = shared_with(Config {
+        client_output_limit: 64 * 1024,
+        ..Config::default()
+    });
+    let mut session = Session::new(&shared, "127.0.0.1:1".into(), "127.0.0.1:2".into(), NOW);
+    let field = vec![b'v'; 1000];
+    for i in 0..100 {
+        let name = format!("f{i}");
+        call(
+            &shared,
+            &mut session,
+            &[b"HSET", b"big", name.as_bytes(), field.as_slice()],
+        );
+    }
+    call(&shared, &mut session, &[b"HSET", b"small", b"f", b"v"]);
+    match call(&shared, &mut session, &[b"DUMP", b"big"]) {
+        Reply::Error(e) => assert_eq!(
+            &e[..],
+            format!("ERR reply exceeds the output limit of {} bytes", 64 * 1024).as_bytes()
+        ),
+        other => panic!("DUMP of a 100 KB hash answered {other:?}"),
+    }
+    assert!(matches!(
+        call(&shared, &mut session, &[b"DUMP", b"small"]),
+        Reply::Bulk(_)
+    ));
+}
+
+/// `MSETNX` whose later write is refused (out of memory) leaves none of its keys written.
+#[test]
+fn msetnx_refused_part_way_writes_nothing() {
+    let shared = shared_with(Config {
+        max_memory: 64 * 1024,
+        ..Config::default()
+    });
+    let mut session = Session::new(&shared, "127.0.0.1:1".into(), "127.0.0.1:2".into(), NOW);
+    let huge = vec![b'x'; 100 * 1024];
+    let reply = call(
+        &shared,
+        &mut session,
+        &[b"MSETNX", b"k1", b"small", b"k2", huge.as_slice()],
+    );
+    assert!(
+        matches!(&reply, Reply::Error(e) if e.starts_with(b"OOM")),
+        "{reply:?}"
+    );
+    assert!(matches!(
+        call(&shared, &mut session, &[b"EXISTS", b"k1", b"k2"]),
+        Reply::Integer(0)
+    ));
+    assert!(matches!(
+        call(
+            &shared,
+            &mut session,
+            &[b"MSETNX", b"k1", b"a", b"k2", b"b"]
+        ),
+        Reply::Integer(1)
+    ));
 }
 
 /// Runs one command on `session` and returns its reply.

@@ -16,7 +16,7 @@ use sessiond_store::{
 
 use super::args::{Args, Handled};
 use super::pubsub::GENERIC;
-use super::{Ctx, error, is, not_integer, parse_int, store_error, syntax_error};
+use super::{Ctx, OutputBudget, error, is, not_integer, parse_int, store_error, syntax_error};
 
 /// The payload format this build writes and reads.
 const FORMAT: u16 = 1;
@@ -32,11 +32,21 @@ pub fn dump(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     let Some(entry) = ctx.store().get(args.bytes()?, ctx.now) else {
         return Ok(Reply::Null.into());
     };
-    let mut out = vec![entry.value.kind().tag()];
+    // Measured before anything is built: concurrent DUMPs of one large key would each
+    // allocate a whole copy of it, outside the memory budget, only to have it refused later.
+    let len = 1 + entry.value.encoded_members_len() + 2 + 8;
+    OutputBudget::check(ctx.shared, [len])?;
+    let mut out = Vec::with_capacity(len);
+    out.push(entry.value.kind().tag());
     entry.value.encode_members(&mut out);
     out.extend_from_slice(&FORMAT.to_le_bytes());
     let sum = checksum(&out);
     out.extend_from_slice(&sum.to_le_bytes());
+    debug_assert_eq!(
+        out.len(),
+        len,
+        "encoded_members_len disagrees with encode_members"
+    );
     Ok(Reply::Bulk(Bytes::from(out)).into())
 }
 

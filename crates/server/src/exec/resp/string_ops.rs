@@ -240,17 +240,26 @@ pub fn msetnx(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
         deadline: DeadlineChange::Set(None),
         ..keep_ttl()
     };
+    // Every key was absent and, under the exclusive gate, nothing else writes meanwhile: a
+    // write refused part-way (out of memory, revoked) is undone by removing the keys already
+    // written, so the command stays all or nothing.
+    for (done, pair) in rest.chunks(2).enumerate() {
+        if let Err(e) = store.write(&pair[0], &pair[1], write, ctx.now) {
+            for written in rest.chunks(2).take(done) {
+                store.remove(&written[0], ctx.now);
+            }
+            return Err(store_error(e));
+        }
+    }
     for pair in rest.chunks(2) {
-        store
-            .write(&pair[0], &pair[1], write, ctx.now)
-            .map_err(store_error)?;
         ctx.notify(STRING, "set", &pair[0]);
     }
     Ok(Reply::Integer(1).into())
 }
 
-/// The largest comparison table `LCS` builds (cells of 4 bytes): 16 Mi cells, 64 MiB.
-pub const LCS_MAX_CELLS: usize = 16 << 20;
+/// The largest comparison table `LCS` builds (cells of 4 bytes): 4 Mi cells, 16 MiB. `LCS`
+/// runs under the exclusive script gate, so at most one such table exists at a time.
+pub const LCS_MAX_CELLS: usize = 4 << 20;
 
 /// `LCS key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN]`.
 pub fn lcs(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
@@ -293,6 +302,22 @@ pub fn lcs(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
             "ERR LCS of strings this long needs a table of {cells} cells, more than the {LCS_MAX_CELLS} allowed"
         )));
     }
+    if want_len {
+        // The length alone needs two rows of the table, not all of it.
+        let mut above = vec![0u32; b.len() + 1];
+        let mut row = vec![0u32; b.len() + 1];
+        for &x in a.iter() {
+            for j in 1..=b.len() {
+                row[j] = if x == b[j - 1] {
+                    above[j - 1] + 1
+                } else {
+                    above[j].max(row[j - 1])
+                };
+            }
+            std::mem::swap(&mut above, &mut row);
+        }
+        return Ok(Reply::Integer(i64::from(above[b.len()])).into());
+    }
     // table[i][j]: the LCS length of a[..i] and b[..j].
     let width = b.len() + 1;
     let mut table = vec![0u32; cells];
@@ -306,9 +331,6 @@ pub fn lcs(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
         }
     }
     let total = table[a.len() * width + b.len()] as usize;
-    if want_len {
-        return Ok(Reply::Integer(total as i64).into());
-    }
     // Walk back from the end, collecting the common string and the matching ranges.
     let mut common = vec![0u8; total];
     let mut at = total;
