@@ -446,6 +446,28 @@ impl MemcachedStore {
         Bytes::from(format!("{}{}", self.config.prefix, id.as_str()))
     }
 
+    /// Sends `add` (a memcached `add`) to the first server of `list` that answers: its
+    /// position in `list`, and whether it stored (`false`: the key was there).
+    pub(super) async fn add_on_authority(
+        &self,
+        list: &[usize],
+        add: &TextRequest,
+    ) -> Result<(usize, bool), StoreError> {
+        self.on_authority(list, |server| async move {
+            let reply = server.call(add, &self.config).await?;
+            match status(&reply) {
+                b"STORED" => Ok(true),
+                b"NOT_STORED" | b"EXISTS" => Ok(false),
+                other => Err(CallError::Server(format!(
+                    "{}: unexpected reply to add: {}",
+                    server.addr,
+                    String::from_utf8_lossy(other)
+                ))),
+            }
+        })
+        .await
+    }
+
     /// Runs `op` on the first server of `list` that answers; returns its position in the list
     /// and the result. Fails if none does.
     pub(super) async fn on_authority<'a, T, F, Fut>(
@@ -633,23 +655,8 @@ impl SessionStore for MemcachedStore {
             let key = self.key(id);
             let list = self.placement(id);
             let value = encode(record, 1)?;
-            let (pos, created) = self
-                .on_authority(&list, |server| {
-                    let req = store_cmd(StoreMode::Add, &key, value.clone(), ttl, 0);
-                    async move {
-                        let reply = server.call(&req, &self.config).await?;
-                        match status(&reply) {
-                            b"STORED" => Ok(true),
-                            b"NOT_STORED" | b"EXISTS" => Ok(false),
-                            other => Err(CallError::Server(format!(
-                                "{}: unexpected reply to add: {}",
-                                server.addr,
-                                String::from_utf8_lossy(other)
-                            ))),
-                        }
-                    }
-                })
-                .await?;
+            let add = store_cmd(StoreMode::Add, &key, value.clone(), ttl, 0);
+            let (pos, created) = self.add_on_authority(&list, &add).await?;
             if !created {
                 return Ok(CreateOutcome::Exists);
             }

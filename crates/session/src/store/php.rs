@@ -418,29 +418,14 @@ impl PhpSessionStore {
         let mut wait = self.config.lock_wait_min;
         let mut retries = self.config.lock_retries;
         loop {
-            let add = &add;
-            let (pos, taken) = self
-                .ring
-                .on_authority(&list, |server| async move {
-                    let reply = server.call(add, self.ring.config()).await?;
-                    match status(&reply) {
-                        b"STORED" => Ok(true),
-                        b"NOT_STORED" | b"EXISTS" => Ok(false),
-                        other => Err(CallError::Server(format!(
-                            "{}: unexpected reply to add: {}",
-                            server.addr,
-                            String::from_utf8_lossy(other)
-                        ))),
-                    }
-                })
-                .await?;
+            let (pos, taken) = self.ring.add_on_authority(&list, &add).await?;
             if taken {
                 // Held from here: a cancellation while the copies are written releases it.
                 let lock = PhpSessionLock {
                     ring: self.ring.clone(),
                     held: Some((key.clone(), list.clone())),
                 };
-                self.to_replicas(&list, pos, add).await;
+                self.to_replicas(&list, pos, &add).await;
                 return Ok(lock);
             }
             if retries == 0 {
@@ -566,22 +551,7 @@ impl SessionStore for PhpSessionStore {
                 value: value.clone(),
                 cas: 0,
             });
-            let add = &add;
-            let (pos, created) = self
-                .ring
-                .on_authority(&list, |server| async move {
-                    let reply = server.call(add, self.ring.config()).await?;
-                    match status(&reply) {
-                        b"STORED" => Ok(true),
-                        b"NOT_STORED" | b"EXISTS" => Ok(false),
-                        other => Err(CallError::Server(format!(
-                            "{}: unexpected reply to add: {}",
-                            server.addr,
-                            String::from_utf8_lossy(other)
-                        ))),
-                    }
-                })
-                .await?;
+            let (pos, created) = self.ring.add_on_authority(&list, &add).await?;
             if !created {
                 return Ok(CreateOutcome::Exists);
             }
