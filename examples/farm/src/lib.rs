@@ -1,9 +1,10 @@
 //! The farm: the deployment sessiond exists for, started on one machine. Three PHP nodes
 //! (each its own nginx and its own php-fpm master, running `php/index.php` with
 //! `session.save_handler = memcached`), an optional Rust node, and one nginx load balancer in
-//! front with two doors: round-robin and sticky (`hash $cookie_PHPSESSID consistent`). The
-//! sessions live in sessiond (one node, or two in php-memcached's ring with a replica), or,
-//! for the benchmark's comparison, in memcached or in Redis through phpredis.
+//! front with two doors, round-robin and sticky (`hash $cookie_PHPSESSID consistent`), plus a
+//! third that reaches the Rust node only when there is one. The sessions live in sessiond (one
+//! node, or two in php-memcached's ring with a replica), or, for the benchmark's comparisons,
+//! in memcached, in Redis through phpredis, or in sessiond's RESP port through phpredis.
 //!
 //! [`Farm::start`] renders the templates in `conf/` into a throwaway directory, starts every
 //! process on free loopback ports, waits for each to listen and stops them all by pid when
@@ -34,17 +35,33 @@ pub enum Store {
     Memcached,
     /// The Debian redis-server, through phpredis (benchmark only).
     Redis,
+    /// sessiond's RESP listener, through phpredis with the Redis farm's settings (benchmark
+    /// only: the like-for-like comparison with [`Store::Redis`], only the server differs).
+    SessiondResp,
 }
 
 impl Store {
-    /// `sessiond`, `memcached` or `redis`.
+    /// `sessiond`, `memcached`, `redis` or `sessiond-resp`.
     pub fn parse(name: &str) -> Option<Store> {
         match name {
             "sessiond" => Some(Store::Sessiond),
             "memcached" => Some(Store::Memcached),
             "redis" => Some(Store::Redis),
+            "sessiond-resp" => Some(Store::SessiondResp),
             _ => None,
         }
+    }
+
+    /// Whether the PHP nodes keep their sessions through php-memcached, in the key, format
+    /// and lock the Rust node shares. Through phpredis they are in another shape
+    /// (`PHPREDIS_SESSION:<id>`, phpredis's lock), which the Rust node does not speak.
+    pub fn is_php_memcached(self) -> bool {
+        matches!(self, Store::Sessiond | Store::Memcached)
+    }
+
+    /// Whether the store is sessiond (on either of its ports).
+    pub fn is_sessiond(self) -> bool {
+        matches!(self, Store::Sessiond | Store::SessiondResp)
     }
 }
 
@@ -113,6 +130,8 @@ pub struct Farm {
     lb: Option<Child>,
     round_robin_port: u16,
     sticky_port: u16,
+    /// The door to the Rust node alone (0 without a Rust node).
+    rust_only_port: u16,
     store_addrs: Vec<SocketAddr>,
 }
 
@@ -221,13 +240,23 @@ impl Farm {
             lb: None,
             round_robin_port: 0,
             sticky_port: 0,
+            rust_only_port: 0,
             store_addrs: Vec::new(),
         };
+        assert!(
+            config.rust_node.is_none() || config.store.is_php_memcached(),
+            "the Rust node shares php-memcached's sessions only: no Rust node with phpredis"
+        );
         match config.store {
-            Store::Sessiond => {
+            Store::Sessiond | Store::SessiondResp => {
                 assert!(
                     (1..=2).contains(&config.sessiond_nodes),
                     "1 or 2 sessiond nodes"
+                );
+                // phpredis's session handler has no replicas: one node, as for Redis.
+                assert!(
+                    config.store == Store::Sessiond || config.sessiond_nodes == 1,
+                    "phpredis on sessiond: 1 sessiond node"
                 );
                 for i in 0..config.sessiond_nodes {
                     let data_dir = farm.dir.path().join(format!("sessiond{}", i + 1));
@@ -241,7 +270,11 @@ impl Farm {
                         server: Some(server),
                         data_dir,
                     };
-                    farm.store_addrs.push(node.memcache);
+                    farm.store_addrs.push(if config.store == Store::SessiondResp {
+                        node.resp
+                    } else {
+                        node.memcache
+                    });
                     farm.sessionds.push(node);
                 }
             }
@@ -295,7 +328,8 @@ impl Farm {
         args
     }
 
-    /// The store lines of php.ini (sessiond and memcached share php-memcached's).
+    /// The store lines of php.ini (sessiond and memcached share php-memcached's; Redis and
+    /// sessiond's RESP port share phpredis's).
     fn store_ini(&self) -> String {
         match self.config.store {
             Store::Sessiond | Store::Memcached => {
@@ -328,15 +362,22 @@ memcached.sess_connect_timeout = 1000
                     servers = servers.join(",")
                 )
             }
-            Store::Redis => format!(
-                "; Sessions in Redis, through phpredis (benchmark comparison).
+            Store::Redis | Store::SessiondResp => format!(
+                "; Sessions in {server}, through phpredis (benchmark comparison).
 session.save_handler = redis
-session.save_path = \"tcp://{}\"
+session.save_path = \"tcp://{addr}\"
+; Locking as php-memcached's: SET <key>_LOCK <host|pid> NX PX <max_execution_time>, retried
+; every 10 ms for up to 30 s, released by a compare-and-delete script (EVALSHA, then EVAL).
 redis.session.locking_enabled = 1
 redis.session.lock_wait_time = 10000
 redis.session.lock_retries = 3000
 ",
-                self.store_addrs[0]
+                server = if self.config.store == Store::Redis {
+                    "Redis"
+                } else {
+                    "sessiond's RESP port"
+                },
+                addr = self.store_addrs[0]
             ),
         }
     }
@@ -418,20 +459,30 @@ redis.session.lock_retries = 3000
         let dir = self.dir.path().to_path_buf();
         self.round_robin_port = free_port();
         self.sticky_port = free_port();
-        let rust_line = if self.config.rust_node.is_some() {
-            format!(
-                "server 127.0.0.1:{} max_fails=1 fail_timeout=5s;",
-                self.rust_port
+        let (rust_line, rust_door_line) = if self.config.rust_node.is_some() {
+            self.rust_only_port = free_port();
+            (
+                format!(
+                    "server 127.0.0.1:{} max_fails=1 fail_timeout=5s;",
+                    self.rust_port
+                ),
+                format!("include {}/lb-rust.conf;", dir.display()),
             )
         } else {
-            "# (no Rust node in this farm)".into()
+            (
+                "# (no Rust node in this farm)".into(),
+                "# (no Rust node in this farm, so no door to it)".into(),
+            )
         };
         let mut vars = vec![
             ("DIR", dir.display().to_string()),
             ("USER_LINE", nginx_user_line()),
             ("RUST_SERVER_LINE", rust_line),
+            ("RUST_DOOR_LINE", rust_door_line),
             ("ROUND_ROBIN_PORT", self.round_robin_port.to_string()),
             ("STICKY_PORT", self.sticky_port.to_string()),
+            ("RUST_PORT", self.rust_port.to_string()),
+            ("RUST_ONLY_PORT", self.rust_only_port.to_string()),
         ];
         for (key, node) in ["PHP1_PORT", "PHP2_PORT", "PHP3_PORT"]
             .into_iter()
@@ -440,6 +491,9 @@ redis.session.lock_retries = 3000
             vars.push((key, node.http_port.to_string()));
         }
         write(&dir.join("lb-proxy.conf"), &render("lb-proxy.conf", &vars));
+        if self.config.rust_node.is_some() {
+            write(&dir.join("lb-rust.conf"), &render("lb-rust.conf", &vars));
+        }
         let conf = dir.join("lb.conf");
         write(&conf, &render("lb.conf", &vars));
         let mut lb = spawn_listening(
@@ -448,8 +502,13 @@ redis.session.lock_retries = 3000
             &dir.join("lb.out"),
             self.round_robin_port,
         );
-        if let Err(why) = wait_listening(&mut lb, self.sticky_port, "nginx", STARTUP_TIMEOUT) {
-            panic!("{why}");
+        for port in [self.sticky_port, self.rust_only_port] {
+            if port == 0 {
+                continue;
+            }
+            if let Err(why) = wait_listening(&mut lb, port, "nginx", STARTUP_TIMEOUT) {
+                panic!("{why}");
+            }
         }
         self.lb = Some(lb);
     }
@@ -462,6 +521,12 @@ redis.session.lock_retries = 3000
     /// The sticky door.
     pub fn sticky_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.sticky_port)
+    }
+
+    /// The door to the Rust node alone, through the load balancer (the benchmark's Rust
+    /// column); `None` without a Rust node.
+    pub fn rust_only_url(&self) -> Option<String> {
+        (self.rust_only_port != 0).then(|| format!("http://127.0.0.1:{}", self.rust_only_port))
     }
 
     /// A node's own address, bypassing the load balancer (`php1`…`php3`, `rust`).
@@ -559,6 +624,11 @@ redis.session.lock_retries = 3000
     /// sessiond node `i`'s memcached-protocol address.
     pub fn sessiond_memcache(&self, i: usize) -> SocketAddr {
         self.sessionds[i].memcache
+    }
+
+    /// sessiond node `i`'s RESP address.
+    pub fn sessiond_resp(&self, i: usize) -> SocketAddr {
+        self.sessionds[i].resp
     }
 
     /// sessiond node `i`'s HTTP (admin API) address.

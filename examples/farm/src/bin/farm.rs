@@ -2,11 +2,13 @@
 //! Ctrl-C (or SIGTERM) stops every process by pid and removes the throwaway directory.
 //!
 //! ```text
-//! sessiond-farm [--store sessiond|memcached|redis] [--sessiond-nodes 1|2] [--no-rust]
+//! sessiond-farm [--store sessiond|memcached|redis|sessiond-resp] [--sessiond-nodes 1|2] [--no-rust]
 //! ```
 //!
-//! Prints `round-robin <url>`, `sticky <url>`, one `node <name> <url>` line per node, the
-//! sessiond addresses and `ready`, in that order, so scripts (bench/farm.sh) can read them.
+//! Prints `round-robin <url>`, `sticky <url>`, `rust-only <url>` (with a Rust node), one
+//! `node <name> <url>` line per node, the sessiond addresses and `ready`, in that order, so
+//! scripts (bench/farm.sh) can read them. `--store sessiond-resp` is the PHP nodes on
+//! phpredis against sessiond's RESP port (the benchmark's like-for-like with Redis).
 
 use std::path::PathBuf;
 
@@ -14,7 +16,8 @@ use sessiond_farm::{Farm, FarmConfig, Store};
 
 fn usage() -> ! {
     eprintln!(
-        "usage: sessiond-farm [--store sessiond|memcached|redis] [--sessiond-nodes 1|2] [--no-rust]"
+        "usage: sessiond-farm [--store sessiond|memcached|redis|sessiond-resp] \
+         [--sessiond-nodes 1|2] [--no-rust]"
     );
     std::process::exit(2);
 }
@@ -59,23 +62,32 @@ fn main() {
         }
     }
     // The Rust node speaks php-memcached's format and protocol; phpredis keeps sessions in
-    // another shape, so a Redis farm runs the PHP nodes only.
-    if config.store == Store::Redis {
+    // another shape, so a phpredis farm (Redis, or sessiond's RESP port) runs the PHP nodes
+    // only.
+    if !config.store.is_php_memcached() {
         rust = None;
+    }
+    if config.store == Store::SessiondResp && config.sessiond_nodes != 1 {
+        eprintln!("sessiond-farm: phpredis has no replicas: --store sessiond-resp runs one sessiond");
+        std::process::exit(2);
     }
     config.rust_node = rust;
     let farm = Farm::start(config.clone());
     println!("round-robin {}/", farm.round_robin_url());
     println!("sticky {}/", farm.sticky_url());
+    if let Some(url) = farm.rust_only_url() {
+        println!("rust-only {url}/");
+    }
     for name in farm.node_names() {
         println!("node {name} {}/", farm.node_url(name));
     }
-    if config.store == Store::Sessiond {
+    if config.store.is_sessiond() {
         for i in 0..config.sessiond_nodes {
             println!(
-                "sessiond{} memcache {} admin http://{}/admin",
+                "sessiond{} memcache {} resp {} admin http://{}/admin",
                 i + 1,
                 farm.sessiond_memcache(i),
+                farm.sessiond_resp(i),
                 farm.sessiond_http(i)
             );
         }
