@@ -1,21 +1,33 @@
 #!/usr/bin/env bash
-# The farm benchmark (not a test): the PHP nodes of examples/farm behind nginx round-robin,
-# driven by wrk, with the sessions in sessiond, then in memcached (same php-memcached
-# settings), then in Redis through phpredis, alternated round by round in one run so that the
-# machine's drift hits all three alike. Two workloads per store:
+# The farm benchmark (not a test): the app of examples/farm behind its nginx load balancer,
+# driven by wrk, in five columns, alternated round by round in one run so that the machine's
+# drift hits all of them alike:
+#   sessiond       the three PHP nodes (round-robin door), php-memcached → sessiond
+#   memcached      the same, php-memcached → memcached 1.6 (same settings)
+#   redis          the same PHP nodes, phpredis → Redis 7.0 (locking on)
+#   sessiond-resp  the same, phpredis → sessiond's RESP port (the Redis column's settings)
+#   rust           the Rust node alone (rust-only door: axum + PhpSessionStore) → sessiond
+# Two workloads per column:
 #   page views: GET /whoami by logged-in users (one cookie per wrk connection's request,
-#     spread over USERS sessions), which reads the session under php's lock;
+#     spread over USERS sessions), which reads the session under the session lock;
 #   logins: POST /login, which creates a session, renews its id and writes it.
-# Prints every run, the medians (requests/s, p50, p99) and the ratios sessiond ÷ memcached and
-# sessiond ÷ Redis, which are what a PHP shop compares.
+# Prints every run, the medians (requests/s, p50, p99), the failed requests over all rounds
+# (non-2xx answers, socket errors, and page-view users found logged out after the run), and
+# the ratios measured in this run: sessiond ÷
+# memcached and sessiond-resp ÷ Redis (like for like: one PHP extension, only the server
+# changes), sessiond ÷ Redis (two whole PHP paths), and rust ÷ sessiond (the Rust middleware
+# against PHP on the same store).
 #
 #   bench/farm.sh [ROUNDS] [DURATION] [CONNECTIONS] [USERS]
 #
-# e.g. bench/farm.sh 3 10s 16 200. Needs a release build:
+# e.g. bench/farm.sh 3 10s 16 200. FARM_COLUMNS="sessiond rust" runs only those columns (the
+# ratios that need a missing one print `-`). Needs a release build:
 #   cargo build --release -p sessiond -p sessiond-farm
-# and wrk (Debian package `wrk`), nginx, php-fpm (scripts/test.sh installs them). FARM_BIN
-# names another launcher (its sessiond is the one beside it), e.g. a debug build for a check
-# that the script works: FARM_BIN=target/debug/sessiond-farm bench/farm.sh 1 2s 4 20.
+# (the launcher, the Rust node sessiond-farm-node and sessiond, side by side) and wrk (Debian
+# package `wrk`), nginx, php-fpm, php-memcached, php-redis (scripts/test.sh installs them).
+# FARM_BIN names another launcher (its sessiond and Rust node are the ones beside it), e.g. a
+# debug build for a check that the script works:
+#   FARM_BIN=target/debug/sessiond-farm bench/farm.sh 1 2s 4 20
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -25,17 +37,30 @@ duration=${2:-10s}
 connections=${3:-16}
 users=${4:-200}
 farm_bin=${FARM_BIN:-target/release/sessiond-farm}
-for need in "$farm_bin" "$(dirname "$farm_bin")/sessiond"; do
+columns=${FARM_COLUMNS:-sessiond memcached redis sessiond-resp rust}
+for column in $columns; do
+  case $column in
+    sessiond | memcached | redis | sessiond-resp | rust) ;;
+    *) echo "FARM_COLUMNS: unknown column $column" >&2; exit 2 ;;
+  esac
+done
+for need in "$farm_bin" "$(dirname "$farm_bin")/sessiond" "$(dirname "$farm_bin")/sessiond-farm-node"; do
   [ -x "$need" ] || { echo "$need is missing: cargo build --release -p sessiond -p sessiond-farm" >&2; exit 1; }
 done
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 
 bench_workdir
 
-# Starts the farm with sessions in $1, in the background; sets FARM_PID and URL.
+# Starts the farm for column $1 in the background; sets FARM_PID and URL (the door wrk
+# drives). The PHP columns run without the Rust node, so round-robin reaches PHP only; the
+# Rust column runs the whole farm on sessiond and drives the door to the Rust node alone.
 start_farm() {
-  local out="$WORK/farm-$1.out"
-  "$farm_bin" --store "$1" --no-rust >"$out" 2>&1 &
+  local out="$WORK/farm-$1.out" store=$1 door=round-robin rust=--no-rust
+  if [ "$1" = rust ]; then
+    store=sessiond door=rust-only rust=
+  fi
+  # shellcheck disable=SC2086 # $rust is one flag or none
+  "$farm_bin" --store "$store" $rust >"$out" 2>&1 &
   FARM_PID=$!
   PIDS+=("$FARM_PID")
   for _ in $(seq 600); do
@@ -44,7 +69,8 @@ start_farm() {
     sleep 0.05
   done
   grep -q '^ready$' "$out" || { echo "the farm ($1) is not ready after 30 s" >&2; exit 1; }
-  URL=$(awk '$1 == "round-robin" { print $2 }' "$out")
+  URL=$(awk -v door="$door" '$1 == door { print $2 }' "$out")
+  [ -n "$URL" ] || { echo "the farm ($1) printed no $door door:" >&2; cat "$out" >&2; exit 1; }
   URL=${URL%/}
 }
 
@@ -53,9 +79,11 @@ stop_farm() {
   wait "$FARM_PID" 2>/dev/null || true
 }
 
-# Logs in $users users with curl and writes a wrk script that spreads GET /whoami over them.
+# Logs in $users users with curl and writes a wrk script that spreads GET /whoami over them;
+# the cookies, one a line (user i on line i), go to $WORK/cookies for check_sessions.
 make_page_view_script() {
   local script="$WORK/pages.lua"
+  : >"$WORK/cookies"
   {
     echo 'local cookies = {'
     for i in $(seq "$users"); do
@@ -63,6 +91,7 @@ make_page_view_script() {
       cookie=$(curl -s -o /dev/null -D - -H 'Accept: application/json' -d "user=bench$i" "$URL/login" |
         tr -d '\r' | awk -F'[=;]' 'tolower($0) ~ /^set-cookie: phpsessid=/ { print $2 }' | tail -1)
       [ -n "$cookie" ] || { echo "login $i failed at $URL" >&2; exit 1; }
+      echo "$cookie" >>"$WORK/cookies"
       echo "  \"$cookie\","
     done
     echo '}'
@@ -77,6 +106,19 @@ end
 LUA
   } >"$script"
   echo "$script"
+}
+
+# How many of the page views' users are no longer logged in: after the run, each cookie's
+# GET /whoami must still answer its user. A page view that answers 200 with nobody (a lost
+# or unreadable session) is no failure to wrk, so this is what catches it.
+check_sessions() {
+  local i=0 lost=0 cookie
+  while read -r cookie; do
+    i=$((i + 1))
+    curl -s -H 'Accept: application/json' -H "Cookie: PHPSESSID=$cookie" "$URL/whoami" |
+      grep -q "\"user\":\"bench$i\"" || lost=$((lost + 1))
+  done <"$WORK/cookies"
+  echo "$lost"
 }
 
 login_script() {
@@ -99,47 +141,77 @@ to_ms() {
     else print v }'
 }
 
-# Runs wrk with script $2 against $URL$3; appends "store,round,workload,rps,p50,p99,errors".
+# Runs wrk with script $2 against $URL$3; appends
+# "column,round,workload,rps,p50,p99,non_2xx,socket_errors,logged_out". A failed request is
+# a non-2xx answer (wrk counts them; 3xx too, which this JSON app never sends) or a socket
+# error (connect, read, write or timeout), both counted, never dropped; logged_out is
+# check_sessions' count after the page views (0 for logins, which start from no session).
 measure() {
-  local store=$1 script=$2 path=$3 workload=$4 round=$5 out
+  local column=$1 script=$2 path=$3 workload=$4 round=$5 out logged_out=0
   out=$(wrk -t2 -c"$connections" -d"$duration" --latency -s "$script" "$URL$path")
-  local rps p50 p99 errors
+  local rps p50 p99 non_2xx socket
   rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
+  [ -n "$rps" ] || { echo "wrk gave no figures for $column $workload:" >&2; echo "$out" >&2; exit 1; }
   p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' <<<"$out")")
   p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' <<<"$out")")
-  errors=$(awk '/Non-2xx or 3xx responses:/ { print $5 }' <<<"$out")
-  echo "$store,$round,$workload,$rps,$p50,$p99,${errors:-0}" >>"$WORK/runs.csv"
-  echo "$store,$round,$workload,$rps,$p50,$p99,${errors:-0}"
+  non_2xx=$(awk '/Non-2xx or 3xx responses:/ { print $5 }' <<<"$out")
+  # "Socket errors: connect 0, read 0, write 0, timeout 0": the sum of the four.
+  socket=$(awk '/Socket errors:/ { gsub(",", ""); print $4 + $6 + $8 + $10 }' <<<"$out")
+  if [ "$workload" = page-views ]; then
+    logged_out=$(check_sessions)
+  fi
+  local row="$column,$round,$workload,$rps,$p50,$p99,${non_2xx:-0},${socket:-0},$logged_out"
+  echo "$row" >>"$WORK/runs.csv"
+  echo "$row"
 }
 
-echo "store,round,workload,requests_per_sec,p50_ms,p99_ms,non_2xx"
+echo "column,round,workload,requests_per_sec,p50_ms,p99_ms,non_2xx,socket_errors,logged_out"
 logins=$(login_script)
 for round in $(seq "$rounds"); do
-  for store in sessiond memcached redis; do
-    start_farm "$store"
+  for column in $columns; do
+    start_farm "$column"
     pages=$(make_page_view_script)
-    measure "$store" "$pages" /whoami page-views "$round"
-    measure "$store" "$logins" /login logins "$round"
+    measure "$column" "$pages" /whoami page-views "$round"
+    measure "$column" "$logins" /login logins "$round"
     stop_farm
   done
 done
 
 echo
-echo "workload,store,median_requests_per_sec,median_p50_ms,median_p99_ms"
+echo "workload,column,median_requests_per_sec,median_p50_ms,median_p99_ms,failed_requests"
+failed_total=0
 for workload in page-views logins; do
-  for store in sessiond memcached redis; do
-    rows=$(awk -F, -v s="$store" -v w="$workload" '$1 == s && $3 == w' "$WORK/runs.csv")
+  for column in sessiond memcached redis sessiond-resp rust; do
+    var="${column//-/_}_${workload//-/_}"
+    rows=$(awk -F, -v c="$column" -v w="$workload" '$1 == c && $3 == w' "$WORK/runs.csv")
+    if [ -z "$rows" ]; then
+      eval "rps_$var=0"
+      continue
+    fi
     rps=$(cut -d, -f4 <<<"$rows" | median)
     p50=$(cut -d, -f5 <<<"$rows" | median)
     p99=$(cut -d, -f6 <<<"$rows" | median)
-    echo "$workload,$store,$rps,$p50,$p99"
-    eval "rps_${store}_${workload//-/_}=$rps"
+    failed=$(awk -F, '{ n += $7 + $8 + $9 } END { print n + 0 }' <<<"$rows")
+    failed_total=$((failed_total + failed))
+    echo "$workload,$column,$rps,$p50,$p99,$failed"
+    eval "rps_$var=$rps"
   done
 done
+# $1 ÷ $2, or `-` when either column was not run.
+column_ratio() { if [ "$1" = 0 ]; then echo -; else ratio "$1" "$2"; fi; }
 echo
 for workload in page_views logins; do
   s=$(eval echo "\$rps_sessiond_$workload")
   m=$(eval echo "\$rps_memcached_$workload")
   r=$(eval echo "\$rps_redis_$workload")
-  echo "$workload: sessiond ÷ memcached $(ratio "$s" "$m"), sessiond ÷ Redis $(ratio "$s" "$r")"
+  sr=$(eval echo "\$rps_sessiond_resp_$workload")
+  rust=$(eval echo "\$rps_rust_$workload")
+  echo "$workload: sessiond ÷ memcached $(column_ratio "$s" "$m")," \
+    "sessiond-resp ÷ Redis $(column_ratio "$sr" "$r")," \
+    "sessiond ÷ Redis $(column_ratio "$s" "$r")," \
+    "rust ÷ sessiond $(column_ratio "$rust" "$s")"
 done
+if [ "$failed_total" -gt 0 ]; then
+  echo
+  echo "$failed_total requests failed or sessions were lost (failed_requests above; the runs' non_2xx, socket_errors and logged_out): the figures of those runs are not comparable." >&2
+fi
