@@ -270,11 +270,12 @@ impl Farm {
                         server: Some(server),
                         data_dir,
                     };
-                    farm.store_addrs.push(if config.store == Store::SessiondResp {
-                        node.resp
-                    } else {
-                        node.memcache
-                    });
+                    farm.store_addrs
+                        .push(if config.store == Store::SessiondResp {
+                            node.resp
+                        } else {
+                            node.memcache
+                        });
                     farm.sessionds.push(node);
                 }
             }

@@ -6,15 +6,17 @@
 //! is what they left on the server, through the harness's raw RESP client (`RespClient`). The
 //! commands the scenarios make phpredis send (captured from it; see docs/redis.md): GET,
 //! SETEX, EXPIRE (lazy write), DEL, EXISTS (strict mode), SELECT before every command
-//! (`database=`), AUTH (`auth=`), and for locking `SET … NX`, then EVALSHA of the unlock
-//! script, which a fresh server answers with NOSCRIPT, then EVAL.
+//! (`database=`), AUTH (`auth=`), and for locking `SET … NX` (`SET … NX PX <ms>` when
+//! `max_execution_time` or `redis.session.lock_expire` gives the lock a lifetime, as under
+//! php-fpm; with `lock_expire`, also a GET of the lock before each write), then EVALSHA of
+//! the unlock script, which a fresh server answers with NOSCRIPT, then EVAL.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::php::{
-    PHP_TIMEOUT, Php, assert_login_refused, fill, finish, id, new_sid, php_with, read_session, set,
-    steps, vars, write_session,
+    PHP_TIMEOUT, Php, assert_login_refused, fill, finish, finish_unchecked, id, new_sid, php_with,
+    read_session, set, steps, vars, write_session,
 };
 use sessiond_test_harness::{PASSWORD, Resp, RespClient, RespServer};
 
@@ -374,5 +376,129 @@ fn phpredis_locking() {
         String::from_utf8_lossy(&holder),
         (acquired - before) * 1000.0,
         (acquired - release) * 1000.0
+    );
+}
+
+/// The lock as php-fpm takes it. The CLI runs with `max_execution_time = 0`, so the tests
+/// above see `SET <lock> <host|pid> NX` with no expiry; under php-fpm (`max_execution_time`
+/// 30, the farm's and its benchmark's setting) phpredis sends `SET <lock> <host|pid> NX PX
+/// 30000`, so a worker that dies holding the lock blocks its session for 30 s, not forever.
+/// Checked here: the held lock carries that deadline, a lock left by a crashed worker is
+/// waited for and then taken once its `PX` has run out, and neither run leaves a lock behind.
+#[test]
+fn phpredis_lock_with_expiry_as_php_fpm() {
+    let server = RespServer::start();
+    server.header("phpredis lock with PX (php-fpm's max_execution_time)");
+    let php = phpredis_with_locking(server.addr()).with("max_execution_time", "30");
+    let mut rc = server.client(None);
+    let sid = new_sid("px");
+    let lock = format!("{}_LOCK", data_key(&sid));
+    write_session(&php, "seeder", &sid, &[("seed", b"0")]);
+
+    let mut holder = php.spawn(
+        "holder",
+        &[
+            id(&sid),
+            "start".into(),
+            set("a", b"1"),
+            "say:locked".into(),
+            "wait".into(),
+            "close".into(),
+        ],
+    );
+    holder.expect_line("locked", PHP_TIMEOUT);
+    let reply = rc.call(&["PTTL", &lock]);
+    let Resp::Int(pttl) = reply.value else {
+        panic!("PTTL {lock}: expected an integer, got {reply}");
+    };
+    assert!(
+        (1..=30_000).contains(&pttl),
+        "the held lock's PTTL is {pttl}: phpredis sent PX 30000 (max_execution_time 30 s), \
+         so it must be in 1..=30000 ms\n{}",
+        server.diagnostics()
+    );
+    holder.send("go\n");
+    finish(holder);
+    assert!(!rc.exists(&lock), "{lock} survived the holder's release");
+
+    // A worker that crashed holding the lock: its key stays until its PX runs out (a short
+    // one here), and the next request waits for that instead of reading past the lock.
+    rc.ok(&["SET", &lock, "crashed-host|1", "NX", "PX", "300"]);
+    let run = php.run(
+        "after a crash",
+        &[id(&sid), "start".into(), set("c", b"3"), "close".into()],
+    );
+    assert_eq!(run.started(0), sid);
+    assert!(
+        run.vars(0) == vars(&[("seed", b"0"), ("a", b"1")]),
+        "the request after the crashed worker's lock expired read {:?}",
+        run.vars(0)
+    );
+    assert!(
+        !rc.exists(&lock),
+        "{lock} is left behind after the request that took the expired lock"
+    );
+    let got = read_session(&php, "reader", &sid);
+    assert!(
+        got == vars(&[("seed", b"0"), ("a", b"1"), ("c", b"3")]),
+        "the write made under the taken-over lock is missing: {got:?}"
+    );
+    println!("  held lock PTTL {pttl} ms; a crashed worker's 300 ms lock was waited out and taken");
+}
+
+/// `redis.session.lock_expire` set: before writing, phpredis reads the lock (`GET`) and
+/// writes only if it still holds its own secret. A process whose lock expired and was taken
+/// by another worker must refuse to write (PHP warns "Failed to refresh session lock") and
+/// must not release the other worker's lock.
+#[test]
+fn phpredis_lost_lock_refuses_the_write() {
+    let server = RespServer::start();
+    server.header("phpredis lost lock (lock_expire set)");
+    let php = phpredis_with_locking(server.addr()).with("redis.session.lock_expire", "30");
+    let mut rc = server.client(None);
+    let sid = new_sid("lost");
+    let lock = format!("{}_LOCK", data_key(&sid));
+    write_session(&php, "seeder", &sid, &[("seed", b"0")]);
+
+    let mut late = php.spawn(
+        "late writer",
+        &[
+            id(&sid),
+            "start".into(),
+            set("late", b"1"),
+            "say:locked".into(),
+            "wait".into(),
+            "close".into(),
+        ],
+    );
+    late.expect_line("locked", PHP_TIMEOUT);
+    // As if the late writer's lock had expired and another worker had taken it.
+    rc.ok(&["SET", &lock, "other-host|2", "PX", "30000"]);
+    late.send("go\n");
+    let run = finish_unchecked(late);
+    assert!(
+        run.warnings
+            .iter()
+            .any(|w| w.contains("Failed to refresh session lock")),
+        "the late writer did not notice it lost the lock; warnings {:?}\n{}\n{}",
+        run.warnings,
+        run.stdout,
+        server.diagnostics()
+    );
+    assert_eq!(
+        rc.get(&lock).as_deref(),
+        Some(b"other-host|2".as_slice()),
+        "the late writer removed or replaced the other worker's lock"
+    );
+    let reply = rc.call(&["DEL", &lock]);
+    assert!(matches!(reply.value, Resp::Int(1)), "DEL {lock}: {reply}");
+    let got = read_session(&php, "reader", &sid);
+    assert!(
+        got == vars(&[("seed", b"0")]),
+        "a process that had lost its lock wrote the session: {got:?}"
+    );
+    println!(
+        "  the late writer warned {:?} and wrote nothing",
+        run.warnings
     );
 }

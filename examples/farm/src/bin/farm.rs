@@ -68,7 +68,9 @@ fn main() {
         rust = None;
     }
     if config.store == Store::SessiondResp && config.sessiond_nodes != 1 {
-        eprintln!("sessiond-farm: phpredis has no replicas: --store sessiond-resp runs one sessiond");
+        eprintln!(
+            "sessiond-farm: phpredis has no replicas: --store sessiond-resp runs one sessiond"
+        );
         std::process::exit(2);
     }
     config.rust_node = rust;
