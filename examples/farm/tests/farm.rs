@@ -3,7 +3,9 @@
 //! routing surviving the loss of the user's node; a logout on any node reaching every other
 //! node; "log out everywhere" from sessiond's admin API, with a request in flight that must
 //! not bring the session back; `kill -9` of sessiond under traffic; two sessiond nodes in
-//! php-memcached's ring with a replica; and one Chromium journey.
+//! php-memcached's ring with a replica; the PHP nodes on phpredis against sessiond's RESP
+//! port (the benchmark's like-for-like column with Redis); the load balancer's door to the
+//! Rust node alone (the benchmark's Rust column); and one Chromium journey.
 //!
 //! Every farm is real: Debian's nginx and php-fpm, the PHP app in `php/`, the Rust node
 //! (`sessiond-farm-node`) when built, sessiond from the workspace, all on free loopback ports
@@ -22,7 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use sessiond_farm::client::{Answer, Client};
-use sessiond_farm::{Farm, FarmConfig, STEP_TIMEOUT};
+use sessiond_farm::{Farm, FarmConfig, RUST_NODE, STEP_TIMEOUT, Store};
 use sessiond_test_harness::{require_program, run_with_timeout};
 
 /// The Rust node, when this package builds it.
@@ -218,6 +220,7 @@ fn revoke_all_devices(farm: &Farm) {
         (200, Some(3)),
         "{revoked}"
     );
+    let mut refused_on = Vec::new();
     for (hold, thread) in held {
         std::fs::write(farm.hold_dir().join(&hold), b"").expect("releasing a held request");
         let late = thread.join().expect("a held request");
@@ -229,6 +232,7 @@ fn revoke_all_devices(farm: &Farm) {
             "the request in flight on {} was not acknowledged: {late:?}",
             late.node
         );
+        refused_on.push(late.node);
     }
 
     for (i, device) in devices.iter_mut().enumerate() {
@@ -251,7 +255,7 @@ fn revoke_all_devices(farm: &Farm) {
         "no session of carol came back"
     );
     println!(
-        "revoke: 3 devices logged out on every node; the writes in flight on PHP and Rust \
+        "revoke: 3 devices logged out on every node; the writes in flight on {refused_on:?} \
          were refused"
     );
 }
@@ -325,14 +329,86 @@ fn bad_input_is_refused(farm: &Farm) {
     }
 }
 
+/// The benchmark's Rust column: the load balancer's `rust-only` door reaches the Rust node
+/// and nothing else, and a login made there is the one every node shares.
+fn rust_only_door(farm: &Farm) {
+    let Some(door) = farm.rust_only_url() else {
+        assert!(
+            !farm.node_names().contains(&RUST_NODE),
+            "a farm with a Rust node has a door to it"
+        );
+        println!("rust-only door: no Rust node built, nothing to check");
+        return;
+    };
+    let mut erin = Client::new();
+    let login = erin.login(&door, "erin");
+    assert_eq!(
+        login.node, RUST_NODE,
+        "a login on the rust-only door: {login:?}"
+    );
+    for i in 1..=6 {
+        let answer = if i % 2 == 0 {
+            increment(&mut erin, &door)
+        } else {
+            erin.get(&door, "/whoami")
+        };
+        assert_user(
+            &answer,
+            Some("erin"),
+            farm,
+            "a request on the rust-only door",
+        );
+        assert_eq!(answer.node, RUST_NODE, "the rust-only door: {answer:?}");
+        assert_eq!(answer.count(), Some(i / 2), "{answer:?}");
+    }
+    for node in farm.node_names() {
+        let answer = erin.get(&farm.node_url(node), "/whoami");
+        assert_user(
+            &answer,
+            Some("erin"),
+            farm,
+            "the Rust door's login on every node",
+        );
+        assert_eq!(answer.count(), Some(3), "{answer:?}");
+    }
+    println!("rust-only door: 7 requests, all on the Rust node; its login seen on every node");
+}
+
 #[test]
 fn one_login_on_every_node() {
     let mut farm = farm(1, true);
     bad_input_is_refused(&farm);
+    rust_only_door(&farm);
     round_robin_counter(&farm);
     logout_reaches_every_node(&farm);
     revoke_all_devices(&farm);
     sticky_survives_a_node(&mut farm);
+}
+
+/// The benchmark's like-for-like column with Redis: the PHP nodes on phpredis
+/// (`session.save_handler = redis`, locking on, the Redis farm's settings) against sessiond's
+/// RESP port. The same scenarios as on php-memcached: one login and counter on every node
+/// (the lock makes concurrent increments of one user take turns, none lost), a logout
+/// anywhere reaching everywhere, and an admin's revocation of every device (sessiond's
+/// session layer finds phpredis's `PHPREDIS_SESSION:<id>` sessions' users) refusing the write
+/// of a request in flight.
+#[test]
+fn phpredis_on_sessiond() {
+    let farm = Farm::start(FarmConfig {
+        store: Store::SessiondResp,
+        ..FarmConfig::default()
+    });
+    println!(
+        "farm (phpredis on sessiond's RESP port {}): round-robin {} nodes {:?} in {}",
+        farm.sessiond_resp(0),
+        farm.round_robin_url(),
+        farm.node_names(),
+        farm.dir().display()
+    );
+    assert!(farm.rust_only_url().is_none(), "no Rust node on phpredis");
+    round_robin_counter(&farm);
+    logout_reaches_every_node(&farm);
+    revoke_all_devices(&farm);
 }
 
 /// `kill -9` sessiond while four users count through round-robin, then restart it: every
