@@ -395,6 +395,8 @@ enum Owned {
     Deadline(Vec<u8>, Option<u64>),
     Clear,
     Revoke(Vec<u8>, u64),
+    /// Key, CAS, stale, recache taken.
+    Marks(Vec<u8>, u64, bool, bool),
     PutCollection(Vec<u8>, Kind, Vec<u8>, Option<u64>),
     /// Key, op tag (0..6), element, hash value, score.
     Element(Vec<u8>, u8, Vec<u8>, Vec<u8>, f64),
@@ -420,6 +422,12 @@ impl Observer for Recorder {
             Mutation::Deadline { key, deadline } => Owned::Deadline(key.to_vec(), deadline),
             Mutation::Clear => Owned::Clear,
             Mutation::Revoke { key, until } => Owned::Revoke(key.to_vec(), until),
+            Mutation::Marks {
+                key,
+                cas,
+                stale,
+                recache_taken,
+            } => Owned::Marks(key.to_vec(), cas, stale, recache_taken),
             Mutation::PutCollection {
                 key,
                 kind,
@@ -513,6 +521,12 @@ fn replay_into(fresh: &Store, log: &[Owned], now: u64) {
             },
             Owned::Clear => Mutation::Clear,
             Owned::Revoke(key, until) => Mutation::Revoke { key, until: *until },
+            Owned::Marks(key, cas, stale, recache_taken) => Mutation::Marks {
+                key,
+                cas: *cas,
+                stale: *stale,
+                recache_taken: *recache_taken,
+            },
             Owned::PutCollection(key, kind, members, deadline) => Mutation::PutCollection {
                 key,
                 kind: *kind,
