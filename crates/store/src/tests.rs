@@ -1337,3 +1337,65 @@ fn replay_follows_a_list_version_across_its_wrap() {
     };
     assert_eq!((list.len(), list.version()), (2, 0));
 }
+
+/// The meta marks a client is answered about (stale, recache right out) reach the observer
+/// with the item's CAS, so a replayed log gives them back; a peek (`me`) hands nothing out
+/// and records nothing; a snapshot lists them.
+#[test]
+fn meta_marks_are_observed_and_replay() {
+    let recorder = Arc::new(Recorder::default());
+    let s = Store::with_observer(Arc::new(Budget::new(u64::MAX)), T0, Some(recorder.clone()));
+    let marks_recorded = || {
+        let log = recorder.0.lock().unwrap();
+        log.iter().filter(|m| matches!(m, Owned::Marks(..))).count()
+    };
+    let peek = MetaRead {
+        peek: true,
+        ..MetaRead::default()
+    };
+    let look = |s: &Store| {
+        let e = s.meta_get(b"k", peek, T0).unwrap().expect("present");
+        (e.stale, e.token_sent, e.won, e.entry.cas)
+    };
+    mc_write(&s, b"k", b"v", 0, None, Condition::Always, T0).unwrap();
+    assert_eq!(
+        s.meta_invalidate(b"k", None, None, None, T0),
+        RemoveOutcome::Removed
+    );
+    let (stale, taken, won, cas) = look(&s);
+    assert!(stale && !taken && !won, "a peek took the recache right");
+    assert_eq!(marks_recorded(), 1);
+    assert_eq!(look(&replay(&recorder, T0)), (true, false, false, cas));
+    assert_eq!(
+        s.marks_in_shard(s.shard_index(b"k"), T0),
+        vec![(Bytes::from_static(b"k"), cas, true, false)]
+    );
+
+    let won = s.meta_get(b"k", MetaRead::default(), T0).unwrap().unwrap();
+    assert!(won.won);
+    assert_eq!(marks_recorded(), 2);
+    assert_eq!(look(&replay(&recorder, T0)), (true, true, false, cas));
+
+    // A fresh write clears the marks (its `Put` replays with none); a stale write sets them.
+    let Ok(WriteOutcome::Stored(fresh_cas)) =
+        mc_write(&s, b"k", b"w", 0, None, Condition::Always, T0)
+    else {
+        panic!("not stored");
+    };
+    assert_eq!(
+        look(&replay(&recorder, T0)),
+        (false, false, false, fresh_cas)
+    );
+    let (outcome, stale) = s
+        .write_if_cas_or_stale(b"k", b"old", 0, None, fresh_cas - 1, None, T0)
+        .unwrap();
+    let WriteOutcome::Stored(stale_cas) = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert!(stale);
+    assert_eq!(
+        look(&replay(&recorder, T0)),
+        (true, false, false, stale_cas)
+    );
+    assert_eq!(look(&s), look(&replay(&recorder, T0)));
+}

@@ -71,7 +71,8 @@ pub fn needs_durable_ack(command: &Command, outcome: &Outcome) -> bool {
     match command {
         Command::Meta(meta) => match meta.verb {
             MetaVerb::Get => {
-                let won = matches!(outcome, Outcome::Meta(m) if m.item.as_ref().is_some_and(|i| i.won));
+                let won =
+                    matches!(outcome, Outcome::Meta(m) if m.item.as_ref().is_some_and(|i| i.won));
                 meta.flags.vivify.is_some() || won
             }
             MetaVerb::Debug => false,

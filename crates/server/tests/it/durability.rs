@@ -926,7 +926,11 @@ fn meta_read(mc: &mut McClient, key: &str) -> (String, u64, String) {
         .unwrap_or_else(|| panic!("no CAS in {head:?}"));
     let marks = words.collect::<Vec<_>>().join(" ");
     let value = mc.read_raw_line().expect("a value line");
-    (marks, cas, String::from_utf8_lossy(&value).trim_end().to_string())
+    (
+        marks,
+        cas,
+        String::from_utf8_lossy(&value).trim_end().to_string(),
+    )
 }
 
 /// An acknowledged invalidation (`md … I`), stale write (`ms … C<older> I`) and recache

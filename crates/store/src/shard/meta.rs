@@ -51,7 +51,8 @@ impl Shard {
             .filter_map(|item| {
                 let marks = item.marks();
                 let (stale, taken) = (marks.has(Marks::STALE), marks.has(Marks::TOKEN_SENT));
-                (stale || taken).then(|| (Bytes::copy_from_slice(item.key()), item.cas(), stale, taken))
+                (stale || taken)
+                    .then(|| (Bytes::copy_from_slice(item.key()), item.cas(), stale, taken))
             })
             .collect()
     }
@@ -140,6 +141,7 @@ impl Shard {
         if marks.has(Marks::STALE) && !token_sent {
             won = true;
         }
+        won &= !read.peek;
         let reported = report(item, won);
         if won {
             let now_marks = Marks(marks.0 | Marks::TOKEN_SENT);

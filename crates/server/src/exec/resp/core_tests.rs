@@ -1054,21 +1054,32 @@ fn client_list_filters() {
         "{pubsub}"
     );
     assert!(
-        pubsub.contains(" flags=P ") && pubsub.contains(" sub=0 psub=2 ") && pubsub.contains(" resp=3 "),
+        pubsub.contains(" flags=P ")
+            && pubsub.contains(" sub=0 psub=2 ")
+            && pubsub.contains(" resp=3 "),
         "{pubsub}"
     );
     let normal = list(&mut me, &[b"CLIENT", b"LIST", b"TYPE", b"normal"]);
     assert!(normal.starts_with(&format!("id={} ", me.id)) && normal.contains(" flags=N "));
     assert_eq!(list(&mut me, &[b"CLIENT", b"LIST", b"TYPE", b"master"]), "");
     let ids = format!("{}", other.id);
-    let both = list(&mut me, &[b"CLIENT", b"LIST", b"ID", b"99999", ids.as_bytes()]);
+    let both = list(
+        &mut me,
+        &[b"CLIENT", b"LIST", b"ID", b"99999", ids.as_bytes()],
+    );
     assert_eq!(both, pubsub);
     let err = |text: &'static str| Reply::Error(Bytes::from_static(text.as_bytes()));
     for (args, error) in [
-        (&[&b"CLIENT"[..], b"LIST", b"TYPE", b"nope"][..], "ERR Unknown client type 'nope'"),
+        (
+            &[&b"CLIENT"[..], b"LIST", b"TYPE", b"nope"][..],
+            "ERR Unknown client type 'nope'",
+        ),
         (&[b"CLIENT", b"LIST", b"ID", b"x"], "ERR Invalid client ID"),
         (&[b"CLIENT", b"LIST", b"ID"], "ERR syntax error"),
-        (&[b"CLIENT", b"LIST", b"TYPE", b"normal", b"ID", b"1"], "ERR syntax error"),
+        (
+            &[b"CLIENT", b"LIST", b"TYPE", b"normal", b"ID", b"1"],
+            "ERR syntax error",
+        ),
     ] {
         assert_eq!(call(&shared, &mut me, args), err(error), "{args:?}");
     }

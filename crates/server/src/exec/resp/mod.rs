@@ -265,7 +265,11 @@ impl Session {
             .map_or((0, 0), pubsub::Subscriber::counts);
         self.info.channels.store(channels, Ordering::Relaxed);
         self.info.patterns.store(patterns, Ordering::Relaxed);
-        let resp = if self.protocol == Protocol::Resp3 { 3 } else { 2 };
+        let resp = if self.protocol == Protocol::Resp3 {
+            3
+        } else {
+            2
+        };
         self.info.resp.store(resp, Ordering::Relaxed);
     }
 
