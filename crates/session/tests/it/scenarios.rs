@@ -151,6 +151,52 @@ async fn logout_during_slow_request_stays_logged_out(b: Backend) {
     );
 }
 
+/// `Session::save` says whether the changes were stored or the session ended meanwhile: a
+/// slow request's increment saved after a logout on another node is reported `Ended` (and
+/// dropped), one without a race `Stored`.
+async fn save_reports_a_session_ended_meanwhile(b: Backend) {
+    let gates = Gates::default();
+    let a = b.node(b.config(), false, &gates).await;
+    let node_b = Arc::new(b.node(b.config(), false, &gates).await);
+    let id = login(&a, "alice").await;
+    let slow = |id: String| {
+        let nb = node_b.clone();
+        tokio::spawn(async move { send(&nb, "POST", "/slow_incr_saved", Some(&id)).await })
+    };
+
+    let quiet = slow(id.clone());
+    gates.loaded.notified().await;
+    gates.release.notify_one();
+    let quiet = quiet.await.unwrap();
+    assert_eq!(
+        (quiet.status, quiet.body.as_str()),
+        (StatusCode::OK, "Stored")
+    );
+    // The saved increment is there: the next one counts 2.
+    assert_eq!(send(&a, "POST", "/incr", Some(&id)).await.body, "2");
+
+    let raced = slow(id.clone());
+    gates.loaded.notified().await;
+    assert_eq!(
+        send(&a, "POST", "/logout", Some(&id)).await.status,
+        StatusCode::OK
+    );
+    gates.release.notify_one();
+    let raced = raced.await.unwrap();
+    assert_eq!(
+        (raced.status, raced.body.as_str()),
+        (StatusCode::OK, "Ended")
+    );
+    assert!(raced.set_cookies().is_empty(), "{:?}", raced.set_cookies());
+    assert_eq!(node_b.layer.metrics().writes_after_delete, 1);
+    let store = b.store(false).await;
+    let sid = SessionId::parse(&id).unwrap();
+    assert!(
+        store.load(&sid).await.unwrap().is_none(),
+        "session resurrected"
+    );
+}
+
 /// cycle_id (login) keeps the data under a new id and ends the pre-login id's authority at
 /// once. Inside the grace window a request that raced the login with the old id sees only the
 /// pre-login state, read-only and without a cookie: never the login, and its writes reach
@@ -742,6 +788,7 @@ scenarios!(
     parallel_increments_lose_nothing,
     same_key_conflict_is_reported,
     logout_during_slow_request_stays_logged_out,
+    save_reports_a_session_ended_meanwhile,
     cycle_id_retires_the_old_id,
     pre_login_id_never_reaches_the_login,
     foreign_records_are_not_sessions,

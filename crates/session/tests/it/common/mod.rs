@@ -306,6 +306,20 @@ pub fn app_router(gates: Gates) -> Router {
             }),
         )
         .route(
+            "/slow_incr_saved",
+            post(|s: Session, State(g): State<Gates>| async move {
+                let _: Option<String> = s.get("user").await.map_err(err)?;
+                g.loaded.notify_one();
+                g.release.notified().await;
+                s.update("n", |n: Option<u64>| Some(n.unwrap_or(0) + 1))
+                    .await
+                    .map_err(err)?;
+                // What `save` says, as the body: `Stored` or `Ended`.
+                let outcome = s.save().await.map_err(err)?;
+                Ok::<_, (StatusCode, String)>(format!("{outcome:?}"))
+            }),
+        )
+        .route(
             "/slow_set",
             post(
                 |s: Session, State(g): State<Gates>, Query(q): Query<KV>| async move {
