@@ -1064,6 +1064,51 @@ mod tests {
     }
 
     #[test]
+    fn a_marks_record_is_exact_and_v2_only() {
+        let record = Record::new(
+            3,
+            Mutation::Marks {
+                key: b"k",
+                cas: 0x0102_0304_0506_0708,
+                stale: true,
+                recache_taken: false,
+            },
+        );
+        let mut payload = Vec::new();
+        encode_payload(Version::V2, &record, &mut payload).unwrap();
+        assert_eq!(
+            payload,
+            [
+                &[MARKS, 3, 1, 0, 0, 0, b'k'][..],
+                &[8, 7, 6, 5, 4, 3, 2, 1, MARK_STALE]
+            ]
+            .concat()
+        );
+        assert_eq!(decode_payload(Version::V2, &payload), Ok(record));
+        // Mark bits this build does not know, a missing mark byte, one too many, or a V1
+        // file are a format this build does not know: refused, never guessed.
+        let last = payload.len() - 1;
+        for bad in [
+            [&payload[..last], &[4][..]].concat(),
+            payload[..last].to_vec(),
+            [&payload[..], &[0][..]].concat(),
+        ] {
+            assert_eq!(
+                decode_payload(Version::V2, &bad),
+                Err(DecodeError::Malformed)
+            );
+        }
+        assert_eq!(
+            decode_payload(Version::V1, &payload),
+            Err(DecodeError::Malformed)
+        );
+        assert_eq!(
+            encode_payload(Version::V1, &record, &mut Vec::new()),
+            Err(EncodeError::Invalid)
+        );
+    }
+
+    #[test]
     fn a_large_list_is_written_in_parts_that_assemble_to_the_same_list() {
         // Three parts' worth of elements; the version leads the first part only.
         let element = vec![7u8; 1 << 20];
