@@ -6,7 +6,20 @@
 
 use std::time::Duration;
 
-use sessiond_test_harness::{Resp, RespServer};
+use sessiond_test_harness::{Resp, RespClient, RespServer};
+
+/// Asserts that the server closes `killed` (which sent nothing since) within 10 s.
+fn assert_closed(mut killed: RespClient) {
+    killed.set_read_timeout(Duration::from_secs(10));
+    match killed.try_read() {
+        Err(e) => assert_ne!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock,
+            "the killed connection was not closed"
+        ),
+        Ok(reply) => panic!("the killed connection got {reply}"),
+    }
+}
 
 #[test]
 fn client_reply_drops_replies_and_client_kill_closes_the_connection() {
@@ -39,15 +52,7 @@ fn client_reply_drops_replies_and_client_kill_closes_the_connection() {
         server.diagnostics()
     );
     // b sent nothing: it learns of the kill only from the connection closing.
-    b.set_read_timeout(Duration::from_secs(10));
-    match b.try_read() {
-        Err(e) => assert_ne!(
-            e.kind(),
-            std::io::ErrorKind::WouldBlock,
-            "the killed connection was not closed"
-        ),
-        Ok(reply) => panic!("the killed connection got {reply}"),
-    }
+    assert_closed(b);
     assert_eq!(a.call(&["CLIENT", "KILL", "ID", &id]).value, Resp::Int(0));
     assert_eq!(a.call(&["PING"]).value, Resp::Simple("PONG".into()));
 }
@@ -75,7 +80,7 @@ fn client_type_pubsub_names_the_subscribed_connections() {
     let server = RespServer::start();
     server.header("CLIENT LIST TYPE and CLIENT KILL TYPE pubsub");
     let mut admin = server.client(None);
-    let id = |c: &mut sessiond_test_harness::RespClient| match c.call(&["CLIENT", "ID"]).value {
+    let id = |c: &mut RespClient| match c.call(&["CLIENT", "ID"]).value {
         Resp::Int(id) => id,
         other => panic!("CLIENT ID answered {other:?}"),
     };
@@ -115,16 +120,8 @@ fn client_type_pubsub_names_the_subscribed_connections() {
         admin.call(&["CLIENT", "KILL", "TYPE", "pubsub"]).value,
         Resp::Int(2)
     );
-    for mut killed in [resp2, resp3] {
-        killed.set_read_timeout(Duration::from_secs(10));
-        match killed.try_read() {
-            Err(e) => assert_ne!(
-                e.kind(),
-                std::io::ErrorKind::WouldBlock,
-                "a subscribed connection was not closed"
-            ),
-            Ok(reply) => panic!("the killed connection got {reply}"),
-        }
+    for killed in [resp2, resp3] {
+        assert_closed(killed);
     }
     assert_eq!(left.call(&["PING"]).value, Resp::Simple("PONG".into()));
     assert_eq!(

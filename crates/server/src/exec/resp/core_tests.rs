@@ -952,21 +952,25 @@ fn client_reply_modes_say_which_replies_to_drop() {
     );
 }
 
+/// Two connections from 127.0.0.1 ports 1 (`me`) and 2, registered as `CLIENT LIST` and
+/// `CLIENT KILL` see them.
+fn two_clients(shared: &crate::exec::Shared) -> (Session, Session) {
+    let me = Session::new(shared, "127.0.0.1:1".into(), "127.0.0.1:9".into(), NOW);
+    let other = Session::new(shared, "127.0.0.1:2".into(), "127.0.0.1:9".into(), NOW);
+    let mut clients = shared.resp.clients.lock().unwrap();
+    for session in [&me, &other] {
+        clients.insert(session.id, session.info.clone());
+    }
+    drop(clients);
+    (me, other)
+}
+
 /// `CLIENT KILL`'s filters: a connection is marked killed (the connection driver closes it
 /// on the mark); `SKIPME` spares the caller by default; bad filters get Redis's errors.
 #[test]
 fn client_kill_filters() {
     let shared = shared();
-    let mut me = Session::new(&shared, "127.0.0.1:1".into(), "127.0.0.1:9".into(), NOW);
-    let other = Session::new(&shared, "127.0.0.1:2".into(), "127.0.0.1:9".into(), NOW);
-    for session in [&me, &other] {
-        shared
-            .resp
-            .clients
-            .lock()
-            .unwrap()
-            .insert(session.id, session.info.clone());
-    }
+    let (mut me, other) = two_clients(&shared);
     let id = other.id.to_string();
     let err = |text: &'static str| Reply::Error(Bytes::from_static(text.as_bytes()));
     assert_eq!(
@@ -1031,16 +1035,7 @@ fn client_kill_filters() {
 #[test]
 fn client_list_filters() {
     let shared = shared();
-    let mut me = Session::new(&shared, "127.0.0.1:1".into(), "127.0.0.1:9".into(), NOW);
-    let mut other = Session::new(&shared, "127.0.0.1:2".into(), "127.0.0.1:9".into(), NOW);
-    for session in [&me, &other] {
-        shared
-            .resp
-            .clients
-            .lock()
-            .unwrap()
-            .insert(session.id, session.info.clone());
-    }
+    let (mut me, mut other) = two_clients(&shared);
     call(&shared, &mut other, &[b"HELLO", b"3"]);
     let psubscribe: Vec<Bytes> = ["PSUBSCRIBE", "a*", "b*"].map(Bytes::from).to_vec();
     execute(&shared, &mut other, &psubscribe, NOW);

@@ -262,6 +262,19 @@ pub async fn handle_incr(s: Session) -> Handled<String> {
     Ok(n.unwrap_or(0).to_string())
 }
 
+/// Loads the session, waits at the gates (so a test can act between the load and the
+/// write), then counts `n` up by one; the new count.
+async fn slow_incr(s: &Session, g: &Gates) -> Handled<u64> {
+    let _: Option<String> = s.get("user").await.map_err(err)?;
+    g.loaded.notify_one();
+    g.release.notified().await;
+    let n = s
+        .update("n", |n: Option<u64>| Some(n.unwrap_or(0) + 1))
+        .await
+        .map_err(err)?;
+    Ok(n.unwrap_or(0))
+}
+
 /// The app under test.
 pub fn app_router(gates: Gates) -> Router {
     Router::new()
@@ -295,25 +308,14 @@ pub fn app_router(gates: Gates) -> Router {
         .route(
             "/slow_incr",
             post(|s: Session, State(g): State<Gates>| async move {
-                let _: Option<String> = s.get("user").await.map_err(err)?;
-                g.loaded.notify_one();
-                g.release.notified().await;
-                let n = s
-                    .update("n", |n: Option<u64>| Some(n.unwrap_or(0) + 1))
-                    .await
-                    .map_err(err)?;
-                Ok::<_, (StatusCode, String)>(n.unwrap_or(0).to_string())
+                let n = slow_incr(&s, &g).await?;
+                Ok::<_, (StatusCode, String)>(n.to_string())
             }),
         )
         .route(
             "/slow_incr_saved",
             post(|s: Session, State(g): State<Gates>| async move {
-                let _: Option<String> = s.get("user").await.map_err(err)?;
-                g.loaded.notify_one();
-                g.release.notified().await;
-                s.update("n", |n: Option<u64>| Some(n.unwrap_or(0) + 1))
-                    .await
-                    .map_err(err)?;
+                slow_incr(&s, &g).await?;
                 // What `save` says, as the body: `Stored` or `Ended`.
                 let outcome = s.save().await.map_err(err)?;
                 Ok::<_, (StatusCode, String)>(format!("{outcome:?}"))
