@@ -8,8 +8,8 @@
 //! byte for byte), and framed it decodes to an equal record; the same record written in the
 //! current format (V2, what a recovered V1 journal's records become) reads back equal; a
 //! collection's members always rebuild a collection in the store (a list's only with its
-//! leading version, which a list's last part lacks). List records are V2 only, so the V1
-//! branch never yields one.
+//! leading version, which a list's last part lacks). List, revocation and meta-marks records
+//! are V2 only, so the V1 branch never yields one.
 
 #![no_main]
 

@@ -25,6 +25,8 @@
 //!       op 12 ListTrim  version: u64 | start: u64 | end: u64
 //!   7 CollectionPart (V2 only) the fields of 5: a part of a collection, more parts follow
 //!   8 Revoke (V2 only) key | until: u64: the key was revoked, re-creating it is refused until then
+//!   9 Marks (V2 only) key | cas: u64 | marks: u8 (bit 0 stale, bit 1 recache right taken;
+//!       other bits must be 0): the string's CAS and memcached meta marks now
 //! key = key_len: u16 (V1) or u32 (V2) | key bytes
 //! ```
 //! Integers are little-endian. Deadlines are absolute Unix milliseconds. A collection's type
@@ -82,6 +84,10 @@ const PUT_COLLECTION: u8 = 5;
 const ELEMENT: u8 = 6;
 const COLLECTION_PART: u8 = 7;
 const REVOKE: u8 = 8;
+const MARKS: u8 = 9;
+
+const MARK_STALE: u8 = 1;
+const MARK_RECACHE_TAKEN: u8 = 2;
 
 const HASH_SET: u8 = 1;
 const HASH_REMOVE: u8 = 2;
@@ -282,7 +288,7 @@ pub fn payload_len(version: Version, record: &Record<'_>) -> Result<usize, Encod
         return Err(EncodeError::Invalid);
     }
     let list_era = match record.mutation {
-        Mutation::Revoke { .. } => true,
+        Mutation::Revoke { .. } | Mutation::Marks { .. } => true,
         Mutation::PutCollection { kind, .. } => kind == Kind::List,
         Mutation::Element { op, .. } => is_list_op(&op),
         _ => false,
@@ -295,6 +301,7 @@ pub fn payload_len(version: Version, record: &Record<'_>) -> Result<usize, Encod
         Mutation::Put { key, value, .. } => key_field(key)? + 4 + 8 + 8 + 4 + value.len(),
         Mutation::Remove { key } => key_field(key)?,
         Mutation::Deadline { key, .. } | Mutation::Revoke { key, .. } => key_field(key)? + 8,
+        Mutation::Marks { key, .. } => key_field(key)? + 8 + 1,
         Mutation::Clear => 0,
         Mutation::PutCollection {
             key, kind, members, ..
@@ -380,6 +387,24 @@ pub fn encode_payload(
             out.extend_from_slice(&[REVOKE, db]);
             put_key(out, key);
             out.extend_from_slice(&until.to_le_bytes());
+        }
+        Mutation::Marks {
+            key,
+            cas,
+            stale,
+            recache_taken,
+        } => {
+            out.extend_from_slice(&[MARKS, db]);
+            put_key(out, key);
+            out.extend_from_slice(&cas.to_le_bytes());
+            let mut marks = 0;
+            if stale {
+                marks |= MARK_STALE;
+            }
+            if recache_taken {
+                marks |= MARK_RECACHE_TAKEN;
+            }
+            out.push(marks);
         }
         Mutation::Clear => out.extend_from_slice(&[CLEAR, db]),
         Mutation::PutCollection {
@@ -728,6 +753,20 @@ fn parse_payload(version: Version, payload: &[u8]) -> Option<Record<'_>> {
                 until: c.u64()?,
             }
         }
+        MARKS if version == Version::V2 => {
+            let key = c.key(version)?;
+            let cas = c.u64()?;
+            let marks = c.take(1)?[0];
+            if marks & !(MARK_STALE | MARK_RECACHE_TAKEN) != 0 {
+                return None;
+            }
+            Mutation::Marks {
+                key,
+                cas,
+                stale: marks & MARK_STALE != 0,
+                recache_taken: marks & MARK_RECACHE_TAKEN != 0,
+            }
+        }
         PUT_COLLECTION | COLLECTION_PART => {
             if kind == COLLECTION_PART {
                 if version == Version::V1 {
@@ -798,7 +837,7 @@ mod tests {
 
     fn mutation() -> impl Strategy<Value = (u8, u8, Vec<u8>, Vec<u8>, u32, u64, Option<u64>)> {
         (
-            0u8..14,
+            0u8..16,
             0u8..16,
             proptest::collection::vec(any::<u8>(), 0..40),
             proptest::collection::vec(any::<u8>(), 0..300),
@@ -884,7 +923,13 @@ mod tests {
                 key,
                 op: ElementOp::ZSetRemove { member: value },
             },
-            _ => Mutation::Revoke { key, until: cas },
+            13 => Mutation::Revoke { key, until: cas },
+            _ => Mutation::Marks {
+                key,
+                cas,
+                stale: flags & 1 != 0,
+                recache_taken: flags & 2 != 0,
+            },
         }
     }
 
@@ -905,8 +950,8 @@ mod tests {
                 let mut out = vec![0xAA];
                 if version == Version::V2 {
                     encode(&record, &mut out).unwrap();
-                } else if matches!(record.mutation, Mutation::Revoke { .. }) {
-                    // V1 files are never appended to, and V1 had no revocations.
+                } else if matches!(record.mutation, Mutation::Revoke { .. } | Mutation::Marks { .. }) {
+                    // V1 files are never appended to, and V1 had no revocations or marks.
                     prop_assert_eq!(encode_frame(version, &record, &mut out), Err(EncodeError::Invalid));
                     continue;
                 } else {
@@ -1016,6 +1061,51 @@ mod tests {
             rest = &rest[len..];
         }
         records
+    }
+
+    #[test]
+    fn a_marks_record_is_exact_and_v2_only() {
+        let record = Record::new(
+            3,
+            Mutation::Marks {
+                key: b"k",
+                cas: 0x0102_0304_0506_0708,
+                stale: true,
+                recache_taken: false,
+            },
+        );
+        let mut payload = Vec::new();
+        encode_payload(Version::V2, &record, &mut payload).unwrap();
+        assert_eq!(
+            payload,
+            [
+                &[MARKS, 3, 1, 0, 0, 0, b'k'][..],
+                &[8, 7, 6, 5, 4, 3, 2, 1, MARK_STALE]
+            ]
+            .concat()
+        );
+        assert_eq!(decode_payload(Version::V2, &payload), Ok(record));
+        // Mark bits this build does not know, a missing mark byte, one too many, or a V1
+        // file are a format this build does not know: refused, never guessed.
+        let last = payload.len() - 1;
+        for bad in [
+            [&payload[..last], &[4][..]].concat(),
+            payload[..last].to_vec(),
+            [&payload[..], &[0][..]].concat(),
+        ] {
+            assert_eq!(
+                decode_payload(Version::V2, &bad),
+                Err(DecodeError::Malformed)
+            );
+        }
+        assert_eq!(
+            decode_payload(Version::V1, &payload),
+            Err(DecodeError::Malformed)
+        );
+        assert_eq!(
+            encode_payload(Version::V1, &record, &mut Vec::new()),
+            Err(EncodeError::Invalid)
+        );
     }
 
     #[test]

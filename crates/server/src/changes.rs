@@ -83,6 +83,9 @@ impl Observer for ChangeObserver {
                 | Mutation::Revoke { key, .. }
                 | Mutation::Deadline { key, .. } => watches.touched(self.db as usize, key),
                 Mutation::Clear => watches.cleared(self.db as usize),
+                // memcached's meta marks and CAS are invisible to RESP: a watched key's
+                // value and deadline are unchanged.
+                Mutation::Marks { .. } => {}
             }
             // A list or sorted set created (or renamed onto the key), pushed or added to may
             // wake a blocked pop.

@@ -83,7 +83,7 @@ pub use config::{ConfigError, CookieConfig, SameSite, SessionConfig, Transport};
 pub use id::{IdFormat, LogHasher, SessionId};
 pub use layer::{SessionLayer, SessionService};
 pub use metrics::MetricsSnapshot;
-pub use session::{MissingSessionLayer, Session, SessionError};
+pub use session::{MissingSessionLayer, SaveOutcome, Session, SessionError};
 #[cfg(feature = "php")]
 pub use sessiond_session_format::{PhpSession, SerializeHandler};
 pub use store::cached::{

@@ -280,6 +280,7 @@ impl Store {
             | Mutation::Element { key, .. }
             | Mutation::Remove { key }
             | Mutation::Revoke { key, .. }
+            | Mutation::Marks { key, .. }
             | Mutation::Deadline { key, .. } => {
                 let ctx = shard::Ctx {
                     observer: None,
@@ -305,6 +306,13 @@ impl Store {
     /// snapshot.
     pub fn revocations_in_shard(&self, index: usize, now: u64) -> Vec<(Bytes, u64)> {
         self.lock(index).revocations(now)
+    }
+
+    /// The live strings in shard `index` (0..[`SHARDS`]) that carry journaled meta marks
+    /// (stale, recache right handed out), each as the [`Mutation::Marks`] fields: key, CAS,
+    /// stale, recache taken. For a snapshot, which writes them after the items.
+    pub fn marks_in_shard(&self, index: usize, now: u64) -> Vec<(Bytes, u64, bool, bool)> {
+        self.lock(index).marked(now)
     }
 
     /// Revokes the live item under `key`: removes it and refuses every write that would

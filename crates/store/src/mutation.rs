@@ -165,6 +165,21 @@ pub enum Mutation<'a> {
         /// When writes to the key are allowed again (the revoked item's own deadline).
         until: u64,
     },
+    /// The string under the key now has this CAS and these memcached meta marks: an
+    /// invalidation (`md … I`), a stale write (`ms … I` with an older CAS) or a recache right
+    /// handed out (`mg` answered `W`). Replay applies it only to a string that exists;
+    /// otherwise a later record supersedes it. The fetched mark and last-access time are
+    /// not recorded: no client's acknowledged command set them.
+    Marks {
+        /// The key.
+        key: &'a [u8],
+        /// The item's CAS unique after the change.
+        cas: u64,
+        /// Served as stale (`X`) until rewritten.
+        stale: bool,
+        /// A client has been told it won the recache right (`W`); others see `Z`.
+        recache_taken: bool,
+    },
     /// Every item was removed (`flush_all`), and every revocation forgotten.
     Clear,
 }

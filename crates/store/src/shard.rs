@@ -1163,6 +1163,15 @@ impl Shard {
                 self.file_revocation(key, until, ctx.budget);
                 None
             }
+            Mutation::Marks {
+                key,
+                cas,
+                stale,
+                recache_taken,
+            } => {
+                self.restore_marks(key, cas, stale, recache_taken);
+                Some(cas)
+            }
             Mutation::Clear => {
                 self.clear(ctx.budget, ctx.now);
                 None

@@ -395,6 +395,8 @@ enum Owned {
     Deadline(Vec<u8>, Option<u64>),
     Clear,
     Revoke(Vec<u8>, u64),
+    /// Key, CAS, stale, recache taken.
+    Marks(Vec<u8>, u64, bool, bool),
     PutCollection(Vec<u8>, Kind, Vec<u8>, Option<u64>),
     /// Key, op tag (0..6), element, hash value, score.
     Element(Vec<u8>, u8, Vec<u8>, Vec<u8>, f64),
@@ -420,6 +422,12 @@ impl Observer for Recorder {
             Mutation::Deadline { key, deadline } => Owned::Deadline(key.to_vec(), deadline),
             Mutation::Clear => Owned::Clear,
             Mutation::Revoke { key, until } => Owned::Revoke(key.to_vec(), until),
+            Mutation::Marks {
+                key,
+                cas,
+                stale,
+                recache_taken,
+            } => Owned::Marks(key.to_vec(), cas, stale, recache_taken),
             Mutation::PutCollection {
                 key,
                 kind,
@@ -513,6 +521,12 @@ fn replay_into(fresh: &Store, log: &[Owned], now: u64) {
             },
             Owned::Clear => Mutation::Clear,
             Owned::Revoke(key, until) => Mutation::Revoke { key, until: *until },
+            Owned::Marks(key, cas, stale, recache_taken) => Mutation::Marks {
+                key,
+                cas: *cas,
+                stale: *stale,
+                recache_taken: *recache_taken,
+            },
             Owned::PutCollection(key, kind, members, deadline) => Mutation::PutCollection {
                 key,
                 kind: *kind,
@@ -1322,4 +1336,66 @@ fn replay_follows_a_list_version_across_its_wrap() {
         panic!("l holds a list");
     };
     assert_eq!((list.len(), list.version()), (2, 0));
+}
+
+/// The meta marks a client is answered about (stale, recache right out) reach the observer
+/// with the item's CAS, so a replayed log gives them back; a peek (`me`) hands nothing out
+/// and records nothing; a snapshot lists them.
+#[test]
+fn meta_marks_are_observed_and_replay() {
+    let recorder = Arc::new(Recorder::default());
+    let s = Store::with_observer(Arc::new(Budget::new(u64::MAX)), T0, Some(recorder.clone()));
+    let marks_recorded = || {
+        let log = recorder.0.lock().unwrap();
+        log.iter().filter(|m| matches!(m, Owned::Marks(..))).count()
+    };
+    let peek = MetaRead {
+        peek: true,
+        ..MetaRead::default()
+    };
+    let look = |s: &Store| {
+        let e = s.meta_get(b"k", peek, T0).unwrap().expect("present");
+        (e.stale, e.token_sent, e.won, e.entry.cas)
+    };
+    mc_write(&s, b"k", b"v", 0, None, Condition::Always, T0).unwrap();
+    assert_eq!(
+        s.meta_invalidate(b"k", None, None, None, T0),
+        RemoveOutcome::Removed
+    );
+    let (stale, taken, won, cas) = look(&s);
+    assert!(stale && !taken && !won, "a peek took the recache right");
+    assert_eq!(marks_recorded(), 1);
+    assert_eq!(look(&replay(&recorder, T0)), (true, false, false, cas));
+    assert_eq!(
+        s.marks_in_shard(s.shard_index(b"k"), T0),
+        vec![(Bytes::from_static(b"k"), cas, true, false)]
+    );
+
+    let won = s.meta_get(b"k", MetaRead::default(), T0).unwrap().unwrap();
+    assert!(won.won);
+    assert_eq!(marks_recorded(), 2);
+    assert_eq!(look(&replay(&recorder, T0)), (true, true, false, cas));
+
+    // A fresh write clears the marks (its `Put` replays with none); a stale write sets them.
+    let Ok(WriteOutcome::Stored(fresh_cas)) =
+        mc_write(&s, b"k", b"w", 0, None, Condition::Always, T0)
+    else {
+        panic!("not stored");
+    };
+    assert_eq!(
+        look(&replay(&recorder, T0)),
+        (false, false, false, fresh_cas)
+    );
+    let (outcome, stale) = s
+        .write_if_cas_or_stale(b"k", b"old", 0, None, fresh_cas - 1, None, T0)
+        .unwrap();
+    let WriteOutcome::Stored(stale_cas) = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert!(stale);
+    assert_eq!(
+        look(&replay(&recorder, T0)),
+        (true, false, false, stale_cas)
+    );
+    assert_eq!(look(&s), look(&replay(&recorder, T0)));
 }

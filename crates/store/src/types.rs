@@ -280,6 +280,9 @@ pub struct MetaRead {
     pub bump: bool,
     /// `E`: the CAS a vivified item gets instead of the counter's next.
     pub new_cas: Option<u64>,
+    /// `me`: only report; never hand out the recache right (which would be journaled and
+    /// leave every later `mg` seeing `Z`).
+    pub peek: bool,
 }
 
 /// A string as a meta command reports it: the entry plus the per-item marks, as they were

@@ -217,7 +217,7 @@ fn handle<F: WireFormat>(
                 // A refused write changed nothing, so there is nothing to wait for: its error
                 // reply can go out at once (waiting would only find the journal failed and
                 // drop the reply).
-                durable: memcache::needs_durable_ack(command)
+                durable: memcache::needs_durable_ack(command, &outcome)
                     && !matches!(outcome, Outcome::ServerError(_)),
             }
         }

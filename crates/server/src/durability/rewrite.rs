@@ -131,6 +131,21 @@ fn run(journal: &Journal, stores: &[Arc<Store>]) -> anyhow::Result<(u64, u64, u6
                 bytes += buf.len() as u64;
                 items += 1;
             }
+            // memcached's meta marks (stale, recache right out) follow their items: a
+            // `Marks` record replays onto the string just restored.
+            for (key, cas, stale, recache_taken) in store.marks_in_shard(shard, now) {
+                buf.clear();
+                let mutation = Mutation::Marks {
+                    key: &key,
+                    cas,
+                    stale,
+                    recache_taken,
+                };
+                record::encode(&Record::new(db as u8, mutation), &mut buf)
+                    .with_context(|| format!("writing database {db} to the snapshot"))?;
+                out.write_all(&buf)?;
+                bytes += buf.len() as u64;
+            }
             // Revocations outlive their items: the snapshot keeps them until their time.
             for (key, until) in store.revocations_in_shard(shard, now) {
                 buf.clear();

@@ -62,13 +62,19 @@ pub fn is_mutation(command: &Command) -> bool {
     }
 }
 
-/// Whether the reply to `command` must wait until its journal record is acknowledged under
-/// the fsync policy. TTL refreshes (touch, gat, `mg … T`) do not wait: they ride in the next
-/// group. A vivifying `mg … N` writes an item, so it waits like a set.
-pub fn needs_durable_ack(command: &Command) -> bool {
+/// Whether the reply `outcome` to `command` must wait until its journal record is
+/// acknowledged under the fsync policy. TTL refreshes (touch, gat, `mg … T`) do not wait:
+/// they ride in the next group. A vivifying `mg … N` writes an item, so it waits like a set,
+/// and so does an `mg` that answers `W` (the recache right it hands out is journaled, so
+/// that after a restart no second client is told it won).
+pub fn needs_durable_ack(command: &Command, outcome: &Outcome) -> bool {
     match command {
         Command::Meta(meta) => match meta.verb {
-            MetaVerb::Get => meta.flags.vivify.is_some(),
+            MetaVerb::Get => {
+                let won =
+                    matches!(outcome, Outcome::Meta(m) if m.item.as_ref().is_some_and(|i| i.won));
+                meta.flags.vivify.is_some() || won
+            }
             MetaVerb::Debug => false,
             MetaVerb::Set(_) | MetaVerb::Delete | MetaVerb::Arith(_) => true,
         },

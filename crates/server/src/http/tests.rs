@@ -87,21 +87,24 @@ async fn call(
     if let Some(auth) = auth {
         request = request.header(header::AUTHORIZATION, auth);
     }
-    let response = super::app(shared.clone())
-        .oneshot(request.body(body).unwrap())
-        .await
-        .unwrap();
+    answer(shared, request.body(body).unwrap()).await
+}
+
+/// Runs `request` through the application and collects the response, which, whatever it
+/// is, must say not to cache it.
+async fn answer(shared: &Arc<Shared>, request: Request<Body>) -> Answer {
+    let what = format!("{} {}", request.method(), request.uri());
+    let response = super::app(shared.clone()).oneshot(request).await.unwrap();
     let status = response.status();
     let headers = response.headers().clone();
     let body = axum::body::to_bytes(response.into_body(), usize::MAX)
         .await
         .unwrap()
         .to_vec();
-    // Every response, whatever it is, is not to be cached.
     assert_eq!(
         headers.get(header::CACHE_CONTROL).map(|v| v.as_bytes()),
         Some(&b"no-store"[..]),
-        "{method} {uri}"
+        "{what}"
     );
     Answer {
         status,
@@ -112,6 +115,11 @@ async fn call(
 
 async fn get(shared: &Arc<Shared>, uri: &str, auth: Option<&str>) -> Answer {
     call(shared, "GET", uri, auth, Body::empty()).await
+}
+
+/// `DELETE uri` with no credentials.
+async fn delete(shared: &Arc<Shared>, uri: &str) -> Answer {
+    call(shared, "DELETE", uri, None, Body::empty()).await
 }
 
 #[test]
@@ -167,23 +175,15 @@ async fn access_none_wrong_app_admin_and_bearer() {
             "{wrong}"
         );
     }
-    assert_eq!(
-        get(&s, uri, Some(&basic("web", "webpw"))).await.status,
-        StatusCode::FORBIDDEN
-    );
     // With a named admin, the shared password is the application's.
-    assert_eq!(
-        get(&s, uri, Some(&basic("default", "apppw"))).await.status,
-        StatusCode::FORBIDDEN
-    );
-    assert_eq!(
-        get(&s, uri, Some("Bearer apppw")).await.status,
-        StatusCode::FORBIDDEN
-    );
-    assert_eq!(
-        get(&s, uri, Some(&basic("ops", "opspw"))).await.status,
-        StatusCode::OK
-    );
+    for (auth, status) in [
+        (basic("web", "webpw"), StatusCode::FORBIDDEN),
+        (basic("default", "apppw"), StatusCode::FORBIDDEN),
+        ("Bearer apppw".to_string(), StatusCode::FORBIDDEN),
+        (basic("ops", "opspw"), StatusCode::OK),
+    ] {
+        assert_eq!(get(&s, uri, Some(&auth)).await.status, status, "{auth}");
+    }
     // Health and (by default) metrics are open; live and ready say so.
     assert_eq!(get(&s, "/health/live", None).await.status, StatusCode::OK);
     let ready = get(&s, "/health/ready", None).await;
@@ -198,18 +198,17 @@ async fn access_none_wrong_app_admin_and_bearer() {
 
     // `--requirepass` alone: `default` is the admin, by Basic or Bearer.
     let alone = shared(Some("pw"), &[]);
-    assert_eq!(
-        get(&alone, uri, Some("Bearer pw")).await.status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        get(&alone, uri, Some("bearer  pw")).await.status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        get(&alone, uri, Some(&basic("default", "pw"))).await.status,
-        StatusCode::OK
-    );
+    for auth in [
+        "Bearer pw".to_string(),
+        "bearer  pw".into(),
+        basic("default", "pw"),
+    ] {
+        assert_eq!(
+            get(&alone, uri, Some(&auth)).await.status,
+            StatusCode::OK,
+            "{auth}"
+        );
+    }
 
     // No password at all: loopback only (protected mode), and open like the other listeners.
     let open = shared(None, &[]);
@@ -337,36 +336,16 @@ async fn the_api_counts_lists_shows_and_revokes() {
     assert!(bad.json()["error"].is_string());
 
     // Revoke one: 204, then 404; the store refuses to bring it back.
-    let revoked = call(
-        &s,
-        "DELETE",
-        "/api/v1/sessions/memc.sess.key.a1",
-        None,
-        Body::empty(),
-    )
-    .await;
+    let revoked = delete(&s, "/api/v1/sessions/memc.sess.key.a1").await;
     assert_eq!(revoked.status, StatusCode::NO_CONTENT);
     assert!(revoked.body.is_empty());
-    let again = call(
-        &s,
-        "DELETE",
-        "/api/v1/sessions/memc.sess.key.a1",
-        None,
-        Body::empty(),
-    )
-    .await;
+    let again = delete(&s, "/api/v1/sessions/memc.sess.key.a1").await;
     assert_eq!(again.status, StatusCode::NOT_FOUND);
     // A key that is not a session is not deleted by the API.
     assert_eq!(
-        call(
-            &s,
-            "DELETE",
-            "/api/v1/sessions/memc.sess.key.lock.a1",
-            None,
-            Body::empty()
-        )
-        .await
-        .status,
+        delete(&s, "/api/v1/sessions/memc.sess.key.lock.a1")
+            .await
+            .status,
         StatusCode::NOT_FOUND
     );
     assert!(
@@ -376,27 +355,13 @@ async fn the_api_counts_lists_shows_and_revokes() {
     );
 
     // Revoke all of a user's sessions but one.
-    let all_but = call(
-        &s,
-        "DELETE",
-        "/api/v1/users/42/sessions?except=memc.sess.key.a3",
-        None,
-        Body::empty(),
-    )
-    .await;
+    let all_but = delete(&s, "/api/v1/users/42/sessions?except=memc.sess.key.a3").await;
     assert_eq!(all_but.status, StatusCode::OK);
     assert_eq!(all_but.json(), serde_json::json!({"count": 1}));
     let left = get(&s, "/api/v1/users/42/sessions", None).await.json();
     assert_eq!(left.as_array().unwrap().len(), 1);
     assert_eq!(left[0]["key"], "memc.sess.key.a3");
-    let rest = call(
-        &s,
-        "DELETE",
-        "/api/v1/users/42/sessions",
-        None,
-        Body::empty(),
-    )
-    .await;
+    let rest = delete(&s, "/api/v1/users/42/sessions").await;
     assert_eq!(rest.json(), serde_json::json!({"count": 1}));
     assert_eq!(
         get(&s, "/api/v1/sessions/count", None).await.json()["users"],
@@ -502,26 +467,7 @@ async fn call_with(
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    let response = super::app(shared.clone())
-        .oneshot(request.body(Body::from(body.to_string())).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap()
-        .to_vec();
-    assert_eq!(
-        headers.get(header::CACHE_CONTROL).map(|v| v.as_bytes()),
-        Some(&b"no-store"[..]),
-        "{method} {uri}"
-    );
-    Answer {
-        status,
-        headers,
-        body,
-    }
+    answer(shared, request.body(Body::from(body.to_string())).unwrap()).await
 }
 
 impl Answer {
@@ -816,6 +762,25 @@ fn admin_times_and_escaping() {
     );
 }
 
+/// `Host` names that are not loopback, among them one that starts like a loopback address
+/// (DNS rebinding).
+const FOREIGN_HOSTS: [&str; 3] = [
+    "evil.example",
+    "evil.example:8080",
+    "127.0.0.1.evil.example",
+];
+
+/// `GET uri` as the admin `ops`, with credentials configured, through a DNS name (a
+/// proxy's), not a loopback address.
+async fn get_as_ops_via_a_name(uri: &str) -> Answer {
+    let auth = basic("ops", "opspw");
+    let headers = [
+        ("host", "sessiond.internal"),
+        ("authorization", auth.as_str()),
+    ];
+    call_with(&admin_shared(), "GET", uri, &headers, "").await
+}
+
 #[tokio::test]
 async fn the_open_admin_page_answers_only_for_loopback_hosts() {
     // No password: protected mode, nobody logs in; DNS rebinding must not reach the page.
@@ -829,11 +794,7 @@ async fn the_open_admin_page_answers_only_for_loopback_hosts() {
         let page = call_with(&s, "GET", "/admin", &[("host", host)], "").await;
         assert_eq!(page.status, StatusCode::OK, "{host}");
     }
-    for host in [
-        "evil.example",
-        "evil.example:8080",
-        "127.0.0.1.evil.example",
-    ] {
+    for host in FOREIGN_HOSTS {
         let page = call_with(&s, "GET", "/admin", &[("host", host)], "").await;
         assert_eq!(page.status, StatusCode::FORBIDDEN, "{host}");
         assert_page_headers(&page);
@@ -841,17 +802,7 @@ async fn the_open_admin_page_answers_only_for_loopback_hosts() {
     let no_host = call_with(&s, "GET", "/admin", &[], "").await;
     assert_eq!(no_host.status, StatusCode::FORBIDDEN);
     // With credentials configured, any host name (a proxy's, a DNS name) is fine.
-    let s = admin_shared();
-    let auth = basic("ops", "opspw");
-    let page = call_with(
-        &s,
-        "GET",
-        "/admin",
-        &[("host", "sessiond.internal"), ("authorization", &auth)],
-        "",
-    )
-    .await;
-    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(get_as_ops_via_a_name("/admin").await.status, StatusCode::OK);
 }
 
 /// `GET /api/v1/users/{user}/sessions` gives at most `limit` (100 by default, 1000 at most)
@@ -945,11 +896,7 @@ async fn the_open_api_answers_only_for_loopback_hosts() {
         ("DELETE", "/api/v1/users/42/sessions"),
         ("DELETE", "/api/v1/sessions/memc.sess.key.a1"),
     ];
-    for host in [
-        "evil.example",
-        "evil.example:8080",
-        "127.0.0.1.evil.example",
-    ] {
+    for host in FOREIGN_HOSTS {
         for (method, uri) in api {
             let refused = call_with(&s, method, uri, &[("host", host)], "").await;
             assert_eq!(
@@ -981,16 +928,7 @@ async fn the_open_api_answers_only_for_loopback_hosts() {
         let count = call_with(&s, "GET", "/api/v1/sessions/count", &[("host", host)], "").await;
         assert_eq!(count.status, StatusCode::OK, "{host}");
     }
-    let s = admin_shared();
-    let auth = basic("ops", "opspw");
-    let count = call_with(
-        &s,
-        "GET",
-        "/api/v1/sessions/count",
-        &[("host", "sessiond.internal"), ("authorization", &auth)],
-        "",
-    )
-    .await;
+    let count = get_as_ops_via_a_name("/api/v1/sessions/count").await;
     assert_eq!(count.status, StatusCode::OK);
 }
 

@@ -326,6 +326,8 @@ impl Sessions {
             }
             Mutation::Remove { key } => self.forget(db, key, "destroyed", now),
             Mutation::Revoke { key, .. } => self.forget(db, key, "revoked", now),
+            // memcached's meta marks change neither the value nor the deadline.
+            Mutation::Marks { .. } => {}
             Mutation::Deadline { key, deadline } => {
                 if self.families.classify(key).is_some() {
                     self.index.retime(Name { db, key }, deadline, now);

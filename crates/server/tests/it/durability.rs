@@ -851,8 +851,8 @@ fn long_keys_and_large_collections_come_back_identical_after_restarts_and_a_rewr
 }
 
 /// What meta commands write is journaled like any write: values, flags, TTLs set by `ms`,
-/// `mg … T`, `md … I T` and `ma`, a vivified stub and removals survive a restart (the stale
-/// and recache marks do not: docs/memcached.md).
+/// `mg … T`, `md … I T` and `ma`, a vivified stub and removals survive a restart, and so
+/// do the stale and recache marks (docs/memcached.md).
 #[test]
 fn meta_writes_survive_a_restart() {
     let dir = TempDir::new("metarestart");
@@ -904,7 +904,100 @@ fn meta_writes_survive_a_restart() {
     ttl_in(ask("mg m2 t"), 1990, 2000);
     assert_eq!(ask("mg m3 v"), "EN");
     assert_eq!(ask("mg n1 v"), "VA 2 42");
-    ttl_in(ask("mg stub t"), 2990, 3000);
-    assert_eq!(ask("mg s v"), "VA 3 old");
+    // The vivifying client was told it won; after the restart others still see `Z`.
+    let stub = ask("mg stub t");
+    assert!(stub.ends_with(" Z"), "{stub}");
+    ttl_in(stub, 2990, 3000);
+    // Invalidated: the first reader after the restart wins the recache right.
+    assert_eq!(ask("mg s v"), "VA 3 X W old");
     ttl_in(ask("mg s t"), 490, 500);
+}
+
+/// Reads `mg <key> c v` on `mc`: the reply line's flags after the CAS, the CAS, the value.
+fn meta_read(mc: &mut McClient, key: &str) -> (String, u64, String) {
+    let head = mc.command_line(&format!("mg {key} c v"));
+    let mut words = head.split(' ');
+    assert_eq!(words.next(), Some("VA"), "{key}: {head}");
+    words.next();
+    let cas = words
+        .next()
+        .and_then(|w| w.strip_prefix('c'))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no CAS in {head:?}"));
+    let marks = words.collect::<Vec<_>>().join(" ");
+    let value = mc.read_raw_line().expect("a value line");
+    (
+        marks,
+        cas,
+        String::from_utf8_lossy(&value).trim_end().to_string(),
+    )
+}
+
+/// An acknowledged invalidation (`md … I`), stale write (`ms … C<older> I`) and recache
+/// right (`mg` answered `W`) survive `kill -9`, from the journal's segments and then from a
+/// snapshot, with the CAS the client was shown: a restart never serves an invalidated value
+/// as fresh, nor hands a recache right out twice.
+#[test]
+fn meta_marks_survive_kill_9_and_a_rewrite() {
+    let dir = TempDir::new("metamarks");
+    let data = dir.path().to_str().unwrap().to_string();
+    let args = ["--data-dir", &data, "--journal-rewrite-min-size", "1g"];
+    let mut server = Sessiond::start(&args);
+    let mut mc = McClient::connect(server.memcache_addr());
+    for (line, reply) in [
+        ("ms inv 5\r\nfresh", "HD"),
+        ("md inv I", "HD"),
+        ("ms won 3\r\nabc", "HD"),
+        ("md won I", "HD"),
+        ("ms plain 2\r\nok", "HD"),
+    ] {
+        assert_eq!(mc.command_line(line), reply, "{line}");
+    }
+    let (marks, won_cas, _) = meta_read(&mut mc, "won");
+    assert_eq!(marks, "X W");
+    let (_, older, _) = meta_read(&mut mc, "plain");
+    assert_eq!(mc.command_line("ms plain 2\r\nnw"), "HD");
+    // An older CAS with `I`: stored, but stale.
+    let stale_write = format!("ms plain 3 C{older} I\r\nold");
+    assert_eq!(mc.command_line(&stale_write), "HD");
+
+    server.kill();
+    server = Sessiond::start(&args);
+    let mut mc = McClient::connect(server.memcache_addr());
+    let (marks, cas, value) = meta_read(&mut mc, "won");
+    assert_eq!(
+        (marks.as_str(), cas, value.as_str()),
+        ("Z X", won_cas, "abc"),
+        "the recache right of `won` was lost in the restart"
+    );
+    // Stale, and nobody holds the recache right: the first reader wins it.
+    let (marks, _, value) = meta_read(&mut mc, "inv");
+    assert_eq!(
+        (marks.as_str(), value.as_str()),
+        ("X W", "fresh"),
+        "an acknowledged invalidation was lost"
+    );
+    let (marks, _, value) = meta_read(&mut mc, "plain");
+    assert_eq!(
+        (marks.as_str(), value.as_str()),
+        ("X W", "old"),
+        "the stale write came back fresh"
+    );
+
+    // Now every right is out; a snapshot replaces the segments that recorded it.
+    assert_eq!(mc.command_line("journal rewrite"), "OK");
+    wait_for_rewrites(&mut mc, 1);
+    server.kill();
+    let server = Sessiond::start(&args);
+    let mut mc = McClient::connect(server.memcache_addr());
+    for (key, value) in [("won", "abc"), ("inv", "fresh"), ("plain", "old")] {
+        let (marks, _, got) = meta_read(&mut mc, key);
+        assert_eq!(
+            (marks.as_str(), got.as_str()),
+            ("Z X", value),
+            "{key}: the snapshot lost its marks"
+        );
+    }
+    let (_, cas, _) = meta_read(&mut mc, "won");
+    assert_eq!(cas, won_cas, "the snapshot lost the CAS `md … I` gave");
 }

@@ -97,4 +97,6 @@ mod shared_keyspace;
 mod support;
 mod tls;
 mod transactions;
+// Shared by path with the farm and the tokens' browser test; each uses a part of it.
+#[allow(dead_code)]
 mod webdriver;

@@ -1,7 +1,11 @@
-//! Just enough W3C WebDriver to drive headless Chromium through chromedriver, for
-//! [`crate::admin_page`]: the synchronous twin of `crates/session-tokens/tests/browser`'s
-//! async client (same flags, same approach: the HTTP API called directly, no WebDriver
-//! crate), on `std::net::TcpStream` because this suite has no async HTTP client.
+//! Just enough W3C WebDriver to drive headless Chromium through chromedriver: start the
+//! driver on a free port, open a browser with the tests' flags, navigate, find elements,
+//! type, click, read text, the URL and screenshots. The one client of the workspace's
+//! browser tests: this suite's admin page ([`crate::admin_page`]), and, included by path,
+//! the farm's journey (`examples/farm/tests/farm.rs`) and the cross-domain login of
+//! `crates/session-tokens/tests/browser`. It calls the HTTP API directly on
+//! `std::net::TcpStream` (a dozen commands need no WebDriver crate nor an async client), so
+//! its calls block: an async test runs its browser steps outside its runtime's threads.
 //!
 //! Needs the Debian packages `chromium` and `chromium-driver` (`CHROMIUM` and
 //! `CHROMEDRIVER` override the paths); without them the test fails and names them.
@@ -177,6 +181,12 @@ impl Driver {
 
     /// Opens a headless browser window of `width` × `height`.
     pub fn browser(&self, width: u32, height: u32) -> Browser {
+        self.browser_with(&[format!("--window-size={width},{height}")], json!({}))
+    }
+
+    /// Opens a headless browser with `extra_args` on top of the tests' fixed flags, and the
+    /// preferences `prefs`.
+    pub fn browser_with(&self, extra_args: &[String], prefs: Value) -> Browser {
         let args = [
             "--headless=new",
             "--no-sandbox",
@@ -190,15 +200,15 @@ impl Driver {
             "--disable-sync",
             "--disable-extensions",
             "--disable-default-apps",
+            "--metrics-recording-only",
             "--hide-scrollbars",
+            // Plain-HTTP test sites: no automatic upgrade attempts to https.
             "--disable-features=HttpsUpgrades,HttpsFirstBalancedModeAutoEnable",
         ]
         .iter()
         .map(|s| s.to_string())
-        .chain([
-            format!("--user-data-dir={}", self.profile.display()),
-            format!("--window-size={width},{height}"),
-        ])
+        .chain([format!("--user-data-dir={}", self.profile.display())])
+        .chain(extra_args.iter().cloned())
         .collect::<Vec<_>>();
         let caps = json!({
             "capabilities": {
@@ -208,6 +218,7 @@ impl Driver {
                     "goog:chromeOptions": {
                         "binary": self.chromium.display().to_string(),
                         "args": args,
+                        "prefs": prefs,
                     }
                 }
             }
@@ -314,16 +325,30 @@ impl Browser {
     /// Waits (polling) until the URL contains `part` and the text contains `needle`;
     /// returns the text. Panics with what the page shows after 15 s.
     pub fn wait_for(&self, part: &str, needle: &str) -> String {
+        self.wait_until(&format!("{part:?}"), needle, |url| url.contains(part))
+    }
+
+    /// Waits (polling) until the URL starts with `prefix` and the text contains `needle`;
+    /// returns the text. Panics with what the page shows after 15 s.
+    pub fn wait_at(&self, prefix: &str, needle: &str) -> String {
+        self.wait_until(&format!("{prefix:?}…"), needle, |url| {
+            url.starts_with(prefix)
+        })
+    }
+
+    /// Waits (polling) until `at(url)` holds and the text contains `needle`; `place` says
+    /// which URL was waited for.
+    fn wait_until(&self, place: &str, needle: &str, at: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let url = self.url();
             let text = self.text();
-            if url.contains(part) && text.contains(needle) {
+            if at(&url) && text.contains(needle) {
                 return text;
             }
             assert!(
                 Instant::now() < deadline,
-                "waited for {part:?} showing {needle:?}; at {url:?} showing {text:?}"
+                "waited for {place} showing {needle:?}; at {url:?} showing {text:?}"
             );
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -1,6 +1,7 @@
 // lib.mjs: what the Node scripts share: a node-redis client on the server under test, an
-// express app with express-session on connect-redis listening on a free loopback port, and
-// a cookie-keeping "browser" that drives it over real HTTP.
+// express app with express-session on any store listening on a free loopback port, the
+// routes of a session's life that the store scripts drive, and a cookie-keeping "browser"
+// that drives it over real HTTP.
 
 import assert from "node:assert/strict";
 import express from "express";
@@ -51,6 +52,38 @@ export function sessionApp(store, routes) {
     res.status(500).json({ error: String(err?.stack ?? err) });
   });
   return app;
+}
+
+/**
+ * The routes of a session's life, for `sessionApp`: `POST /login/:user` (a new session
+ * with `user` and `n = 1`), `GET /me`, `POST /incr` (`n + 1`), `POST /regenerate` (a new id,
+ * the same user, `n = 1`), `POST /logout` (destroy). Each answers JSON.
+ */
+export function sessionCycleRoutes(app) {
+  app.post("/login/:user", (req, res) => {
+    req.session.user = req.params.user;
+    req.session.n = 1;
+    res.json({ sid: req.sessionID });
+  });
+  app.get("/me", (req, res) => {
+    res.json({ sid: req.sessionID, user: req.session.user ?? null, n: req.session.n ?? null });
+  });
+  app.post("/incr", (req, res) => {
+    req.session.n = (req.session.n ?? 0) + 1;
+    res.json({ n: req.session.n });
+  });
+  app.post("/regenerate", (req, res, next) => {
+    const user = req.session.user;
+    req.session.regenerate((err) => {
+      if (err) return next(err);
+      req.session.user = user;
+      req.session.n = 1;
+      res.json({ sid: req.sessionID });
+    });
+  });
+  app.post("/logout", (req, res, next) => {
+    req.session.destroy((err) => (err ? next(err) : res.json({ ok: true })));
+  });
 }
 
 /** Starts `app` on a free loopback port: the server and its base URL. */

@@ -16,7 +16,7 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import session from "express-session";
 import MemcachedStoreFactory from "connect-memcached";
-import { browser as jar, listen, ok, sessionApp } from "./lib.mjs";
+import { browser as jar, listen, ok, sessionApp, sessionCycleRoutes } from "./lib.mjs";
 
 const hostPort = process.env.MEMCACHED;
 const prefix = process.env.PREFIX ?? "sess_";
@@ -45,32 +45,7 @@ function rawGet(key) {
   });
 }
 
-const app = sessionApp(store, (app) => {
-  app.post("/login/:user", (req, res) => {
-    req.session.user = req.params.user;
-    req.session.n = 1;
-    res.json({ sid: req.sessionID });
-  });
-  app.get("/me", (req, res) => {
-    res.json({ sid: req.sessionID, user: req.session.user ?? null, n: req.session.n ?? null });
-  });
-  app.post("/incr", (req, res) => {
-    req.session.n = (req.session.n ?? 0) + 1;
-    res.json({ n: req.session.n });
-  });
-  app.post("/regenerate", (req, res, next) => {
-    const user = req.session.user;
-    req.session.regenerate((err) => {
-      if (err) return next(err);
-      req.session.user = user;
-      req.session.n = 1;
-      res.json({ sid: req.sessionID });
-    });
-  });
-  app.post("/logout", (req, res, next) => {
-    req.session.destroy((err) => (err ? next(err) : res.json({ ok: true })));
-  });
-});
+const app = sessionApp(store, sessionCycleRoutes);
 
 const { server, base } = await listen(app);
 try {

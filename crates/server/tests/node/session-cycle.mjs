@@ -22,7 +22,15 @@
 // each request (`ttlFor`), the store's documented `ttl` option.
 
 import assert from "node:assert/strict";
-import { RedisStore, browser as jar, connect, listen, ok, sessionApp } from "./lib.mjs";
+import {
+  RedisStore,
+  browser as jar,
+  connect,
+  listen,
+  ok,
+  sessionApp,
+  sessionCycleRoutes,
+} from "./lib.mjs";
 
 const url = process.env.REDIS_URL;
 const resp = Number(process.env.RESP ?? "3");
@@ -42,32 +50,7 @@ probe.on("error", (err) => console.error(`probe client error: ${err.stack ?? err
 await probe.connect();
 
 const store = new RedisStore({ client, prefix, ttl: () => ttlFor });
-const app = sessionApp(store, (app) => {
-  app.post("/login/:user", (req, res) => {
-    req.session.user = req.params.user;
-    req.session.n = 1;
-    res.json({ sid: req.sessionID });
-  });
-  app.get("/me", (req, res) => {
-    res.json({ sid: req.sessionID, user: req.session.user ?? null, n: req.session.n ?? null });
-  });
-  app.post("/incr", (req, res) => {
-    req.session.n = (req.session.n ?? 0) + 1;
-    res.json({ n: req.session.n });
-  });
-  app.post("/regenerate", (req, res, next) => {
-    const user = req.session.user;
-    req.session.regenerate((err) => {
-      if (err) return next(err);
-      req.session.user = user;
-      req.session.n = 1;
-      res.json({ sid: req.sessionID });
-    });
-  });
-  app.post("/logout", (req, res, next) => {
-    req.session.destroy((err) => (err ? next(err) : res.json({ ok: true })));
-  });
-});
+const app = sessionApp(store, sessionCycleRoutes);
 
 const { server, base } = await listen(app);
 const browser = () => jar(base);

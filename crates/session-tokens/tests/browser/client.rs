@@ -1,5 +1,6 @@
 //! A minimal HTTP/1.1 client for the test: one connection per request over hyper's client
-//! connection API (no pool, no TLS), used for the apps' back-channel calls and for WebDriver.
+//! connection API (no pool, no TLS), used for the apps' back-channel calls (WebDriver goes
+//! through the workspace's synchronous client, `crates/server/tests/it/webdriver.rs`).
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};

@@ -14,6 +14,10 @@
 
 mod apps;
 mod client;
+// The workspace's one WebDriver client (synchronous), shared with the server's suite and
+// the farm; this test uses a part of it.
+#[allow(dead_code)]
+#[path = "../../../server/tests/it/webdriver.rs"]
 mod webdriver;
 
 use std::sync::atomic::Ordering;
@@ -45,12 +49,17 @@ fn login_carries_across_domains_third_party_cookies_blocked() {
 
 fn run(block_third_party_cookies: bool) {
     let _one_at_a_time = BROWSER.lock().unwrap_or_else(|p| p.into_inner());
-    tokio::runtime::Builder::new_multi_thread()
+    // Fail early, naming the packages, before anything else starts.
+    let driver = Driver::start();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .unwrap()
-        .block_on(scenario(block_third_party_cookies));
+        .unwrap();
+    // The apps run on the runtime's threads; the browser steps (blocking WebDriver calls)
+    // run on this one.
+    let sites = runtime.block_on(serve_sites());
+    scenario(&driver, &sites, block_third_party_cookies);
 }
 
 async fn listener() -> (TcpListener, u16) {
@@ -59,10 +68,16 @@ async fn listener() -> (TcpListener, u16) {
     (l, port)
 }
 
-async fn scenario(block_third_party_cookies: bool) {
-    // Fail early, naming the packages, before anything else starts.
-    let driver = Driver::start().await;
+/// The three apps' ports and their shared counters.
+struct Sites {
+    login_port: u16,
+    a_port: u16,
+    b_port: u16,
+    counters: Arc<Counters>,
+}
 
+/// Starts login.test, a.test and b.test on free loopback ports.
+async fn serve_sites() -> Sites {
     let (login_l, login_port) = listener().await;
     let (a_l, a_port) = listener().await;
     let (b_l, b_port) = listener().await;
@@ -99,7 +114,21 @@ async fn scenario(block_third_party_cookies: bool) {
         )
         .await;
     }
+    Sites {
+        login_port,
+        a_port,
+        b_port,
+        counters,
+    }
+}
 
+fn scenario(driver: &Driver, sites: &Sites, block_third_party_cookies: bool) {
+    let Sites {
+        login_port,
+        a_port,
+        b_port,
+        ref counters,
+    } = *sites;
     let mut args = vec![format!(
         "--host-resolver-rules=MAP a.test 127.0.0.1:{a_port}, MAP b.test 127.0.0.1:{b_port}, \
          MAP login.test 127.0.0.1:{login_port}, EXCLUDE localhost"
@@ -114,8 +143,8 @@ async fn scenario(block_third_party_cookies: bool) {
     } else {
         json!({ "profile": { "cookie_controls_mode": 0, "block_third_party_cookies": false } })
     };
-    let browser = driver.browser(&args, prefs).await;
-    let mode = cookie_controls_mode(&browser).await;
+    let browser = driver.browser_with(&args, prefs);
+    let mode = cookie_controls_mode(&browser);
     if block_third_party_cookies {
         assert_eq!(mode, Some(1), "third-party cookies are not blocked");
     } else {
@@ -123,30 +152,24 @@ async fn scenario(block_third_party_cookies: bool) {
     }
 
     // 1. a.test has no session: a top-level redirect to login.test, which shows its form.
-    browser.goto("http://a.test/").await;
-    browser
-        .wait_for(
-            "http://login.test/authorize?site=a.test",
-            "Log in to continue to a.test",
-        )
-        .await;
+    browser.goto("http://a.test/");
+    browser.wait_at(
+        "http://login.test/authorize?site=a.test",
+        "Log in to continue to a.test",
+    );
     assert_eq!(counters.forms_shown.load(Ordering::SeqCst), 1);
 
     // 2. The user logs in once; the ticket brings them back to a.test, logged in.
-    browser.type_into("#user", "alice").await;
-    browser.type_into("#password", "wonderland").await;
-    browser.click("#submit").await;
-    browser
-        .wait_for("http://a.test/", "a.test: logged in as alice")
-        .await;
+    browser.type_into("#user", "alice");
+    browser.type_into("#password", "wonderland");
+    browser.click("#submit");
+    browser.wait_at("http://a.test/", "a.test: logged in as alice");
     assert_eq!(counters.redeemed.load(Ordering::SeqCst), 1);
 
     // 3. b.test: logged in without typing anything (login.test's own cookie, first-party in
     //    the top-level redirect, skips the form; a second ticket is redeemed by b.test).
-    browser.goto("http://b.test/").await;
-    browser
-        .wait_for("http://b.test/", "b.test: logged in as alice")
-        .await;
+    browser.goto("http://b.test/");
+    browser.wait_at("http://b.test/", "b.test: logged in as alice");
     assert_eq!(
         counters.forms_shown.load(Ordering::SeqCst),
         1,
@@ -154,51 +177,41 @@ async fn scenario(block_third_party_cookies: bool) {
     );
     assert_eq!(counters.redeemed.load(Ordering::SeqCst), 2);
     // And a.test is still logged in.
-    browser.goto("http://a.test/").await;
-    browser
-        .wait_for("http://a.test/", "a.test: logged in as alice")
-        .await;
+    browser.goto("http://a.test/");
+    browser.wait_at("http://a.test/", "a.test: logged in as alice");
 
     // 4. Log out on b.test: login.test ends the login and calls both sites back.
-    browser.goto("http://b.test/").await;
-    browser
-        .wait_for("http://b.test/", "b.test: logged in as alice")
-        .await;
-    browser.click("#logout").await;
-    browser
-        .wait_for("http://b.test/logout", "b.test: logged out")
-        .await;
+    browser.goto("http://b.test/");
+    browser.wait_at("http://b.test/", "b.test: logged in as alice");
+    browser.click("#logout");
+    browser.wait_at("http://b.test/logout", "b.test: logged out");
     assert_eq!(counters.backchannel_logouts.load(Ordering::SeqCst), 2);
 
     // 5. a.test is logged out too: its session is gone, and login.test asks for the
     //    password again instead of silently issuing a ticket.
-    browser.goto("http://a.test/").await;
-    browser
-        .wait_for(
-            "http://login.test/authorize?site=a.test",
-            "Log in to continue to a.test",
-        )
-        .await;
+    browser.goto("http://a.test/");
+    browser.wait_at(
+        "http://login.test/authorize?site=a.test",
+        "Log in to continue to a.test",
+    );
     assert_eq!(counters.forms_shown.load(Ordering::SeqCst), 2);
-    browser.goto("http://b.test/").await;
-    browser
-        .wait_for(
-            "http://login.test/authorize?site=b.test",
-            "Log in to continue to b.test",
-        )
-        .await;
+    browser.goto("http://b.test/");
+    browser.wait_at(
+        "http://login.test/authorize?site=b.test",
+        "Log in to continue to b.test",
+    );
     assert_eq!(counters.redeemed.load(Ordering::SeqCst), 2);
 
-    browser.quit().await;
-    drop(driver);
+    // The browser closes when dropped, before the driver.
+    drop(browser);
 }
 
 /// The effective "block third-party cookies" setting (`profile.cookie_controls_mode`: 0
 /// allow, 1 block, 2 block in incognito only), read from Chromium's own preferences page so
 /// the test knows which of the two situations it really ran in.
-async fn cookie_controls_mode(browser: &webdriver::Browser) -> Option<i64> {
-    browser.goto("chrome://prefs-internals/").await;
-    let text = browser.text().await;
+fn cookie_controls_mode(browser: &webdriver::Browser) -> Option<i64> {
+    browser.goto("chrome://prefs-internals/");
+    let text = browser.text();
     let prefs: serde_json::Value = serde_json::from_str(&text).ok()?;
     prefs["profile"]["cookie_controls_mode"]["value"].as_i64()
 }

@@ -36,6 +36,7 @@ mod write;
 
 pub use error::SessionError;
 pub use extract::MissingSessionLayer;
+pub use write::SaveOutcome;
 use write::WriteLocks;
 
 use state::{Backing, Cycle, Loaded, Op, State, UpdateFn};
@@ -243,10 +244,16 @@ impl Session {
     }
 
     /// Writes pending changes (and a pending id change) now instead of after the handler, so
-    /// the handler can react to a conflict. The layer saves anything left at the end anyway.
-    pub async fn save(&self) -> Result<(), SessionError> {
+    /// the handler can react to the outcome. The layer saves anything left at the end anyway.
+    ///
+    /// [`SaveOutcome::Ended`] says the session ended elsewhere meanwhile (a logout, a
+    /// revocation, a login that replaced its id) and the changes were dropped: a handler
+    /// that must not report success for them (a form that was "saved") can tell the user
+    /// so. A conflict of plain sets with a concurrent writer is an error
+    /// ([`SessionError::Conflict`]), as is a store failure.
+    pub async fn save(&self) -> Result<SaveOutcome, SessionError> {
         match &mut *self.inner.state.lock().await {
-            State::Unloaded => Ok(()),
+            State::Unloaded => Ok(SaveOutcome::Stored),
             State::Loaded(st) => self.persist(st).await,
             State::Finished => Err(SessionError::Finished),
         }

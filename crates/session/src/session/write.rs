@@ -75,22 +75,53 @@ enum Written {
     Dropped,
 }
 
+impl Loaded {
+    /// Takes in how a write ended: a write the store accepted restarts the idle deadline;
+    /// a session ended meanwhile leaves this request with no session.
+    fn settle(&mut self, written: Written) -> SaveOutcome {
+        match written {
+            Written::Accepted => self.refreshed = true,
+            Written::Joined => {}
+            Written::Dropped => {
+                self.backing = Backing::Absent { adopt: None };
+                self.data.clear();
+                return SaveOutcome::Ended;
+            }
+        }
+        SaveOutcome::Stored
+    }
+}
+
+/// What [`Session::save`] did when the store did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveOutcome {
+    /// Everything pending is stored (or nothing was pending, or nothing is worth storing
+    /// yet: a session without data is created with its first value).
+    Stored,
+    /// The session ended elsewhere while this request worked on it: it was deleted (a
+    /// logout, an administrator's revocation, "log out everywhere", expiry), or a login
+    /// replaced its id and the old id lost its authority. This request's pending changes
+    /// were dropped, because the end must win; the request now has no session, and a value
+    /// set after this starts a new one.
+    Ended,
+}
+
 impl Session {
     /// Writes what is pending: creates a new session, applies changes with compare-and-set,
     /// and replaces the id if asked.
-    pub(super) async fn persist(&self, st: &mut Loaded) -> Result<(), SessionError> {
+    pub(super) async fn persist(&self, st: &mut Loaded) -> Result<SaveOutcome, SessionError> {
         let now = self.now();
         let stored = match &mut st.backing {
             Backing::Absent { adopt } => {
                 if st.data.is_empty() {
                     // Nothing worth storing; a new session comes into being with its first
                     // value.
-                    return Ok(());
+                    return Ok(SaveOutcome::Stored);
                 }
                 let stored = self.create(adopt, &st.data, now).await?;
                 st.backing = Backing::Stored(stored);
                 st.refreshed = true;
-                return Ok(());
+                return Ok(SaveOutcome::Stored);
             }
             Backing::Stored(stored) if stored.retired => {
                 if stored.cycle == Cycle::Privilege {
@@ -101,7 +132,9 @@ impl Session {
                     let fresh = self.create(&mut None, &st.data, now).await?;
                     st.backing = Backing::Stored(fresh);
                     st.refreshed = true;
-                } else if !stored.ops.is_empty() {
+                    return Ok(SaveOutcome::Stored);
+                }
+                if !stored.ops.is_empty() {
                     // The retired state is read-only: writing it would let the old id act
                     // again, and writing the new session would be exactly the fixation this
                     // prevents. The changes are dropped, like those racing a logout.
@@ -111,51 +144,37 @@ impl Session {
                         id_hash = %self.hash(&stored.id),
                         "write through a retired session id dropped"
                     );
+                    return Ok(SaveOutcome::Ended);
                 }
-                return Ok(());
+                return Ok(SaveOutcome::Stored);
             }
             Backing::Stored(stored) => stored,
         };
         if stored.ops.is_empty() && stored.cycle == Cycle::No {
-            return Ok(());
+            return Ok(SaveOutcome::Stored);
         }
         let lock = self.inner.shared.write_locks.get(&stored.id);
         let _queued = lock.lock().await;
         if stored.cycle == Cycle::Privilege {
             // Not `write_ops` first: this request's changes (the login) must never be written
             // under the old id, not even for the moment before it is retired.
-            match self.cycle_privileged(stored, &mut st.data, now).await? {
-                Written::Accepted => st.refreshed = true,
-                Written::Joined => {}
-                Written::Dropped => {
-                    st.backing = Backing::Absent { adopt: None };
-                    st.data.clear();
-                }
-            }
-            return Ok(());
+            let written = self.cycle_privileged(stored, &mut st.data, now).await?;
+            return Ok(st.settle(written));
         }
         if !stored.ops.is_empty() {
-            match self.write_ops(stored, &mut st.data, now).await? {
-                Written::Accepted => st.refreshed = true,
-                Written::Joined => {}
-                Written::Dropped => {
-                    st.backing = Backing::Absent { adopt: None };
-                    st.data.clear();
-                    return Ok(());
-                }
+            let written = self.write_ops(stored, &mut st.data, now).await?;
+            if let Written::Dropped = written {
+                return Ok(st.settle(written));
             }
+            st.settle(written);
         }
-        if stored.cycle == Cycle::Renew {
-            match self.cycle(stored, &mut st.data, now).await? {
-                Written::Accepted => st.refreshed = true,
-                Written::Joined => {}
-                Written::Dropped => {
-                    st.backing = Backing::Absent { adopt: None };
-                    st.data.clear();
-                }
-            }
+        if let Backing::Stored(stored) = &mut st.backing
+            && stored.cycle == Cycle::Renew
+        {
+            let written = self.cycle(stored, &mut st.data, now).await?;
+            return Ok(st.settle(written));
         }
-        Ok(())
+        Ok(SaveOutcome::Stored)
     }
 
     /// Creates the record under a new id (or the adopted one) with `data`.

@@ -13,22 +13,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::Query;
-use axum::http::{Request, StatusCode, header};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 use sessiond_session::{
-    IdFormat, PhpSessionConfig, PhpSessionStore, SerializeHandler, Session, SessionError,
-    SessionId, SessionLayer, SessionStore,
+    IdFormat, PhpSessionConfig, PhpSessionStore, SerializeHandler, Session, SessionId,
+    SessionLayer, SessionStore,
 };
 use sessiond_test_harness::process::{Finished, Spawned, run_with_timeout};
 use sessiond_test_harness::{McClient, Resp, RespClient, Sessiond};
-use tower::ServiceExt as _;
 
 use crate::common::servers::{sessiond_memcached, sessiond_memcached_and_resp};
+use crate::common::{self, KV, PHP, err};
 
-const PHP: &str = "/usr/bin/php";
 const COOKIE: &str = "PHPSESSID";
 /// Generous bound for one PHP process; only a hang reaches it.
 const PHP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -200,30 +198,20 @@ struct App {
     store: Arc<PhpSessionStore>,
 }
 
-#[derive(serde::Deserialize)]
-struct Q {
-    k: Option<String>,
-    v: Option<String>,
-}
-
-fn err(e: SessionError) -> (StatusCode, String) {
-    (e.status(), e.to_string())
-}
-
 /// The Rust app: read a key as JSON, set a key to JSON (or to a long string), increment,
 /// log in and out.
 fn router() -> Router {
     Router::new()
         .route(
             "/get",
-            get(|s: Session, Query(q): Query<Q>| async move {
+            get(|s: Session, Query(q): Query<KV>| async move {
                 let v: Option<Value> = s.get(&q.k.unwrap_or_default()).await.map_err(err)?;
                 Ok::<_, (StatusCode, String)>(v.unwrap_or(Value::Null).to_string())
             }),
         )
         .route(
             "/set",
-            post(|s: Session, Query(q): Query<Q>| async move {
+            post(|s: Session, Query(q): Query<KV>| async move {
                 let v: Value = serde_json::from_str(&q.v.unwrap_or_default()).unwrap();
                 s.insert(&q.k.unwrap_or_default(), v).await.map_err(err)?;
                 Ok::<_, (StatusCode, String)>("set")
@@ -231,7 +219,7 @@ fn router() -> Router {
         )
         .route(
             "/fill",
-            post(|s: Session, Query(q): Query<Q>| async move {
+            post(|s: Session, Query(q): Query<KV>| async move {
                 let n: usize = q.v.unwrap_or_default().parse().unwrap();
                 s.insert(&q.k.unwrap_or_default(), "z".repeat(n))
                     .await
@@ -239,71 +227,28 @@ fn router() -> Router {
                 Ok::<_, (StatusCode, String)>("filled")
             }),
         )
-        .route(
-            "/incr",
-            post(|s: Session| async move {
-                let n = s
-                    .update("n", |n: Option<i64>| Some(n.unwrap_or(0) + 1))
-                    .await
-                    .map_err(err)?;
-                Ok::<_, (StatusCode, String)>(n.unwrap_or(0).to_string())
-            }),
-        )
-        .route(
-            "/login",
-            post(|s: Session, Query(q): Query<Q>| async move {
-                s.cycle_id().await.map_err(err)?;
-                s.insert("user", q.v.unwrap_or_default())
-                    .await
-                    .map_err(err)?;
-                Ok::<_, (StatusCode, String)>("ok")
-            }),
-        )
-        .route(
-            "/logout",
-            post(|s: Session| async move {
-                s.delete().await.map_err(err)?;
-                Ok::<_, (StatusCode, String)>("bye")
-            }),
-        )
+        .route("/incr", post(common::handle_incr))
+        .route("/login", post(common::handle_login))
+        .route("/logout", post(common::handle_logout))
 }
 
+/// Sends one request to `app` with the PHP session cookie `id` (if any).
+async fn send(app: &App, method: &str, uri: &str, id: Option<&str>) -> Reply {
+    let cookie = id.map(|id| format!("{COOKIE}={id}"));
+    let r = common::request(&app.router, method, uri, cookie.as_deref()).await;
+    Reply {
+        cookie: r.cookie_id(COOKIE),
+        status: r.status,
+        body: r.body,
+    }
+}
+
+/// A response as these tests look at it.
 struct Reply {
     status: StatusCode,
     body: String,
     /// The id in `Set-Cookie: PHPSESSID=…`, if one was sent (empty for a removal).
     cookie: Option<String>,
-}
-
-async fn send(app: &App, method: &str, uri: &str, id: Option<&str>) -> Reply {
-    let mut req = Request::builder().method(method).uri(uri);
-    if let Some(id) = id {
-        req = req.header(header::COOKIE, format!("{COOKIE}={id}"));
-    }
-    let res = app
-        .router
-        .clone()
-        .oneshot(req.body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = res.status();
-    let cookie = res
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .find_map(|c| {
-            let first = c.to_str().ok()?.split(';').next()?;
-            let (k, v) = first.split_once('=')?;
-            (k == COOKIE).then(|| v.to_owned())
-        });
-    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    Reply {
-        status,
-        body: String::from_utf8(body.to_vec()).unwrap(),
-        cookie,
-    }
 }
 
 /// `/set?k=…&v=<json>`, which must succeed.
@@ -794,7 +739,7 @@ async fn logout_from_either_side() {
     let whoami =
         r#"start_or_die(); echo $_SESSION['user'] ?? 'anonymous', "\n"; session_write_close();"#;
     // Rust logs in (a new id, as `cycle_id` issues); PHP sees the user; Rust logs out.
-    let r = send(&app, "POST", "/login?v=alice", None).await;
+    let r = send(&app, "POST", "/login?user=alice", None).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let id = r.cookie.expect("a session cookie");
     assert_eq!(farm.php(true, whoami, &[&id]).trim(), "alice");
@@ -1017,7 +962,7 @@ async fn rust_login_replaces_a_php_session_id() {
         "start_or_die(); $_SESSION['cart'] = ['pen'];",
         &[&old],
     );
-    let r = send(&app, "POST", "/login?v=carol", Some(&old)).await;
+    let r = send(&app, "POST", "/login?user=carol", Some(&old)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let new = r.cookie.expect("a new id");
     assert_ne!(new, old);

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::common::{Backend, Gates, login, send};
+use crate::common::{Backend, Gates, Resp, login, send};
 use axum::http::StatusCode;
 use sessiond_session::{Clock as _, Record, SessionId, SessionStore};
 
@@ -117,13 +117,21 @@ async fn same_key_conflict_is_reported(b: Backend) {
 
 /// A logout on A while a slow request is in flight on B does not bring the session back.
 async fn logout_during_slow_request_stays_logged_out(b: Backend) {
+    slow_request_racing_a_logout(&b, "/slow_incr").await;
+}
+
+/// Alice logs in on node A; `route` runs on node B with her id and waits between its load and
+/// its write while she logs out on A. Checks that the logout wins (no cookie from B, B's
+/// write dropped and counted, the record gone, both nodes see nobody) and returns B's
+/// response.
+async fn slow_request_racing_a_logout(b: &Backend, route: &str) -> Resp {
     let gates = Gates::default();
     let a = b.node(b.config(), false, &gates).await;
     let node_b = Arc::new(b.node(b.config(), false, &gates).await);
     let id = login(&a, "alice").await;
     let slow = {
-        let (nb, id) = (node_b.clone(), id.clone());
-        tokio::spawn(async move { send(&nb, "POST", "/slow_incr", Some(&id)).await })
+        let (nb, id, route) = (node_b.clone(), id.clone(), route.to_owned());
+        tokio::spawn(async move { send(&nb, "POST", &route, Some(&id)).await })
     };
     gates.loaded.notified().await;
     let out = send(&a, "POST", "/logout", Some(&id)).await;
@@ -149,6 +157,27 @@ async fn logout_during_slow_request_stays_logged_out(b: Backend) {
         send(&node_b, "GET", "/whoami", Some(&id)).await.body,
         "anonymous"
     );
+    slow
+}
+
+/// `Session::save` says whether the changes were stored or the session ended meanwhile: a
+/// slow request's increment saved without a race is `Stored`, one saved after a logout on
+/// another node `Ended` (and dropped).
+async fn save_reports_a_session_ended_meanwhile(b: Backend) {
+    let gates = Gates::default();
+    let node = b.node(b.config(), false, &gates).await;
+    let id = login(&node, "alice").await;
+    gates.release.notify_one();
+    let quiet = send(&node, "POST", "/slow_incr_saved", Some(&id)).await;
+    assert_eq!(
+        (quiet.status, quiet.body.as_str()),
+        (StatusCode::OK, "Stored")
+    );
+    // The saved increment is there: the next one counts 2.
+    assert_eq!(send(&node, "POST", "/incr", Some(&id)).await.body, "2");
+
+    let raced = slow_request_racing_a_logout(&b, "/slow_incr_saved").await;
+    assert_eq!(raced.body, "Ended");
 }
 
 /// cycle_id (login) keeps the data under a new id and ends the pre-login id's authority at
@@ -742,6 +771,7 @@ scenarios!(
     parallel_increments_lose_nothing,
     same_key_conflict_is_reported,
     logout_during_slow_request_stays_logged_out,
+    save_reports_a_session_ended_meanwhile,
     cycle_id_retires_the_old_id,
     pre_login_id_never_reaches_the_login,
     foreign_records_are_not_sessions,

@@ -4,9 +4,13 @@
 //! the shard's lock.
 //!
 //! The per-item marks (fetched, stale, recache right handed out) and the last-access time
-//! live in the item's header and are not journaled: after a restart an item reads as never
-//! fetched, not stale and with no recache right out (see `docs/memcached.md`). Everything
-//! else a meta command changes (a value, a deadline) reaches the observer as usual.
+//! live in the item's header. The marks a client's command sets and is answered about
+//! (stale, recache right handed out) reach the observer as a [`Mutation::Marks`] with the
+//! item's CAS, so the journal keeps them: an acknowledged invalidation survives a restart.
+//! The fetched mark and the last-access time are not journaled (every read would be a
+//! write): after a restart an item reads as never fetched (see `docs/memcached.md`).
+//! Everything else a meta command changes (a value, a deadline) reaches the observer as
+//! usual.
 
 use bytes::Bytes;
 
@@ -27,7 +31,52 @@ fn report(item: &Item, won: bool) -> Option<MetaEntry> {
     })
 }
 
+/// The journaled part of `marks` on the string under `key`, whose CAS is `cas`.
+fn marks_of(key: &[u8], cas: u64, marks: Marks) -> Mutation<'_> {
+    Mutation::Marks {
+        key,
+        cas,
+        stale: marks.has(Marks::STALE),
+        recache_taken: marks.has(Marks::TOKEN_SENT),
+    }
+}
+
 impl Shard {
+    /// The journaled marks of every live string in this shard that has any, as the
+    /// [`Mutation::Marks`] fields (key, CAS, stale, recache taken), for a snapshot.
+    pub fn marked(&self, now: u64) -> Vec<(Bytes, u64, bool, bool)> {
+        self.table
+            .iter()
+            .filter(|item| item.is_live(now) && item.str_value().is_some())
+            .filter_map(|item| {
+                let marks = item.marks();
+                let (stale, taken) = (marks.has(Marks::STALE), marks.has(Marks::TOKEN_SENT));
+                (stale || taken)
+                    .then(|| (Bytes::copy_from_slice(item.key()), item.cas(), stale, taken))
+            })
+            .collect()
+    }
+
+    /// Replays a [`Mutation::Marks`]: the live string under `key` gets `cas` and exactly
+    /// the journaled marks given (the fetched mark is left as it is).
+    pub(super) fn restore_marks(&mut self, key: &[u8], cas: u64, stale: bool, taken: bool) {
+        let Some(item) = self.find_mut(key) else {
+            return;
+        };
+        if item.str_value().is_none() {
+            return;
+        }
+        let mut bits = item.marks().0 & Marks::FETCHED;
+        if stale {
+            bits |= Marks::STALE;
+        }
+        if taken {
+            bits |= Marks::TOKEN_SENT;
+        }
+        item.set_marks(Marks(bits));
+        item.set_cas(cas);
+    }
+
     /// `mg`: reads the string under `key`, doing what `read` asks under the same lock.
     /// `Ok(None)` is a miss (nothing vivified).
     pub fn meta_get(
@@ -92,9 +141,12 @@ impl Shard {
         if marks.has(Marks::STALE) && !token_sent {
             won = true;
         }
+        won &= !read.peek;
         let reported = report(item, won);
         if won {
-            item.set_marks(Marks(marks.0 | Marks::TOKEN_SENT));
+            let now_marks = Marks(marks.0 | Marks::TOKEN_SENT);
+            item.set_marks(now_marks);
+            ctx.applied(marks_of(key, item.cas(), now_marks));
         }
         if read.bump {
             accessed(item, ctx.now);
@@ -117,9 +169,12 @@ impl Shard {
         if cas.is_some_and(|cas| cas != item.cas()) {
             return crate::RemoveOutcome::Exists;
         }
-        let marks = item.marks();
-        item.set_marks(Marks((marks.0 | Marks::STALE) & !Marks::TOKEN_SENT));
-        item.set_cas(ctx.new_cas());
+        let marks = Marks((item.marks().0 | Marks::STALE) & !Marks::TOKEN_SENT);
+        let cas = ctx.new_cas();
+        item.set_marks(marks);
+        item.set_cas(cas);
+        // Journaled before any deadline change, in the order applied.
+        ctx.applied(marks_of(key, cas, marks));
         if let Some(deadline) = deadline {
             if ctx.is_past(deadline) {
                 self.remove(key, ctx);
@@ -164,7 +219,10 @@ impl Shard {
         self.write_str(key, &[value], flags, new_cas, deadline, charged, ctx)?;
         if stale && let Some(item) = self.find_mut(key) {
             let kept = marks.0 & Marks::TOKEN_SENT;
-            item.set_marks(Marks(Marks::STALE | kept));
+            let marks = Marks(Marks::STALE | kept);
+            item.set_marks(marks);
+            // The write reported its `Put` (which starts with no marks); these follow it.
+            ctx.applied(marks_of(key, new_cas, marks));
         }
         Ok((WriteOutcome::Stored(new_cas), stale))
     }

@@ -24,7 +24,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
-use sessiond_session::{PhpSessionConfig, PhpSessionStore, SameSite, Session, SessionLayer};
+use sessiond_session::{
+    PhpSessionConfig, PhpSessionStore, SameSite, SaveOutcome, Session, SessionLayer,
+};
 
 struct Args {
     listen: String,
@@ -358,13 +360,15 @@ async fn count(
     // `update` re-runs on the stored value if a PHP or Rust request wrote in between, and
     // `save` writes under php-memcached's lock: the increment is acknowledged only once it
     // is stored, and the count shown is the stored one. A session that ended meanwhile
-    // (logged out elsewhere, revoked) is not written back: `save` drops the changes and the
-    // session reads empty, which is answered 401, not acknowledged.
+    // (logged out elsewhere, revoked) is not written back: `save` drops the changes and says
+    // so, which is answered 401, not acknowledged.
     let result = async {
         session
             .update("count", |n: Option<i64>| Some(n.unwrap_or(0) + 1))
             .await?;
-        session.save().await?;
+        if session.save().await? == SaveOutcome::Ended {
+            return Ok(None);
+        }
         session.get::<i64>("count").await
     }
     .await;

@@ -66,6 +66,7 @@ pub(super) fn execute(shared: &Shared, req: &MetaRequest, now: u64) -> Outcome {
         MetaVerb::Debug => {
             let read = MetaRead {
                 bump: false,
+                peek: true,
                 ..MetaRead::default()
             };
             match shared.store.meta_get(&req.key, read, now) {
@@ -113,6 +114,7 @@ fn get(shared: &Shared, req: &MetaRequest, now: u64) -> Outcome {
         recache_before: f.recache.and_then(|r| deadline(r, now)),
         bump: !f.no_bump,
         new_cas: f.new_cas,
+        peek: false,
     };
     bump(&stats.cmd_get);
     if f.ttl.is_some() {

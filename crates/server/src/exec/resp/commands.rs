@@ -1066,7 +1066,7 @@ pub static COMMANDS: &[Spec] = &[
         [READONLY],
         ONE,
         "sorted-set",
-        zset_ops::zrangebyscore,
+        zset_ops::range_by::<{ zset_ops::BY_SCORE }, false>,
         "Returns members in a sorted set within a range of scores."
     ),
     command!(
@@ -1075,7 +1075,7 @@ pub static COMMANDS: &[Spec] = &[
         [READONLY],
         ONE,
         "sorted-set",
-        zset_ops::zrevrangebyscore,
+        zset_ops::range_by::<{ zset_ops::BY_SCORE }, true>,
         "Returns members in a sorted set within a range of scores in reverse order."
     ),
     // The rest of the Redis core (strings, keys, hashes, sets, sorted sets): modules
@@ -1392,7 +1392,7 @@ pub static COMMANDS: &[Spec] = &[
         [READONLY],
         ONE,
         "sorted-set",
-        zset_ops::zrevrange,
+        zset_ops::range_by::<{ zset_ops::BY_RANK }, true>,
         "Returns members in a sorted set within a range of indexes in reverse order."
     ),
     command!(
@@ -1401,7 +1401,7 @@ pub static COMMANDS: &[Spec] = &[
         [READONLY],
         ONE,
         "sorted-set",
-        zset_ops::zrangebylex,
+        zset_ops::range_by::<{ zset_ops::BY_LEX }, false>,
         "Returns members in a sorted set within a lexicographical range."
     ),
     command!(
@@ -1410,7 +1410,7 @@ pub static COMMANDS: &[Spec] = &[
         [READONLY],
         ONE,
         "sorted-set",
-        zset_ops::zrevrangebylex,
+        zset_ops::range_by::<{ zset_ops::BY_LEX }, true>,
         "Returns members in a sorted set within a lexicographical range in reverse order."
     ),
     command!(
@@ -1446,7 +1446,7 @@ pub static COMMANDS: &[Spec] = &[
         [READONLY, FAST],
         ONE,
         "sorted-set",
-        zset_ops::zrank,
+        zset_ops::rank::<false>,
         "Returns the index of a member in a sorted set ordered by ascending scores."
     ),
     command!(
@@ -1455,7 +1455,7 @@ pub static COMMANDS: &[Spec] = &[
         [READONLY, FAST],
         ONE,
         "sorted-set",
-        zset_ops::zrevrank,
+        zset_ops::rank::<true>,
         "Returns the index of a member in a sorted set ordered by descending scores."
     ),
     command!(
@@ -1482,7 +1482,7 @@ pub static COMMANDS: &[Spec] = &[
         [WRITE, EXCLUSIVE],
         ONE,
         "sorted-set",
-        zset_ops::zremrangebyrank,
+        zset_ops::remove_range::<{ zset_ops::BY_RANK }>,
         "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed."
     ),
     command!(
@@ -1491,7 +1491,7 @@ pub static COMMANDS: &[Spec] = &[
         [WRITE, EXCLUSIVE],
         ONE,
         "sorted-set",
-        zset_ops::zremrangebyscore,
+        zset_ops::remove_range::<{ zset_ops::BY_SCORE }>,
         "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed."
     ),
     command!(
@@ -1500,7 +1500,7 @@ pub static COMMANDS: &[Spec] = &[
         [WRITE, EXCLUSIVE],
         ONE,
         "sorted-set",
-        zset_ops::zremrangebylex,
+        zset_ops::remove_range::<{ zset_ops::BY_LEX }>,
         "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed."
     ),
     command!(
@@ -1509,7 +1509,7 @@ pub static COMMANDS: &[Spec] = &[
         [WRITE, FAST],
         ONE,
         "sorted-set",
-        zset_ops::zpopmin,
+        zset_ops::pop_command::<false>,
         "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped."
     ),
     command!(
@@ -1518,7 +1518,7 @@ pub static COMMANDS: &[Spec] = &[
         [WRITE, FAST],
         ONE,
         "sorted-set",
-        zset_ops::zpopmax,
+        zset_ops::pop_command::<true>,
         "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped."
     ),
     command!(
@@ -1545,7 +1545,7 @@ pub static COMMANDS: &[Spec] = &[
         [READONLY, EXCLUSIVE],
         NO_KEYS,
         "sorted-set",
-        zset_ops::zunion,
+        zset_ops::algebra_command::<{ zset_ops::OP_UNION }>,
         "Returns the union of multiple sorted sets."
     ),
     command!(
@@ -1554,7 +1554,7 @@ pub static COMMANDS: &[Spec] = &[
         [READONLY, EXCLUSIVE],
         NO_KEYS,
         "sorted-set",
-        zset_ops::zinter,
+        zset_ops::algebra_command::<{ zset_ops::OP_INTER }>,
         "Returns the intersect of multiple sorted sets."
     ),
     command!(
@@ -1563,7 +1563,7 @@ pub static COMMANDS: &[Spec] = &[
         [READONLY, EXCLUSIVE],
         NO_KEYS,
         "sorted-set",
-        zset_ops::zdiff,
+        zset_ops::algebra_command::<{ zset_ops::OP_DIFF }>,
         "Returns the difference between multiple sorted sets."
     ),
     command!(
@@ -1572,7 +1572,7 @@ pub static COMMANDS: &[Spec] = &[
         [WRITE, DENYOOM, EXCLUSIVE],
         ONE,
         "sorted-set",
-        zset_ops::zunionstore,
+        zset_ops::algebra_store::<{ zset_ops::OP_UNION }>,
         "Stores the union of multiple sorted sets in a key."
     ),
     command!(
@@ -1581,7 +1581,7 @@ pub static COMMANDS: &[Spec] = &[
         [WRITE, DENYOOM, EXCLUSIVE],
         ONE,
         "sorted-set",
-        zset_ops::zinterstore,
+        zset_ops::algebra_store::<{ zset_ops::OP_INTER }>,
         "Stores the intersect of multiple sorted sets in a key."
     ),
     command!(
@@ -1590,7 +1590,7 @@ pub static COMMANDS: &[Spec] = &[
         [WRITE, DENYOOM, EXCLUSIVE],
         ONE,
         "sorted-set",
-        zset_ops::zdiffstore,
+        zset_ops::algebra_store::<{ zset_ops::OP_DIFF }>,
         "Stores the difference of multiple sorted sets in a key."
     ),
     command!(
@@ -1608,7 +1608,7 @@ pub static COMMANDS: &[Spec] = &[
         [WRITE, FAST],
         (1, -2, 1),
         "sorted-set",
-        zset_ops::bzpopmin,
+        zset_ops::bzpop::<false>,
         "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped."
     ),
     command!(
@@ -1617,7 +1617,7 @@ pub static COMMANDS: &[Spec] = &[
         [WRITE, FAST],
         (1, -2, 1),
         "sorted-set",
-        zset_ops::bzpopmax,
+        zset_ops::bzpop::<true>,
         "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped."
     ),
     command!(

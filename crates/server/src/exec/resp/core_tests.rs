@@ -952,21 +952,25 @@ fn client_reply_modes_say_which_replies_to_drop() {
     );
 }
 
+/// Two connections from 127.0.0.1 ports 1 (`me`) and 2, registered as `CLIENT LIST` and
+/// `CLIENT KILL` see them.
+fn two_clients(shared: &crate::exec::Shared) -> (Session, Session) {
+    let me = Session::new(shared, "127.0.0.1:1".into(), "127.0.0.1:9".into(), NOW);
+    let other = Session::new(shared, "127.0.0.1:2".into(), "127.0.0.1:9".into(), NOW);
+    let mut clients = shared.resp.clients.lock().unwrap();
+    for session in [&me, &other] {
+        clients.insert(session.id, session.info.clone());
+    }
+    drop(clients);
+    (me, other)
+}
+
 /// `CLIENT KILL`'s filters: a connection is marked killed (the connection driver closes it
 /// on the mark); `SKIPME` spares the caller by default; bad filters get Redis's errors.
 #[test]
 fn client_kill_filters() {
     let shared = shared();
-    let mut me = Session::new(&shared, "127.0.0.1:1".into(), "127.0.0.1:9".into(), NOW);
-    let other = Session::new(&shared, "127.0.0.1:2".into(), "127.0.0.1:9".into(), NOW);
-    for session in [&me, &other] {
-        shared
-            .resp
-            .clients
-            .lock()
-            .unwrap()
-            .insert(session.id, session.info.clone());
-    }
+    let (mut me, other) = two_clients(&shared);
     let id = other.id.to_string();
     let err = |text: &'static str| Reply::Error(Bytes::from_static(text.as_bytes()));
     assert_eq!(
@@ -1023,6 +1027,64 @@ fn client_kill_filters() {
         Reply::Integer(1)
     );
     assert!(me.info.is_killed());
+}
+
+/// `CLIENT LIST`'s filters: `TYPE pubsub` is the connections with a subscription (flag `P`,
+/// their `sub`/`psub` counts shown to every connection), `ID` takes several ids, and bad
+/// filters get Redis's errors.
+#[test]
+fn client_list_filters() {
+    let shared = shared();
+    let (mut me, mut other) = two_clients(&shared);
+    call(&shared, &mut other, &[b"HELLO", b"3"]);
+    let psubscribe: Vec<Bytes> = ["PSUBSCRIBE", "a*", "b*"].map(Bytes::from).to_vec();
+    execute(&shared, &mut other, &psubscribe, NOW);
+    let list = |me: &mut Session, args: &[&[u8]]| match call(&shared, me, args) {
+        Reply::Verbatim { text, .. } => String::from_utf8(text.to_vec()).unwrap(),
+        other => panic!("CLIENT LIST answered {other:?}"),
+    };
+    let pubsub = list(&mut me, &[b"CLIENT", b"LIST", b"TYPE", b"PubSub"]);
+    assert!(
+        pubsub.starts_with(&format!("id={} ", other.id)) && pubsub.lines().count() == 1,
+        "{pubsub}"
+    );
+    assert!(
+        pubsub.contains(" flags=P ")
+            && pubsub.contains(" sub=0 psub=2 ")
+            && pubsub.contains(" resp=3 "),
+        "{pubsub}"
+    );
+    let normal = list(&mut me, &[b"CLIENT", b"LIST", b"TYPE", b"normal"]);
+    assert!(normal.starts_with(&format!("id={} ", me.id)) && normal.contains(" flags=N "));
+    assert_eq!(list(&mut me, &[b"CLIENT", b"LIST", b"TYPE", b"master"]), "");
+    let ids = format!("{}", other.id);
+    let both = list(
+        &mut me,
+        &[b"CLIENT", b"LIST", b"ID", b"99999", ids.as_bytes()],
+    );
+    assert_eq!(both, pubsub);
+    let err = |text: &'static str| Reply::Error(Bytes::from_static(text.as_bytes()));
+    for (args, error) in [
+        (
+            &[&b"CLIENT"[..], b"LIST", b"TYPE", b"nope"][..],
+            "ERR Unknown client type 'nope'",
+        ),
+        (&[b"CLIENT", b"LIST", b"ID", b"x"], "ERR Invalid client ID"),
+        (&[b"CLIENT", b"LIST", b"ID"], "ERR syntax error"),
+        (
+            &[b"CLIENT", b"LIST", b"TYPE", b"normal", b"ID", b"1"],
+            "ERR syntax error",
+        ),
+    ] {
+        assert_eq!(call(&shared, &mut me, args), err(error), "{args:?}");
+    }
+    // PUNSUBSCRIBE from everything: a normal connection again.
+    execute(&shared, &mut other, &[Bytes::from("PUNSUBSCRIBE")], NOW);
+    assert_eq!(list(&mut me, &[b"CLIENT", b"LIST", b"TYPE", b"pubsub"]), "");
+    assert_eq!(
+        call(&shared, &mut me, &[b"CLIENT", b"KILL", b"TYPE", b"pubsub"]),
+        Reply::Integer(0)
+    );
 }
 
 /// `INFO` has Redis's sections, with the fields exporters read.

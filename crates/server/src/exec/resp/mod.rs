@@ -101,6 +101,12 @@ pub struct ClientInfo {
     pub last_command: Mutex<Bytes>,
     /// The logged-in user's name.
     pub user: Mutex<Arc<str>>,
+    /// Channels subscribed (`CLIENT LIST`'s `sub`), kept by [`Session::share_state`].
+    pub channels: AtomicUsize,
+    /// Patterns subscribed (`psub`), likewise.
+    pub patterns: AtomicUsize,
+    /// The protocol version (`resp`: 2 or 3), likewise.
+    pub resp: std::sync::atomic::AtomicU8,
     /// Set by `CLIENT KILL`: the connection closes as soon as it notices.
     pub killed: std::sync::atomic::AtomicBool,
     /// Wakes the connection when `killed` is set.
@@ -108,6 +114,12 @@ pub struct ClientInfo {
 }
 
 impl ClientInfo {
+    /// Whether the connection has a subscription (Redis's client type `pubsub`, in RESP2
+    /// or RESP3: `CLIENT LIST TYPE pubsub`, `CLIENT KILL TYPE pubsub`).
+    pub fn is_pubsub(&self) -> bool {
+        self.channels.load(Ordering::Relaxed) + self.patterns.load(Ordering::Relaxed) > 0
+    }
+
     /// Marks the connection killed and wakes it (`CLIENT KILL`).
     pub fn kill(&self) {
         self.killed.store(true, Ordering::Relaxed);
@@ -202,6 +214,9 @@ impl Session {
             names: Mutex::new(Default::default()),
             last_command: Mutex::new(Bytes::new()),
             user: Mutex::new(user.name.clone()),
+            channels: AtomicUsize::new(0),
+            patterns: AtomicUsize::new(0),
+            resp: std::sync::atomic::AtomicU8::new(2),
             killed: std::sync::atomic::AtomicBool::new(false),
             kill: tokio::sync::Notify::new(),
         });
@@ -238,6 +253,24 @@ impl Session {
                 true
             }
         }
+    }
+
+    /// Publishes the subscription counts and protocol version to [`ClientInfo`], where other
+    /// connections' `CLIENT LIST` and `CLIENT KILL TYPE` see them. Called by every command
+    /// that changes them (`SUBSCRIBE` and the like, `HELLO`, `RESET`).
+    pub fn share_state(&self) {
+        let (channels, patterns) = self
+            .subscriber
+            .as_ref()
+            .map_or((0, 0), pubsub::Subscriber::counts);
+        self.info.channels.store(channels, Ordering::Relaxed);
+        self.info.patterns.store(patterns, Ordering::Relaxed);
+        let resp = if self.protocol == Protocol::Resp3 {
+            3
+        } else {
+            2
+        };
+        self.info.resp.store(resp, Ordering::Relaxed);
     }
 
     /// Whether the connection is in RESP2's subscribed mode, where only the pub/sub

@@ -233,6 +233,11 @@ impl Subscriber {
         }
     }
 
+    /// Channels and patterns subscribed, apart.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.channels.len(), self.patterns.len())
+    }
+
     /// Channels plus patterns subscribed.
     pub fn count(&self) -> usize {
         self.channels.len() + self.patterns.len()
@@ -490,6 +495,7 @@ fn subscribe_generic(ctx: &mut Ctx<'_>, args: &mut Args<'_>, pattern: bool) -> H
         hub.subscribe(id, sub, name, pattern);
         replies.push(confirmation(kind, Some(name), sub.count()));
     }
+    ctx.session.share_state();
     Ok(Answer::Many(replies))
 }
 
@@ -519,6 +525,7 @@ fn unsubscribe_generic(ctx: &mut Ctx<'_>, args: &mut Args<'_>, pattern: bool) ->
         hub.unsubscribe(id, sub, name, pattern);
         replies.push(confirmation(kind, Some(name), sub.count()));
     }
+    ctx.session.share_state();
     Ok(Answer::Many(replies))
 }
 

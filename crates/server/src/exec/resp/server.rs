@@ -146,6 +146,7 @@ pub fn hello(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
         names.0 = name;
     }
     ctx.session.protocol = protocol;
+    ctx.session.share_state();
     let text = |s: &str| Reply::Bulk(Bytes::copy_from_slice(s.as_bytes()));
     Ok(Reply::Map(vec![
         (text("server"), text("redis")),
@@ -171,8 +172,9 @@ fn valid_name(name: &[u8]) -> Result<(), Reply> {
     Ok(())
 }
 
-/// One `CLIENT LIST` line (a subset of Redis's fields, same format).
-fn client_line(info: &super::ClientInfo, now: u64, resp: u8, sub: usize) -> String {
+/// One `CLIENT LIST` line (a subset of Redis's fields, same format). `flags` is `P` for a
+/// connection with subscriptions (Redis's pub/sub client), `N` otherwise.
+fn client_line(info: &super::ClientInfo, now: u64) -> String {
     let (name, lib_name, lib_ver) = info.names.lock().map(|n| n.clone()).unwrap_or_default();
     let cmd = info
         .last_command
@@ -181,27 +183,46 @@ fn client_line(info: &super::ClientInfo, now: u64, resp: u8, sub: usize) -> Stri
         .unwrap_or_default();
     let user = info.user.lock().map(|u| u.clone()).unwrap_or_default();
     format!(
-        "id={} addr={} laddr={} fd=-1 name={} age={} idle=0 flags=N db={} sub={} psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}\n",
+        "id={} addr={} laddr={} fd=-1 name={} age={} idle=0 flags={} db={} sub={} psub={} ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}\n",
         info.id,
         info.addr,
         info.laddr,
         String::from_utf8_lossy(&name),
         now.saturating_sub(info.created_ms) / 1000,
+        if info.is_pubsub() { "P" } else { "N" },
         info.db.load(Ordering::Relaxed),
-        sub,
+        info.channels.load(Ordering::Relaxed),
+        info.patterns.load(Ordering::Relaxed),
         String::from_utf8_lossy(&cmd),
         user,
-        resp,
+        info.resp.load(Ordering::Relaxed),
         String::from_utf8_lossy(&lib_name),
         String::from_utf8_lossy(&lib_ver),
     )
 }
 
+/// A `TYPE` filter's value (`CLIENT KILL`, `CLIENT LIST`): whether a connection of this
+/// type has subscriptions (`pubsub`) or not (`normal`); `None` for `master`, `replica` and
+/// `slave`, which no connection here is.
+fn client_type(value: &[u8]) -> Result<Option<bool>, Reply> {
+    match String::from_utf8_lossy(value).to_ascii_lowercase().as_str() {
+        "normal" => Ok(Some(false)),
+        "pubsub" => Ok(Some(true)),
+        "master" | "replica" | "slave" => Ok(None),
+        other => Err(error(format!("ERR Unknown client type '{other}'"))),
+    }
+}
+
+/// Whether `info` is of the type `wanted` (from [`client_type`]).
+fn is_of_type(info: &super::ClientInfo, wanted: Option<bool>) -> bool {
+    wanted == Some(info.is_pubsub())
+}
+
 /// `CLIENT KILL addr:port`, or `CLIENT KILL <filter> <value> …` with Redis's filters: `ID`,
 /// `ADDR`, `LADDR`, `USER`, `SKIPME yes|no` (default yes) and `TYPE normal|pubsub|master|
-/// replica|slave` (every connection here is `normal`: `CLIENT LIST` shows no subscription
-/// state for other connections, so `pubsub` matches none). A killed connection closes at
-/// once, even while it waits to write; killing oneself closes after the reply.
+/// replica|slave` (`pubsub`: the connections with a subscription, in RESP2 or RESP3;
+/// `normal`: the others; no connection is a master or replica). A killed connection closes
+/// at once, even while it waits to write; killing oneself closes after the reply.
 /// One `CLIENT KILL` filter: whether a connection matches it.
 type ClientTest = Box<dyn Fn(&super::ClientInfo) -> bool>;
 
@@ -249,15 +270,8 @@ fn client_kill(shared: &crate::exec::Shared, me: u64, filters: &[Bytes]) -> Hand
                 };
             }
             "type" => {
-                let normal = match String::from_utf8_lossy(&value)
-                    .to_ascii_lowercase()
-                    .as_str()
-                {
-                    "normal" => true,
-                    "pubsub" | "master" | "replica" | "slave" => false,
-                    other => return Err(error(format!("ERR Unknown client type '{other}'"))),
-                };
-                tests.push(Box::new(move |_| normal));
+                let wanted = client_type(&value)?;
+                tests.push(Box::new(move |c| is_of_type(c, wanted)));
             }
             _ => return Err(super::syntax_error()),
         }
@@ -273,9 +287,43 @@ fn client_kill(shared: &crate::exec::Shared, me: u64, filters: &[Bytes]) -> Hand
     Ok(Reply::Integer(killed).into())
 }
 
-/// The protocol version `CLIENT` shows for a connection.
-fn resp_version(protocol: Protocol) -> u8 {
-    if protocol == Protocol::Resp3 { 3 } else { 2 }
+/// `CLIENT LIST [TYPE normal|pubsub|master|replica|slave] [ID id …]`: a line per
+/// connection, in id order, of those the filters name.
+fn client_list(shared: &crate::exec::Shared, filters: &[Bytes], now: u64) -> Result<Reply, Reply> {
+    let mut clients: Vec<std::sync::Arc<super::ClientInfo>> = shared
+        .resp
+        .clients
+        .lock()
+        .map(|c| c.values().cloned().collect())
+        .unwrap_or_default();
+    clients.sort_by_key(|c| c.id);
+    match filters {
+        [] => {}
+        [name, value] if is(name, "type") => {
+            let wanted = client_type(value)?;
+            clients.retain(|c| is_of_type(c, wanted));
+        }
+        [name, ids @ ..] if is(name, "id") && !ids.is_empty() => {
+            let mut wanted = Vec::with_capacity(ids.len());
+            for id in ids {
+                let id = super::parse_int(id)
+                    .filter(|&id| id > 0)
+                    .ok_or_else(|| error("ERR Invalid client ID"))?;
+                wanted.push(id as u64);
+            }
+            let wanted: std::collections::HashSet<u64> = wanted.into_iter().collect();
+            clients.retain(|c| wanted.contains(&c.id));
+        }
+        _ => return Err(super::syntax_error()),
+    }
+    let mut text = String::new();
+    for info in clients {
+        text.push_str(&client_line(&info, now));
+    }
+    Ok(Reply::Verbatim {
+        format: *b"txt",
+        text: Bytes::from(text),
+    })
 }
 
 /// `CLIENT ID | SETNAME | GETNAME | SETINFO | LIST | INFO | NO-EVICT | NO-TOUCH | UNBLOCK`.
@@ -343,43 +391,11 @@ pub fn client(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
         ("unblock", [id, how @ ..]) if how.len() <= 1 => {
             super::lists::client_unblock(ctx.shared, id, how.first())?
         }
-        ("info", []) => {
-            let subs = session.subscriber.as_ref().map_or(0, |s| s.count());
-            Reply::Verbatim {
-                format: *b"txt",
-                text: Bytes::from(client_line(
-                    &session.info,
-                    ctx.now,
-                    resp_version(session.protocol),
-                    subs,
-                )),
-            }
-        }
-        ("list", _) => {
-            let clients: Vec<_> = ctx
-                .shared
-                .resp
-                .clients
-                .lock()
-                .map(|c| c.values().cloned().collect())
-                .unwrap_or_default();
-            let mut text = String::new();
-            for info in clients {
-                let (resp, subs) = if info.id == session.id {
-                    (
-                        resp_version(session.protocol),
-                        session.subscriber.as_ref().map_or(0, |s| s.count()),
-                    )
-                } else {
-                    (2, 0)
-                };
-                text.push_str(&client_line(&info, ctx.now, resp, subs));
-            }
-            Reply::Verbatim {
-                format: *b"txt",
-                text: Bytes::from(text),
-            }
-        }
+        ("info", []) => Reply::Verbatim {
+            format: *b"txt",
+            text: Bytes::from(client_line(&session.info, ctx.now)),
+        },
+        ("list", filters) => client_list(ctx.shared, filters, ctx.now)?,
         _ => return Err(unknown_subcommand("client", sub)),
     };
     Ok(reply.into())
@@ -402,6 +418,7 @@ pub fn reset(ctx: &mut Ctx<'_>, _: &mut Args<'_>) -> Handled {
     session.db = 0;
     session.info.db.store(0, Ordering::Relaxed);
     session.protocol = Protocol::Resp2;
+    session.share_state();
     session.replies = super::ReplyMode::On;
     let initial = ctx.shared.users.initial();
     session.authenticated = initial.is_some();

@@ -188,6 +188,24 @@ enum Kind {
     Lex,
 }
 
+/// [`Kind::Rank`] as a handler's const parameter.
+pub const BY_RANK: u8 = 0;
+/// [`Kind::Score`] as a handler's const parameter.
+pub const BY_SCORE: u8 = 1;
+/// [`Kind::Lex`] as a handler's const parameter.
+pub const BY_LEX: u8 = 2;
+
+impl Kind {
+    /// The kind a `BY_…` constant names.
+    const fn of(by: u8) -> Kind {
+        match by {
+            BY_RANK => Kind::Rank,
+            BY_SCORE => Kind::Score,
+            _ => Kind::Lex,
+        }
+    }
+}
+
 /// Parses `min max` of kind `kind` (`rev`: given as `max min`), then the options a range
 /// command of that shape allows. Returns the range and WITHSCORES.
 fn parse_range(
@@ -271,29 +289,14 @@ pub fn zrange(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     range_command(ctx, args, Kind::Rank, false, true)
 }
 
-/// `ZREVRANGE key start stop [WITHSCORES]`.
-pub fn zrevrange(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
-    range_command(ctx, args, Kind::Rank, true, false)
-}
-
-/// `ZRANGEBYSCORE key min max [WITHSCORES] [LIMIT offset count]`.
-pub fn zrangebyscore(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
-    range_command(ctx, args, Kind::Score, false, false)
-}
-
-/// `ZREVRANGEBYSCORE key max min [WITHSCORES] [LIMIT offset count]`.
-pub fn zrevrangebyscore(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
-    range_command(ctx, args, Kind::Score, true, false)
-}
-
-/// `ZRANGEBYLEX key min max [LIMIT offset count]`.
-pub fn zrangebylex(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
-    range_command(ctx, args, Kind::Lex, false, false)
-}
-
-/// `ZREVRANGEBYLEX key max min [LIMIT offset count]`.
-pub fn zrevrangebylex(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
-    range_command(ctx, args, Kind::Lex, true, false)
+/// The fixed-shape range commands, by [`Kind`] `BY` (a `BY_…` constant), reversed if
+/// `REV` (bounds given as `max min`):
+/// - `ZREVRANGE key start stop [WITHSCORES]` (`BY_RANK`, reversed);
+/// - `ZRANGEBYSCORE`/`ZREVRANGEBYSCORE key min|max max|min [WITHSCORES] [LIMIT offset
+///   count]` (`BY_SCORE`);
+/// - `ZRANGEBYLEX`/`ZREVRANGEBYLEX key min|max max|min [LIMIT offset count]` (`BY_LEX`).
+pub fn range_by<const BY: u8, const REV: bool>(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    range_command(ctx, args, Kind::of(BY), REV, false)
 }
 
 /// Writes `items` as the sorted set under `dst` (an empty result removes it); the count.
@@ -353,7 +356,8 @@ pub fn zlexcount(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     Ok(Reply::Integer(count as i64).into())
 }
 
-fn rank(ctx: &mut Ctx<'_>, args: &mut Args<'_>, rev: bool) -> Handled {
+/// `ZRANK key member`, or `ZREVRANK` if `REV` (the rank counted from the highest score).
+pub fn rank<const REV: bool>(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     let zset = read_zset(ctx, args.bytes()?)?;
     let member = args.bytes()?;
     let Some(zset) = zset else {
@@ -366,22 +370,12 @@ fn rank(ctx: &mut Ctx<'_>, args: &mut Args<'_>, rev: bool) -> Handled {
         .iter()
         .position(|(s, m)| s == score && m == member)
         .unwrap_or(0);
-    let rank = if rev {
+    let rank = if REV {
         zset.len() - 1 - position
     } else {
         position
     };
     Ok(Reply::Integer(rank as i64).into())
-}
-
-/// `ZRANK key member`.
-pub fn zrank(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
-    rank(ctx, args, false)
-}
-
-/// `ZREVRANK key member`.
-pub fn zrevrank(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
-    rank(ctx, args, true)
 }
 
 /// `ZMSCORE key member [member …]`.
@@ -444,29 +438,17 @@ fn remove_members(
     Ok(removed)
 }
 
-fn remove_range(ctx: &mut Ctx<'_>, args: &mut Args<'_>, kind: Kind, event: &str) -> Handled {
+/// `ZREMRANGEBYRANK key start stop`, `ZREMRANGEBYSCORE key min max` or `ZREMRANGEBYLEX key
+/// min max`, by [`Kind`] `BY` (a `BY_…` constant), which also names the event.
+pub fn remove_range<const BY: u8>(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    let event = ["zremrangebyrank", "zremrangebyscore", "zremrangebylex"][BY as usize];
     let key = args.bytes()?;
-    let (range, _) = parse_range(args, kind, false, false, true)?;
+    let (range, _) = parse_range(args, Kind::of(BY), false, false, true)?;
     let Some(zset) = read_zset(ctx, key)? else {
         return Ok(Reply::Integer(0).into());
     };
     let members: Vec<Bytes> = select(&zset, &range).into_iter().map(|(_, m)| m).collect();
     Ok(Reply::Integer(remove_members(ctx, key, &members, event)? as i64).into())
-}
-
-/// `ZREMRANGEBYRANK key start stop`.
-pub fn zremrangebyrank(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
-    remove_range(ctx, args, Kind::Rank, "zremrangebyrank")
-}
-
-/// `ZREMRANGEBYSCORE key min max`.
-pub fn zremrangebyscore(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
-    remove_range(ctx, args, Kind::Score, "zremrangebyscore")
-}
-
-/// `ZREMRANGEBYLEX key min max`.
-pub fn zremrangebylex(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
-    remove_range(ctx, args, Kind::Lex, "zremrangebylex")
 }
 
 /// Pops up to `count` members from the low (`max` false) or high end of `key`, in one store
@@ -486,7 +468,8 @@ pub fn pop(ctx: &Ctx<'_>, key: &[u8], count: usize, max: bool) -> Result<Vec<(f6
     Ok(popped)
 }
 
-fn pop_command(ctx: &mut Ctx<'_>, args: &mut Args<'_>, max: bool) -> Handled {
+/// `ZPOPMIN key [count]`, or `ZPOPMAX` if `MAX`.
+pub fn pop_command<const MAX: bool>(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     let key = args.bytes()?;
     let count = match args.next() {
         None => None,
@@ -499,7 +482,7 @@ fn pop_command(ctx: &mut Ctx<'_>, args: &mut Args<'_>, max: bool) -> Handled {
     if !args.is_empty() {
         return Err(syntax_error());
     }
-    let popped = pop(ctx, key, count.unwrap_or(1), max)?;
+    let popped = pop(ctx, key, count.unwrap_or(1), MAX)?;
     // Without a count the pair is flat in every protocol; with one, RESP3 pairs them.
     if count.is_none() {
         let mut out = Vec::new();
@@ -510,16 +493,6 @@ fn pop_command(ctx: &mut Ctx<'_>, args: &mut Args<'_>, max: bool) -> Handled {
         return Ok(Reply::Array(out).into());
     }
     range_reply(ctx, popped, true)
-}
-
-/// `ZPOPMIN key [count]`.
-pub fn zpopmin(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
-    pop_command(ctx, args, false)
-}
-
-/// `ZPOPMAX key [count]`.
-pub fn zpopmax(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
-    pop_command(ctx, args, true)
 }
 
 /// `ZMPOP numkeys key [key …] MIN|MAX [COUNT count]`: pops from the first non-empty set;
@@ -630,6 +603,36 @@ enum Algebra {
     Union,
     Inter,
     Diff,
+}
+
+/// [`Algebra::Union`] as a handler's const parameter.
+pub const OP_UNION: u8 = 0;
+/// [`Algebra::Inter`] as a handler's const parameter.
+pub const OP_INTER: u8 = 1;
+/// [`Algebra::Diff`] as a handler's const parameter.
+pub const OP_DIFF: u8 = 2;
+
+impl Algebra {
+    /// The operation an `OP_…` constant names.
+    const fn of(op: u8) -> Algebra {
+        match op {
+            OP_UNION => Algebra::Union,
+            OP_INTER => Algebra::Inter,
+            _ => Algebra::Diff,
+        }
+    }
+
+    /// The command's name (errors, events), of its `…STORE` form if `store`.
+    fn name(self, store: bool) -> &'static str {
+        match (self, store) {
+            (Algebra::Union, false) => "zunion",
+            (Algebra::Inter, false) => "zinter",
+            (Algebra::Diff, false) => "zdiff",
+            (Algebra::Union, true) => "zunionstore",
+            (Algebra::Inter, true) => "zinterstore",
+            (Algebra::Diff, true) => "zdiffstore",
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -763,45 +766,21 @@ fn algebra(
     Ok((items, withscores))
 }
 
-fn algebra_command(ctx: &mut Ctx<'_>, args: &mut Args<'_>, op: Algebra, name: &str) -> Handled {
-    let (items, withscores) = algebra(ctx, args, op, name, false)?;
+/// `ZUNION`/`ZINTER numkeys key … [WEIGHTS …] [AGGREGATE …] [WITHSCORES]` or `ZDIFF
+/// numkeys key … [WITHSCORES]`, by [`Algebra`] `OP` (an `OP_…` constant).
+pub fn algebra_command<const OP: u8>(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    let op = Algebra::of(OP);
+    let (items, withscores) = algebra(ctx, args, op, op.name(false), false)?;
     range_reply(ctx, items, withscores)
 }
 
-fn algebra_store(ctx: &mut Ctx<'_>, args: &mut Args<'_>, op: Algebra, name: &str) -> Handled {
+/// `ZUNIONSTORE`/`ZINTERSTORE destination numkeys key … [WEIGHTS …] [AGGREGATE …]` or
+/// `ZDIFFSTORE destination numkeys key …`, by [`Algebra`] `OP` (an `OP_…` constant).
+pub fn algebra_store<const OP: u8>(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    let op = Algebra::of(OP);
     let dst = args.bytes()?;
-    let (items, _) = algebra(ctx, args, op, name, true)?;
-    store_result(ctx, dst, items, name)
-}
-
-/// `ZUNION numkeys key … [WEIGHTS …] [AGGREGATE …] [WITHSCORES]`.
-pub fn zunion(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
-    algebra_command(ctx, args, Algebra::Union, "zunion")
-}
-
-/// `ZINTER numkeys key … [WEIGHTS …] [AGGREGATE …] [WITHSCORES]`.
-pub fn zinter(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
-    algebra_command(ctx, args, Algebra::Inter, "zinter")
-}
-
-/// `ZDIFF numkeys key … [WITHSCORES]`.
-pub fn zdiff(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
-    algebra_command(ctx, args, Algebra::Diff, "zdiff")
-}
-
-/// `ZUNIONSTORE destination numkeys key … [WEIGHTS …] [AGGREGATE …]`.
-pub fn zunionstore(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
-    algebra_store(ctx, args, Algebra::Union, "zunionstore")
-}
-
-/// `ZINTERSTORE destination numkeys key … [WEIGHTS …] [AGGREGATE …]`.
-pub fn zinterstore(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
-    algebra_store(ctx, args, Algebra::Inter, "zinterstore")
-}
-
-/// `ZDIFFSTORE destination numkeys key …`.
-pub fn zdiffstore(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
-    algebra_store(ctx, args, Algebra::Diff, "zdiffstore")
+    let (items, _) = algebra(ctx, args, op, op.name(true), true)?;
+    store_result(ctx, dst, items, op.name(true))
 }
 
 /// `ZINTERCARD numkeys key … [LIMIT limit]`.
@@ -857,16 +836,16 @@ pub fn popped_reply(key: &Bytes, popped: Vec<(f64, Bytes)>, multi: bool) -> Repl
     Reply::Array(out)
 }
 
-/// `BZPOPMIN`/`BZPOPMAX key [key …] timeout`: `[key, member, score]` from the first
-/// non-empty set, or the wait (the lists' blocking registry; a zset created or added to
-/// wakes it), or null inside `MULTI` and scripts.
-fn bzpop(ctx: &mut Ctx<'_>, args: &mut Args<'_>, max: bool) -> Handled {
+/// `BZPOPMIN key [key …] timeout`, or `BZPOPMAX` if `MAX`: `[key, member, score]` from the
+/// first non-empty set, or the wait (the lists' blocking registry; a zset created or added
+/// to wakes it), or null inside `MULTI` and scripts.
+pub fn bzpop<const MAX: bool>(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     let all = args.rest();
     let (timeout, keys) = all.split_last().ok_or_else(syntax_error)?;
     let timeout_ms = super::lists::timeout_arg(timeout)?;
     super::lists::too_many_keys(keys.len())?;
     for key in keys {
-        let popped = pop(ctx, key, 1, max)?;
+        let popped = pop(ctx, key, 1, MAX)?;
         if !popped.is_empty() {
             return Ok(popped_reply(key, popped, false).into());
         }
@@ -876,22 +855,12 @@ fn bzpop(ctx: &mut Ctx<'_>, args: &mut Args<'_>, max: bool) -> Handled {
         ctx,
         &keys,
         BlockOp::ZPop {
-            max,
+            max: MAX,
             count: 1,
             multi: false,
         },
         timeout_ms,
     )
-}
-
-/// `BZPOPMIN key [key …] timeout` (see [`bzpop`]).
-pub fn bzpopmin(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
-    bzpop(ctx, args, false)
-}
-
-/// `BZPOPMAX key [key …] timeout` (see [`bzpop`]).
-pub fn bzpopmax(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
-    bzpop(ctx, args, true)
 }
 
 /// `BZMPOP timeout numkeys key [key …] MIN|MAX [COUNT count]`: as `ZMPOP`, or the wait.

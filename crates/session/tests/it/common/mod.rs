@@ -222,38 +222,65 @@ pub struct Node {
     pub layer: SessionLayer,
 }
 
+/// A route's query: a key, a value, a user.
 #[derive(serde::Deserialize)]
-struct KV {
-    k: Option<String>,
-    v: Option<String>,
-    user: Option<String>,
+pub struct KV {
+    pub k: Option<String>,
+    pub v: Option<String>,
+    pub user: Option<String>,
 }
 
-fn err(e: SessionError) -> (StatusCode, String) {
+/// A handler's error: the session error's status and text.
+pub fn err(e: SessionError) -> (StatusCode, String) {
     (e.status(), e.to_string())
+}
+
+/// What a handler returns.
+pub type Handled<T> = Result<T, (StatusCode, String)>;
+
+/// `POST /login?user=…`: a new id for the session, then the user in it.
+pub async fn handle_login(s: Session, Query(q): Query<KV>) -> Handled<&'static str> {
+    s.cycle_id().await.map_err(err)?;
+    s.insert("user", q.user.unwrap_or_default())
+        .await
+        .map_err(err)?;
+    Ok("ok")
+}
+
+/// `POST /logout`: the session ends.
+pub async fn handle_logout(s: Session) -> Handled<&'static str> {
+    s.delete().await.map_err(err)?;
+    Ok("bye")
+}
+
+/// `POST /incr`: counts `n` up by one and answers the new count.
+pub async fn handle_incr(s: Session) -> Handled<String> {
+    let n = s
+        .update("n", |n: Option<u64>| Some(n.unwrap_or(0) + 1))
+        .await
+        .map_err(err)?;
+    Ok(n.unwrap_or(0).to_string())
+}
+
+/// Loads the session, waits at the gates (so a test can act between the load and the
+/// write), then counts `n` up by one; the new count.
+async fn slow_incr(s: &Session, g: &Gates) -> Handled<u64> {
+    let _: Option<String> = s.get("user").await.map_err(err)?;
+    g.loaded.notify_one();
+    g.release.notified().await;
+    let n = s
+        .update("n", |n: Option<u64>| Some(n.unwrap_or(0) + 1))
+        .await
+        .map_err(err)?;
+    Ok(n.unwrap_or(0))
 }
 
 /// The app under test.
 pub fn app_router(gates: Gates) -> Router {
     Router::new()
         .route("/nothing", get(|| async { "no session used" }))
-        .route(
-            "/login",
-            post(|s: Session, Query(q): Query<KV>| async move {
-                s.cycle_id().await.map_err(err)?;
-                s.insert("user", q.user.unwrap_or_default())
-                    .await
-                    .map_err(err)?;
-                Ok::<_, (StatusCode, String)>("ok")
-            }),
-        )
-        .route(
-            "/logout",
-            post(|s: Session| async move {
-                s.delete().await.map_err(err)?;
-                Ok::<_, (StatusCode, String)>("bye")
-            }),
-        )
+        .route("/login", post(handle_login))
+        .route("/logout", post(handle_logout))
         .route(
             "/whoami",
             get(|s: Session| async move {
@@ -261,16 +288,7 @@ pub fn app_router(gates: Gates) -> Router {
                 Ok::<_, (StatusCode, String)>(user.unwrap_or_else(|| "anonymous".into()))
             }),
         )
-        .route(
-            "/incr",
-            post(|s: Session| async move {
-                let n = s
-                    .update("n", |n: Option<u64>| Some(n.unwrap_or(0) + 1))
-                    .await
-                    .map_err(err)?;
-                Ok::<_, (StatusCode, String)>(n.unwrap_or(0).to_string())
-            }),
-        )
+        .route("/incr", post(handle_incr))
         .route(
             "/set",
             post(|s: Session, Query(q): Query<KV>| async move {
@@ -290,14 +308,17 @@ pub fn app_router(gates: Gates) -> Router {
         .route(
             "/slow_incr",
             post(|s: Session, State(g): State<Gates>| async move {
-                let _: Option<String> = s.get("user").await.map_err(err)?;
-                g.loaded.notify_one();
-                g.release.notified().await;
-                let n = s
-                    .update("n", |n: Option<u64>| Some(n.unwrap_or(0) + 1))
-                    .await
-                    .map_err(err)?;
-                Ok::<_, (StatusCode, String)>(n.unwrap_or(0).to_string())
+                let n = slow_incr(&s, &g).await?;
+                Ok::<_, (StatusCode, String)>(n.to_string())
+            }),
+        )
+        .route(
+            "/slow_incr_saved",
+            post(|s: Session, State(g): State<Gates>| async move {
+                slow_incr(&s, &g).await?;
+                // What `save` says, as the body: `Stored` or `Ended`.
+                let outcome = s.save().await.map_err(err)?;
+                Ok::<_, (StatusCode, String)>(format!("{outcome:?}"))
             }),
         )
         .route(
@@ -349,10 +370,18 @@ pub async fn send(node: &Node, method: &str, uri: &str, id: Option<&str>) -> Res
     send_to(&node.router, method, uri, id).await
 }
 
+/// Sends one request to `router` with the session cookie `id` (if any), among another
+/// cookie, as a browser sends them.
 pub async fn send_to(router: &Router, method: &str, uri: &str, id: Option<&str>) -> Resp {
+    let cookies = id.map(|id| format!("theme=dark; id={id}"));
+    request(router, method, uri, cookies.as_deref()).await
+}
+
+/// Sends one request to `router` with the `Cookie` header `cookies` (if any).
+pub async fn request(router: &Router, method: &str, uri: &str, cookies: Option<&str>) -> Resp {
     let mut req = Request::builder().method(method).uri(uri);
-    if let Some(id) = id {
-        req = req.header(header::COOKIE, format!("theme=dark; id={id}"));
+    if let Some(cookies) = cookies {
+        req = req.header(header::COOKIE, cookies);
     }
     let res = router
         .clone()
