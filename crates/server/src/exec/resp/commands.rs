@@ -61,6 +61,23 @@ pub fn admin_only(spec: &Spec, args: &[Bytes]) -> Option<String> {
     })
 }
 
+/// Whether `args` (the name first, checked against `spec`) runs in the busy state, without the
+/// script gate (`exec::busy`): the [`Flags::ALLOW_BUSY`] commands, and Redis's `allow-busy`
+/// subcommands `SCRIPT KILL`, `FUNCTION KILL` and `FUNCTION STATS`.
+pub fn allows_busy(spec: &Spec, args: &[Bytes]) -> bool {
+    if spec.flags.contains(Flags::ALLOW_BUSY) {
+        return true;
+    }
+    let Some(sub) = args.get(1) else {
+        return false;
+    };
+    match spec.name {
+        "script" => is(sub, "kill"),
+        "function" => is(sub, "kill") || is(sub, "stats"),
+        _ => false,
+    }
+}
+
 /// Redis's refusal of a command `user` may not run, or `None` if it may.
 pub fn permission_refusal(user: &Identity, spec: &Spec, args: &[Bytes]) -> Option<Reply> {
     if user.is_admin() {
@@ -112,6 +129,13 @@ impl Flags {
     /// Runs at once inside `MULTI` instead of being queued (`MULTI`, `EXEC`, `DISCARD`,
     /// `WATCH`, `QUIT`, `RESET`).
     pub const TX_CONTROL: Flags = Flags(1 << 13);
+    /// Runs without the script gate in the busy state (Redis's `allow-busy`: `AUTH`, `HELLO`,
+    /// `MULTI`, `DISCARD`, `WATCH`, `UNWATCH`, `QUIT`, `RESET`; [`allows_busy`] adds the
+    /// subcommands). None of them reads or writes values: they touch the connection's own
+    /// state and the thread-safe registries (users, watches), and `WATCH` only looks whether
+    /// its keys exist, under their shard locks, as Redis's `WATCH` may between two steps of a
+    /// busy script.
+    pub const ALLOW_BUSY: Flags = Flags(1 << 14);
 
     /// The union of two sets.
     pub const fn with(self, other: Flags) -> Flags {
@@ -211,7 +235,7 @@ pub static COMMANDS: &[Spec] = &[
     command!(
         "auth",
         -2,
-        [FAST, NO_AUTH, NOSCRIPT],
+        [FAST, NO_AUTH, NOSCRIPT, ALLOW_BUSY],
         NO_KEYS,
         "connection",
         server::auth,
@@ -220,7 +244,7 @@ pub static COMMANDS: &[Spec] = &[
     command!(
         "hello",
         -1,
-        [FAST, NO_AUTH, NOSCRIPT],
+        [FAST, NO_AUTH, NOSCRIPT, ALLOW_BUSY],
         NO_KEYS,
         "connection",
         server::hello,
@@ -238,7 +262,7 @@ pub static COMMANDS: &[Spec] = &[
     command!(
         "quit",
         -1,
-        [FAST, NO_AUTH, PUBSUB_OK, NOSCRIPT, TX_CONTROL],
+        [FAST, NO_AUTH, PUBSUB_OK, NOSCRIPT, TX_CONTROL, ALLOW_BUSY],
         NO_KEYS,
         "connection",
         server::quit,
@@ -247,7 +271,7 @@ pub static COMMANDS: &[Spec] = &[
     command!(
         "reset",
         1,
-        [FAST, NO_AUTH, PUBSUB_OK, NOSCRIPT, TX_CONTROL],
+        [FAST, NO_AUTH, PUBSUB_OK, NOSCRIPT, TX_CONTROL, ALLOW_BUSY],
         NO_KEYS,
         "connection",
         server::reset,
@@ -1697,7 +1721,7 @@ pub static COMMANDS: &[Spec] = &[
     command!(
         "multi",
         1,
-        [FAST, NOSCRIPT, TX_CONTROL],
+        [FAST, NOSCRIPT, TX_CONTROL, ALLOW_BUSY],
         NO_KEYS,
         "transactions",
         multi::multi,
@@ -1715,7 +1739,7 @@ pub static COMMANDS: &[Spec] = &[
     command!(
         "discard",
         1,
-        [FAST, NOSCRIPT, TX_CONTROL],
+        [FAST, NOSCRIPT, TX_CONTROL, ALLOW_BUSY],
         NO_KEYS,
         "transactions",
         multi::discard,
@@ -1724,7 +1748,7 @@ pub static COMMANDS: &[Spec] = &[
     command!(
         "watch",
         -2,
-        [FAST, NOSCRIPT, TX_CONTROL],
+        [FAST, NOSCRIPT, TX_CONTROL, ALLOW_BUSY],
         ALL,
         "transactions",
         multi::watch,
@@ -1733,7 +1757,7 @@ pub static COMMANDS: &[Spec] = &[
     command!(
         "unwatch",
         1,
-        [FAST, NOSCRIPT],
+        [FAST, NOSCRIPT, ALLOW_BUSY],
         NO_KEYS,
         "transactions",
         multi::unwatch,

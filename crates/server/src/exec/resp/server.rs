@@ -659,6 +659,9 @@ fn flag_names(spec: &Spec) -> Vec<Reply> {
     if spec.flags.contains(Flags::FAST) {
         push("fast");
     }
+    if spec.flags.contains(Flags::ALLOW_BUSY) {
+        push("allow_busy");
+    }
     flags
 }
 
@@ -791,14 +794,8 @@ fn config_values(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
                 .max_bulk_len
                 .to_string(),
         ),
-        (
-            "busy-reply-threshold",
-            shared.config.script_time_limit.as_millis().to_string(),
-        ),
-        (
-            "lua-time-limit",
-            shared.config.script_time_limit.as_millis().to_string(),
-        ),
+        ("busy-reply-threshold", shared.busy.threshold_ms().to_string()),
+        ("lua-time-limit", shared.busy.threshold_ms().to_string()),
         ("dir", shared.config.data_dir.display().to_string()),
     ]
     .into_iter()
@@ -829,8 +826,10 @@ pub fn parse_memory(text: &[u8]) -> Option<u64> {
     n.checked_mul(multiplier)
 }
 
-/// `CONFIG GET pattern … | SET name value … | RESETSTAT`. Only `notify-keyspace-events`
-/// and `maxmemory` can be set; the rest reflect the command line and are read-only.
+/// `CONFIG GET pattern … | SET name value … | RESETSTAT`. `notify-keyspace-events`,
+/// `maxmemory` and `busy-reply-threshold` (`lua-time-limit`) can be set, and Redis's
+/// encoding parameters are accepted with no effect; the rest reflect the command line and are
+/// read-only.
 pub fn config(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     let sub = args.word()?;
     let rest = args.rest();
@@ -865,6 +864,7 @@ fn config_set(ctx: &Ctx<'_>, pairs: &[Bytes]) -> Handled {
     let known: Vec<&str> = config_values(ctx).iter().map(|(n, _)| *n).collect();
     let mut flags = None;
     let mut maxmemory = None;
+    let mut busy_threshold = None;
     let mut encodings = Vec::new();
     for pair in pairs.chunks(2) {
         let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
@@ -884,6 +884,13 @@ fn config_set(ctx: &Ctx<'_>, pairs: &[Bytes]) -> Handled {
                 let parsed = parse_memory(&pair[1])
                     .ok_or_else(|| failed("argument must be a memory value"))?;
                 maxmemory = Some(parsed);
+            }
+            // Redis's old and new names of one setting (`exec::busy`).
+            "busy-reply-threshold" | "lua-time-limit" => {
+                let parsed = super::parse_int(&pair[1])
+                    .and_then(|ms| u64::try_from(ms).ok())
+                    .ok_or_else(|| failed("argument couldn't be parsed into an integer"))?;
+                busy_threshold = Some(parsed);
             }
             // Snapshots do not exist here (the journal is the persistence); Redis's test
             // harness turns them off with `save ""`, which is accepted and changes nothing.
@@ -906,6 +913,9 @@ fn config_set(ctx: &Ctx<'_>, pairs: &[Bytes]) -> Handled {
     }
     if let Some(flags) = flags {
         ctx.shared.resp.pubsub.set_flags(flags);
+    }
+    if let Some(ms) = busy_threshold {
+        ctx.shared.busy.set_threshold_ms(ms);
     }
     if let Some(limit) = maxmemory {
         // Redis's 0 means no limit. Lowering the limit below what is stored refuses new
@@ -989,15 +999,21 @@ pub fn lastsave(ctx: &mut Ctx<'_>, _: &mut Args<'_>) -> Handled {
     Ok(Reply::Integer(started as i64).into())
 }
 
-/// `FUNCTION FLUSH [ASYNC|SYNC] | LIST`: there are no functions (Redis 7 libraries are
-/// not supported), so flushing succeeds and the list is empty.
-pub fn function(_: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+/// `FUNCTION FLUSH [ASYNC|SYNC] | LIST | KILL | STATS`: there are no functions (Redis 7
+/// libraries are not supported), so flushing succeeds, the list is empty, none runs to be
+/// killed, and the statistics count none (`KILL` and `STATS` answer as Redis does while a
+/// script runs: they are allowed in the busy state).
+pub fn function(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     let sub = args.bytes()?;
     if is(sub, "flush") {
         flush_mode(args).map_err(|_| unknown_subcommand("function", sub))?;
         Ok(Reply::ok().into())
     } else if is(sub, "list") {
         Ok(Reply::Array(Vec::new()).into())
+    } else if is(sub, "kill") && args.rest().is_empty() {
+        Err(super::scripting::function_kill(ctx.shared))
+    } else if is(sub, "stats") && args.rest().is_empty() {
+        Ok(super::scripting::function_stats(ctx.shared).into())
     } else {
         Err(unknown_subcommand("function", sub))
     }
