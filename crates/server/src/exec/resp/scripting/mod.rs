@@ -896,3 +896,37 @@ fn from_lua_depth(value: &LuaValue, depth: usize) -> mlua::Result<Reply> {
         _ => Reply::Null,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A kill and a script's first write are ordered: whichever lands first wins, so a script
+    /// is never killed half-way through its writes.
+    #[test]
+    fn kill_and_first_write_are_ordered() {
+        let run = ScriptRun::new();
+        assert_eq!(run.kill(), Kill::NotRunning);
+        assert!(!run.running());
+
+        run.start(Duration::from_secs(60));
+        assert!(run.running());
+        assert_eq!(run.check(), Ok(()));
+        assert_eq!(run.kill(), Kill::Killed);
+        assert_eq!(run.check(), Err(Abort::Killed));
+        assert_eq!(run.note_write(), Err(Abort::Killed), "killed first: no write");
+        run.stop();
+        assert_eq!(run.kill(), Kill::NotRunning);
+
+        run.start(Duration::from_secs(60));
+        assert_eq!(run.check(), Ok(()), "a new run starts unkilled");
+        assert_eq!(run.note_write(), Ok(()));
+        assert_eq!(run.kill(), Kill::Unkillable, "wrote first: no kill");
+        assert_eq!(run.check(), Ok(()));
+        run.stop();
+
+        run.start(Duration::ZERO);
+        assert_eq!(run.check(), Err(Abort::TimeLimit));
+        run.stop();
+    }
+}
