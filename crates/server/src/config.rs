@@ -1183,6 +1183,19 @@ mod tests {
         assert!(resolve(bad, "").is_err());
     }
 
+    /// `--busy-reply-threshold`, its old name `--lua-time-limit` and the file's key.
+    #[test]
+    fn busy_reply_threshold_under_both_names() {
+        assert_eq!(Config::default().busy_reply_threshold_ms, 5000);
+        let cli = Options::try_parse_from(["sessiond", "--lua-time-limit", "10"]).unwrap();
+        assert_eq!(resolve(cli, "").unwrap().busy_reply_threshold_ms, 10);
+        let cli = Options::try_parse_from(["sessiond", "--busy-reply-threshold", "0"]).unwrap();
+        assert_eq!(resolve(cli, "").unwrap().busy_reply_threshold_ms, 0);
+        let config = resolve(Options::default(), "busy_reply_threshold = 250").unwrap();
+        assert_eq!(config.busy_reply_threshold_ms, 250);
+        assert!(Options::try_parse_from(["sessiond", "--busy-reply-threshold", "-1"]).is_err());
+    }
+
     /// `--notify-keyspace-events` takes `CONFIG SET notify-keyspace-events`'s letters, from
     /// the command line or the file, and refuses an unknown one naming it.
     #[test]

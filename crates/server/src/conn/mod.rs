@@ -251,8 +251,8 @@ pub(crate) async fn serve<S, P>(
                     // A script (or `EXEC`, or a multi-key command) runs or waits to: wait for
                     // it without holding the thread, until the busy state if the protocol
                     // answers it (`exec::busy`).
-                    let gate = wait_for_gate(shared, shared.gate.read(), protocol.answers_busy())
-                        .await;
+                    let gate =
+                        wait_for_gate(shared, shared.gate.read(), protocol.answers_busy()).await;
                     now = now_ms();
                     match gate {
                         Some(_gate) => {

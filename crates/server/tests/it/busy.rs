@@ -25,8 +25,17 @@ const STARTED: &str = "busy-script-started";
 /// Redis's text while a script runs past the threshold, up to where sessiond's tail (no
 /// `SHUTDOWN NOSAVE` here) begins.
 const BUSY_SCRIPT: &str = "BUSY Redis is busy running a script. You can only call SCRIPT KILL";
-/// What the caller of a killed script gets: Redis's text.
-const KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
+/// What the caller of a killed script gets: Redis's text, then the script and its line.
+const KILLED: &str = "ERR Script killed by user with SCRIPT KILL... script: ";
+
+/// Asserts `reply` is a killed script's error, at line 1 (every script here is one line).
+fn assert_killed(reply: &Reply) {
+    let text = error_text(reply);
+    assert!(
+        text.starts_with(KILLED) && text.ends_with(", on @user_script:1."),
+        "expected the killed script's error, got {reply}"
+    );
+}
 
 fn resp(server: &Sessiond) -> RespClient {
     let mut client = RespClient::connect(server.listener("resp").expect("RESP listener"));
@@ -79,12 +88,18 @@ fn others_get_busy_allow_busy_commands_run_and_script_kill_ends_a_read_only_scri
     admin.ok(&["CONFIG", "SET", "lua-time-limit", "20"]);
     let threshold = admin.call(&["CONFIG", "GET", "busy-reply-threshold"]);
     assert_eq!(
-        threshold.value.fields().and_then(|f| f.get("busy-reply-threshold").cloned()),
+        threshold
+            .value
+            .fields()
+            .and_then(|f| f.get("busy-reply-threshold").cloned()),
         Some(Resp::Bulk(b"20".to_vec())),
         "{threshold}"
     );
     let bad = admin.call(&["CONFIG", "SET", "busy-reply-threshold", "-1"]);
-    assert!(error_text(&bad).starts_with("ERR CONFIG SET failed"), "{bad}");
+    assert!(
+        error_text(&bad).starts_with("ERR CONFIG SET failed"),
+        "{bad}"
+    );
     admin.ok(&["SET", "memc.sess.key.alice", "user_id|i:42;"]);
     assert_eq!(
         error_text(&admin.call(&["SCRIPT", "KILL"])),
@@ -112,10 +127,20 @@ fn others_get_busy_allow_busy_commands_run_and_script_kill_ends_a_read_only_scri
     // Redis's allow-busy commands run.
     let hello = other.call(&["HELLO", "3"]);
     assert!(
-        hello.value.fields().is_some_and(|f| f.get("proto") == Some(&Resp::Int(3))),
+        hello
+            .value
+            .fields()
+            .is_some_and(|f| f.get("proto") == Some(&Resp::Int(3))),
         "{hello}"
     );
-    assert_eq!(other.call(&["HELLO", "2"]).value.fields().map(|f| f.get("proto").cloned()), Some(Some(Resp::Int(2))));
+    assert_eq!(
+        other
+            .call(&["HELLO", "2"])
+            .value
+            .fields()
+            .map(|f| f.get("proto").cloned()),
+        Some(Some(Resp::Int(2)))
+    );
     let auth = other.call(&["AUTH", "nobody-needs-one"]);
     assert!(!error_text(&auth).starts_with("BUSY"), "{auth}");
     other.ok(&["WATCH", "memc.sess.key.alice"]);
@@ -128,7 +153,7 @@ fn others_get_busy_allow_busy_commands_run_and_script_kill_ends_a_read_only_scri
 
     // The kill: the script's caller gets Redis's error, everyone is served again.
     admin.ok(&["SCRIPT", "KILL"]);
-    assert_eq!(error_text(&caller.read()), KILLED);
+    assert_killed(&caller.read());
     assert_eq!(other.call(&["PING"]).value, Resp::Simple("PONG".into()));
     let header = memcache.read_raw_line().expect("the memcached reply");
     assert_eq!(
@@ -150,7 +175,7 @@ fn others_get_busy_allow_busy_commands_run_and_script_kill_ends_a_read_only_scri
     );
     assert_busy(&other.call(&["PING"]), "PING");
     admin.ok(&["SCRIPT", "KILL"]);
-    assert_eq!(error_text(&caller.read()), KILLED);
+    assert_killed(&caller.read());
     // The killed scripts wrote nothing; the stored session is intact.
     assert_eq!(admin.call(&["DBSIZE"]).value, Resp::Int(1));
     assert_eq!(
@@ -159,6 +184,13 @@ fn others_get_busy_allow_busy_commands_run_and_script_kill_ends_a_read_only_scri
     );
     // The caller's connection goes on.
     assert_eq!(caller.call(&["PING"]).value, Resp::Simple("PONG".into()));
+    // INFO memory counts the scripts run (the refused EVAL was never cached).
+    let info = admin.call(&["INFO", "memory"]);
+    let info = info.value.text().unwrap_or_default();
+    assert!(
+        info.contains("\r\nnumber_of_cached_scripts:2\r\n"),
+        "{info}"
+    );
 }
 
 #[test]
@@ -208,7 +240,10 @@ fn a_transaction_hit_by_busy_is_aborted_as_redis_does() {
     // leaves the transaction.
     let mut tx = resp(&server);
     tx.ok(&["MULTI"]);
-    assert_eq!(tx.call(&["INCR", "xx"]).value, Resp::Simple("QUEUED".into()));
+    assert_eq!(
+        tx.call(&["INCR", "xx"]).value,
+        Resp::Simple("QUEUED".into())
+    );
     let mut caller = start_script(&server, "while true do end", &[]);
     assert_busy(&tx.call(&["INCR", "xx"]), "INCR inside MULTI");
     let aborted = tx.call(&["EXEC"]);
@@ -228,16 +263,66 @@ fn a_transaction_hit_by_busy_is_aborted_as_redis_does() {
     tx2.ok(&["MULTI"]);
     assert_busy(&tx2.call(&["INCR", "xx"]), "INCR inside MULTI");
     admin.ok(&["SCRIPT", "KILL"]);
-    assert_eq!(error_text(&caller.read()), KILLED);
-    assert_eq!(tx2.call(&["INCR", "xx"]).value, Resp::Simple("QUEUED".into()));
+    assert_killed(&caller.read());
+    assert_eq!(
+        tx2.call(&["INCR", "xx"]).value,
+        Resp::Simple("QUEUED".into())
+    );
     assert_eq!(
         error_text(&tx2.call(&["EXEC"])),
         "EXECABORT Transaction discarded because of previous errors."
     );
-    assert_eq!(tx2.call(&["PING", "asdf"]).value, Resp::Bulk(b"asdf".to_vec()));
-    assert_eq!(tx.call(&["PING", "asdf"]).value, Resp::Bulk(b"asdf".to_vec()));
+    assert_eq!(
+        tx2.call(&["PING", "asdf"]).value,
+        Resp::Bulk(b"asdf".to_vec())
+    );
+    assert_eq!(
+        tx.call(&["PING", "asdf"]).value,
+        Resp::Bulk(b"asdf".to_vec())
+    );
     // Neither transaction ran any of its commands.
     assert_eq!(admin.get("xx").as_deref(), Some(&b"1"[..]));
+
+    // A script inside EXEC: the transaction holds the keyspace, the script makes it busy,
+    // SCRIPT KILL ends the script, and EXEC's array carries the killed script's error
+    // between the commands that ran.
+    let mut listener = resp(&server);
+    listener.call(&["SUBSCRIBE", STARTED]);
+    let mut tx3 = resp(&server);
+    tx3.ok(&["MULTI"]);
+    assert_eq!(
+        tx3.call(&["INCR", "xx"]).value,
+        Resp::Simple("QUEUED".into())
+    );
+    let script = format!("redis.call('publish', '{STARTED}', 'go') while true do end");
+    assert_eq!(
+        tx3.call(&["EVAL", &script, "0"]).value,
+        Resp::Simple("QUEUED".into())
+    );
+    assert_eq!(
+        tx3.call(&["INCR", "xx"]).value,
+        Resp::Simple("QUEUED".into())
+    );
+    tx3.send(&[b"EXEC"]);
+    listener.read();
+    assert_busy(
+        &admin.call(&["GET", "xx"]),
+        "GET while EXEC runs the script",
+    );
+    admin.ok(&["SCRIPT", "KILL"]);
+    let exec = tx3.read();
+    match &exec.value {
+        Resp::Array(items) => {
+            assert_eq!(items.len(), 3, "{exec}");
+            assert_eq!(items[0], Resp::Int(2));
+            assert!(
+                matches!(&items[1], Resp::Error(text) if text.starts_with(KILLED)),
+                "{exec}"
+            );
+            assert_eq!(items[2], Resp::Int(3));
+        }
+        _ => panic!("EXEC: {exec}"),
+    }
 }
 
 #[test]
@@ -303,7 +388,10 @@ fn a_flood_of_commands_and_kills_during_the_busy_state_is_answered_within_bounds
         "{}",
         String::from_utf8_lossy(&answer)
     );
-    assert_busy(&flood.call(&["GET", "k"]), "GET after the malformed request");
+    assert_busy(
+        &flood.call(&["GET", "k"]),
+        "GET after the malformed request",
+    );
 
     // Kills in a flood: the first ends the script, the rest find it stopping or gone.
     let mut killer = resp(&server);
@@ -320,8 +408,12 @@ fn a_flood_of_commands_and_kills_during_the_busy_state_is_answered_within_bounds
         }
     }
     assert!(killed >= 1, "one kill at least landed");
-    assert_eq!(error_text(&caller.read()), KILLED);
-    assert_eq!(admin.get("k").as_deref(), Some(&b"v"[..]), "no flooded SET ran");
+    assert_killed(&caller.read());
+    assert_eq!(
+        admin.get("k").as_deref(),
+        Some(&b"v"[..]),
+        "no flooded SET ran"
+    );
     assert_eq!(admin.call(&["PING"]).value, Resp::Simple("PONG".into()));
     assert_memory(&server, "busy flood", 16 * MIB + 64 * MIB + BASE);
 }

@@ -479,9 +479,10 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
         let used = budget.used();
         let limit = budget.limit();
         let shown_limit = if limit == u64::MAX { 0 } else { limit };
+        let (scripts, script_bytes, lua) = shared.resp.scripts.memory();
         let _ = write!(
             out,
-            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{used}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{used}\r\nused_memory_peak_human:{}\r\nused_memory_dataset:{used}\r\nused_memory_lua:0\r\nused_memory_scripts:0\r\nnumber_of_cached_scripts:0\r\ntotal_system_memory:0\r\nmaxmemory:{shown_limit}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:noeviction\r\nmem_fragmentation_ratio:1.00\r\nmem_allocator:libc\r\nlazyfree_pending_objects:0\r\nsessiond_out_of_memory_refusals:{}\r\n\r\n",
+            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{used}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{used}\r\nused_memory_peak_human:{}\r\nused_memory_dataset:{used}\r\nused_memory_lua:{lua}\r\nused_memory_vm_eval:{lua}\r\nused_memory_scripts_eval:{script_bytes}\r\nused_memory_scripts:{script_bytes}\r\nnumber_of_cached_scripts:{scripts}\r\ntotal_system_memory:0\r\nmaxmemory:{shown_limit}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:noeviction\r\nmem_fragmentation_ratio:1.00\r\nmem_allocator:libc\r\nlazyfree_pending_objects:0\r\nsessiond_out_of_memory_refusals:{}\r\n\r\n",
             human(used),
             human(used),
             human(used),
@@ -794,7 +795,10 @@ fn config_values(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
                 .max_bulk_len
                 .to_string(),
         ),
-        ("busy-reply-threshold", shared.busy.threshold_ms().to_string()),
+        (
+            "busy-reply-threshold",
+            shared.busy.threshold_ms().to_string(),
+        ),
         ("lua-time-limit", shared.busy.threshold_ms().to_string()),
         ("dir", shared.config.data_dir.display().to_string()),
     ]

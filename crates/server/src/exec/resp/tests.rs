@@ -1725,10 +1725,20 @@ fn busy_state_refuses_all_but_the_allow_busy_commands() {
         "-EXECABORT Transaction discarded because of: BUSY Redis is busy running a transaction or a multi-key command. Retry when it ends.\r\n"
     );
     assert!(session.tx.is_none(), "EXEC ended the transaction");
-    assert_eq!(busy(&mut session, "DISCARD"), "-ERR DISCARD without MULTI\r\n");
+    assert_eq!(
+        busy(&mut session, "DISCARD"),
+        "-ERR DISCARD without MULTI\r\n"
+    );
     assert_eq!(busy(&mut session, "PING"), refused);
     assert!(busy(&mut session, "NOSUCH").starts_with("-ERR unknown command 'NOSUCH'"));
     assert_eq!(busy(&mut session, "RESET"), "+RESET\r\n");
     assert_eq!(busy(&mut session, "QUIT"), "+OK\r\n");
-    assert_eq!(shared.stats.more.busy_replies.load(std::sync::atomic::Ordering::Relaxed), 6);
+    assert_eq!(
+        shared
+            .stats
+            .more
+            .busy_replies
+            .load(std::sync::atomic::Ordering::Relaxed),
+        6
+    );
 }

@@ -50,7 +50,7 @@ mod strlib;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -174,6 +174,46 @@ impl std::fmt::Display for Abort {
 }
 
 impl std::error::Error for Abort {}
+
+/// A script stopped, with the line of the script it was at: Redis names it in a killed
+/// script's error (`… script: <sha>, on @user_script:<line>.`).
+#[derive(Debug)]
+pub(super) struct Stopped {
+    abort: Abort,
+    line: usize,
+}
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.abort.fmt(f)
+    }
+}
+
+impl std::error::Error for Stopped {}
+
+/// The error that stops the script for `abort`, raised wherever it was noticed (the
+/// instruction hook, the `pcall` guard, the pattern matcher, `redis.call`): Lua cannot catch
+/// it for good, since every one of those places raises it again.
+pub(super) fn stopped(lua: &Lua, abort: Abort) -> mlua::Error {
+    mlua::Error::external(Stopped {
+        abort,
+        line: script_line(lua),
+    })
+}
+
+/// The line the user's script is at: its innermost frame on the stack (the prelude's
+/// wrappers and Rust functions are skipped), 0 if there is none.
+fn script_line(lua: &Lua) -> usize {
+    (0..64)
+        .map_while(|level| {
+            lua.inspect_stack(level, |frame| {
+                let user = frame.source().source.as_deref() == Some("@user_script");
+                (user, frame.current_line())
+            })
+        })
+        .find_map(|(user, line)| if user { line } else { None })
+        .unwrap_or(0)
+}
 
 /// What `SCRIPT KILL` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -317,7 +357,8 @@ impl Engine {
         let string: mlua::Table = lua.globals().get("string")?;
         strlib::install(&lua, &string, &run)?;
         let watch = run.clone();
-        let alive = lua.create_function(move |_, ()| watch.check().map_err(mlua::Error::external))?;
+        let alive =
+            lua.create_function(move |lua, ()| watch.check().map_err(|a| stopped(lua, a)))?;
         let (globals, redis): (mlua::Table, mlua::Table) = lua
             .load(PRELUDE)
             .set_name("=prelude")
@@ -369,6 +410,20 @@ impl Scripts {
             .unwrap_or_else(|e| e.into_inner())
             .get(sha)
             .cloned()
+    }
+
+    /// For `INFO memory`: the cached scripts, their bytes, and the Lua state's memory (0
+    /// while the interpreter is busy or not started).
+    pub fn memory(&self) -> (usize, usize, usize) {
+        let (count, bytes) = {
+            let bodies = self.bodies.lock().unwrap_or_else(|e| e.into_inner());
+            (bodies.len(), bodies.values().map(Bytes::len).sum())
+        };
+        let lua = match self.engine.try_lock() {
+            Ok(engine) => engine.as_ref().map_or(0, |e| e.lua.used_memory()),
+            Err(_) => 0,
+        };
+        (count, bytes, lua)
     }
 
     fn flush(&self) {
@@ -547,7 +602,7 @@ fn run(ctx: &mut Ctx<'_>, sha: &str, body: &[u8], rest: &[Bytes]) -> Reply {
     match result {
         Ok(reply) => reply,
         Err(e) => {
-            match find_cause::<Abort>(&e) {
+            match find_cause::<Stopped>(&e).map(|s| s.abort) {
                 Some(Abort::TimeLimit) => crate::stats::bump(&ctx.shared.stats.more.script_kills),
                 Some(Abort::Killed) => {
                     crate::stats::bump(&ctx.shared.stats.more.scripts_killed_by_user);
@@ -636,8 +691,15 @@ fn find_cause<T: std::error::Error + 'static>(e: &mlua::Error) -> Option<&T> {
 
 /// The error reply for a script that failed, in Redis 7's words.
 fn script_error(e: &mlua::Error, sha: &str) -> Reply {
-    if let Some(abort) = find_cause::<Abort>(e) {
-        return error(abort.to_string());
+    if let Some(stopped) = find_cause::<Stopped>(e) {
+        return match stopped.abort {
+            // sessiond's own error: no script or line, as before the busy model.
+            Abort::TimeLimit => error(stopped.abort.to_string()),
+            Abort::Killed => error(format!(
+                "{} script: {sha}, on @user_script:{}.",
+                stopped.abort, stopped.line
+            )),
+        };
     }
     if let Some(call) = find_cause::<CallError>(e) {
         return error(format!(
@@ -682,9 +744,9 @@ fn call_script(
     let run = engine.run.clone();
     lua.set_hook(
         HookTriggers::new().every_nth_instruction(HOOK_EVERY),
-        move |_, _| match run.check() {
+        move |lua, _| match run.check() {
             Ok(()) => Ok(VmState::Continue),
-            Err(abort) => Err(mlua::Error::external(abort)),
+            Err(abort) => Err(stopped(lua, abort)),
         },
     )?;
     let session = RefCell::new(session);
@@ -694,7 +756,7 @@ fn call_script(
             let session = &session;
             scope.create_function(move |lua, args: mlua::MultiValue| {
                 let reply = command_from_script(lua, shared, &mut session.borrow_mut(), now, args)
-                    .map_err(mlua::Error::external)?;
+                    .map_err(|abort| stopped(lua, abort))?;
                 match reply {
                     Reply::Error(text) if raise => {
                         let line = lua
@@ -748,13 +810,17 @@ fn command_from_script(
             LuaValue::Integer(n) => argv.push(Bytes::from(n.to_string())),
             LuaValue::Number(n) => argv.push(Bytes::from(number_text(n))),
             _ => {
-                return Ok(error("ERR Lua redis lib command arguments must be strings or integers"));
+                return Ok(error(
+                    "ERR Lua redis lib command arguments must be strings or integers",
+                ));
             }
         }
     }
     let _ = lua;
     if argv.is_empty() {
-        return Ok(error("ERR Please specify at least one argument for this redis lib call"));
+        return Ok(error(
+            "ERR Please specify at least one argument for this redis lib call",
+        ));
     }
     let Some(spec) = lookup(&argv[0]) else {
         return Ok(error("ERR Unknown Redis command called from script"));
@@ -767,7 +833,9 @@ fn command_from_script(
         return Ok(refusal);
     }
     if !arity_ok(spec, argv.len()) {
-        return Ok(error("ERR Wrong number of args calling Redis command from script"));
+        return Ok(error(
+            "ERR Wrong number of args calling Redis command from script",
+        ));
     }
     if spec.flags.contains(Flags::WRITE)
         && let Some(refusal) = write_refusal(shared)
@@ -914,7 +982,11 @@ mod tests {
         assert_eq!(run.check(), Ok(()));
         assert_eq!(run.kill(), Kill::Killed);
         assert_eq!(run.check(), Err(Abort::Killed));
-        assert_eq!(run.note_write(), Err(Abort::Killed), "killed first: no write");
+        assert_eq!(
+            run.note_write(),
+            Err(Abort::Killed),
+            "killed first: no write"
+        );
         run.stop();
         assert_eq!(run.kill(), Kill::NotRunning);
 

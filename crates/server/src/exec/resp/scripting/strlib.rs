@@ -16,16 +16,13 @@ use super::pattern::{self, Capture, Found, PatternError};
 /// What a pattern error becomes in the script: a Lua error, or the script's abort (its time
 /// is up, or `SCRIPT KILL`: whichever stopped the matcher still holds, as neither is undone
 /// while the script runs).
-fn lua_error(error: PatternError, run: &ScriptRun) -> mlua::Error {
+fn lua_error(lua: &Lua, error: PatternError, run: &ScriptRun) -> mlua::Error {
     match error {
         PatternError::Malformed(message) => mlua::Error::RuntimeError(message.to_string()),
-        PatternError::Stopped(_) => abort(run),
+        PatternError::Stopped(_) => {
+            super::stopped(lua, run.check().err().unwrap_or(super::Abort::TimeLimit))
+        }
     }
-}
-
-/// The error that stops the script now.
-fn abort(run: &ScriptRun) -> mlua::Error {
-    mlua::Error::external(run.check().err().unwrap_or(super::Abort::TimeLimit))
 }
 
 /// The matcher's budget: the script's checks, as text.
@@ -119,7 +116,7 @@ fn find_or_match(
     }
     let mut budget = budget(deadline);
     let Some(found) = pattern::find(&subject, &pat, init, &mut budget)
-        .map_err(|e| lua_error(e, deadline))?
+        .map_err(|e| lua_error(lua, e, deadline))?
     else {
         return Ok(MultiValue::from_iter([LuaValue::Nil]));
     };
@@ -146,9 +143,8 @@ fn gmatch(lua: &Lua, args: MultiValue, deadline: Arc<ScriptRun>) -> mlua::Result
         let mut budget = budget(&deadline);
         let mut from = next;
         while from <= subject.len() {
-            if let Some(found) =
-                pattern::match_at(&subject, &pat, from, &mut budget)
-                    .map_err(|e| lua_error(e, &deadline))?
+            if let Some(found) = pattern::match_at(&subject, &pat, from, &mut budget)
+                .map_err(|e| lua_error(lua, e, &deadline))?
             {
                 // An empty match moves on by one, so the iteration ends.
                 next = if found.end == from {
@@ -198,7 +194,7 @@ fn gsub(lua: &Lua, args: MultiValue, deadline: &ScriptRun) -> mlua::Result<(mlua
     let mut count = 0i64;
     while count < max {
         let found = pattern::match_at(&subject, &pat, at, &mut budget)
-            .map_err(|e| lua_error(e, deadline))?;
+            .map_err(|e| lua_error(lua, e, deadline))?;
         if let Some(found) = &found {
             count += 1;
             let whole = &subject[found.start..found.end];
@@ -246,7 +242,7 @@ fn gsub(lua: &Lua, args: MultiValue, deadline: &ScriptRun) -> mlua::Result<(mlua
         // Output larger than the script's memory is refused by the Lua allocator when the
         // string is created; check the time (and a kill) here, since the loop runs outside
         // the VM.
-        deadline.check().map_err(mlua::Error::external)?;
+        deadline.check().map_err(|a| super::stopped(lua, a))?;
     }
     out.extend_from_slice(&subject[at.min(subject.len())..]);
     Ok((lua.create_string(&out)?, count))
