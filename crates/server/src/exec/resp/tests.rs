@@ -1684,7 +1684,7 @@ fn busy_state_refuses_all_but_the_allow_busy_commands() {
     use super::{Executed, prepare_busy, run as run_spec};
     let shared = shared();
     let mut session = Session::new(&shared, String::new(), String::new(), NOW);
-    let mut busy = |session: &mut Session, line: &str| -> String {
+    let busy = |session: &mut Session, line: &str| -> String {
         let args: Vec<bytes::Bytes> = line
             .split(' ')
             .map(|a| bytes::Bytes::copy_from_slice(a.as_bytes()))
