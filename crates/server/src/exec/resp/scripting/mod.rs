@@ -22,10 +22,14 @@
 //!   instruction-count hook checks the deadline every [`HOOK_EVERY`] VM instructions, the
 //!   pattern functions check it while they match (see [`pattern`]), and `pcall`/`xpcall`
 //!   re-raise the abort, so a script cannot catch it. The script ends with a `BUSY …`
-//!   error. Redis instead keeps running the script and answers `BUSY` to everyone else
-//!   until `SCRIPT KILL`; aborting bounds every other client's wait by the limit and never
-//!   wedges the server. Writes the script made before the abort stay (they are already
-//!   journaled).
+//!   error; writes it made before the abort stay (they are already journaled). This hard
+//!   cap is sessiond's. On top of it runs Redis's model (`exec::busy`): past
+//!   `busy-reply-threshold` other RESP clients are answered `BUSY`, and `SCRIPT KILL` sets
+//!   the kill flag the same three places check ([`ScriptRun`]), unless the script has
+//!   already called a write command (`UNKILLABLE`); the killed script's caller gets Redis's
+//!   `ERR Script killed by user with SCRIPT KILL...` with the script and line. Redis has no
+//!   cap: a script that has written runs until it ends or `SHUTDOWN NOSAVE`, which would let
+//!   one hostile script stop the server for good.
 //! - **Memory.** The Lua state may allocate at most [`LUA_MEMORY`]; past it the script
 //!   fails with a memory error and the state is collected.
 //! - **Stack.** Lua 5.1's own limits (about 200 nested C calls, 20000 Lua frames) turn
