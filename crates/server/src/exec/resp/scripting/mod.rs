@@ -77,8 +77,8 @@ pub const LUA_MEMORY: usize = 64 << 20;
 /// Most scripts kept in the cache.
 pub const MAX_SCRIPTS: usize = 4096;
 
-/// Sets up the sandbox, given `alive` (raises the time limit's error once a script's time
-/// is up). Returns the real globals and the real `redis` table; scripts see neither, only
+/// Sets up the sandbox, given `alive` (raises the script's abort once its time is up or
+/// `SCRIPT KILL` killed it). Returns the real globals and the real `redis` table; scripts see neither, only
 /// read-only views of them.
 ///
 /// - Gone: everything that loads code or reaches outside (`load`, `loadstring`, `dofile`,
@@ -91,8 +91,8 @@ pub const MAX_SCRIPTS: usize = 4096;
 ///   table, `__newindex` an error, `__metatable` locked); `rawset` refuses them, and the
 ///   string metatable is locked, so `string.len = …`, `rawset(_G, …)` or
 ///   `getmetatable('').__index = …` cannot change what the next script sees.
-/// - Uncatchable time limit: `pcall` and `xpcall` check `alive` after the call, so a script
-///   cannot catch its own abort and carry on.
+/// - Uncatchable time limit and kill: `pcall` and `xpcall` check `alive` after the call, so
+///   a script cannot catch its own abort and carry on.
 const PRELUDE: &str = r##"
 local alive = ...
 local G = _G
