@@ -83,6 +83,12 @@ impl Busy {
         since.checked_add(threshold)
     }
 
+    /// Whether somebody holds the gate exclusively now. (A command that runs without the gate,
+    /// in the busy state, sees `true`; one that holds it shared sees `false`.)
+    pub fn is_held(&self) -> bool {
+        self.holder.borrow().is_some()
+    }
+
     /// When the current holder makes the server busy, if somebody holds the gate.
     pub fn current_busy_at(&self) -> Option<Instant> {
         (*self.holder.borrow()).and_then(|since| self.busy_at(since))

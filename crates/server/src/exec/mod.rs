@@ -99,6 +99,8 @@ pub struct Shared {
     pub resp: resp::RespShared,
     /// The session layer (the index, revocation, events); `None` when it is off.
     pub sessions: Option<Arc<Sessions>>,
+    /// `SHUTDOWN`'s request to stop, which `Server::run` waits for beside its signal.
+    pub shutdown: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -124,6 +126,7 @@ impl Shared {
             resp: resp::RespShared::new(pubsub),
             gate: tokio::sync::RwLock::new(()),
             busy,
+            shutdown: tokio::sync::Notify::new(),
             sessions,
         }
     }
@@ -151,6 +154,11 @@ impl Shared {
             })
             .collect();
         Shared::new(stores, None, config, pubsub, sessions)
+    }
+
+    /// Asks the server to stop gracefully (`SHUTDOWN`); kept until `Server::run` looks.
+    pub fn request_shutdown(&self) {
+        self.shutdown.notify_one();
     }
 
     /// Revokes what a per-user session limit picked during the request just run (one atomic

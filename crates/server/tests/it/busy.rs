@@ -22,9 +22,9 @@ use crate::limits::{BASE, MIB, assert_memory};
 const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
 /// The channel the scripts announce themselves on.
 const STARTED: &str = "busy-script-started";
-/// Redis's text while a script runs past the threshold, up to where sessiond's tail (no
-/// `SHUTDOWN NOSAVE` here) begins.
-const BUSY_SCRIPT: &str = "BUSY Redis is busy running a script. You can only call SCRIPT KILL";
+/// Redis's text while a script runs past the threshold.
+const BUSY_SCRIPT: &str =
+    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
 /// What the caller of a killed script gets: Redis's text, then the script and its line.
 const KILLED: &str = "ERR Script killed by user with SCRIPT KILL... script: ";
 
@@ -52,7 +52,7 @@ fn error_text(reply: &Reply) -> &str {
 
 fn assert_busy(reply: &Reply, what: &str) {
     assert!(
-        error_text(reply).starts_with(BUSY_SCRIPT),
+        error_text(reply) == BUSY_SCRIPT,
         "{what}: expected BUSY, got {reply}"
     );
 }
@@ -416,4 +416,61 @@ fn a_flood_of_commands_and_kills_during_the_busy_state_is_answered_within_bounds
     );
     assert_eq!(admin.call(&["PING"]).value, Resp::Simple("PONG".into()));
     assert_memory(&server, "busy flood", 16 * MIB + 64 * MIB + BASE);
+}
+
+#[test]
+fn save_and_shutdown_are_refused_in_multi_and_shutdown_nosave_stops_a_busy_server() {
+    let mut server = Sessiond::start(&[
+        "--script-time-limit",
+        "1000",
+        "--busy-reply-threshold",
+        "20",
+    ]);
+    let mut admin = resp(&server);
+    // Redis's `no-multi` commands: refused inside MULTI, which aborts the transaction.
+    admin.ok(&["MULTI"]);
+    assert_eq!(
+        admin.call(&["SET", "foo", "bar"]).value,
+        Resp::Simple("QUEUED".into())
+    );
+    for command in ["SAVE", "SHUTDOWN"] {
+        assert_eq!(
+            error_text(&admin.call(&[command])),
+            "ERR Command not allowed inside a transaction"
+        );
+    }
+    assert_eq!(
+        error_text(&admin.call(&["EXEC"])),
+        "EXECABORT Transaction discarded because of previous errors."
+    );
+    assert_eq!(admin.get("foo"), None);
+    admin.ok(&["SAVE"]);
+    assert_eq!(
+        error_text(&admin.call(&["SHUTDOWN", "ABORT"])),
+        "ERR No shutdown in progress."
+    );
+    assert_eq!(
+        error_text(&admin.call(&["SHUTDOWN", "NOSAVE", "SAVE"])),
+        "ERR syntax error"
+    );
+
+    // In the busy state SHUTDOWN needs NOSAVE, as in Redis; with it, the server stops: the
+    // connection closes without a reply, the script still ends by the hard cap (its caller
+    // is answered), and the process exits cleanly.
+    let mut caller = start_script(
+        &server,
+        "redis.call('set', KEYS[1], 'written') while true do end",
+        &["k"],
+    );
+    assert_busy(&admin.call(&["SHUTDOWN"]), "SHUTDOWN without NOSAVE");
+    admin.send(&[b"SHUTDOWN", b"NOSAVE"]);
+    assert!(admin.try_read().is_err(), "closed without a reply");
+    assert_eq!(
+        error_text(&caller.read()),
+        "BUSY script exceeded the time limit (--script-time-limit) and was aborted"
+    );
+    let status = server
+        .wait_exit(REPLY_TIMEOUT)
+        .expect("sessiond exits after SHUTDOWN");
+    assert!(status.success(), "{status}");
 }

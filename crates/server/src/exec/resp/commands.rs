@@ -136,6 +136,9 @@ impl Flags {
     /// its keys exist, under their shard locks, as Redis's `WATCH` may between two steps of a
     /// busy script.
     pub const ALLOW_BUSY: Flags = Flags(1 << 14);
+    /// Refused inside `MULTI` (`-ERR Command not allowed inside a transaction`, which aborts
+    /// the transaction): Redis's `no-multi`, `SAVE` and `SHUTDOWN`.
+    pub const NO_MULTI: Flags = Flags(1 << 15);
 
     /// The union of two sets.
     pub const fn with(self, other: Flags) -> Flags {
@@ -339,6 +342,24 @@ pub static COMMANDS: &[Spec] = &[
         "server",
         server::time,
         "Returns the server time."
+    ),
+    command!(
+        "save",
+        1,
+        [ADMIN, NOSCRIPT, ADMIN_ROLE, NO_MULTI],
+        NO_KEYS,
+        "server",
+        server::save,
+        "Waits until everything written so far is persisted (the journal is the save here)."
+    ),
+    command!(
+        "shutdown",
+        -1,
+        [ADMIN, NOSCRIPT, ADMIN_ROLE, NO_MULTI, ALLOW_BUSY],
+        NO_KEYS,
+        "server",
+        server::shutdown,
+        "Stops the server gracefully, as SIGTERM does."
     ),
     command!(
         "bgrewriteaof",

@@ -445,6 +445,11 @@ fn check(
     if !arity_ok(spec, args.len()) {
         return Err(Executed::at_once(wrong_args(spec.name)));
     }
+    if session.tx.is_some() && spec.flags.contains(Flags::NO_MULTI) {
+        return Err(Executed::at_once(error(
+            "ERR Command not allowed inside a transaction",
+        )));
+    }
     if spec.flags.contains(Flags::WRITE)
         && !spec.flags.contains(Flags::SCRIPT)
         && let Some(refusal) = write_refusal(shared)

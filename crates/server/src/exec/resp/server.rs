@@ -660,6 +660,9 @@ fn flag_names(spec: &Spec) -> Vec<Reply> {
     if spec.flags.contains(Flags::FAST) {
         push("fast");
     }
+    if spec.flags.contains(Flags::NO_MULTI) {
+        push("no_multi");
+    }
     if spec.flags.contains(Flags::ALLOW_BUSY) {
         push("allow_busy");
     }
@@ -994,6 +997,54 @@ pub fn bgrewriteaof(ctx: &mut Ctx<'_>, _: &mut Args<'_>) -> Handled {
             "ERR Background append only file rewriting already in progress",
         )),
     }
+}
+
+/// `SAVE`: the journal is sessiond's persistence, written as changes happen, so there is no
+/// snapshot to take; the reply waits for the journal like a write's, so `+OK` means that
+/// everything written before it is persisted as the fsync policy promises.
+pub fn save(ctx: &mut Ctx<'_>, _: &mut Args<'_>) -> Handled {
+    ctx.durable = ctx.shared.journal.is_some();
+    Ok(Reply::ok().into())
+}
+
+/// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]`: asks the server to stop as SIGTERM does
+/// (no new connections, requests in flight finished, the journal flushed and fsynced), and
+/// closes the connection without a reply, as Redis does. `NOSAVE` and `SAVE` change nothing
+/// (the journal is always flushed), nor do `NOW` and `FORCE`; `ABORT` finds no shutdown to
+/// abort. In the busy state only `NOSAVE` is allowed, as in Redis; a running script still
+/// ends by `--script-time-limit` (or the shutdown's grace period) first, so its writes so
+/// far are kept.
+pub fn shutdown(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    let (mut nosave, mut save, mut abort, mut other) = (false, false, false, false);
+    for arg in args.rest() {
+        if is(arg, "nosave") {
+            nosave = true;
+        } else if is(arg, "save") {
+            save = true;
+        } else if is(arg, "now") || is(arg, "force") {
+            other = true;
+        } else if is(arg, "abort") {
+            abort = true;
+        } else {
+            return Err(super::syntax_error());
+        }
+    }
+    if (abort && (nosave || save || other)) || (nosave && save) {
+        return Err(super::syntax_error());
+    }
+    if abort {
+        return Err(error("ERR No shutdown in progress."));
+    }
+    if !nosave && ctx.shared.busy.is_held() {
+        return Err(super::scripting::busy_reply(ctx.shared));
+    }
+    tracing::warn!(
+        client = ctx.session.id,
+        "SHUTDOWN requested by a client; stopping"
+    );
+    ctx.shared.request_shutdown();
+    ctx.session.quit = true;
+    Ok(super::Answer::Many(Vec::new()))
 }
 
 /// `LASTSAVE`: when the server started (nothing is saved as an RDB; the journal is

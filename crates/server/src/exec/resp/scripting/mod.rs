@@ -514,7 +514,7 @@ pub fn script(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
             Kill::NotRunning => return Err(not_busy()),
             Kill::Unkillable => {
                 return Err(error(
-                    "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or for --script-time-limit to end it.",
+                    "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.",
                 ));
             }
         },
@@ -638,9 +638,9 @@ fn not_busy() -> Reply {
     error("NOTBUSY No scripts in execution right now.")
 }
 
-/// Redis's `BUSY` text while a script runs past `busy-reply-threshold` (sessiond has no
-/// `SHUTDOWN NOSAVE`; its hard cap ends the script instead).
-const BUSY_SCRIPT: &str = "BUSY Redis is busy running a script. You can only call SCRIPT KILL or wait for it to end (--script-time-limit).";
+/// Redis's `BUSY` text while a script runs past `busy-reply-threshold`.
+const BUSY_SCRIPT: &str =
+    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
 
 /// The reply to a command refused in the busy state (see `exec::busy`): Redis's text while
 /// a script runs, sessiond's own while a transaction or a multi-key command holds the
