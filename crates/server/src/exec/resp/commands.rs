@@ -6,9 +6,10 @@
 //! what the flags say before a handler runs: authentication ([`Flags::NO_AUTH`]), the RESP2
 //! subscribed mode ([`Flags::PUBSUB_OK`]), the refusal of writes on a poisoned journal
 //! ([`Flags::WRITE`]) and past the memory limit ([`Flags::DENYOOM`]), the script gate
-//! ([`Flags::EXCLUSIVE`]), queueing inside `MULTI` ([`Flags::TX_CONTROL`]) and which
-//! replies wait for the journal (writes, except [`Flags::TTL_ONLY`]); scripts refuse
-//! [`Flags::NOSCRIPT`] commands.
+//! ([`Flags::EXCLUSIVE`]), queueing inside `MULTI` ([`Flags::TX_CONTROL`]) and refusal
+//! there ([`Flags::NO_MULTI`]), what runs in the busy state ([`Flags::ALLOW_BUSY`],
+//! [`allows_busy`]) and which replies wait for the journal (writes, except
+//! [`Flags::TTL_ONLY`]); scripts refuse [`Flags::NOSCRIPT`] commands.
 //!
 //! Roles: a command flagged [`Flags::ADMIN_ROLE`], or a subcommand [`admin_only`] lists for a
 //! [`Flags::ADMIN_SUBCOMMANDS`] command, is refused to an app user with Redis's `-NOPERM`
