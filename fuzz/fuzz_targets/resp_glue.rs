@@ -2,7 +2,9 @@
 //! another on one connection of a server with small limits (`sessiond::fuzzing::Glue`).
 //!
 //! Input: lines; each line's first byte picks a command, the rest are its arguments split on
-//! spaces, and a line starting with `@` moves the clock by its byte values in seconds.
+//! spaces, a line starting with `@` moves the clock by its byte values in seconds, and one
+//! starting with `!` runs the rest of the line as in the busy state (a script holding the
+//! keyspace past `busy-reply-threshold`: only the allow-busy commands run).
 //! Invariants: nothing panics; every reply parses as RESP; the store never holds more than
 //! its budget.
 
@@ -32,13 +34,22 @@ fuzz_target!(|data: &[u8]| {
             now += rest.iter().map(|&b| u64::from(b) * 1000).sum::<u64>();
             continue;
         }
+        let (busy, pick, rest) = match (pick, rest.split_first()) {
+            (b'!', Some((&pick, rest))) => (true, pick, rest),
+            (b'!', None) => continue,
+            _ => (false, pick, rest),
+        };
         let mut args = vec![Bytes::from_static(NAMES[usize::from(pick) % NAMES.len()].as_bytes())];
         args.extend(
             rest.split(|&b| b == b' ')
                 .filter(|a| !a.is_empty())
                 .map(Bytes::copy_from_slice),
         );
-        let mut out: BytesMut = glue.resp(&args, now);
+        let mut out: BytesMut = if busy {
+            glue.resp_busy(&args, now)
+        } else {
+            glue.resp(&args, now)
+        };
         let limits = Limits {
             max_bulk_len: 64 << 20,
             max_args: 1 << 20,

@@ -238,10 +238,25 @@ pub struct Options {
     pub notify_keyspace_events: Option<String>,
 
     /// Milliseconds a Lua script may run before it is aborted with `BUSY` (wherever it is,
-    /// pattern matching included); other commands wait for a running script at most this
-    /// long. [default: 5000]
+    /// pattern matching included, and whether it has written or not): sessiond's hard cap,
+    /// which Redis does not have, so that no script can hold the server for ever. At least 1.
+    /// [default: 5000]
     #[arg(long, env = "SESSIOND_SCRIPT_TIME_LIMIT", value_name = "MILLISECONDS")]
     pub script_time_limit: Option<u64>,
+
+    /// Redis's `busy-reply-threshold` (old name `lua-time-limit`), in milliseconds: once a
+    /// script, a transaction's `EXEC` or a multi-key command has held the keyspace this long,
+    /// other RESP clients are answered `-BUSY …` at once instead of waiting, and `SCRIPT KILL`
+    /// can end a script that has not written. Only a threshold below `--script-time-limit`
+    /// has an effect; 0 turns the busy state off. `CONFIG SET` changes it while running.
+    /// [default: 5000]
+    #[arg(
+        long,
+        alias = "lua-time-limit",
+        env = "SESSIOND_BUSY_REPLY_THRESHOLD",
+        value_name = "MILLISECONDS"
+    )]
+    pub busy_reply_threshold: Option<u64>,
 
     /// Worker threads. [default: the number of CPUs]
     #[arg(long, env = "SESSIOND_THREADS", value_name = "N")]
@@ -375,8 +390,10 @@ pub struct Config {
     pub pubsub_output_limit: usize,
     /// The keyspace notifications the server starts with (`pubsub`'s flag bits).
     pub notify_keyspace_events: u32,
-    /// How long a script may run.
+    /// How long a script may run (the hard cap).
     pub script_time_limit: Duration,
+    /// Redis's `busy-reply-threshold` at start, in milliseconds (0: no busy state).
+    pub busy_reply_threshold_ms: u64,
     /// Worker threads.
     pub threads: usize,
     /// Durable data directory.
@@ -655,6 +672,10 @@ impl Options {
             pubsub_output_limit: usize::try_from(pubsub_output_limit).unwrap_or(usize::MAX),
             notify_keyspace_events,
             script_time_limit: Duration::from_millis(script_ms),
+            busy_reply_threshold_ms: self
+                .busy_reply_threshold
+                .or(file.busy_reply_threshold)
+                .unwrap_or(5000),
             threads,
             data_dir: self
                 .data_dir
@@ -1160,6 +1181,19 @@ mod tests {
             ..Options::default()
         };
         assert!(resolve(bad, "").is_err());
+    }
+
+    /// `--busy-reply-threshold`, its old name `--lua-time-limit` and the file's key.
+    #[test]
+    fn busy_reply_threshold_under_both_names() {
+        assert_eq!(Config::default().busy_reply_threshold_ms, 5000);
+        let cli = Options::try_parse_from(["sessiond", "--lua-time-limit", "10"]).unwrap();
+        assert_eq!(resolve(cli, "").unwrap().busy_reply_threshold_ms, 10);
+        let cli = Options::try_parse_from(["sessiond", "--busy-reply-threshold", "0"]).unwrap();
+        assert_eq!(resolve(cli, "").unwrap().busy_reply_threshold_ms, 0);
+        let config = resolve(Options::default(), "busy_reply_threshold = 250").unwrap();
+        assert_eq!(config.busy_reply_threshold_ms, 250);
+        assert!(Options::try_parse_from(["sessiond", "--busy-reply-threshold", "-1"]).is_err());
     }
 
     /// `--notify-keyspace-events` takes `CONFIG SET notify-keyspace-events`'s letters, from

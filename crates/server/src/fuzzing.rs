@@ -63,6 +63,10 @@ impl Glue {
             .resp
             .pubsub
             .set_flags(self.shared.config.notify_keyspace_events);
+        // Nor `CONFIG SET busy-reply-threshold`.
+        self.shared
+            .busy
+            .set_threshold_ms(self.shared.config.busy_reply_threshold_ms);
         self.shared.stats.reset();
         self.session = Session::new(&self.shared, String::new(), String::new(), 0);
     }
@@ -71,6 +75,21 @@ impl Glue {
     /// connection negotiated).
     pub fn resp(&mut self, args: &[Bytes], now: u64) -> BytesMut {
         let executed = resp::execute(&self.shared, &mut self.session, args, now);
+        self.encode(executed)
+    }
+
+    /// Runs one RESP command as a connection does in the busy state (the script gate held
+    /// past `busy-reply-threshold`): only the allow-busy commands run, the rest are refused
+    /// with `BUSY` (`resp::prepare_busy`).
+    pub fn resp_busy(&mut self, args: &[Bytes], now: u64) -> BytesMut {
+        let executed = match resp::prepare_busy(&self.shared, &mut self.session, args) {
+            Ok(spec) => resp::run(&self.shared, &mut self.session, spec, args, now),
+            Err(refused) => refused,
+        };
+        self.encode(executed)
+    }
+
+    fn encode(&self, executed: resp::Executed) -> BytesMut {
         let mut out = BytesMut::new();
         let replies = match executed.answer {
             Answer::One(reply) => vec![reply],

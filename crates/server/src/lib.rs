@@ -227,7 +227,10 @@ impl Server {
                 ));
             }
         }
-        shutdown.await;
+        tokio::select! {
+            () = shutdown => {}
+            () = self.shared.shutdown.notified() => {}
+        }
         tracing::info!("shutting down: no new connections; finishing requests in flight");
         let _ = stop_tx.send(true);
         while tasks.join_next().await.is_some() {}

@@ -524,6 +524,16 @@ pub(crate) fn render(shared: &Shared) -> String {
         "Scripts aborted by --script-time-limit",
         load(&more.script_kills),
     );
+    b.counter1(
+        "scripts_killed_by_user",
+        "Scripts ended by SCRIPT KILL",
+        load(&more.scripts_killed_by_user),
+    );
+    b.counter1(
+        "busy_replies",
+        "RESP commands answered BUSY because a script, EXEC or multi-key command held the keyspace past busy-reply-threshold",
+        load(&more.busy_replies),
+    );
 
     let mut out = String::new();
     // Writing to a String cannot fail; the encoder fails only on a broken writer.

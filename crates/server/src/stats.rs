@@ -220,6 +220,11 @@ pub struct More {
     pub memcache_protocol_errors: AtomicU64,
     /// Scripts aborted by `--script-time-limit`.
     pub script_kills: AtomicU64,
+    /// Scripts ended by `SCRIPT KILL`.
+    pub scripts_killed_by_user: AtomicU64,
+    /// RESP commands answered `-BUSY …` (or `EXEC` answered `-EXECABORT … BUSY …`) because
+    /// the keyspace was held past `busy-reply-threshold`.
+    pub busy_replies: AtomicU64,
 }
 
 /// Adds one to a counter.

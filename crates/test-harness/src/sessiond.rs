@@ -236,6 +236,15 @@ impl Sessiond {
         child.wait().expect("reaping sessiond");
     }
 
+    /// Waits up to `timeout` for the server to exit by itself (`SHUTDOWN`), reaping it;
+    /// `None` if it is still running.
+    pub fn wait_exit(&mut self, timeout: std::time::Duration) -> Option<ExitStatus> {
+        let child = self.child.as_mut().expect("sessiond already stopped");
+        let status = crate::process::wait_exit(child, timeout)?;
+        self.child = None;
+        Some(status)
+    }
+
     /// Stops the server with SIGTERM (SIGKILL after a timeout) and returns its exit status
     /// and whether SIGKILL was needed.
     pub fn stop(&mut self) -> (ExitStatus, bool) {

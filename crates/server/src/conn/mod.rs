@@ -107,6 +107,32 @@ pub(crate) trait Protocol {
         Handled::at_once(Step::More)
     }
 
+    /// Whether the protocol answers requests itself in the busy state (`exec::busy`: the
+    /// gate held exclusively past `busy-reply-threshold`) instead of waiting for the gate.
+    /// RESP does (`BUSY`, and Redis's `allow-busy` commands); memcached waits, bounded by the
+    /// hard cap.
+    fn answers_busy(&self) -> bool {
+        false
+    }
+
+    /// In the busy state, without the gate: decodes at most one request and answers it as
+    /// [`Protocol::handle`] would, except that what needs the gate is refused. Called only if
+    /// [`Protocol::answers_busy`].
+    fn handle_busy(
+        &mut self,
+        _input: &mut BytesMut,
+        _replies: &mut Self::Replies,
+        _now: u64,
+    ) -> Handled {
+        Handled::at_once(Step::Close)
+    }
+
+    /// Refuses the request kept with [`Step::Exclusive`] because the busy state came while
+    /// it waited for the gate. Called only if [`Protocol::answers_busy`].
+    fn refuse_exclusive(&mut self, _replies: &mut Self::Replies) -> Handled {
+        Handled::at_once(Step::More)
+    }
+
     /// Completes when the request that answered [`Step::Blocked`] may go on (served, or
     /// timed out). Cancel-safe: dropped and called again, it goes on waiting where it was.
     fn wait_unblocked(&mut self) -> impl Future<Output = ()> + Send {
@@ -222,23 +248,44 @@ pub(crate) async fn serve<S, P>(
                     handled
                 }
                 Err(_) => {
-                    // A script runs or waits to: wait for it without holding the thread,
-                    // then go on where this left off.
-                    drop(shared.gate.read().await);
+                    // A script (or `EXEC`, or a multi-key command) runs or waits to: wait for
+                    // it without holding the thread, until the busy state if the protocol
+                    // answers it (`exec::busy`).
+                    let gate =
+                        wait_for_gate(shared, shared.gate.read(), protocol.answers_busy()).await;
                     now = now_ms();
-                    continue;
+                    match gate {
+                        Some(_gate) => {
+                            let handled = protocol.handle(&mut input, &mut replies, now);
+                            if handled.durable {
+                                shared.settle_sessions(now);
+                            }
+                            handled
+                        }
+                        None => protocol.handle_busy(&mut input, &mut replies, now),
+                    }
                 }
             };
             let handled = match handled.step {
                 Step::Exclusive => {
-                    let _gate = shared.gate.write().await;
-                    // A script may run for up to its time limit: off the async worker.
-                    let now = now_ms();
-                    let handled = run_blocking(|| protocol.handle_exclusive(&mut replies, now));
-                    if handled.durable {
-                        shared.settle_sessions(now);
+                    let gate =
+                        wait_for_gate(shared, shared.gate.write(), protocol.answers_busy()).await;
+                    match gate {
+                        Some(_gate) => {
+                            // Waiters learn from here when the busy state begins; dropped
+                            // before the gate.
+                            let _holding = shared.busy.enter(std::time::Instant::now());
+                            // A script may run for up to its time limit: off the async worker.
+                            let now = now_ms();
+                            let handled =
+                                run_blocking(|| protocol.handle_exclusive(&mut replies, now));
+                            if handled.durable {
+                                shared.settle_sessions(now);
+                            }
+                            handled
+                        }
+                        None => protocol.refuse_exclusive(&mut replies),
                     }
-                    handled
                 }
                 Step::Blocked => {
                     // Whatever the batch answered before the blocking request goes out first.
@@ -323,6 +370,48 @@ pub(crate) fn unauthenticated_idle_timeout(config: &crate::config::Config) -> Op
     match (config.auth_idle_timeout, config.idle_timeout) {
         (Some(auth), Some(idle)) => Some(auth.min(idle)),
         (auth, idle) => auth.or(idle),
+    }
+}
+
+/// Waits for `lock` (the script gate, shared or exclusive). When `answers_busy`, gives up
+/// (`None`) once the holder of the gate has held it past `busy-reply-threshold`: at once if it
+/// already has, else at that moment, following each new holder and a changed threshold
+/// through the busy state's watch (`exec::busy`), so nothing polls.
+async fn wait_for_gate<G>(
+    shared: &Shared,
+    lock: impl Future<Output = G>,
+    answers_busy: bool,
+) -> Option<G> {
+    if !answers_busy {
+        return Some(lock.await);
+    }
+    // The spammer's path: already busy, answered without queueing on the lock at all.
+    if shared
+        .busy
+        .current_busy_at()
+        .is_some_and(|at| at <= std::time::Instant::now())
+    {
+        return None;
+    }
+    tokio::pin!(lock);
+    let mut holder = shared.busy.watch();
+    loop {
+        let busy_at = (*holder.borrow_and_update()).and_then(|since| shared.busy.busy_at(since));
+        // Far enough never to fire; the branch is disabled anyway without a time.
+        let sleep_until = busy_at
+            .map(tokio::time::Instant::from_std)
+            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400));
+        tokio::select! {
+            biased;
+            guard = &mut lock => return Some(guard),
+            changed = holder.changed() => {
+                if changed.is_err() {
+                    // The server is going away: just wait for the gate.
+                    return Some(lock.await);
+                }
+            }
+            () = tokio::time::sleep_until(sleep_until), if busy_at.is_some() => return None,
+        }
     }
 }
 

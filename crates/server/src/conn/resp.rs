@@ -106,46 +106,23 @@ impl Protocol for Resp {
     }
 
     fn handle(&mut self, input: &mut BytesMut, replies: &mut BytesMut, now: u64) -> Handled {
-        let session = &mut self.session;
-        match self.decoder.decode(input) {
-            Ok(None) => Handled::at_once(Step::NeedInput),
-            Ok(Some(request)) => {
-                if guard::is_http_command(&request.args) {
-                    bump(&self.shared.stats.protocol_errors);
-                    bump(&self.shared.stats.more.resp_protocol_errors);
-                    guard::log_attack("resp");
-                    return Handled::at_once(Step::Close);
-                }
-                let executed = match resp::prepare(&self.shared, session, &request.args) {
-                    Err(refused) => refused,
-                    Ok(spec) if spec.flags.contains(Flags::EXCLUSIVE) => {
-                        self.script = Some((request.args, spec));
-                        return Handled::at_once(Step::Exclusive);
-                    }
-                    Ok(spec) => {
-                        session.may_block = true;
-                        let executed = resp::run(&self.shared, session, spec, &request.args, now);
-                        session.may_block = false;
-                        if let Some(wait) = session.blocked.take() {
-                            self.block(wait, now);
-                            return Handled::at_once(Step::Blocked);
-                        }
-                        executed
-                    }
-                };
-                // Clients blocked on the lists this command pushed to get their elements
-                // before its reply goes out.
-                self.shared.resp.pubsub.blocking.serve(&self.shared, now);
-                self.answer(executed, replies)
-            }
-            Err(error) => {
-                bump(&self.shared.stats.protocol_errors);
-                bump(&self.shared.stats.more.resp_protocol_errors);
-                tracing::debug!(%error, "RESP protocol error; closing the connection");
-                encode(&error.reply(), session.protocol, replies);
-                Handled::at_once(Step::Close)
-            }
-        }
+        self.handle_one(input, replies, now, false)
+    }
+
+    fn answers_busy(&self) -> bool {
+        true
+    }
+
+    fn handle_busy(&mut self, input: &mut BytesMut, replies: &mut BytesMut, now: u64) -> Handled {
+        self.handle_one(input, replies, now, true)
+    }
+
+    fn refuse_exclusive(&mut self, replies: &mut BytesMut) -> Handled {
+        let Some((_, spec)) = self.script.take() else {
+            return Handled::at_once(Step::More);
+        };
+        let refused = resp::busy_refusal(&self.shared, &mut self.session, spec);
+        self.answer(refused, replies)
     }
 
     fn handle_exclusive(&mut self, replies: &mut BytesMut, now: u64) -> Handled {
@@ -288,6 +265,66 @@ impl Protocol for Resp {
 }
 
 impl Resp {
+    /// Decodes, executes and encodes at most one request; `busy`: in the busy state, without
+    /// the script gate, where only Redis's `allow-busy` commands run
+    /// ([`resp::prepare_busy`]) and nothing that needs the gate is reached.
+    fn handle_one(
+        &mut self,
+        input: &mut BytesMut,
+        replies: &mut BytesMut,
+        now: u64,
+        busy: bool,
+    ) -> Handled {
+        let session = &mut self.session;
+        match self.decoder.decode(input) {
+            Ok(None) => Handled::at_once(Step::NeedInput),
+            Ok(Some(request)) => {
+                if guard::is_http_command(&request.args) {
+                    bump(&self.shared.stats.protocol_errors);
+                    bump(&self.shared.stats.more.resp_protocol_errors);
+                    guard::log_attack("resp");
+                    return Handled::at_once(Step::Close);
+                }
+                let prepared = if busy {
+                    resp::prepare_busy(&self.shared, session, &request.args)
+                } else {
+                    resp::prepare(&self.shared, session, &request.args)
+                };
+                let executed = match prepared {
+                    Err(refused) => refused,
+                    Ok(spec) if spec.flags.contains(Flags::EXCLUSIVE) => {
+                        self.script = Some((request.args, spec));
+                        return Handled::at_once(Step::Exclusive);
+                    }
+                    Ok(spec) => {
+                        session.may_block = true;
+                        let executed = resp::run(&self.shared, session, spec, &request.args, now);
+                        session.may_block = false;
+                        if let Some(wait) = session.blocked.take() {
+                            self.block(wait, now);
+                            return Handled::at_once(Step::Blocked);
+                        }
+                        executed
+                    }
+                };
+                // Clients blocked on the lists this command pushed to get their elements
+                // before its reply goes out. (Not in the busy state: no allow-busy command
+                // pushes, and serving pops, which needs the gate.)
+                if !busy {
+                    self.shared.resp.pubsub.blocking.serve(&self.shared, now);
+                }
+                self.answer(executed, replies)
+            }
+            Err(error) => {
+                bump(&self.shared.stats.protocol_errors);
+                bump(&self.shared.stats.more.resp_protocol_errors);
+                tracing::debug!(%error, "RESP protocol error; closing the connection");
+                encode(&error.reply(), session.protocol, replies);
+                Handled::at_once(Step::Close)
+            }
+        }
+    }
+
     /// Registers a blocking request's wait.
     fn block(&mut self, wait: Wait, now: u64) {
         let deadline = wait

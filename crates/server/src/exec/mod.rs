@@ -10,6 +10,7 @@
 //! script is atomic with respect to memcached clients too.
 
 pub mod auth;
+pub mod busy;
 pub mod memcache;
 pub mod resp;
 
@@ -91,10 +92,15 @@ pub struct Shared {
     /// it without holding up a worker thread, and the connection takes the lock with
     /// `try_read` on the ordinary path (one atomic operation when no script runs).
     pub gate: tokio::sync::RwLock<()>,
+    /// Who holds the gate exclusively, since when, and `busy-reply-threshold`: when RESP
+    /// commands stop waiting for the gate and are answered `BUSY` (see [`busy`]).
+    pub busy: busy::Busy,
     /// RESP's server-wide state: pub/sub, scripts, client registry.
     pub resp: resp::RespShared,
     /// The session layer (the index, revocation, events); `None` when it is off.
     pub sessions: Option<Arc<Sessions>>,
+    /// `SHUTDOWN`'s request to stop, which `Server::run` waits for beside its signal.
+    pub shutdown: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -108,6 +114,7 @@ impl Shared {
         sessions: Option<Arc<Sessions>>,
     ) -> Shared {
         pubsub.set_flags(config.notify_keyspace_events);
+        let busy = busy::Busy::new(config.busy_reply_threshold_ms, config.script_time_limit);
         Shared {
             store: databases[0].clone(),
             databases,
@@ -118,6 +125,8 @@ impl Shared {
             started: Instant::now(),
             resp: resp::RespShared::new(pubsub),
             gate: tokio::sync::RwLock::new(()),
+            busy,
+            shutdown: tokio::sync::Notify::new(),
             sessions,
         }
     }
@@ -145,6 +154,11 @@ impl Shared {
             })
             .collect();
         Shared::new(stores, None, config, pubsub, sessions)
+    }
+
+    /// Asks the server to stop gracefully (`SHUTDOWN`); kept until `Server::run` looks.
+    pub fn request_shutdown(&self) {
+        self.shutdown.notify_one();
     }
 
     /// Revokes what a per-user session limit picked during the request just run (one atomic

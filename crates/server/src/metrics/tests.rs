@@ -203,6 +203,8 @@ fn render_reports_both_protocols_memory_expiry_and_sessions_as_valid_openmetrics
         ("sessiond_session_revocations", "counter"),
         ("sessiond_sessions_undecodable", "counter"),
         ("sessiond_script_kills", "counter"),
+        ("sessiond_scripts_killed_by_user", "counter"),
+        ("sessiond_busy_replies", "counter"),
     ] {
         assert_eq!(
             types.get(family).map(String::as_str),

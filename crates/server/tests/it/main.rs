@@ -20,6 +20,9 @@
 //! - [`scripts`]: hostile Lua scripts (stack-deep and backtracking patterns, loops that catch
 //!   their abort, library poisoning, bytecode) against the real binary, with both protocols
 //!   served meanwhile.
+//! - [`busy`]: Redis's busy-script model: `BUSY` for others past `busy-reply-threshold`,
+//!   the allow-busy commands, `SCRIPT KILL` and `UNKILLABLE`, transactions hit by `BUSY`, the
+//!   hard cap, memcached clients waiting, and a flood of commands and kills.
 //! - [`tls`]: the TLS listeners with redis-cli, `openssl s_client`, phpredis, node-redis and
 //!   php-memcached through a stunnel sidecar; client certificates, certificate reload on
 //!   SIGHUP, handshake failures and timeouts.
@@ -70,6 +73,7 @@
 
 mod admin_page;
 mod auth;
+mod busy;
 mod durability;
 mod http;
 mod java_spymemcached;

@@ -6,9 +6,10 @@
 //! what the flags say before a handler runs: authentication ([`Flags::NO_AUTH`]), the RESP2
 //! subscribed mode ([`Flags::PUBSUB_OK`]), the refusal of writes on a poisoned journal
 //! ([`Flags::WRITE`]) and past the memory limit ([`Flags::DENYOOM`]), the script gate
-//! ([`Flags::EXCLUSIVE`]), queueing inside `MULTI` ([`Flags::TX_CONTROL`]) and which
-//! replies wait for the journal (writes, except [`Flags::TTL_ONLY`]); scripts refuse
-//! [`Flags::NOSCRIPT`] commands.
+//! ([`Flags::EXCLUSIVE`]), queueing inside `MULTI` ([`Flags::TX_CONTROL`]) and refusal
+//! there ([`Flags::NO_MULTI`]), what runs in the busy state ([`Flags::ALLOW_BUSY`],
+//! [`allows_busy`]) and which replies wait for the journal (writes, except
+//! [`Flags::TTL_ONLY`]); scripts refuse [`Flags::NOSCRIPT`] commands.
 //!
 //! Roles: a command flagged [`Flags::ADMIN_ROLE`], or a subcommand [`admin_only`] lists for a
 //! [`Flags::ADMIN_SUBCOMMANDS`] command, is refused to an app user with Redis's `-NOPERM`
@@ -59,6 +60,23 @@ pub fn admin_only(spec: &Spec, args: &[Bytes]) -> Option<String> {
             String::from_utf8_lossy(sub).to_ascii_lowercase()
         )
     })
+}
+
+/// Whether `args` (the name first, checked against `spec`) runs in the busy state, without the
+/// script gate (`exec::busy`): the [`Flags::ALLOW_BUSY`] commands, and Redis's `allow-busy`
+/// subcommands `SCRIPT KILL`, `FUNCTION KILL` and `FUNCTION STATS`.
+pub fn allows_busy(spec: &Spec, args: &[Bytes]) -> bool {
+    if spec.flags.contains(Flags::ALLOW_BUSY) {
+        return true;
+    }
+    let Some(sub) = args.get(1) else {
+        return false;
+    };
+    match spec.name {
+        "script" => is(sub, "kill"),
+        "function" => is(sub, "kill") || is(sub, "stats"),
+        _ => false,
+    }
 }
 
 /// Redis's refusal of a command `user` may not run, or `None` if it may.
@@ -112,6 +130,16 @@ impl Flags {
     /// Runs at once inside `MULTI` instead of being queued (`MULTI`, `EXEC`, `DISCARD`,
     /// `WATCH`, `QUIT`, `RESET`).
     pub const TX_CONTROL: Flags = Flags(1 << 13);
+    /// Runs without the script gate in the busy state (Redis's `allow-busy`: `AUTH`, `HELLO`,
+    /// `MULTI`, `DISCARD`, `WATCH`, `UNWATCH`, `QUIT`, `RESET`; [`allows_busy`] adds the
+    /// subcommands). None of them reads or writes values: they touch the connection's own
+    /// state and the thread-safe registries (users, watches), and `WATCH` only looks whether
+    /// its keys exist, under their shard locks, as Redis's `WATCH` may between two steps of a
+    /// busy script.
+    pub const ALLOW_BUSY: Flags = Flags(1 << 14);
+    /// Refused inside `MULTI` (`-ERR Command not allowed inside a transaction`, which aborts
+    /// the transaction): Redis's `no-multi`, `SAVE` and `SHUTDOWN`.
+    pub const NO_MULTI: Flags = Flags(1 << 15);
 
     /// The union of two sets.
     pub const fn with(self, other: Flags) -> Flags {
@@ -211,7 +239,7 @@ pub static COMMANDS: &[Spec] = &[
     command!(
         "auth",
         -2,
-        [FAST, NO_AUTH, NOSCRIPT],
+        [FAST, NO_AUTH, NOSCRIPT, ALLOW_BUSY],
         NO_KEYS,
         "connection",
         server::auth,
@@ -220,7 +248,7 @@ pub static COMMANDS: &[Spec] = &[
     command!(
         "hello",
         -1,
-        [FAST, NO_AUTH, NOSCRIPT],
+        [FAST, NO_AUTH, NOSCRIPT, ALLOW_BUSY],
         NO_KEYS,
         "connection",
         server::hello,
@@ -238,7 +266,7 @@ pub static COMMANDS: &[Spec] = &[
     command!(
         "quit",
         -1,
-        [FAST, NO_AUTH, PUBSUB_OK, NOSCRIPT, TX_CONTROL],
+        [FAST, NO_AUTH, PUBSUB_OK, NOSCRIPT, TX_CONTROL, ALLOW_BUSY],
         NO_KEYS,
         "connection",
         server::quit,
@@ -247,7 +275,7 @@ pub static COMMANDS: &[Spec] = &[
     command!(
         "reset",
         1,
-        [FAST, NO_AUTH, PUBSUB_OK, NOSCRIPT, TX_CONTROL],
+        [FAST, NO_AUTH, PUBSUB_OK, NOSCRIPT, TX_CONTROL, ALLOW_BUSY],
         NO_KEYS,
         "connection",
         server::reset,
@@ -315,6 +343,24 @@ pub static COMMANDS: &[Spec] = &[
         "server",
         server::time,
         "Returns the server time."
+    ),
+    command!(
+        "save",
+        1,
+        [ADMIN, NOSCRIPT, ADMIN_ROLE, NO_MULTI],
+        NO_KEYS,
+        "server",
+        server::save,
+        "Waits until everything written so far is persisted (the journal is the save here)."
+    ),
+    command!(
+        "shutdown",
+        -1,
+        [ADMIN, NOSCRIPT, ADMIN_ROLE, NO_MULTI, ALLOW_BUSY],
+        NO_KEYS,
+        "server",
+        server::shutdown,
+        "Stops the server gracefully, as SIGTERM does."
     ),
     command!(
         "bgrewriteaof",
@@ -1697,7 +1743,7 @@ pub static COMMANDS: &[Spec] = &[
     command!(
         "multi",
         1,
-        [FAST, NOSCRIPT, TX_CONTROL],
+        [FAST, NOSCRIPT, TX_CONTROL, ALLOW_BUSY],
         NO_KEYS,
         "transactions",
         multi::multi,
@@ -1715,7 +1761,7 @@ pub static COMMANDS: &[Spec] = &[
     command!(
         "discard",
         1,
-        [FAST, NOSCRIPT, TX_CONTROL],
+        [FAST, NOSCRIPT, TX_CONTROL, ALLOW_BUSY],
         NO_KEYS,
         "transactions",
         multi::discard,
@@ -1724,7 +1770,7 @@ pub static COMMANDS: &[Spec] = &[
     command!(
         "watch",
         -2,
-        [FAST, NOSCRIPT, TX_CONTROL],
+        [FAST, NOSCRIPT, TX_CONTROL, ALLOW_BUSY],
         ALL,
         "transactions",
         multi::watch,
@@ -1733,7 +1779,7 @@ pub static COMMANDS: &[Spec] = &[
     command!(
         "unwatch",
         1,
-        [FAST, NOSCRIPT],
+        [FAST, NOSCRIPT, ALLOW_BUSY],
         NO_KEYS,
         "transactions",
         multi::unwatch,

@@ -384,7 +384,36 @@ pub fn prepare(
     session: &mut Session,
     args: &[Bytes],
 ) -> Result<&'static Spec, Executed> {
-    let checked = check(shared, session, args);
+    prepare_as(shared, session, args, false)
+}
+
+/// [`prepare`] in the busy state ([`super::busy`]), for a connection that found the script
+/// gate held past `busy-reply-threshold`: after the same checks, a command that Redis does not
+/// flag `allow-busy` ([`commands::allows_busy`]) is refused with `BUSY` instead of being
+/// run or queued, and a transaction it was sent in is flagged, so its `EXEC` aborts (as
+/// Redis's `rejectCommand` does); `EXEC` itself answers `-EXECABORT Transaction discarded
+/// because of: BUSY …` and ends the transaction. `Ok` only for an allow-busy command, which
+/// the caller runs without the gate.
+pub fn prepare_busy(
+    shared: &Shared,
+    session: &mut Session,
+    args: &[Bytes],
+) -> Result<&'static Spec, Executed> {
+    prepare_as(shared, session, args, true)
+}
+
+fn prepare_as(
+    shared: &Shared,
+    session: &mut Session,
+    args: &[Bytes],
+    busy: bool,
+) -> Result<&'static Spec, Executed> {
+    let checked = match check(shared, session, args) {
+        Ok(spec) if busy && !commands::allows_busy(spec, args) => {
+            Err(busy_refusal(shared, session, spec))
+        }
+        checked => checked,
+    };
     if session.tx.is_none() {
         return checked;
     }
@@ -396,6 +425,26 @@ pub fn prepare(
         Ok(spec) if spec.flags.contains(Flags::TX_CONTROL) => Ok(spec),
         Ok(spec) => Err(multi::queue(shared, session, spec, args)),
     }
+}
+
+/// The refusal of `spec` (which passed its checks) in the busy state: `BUSY …`, or for
+/// `EXEC` Redis's `EXECABORT` with the `BUSY` text, which also discards the transaction and
+/// its watches.
+pub fn busy_refusal(shared: &Shared, session: &mut Session, spec: &'static Spec) -> Executed {
+    bump(&shared.stats.more.busy_replies);
+    let busy = scripting::busy_reply(shared);
+    if spec.name != "exec" {
+        return Executed::at_once(busy);
+    }
+    session.tx = None;
+    multi::unwatch_all(shared, session);
+    let text = match &busy {
+        Reply::Error(text) => String::from_utf8_lossy(text).into_owned(),
+        _ => String::new(),
+    };
+    Executed::at_once(error(format!(
+        "EXECABORT Transaction discarded because of: {text}"
+    )))
 }
 
 /// [`prepare`]'s checks, outside of any transaction.
@@ -428,6 +477,11 @@ fn check(
     }
     if !arity_ok(spec, args.len()) {
         return Err(Executed::at_once(wrong_args(spec.name)));
+    }
+    if session.tx.is_some() && spec.flags.contains(Flags::NO_MULTI) {
+        return Err(Executed::at_once(error(
+            "ERR Command not allowed inside a transaction",
+        )));
     }
     if spec.flags.contains(Flags::WRITE)
         && !spec.flags.contains(Flags::SCRIPT)

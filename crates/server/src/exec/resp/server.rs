@@ -496,9 +496,10 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
         let used = budget.used();
         let limit = budget.limit();
         let shown_limit = if limit == u64::MAX { 0 } else { limit };
+        let (scripts, script_bytes, lua) = shared.resp.scripts.memory();
         let _ = write!(
             out,
-            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{used}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{used}\r\nused_memory_peak_human:{}\r\nused_memory_dataset:{used}\r\nused_memory_lua:0\r\nused_memory_scripts:0\r\nnumber_of_cached_scripts:0\r\ntotal_system_memory:0\r\nmaxmemory:{shown_limit}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:noeviction\r\nmem_fragmentation_ratio:1.00\r\nmem_allocator:libc\r\nlazyfree_pending_objects:0\r\nsessiond_out_of_memory_refusals:{}\r\n\r\n",
+            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{used}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{used}\r\nused_memory_peak_human:{}\r\nused_memory_dataset:{used}\r\nused_memory_lua:{lua}\r\nused_memory_vm_eval:{lua}\r\nused_memory_scripts_eval:{script_bytes}\r\nused_memory_scripts:{script_bytes}\r\nnumber_of_cached_scripts:{scripts}\r\ntotal_system_memory:0\r\nmaxmemory:{shown_limit}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:noeviction\r\nmem_fragmentation_ratio:1.00\r\nmem_allocator:libc\r\nlazyfree_pending_objects:0\r\nsessiond_out_of_memory_refusals:{}\r\n\r\n",
             human(used),
             human(used),
             human(used),
@@ -676,6 +677,12 @@ fn flag_names(spec: &Spec) -> Vec<Reply> {
     if spec.flags.contains(Flags::FAST) {
         push("fast");
     }
+    if spec.flags.contains(Flags::NO_MULTI) {
+        push("no_multi");
+    }
+    if spec.flags.contains(Flags::ALLOW_BUSY) {
+        push("allow_busy");
+    }
     flags
 }
 
@@ -810,12 +817,9 @@ fn config_values(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
         ),
         (
             "busy-reply-threshold",
-            shared.config.script_time_limit.as_millis().to_string(),
+            shared.busy.threshold_ms().to_string(),
         ),
-        (
-            "lua-time-limit",
-            shared.config.script_time_limit.as_millis().to_string(),
-        ),
+        ("lua-time-limit", shared.busy.threshold_ms().to_string()),
         ("dir", shared.config.data_dir.display().to_string()),
     ]
     .into_iter()
@@ -846,8 +850,10 @@ pub fn parse_memory(text: &[u8]) -> Option<u64> {
     n.checked_mul(multiplier)
 }
 
-/// `CONFIG GET pattern … | SET name value … | RESETSTAT`. Only `notify-keyspace-events`
-/// and `maxmemory` can be set; the rest reflect the command line and are read-only.
+/// `CONFIG GET pattern … | SET name value … | RESETSTAT`. `notify-keyspace-events`,
+/// `maxmemory` and `busy-reply-threshold` (`lua-time-limit`) can be set, and Redis's
+/// encoding parameters are accepted with no effect; the rest reflect the command line and are
+/// read-only.
 pub fn config(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     let sub = args.word()?;
     let rest = args.rest();
@@ -882,6 +888,7 @@ fn config_set(ctx: &Ctx<'_>, pairs: &[Bytes]) -> Handled {
     let known: Vec<&str> = config_values(ctx).iter().map(|(n, _)| *n).collect();
     let mut flags = None;
     let mut maxmemory = None;
+    let mut busy_threshold = None;
     let mut encodings = Vec::new();
     for pair in pairs.chunks(2) {
         let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
@@ -901,6 +908,13 @@ fn config_set(ctx: &Ctx<'_>, pairs: &[Bytes]) -> Handled {
                 let parsed = parse_memory(&pair[1])
                     .ok_or_else(|| failed("argument must be a memory value"))?;
                 maxmemory = Some(parsed);
+            }
+            // Redis's old and new names of one setting (`exec::busy`).
+            "busy-reply-threshold" | "lua-time-limit" => {
+                let parsed = super::parse_int(&pair[1])
+                    .and_then(|ms| u64::try_from(ms).ok())
+                    .ok_or_else(|| failed("argument couldn't be parsed into an integer"))?;
+                busy_threshold = Some(parsed);
             }
             // Snapshots do not exist here (the journal is the persistence); Redis's test
             // harness turns them off with `save ""`, which is accepted and changes nothing.
@@ -923,6 +937,9 @@ fn config_set(ctx: &Ctx<'_>, pairs: &[Bytes]) -> Handled {
     }
     if let Some(flags) = flags {
         ctx.shared.resp.pubsub.set_flags(flags);
+    }
+    if let Some(ms) = busy_threshold {
+        ctx.shared.busy.set_threshold_ms(ms);
     }
     if let Some(limit) = maxmemory {
         // Redis's 0 means no limit. Lowering the limit below what is stored refuses new
@@ -999,6 +1016,54 @@ pub fn bgrewriteaof(ctx: &mut Ctx<'_>, _: &mut Args<'_>) -> Handled {
     }
 }
 
+/// `SAVE`: the journal is sessiond's persistence, written as changes happen, so there is no
+/// snapshot to take; the reply waits for the journal like a write's, so `+OK` means that
+/// everything written before it is persisted as the fsync policy promises.
+pub fn save(ctx: &mut Ctx<'_>, _: &mut Args<'_>) -> Handled {
+    ctx.durable = ctx.shared.journal.is_some();
+    Ok(Reply::ok().into())
+}
+
+/// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]`: asks the server to stop as SIGTERM does
+/// (no new connections, requests in flight finished, the journal flushed and fsynced), and
+/// closes the connection without a reply, as Redis does. `NOSAVE` and `SAVE` change nothing
+/// (the journal is always flushed), nor do `NOW` and `FORCE`; `ABORT` finds no shutdown to
+/// abort. In the busy state only `NOSAVE` is allowed, as in Redis; a running script still
+/// ends by `--script-time-limit` (or the shutdown's grace period) first, so its writes so
+/// far are kept.
+pub fn shutdown(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+    let (mut nosave, mut save, mut abort, mut other) = (false, false, false, false);
+    for arg in args.rest() {
+        if is(arg, "nosave") {
+            nosave = true;
+        } else if is(arg, "save") {
+            save = true;
+        } else if is(arg, "now") || is(arg, "force") {
+            other = true;
+        } else if is(arg, "abort") {
+            abort = true;
+        } else {
+            return Err(super::syntax_error());
+        }
+    }
+    if (abort && (nosave || save || other)) || (nosave && save) {
+        return Err(super::syntax_error());
+    }
+    if abort {
+        return Err(error("ERR No shutdown in progress."));
+    }
+    if !nosave && ctx.shared.busy.is_held() {
+        return Err(super::scripting::busy_reply(ctx.shared));
+    }
+    tracing::warn!(
+        client = ctx.session.id,
+        "SHUTDOWN requested by a client; stopping"
+    );
+    ctx.shared.request_shutdown();
+    ctx.session.quit = true;
+    Ok(super::Answer::Many(Vec::new()))
+}
+
 /// `LASTSAVE`: when the server started (nothing is saved as an RDB; the journal is
 /// continuous).
 pub fn lastsave(ctx: &mut Ctx<'_>, _: &mut Args<'_>) -> Handled {
@@ -1006,15 +1071,21 @@ pub fn lastsave(ctx: &mut Ctx<'_>, _: &mut Args<'_>) -> Handled {
     Ok(Reply::Integer(started as i64).into())
 }
 
-/// `FUNCTION FLUSH [ASYNC|SYNC] | LIST`: there are no functions (Redis 7 libraries are
-/// not supported), so flushing succeeds and the list is empty.
-pub fn function(_: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
+/// `FUNCTION FLUSH [ASYNC|SYNC] | LIST | KILL | STATS`: there are no functions (Redis 7
+/// libraries are not supported), so flushing succeeds, the list is empty, none runs to be
+/// killed, and the statistics count none (`KILL` and `STATS` answer as Redis does while a
+/// script runs: they are allowed in the busy state).
+pub fn function(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     let sub = args.bytes()?;
     if is(sub, "flush") {
         flush_mode(args).map_err(|_| unknown_subcommand("function", sub))?;
         Ok(Reply::ok().into())
     } else if is(sub, "list") {
         Ok(Reply::Array(Vec::new()).into())
+    } else if is(sub, "kill") && args.rest().is_empty() {
+        Err(super::scripting::function_kill(ctx.shared))
+    } else if is(sub, "stats") && args.rest().is_empty() {
+        Ok(super::scripting::function_stats(ctx.shared).into())
     } else {
         Err(unknown_subcommand("function", sub))
     }

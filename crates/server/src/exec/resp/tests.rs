@@ -1674,3 +1674,71 @@ fn transaction_bounds() {
     assert_eq!(reply("UNWATCH", &mut session), super::simple("OK"));
     assert_eq!(shared.resp.pubsub.watches.watched(), 0);
 }
+
+/// The busy state's glue (`prepare_busy`, what a connection runs without the script gate
+/// once the gate has been held past `busy-reply-threshold`): Redis's `allow-busy` commands
+/// run, every other command is refused with `BUSY` and flags a transaction it was sent in,
+/// and `EXEC` aborts with `BUSY`'s text, ending the transaction.
+#[test]
+fn busy_state_refuses_all_but_the_allow_busy_commands() {
+    use super::{Executed, prepare_busy, run as run_spec};
+    let shared = shared();
+    let mut session = Session::new(&shared, String::new(), String::new(), NOW);
+    let busy = |session: &mut Session, line: &str| -> String {
+        let args: Vec<bytes::Bytes> = line
+            .split(' ')
+            .map(|a| bytes::Bytes::copy_from_slice(a.as_bytes()))
+            .collect();
+        let executed: Executed = match prepare_busy(&shared, session, &args) {
+            Ok(spec) => run_spec(&shared, session, spec, &args, NOW),
+            Err(refused) => refused,
+        };
+        let mut out = BytesMut::new();
+        if let Answer::One(reply) = executed.answer {
+            encode(&reply, session.protocol, &mut out);
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    // No script runs here: the text for a transaction or a multi-key command.
+    let refused =
+        "-BUSY Redis is busy running a transaction or a multi-key command. Retry when it ends.\r\n";
+    assert_eq!(busy(&mut session, "GET k"), refused);
+    assert_eq!(busy(&mut session, "EVAL return 0"), refused);
+    assert_eq!(busy(&mut session, "SCRIPT FLUSH"), refused);
+    assert_eq!(
+        busy(&mut session, "SCRIPT KILL"),
+        "-NOTBUSY No scripts in execution right now.\r\n"
+    );
+    assert_eq!(
+        busy(&mut session, "FUNCTION KILL"),
+        "-NOTBUSY No scripts in execution right now.\r\n"
+    );
+    assert!(busy(&mut session, "FUNCTION STATS").starts_with("*4\r\n$14\r\nrunning_script\r\n"));
+    assert_eq!(busy(&mut session, "WATCH k"), "+OK\r\n");
+    assert_eq!(busy(&mut session, "MULTI"), "+OK\r\n");
+    assert_eq!(busy(&mut session, "UNWATCH"), "+QUEUED\r\n");
+    assert_eq!(busy(&mut session, "INCR k"), refused);
+    assert_eq!(busy(&mut session, "DISCARD"), "+OK\r\n");
+    assert_eq!(busy(&mut session, "MULTI"), "+OK\r\n");
+    assert_eq!(
+        busy(&mut session, "EXEC"),
+        "-EXECABORT Transaction discarded because of: BUSY Redis is busy running a transaction or a multi-key command. Retry when it ends.\r\n"
+    );
+    assert!(session.tx.is_none(), "EXEC ended the transaction");
+    assert_eq!(
+        busy(&mut session, "DISCARD"),
+        "-ERR DISCARD without MULTI\r\n"
+    );
+    assert_eq!(busy(&mut session, "PING"), refused);
+    assert!(busy(&mut session, "NOSUCH").starts_with("-ERR unknown command 'NOSUCH'"));
+    assert_eq!(busy(&mut session, "RESET"), "+RESET\r\n");
+    assert_eq!(busy(&mut session, "QUIT"), "+OK\r\n");
+    assert_eq!(
+        shared
+            .stats
+            .more
+            .busy_replies
+            .load(std::sync::atomic::Ordering::Relaxed),
+        6
+    );
+}

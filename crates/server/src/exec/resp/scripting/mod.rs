@@ -22,10 +22,14 @@
 //!   instruction-count hook checks the deadline every [`HOOK_EVERY`] VM instructions, the
 //!   pattern functions check it while they match (see [`pattern`]), and `pcall`/`xpcall`
 //!   re-raise the abort, so a script cannot catch it. The script ends with a `BUSY …`
-//!   error. Redis instead keeps running the script and answers `BUSY` to everyone else
-//!   until `SCRIPT KILL`; aborting bounds every other client's wait by the limit and never
-//!   wedges the server. Writes the script made before the abort stay (they are already
-//!   journaled).
+//!   error; writes it made before the abort stay (they are already journaled). This hard
+//!   cap is sessiond's. On top of it runs Redis's model (`exec::busy`): past
+//!   `busy-reply-threshold` other RESP clients are answered `BUSY`, and `SCRIPT KILL` sets
+//!   the kill flag the same three places check ([`ScriptRun`]), unless the script has
+//!   already called a write command (`UNKILLABLE`); the killed script's caller gets Redis's
+//!   `ERR Script killed by user with SCRIPT KILL...` with the script and line. Redis has no
+//!   cap: a script that has written runs until it ends or `SHUTDOWN NOSAVE`, which would let
+//!   one hostile script stop the server for good.
 //! - **Memory.** The Lua state may allocate at most [`LUA_MEMORY`]; past it the script
 //!   fails with a memory error and the state is collected.
 //! - **Stack.** Lua 5.1's own limits (about 200 nested C calls, 20000 Lua frames) turn
@@ -50,7 +54,7 @@ mod strlib;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -73,8 +77,8 @@ pub const LUA_MEMORY: usize = 64 << 20;
 /// Most scripts kept in the cache.
 pub const MAX_SCRIPTS: usize = 4096;
 
-/// Sets up the sandbox, given `alive` (raises the time limit's error once a script's time
-/// is up). Returns the real globals and the real `redis` table; scripts see neither, only
+/// Sets up the sandbox, given `alive` (raises the script's abort once its time is up or
+/// `SCRIPT KILL` killed it). Returns the real globals and the real `redis` table; scripts see neither, only
 /// read-only views of them.
 ///
 /// - Gone: everything that loads code or reaches outside (`load`, `loadstring`, `dofile`,
@@ -87,8 +91,8 @@ pub const MAX_SCRIPTS: usize = 4096;
 ///   table, `__newindex` an error, `__metatable` locked); `rawset` refuses them, and the
 ///   string metatable is locked, so `string.len = …`, `rawset(_G, …)` or
 ///   `getmetatable('').__index = …` cannot change what the next script sees.
-/// - Uncatchable time limit: `pcall` and `xpcall` check `alive` after the call, so a script
-///   cannot catch its own abort and carry on.
+/// - Uncatchable time limit and kill: `pcall` and `xpcall` check `alive` after the call, so
+///   a script cannot catch its own abort and carry on.
 const PRELUDE: &str = r##"
 local alive = ...
 local G = _G
@@ -152,19 +156,110 @@ setmetatable(G, {__index = real, __newindex = readonly_error, __metatable = fals
 return real, redis
 "##;
 
-/// When the running script's time is up, shared by the instruction hook, the pattern
-/// matcher and the `pcall` guard.
-pub(super) struct Deadline {
-    base: Instant,
-    /// Nanoseconds after `base`; `u64::MAX` while no script runs.
-    at: AtomicU64,
+/// Why a running script is stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Abort {
+    /// `--script-time-limit` passed (sessiond's hard cap).
+    TimeLimit,
+    /// `SCRIPT KILL`.
+    Killed,
 }
 
-impl Deadline {
-    fn new() -> Deadline {
-        Deadline {
+impl std::fmt::Display for Abort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Abort::TimeLimit => {
+                "BUSY script exceeded the time limit (--script-time-limit) and was aborted"
+            }
+            // Redis's text, which its caller gets without the script and line.
+            Abort::Killed => "ERR Script killed by user with SCRIPT KILL...",
+        })
+    }
+}
+
+impl std::error::Error for Abort {}
+
+/// A script stopped, with the line of the script it was at: Redis names it in a killed
+/// script's error (`… script: <sha>, on @user_script:<line>.`).
+#[derive(Debug)]
+pub(super) struct Stopped {
+    abort: Abort,
+    line: usize,
+}
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.abort.fmt(f)
+    }
+}
+
+impl std::error::Error for Stopped {}
+
+/// The error that stops the script for `abort`, raised wherever it was noticed (the
+/// instruction hook, the `pcall` guard, the pattern matcher, `redis.call`): Lua cannot catch
+/// it for good, since every one of those places raises it again.
+pub(super) fn stopped(lua: &Lua, abort: Abort) -> mlua::Error {
+    mlua::Error::external(Stopped {
+        abort,
+        line: script_line(lua),
+    })
+}
+
+/// The line the user's script is at: its innermost frame on the stack (the prelude's
+/// wrappers and Rust functions are skipped), 0 if there is none.
+fn script_line(lua: &Lua) -> usize {
+    (0..64)
+        .map_while(|level| {
+            lua.inspect_stack(level, |frame| {
+                let user = frame.source().source.as_deref() == Some("@user_script");
+                (user, frame.current_line())
+            })
+        })
+        .find_map(|(user, line)| if user { line } else { None })
+        .unwrap_or(0)
+}
+
+/// What `SCRIPT KILL` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kill {
+    /// The running script will stop at its next check.
+    Killed,
+    /// No script runs.
+    NotRunning,
+    /// The running script has called a write command: killing it would leave half its
+    /// changes.
+    Unkillable,
+}
+
+/// A script is running.
+const RUNNING: u8 = 1;
+/// It has called a write command.
+const WROTE: u8 = 2;
+/// `SCRIPT KILL` asked it to stop.
+const KILLED: u8 = 4;
+
+/// The running script's deadline and kill state, shared by the instruction hook, the pattern
+/// matcher, the `pcall` guard, `redis.call` and `SCRIPT KILL` (which runs on another
+/// connection, without the script gate, while the script holds it; see `exec::busy`).
+///
+/// "Wrote" and "killed" are bits of one atomic word changed by compare-and-swap, so a kill
+/// and a script's first write are ordered: either the kill lands first and the write is
+/// refused (the script stops having written nothing), or the write lands first and the kill
+/// is refused (`UNKILLABLE`). A script is never killed half-way through its writes.
+pub struct ScriptRun {
+    base: Instant,
+    /// The hard deadline, in nanoseconds after `base`; `u64::MAX` while no script runs.
+    at: AtomicU64,
+    /// [`RUNNING`], [`WROTE`], [`KILLED`].
+    state: AtomicU8,
+}
+
+impl ScriptRun {
+    fn new() -> ScriptRun {
+        ScriptRun {
             base: Instant::now(),
             at: AtomicU64::new(u64::MAX),
+            state: AtomicU8::new(0),
         }
     }
 
@@ -172,20 +267,75 @@ impl Deadline {
         let at = self.base.elapsed().saturating_add(limit).as_nanos();
         self.at
             .store(u64::try_from(at).unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.state.store(RUNNING, Ordering::Release);
     }
 
     fn stop(&self) {
+        self.state.store(0, Ordering::Release);
         self.at.store(u64::MAX, Ordering::Relaxed);
     }
 
-    /// `Err` once the running script's time is up.
-    pub(super) fn check(&self) -> Result<(), String> {
+    /// `Err` once the running script must stop: killed, or its time is up.
+    pub(super) fn check(&self) -> Result<(), Abort> {
+        if self.state.load(Ordering::Acquire) & KILLED != 0 {
+            return Err(Abort::Killed);
+        }
         let now = u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX);
         if now >= self.at.load(Ordering::Relaxed) {
-            Err(Busy.to_string())
+            Err(Abort::TimeLimit)
         } else {
             Ok(())
         }
+    }
+
+    /// Called before the script runs a write command: records the write, or refuses it if
+    /// the script was killed first.
+    fn note_write(&self) -> Result<(), Abort> {
+        let mut state = self.state.load(Ordering::Acquire);
+        loop {
+            if state & KILLED != 0 {
+                return Err(Abort::Killed);
+            }
+            if state & WROTE != 0 {
+                return Ok(());
+            }
+            match self.state.compare_exchange_weak(
+                state,
+                state | WROTE,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Ok(()),
+                Err(now) => state = now,
+            }
+        }
+    }
+
+    /// `SCRIPT KILL`: asks the running script to stop, unless it has written.
+    pub fn kill(&self) -> Kill {
+        let mut state = self.state.load(Ordering::Acquire);
+        loop {
+            if state & RUNNING == 0 {
+                return Kill::NotRunning;
+            }
+            if state & WROTE != 0 {
+                return Kill::Unkillable;
+            }
+            match self.state.compare_exchange_weak(
+                state,
+                state | KILLED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Kill::Killed,
+                Err(now) => state = now,
+            }
+        }
+    }
+
+    /// Whether a script is running now.
+    pub fn running(&self) -> bool {
+        self.state.load(Ordering::Acquire) & RUNNING != 0
     }
 }
 
@@ -195,25 +345,24 @@ struct Engine {
     globals: mlua::Table,
     /// The real `redis` table, where each run installs `call` and `pcall`.
     redis: mlua::Table,
-    /// The running script's deadline.
-    deadline: Arc<Deadline>,
+    /// The running script's deadline and kill state (the same as [`Scripts::run`]).
+    run: Arc<ScriptRun>,
     /// Compiled scripts by SHA1.
     compiled: HashMap<String, mlua::Function>,
 }
 
 impl Engine {
-    fn new() -> mlua::Result<Engine> {
+    fn new(run: Arc<ScriptRun>) -> mlua::Result<Engine> {
         let lua = Lua::new_with(
             StdLib::TABLE | StdLib::STRING | StdLib::MATH,
             LuaOptions::default(),
         )?;
         lua.set_memory_limit(LUA_MEMORY)?;
-        let deadline = Arc::new(Deadline::new());
         let string: mlua::Table = lua.globals().get("string")?;
-        strlib::install(&lua, &string, &deadline)?;
-        let watch = deadline.clone();
-        let alive = lua
-            .create_function(move |_, ()| watch.check().map_err(|_| mlua::Error::external(Busy)))?;
+        strlib::install(&lua, &string, &run)?;
+        let watch = run.clone();
+        let alive =
+            lua.create_function(move |lua, ()| watch.check().map_err(|a| stopped(lua, a)))?;
         let (globals, redis): (mlua::Table, mlua::Table) = lua
             .load(PRELUDE)
             .set_name("=prelude")
@@ -227,7 +376,7 @@ impl Engine {
             lua,
             globals,
             redis,
-            deadline,
+            run,
             compiled: HashMap::new(),
         })
     }
@@ -237,6 +386,9 @@ impl Engine {
 pub struct Scripts {
     bodies: Mutex<HashMap<String, Bytes>>,
     engine: Mutex<Option<Engine>>,
+    /// The running script's state, reachable without the engine's lock (which the running
+    /// script holds): `SCRIPT KILL`, the busy replies.
+    pub run: Arc<ScriptRun>,
 }
 
 impl Scripts {
@@ -245,6 +397,7 @@ impl Scripts {
         Scripts {
             bodies: Mutex::new(HashMap::new()),
             engine: Mutex::new(None),
+            run: Arc::new(ScriptRun::new()),
         }
     }
 
@@ -261,6 +414,20 @@ impl Scripts {
             .unwrap_or_else(|e| e.into_inner())
             .get(sha)
             .cloned()
+    }
+
+    /// For `INFO memory`: the cached scripts, their bytes, and the Lua state's memory (0
+    /// while the interpreter is busy or not started).
+    pub fn memory(&self) -> (usize, usize, usize) {
+        let (count, bytes) = {
+            let bodies = self.bodies.lock().unwrap_or_else(|e| e.into_inner());
+            (bodies.len(), bodies.values().map(Bytes::len).sum())
+        };
+        let lua = match self.engine.try_lock() {
+            Ok(engine) => engine.as_ref().map_or(0, |e| e.lua.used_memory()),
+            Err(_) => 0,
+        };
+        (count, bytes, lua)
     }
 
     fn flush(&self) {
@@ -318,7 +485,7 @@ pub fn script(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
             // Compile now, so a syntax error is reported at load time, as in Redis. (The
             // caller holds the script gate shared, so no script is using the interpreter.)
             let mut engine = scripts.engine.lock().unwrap_or_else(|e| e.into_inner());
-            compiled(&mut engine, &sha, body)?;
+            compiled(&mut engine, &scripts.run, &sha, body)?;
             drop(engine);
             scripts.remember(&sha, body);
             Reply::Bulk(Bytes::from(sha))
@@ -339,7 +506,18 @@ pub fn script(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
             scripts.flush();
             Reply::ok()
         }
-        ("kill", []) => return Err(error("NOTBUSY No scripts in execution right now.")),
+        // Reached while a script runs only in the busy state, where `SCRIPT KILL` runs without
+        // the script gate (`exec::busy`); otherwise the caller holds the gate and no script
+        // runs.
+        ("kill", []) => match scripts.run.kill() {
+            Kill::Killed => Reply::ok(),
+            Kill::NotRunning => return Err(not_busy()),
+            Kill::Unkillable => {
+                return Err(error(
+                    "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.",
+                ));
+            }
+        },
         _ => return Err(unknown_subcommand("script", sub)),
     };
     Ok(reply.into())
@@ -347,10 +525,15 @@ pub fn script(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
 
 /// The compiled function of `sha`, compiling `body` (and starting the interpreter) if
 /// needed.
-fn compiled(engine: &mut Option<Engine>, sha: &str, body: &[u8]) -> Result<mlua::Function, Reply> {
+fn compiled(
+    engine: &mut Option<Engine>,
+    run: &Arc<ScriptRun>,
+    sha: &str,
+    body: &[u8],
+) -> Result<mlua::Function, Reply> {
     if engine.is_none() {
         *engine = Some(
-            Engine::new()
+            Engine::new(run.clone())
                 .map_err(|e| error(format!("ERR could not start the Lua interpreter: {e}")))?,
         );
     }
@@ -402,7 +585,7 @@ fn run(ctx: &mut Ctx<'_>, sha: &str, body: &[u8], rest: &[Bytes]) -> Reply {
     let (keys, argv) = rest[1..].split_at(numkeys);
     let scripts = &ctx.shared.resp.scripts;
     let mut engine = scripts.engine.lock().unwrap_or_else(|e| e.into_inner());
-    let function = match compiled(&mut engine, sha, body) {
+    let function = match compiled(&mut engine, &scripts.run, sha, body) {
         Ok(f) => f,
         Err(reply) => return reply,
     };
@@ -423,8 +606,12 @@ fn run(ctx: &mut Ctx<'_>, sha: &str, body: &[u8], rest: &[Bytes]) -> Reply {
     match result {
         Ok(reply) => reply,
         Err(e) => {
-            if find_cause::<Busy>(&e).is_some() {
-                crate::stats::bump(&ctx.shared.stats.more.script_kills);
+            match find_cause::<Stopped>(&e).map(|s| s.abort) {
+                Some(Abort::TimeLimit) => crate::stats::bump(&ctx.shared.stats.more.script_kills),
+                Some(Abort::Killed) => {
+                    crate::stats::bump(&ctx.shared.stats.more.scripts_killed_by_user);
+                }
+                None => {}
             }
             script_error(&e, sha)
         }
@@ -446,17 +633,56 @@ impl std::fmt::Display for CallError {
 
 impl std::error::Error for CallError {}
 
-/// The script timed out.
-#[derive(Debug)]
-pub(super) struct Busy;
+/// `-NOTBUSY No scripts in execution right now.`
+fn not_busy() -> Reply {
+    error("NOTBUSY No scripts in execution right now.")
+}
 
-impl std::fmt::Display for Busy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("BUSY script exceeded the time limit (--script-time-limit) and was aborted")
+/// Redis's `BUSY` text while a script runs past `busy-reply-threshold`.
+const BUSY_SCRIPT: &str =
+    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+
+/// The reply to a command refused in the busy state (see `exec::busy`): Redis's text while
+/// a script runs, sessiond's own while a transaction or a multi-key command holds the
+/// keyspace (which Redis, running them in one go, never reports).
+pub fn busy_reply(shared: &Shared) -> Reply {
+    if shared.resp.scripts.run.running() {
+        error(BUSY_SCRIPT)
+    } else {
+        error(
+            "BUSY Redis is busy running a transaction or a multi-key command. Retry when it ends.",
+        )
     }
 }
 
-impl std::error::Error for Busy {}
+/// `FUNCTION KILL`: there are no functions here, so nothing to kill; a running script is
+/// `SCRIPT KILL`'s, as Redis answers.
+pub fn function_kill(shared: &Shared) -> Reply {
+    if shared.resp.scripts.run.running() {
+        error(BUSY_SCRIPT)
+    } else {
+        not_busy()
+    }
+}
+
+/// `FUNCTION STATS`: no function runs and no library is loaded; during a script, Redis's
+/// refusal.
+pub fn function_stats(shared: &Shared) -> Reply {
+    if shared.resp.scripts.run.running() {
+        return error(BUSY_SCRIPT);
+    }
+    let count = |name: &'static str| (super::bulk(name), Reply::Integer(0));
+    Reply::Map(vec![
+        (super::bulk("running_script"), Reply::Null),
+        (
+            super::bulk("engines"),
+            Reply::Map(vec![(
+                super::bulk("LUA"),
+                Reply::Map(vec![count("libraries_count"), count("functions_count")]),
+            )]),
+        ),
+    ])
+}
 
 fn find_cause<T: std::error::Error + 'static>(e: &mlua::Error) -> Option<&T> {
     match e {
@@ -469,8 +695,15 @@ fn find_cause<T: std::error::Error + 'static>(e: &mlua::Error) -> Option<&T> {
 
 /// The error reply for a script that failed, in Redis 7's words.
 fn script_error(e: &mlua::Error, sha: &str) -> Reply {
-    if find_cause::<Busy>(e).is_some() {
-        return error(Busy.to_string());
+    if let Some(stopped) = find_cause::<Stopped>(e) {
+        return match stopped.abort {
+            // sessiond's own error: no script or line, as before the busy model.
+            Abort::TimeLimit => error(stopped.abort.to_string()),
+            Abort::Killed => error(format!(
+                "{} script: {sha}, on @user_script:{}.",
+                stopped.abort, stopped.line
+            )),
+        };
     }
     if let Some(call) = find_cause::<CallError>(e) {
         return error(format!(
@@ -511,13 +744,13 @@ fn call_script(
     };
     engine.globals.raw_set("KEYS", strings(keys)?)?;
     engine.globals.raw_set("ARGV", strings(argv)?)?;
-    engine.deadline.start(shared.config.script_time_limit);
-    let deadline = engine.deadline.clone();
+    engine.run.start(shared.config.script_time_limit);
+    let run = engine.run.clone();
     lua.set_hook(
         HookTriggers::new().every_nth_instruction(HOOK_EVERY),
-        move |_, _| match deadline.check() {
+        move |lua, _| match run.check() {
             Ok(()) => Ok(VmState::Continue),
-            Err(_) => Err(mlua::Error::external(Busy)),
+            Err(abort) => Err(stopped(lua, abort)),
         },
     )?;
     let session = RefCell::new(session);
@@ -526,7 +759,8 @@ fn call_script(
         let call = |raise: bool| {
             let session = &session;
             scope.create_function(move |lua, args: mlua::MultiValue| {
-                let reply = command_from_script(lua, shared, &mut session.borrow_mut(), now, args);
+                let reply = command_from_script(lua, shared, &mut session.borrow_mut(), now, args)
+                    .map_err(|abort| stopped(lua, abort))?;
                 match reply {
                     Reply::Error(text) if raise => {
                         let line = lua
@@ -548,7 +782,7 @@ fn call_script(
         from_lua(&value)
     });
     lua.remove_hook();
-    engine.deadline.stop();
+    engine.run.stop();
     // Leave nothing of this run reachable; Lua's incremental collector reclaims it as the
     // next runs allocate. A full collection after every script (what this did before) was a
     // fifth of the server's CPU on the session store's scripts: it marks and sweeps the whole
@@ -572,7 +806,7 @@ fn command_from_script(
     session: &mut Session,
     now: u64,
     args: mlua::MultiValue,
-) -> Reply {
+) -> Result<Reply, Abort> {
     let mut argv = Vec::with_capacity(args.len());
     for arg in args {
         match arg {
@@ -580,36 +814,47 @@ fn command_from_script(
             LuaValue::Integer(n) => argv.push(Bytes::from(n.to_string())),
             LuaValue::Number(n) => argv.push(Bytes::from(number_text(n))),
             _ => {
-                return error("ERR Lua redis lib command arguments must be strings or integers");
+                return Ok(error(
+                    "ERR Lua redis lib command arguments must be strings or integers",
+                ));
             }
         }
     }
     let _ = lua;
     if argv.is_empty() {
-        return error("ERR Please specify at least one argument for this redis lib call");
+        return Ok(error(
+            "ERR Please specify at least one argument for this redis lib call",
+        ));
     }
     let Some(spec) = lookup(&argv[0]) else {
-        return error("ERR Unknown Redis command called from script");
+        return Ok(error("ERR Unknown Redis command called from script"));
     };
     if spec.flags.contains(Flags::NOSCRIPT) {
-        return error("ERR This Redis command is not allowed from script");
+        return Ok(error("ERR This Redis command is not allowed from script"));
     }
     // A script runs with its caller's role: EVAL must not be a way around it.
     if let Some(refusal) = super::commands::permission_refusal(&session.user, spec, &argv) {
-        return refusal;
+        return Ok(refusal);
     }
     if !arity_ok(spec, argv.len()) {
-        return error("ERR Wrong number of args calling Redis command from script");
+        return Ok(error(
+            "ERR Wrong number of args calling Redis command from script",
+        ));
     }
     if spec.flags.contains(Flags::WRITE)
         && let Some(refusal) = write_refusal(shared)
     {
-        return refusal;
+        return Ok(refusal);
     }
     if spec.flags.contains(Flags::DENYOOM)
         && let Some(refusal) = memory_refusal(shared)
     {
-        return refusal;
+        return Ok(refusal);
+    }
+    // Redis's rule: a script that has called a write command can no longer be killed. A
+    // script killed before this write stops here, having written nothing.
+    if spec.flags.contains(Flags::WRITE) {
+        shared.resp.scripts.run.note_write()?;
     }
     let mut ctx = Ctx {
         shared,
@@ -617,10 +862,10 @@ fn command_from_script(
         now,
         durable: false,
     };
-    match (spec.handler)(&mut ctx, &mut Args::new(&argv)) {
+    Ok(match (spec.handler)(&mut ctx, &mut Args::new(&argv)) {
         Ok(Answer::One(reply)) | Err(reply) => reply,
         Ok(Answer::Many(mut replies)) => replies.pop().unwrap_or(Reply::Null),
-    }
+    })
 }
 
 /// A Lua number as Redis passes it to a command (`%.17g`; integral values as integers).
@@ -722,4 +967,42 @@ fn from_lua_depth(value: &LuaValue, depth: usize) -> mlua::Result<Reply> {
         }
         _ => Reply::Null,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A kill and a script's first write are ordered: whichever lands first wins, so a script
+    /// is never killed half-way through its writes.
+    #[test]
+    fn kill_and_first_write_are_ordered() {
+        let run = ScriptRun::new();
+        assert_eq!(run.kill(), Kill::NotRunning);
+        assert!(!run.running());
+
+        run.start(Duration::from_secs(60));
+        assert!(run.running());
+        assert_eq!(run.check(), Ok(()));
+        assert_eq!(run.kill(), Kill::Killed);
+        assert_eq!(run.check(), Err(Abort::Killed));
+        assert_eq!(
+            run.note_write(),
+            Err(Abort::Killed),
+            "killed first: no write"
+        );
+        run.stop();
+        assert_eq!(run.kill(), Kill::NotRunning);
+
+        run.start(Duration::from_secs(60));
+        assert_eq!(run.check(), Ok(()), "a new run starts unkilled");
+        assert_eq!(run.note_write(), Ok(()));
+        assert_eq!(run.kill(), Kill::Unkillable, "wrote first: no kill");
+        assert_eq!(run.check(), Ok(()));
+        run.stop();
+
+        run.start(Duration::ZERO);
+        assert_eq!(run.check(), Err(Abort::TimeLimit));
+        run.stop();
+    }
 }

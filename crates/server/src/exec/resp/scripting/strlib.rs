@@ -10,15 +10,24 @@ use std::sync::Arc;
 
 use mlua::{Lua, MultiValue, Value as LuaValue};
 
-use super::Deadline;
+use super::ScriptRun;
 use super::pattern::{self, Capture, Found, PatternError};
 
-/// What a pattern error becomes in the script: a Lua error, or the time limit's abort.
-fn lua_error(error: PatternError) -> mlua::Error {
+/// What a pattern error becomes in the script: a Lua error, or the script's abort (its time
+/// is up, or `SCRIPT KILL`: whichever stopped the matcher still holds, as neither is undone
+/// while the script runs).
+fn lua_error(lua: &Lua, error: PatternError, run: &ScriptRun) -> mlua::Error {
     match error {
         PatternError::Malformed(message) => mlua::Error::RuntimeError(message.to_string()),
-        PatternError::Stopped(_) => mlua::Error::external(super::Busy),
+        PatternError::Stopped(_) => {
+            super::stopped(lua, run.check().err().unwrap_or(super::Abort::TimeLimit))
+        }
     }
+}
+
+/// The matcher's budget: the script's checks, as text.
+fn budget(run: &ScriptRun) -> impl FnMut() -> Result<(), String> + '_ {
+    move || run.check().map_err(|abort| abort.to_string())
 }
 
 /// Argument `n` (1-based) of `function` as bytes, coercing numbers as Lua does.
@@ -85,7 +94,7 @@ fn captures(lua: &Lua, subject: &[u8], found: &Found) -> mlua::Result<MultiValue
 fn find_or_match(
     lua: &Lua,
     args: MultiValue,
-    deadline: &Deadline,
+    deadline: &ScriptRun,
     find: bool,
 ) -> mlua::Result<MultiValue> {
     let name = if find { "find" } else { "match" };
@@ -105,8 +114,10 @@ fn find_or_match(
             None => MultiValue::from_iter([LuaValue::Nil]),
         });
     }
-    let mut budget = || deadline.check();
-    let Some(found) = pattern::find(&subject, &pat, init, &mut budget).map_err(lua_error)? else {
+    let mut budget = budget(deadline);
+    let Some(found) = pattern::find(&subject, &pat, init, &mut budget)
+        .map_err(|e| lua_error(lua, e, deadline))?
+    else {
         return Ok(MultiValue::from_iter([LuaValue::Nil]));
     };
     if !find {
@@ -123,17 +134,17 @@ fn find_or_match(
 }
 
 /// `string.gmatch`: an iterator over successive matches.
-fn gmatch(lua: &Lua, args: MultiValue, deadline: Arc<Deadline>) -> mlua::Result<mlua::Function> {
+fn gmatch(lua: &Lua, args: MultiValue, deadline: Arc<ScriptRun>) -> mlua::Result<mlua::Function> {
     let args: Vec<LuaValue> = args.into_iter().collect();
     let subject = string_arg(lua, &args, 1, "gmatch")?;
     let pat = string_arg(lua, &args, 2, "gmatch")?;
     let mut next = 0;
     lua.create_function_mut(move |lua, ()| {
-        let mut budget = || deadline.check();
+        let mut budget = budget(&deadline);
         let mut from = next;
         while from <= subject.len() {
-            if let Some(found) =
-                pattern::match_at(&subject, &pat, from, &mut budget).map_err(lua_error)?
+            if let Some(found) = pattern::match_at(&subject, &pat, from, &mut budget)
+                .map_err(|e| lua_error(lua, e, &deadline))?
             {
                 // An empty match moves on by one, so the iteration ends.
                 next = if found.end == from {
@@ -151,7 +162,7 @@ fn gmatch(lua: &Lua, args: MultiValue, deadline: Arc<Deadline>) -> mlua::Result<
 }
 
 /// `string.gsub`.
-fn gsub(lua: &Lua, args: MultiValue, deadline: &Deadline) -> mlua::Result<(mlua::LuaString, i64)> {
+fn gsub(lua: &Lua, args: MultiValue, deadline: &ScriptRun) -> mlua::Result<(mlua::LuaString, i64)> {
     let args: Vec<LuaValue> = args.into_iter().collect();
     let subject = string_arg(lua, &args, 1, "gsub")?;
     let pat = string_arg(lua, &args, 2, "gsub")?;
@@ -177,12 +188,13 @@ fn gsub(lua: &Lua, args: MultiValue, deadline: &Deadline) -> mlua::Result<(mlua:
         Some(rest) => (true, rest.to_vec()),
         None => (false, pat),
     };
-    let mut budget = || deadline.check();
+    let mut budget = budget(deadline);
     let mut out = Vec::with_capacity(subject.len());
     let mut at = 0;
     let mut count = 0i64;
     while count < max {
-        let found = pattern::match_at(&subject, &pat, at, &mut budget).map_err(lua_error)?;
+        let found = pattern::match_at(&subject, &pat, at, &mut budget)
+            .map_err(|e| lua_error(lua, e, deadline))?;
         if let Some(found) = &found {
             count += 1;
             let whole = &subject[found.start..found.end];
@@ -228,10 +240,9 @@ fn gsub(lua: &Lua, args: MultiValue, deadline: &Deadline) -> mlua::Result<(mlua:
             break;
         }
         // Output larger than the script's memory is refused by the Lua allocator when the
-        // string is created; check the time here, since the loop runs outside the VM.
-        deadline
-            .check()
-            .map_err(|_| mlua::Error::external(super::Busy))?;
+        // string is created; check the time (and a kill) here, since the loop runs outside
+        // the VM.
+        deadline.check().map_err(|a| super::stopped(lua, a))?;
     }
     out.extend_from_slice(&subject[at.min(subject.len())..]);
     Ok((lua.create_string(&out)?, count))
@@ -278,7 +289,7 @@ fn expand(
 }
 
 /// Replaces the pattern functions of the `string` table with these.
-pub fn install(lua: &Lua, string: &mlua::Table, deadline: &Arc<Deadline>) -> mlua::Result<()> {
+pub fn install(lua: &Lua, string: &mlua::Table, deadline: &Arc<ScriptRun>) -> mlua::Result<()> {
     let d = deadline.clone();
     string.raw_set(
         "find",
