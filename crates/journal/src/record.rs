@@ -23,15 +23,18 @@
 //!       op 10 ListInsert version: u64 | index: u64 | item_len: u32 | item
 //!       op 11 ListRem   version: u64 | count: i64 | item_len: u32 | item
 //!       op 12 ListTrim  version: u64 | start: u64 | end: u64
+//!       op 13 Stream    version: u64 | op_len: u32 | op (V2 only; the store's
+//!                       `StreamOp` encoding, checked when the record is decoded)
 //!   7 CollectionPart (V2 only) the fields of 5: a part of a collection, more parts follow
 //!   8 Revoke (V2 only) key | until: u64: the key was revoked, re-creating it is refused until then
 //! key = key_len: u16 (V1) or u32 (V2) | key bytes
 //! ```
 //! Integers are little-endian. Deadlines are absolute Unix milliseconds. A collection's type
-//! is 1 hash, 2 set, 3 sorted set, 4 list (V2 only); its `members` are the store's
-//! whole-collection encoding (`u32` length before every byte string; a sorted-set element is
-//! its score's `f64` bits, then the member; a list's first string is its 8-byte version),
-//! checked when the record is decoded.
+//! is 1 hash, 2 set, 3 sorted set, 4 list, 5 stream (4 and 5 V2 only); its `members` are
+//! the store's whole-collection encoding (`u32` length before every byte string; a
+//! sorted-set element is its score's `f64` bits, then the member; a list's first string is
+//! its 8-byte version; a stream is a sequence of strings, each one element: header, entry or
+//! group, see `sessiond_store::Stream::encode`), checked when the record is decoded.
 //!
 //! Records 1–4 are the memcached era's; 5 and 6 were added for RESP's collections. An
 //! older build reading a newer journal stops at the first unknown kind as at corruption,
@@ -56,7 +59,7 @@
 //! could not be read back, and the server poisons the journal (the write is never
 //! acknowledged).
 
-use sessiond_store::{ElementOp, End, Kind, Mutation};
+use sessiond_store::{ElementOp, End, Kind, Mutation, StreamOp};
 
 use crate::Version;
 
@@ -95,6 +98,7 @@ const LIST_SET: u8 = 9;
 const LIST_INSERT: u8 = 10;
 const LIST_REM: u8 = 11;
 const LIST_TRIM: u8 = 12;
+const STREAM_OP: u8 = 13;
 
 fn end_tag(end: End) -> u8 {
     match end {
@@ -283,8 +287,8 @@ pub fn payload_len(version: Version, record: &Record<'_>) -> Result<usize, Encod
     }
     let list_era = match record.mutation {
         Mutation::Revoke { .. } => true,
-        Mutation::PutCollection { kind, .. } => kind == Kind::List,
-        Mutation::Element { op, .. } => is_list_op(&op),
+        Mutation::PutCollection { kind, .. } => matches!(kind, Kind::List | Kind::Stream),
+        Mutation::Element { op, .. } => is_list_op(&op) || matches!(op, ElementOp::Stream { .. }),
         _ => false,
     };
     if version == Version::V1 && list_era {
@@ -325,6 +329,12 @@ pub fn payload_len(version: Version, record: &Record<'_>) -> Result<usize, Encod
                     | ElementOp::ListInsert { item, .. }
                     | ElementOp::ListRem { item, .. } => 8 + 8 + 4 + item.len(),
                     ElementOp::ListTrim { .. } => 8 + 8 + 8,
+                    ElementOp::Stream { op, .. } => {
+                        if StreamOp::decode(op).is_none() {
+                            return Err(EncodeError::Invalid);
+                        }
+                        8 + 4 + op.len()
+                    }
                 }
         }
     };
@@ -483,6 +493,11 @@ pub fn encode_payload(
                     out.extend_from_slice(&start.to_le_bytes());
                     out.extend_from_slice(&end.to_le_bytes());
                 }
+                ElementOp::Stream { op, version } => {
+                    out.push(STREAM_OP);
+                    out.extend_from_slice(&version.to_le_bytes());
+                    put_bytes(out, op);
+                }
             }
         }
     }
@@ -520,7 +535,7 @@ fn element_len(kind: Kind, members: &[u8]) -> Option<usize> {
             c.bytes()?;
             c.bytes()?;
         }
-        Kind::Set | Kind::List => {
+        Kind::Set | Kind::List | Kind::Stream => {
             c.bytes()?;
         }
         Kind::ZSet => {
@@ -737,7 +752,10 @@ fn parse_payload(version: Version, payload: &[u8]) -> Option<Record<'_>> {
             }
             let key = c.key(version)?;
             let kind = Kind::from_tag(c.take(1)?[0])
-                .filter(|k| *k != Kind::Str && (*k != Kind::List || version == Version::V2))?;
+                .filter(|k| {
+                    *k != Kind::Str
+                        && (!matches!(k, Kind::List | Kind::Stream) || version == Version::V2)
+                })?;
             let at = c.u64()?;
             let members = c.bytes()?;
             // Checked here, so replay never meets a collection it cannot rebuild (a part
@@ -775,6 +793,13 @@ fn parse_payload(version: Version, payload: &[u8]) -> Option<Record<'_>> {
                 ZSET_REMOVE => ElementOp::ZSetRemove { member: c.bytes()? },
                 list if version == Version::V2 && (LIST_PUSH..=LIST_TRIM).contains(&list) => {
                     list_op(list, &mut c)?
+                }
+                STREAM_OP if version == Version::V2 => {
+                    let version = c.u64()?;
+                    let op = c.bytes()?;
+                    // Checked here, so replay never meets an op it cannot read.
+                    StreamOp::decode(op)?;
+                    ElementOp::Stream { op, version }
                 }
                 _ => return None,
             };

@@ -152,6 +152,7 @@ impl EncodingSettings {
             // Redis 7.0 keeps every list as a quicklist (7.2 brought listpacks for small
             // ones).
             Value::List(_) => "quicklist",
+            Value::Stream(_) => "stream",
         }
     }
 }

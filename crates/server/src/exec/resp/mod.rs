@@ -38,6 +38,7 @@ pub mod sessions;
 pub mod set_ops;
 pub mod sort;
 pub mod string_ops;
+pub mod streams;
 pub mod strings;
 pub mod zset_ops;
 
