@@ -7,8 +7,10 @@
 //! read checks each entry against the limit *before* delivering it (the store asks), so a
 //! reply too large to send never moves a group or fills a pending list.
 //!
-//! Replies and error texts are Redis 7.0's. `BLOCK` is accepted and answered as if the
-//! time-out had passed at once (no blocking for streams yet; see `docs/redis.md`).
+//! Replies and error texts are Redis 7.0's. `XREAD … BLOCK` and `XREADGROUP … BLOCK` with
+//! `>` that find nothing leave a wait ([`StreamWait`]) for the blocking registry
+//! ([`super::blocking`]), which [`serve_blocked`] answers when a key changes; never inside
+//! `MULTI` or a script, where they answer a null as on a time-out.
 
 use std::sync::Arc;
 
@@ -20,6 +22,7 @@ use sessiond_store::{
 };
 
 use super::args::{Args, Handled};
+use super::blocking::BlockOp;
 use super::pubsub::STREAM;
 use super::{Ctx, OutputBudget, error, is, parse_int, store_error, syntax_error};
 use sessiond_proto_resp::Protocol;
@@ -605,8 +608,100 @@ pub fn xgroup(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     }
 }
 
+/// What a blocked `XREAD`/`XREADGROUP` waits for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamWait {
+    /// Per key, the ID after which entries count (`XREAD`; unused for a group read).
+    pub after: Vec<(Bytes, StreamId)>,
+    /// `COUNT` (0: no limit).
+    pub count: usize,
+    /// `XREADGROUP`'s group, consumer and `NOACK`.
+    pub group: Option<(Bytes, Bytes, bool)>,
+    /// Whether the client speaks RESP3 (the reply is a map).
+    pub resp3: bool,
+}
+
+/// Answers the blocked `wait` from `key` in database `db` if it can be: entries for it
+/// (`XREAD`: after its ID; `XREADGROUP`: new to the group, delivered as the command would),
+/// Redis's error for a group read whose key or group is gone, or `None` to wait on.
+pub fn serve_blocked(
+    shared: &crate::exec::Shared,
+    db: usize,
+    wait: &StreamWait,
+    key: &Bytes,
+    now: u64,
+) -> Option<Reply> {
+    let store = &shared.databases[db];
+    let stream = match store.peek(key, now).map(|e| e.value) {
+        Some(Value::Stream(stream)) => Some(stream),
+        _ => None,
+    };
+    let mut budget = OutputBudget::new(shared);
+    let entries: Vec<Reply> = match &wait.group {
+        None => {
+            let stream = stream?;
+            let after = wait.after.iter().find(|(k, _)| k == key)?.1;
+            let start = after.next()?;
+            let count = if wait.count == 0 { usize::MAX } else { wait.count };
+            let mut entries = Vec::new();
+            for (id, fields) in stream.range(start, StreamId::MAX).take(count) {
+                if !charge_entry(&mut budget, fields) {
+                    return Some(budget.refusal());
+                }
+                entries.push(entry_reply(id, Some(fields)));
+            }
+            entries
+        }
+        Some((group, consumer, noack)) => {
+            let Some(stream) = stream else {
+                return Some(error("UNBLOCKED the stream key no longer exists"));
+            };
+            let Some(g) = stream.group(group) else {
+                return Some(error(
+                    "NOGROUP the consumer group this client was blocked on no longer exists",
+                ));
+            };
+            // Nothing new: wait on without touching the group (a read would record the
+            // consumer as seen, and journal it, at every wake-up).
+            let start = g.last_delivered.next()?;
+            stream.range(start, StreamId::MAX).next()?;
+            let mut over = false;
+            let delivered = store
+                .stream_read_group(
+                    key,
+                    group,
+                    consumer,
+                    ReadFrom::New,
+                    wait.count,
+                    *noack,
+                    |fields| {
+                        let fits = charge_entry(&mut budget, fields);
+                        over |= !fits;
+                        fits
+                    },
+                    now,
+                )
+                .ok()?
+                .ok()?;
+            if over {
+                return Some(budget.refusal());
+            }
+            delivered
+                .iter()
+                .map(|(id, fields)| entry_reply(*id, fields.as_deref()))
+                .collect()
+        }
+    };
+    if entries.is_empty() {
+        return None;
+    }
+    let found = vec![(key.clone(), entries)];
+    Some(read_reply_for(wait.resp3, found))
+}
+
 /// The parsed `XREAD`/`XREADGROUP` options.
 struct ReadArgs<'a> {
+    block: Option<Option<u64>>,
     count: usize,
     noack: bool,
     group: Option<(&'a Bytes, &'a Bytes)>,
@@ -616,6 +711,7 @@ struct ReadArgs<'a> {
 
 fn read_args<'a>(args: &mut Args<'a>, xreadgroup: bool) -> Result<ReadArgs<'a>, Reply> {
     let mut parsed = ReadArgs {
+        block: None,
         count: 0,
         noack: false,
         group: None,
@@ -625,10 +721,12 @@ fn read_args<'a>(args: &mut Args<'a>, xreadgroup: bool) -> Result<ReadArgs<'a>, 
     while let Some(opt) = args.next() {
         let more = !args.is_empty();
         if is(opt, "block") && more {
-            let ms = count_arg(args.bytes()?)?;
+            let ms = parse_int(args.bytes()?)
+                .ok_or_else(|| error("ERR timeout is not an integer or out of range"))?;
             if ms < 0 {
                 return Err(error("ERR timeout is negative"));
             }
+            parsed.block = Some((ms > 0).then_some(ms as u64));
         } else if is(opt, "count") && more {
             let n = count_arg(args.bytes()?)?;
             parsed.count = n.max(0) as usize;
@@ -692,10 +790,14 @@ impl PipeIf for Reply {
 /// The reply of `XREAD`/`XREADGROUP`: per stream with entries, its key and entries (a map
 /// in RESP3); a null when nothing was read.
 fn read_reply(ctx: &Ctx<'_>, found: Vec<(Bytes, Vec<Reply>)>) -> Reply {
+    read_reply_for(ctx.session.protocol == Protocol::Resp3, found)
+}
+
+fn read_reply_for(resp3: bool, found: Vec<(Bytes, Vec<Reply>)>) -> Reply {
     if found.is_empty() {
         return Reply::NullArray;
     }
-    if ctx.session.protocol == Protocol::Resp3 {
+    if resp3 {
         Reply::Map(
             found
                 .into_iter()
@@ -731,6 +833,7 @@ pub fn xread(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
         };
         starts.push((key, stream, after));
     }
+    let after: Vec<(Bytes, StreamId)> = starts.iter().map(|(k, _, a)| ((*k).clone(), *a)).collect();
     let mut budget = OutputBudget::new(ctx.shared);
     let mut found = Vec::new();
     for (key, stream, after) in starts {
@@ -753,7 +856,26 @@ pub fn xread(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
             found.push((key.clone(), entries));
         }
     }
+    if found.is_empty()
+        && let Some(timeout_ms) = parsed.block
+    {
+        let wait = StreamWait {
+            after,
+            count: parsed.count,
+            group: None,
+            resp3: ctx.session.protocol == Protocol::Resp3,
+        };
+        return block(ctx, parsed.keys, wait, timeout_ms);
+    }
     Ok(read_reply(ctx, found).into())
+}
+
+/// Leaves the stream wait in the session (or answers a null where the command may not
+/// block).
+fn block(ctx: &mut Ctx<'_>, keys: &[Bytes], wait: StreamWait, timeout_ms: Option<u64>) -> Handled {
+    super::lists::too_many_keys(keys.len())?;
+    let keys: Vec<&Bytes> = keys.iter().collect();
+    super::lists::block(ctx, &keys, BlockOp::Streams(wait), timeout_ms)
 }
 
 /// `XREADGROUP GROUP group consumer [COUNT n] [BLOCK ms] [NOACK] STREAMS key [key …] id
@@ -786,6 +908,7 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
         };
         starts.push((key, from));
     }
+    let all_new = starts.iter().all(|(_, from)| *from == ReadFrom::New);
     let mut budget = OutputBudget::new(ctx.shared);
     let mut found = Vec::new();
     let mut over = false;
@@ -819,6 +942,19 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
                 .collect();
             found.push((key.clone(), entries));
         }
+    }
+    // Only a read of new entries (`>` everywhere) blocks, as in Redis.
+    if found.is_empty()
+        && all_new
+        && let Some(timeout_ms) = parsed.block
+    {
+        let wait = StreamWait {
+            after: Vec::new(),
+            count: parsed.count,
+            group: Some((group.clone(), consumer.clone(), parsed.noack)),
+            resp3: ctx.session.protocol == Protocol::Resp3,
+        };
+        return block(ctx, parsed.keys, wait, timeout_ms);
     }
     Ok(read_reply(ctx, found).into())
 }
