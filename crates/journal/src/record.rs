@@ -751,11 +751,10 @@ fn parse_payload(version: Version, payload: &[u8]) -> Option<Record<'_>> {
                 continues = true;
             }
             let key = c.key(version)?;
-            let kind = Kind::from_tag(c.take(1)?[0])
-                .filter(|k| {
-                    *k != Kind::Str
-                        && (!matches!(k, Kind::List | Kind::Stream) || version == Version::V2)
-                })?;
+            let kind = Kind::from_tag(c.take(1)?[0]).filter(|k| {
+                *k != Kind::Str
+                    && (!matches!(k, Kind::List | Kind::Stream) || version == Version::V2)
+            })?;
             let at = c.u64()?;
             let members = c.bytes()?;
             // Checked here, so replay never meets a collection it cannot rebuild (a part

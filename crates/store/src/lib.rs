@@ -117,19 +117,19 @@ pub const LATENESS_BOUNDS_MS: [u64; 14] = [
     0, 1, 2, 5, 10, 20, 50, 100, 250, 500, 1000, 2500, 5000, 10000,
 ];
 pub use lists::{ListSetOutcome, Place, list_index, list_range};
-pub use streams::{
-    APPROX_BLOCK, APPROX_LIMIT, AddId, AutoClaimed, ClaimOptions, Delivered, Keep, ReadFrom, StreamRefusal,
-    Trim, trim_count,
-};
 pub use mutation::{ElementOp, Mutation, Observer};
 use shard::Shard;
+pub use stream::{
+    Consumer, Group, OpRefused, PENDING_COST, Pending, Stream, StreamId, StreamOp, entry_cost,
+    name_cost,
+};
+pub use streams::{
+    AddId, AutoClaimed, ClaimOptions, Delivered, Keep, ReadFrom, StreamRefusal, Trim, trim_count,
+};
 pub use types::{
     Condition, CounterOutcome, DeadlineChange, Direction, Entry, IfTargetExists, MetaCounter,
     MetaEntry, MetaRead, Previous, RemoveOutcome, RenameOutcome, Side, StoreError, StoreStats,
     Write, WriteOutcome, Written, ZAddFlags, ZIncr,
-};
-pub use stream::{
-    Consumer, Group, OpRefused, PENDING_COST, Pending, Stream, StreamId, StreamOp, entry_cost, name_cost,
 };
 pub use value::{ELEMENT_OVERHEAD, End, Hash, Kind, List, Score, Set, Value, ZSet};
 

@@ -884,7 +884,12 @@ impl Shard {
             let charged = key.len() as u64 + value.cost() + ITEM_OVERHEAD;
             let mut members = Vec::new();
             value.encode_members(&mut members);
-            self.put(key, Item::new_coll(key, value, ctx.new_cas()), None, ctx.now);
+            self.put(
+                key,
+                Item::new_coll(key, value, ctx.new_cas()),
+                None,
+                ctx.now,
+            );
             charge.commit_resized(0, charged);
             ctx.applied(Mutation::PutCollection {
                 key,

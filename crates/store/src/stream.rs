@@ -134,7 +134,11 @@ pub struct Group {
 /// A stream. See the module docs.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Stream {
-    entries: BTreeMap<StreamId, Vec<Bytes>>,
+    /// Each entry with the node it was added to (see [`Stream::node_of`]) and its fields.
+    entries: BTreeMap<StreamId, (u64, Vec<Bytes>)>,
+    /// The node the newest entries go to, and how many were added to it.
+    tail_node: u64,
+    tail_fill: u64,
     last_id: StreamId,
     max_deleted: StreamId,
     entries_added: u64,
@@ -148,10 +152,12 @@ pub struct Stream {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StreamOp {
     /// An entry was added with this ID (greater than the last), fields and values
-    /// alternating.
+    /// alternating, to node `node`.
     Add {
         /// Its ID.
         id: StreamId,
+        /// The node it joins (see [`Stream::node_of`]).
+        node: u64,
         /// Field, value, field, value, ….
         fields: Vec<Bytes>,
     },
@@ -319,9 +325,10 @@ impl StreamOp {
     /// strings and lists with `u32` lengths).
     pub fn encode(&self, out: &mut Vec<u8>) {
         match self {
-            StreamOp::Add { id, fields } => {
+            StreamOp::Add { id, node, fields } => {
                 out.push(OP_ADD);
                 id.put(out);
+                out.extend_from_slice(&node.to_le_bytes());
                 out.extend_from_slice(&(fields.len() as u32).to_le_bytes());
                 for f in fields {
                     put_bytes(out, f);
@@ -421,12 +428,13 @@ impl StreamOp {
         let op = match c.u8()? {
             OP_ADD => {
                 let id = StreamId::read(&mut c)?;
+                let node = c.u64()?;
                 let n = c.count(4)?;
                 let fields = (0..n).map(|_| c.bytes()).collect::<Option<Vec<_>>>()?;
                 if fields.is_empty() || fields.len() % 2 != 0 {
                     return None;
                 }
-                StreamOp::Add { id, fields }
+                StreamOp::Add { id, node, fields }
             }
             OP_DELETE => StreamOp::Delete { ids: c.ids()? },
             OP_TRIM => StreamOp::Trim { count: c.u64()? },
@@ -561,12 +569,15 @@ impl Stream {
 
     /// The entry with `id`.
     pub fn entry(&self, id: StreamId) -> Option<&[Bytes]> {
-        self.entries.get(&id).map(Vec::as_slice)
+        self.entries.get(&id).map(|(_, f)| f.as_slice())
     }
 
-    /// The first and last entries.
+    /// The first entry.
     pub fn first_entry(&self) -> Option<(StreamId, &[Bytes])> {
-        self.entries.iter().next().map(|(id, f)| (*id, f.as_slice()))
+        self.entries
+            .iter()
+            .next()
+            .map(|(id, (_, f))| (*id, f.as_slice()))
     }
 
     /// The last entry.
@@ -574,7 +585,30 @@ impl Stream {
         self.entries
             .iter()
             .next_back()
-            .map(|(id, f)| (*id, f.as_slice()))
+            .map(|(id, (_, f))| (*id, f.as_slice()))
+    }
+
+    /// The node a new entry joins when nodes hold at most `node_entries` (Redis's
+    /// `stream-node-max-entries`): Redis keeps a stream as a radix tree of nodes of up to
+    /// that many entries, and an approximate trim (`~`) removes only whole nodes, so which
+    /// entries share a node decides what `~` removes. The tail node while it has live
+    /// entries and room (deleted entries keep their room taken, as in Redis), else a new one.
+    pub fn node_for_new(&self, node_entries: u64) -> u64 {
+        let tail_live = self
+            .entries
+            .values()
+            .next_back()
+            .is_some_and(|(node, _)| *node == self.tail_node);
+        if tail_live && self.tail_fill < node_entries.max(1) {
+            self.tail_node
+        } else {
+            self.tail_node.wrapping_add(1)
+        }
+    }
+
+    /// Every entry's ID and node, oldest first.
+    pub fn nodes(&self) -> impl Iterator<Item = (StreamId, u64)> + '_ {
+        self.entries.iter().map(|(id, (node, _))| (*id, *node))
     }
 
     /// The entries from `start` to `end`, both inclusive, ascending (reverse the iterator
@@ -588,7 +622,7 @@ impl Stream {
         range
             .into_iter()
             .flatten()
-            .map(|(id, f)| (*id, f.as_slice()))
+            .map(|(id, (_, f))| (*id, f.as_slice()))
     }
 
     /// The consumer groups, by name.
@@ -673,7 +707,7 @@ impl Stream {
 
     fn apply_inner(&mut self, op: &StreamOp) -> Result<(), OpRefused> {
         match op {
-            StreamOp::Add { id, fields } => {
+            StreamOp::Add { id, node, fields } => {
                 if *id <= self.last_id {
                     return Err(OpRefused);
                 }
@@ -681,13 +715,19 @@ impl Stream {
                     return Err(OpRefused);
                 }
                 self.bytes += entry_cost(fields);
-                self.entries.insert(*id, fields.clone());
+                if *node == self.tail_node {
+                    self.tail_fill += 1;
+                } else {
+                    self.tail_node = *node;
+                    self.tail_fill = 1;
+                }
+                self.entries.insert(*id, (*node, fields.clone()));
                 self.last_id = *id;
                 self.entries_added += 1;
             }
             StreamOp::Delete { ids } => {
                 for id in ids {
-                    if let Some(fields) = self.entries.remove(id) {
+                    if let Some((_, fields)) = self.entries.remove(id) {
                         self.bytes -= entry_cost(&fields);
                         self.max_deleted = self.max_deleted.max(*id);
                     }
@@ -695,7 +735,7 @@ impl Stream {
             }
             StreamOp::Trim { count } => {
                 for _ in 0..*count {
-                    let Some((_, fields)) = self.entries.pop_first() else {
+                    let Some((_, (_, fields))) = self.entries.pop_first() else {
                         break;
                     };
                     self.bytes -= entry_cost(&fields);
@@ -831,11 +871,14 @@ impl Stream {
         self.last_id.put(&mut element);
         self.max_deleted.put(&mut element);
         element.extend_from_slice(&self.entries_added.to_le_bytes());
+        element.extend_from_slice(&self.tail_node.to_le_bytes());
+        element.extend_from_slice(&self.tail_fill.to_le_bytes());
         put_bytes(out, &element);
-        for (id, fields) in &self.entries {
+        for (id, (node, fields)) in &self.entries {
             element.clear();
             element.push(b'E');
             id.put(&mut element);
+            element.extend_from_slice(&node.to_le_bytes());
             element.extend_from_slice(&(fields.len() as u32).to_le_bytes());
             for f in fields {
                 put_bytes(&mut element, f);
@@ -870,7 +913,7 @@ impl Stream {
         let entries: usize = self
             .entries
             .values()
-            .map(|f| 4 + 1 + 16 + 4 + f.iter().map(|s| 4 + s.len()).sum::<usize>())
+            .map(|(_, f)| 4 + 1 + 16 + 8 + 4 + f.iter().map(|s| 4 + s.len()).sum::<usize>())
             .sum();
         let groups: usize = self
             .groups
@@ -893,7 +936,7 @@ impl Stream {
                         .sum::<usize>()
             })
             .sum();
-        4 + 1 + 8 + 16 + 16 + 8 + entries + groups
+        4 + 1 + 8 + 16 + 16 + 8 + 16 + entries + groups
     }
 
     /// Reads back what [`Stream::encode`] wrote (elements concatenated); `None` if the bytes
@@ -913,19 +956,27 @@ impl Stream {
                     stream.last_id = StreamId::read(&mut c)?;
                     stream.max_deleted = StreamId::read(&mut c)?;
                     stream.entries_added = c.u64()?;
+                    stream.tail_node = c.u64()?;
+                    stream.tail_fill = c.u64()?;
                 }
                 b'E' if header && stream.groups.is_empty() => {
                     let id = StreamId::read(&mut c)?;
+                    let node = c.u64()?;
                     let n = c.count(4)?;
                     let fields = (0..n).map(|_| c.bytes()).collect::<Option<Vec<_>>>()?;
                     if fields.is_empty() || fields.len() % 2 != 0 || id > stream.last_id {
                         return None;
                     }
-                    if stream.entries.keys().next_back().is_some_and(|last| *last >= id) {
+                    if stream
+                        .entries
+                        .keys()
+                        .next_back()
+                        .is_some_and(|last| *last >= id)
+                    {
                         return None;
                     }
                     stream.bytes += entry_cost(&fields);
-                    stream.entries.insert(id, fields);
+                    stream.entries.insert(id, (node, fields));
                 }
                 b'G' if header => {
                     let name = c.bytes()?;
@@ -997,6 +1048,7 @@ mod tests {
         for i in 1..=5 {
             s.apply(&StreamOp::Add {
                 id: StreamId::new(i, 0),
+                node: 0,
                 fields: vec![b("f"), b("v")],
             })
             .unwrap();
@@ -1091,6 +1143,7 @@ mod tests {
         let version = s.version();
         let op = StreamOp::Add {
             id: StreamId::new(5, 0),
+            node: 0,
             fields: vec![b("f"), b("v")],
         };
         assert_eq!(s.apply(&op), Err(OpRefused));
@@ -1103,6 +1156,7 @@ mod tests {
         for i in 1..=3 {
             s.apply(&StreamOp::Add {
                 id: StreamId::new(i, 0),
+                node: 0,
                 fields: vec![b("f"), b("v")],
             })
             .unwrap();

@@ -45,10 +45,12 @@ pub enum AddId {
 pub struct Trim {
     /// What to keep.
     pub keep: Keep,
-    /// `~`: trim only whole blocks of [`APPROX_BLOCK`] entries, and at most `limit`.
+    /// `~`: remove only whole nodes (see [`Stream::node_for_new`]), at most `limit`
+    /// entries.
     pub approx: bool,
-    /// The most entries one trim removes (`LIMIT`; only with `~`).
-    pub limit: Option<u64>,
+    /// The most entries an approximate trim removes (0: no limit). Redis's default is
+    /// 100 nodes' worth; the caller, who knows the node size, fills it in.
+    pub limit: u64,
 }
 
 /// What a trim keeps.
@@ -59,13 +61,6 @@ pub enum Keep {
     /// The entries at or above this ID.
     MinId(StreamId),
 }
-
-/// The block an approximate trim removes whole (Redis's default `stream-node-max-entries`):
-/// `~` never removes a part of one, so the stream may keep up to that many extra entries.
-pub const APPROX_BLOCK: u64 = 100;
-
-/// The default `LIMIT` of an approximate trim (100 blocks, as Redis's default).
-pub const APPROX_LIMIT: u64 = 100 * APPROX_BLOCK;
 
 /// Where a group read starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,21 +100,45 @@ pub struct AutoClaimed {
     pub deleted: Vec<StreamId>,
 }
 
-/// How many entries `trim` removes from `stream`.
-pub fn trim_count(stream: &Stream, trim: &Trim) -> u64 {
-    let excess = match trim.keep {
-        Keep::MaxLen(max) => (stream.len() as u64).saturating_sub(max),
-        Keep::MinId(min) => below(stream, min),
-    };
-    trim_count_of(excess, trim)
-}
-
-/// How many entries of `stream` are below `min`.
-fn below(stream: &Stream, min: StreamId) -> u64 {
-    match min.prev() {
-        Some(top) => stream.range(StreamId::MIN, top).count() as u64,
-        None => 0,
+/// How many of the oldest entries `trim` removes from a stream whose entries (ID and
+/// node, oldest first) are `entries`, `len` of them: Redis's `streamTrim`. Exact trimming
+/// removes every entry past the threshold; `~` removes whole nodes while the one after
+/// still leaves enough (`MAXLEN`) or all its entries are below the ID (`MINID`), and stops
+/// before passing the limit.
+pub fn trim_count(entries: impl Iterator<Item = (StreamId, u64)>, len: u64, trim: &Trim) -> u64 {
+    let mut entries = entries.peekable();
+    if !trim.approx {
+        return match trim.keep {
+            Keep::MaxLen(max) => len.saturating_sub(max),
+            Keep::MinId(min) => entries.take_while(|(id, _)| *id < min).count() as u64,
+        };
     }
+    let (mut length, mut deleted) = (len, 0u64);
+    while let Some((first, node)) = entries.next() {
+        let (mut count, mut last) = (1u64, first);
+        while let Some((id, _)) = entries.next_if(|(_, n)| *n == node) {
+            count += 1;
+            last = id;
+        }
+        if let Keep::MaxLen(max) = trim.keep
+            && length <= max
+        {
+            break;
+        }
+        if trim.limit != 0 && deleted + count > trim.limit {
+            break;
+        }
+        let remove = match trim.keep {
+            Keep::MaxLen(max) => length - count >= max,
+            Keep::MinId(min) => last < min,
+        };
+        if !remove {
+            break;
+        }
+        length -= count;
+        deleted += count;
+    }
+    deleted
 }
 
 /// The ID `XADD` would give `wanted` on `stream` (`None` when missing) at `now`.
@@ -159,8 +178,10 @@ impl Store {
     }
 
     /// `XADD`: adds an entry of `fields` (field, value, … ; at least one pair) with the ID
-    /// `id` resolves to at `now`, creating the stream unless `no_create`, then trims. The
-    /// new ID, `None` when the key is missing and `no_create`.
+    /// `id` resolves to at `now`, creating the stream unless `no_create`, then trims. Nodes
+    /// hold `node_entries` entries (see [`Stream::node_for_new`]). The new ID, `None` when
+    /// the key is missing and `no_create`.
+    #[allow(clippy::too_many_arguments)]
     pub fn stream_add(
         &self,
         key: &[u8],
@@ -168,6 +189,7 @@ impl Store {
         fields: &[Bytes],
         no_create: bool,
         trim: Option<Trim>,
+        node_entries: u64,
         now: u64,
     ) -> Result<Result<Option<StreamId>, StreamRefusal>, StoreError> {
         self.stream_plan(key, now, |stream| {
@@ -178,21 +200,20 @@ impl Store {
                 Ok(id) => id,
                 Err(refusal) => return nothing(Err(refusal)),
             };
+            let node = stream.map_or(0, |s| s.node_for_new(node_entries));
             let mut ops = vec![StreamOp::Add {
                 id,
+                node,
                 fields: fields.to_vec(),
             }];
             if let Some(trim) = trim {
-                // Counted on the stream after the add: one more entry, the new one newest.
-                let excess = match trim.keep {
-                    Keep::MaxLen(max) => {
-                        (stream.map_or(0, |s| s.len() as u64) + 1).saturating_sub(max)
-                    }
-                    Keep::MinId(min) => {
-                        stream.map_or(0, |s| below(s, min)) + u64::from(id < min)
-                    }
-                };
-                let count = trim_count_of(excess, &trim);
+                // Counted on the stream after the add: one more entry, the newest.
+                let len = stream.map_or(0, |s| s.len() as u64) + 1;
+                let entries = stream
+                    .into_iter()
+                    .flat_map(Stream::nodes)
+                    .chain([(id, node)]);
+                let count = trim_count(entries, len, &trim);
                 if count > 0 {
                     ops.push(StreamOp::Trim { count });
                 }
@@ -207,7 +228,7 @@ impl Store {
             let Some(stream) = stream else {
                 return nothing(0);
             };
-            let count = trim_count(stream, &trim);
+            let count = trim_count(stream.nodes(), stream.len() as u64, &trim);
             let ops = if count > 0 {
                 vec![StreamOp::Trim { count }]
             } else {
@@ -223,8 +244,11 @@ impl Store {
             let Some(stream) = stream else {
                 return nothing(0);
             };
-            let mut found: Vec<StreamId> =
-                ids.iter().copied().filter(|id| stream.entry(*id).is_some()).collect();
+            let mut found: Vec<StreamId> = ids
+                .iter()
+                .copied()
+                .filter(|id| stream.entry(*id).is_some())
+                .collect();
             found.sort_unstable();
             found.dedup();
             let n = found.len() as u64;
@@ -511,8 +535,11 @@ impl Store {
             let Some(g) = stream.and_then(|s| s.group(group)) else {
                 return nothing(0);
             };
-            let mut found: Vec<StreamId> =
-                ids.iter().copied().filter(|id| g.pending.contains_key(id)).collect();
+            let mut found: Vec<StreamId> = ids
+                .iter()
+                .copied()
+                .filter(|id| g.pending.contains_key(id))
+                .collect();
             found.sort_unstable();
             found.dedup();
             let n = found.len() as u64;
@@ -556,12 +583,6 @@ impl Store {
                     entries_read: g.entries_read,
                 });
             }
-            ops.push(StreamOp::ConsumerSeen {
-                group: group_name.clone(),
-                name: consumer_name.clone(),
-                time: now,
-                active: false,
-            });
             let (mut claimed, mut gone, mut out) = (Vec::new(), Vec::new(), Vec::new());
             let mut seen = std::collections::BTreeSet::new();
             for id in ids {
@@ -575,7 +596,8 @@ impl Store {
                         gone.push(*id);
                         continue;
                     }
-                    (None, Some(_)) if options.force => 0,
+                    // A forced pending entry starts as delivered once, as Redis's does.
+                    (None, Some(_)) if options.force => 1,
                     (None, _) => continue,
                     (Some(p), Some(_)) => {
                         if min_idle > 0 && now.saturating_sub(p.delivery_time) < min_idle {
@@ -598,7 +620,14 @@ impl Store {
                     ids: gone,
                 });
             }
+            // The consumer is created (and seen) only when it gets something, as in Redis.
             if !claimed.is_empty() {
+                ops.push(StreamOp::ConsumerSeen {
+                    group: group_name.clone(),
+                    name: consumer_name.clone(),
+                    time: now,
+                    active: true,
+                });
                 ops.push(StreamOp::PendingSet {
                     group: group_name,
                     consumer: consumer_name,
@@ -647,7 +676,9 @@ impl Store {
                 };
                 attempts -= 1;
                 let Some(fields) = stream.entry(*id) else {
+                    // A deleted entry counts against COUNT, as in Redis.
                     deleted.push(*id);
+                    left -= 1;
                     continue;
                 };
                 if min_idle > 0 && now.saturating_sub(p.delivery_time) < min_idle {
@@ -662,12 +693,15 @@ impl Store {
                 out.push((*id, Some(fields.to_vec())));
                 left -= 1;
             }
-            let mut ops = vec![StreamOp::ConsumerSeen {
-                group: group_name.clone(),
-                name: consumer_name.clone(),
-                time: now,
-                active: false,
-            }];
+            let mut ops = Vec::new();
+            if !claimed.is_empty() {
+                ops.push(StreamOp::ConsumerSeen {
+                    group: group_name.clone(),
+                    name: consumer_name.clone(),
+                    time: now,
+                    active: true,
+                });
+            }
             if !deleted.is_empty() {
                 ops.push(StreamOp::PendingRemove {
                     group: group_name.clone(),
@@ -692,15 +726,4 @@ impl Store {
             ))
         })
     }
-}
-
-/// How many of `excess` entries `trim` removes (all, unless approximate).
-fn trim_count_of(excess: u64, trim: &Trim) -> u64 {
-    if !trim.approx {
-        return excess;
-    }
-    let limit = trim.limit.unwrap_or(APPROX_LIMIT);
-    let limit = if limit == 0 { u64::MAX } else { limit };
-    let n = excess.min(limit);
-    n - n % APPROX_BLOCK
 }

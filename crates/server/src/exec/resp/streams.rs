@@ -42,17 +42,17 @@ fn refusal(r: StreamRefusal, key: &[u8], group: &[u8]) -> Reply {
         StreamRefusal::IdTooSmall => error(
             "ERR The ID specified in XADD is equal or smaller than the target stream top item",
         ),
-        StreamRefusal::Exhausted => error(
-            "ERR The stream has exhausted the last possible ID, unable to add more items",
-        ),
+        StreamRefusal::Exhausted => {
+            error("ERR The stream has exhausted the last possible ID, unable to add more items")
+        }
         StreamRefusal::NoSuchKey => error("ERR no such key"),
-        StreamRefusal::NoGroup => error(format!(
-            "NOGROUP No such key '{k}' or consumer group '{g}'"
-        )),
+        StreamRefusal::NoGroup => {
+            error(format!("NOGROUP No such key '{k}' or consumer group '{g}'"))
+        }
         StreamRefusal::BusyGroup => error("BUSYGROUP Consumer Group name already exists"),
-        StreamRefusal::SetIdTooSmall => error(
-            "ERR The ID specified in XSETID is smaller than the target stream top item",
-        ),
+        StreamRefusal::SetIdTooSmall => {
+            error("ERR The ID specified in XSETID is smaller than the target stream top item")
+        }
         StreamRefusal::EntriesAddedTooSmall => error(
             "ERR The entries_added specified in XSETID is smaller than the target stream length",
         ),
@@ -79,10 +79,7 @@ fn parse_id(arg: &[u8], missing_seq: u64, strict: bool) -> Result<StreamId, Repl
         _ => {}
     }
     let (ms, seq) = match arg.iter().position(|&b| b == b'-') {
-        Some(dash) => (
-            parse_u64(&arg[..dash]),
-            parse_u64(&arg[dash + 1..]),
-        ),
+        Some(dash) => (parse_u64(&arg[..dash]), parse_u64(&arg[dash + 1..])),
         None => (parse_u64(arg), Some(missing_seq)),
     };
     match (ms, seq) {
@@ -142,13 +139,15 @@ fn count_arg(arg: &[u8]) -> Result<i64, Reply> {
     parse_int(arg).ok_or_else(super::not_integer)
 }
 
-/// The `MAXLEN|MINID [=|~] threshold [LIMIT n]` options of `XADD` and `XTRIM`, read at
-/// `args` (which moves past them): `Ok(None)` when the next argument is none of them.
+/// The `MAXLEN|MINID [=|~] threshold [LIMIT n]` options of `XADD` and `XTRIM`, as read.
+#[derive(Default)]
 struct TrimArgs {
-    trim: Option<Trim>,
-    limit_given: bool,
+    keep: Option<Keep>,
+    approx: bool,
+    limit: Option<u64>,
 }
 
+/// Reads one trim option at `args` if the next argument is one (`Ok(false)` otherwise).
 fn trim_option(args: &mut Args<'_>, found: &mut TrimArgs) -> Result<bool, Reply> {
     let Some(opt) = args.peek() else {
         return Ok(false);
@@ -157,16 +156,16 @@ fn trim_option(args: &mut Args<'_>, found: &mut TrimArgs) -> Result<bool, Reply>
     if (is(opt, "maxlen") || is(opt, "minid")) && more {
         let maxlen = is(opt, "maxlen");
         args.next();
-        if found.trim.is_some() {
+        if found.keep.is_some() {
             return Err(error(
                 "ERR syntax error, MAXLEN and MINID options at the same time are not compatible",
             ));
         }
-        let mut approx = false;
+        found.approx = false;
         if args.remaining() >= 2 {
             match args.peek().map(|b| &b[..]) {
                 Some(b"~") => {
-                    approx = true;
+                    found.approx = true;
                     args.next();
                 }
                 Some(b"=") => {
@@ -176,7 +175,7 @@ fn trim_option(args: &mut Args<'_>, found: &mut TrimArgs) -> Result<bool, Reply>
             }
         }
         let threshold = args.bytes()?;
-        let keep = if maxlen {
+        found.keep = Some(if maxlen {
             let n = count_arg(threshold)?;
             if n < 0 {
                 return Err(error("ERR The MAXLEN argument must be >= 0."));
@@ -184,11 +183,6 @@ fn trim_option(args: &mut Args<'_>, found: &mut TrimArgs) -> Result<bool, Reply>
             Keep::MaxLen(n as u64)
         } else {
             Keep::MinId(parse_id(threshold, 0, true)?)
-        };
-        found.trim = Some(Trim {
-            keep,
-            approx,
-            limit: found.trim.and_then(|t| t.limit),
         });
         return Ok(true);
     }
@@ -198,56 +192,50 @@ fn trim_option(args: &mut Args<'_>, found: &mut TrimArgs) -> Result<bool, Reply>
         if n < 0 {
             return Err(error("ERR The LIMIT argument must be >= 0."));
         }
-        found.limit_given = true;
-        let limit = Some(n as u64);
-        match &mut found.trim {
-            Some(t) => t.limit = limit,
-            None => {
-                found.trim = Some(Trim {
-                    keep: Keep::MaxLen(u64::MAX),
-                    approx: false,
-                    limit,
-                });
-                // Marked as no strategy yet: MAXLEN u64::MAX keeps everything.
-            }
-        }
+        found.limit = Some(n as u64);
         return Ok(true);
     }
     Ok(false)
 }
 
-/// Checks the trim options once read, with Redis's errors.
-fn finish_trim(found: TrimArgs, xadd: bool) -> Result<Option<Trim>, Reply> {
-    let strategy = found
-        .trim
-        .filter(|t| t.keep != Keep::MaxLen(u64::MAX) || !found.limit_given);
-    if found.limit_given && found.trim.and_then(|t| t.limit).unwrap_or(0) > 0 && strategy.is_none()
-    {
+/// Checks the trim options once read, with Redis's errors, and fills in the default limit
+/// of `~` (100 nodes' worth, at most 1,000,000, as Redis's).
+fn finish_trim(found: TrimArgs, xadd: bool, node_entries: u64) -> Result<Option<Trim>, Reply> {
+    if found.limit.is_some_and(|l| l > 0) && found.keep.is_none() {
         return Err(error(
             "ERR syntax error, LIMIT cannot be used without specifying a trimming strategy",
         ));
     }
-    if !xadd && strategy.is_none() {
-        return Err(error(
-            "ERR syntax error, XTRIM must be called with a trimming strategy",
-        ));
-    }
-    if found.limit_given && strategy.is_some_and(|t| !t.approx) {
-        return Err(error(
-            "ERR syntax error, LIMIT cannot be used without the special ~ option",
-        ));
-    }
-    Ok(strategy)
+    let Some(keep) = found.keep else {
+        if !xadd {
+            return Err(error(
+                "ERR syntax error, XTRIM must be called with a trimming strategy",
+            ));
+        }
+        return Ok(None);
+    };
+    let limit = match found.limit {
+        Some(_) if !found.approx => {
+            return Err(error(
+                "ERR syntax error, LIMIT cannot be used without the special ~ option",
+            ));
+        }
+        Some(limit) => limit,
+        None if found.approx => node_entries.saturating_mul(100).clamp(1, 1_000_000),
+        None => 0,
+    };
+    Ok(Some(Trim {
+        keep,
+        approx: found.approx,
+        limit,
+    }))
 }
 
 /// `XADD key [NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT count]] *|id field value
 /// [field value …]`.
 pub fn xadd(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     let key = args.bytes()?;
-    let mut found = TrimArgs {
-        trim: None,
-        limit_given: false,
-    };
+    let mut found = TrimArgs::default();
     let mut no_create = false;
     let id = loop {
         let Some(opt) = args.peek() else {
@@ -272,17 +260,20 @@ pub fn xadd(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
         }
         break AddId::Exact(parse_id(opt, 0, true)?);
     };
-    let trim = finish_trim(found, true)?;
+    let node_entries = ctx.shared.resp.encoding.stream_node_entries();
+    let trim = finish_trim(found, true, node_entries)?;
     let fields = args.rest();
     if fields.is_empty() || fields.len() % 2 != 0 {
         return Err(super::wrong_args("xadd"));
     }
     if id == AddId::Exact(StreamId::MIN) {
-        return Err(error("ERR The ID specified in XADD must be greater than 0-0"));
+        return Err(error(
+            "ERR The ID specified in XADD must be greater than 0-0",
+        ));
     }
     let added = ctx
         .store()
-        .stream_add(key, id, fields, no_create, trim, ctx.now)
+        .stream_add(key, id, fields, no_create, trim, node_entries, ctx.now)
         .map_err(store_error)?
         .map_err(|r| refusal(r, key, b""))?;
     let Some(id) = added else {
@@ -300,16 +291,14 @@ pub fn xadd(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
 /// `XTRIM key MAXLEN|MINID [=|~] threshold [LIMIT count]`.
 pub fn xtrim(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     let key = args.bytes()?;
-    let mut found = TrimArgs {
-        trim: None,
-        limit_given: false,
-    };
+    let mut found = TrimArgs::default();
     while !args.is_empty() {
         if !trim_option(args, &mut found)? {
             return Err(syntax_error());
         }
     }
-    let Some(trim) = finish_trim(found, false)? else {
+    let node_entries = ctx.shared.resp.encoding.stream_node_entries();
+    let Some(trim) = finish_trim(found, false, node_entries)? else {
         return Err(syntax_error());
     };
     let removed = ctx
@@ -325,7 +314,11 @@ pub fn xtrim(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
 fn range(ctx: &mut Ctx<'_>, args: &mut Args<'_>, rev: bool) -> Handled {
     let key = args.bytes()?;
     let (first, second) = (args.bytes()?, args.bytes()?);
-    let (start_arg, end_arg) = if rev { (second, first) } else { (first, second) };
+    let (start_arg, end_arg) = if rev {
+        (second, first)
+    } else {
+        (first, second)
+    };
     let start = parse_bound(start_arg, 0, true)?;
     let end = parse_bound(end_arg, u64::MAX, false)?;
     let mut count = None;
@@ -494,7 +487,10 @@ pub fn xgroup(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     let sub = args.bytes()?;
     let name = String::from_utf8_lossy(sub).to_ascii_lowercase();
     let argc = args.remaining() + 2;
-    if name == "help" && argc == 2 {
+    if name == "help" {
+        if argc != 2 {
+            return Err(super::wrong_args("xgroup|help"));
+        }
         return help(XGROUP_HELP);
     }
     let ok_arity = match name.as_str() {
@@ -642,7 +638,11 @@ pub fn serve_blocked(
             let stream = stream?;
             let after = wait.after.iter().find(|(k, _)| k == key)?.1;
             let start = after.next()?;
-            let count = if wait.count == 0 { usize::MAX } else { wait.count };
+            let count = if wait.count == 0 {
+                usize::MAX
+            } else {
+                wait.count
+            };
             let mut entries = Vec::new();
             for (id, fields) in stream.range(start, StreamId::MAX).take(count) {
                 if !charge_entry(&mut budget, fields) {
@@ -1054,10 +1054,22 @@ pub fn xpending(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     let mut out = Vec::new();
     let candidates: Box<dyn Iterator<Item = StreamId>> = match consumer {
         Some(name) => match g.consumers.get(&name[..]) {
-            Some(c) => Box::new(c.pending.range(start..=end).copied().collect::<Vec<_>>().into_iter()),
+            Some(c) => Box::new(
+                c.pending
+                    .range(start..=end)
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .into_iter(),
+            ),
             None => return Ok(Reply::Array(Vec::new()).into()),
         },
-        None => Box::new(g.pending.range(start..=end).map(|(id, _)| *id).collect::<Vec<_>>().into_iter()),
+        None => Box::new(
+            g.pending
+                .range(start..=end)
+                .map(|(id, _)| *id)
+                .collect::<Vec<_>>()
+                .into_iter(),
+        ),
     };
     for id in candidates {
         if out.len() >= count {
@@ -1196,7 +1208,9 @@ pub fn xautoclaim(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     }
     let done = ctx
         .store()
-        .stream_autoclaim(key, group, consumer, min_idle, start, count, just_id, ctx.now)
+        .stream_autoclaim(
+            key, group, consumer, min_idle, start, count, just_id, ctx.now,
+        )
         .map_err(store_error)?
         .map_err(|r| refusal(r, key, group))?;
     OutputBudget::check(
@@ -1229,7 +1243,7 @@ pub fn xinfo(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     let argc = args.remaining() + 2;
     if is(sub, "help") {
         if argc != 2 {
-            return Err(subcommand_syntax("XINFO", sub));
+            return Err(super::wrong_args("xinfo|help"));
         }
         return help(XINFO_HELP);
     }
@@ -1400,7 +1414,16 @@ mod tests {
         assert_eq!(parse_id(b"5", 7, true).ok(), Some(StreamId::new(5, 7)));
         assert_eq!(parse_id(b"-", 0, false).ok(), Some(StreamId::MIN));
         assert_eq!(parse_id(b"+", 0, false).ok(), Some(StreamId::MAX));
-        for bad in [&b"-"[..], b"+", b"", b"1-", b"-1", b"a-1", b"1-2-3", b"18446744073709551616"] {
+        for bad in [
+            &b"-"[..],
+            b"+",
+            b"",
+            b"1-",
+            b"-1",
+            b"a-1",
+            b"1-2-3",
+            b"18446744073709551616",
+        ] {
             assert!(parse_id(bad, 0, true).is_err(), "{bad:?}");
         }
         assert_eq!(
