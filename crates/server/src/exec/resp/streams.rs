@@ -449,7 +449,7 @@ const XGROUP_HELP: &[&str] = &[
     "SETID <key> <groupname> <id|$> [ENTRIESREAD entries_read]",
     "    Set the current group ID and entries_read counter.",
     "HELP",
-    "    Print this help.",
+    "    Prints this help.",
 ];
 
 const XINFO_HELP: &[&str] = &[
@@ -461,7 +461,7 @@ const XINFO_HELP: &[&str] = &[
     "STREAM <key> [FULL [COUNT <count>]",
     "    Show information about the stream.",
     "HELP",
-    "    Print this help.",
+    "    Prints this help.",
 ];
 
 fn help(lines: &[&'static str]) -> Handled {
@@ -1316,7 +1316,7 @@ pub fn xinfo(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     let mut map = vec![
         pair("length", Reply::Integer(stream.len() as i64)),
         pair("radix-tree-keys", Reply::Integer(nodes)),
-        pair("radix-tree-nodes", Reply::Integer(nodes * 2 + 1)),
+        pair("radix-tree-nodes", Reply::Integer(nodes + 1)),
         pair("last-generated-id", id_reply(stream.last_id())),
         pair("max-deleted-entry-id", id_reply(stream.max_deleted())),
         pair(
