@@ -303,6 +303,11 @@ fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
+/// The length [`put_opt`] writes.
+fn opt_len(value: Option<u64>) -> usize {
+    if value.is_some() { 9 } else { 1 }
+}
+
 fn put_opt(out: &mut Vec<u8>, value: Option<u64>) {
     match value {
         None => out.push(0),
@@ -923,11 +928,11 @@ impl Stream {
                     + 4
                     + name.len()
                     + 16
-                    + 9
+                    + opt_len(g.entries_read)
                     + 4
                     + g.consumers
-                        .keys()
-                        .map(|c| 4 + c.len() + 8 + 9)
+                        .iter()
+                        .map(|(c, consumer)| 4 + c.len() + 8 + opt_len(consumer.active_time))
                         .sum::<usize>()
                     + 4
                     + g.pending
@@ -998,7 +1003,7 @@ impl Stream {
                             return None;
                         }
                     }
-                    let pending = c.count(40)?;
+                    let pending = c.count(36)?;
                     for _ in 0..pending {
                         let id = StreamId::read(&mut c)?;
                         let consumer = c.bytes()?;
@@ -1078,6 +1083,36 @@ mod tests {
         })
         .unwrap();
         s
+    }
+
+    #[test]
+    fn a_group_with_one_short_pending_entry_round_trips() {
+        // The smallest pending entry (a one-byte consumer, 37 bytes) at the very end of
+        // the encoding: the count check must not ask for more than an entry's minimum.
+        let mut s = Stream::default();
+        s.apply(&StreamOp::GroupCreate {
+            name: b("g"),
+            last: StreamId::MIN,
+            entries_read: None,
+        })
+        .unwrap();
+        s.apply(&StreamOp::ConsumerSeen {
+            group: b("g"),
+            name: b("c"),
+            time: 1,
+            active: false,
+        })
+        .unwrap();
+        s.apply(&StreamOp::PendingSet {
+            group: b("g"),
+            consumer: b("c"),
+            time: 1,
+            entries: vec![(StreamId::new(1, 0), 1)],
+        })
+        .unwrap();
+        let mut out = Vec::new();
+        s.encode(&mut out);
+        assert_eq!(Stream::decode(&out), Some(s));
     }
 
     #[test]

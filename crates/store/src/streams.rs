@@ -179,8 +179,8 @@ impl Store {
 
     /// `XADD`: adds an entry of `fields` (field, value, … ; at least one pair) with the ID
     /// `id` resolves to at `now`, creating the stream unless `no_create`, then trims. Nodes
-    /// hold `node_entries` entries (see [`Stream::node_for_new`]). The new ID, `None` when
-    /// the key is missing and `no_create`.
+    /// hold `node_entries` entries (see [`Stream::node_for_new`]). The new ID and how many
+    /// entries the trim removed, `None` when the key is missing and `no_create`.
     #[allow(clippy::too_many_arguments)]
     pub fn stream_add(
         &self,
@@ -191,7 +191,7 @@ impl Store {
         trim: Option<Trim>,
         node_entries: u64,
         now: u64,
-    ) -> Result<Result<Option<StreamId>, StreamRefusal>, StoreError> {
+    ) -> Result<Result<Option<(StreamId, u64)>, StreamRefusal>, StoreError> {
         self.stream_plan(key, now, |stream| {
             if stream.is_none() && no_create {
                 return nothing(Ok(None));
@@ -206,6 +206,7 @@ impl Store {
                 node,
                 fields: fields.to_vec(),
             }];
+            let mut trimmed = 0;
             if let Some(trim) = trim {
                 // Counted on the stream after the add: one more entry, the newest.
                 let len = stream.map_or(0, |s| s.len() as u64) + 1;
@@ -213,12 +214,12 @@ impl Store {
                     .into_iter()
                     .flat_map(Stream::nodes)
                     .chain([(id, node)]);
-                let count = trim_count(entries, len, &trim);
-                if count > 0 {
-                    ops.push(StreamOp::Trim { count });
+                trimmed = trim_count(entries, len, &trim);
+                if trimmed > 0 {
+                    ops.push(StreamOp::Trim { count: trimmed });
                 }
             }
-            Ok((ops, Ok(Some(id))))
+            Ok((ops, Ok(Some((id, trimmed)))))
         })
     }
 

@@ -276,13 +276,11 @@ pub fn xadd(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
         .stream_add(key, id, fields, no_create, trim, node_entries, ctx.now)
         .map_err(store_error)?
         .map_err(|r| refusal(r, key, b""))?;
-    let Some(id) = added else {
+    let Some((id, trimmed)) = added else {
         return Ok(Reply::Null.into());
     };
     ctx.notify(STREAM, "xadd", key);
-    if trim.is_some() {
-        // Whether the trim removed anything is not reported; Redis notifies only then,
-        // and a subscriber cannot tell the difference from a no-op apart from this event.
+    if trimmed > 0 {
         ctx.notify(STREAM, "xtrim", key);
     }
     Ok(id_reply(id).into())
@@ -604,6 +602,15 @@ pub fn xgroup(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     }
 }
 
+/// Whether `consumer` of `group` exists in the stream under `key` (so a command that
+/// creates it can raise Redis's `xgroup-createconsumer` event).
+fn has_consumer(ctx: &Ctx<'_>, key: &[u8], group: &[u8], consumer: &[u8]) -> bool {
+    matches!(
+        ctx.store().peek(key, ctx.now).map(|e| e.value),
+        Some(Value::Stream(s)) if s.group(group).is_some_and(|g| g.consumers.contains_key(consumer))
+    )
+}
+
 /// What a blocked `XREAD`/`XREADGROUP` waits for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StreamWait {
@@ -665,6 +672,7 @@ pub fn serve_blocked(
             // consumer as seen, and journal it, at every wake-up).
             let start = g.last_delivered.next()?;
             stream.range(start, StreamId::MAX).next()?;
+            let known = g.consumers.contains_key(&consumer[..]);
             let mut over = false;
             let delivered = store
                 .stream_read_group(
@@ -683,6 +691,12 @@ pub fn serve_blocked(
                 )
                 .ok()?
                 .ok()?;
+            if !known {
+                shared
+                    .resp
+                    .pubsub
+                    .notify(db, STREAM, "xgroup-createconsumer", key);
+            }
             if over {
                 return Some(budget.refusal());
             }
@@ -913,6 +927,7 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     let mut found = Vec::new();
     let mut over = false;
     for (key, from) in starts {
+        let known = has_consumer(ctx, key, group, consumer);
         let delivered = ctx
             .store()
             .stream_read_group(
@@ -931,6 +946,9 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
             )
             .map_err(store_error)?
             .map_err(|r| refusal(r, key, group))?;
+        if !known && has_consumer(ctx, key, group, consumer) {
+            ctx.notify(STREAM, "xgroup-createconsumer", key);
+        }
         if over {
             return Err(budget.refusal());
         }
@@ -1163,11 +1181,15 @@ pub fn xclaim(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     if options.delivery_time.is_some_and(|t| t > ctx.now) {
         options.delivery_time = Some(ctx.now);
     }
+    let known = has_consumer(ctx, key, group, consumer);
     let claimed = ctx
         .store()
         .stream_claim(key, group, consumer, min_idle, &ids, options, ctx.now)
         .map_err(store_error)?
         .map_err(|r| refusal(r, key, group))?;
+    if !known && has_consumer(ctx, key, group, consumer) {
+        ctx.notify(STREAM, "xgroup-createconsumer", key);
+    }
     OutputBudget::check(
         ctx.shared,
         claimed
@@ -1206,6 +1228,7 @@ pub fn xautoclaim(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     if stream.as_ref().and_then(|s| s.group(group)).is_none() {
         return Err(refusal(StreamRefusal::NoGroup, key, group));
     }
+    let known = has_consumer(ctx, key, group, consumer);
     let done = ctx
         .store()
         .stream_autoclaim(
@@ -1213,6 +1236,9 @@ pub fn xautoclaim(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
         )
         .map_err(store_error)?
         .map_err(|r| refusal(r, key, group))?;
+    if !known && has_consumer(ctx, key, group, consumer) {
+        ctx.notify(STREAM, "xgroup-createconsumer", key);
+    }
     OutputBudget::check(
         ctx.shared,
         done.claimed
