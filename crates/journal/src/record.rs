@@ -1084,6 +1084,85 @@ mod tests {
     }
 
     #[test]
+    fn stream_records_round_trip_in_v2_are_refused_in_v1_and_checked_on_decode() {
+        use sessiond_store::{Bytes, Stream, StreamId, StreamOp};
+        let mut stream = Stream::default();
+        let add = StreamOp::Add {
+            id: StreamId::new(1, 2),
+            node: 0,
+            fields: vec![Bytes::from_static(b"f"), Bytes::from_static(b"v")],
+        };
+        stream.apply(&add).unwrap();
+        let mut op = Vec::new();
+        add.encode(&mut op);
+        let mut whole = Vec::new();
+        Value::Stream(std::sync::Arc::new(stream)).encode_members(&mut whole);
+        for mutation in [
+            Mutation::Element {
+                key: b"k",
+                op: ElementOp::Stream {
+                    op: &op,
+                    version: 7,
+                },
+            },
+            Mutation::PutCollection {
+                key: b"k",
+                kind: Kind::Stream,
+                members: &whole,
+                deadline: Some(9),
+            },
+        ] {
+            let record = Record::new(1, mutation);
+            let mut out = Vec::new();
+            encode(&record, &mut out).unwrap();
+            let (decoded, used) = decode(Version::V2, &out).unwrap();
+            assert_eq!((decoded, used), (record, out.len()));
+            let mut v1 = Vec::new();
+            assert_eq!(
+                encode_frame(Version::V1, &record, &mut v1),
+                Err(EncodeError::Invalid)
+            );
+            // Truncated anywhere: refused, never a panic.
+            let payload = out[HEADER_LEN..].to_vec();
+            for cut in 0..payload.len() {
+                assert!(decode_payload(Version::V2, &payload[..cut]).is_err());
+            }
+        }
+        // An op the store cannot read is refused on write and on read.
+        let bad = [99u8, 1, 2];
+        let record = Record::new(
+            0,
+            Mutation::Element {
+                key: b"k",
+                op: ElementOp::Stream {
+                    op: &bad,
+                    version: 1,
+                },
+            },
+        );
+        assert_eq!(encode(&record, &mut Vec::new()), Err(EncodeError::Invalid));
+        let mut forged = Vec::new();
+        let good = Record::new(
+            0,
+            Mutation::Element {
+                key: b"k",
+                op: ElementOp::Stream {
+                    op: &op,
+                    version: 1,
+                },
+            },
+        );
+        encode(&good, &mut forged).unwrap();
+        let mut payload = forged[HEADER_LEN..].to_vec();
+        let tag_at = 2 + 4 + 1 + 1 + 8 + 4;
+        payload[tag_at] = 99;
+        assert_eq!(
+            decode_payload(Version::V2, &payload),
+            Err(DecodeError::Malformed)
+        );
+    }
+
+    #[test]
     fn list_records_round_trip_in_v2_and_are_refused_in_v1() {
         let item = &b"element"[..];
         let mut whole = Vec::new();
