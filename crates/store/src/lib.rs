@@ -60,8 +60,9 @@
 //!
 //! # Types
 //! A key holds a [`Value`]: a string (all memcached knows; memcached commands treat any
-//! other type as a miss, and a plain `set` overwrites it) or a hash, set, sorted set or
-//! list for RESP. Typed operations answer [`StoreError::WrongType`] when they meet another
+//! other type as a miss, and a plain `set` overwrites it) or a hash, set, sorted set, list
+//! or stream for RESP. A stream's changes are planned [`StreamOp`]s, applied by the one
+//! function replay also runs (see the `stream` module). Typed operations answer [`StoreError::WrongType`] when they meet another
 //! type. Element changes to a collection are journaled as element records ([`ElementOp`]),
 //! each absolute and idempotent (a list's are positional, and made idempotent by the list
 //! version they name, see [`List`]); a collection written as a whole (created, renamed) as
