@@ -436,7 +436,7 @@ impl StreamOp {
                 let node = c.u64()?;
                 let n = c.count(4)?;
                 let fields = (0..n).map(|_| c.bytes()).collect::<Option<Vec<_>>>()?;
-                if fields.is_empty() || fields.len() % 2 != 0 {
+                if fields.is_empty() || !fields.len().is_multiple_of(2) {
                     return None;
                 }
                 StreamOp::Add { id, node, fields }
@@ -716,7 +716,7 @@ impl Stream {
                 if *id <= self.last_id {
                     return Err(OpRefused);
                 }
-                if fields.is_empty() || fields.len() % 2 != 0 {
+                if fields.is_empty() || !fields.len().is_multiple_of(2) {
                     return Err(OpRefused);
                 }
                 self.bytes += entry_cost(fields);
@@ -969,7 +969,7 @@ impl Stream {
                     let node = c.u64()?;
                     let n = c.count(4)?;
                     let fields = (0..n).map(|_| c.bytes()).collect::<Option<Vec<_>>>()?;
-                    if fields.is_empty() || fields.len() % 2 != 0 || id > stream.last_id {
+                    if fields.is_empty() || !fields.len().is_multiple_of(2) || id > stream.last_id {
                         return None;
                     }
                     if stream

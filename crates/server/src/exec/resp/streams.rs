@@ -263,7 +263,7 @@ pub fn xadd(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     let node_entries = ctx.shared.resp.encoding.stream_node_entries();
     let trim = finish_trim(found, true, node_entries)?;
     let fields = args.rest();
-    if fields.is_empty() || fields.len() % 2 != 0 {
+    if fields.is_empty() || !fields.len().is_multiple_of(2) {
         return Err(super::wrong_args("xadd"));
     }
     if id == AddId::Exact(StreamId::MIN) {
@@ -746,7 +746,7 @@ fn read_args<'a>(args: &mut Args<'a>, xreadgroup: bool) -> Result<ReadArgs<'a>, 
             parsed.count = n.max(0) as usize;
         } else if is(opt, "streams") && more {
             let rest = args.rest();
-            if rest.len() % 2 != 0 {
+            if !rest.len().is_multiple_of(2) {
                 return Err(error(
                     "ERR Unbalanced 'xread' list of streams: for each stream key an ID or '$' \
                      must be specified.",
@@ -1214,7 +1214,7 @@ pub fn xautoclaim(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
         if is(opt, "count") && !args.is_empty() {
             let n = count_arg(args.bytes()?)?;
             // Redis's bound: the scan looks at up to ten times COUNT entries.
-            if n < 1 || n > (i64::MAX / 10) {
+            if !(1..=(i64::MAX / 10)).contains(&n) {
                 return Err(error("ERR COUNT must be > 0"));
             }
             count = n as usize;
