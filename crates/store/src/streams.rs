@@ -67,7 +67,8 @@ pub enum Keep {
 pub enum ReadFrom {
     /// `>`: entries never delivered to the group.
     New,
-    /// An ID: the consumer's own pending entries after it (its history).
+    /// An ID: the consumer's own pending entries after it (its history; exclusive, as
+    /// every ID of the `XREAD` family).
     History(StreamId),
 }
 
@@ -495,8 +496,10 @@ impl Store {
                         time: now,
                         active: false,
                     }];
-                    if let Some(c) = g.consumers.get(consumer) {
-                        for id in c.pending.range(start..).take(count) {
+                    // After the ID, as every XREAD-family ID means.
+                    let after = start.next();
+                    if let (Some(c), Some(after)) = (g.consumers.get(consumer), after) {
+                        for id in c.pending.range(after..).take(count) {
                             match stream.entry(*id) {
                                 Some(fields) => {
                                     if !fits(fields) {
