@@ -1084,6 +1084,57 @@ mod tests {
     }
 
     #[test]
+    fn a_large_stream_is_written_in_parts_that_assemble_to_the_same_stream() {
+        use sessiond_store::{Bytes, Stream, StreamId, StreamOp};
+        // Twenty entries of 1 MiB and a group: several parts, the header in the first only.
+        let mut stream = Stream::default();
+        for i in 1..=20 {
+            let op = StreamOp::Add {
+                id: StreamId::new(i, 0),
+                node: i / 3,
+                fields: vec![
+                    Bytes::from_static(b"f"),
+                    Bytes::from(vec![i as u8; 1 << 20]),
+                ],
+            };
+            stream.apply(&op).unwrap();
+        }
+        stream
+            .apply(&StreamOp::GroupCreate {
+                name: Bytes::from_static(b"g"),
+                last: StreamId::new(3, 0),
+                entries_read: Some(3),
+            })
+            .unwrap();
+        let whole = Value::Stream(std::sync::Arc::new(stream));
+        let mut members = Vec::new();
+        whole.encode_members(&mut members);
+        let record = Record::new(
+            0,
+            Mutation::PutCollection {
+                key: b"s",
+                kind: Kind::Stream,
+                members: &members,
+                deadline: None,
+            },
+        );
+        let mut out = Vec::new();
+        encode(&record, &mut out).unwrap();
+        let records = frames(Version::V2, &out);
+        assert!(records.len() >= 3, "{} parts", records.len());
+        let mut assembled = None;
+        let mut assembler = crate::assemble::Assembler::new();
+        for part in records {
+            assembler.push(part, |_, m| {
+                if let Mutation::PutCollection { kind, members, .. } = m {
+                    assembled = Value::decode(*kind, members);
+                }
+            });
+        }
+        assert_eq!(assembled, Some(whole));
+    }
+
+    #[test]
     fn stream_records_round_trip_in_v2_are_refused_in_v1_and_checked_on_decode() {
         use sessiond_store::{Bytes, Stream, StreamId, StreamOp};
         let mut stream = Stream::default();

@@ -799,6 +799,20 @@ fn hostile_stream_requests_are_refused_and_the_server_keeps_serving() {
         let got = c.call(args).value;
         assert!(is_error(&got, want), "{args:?}: {got:?}");
     }
+    // A blocking read on 100,000 keys: refused before anything is registered.
+    let keys: Vec<String> = (0..100_000).map(|i| format!("k{i}")).collect();
+    let mut args: Vec<&[u8]> = vec![b"XREAD", b"BLOCK", b"0", b"STREAMS"];
+    args.extend(keys.iter().map(|k| k.as_bytes()));
+    args.extend(keys.iter().map(|_| &b"$"[..]));
+    let refused = c.call_bytes(&args).value;
+    assert!(
+        is_error(
+            &refused,
+            "ERR a blocking command may wait on at most 1024 keys"
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(blocked_clients(&mut c), 0);
     // Huge counts are fine: they only bound what exists.
     let huge = "9223372036854775807";
     assert_eq!(
