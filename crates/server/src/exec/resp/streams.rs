@@ -1070,24 +1070,14 @@ pub fn xpending(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     }
     let mut budget = OutputBudget::new(ctx.shared);
     let mut out = Vec::new();
-    let candidates: Box<dyn Iterator<Item = StreamId>> = match consumer {
+    // Walked lazily: a pending list of millions costs only the entries the reply takes
+    // (plus those skipped for being too recent).
+    let candidates: Box<dyn Iterator<Item = StreamId> + '_> = match consumer {
         Some(name) => match g.consumers.get(&name[..]) {
-            Some(c) => Box::new(
-                c.pending
-                    .range(start..=end)
-                    .copied()
-                    .collect::<Vec<_>>()
-                    .into_iter(),
-            ),
+            Some(c) => Box::new(c.pending.range(start..=end).copied()),
             None => return Ok(Reply::Array(Vec::new()).into()),
         },
-        None => Box::new(
-            g.pending
-                .range(start..=end)
-                .map(|(id, _)| *id)
-                .collect::<Vec<_>>()
-                .into_iter(),
-        ),
+        None => Box::new(g.pending.range(start..=end).map(|(id, _)| *id)),
     };
     for id in candidates {
         if out.len() >= count {
