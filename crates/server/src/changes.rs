@@ -110,6 +110,7 @@ impl Observer for ChangeObserver {
                     key,
                     op: ElementOp::Stream { .. },
                 } => pubsub.blocking.touched(self.db as usize, key),
+                Mutation::Clear => pubsub.blocking.cleared(self.db as usize),
                 _ => {}
             }
         }

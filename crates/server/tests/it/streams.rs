@@ -723,6 +723,27 @@ fn blocked_stream_reads_are_woken_by_any_source_and_answer_redis_errors() {
         Resp::Array(vec![Resp::NullArray])
     );
     assert_eq!(blocked_clients(&mut writer), 0);
+
+    // A flush ends a blocked group read as a deletion does.
+    writer.call(&["XADD", &key, "6-0", "f", "6"]);
+    writer.ok(&["XGROUP", "CREATE", &key, "g", "$"]);
+    let mut reader = block(
+        &server,
+        &mut writer,
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "c1",
+            "BLOCK",
+            "0",
+            "STREAMS",
+            &key,
+            ">",
+        ],
+    );
+    writer.ok(&["FLUSHALL"]);
+    assert!(is_error(&reader.read().value, "UNBLOCKED"));
 }
 
 #[test]

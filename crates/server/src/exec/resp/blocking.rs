@@ -301,6 +301,27 @@ impl Blocking {
         }
     }
 
+    /// The observer's call for a flush of database `db`: files every key somebody waits
+    /// for there as ready, so a blocked group read learns that its stream is gone.
+    pub fn cleared(&self, db: usize) {
+        if self.wanted.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let mut signals = lock(&self.signals);
+        let slots: Vec<(usize, Bytes)> = signals
+            .wanted
+            .keys()
+            .filter(|(d, _)| *d == db)
+            .cloned()
+            .collect();
+        for slot in slots {
+            if signals.ready_set.insert(slot.clone()) {
+                signals.ready.push(slot);
+                self.ready.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// Serves the clients blocked on every ready key, first blocked first, as long as each
     /// key's list has elements (a move that pushes to a key somebody waits for makes that key
     /// ready in turn). Called by a connection after each command, before its reply.
