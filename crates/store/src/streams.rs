@@ -423,8 +423,9 @@ impl Store {
     /// (created if missing). `New` delivers entries after the group's position and moves
     /// it (adding them to the pending list unless `no_ack`); `History` hands back the
     /// consumer's pending entries after the ID, counting the delivery again. `fits` is
-    /// asked about each entry's reply size, so a reply past the output limit stops early
-    /// rather than delivering what could not be sent. `Ok(None)` for a missing key.
+    /// asked about each entry's reply size, under the shard lock and before anything
+    /// changes: one `false` delivers nothing and is [`StoreError::TooLarge`], so a reply
+    /// that could not be sent never moves the group or fills its pending list.
     #[allow(clippy::too_many_arguments)]
     pub fn stream_read_group(
         &self,
@@ -456,7 +457,7 @@ impl Store {
                     if let Some(start) = g.last_delivered.next() {
                         for (id, fields) in stream.range(start, StreamId::MAX).take(count) {
                             if !fits(fields) {
-                                break;
+                                return Err(StoreError::TooLarge);
                             }
                             read = stream.entries_read_after(read, id);
                             last = id;
@@ -503,7 +504,7 @@ impl Store {
                             match stream.entry(*id) {
                                 Some(fields) => {
                                     if !fits(fields) {
-                                        break;
+                                        return Err(StoreError::TooLarge);
                                     }
                                     let n = g.pending.get(id).map_or(0, |p| p.delivery_count);
                                     pending.push((*id, n.saturating_add(1)));

@@ -4,8 +4,10 @@
 //! Writes are single store operations (`Store::stream_*`), which plan the change under the
 //! shard lock and journal what was decided; reads take the stream's `Arc` and build the
 //! reply after, measured against the output limit as it grows ([`OutputBudget`]). A group
-//! read checks each entry against the limit *before* delivering it (the store asks), so a
-//! reply too large to send never moves a group or fills a pending list.
+//! read checks each entry against the limit *before* delivering it (the store asks, under
+//! the shard lock), so a reply too large to send never moves a group or fills a pending
+//! list; with several keys, the keys read before the one that overflows keep their
+//! deliveries (each key is its own store operation, as each is in Redis).
 //!
 //! Replies and error texts are Redis 7.0's. `XREAD … BLOCK` and `XREADGROUP … BLOCK` with
 //! `>` that find nothing leave a wait ([`StreamWait`]) for the blocking registry
@@ -674,31 +676,29 @@ pub fn serve_blocked(
             stream.range(start, StreamId::MAX).next()?;
             let known = g.consumers.contains_key(&consumer[..]);
             let mut over = false;
-            let delivered = store
-                .stream_read_group(
-                    key,
-                    group,
-                    consumer,
-                    ReadFrom::New,
-                    wait.count,
-                    *noack,
-                    |fields| {
-                        let fits = charge_entry(&mut budget, fields);
-                        over |= !fits;
-                        fits
-                    },
-                    now,
-                )
-                .ok()?
-                .ok()?;
+            let delivered = store.stream_read_group(
+                key,
+                group,
+                consumer,
+                ReadFrom::New,
+                wait.count,
+                *noack,
+                |fields| {
+                    let fits = charge_entry(&mut budget, fields);
+                    over |= !fits;
+                    fits
+                },
+                now,
+            );
+            let delivered = match delivered {
+                Err(StoreError::TooLarge) if over => return Some(budget.refusal()),
+                other => other.ok()?.ok()?,
+            };
             if !known {
                 shared
                     .resp
                     .pubsub
                     .notify(db, STREAM, "xgroup-createconsumer", key);
-            }
-            if over {
-                return Some(budget.refusal());
             }
             delivered
                 .iter()
@@ -944,13 +944,13 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
                 },
                 ctx.now,
             )
-            .map_err(store_error)?
+            .map_err(|e| match e {
+                StoreError::TooLarge if over => budget.refusal(),
+                other => store_error(other),
+            })?
             .map_err(|r| refusal(r, key, group))?;
         if !known && has_consumer(ctx, key, group, consumer) {
             ctx.notify(STREAM, "xgroup-createconsumer", key);
-        }
-        if over {
-            return Err(budget.refusal());
         }
         let history = matches!(from, ReadFrom::History(_));
         if !delivered.is_empty() || history {
