@@ -8,7 +8,7 @@
 #
 # REDIS_CHECKOUT is a checkout of github.com/redis/redis at 7.0.15 (its `tests/` and
 # `runtest`); without it the script clones one into a temporary directory, never into this
-# repository. With no UNIT, the ten units below. The logs of every run are kept in the work
+# repository. With no UNIT, the eleven units below. The logs of every run are kept in the work
 # directory the script prints. Needs tclsh (Debian `tcl`) and redis-server 7.0.15.
 # SESSIOND_BIN picks the sessiond binary (default: target/release/sessiond if present, else
 # target/debug/sessiond). REDIS_SUITE_ONLY=sessiond skips the Redis runs (the table then
@@ -17,11 +17,12 @@ set -euo pipefail
 repo_root="$(cd "$(dirname "$0")/.." && pwd)"
 
 default_units=(unit/type/string unit/type/incr unit/expire unit/keyspace unit/type/hash
-  unit/type/set unit/type/zset unit/type/list unit/scan unit/multi)
+  unit/type/set unit/type/zset unit/type/list unit/scan unit/multi unit/type/stream)
 # Redis 7.0.15's own passes on those units with the tags below, measured with this script.
 declare -A redis_reference=([unit/type/string]=75 [unit/type/incr]=23 [unit/expire]=58
   [unit/keyspace]=42 [unit/type/hash]=72 [unit/type/set]=95 [unit/type/zset]=308
-  [unit/type/list]=219 [unit/scan]=17 [unit/multi]=32)
+  [unit/type/list]=219 [unit/scan]=17 [unit/multi]=32 [unit/type/stream]=63
+  [unit/type/stream-cgroups]=48)
 tags="-needs:debug -needs:repl -needs:save -needs:config-maxmemory -needs:config-resetstat -needs:reset"
 
 command -v tclsh >/dev/null || { echo "redis-suite: tclsh is missing (Debian package tcl)" >&2; exit 1; }

@@ -23,6 +23,8 @@
 //!       op 10 ListInsert version: u64 | index: u64 | item_len: u32 | item
 //!       op 11 ListRem   version: u64 | count: i64 | item_len: u32 | item
 //!       op 12 ListTrim  version: u64 | start: u64 | end: u64
+//!       op 13 Stream    version: u64 | op_len: u32 | op (V2 only; the store's
+//!                       `StreamOp` encoding, checked when the record is decoded)
 //!   7 CollectionPart (V2 only) the fields of 5: a part of a collection, more parts follow
 //!   8 Revoke (V2 only) key | until: u64: the key was revoked, re-creating it is refused until then
 //!   9 Marks (V2 only) key | cas: u64 | marks: u8 (bit 0 stale, bit 1 recache right taken;
@@ -30,10 +32,11 @@
 //! key = key_len: u16 (V1) or u32 (V2) | key bytes
 //! ```
 //! Integers are little-endian. Deadlines are absolute Unix milliseconds. A collection's type
-//! is 1 hash, 2 set, 3 sorted set, 4 list (V2 only); its `members` are the store's
-//! whole-collection encoding (`u32` length before every byte string; a sorted-set element is
-//! its score's `f64` bits, then the member; a list's first string is its 8-byte version),
-//! checked when the record is decoded.
+//! is 1 hash, 2 set, 3 sorted set, 4 list, 5 stream (4 and 5 V2 only); its `members` are
+//! the store's whole-collection encoding (`u32` length before every byte string; a
+//! sorted-set element is its score's `f64` bits, then the member; a list's first string is
+//! its 8-byte version; a stream is a sequence of strings, each one element: header, entry or
+//! group, see `sessiond_store::Stream::encode`), checked when the record is decoded.
 //!
 //! Records 1–4 are the memcached era's; 5 and 6 were added for RESP's collections. An
 //! older build reading a newer journal stops at the first unknown kind as at corruption,
@@ -58,7 +61,7 @@
 //! could not be read back, and the server poisons the journal (the write is never
 //! acknowledged).
 
-use sessiond_store::{ElementOp, End, Kind, Mutation};
+use sessiond_store::{ElementOp, End, Kind, Mutation, StreamOp};
 
 use crate::Version;
 
@@ -101,6 +104,7 @@ const LIST_SET: u8 = 9;
 const LIST_INSERT: u8 = 10;
 const LIST_REM: u8 = 11;
 const LIST_TRIM: u8 = 12;
+const STREAM_OP: u8 = 13;
 
 fn end_tag(end: End) -> u8 {
     match end {
@@ -289,8 +293,8 @@ pub fn payload_len(version: Version, record: &Record<'_>) -> Result<usize, Encod
     }
     let list_era = match record.mutation {
         Mutation::Revoke { .. } | Mutation::Marks { .. } => true,
-        Mutation::PutCollection { kind, .. } => kind == Kind::List,
-        Mutation::Element { op, .. } => is_list_op(&op),
+        Mutation::PutCollection { kind, .. } => matches!(kind, Kind::List | Kind::Stream),
+        Mutation::Element { op, .. } => is_list_op(&op) || matches!(op, ElementOp::Stream { .. }),
         _ => false,
     };
     if version == Version::V1 && list_era {
@@ -332,6 +336,12 @@ pub fn payload_len(version: Version, record: &Record<'_>) -> Result<usize, Encod
                     | ElementOp::ListInsert { item, .. }
                     | ElementOp::ListRem { item, .. } => 8 + 8 + 4 + item.len(),
                     ElementOp::ListTrim { .. } => 8 + 8 + 8,
+                    ElementOp::Stream { op, .. } => {
+                        if StreamOp::decode(op).is_none() {
+                            return Err(EncodeError::Invalid);
+                        }
+                        8 + 4 + op.len()
+                    }
                 }
         }
     };
@@ -508,6 +518,11 @@ pub fn encode_payload(
                     out.extend_from_slice(&start.to_le_bytes());
                     out.extend_from_slice(&end.to_le_bytes());
                 }
+                ElementOp::Stream { op, version } => {
+                    out.push(STREAM_OP);
+                    out.extend_from_slice(&version.to_le_bytes());
+                    put_bytes(out, op);
+                }
             }
         }
     }
@@ -545,7 +560,7 @@ fn element_len(kind: Kind, members: &[u8]) -> Option<usize> {
             c.bytes()?;
             c.bytes()?;
         }
-        Kind::Set | Kind::List => {
+        Kind::Set | Kind::List | Kind::Stream => {
             c.bytes()?;
         }
         Kind::ZSet => {
@@ -775,8 +790,10 @@ fn parse_payload(version: Version, payload: &[u8]) -> Option<Record<'_>> {
                 continues = true;
             }
             let key = c.key(version)?;
-            let kind = Kind::from_tag(c.take(1)?[0])
-                .filter(|k| *k != Kind::Str && (*k != Kind::List || version == Version::V2))?;
+            let kind = Kind::from_tag(c.take(1)?[0]).filter(|k| {
+                *k != Kind::Str
+                    && (!matches!(k, Kind::List | Kind::Stream) || version == Version::V2)
+            })?;
             let at = c.u64()?;
             let members = c.bytes()?;
             // Checked here, so replay never meets a collection it cannot rebuild (a part
@@ -814,6 +831,13 @@ fn parse_payload(version: Version, payload: &[u8]) -> Option<Record<'_>> {
                 ZSET_REMOVE => ElementOp::ZSetRemove { member: c.bytes()? },
                 list if version == Version::V2 && (LIST_PUSH..=LIST_TRIM).contains(&list) => {
                     list_op(list, &mut c)?
+                }
+                STREAM_OP if version == Version::V2 => {
+                    let version = c.u64()?;
+                    let op = c.bytes()?;
+                    // Checked here, so replay never meets an op it cannot read.
+                    StreamOp::decode(op)?;
+                    ElementOp::Stream { op, version }
                 }
                 _ => return None,
             };
@@ -1147,6 +1171,136 @@ mod tests {
         };
         assert_eq!((list.version(), list.len()), (42, 20));
         assert_eq!(Some(Value::List(list)), Some(whole));
+    }
+
+    #[test]
+    fn a_large_stream_is_written_in_parts_that_assemble_to_the_same_stream() {
+        use sessiond_store::{Bytes, Stream, StreamId, StreamOp};
+        // Twenty entries of 1 MiB and a group: several parts, the header in the first only.
+        let mut stream = Stream::default();
+        for i in 1..=20 {
+            let op = StreamOp::Add {
+                id: StreamId::new(i, 0),
+                node: i / 3,
+                fields: vec![
+                    Bytes::from_static(b"f"),
+                    Bytes::from(vec![i as u8; 1 << 20]),
+                ],
+            };
+            stream.apply(&op).unwrap();
+        }
+        stream
+            .apply(&StreamOp::GroupCreate {
+                name: Bytes::from_static(b"g"),
+                last: StreamId::new(3, 0),
+                entries_read: Some(3),
+            })
+            .unwrap();
+        let whole = Value::Stream(std::sync::Arc::new(stream));
+        let mut members = Vec::new();
+        whole.encode_members(&mut members);
+        let record = Record::new(
+            0,
+            Mutation::PutCollection {
+                key: b"s",
+                kind: Kind::Stream,
+                members: &members,
+                deadline: None,
+            },
+        );
+        let mut out = Vec::new();
+        encode(&record, &mut out).unwrap();
+        let records = frames(Version::V2, &out);
+        assert!(records.len() >= 3, "{} parts", records.len());
+        let mut assembled = None;
+        let mut assembler = crate::assemble::Assembler::new();
+        for part in records {
+            assembler.push(part, |_, m| {
+                if let Mutation::PutCollection { kind, members, .. } = m {
+                    assembled = Value::decode(*kind, members);
+                }
+            });
+        }
+        assert_eq!(assembled, Some(whole));
+    }
+
+    #[test]
+    fn stream_records_round_trip_in_v2_are_refused_in_v1_and_checked_on_decode() {
+        use sessiond_store::{Bytes, Stream, StreamId, StreamOp};
+        let mut stream = Stream::default();
+        let add = StreamOp::Add {
+            id: StreamId::new(1, 2),
+            node: 0,
+            fields: vec![Bytes::from_static(b"f"), Bytes::from_static(b"v")],
+        };
+        stream.apply(&add).unwrap();
+        let mut op = Vec::new();
+        add.encode(&mut op);
+        let mut whole = Vec::new();
+        Value::Stream(std::sync::Arc::new(stream)).encode_members(&mut whole);
+        for mutation in [
+            Mutation::Element {
+                key: b"k",
+                op: ElementOp::Stream {
+                    op: &op,
+                    version: 7,
+                },
+            },
+            Mutation::PutCollection {
+                key: b"k",
+                kind: Kind::Stream,
+                members: &whole,
+                deadline: Some(9),
+            },
+        ] {
+            let record = Record::new(1, mutation);
+            let mut out = Vec::new();
+            encode(&record, &mut out).unwrap();
+            let (decoded, used) = decode(Version::V2, &out).unwrap();
+            assert_eq!((decoded, used), (record, out.len()));
+            let mut v1 = Vec::new();
+            assert_eq!(
+                encode_frame(Version::V1, &record, &mut v1),
+                Err(EncodeError::Invalid)
+            );
+            // Truncated anywhere: refused, never a panic.
+            let payload = out[HEADER_LEN..].to_vec();
+            for cut in 0..payload.len() {
+                assert!(decode_payload(Version::V2, &payload[..cut]).is_err());
+            }
+        }
+        // An op the store cannot read is refused on write and on read.
+        let bad = [99u8, 1, 2];
+        let record = Record::new(
+            0,
+            Mutation::Element {
+                key: b"k",
+                op: ElementOp::Stream {
+                    op: &bad,
+                    version: 1,
+                },
+            },
+        );
+        assert_eq!(encode(&record, &mut Vec::new()), Err(EncodeError::Invalid));
+        let mut forged = Vec::new();
+        let good = Record::new(
+            0,
+            Mutation::Element {
+                key: b"k",
+                op: ElementOp::Stream {
+                    op: &op,
+                    version: 1,
+                },
+            },
+        );
+        encode(&good, &mut forged).unwrap();
+        let mut payload = forged[HEADER_LEN..].to_vec();
+        let tag_at = 2 + 4 + 1 + 1 + 8 + 4;
+        payload[tag_at] = 99;
+        assert_eq!(
+            decode_payload(Version::V2, &payload),
+            Err(DecodeError::Malformed)
+        );
     }
 
     #[test]

@@ -104,6 +104,16 @@ impl Observer for ChangeObserver {
                     key,
                     op: ElementOp::ListPush { .. } | ElementOp::ZSetAdd { .. },
                 } => pubsub.blocking.touched(self.db as usize, key),
+                // A stream waiter also wants to hear of its key's removal, overwrite or
+                // group change (an `XREADGROUP` waiter then gets an error).
+                Mutation::PutCollection { key, .. }
+                | Mutation::Put { key, .. }
+                | Mutation::Remove { key }
+                | Mutation::Element {
+                    key,
+                    op: ElementOp::Stream { .. },
+                } => pubsub.blocking.touched(self.db as usize, key),
+                Mutation::Clear => pubsub.blocking.cleared(self.db as usize),
                 _ => {}
             }
         }

@@ -60,8 +60,9 @@
 //!
 //! # Types
 //! A key holds a [`Value`]: a string (all memcached knows; memcached commands treat any
-//! other type as a miss, and a plain `set` overwrites it) or a hash, set, sorted set or
-//! list for RESP. Typed operations answer [`StoreError::WrongType`] when they meet another
+//! other type as a miss, and a plain `set` overwrites it) or a hash, set, sorted set, list
+//! or stream for RESP. A stream's changes are planned [`StreamOp`]s, applied by the one
+//! function replay also runs (see the `stream` module). Typed operations answer [`StoreError::WrongType`] when they meet another
 //! type. Element changes to a collection are journaled as element records ([`ElementOp`]),
 //! each absolute and idempotent (a list's are positional, and made idempotent by the list
 //! version they name, see [`List`]); a collection written as a whole (created, renamed) as
@@ -97,6 +98,8 @@ mod keyspace;
 mod lists;
 mod mutation;
 mod shard;
+mod stream;
+mod streams;
 mod types;
 mod value;
 pub mod wheel;
@@ -117,6 +120,13 @@ pub const LATENESS_BOUNDS_MS: [u64; 14] = [
 pub use lists::{ListSetOutcome, Place, list_index, list_range};
 pub use mutation::{ElementOp, Mutation, Observer};
 use shard::Shard;
+pub use stream::{
+    Consumer, Group, OpRefused, PENDING_COST, Pending, Stream, StreamId, StreamOp, entry_cost,
+    name_cost,
+};
+pub use streams::{
+    AddId, AutoClaimed, ClaimOptions, Delivered, Keep, ReadFrom, StreamRefusal, Trim, trim_count,
+};
 pub use types::{
     Condition, CounterOutcome, DeadlineChange, Direction, Entry, IfTargetExists, MetaCounter,
     MetaEntry, MetaRead, Previous, RemoveOutcome, RenameOutcome, Side, StoreError, StoreStats,

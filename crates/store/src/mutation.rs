@@ -102,6 +102,15 @@ pub enum ElementOp<'a> {
         /// The list's version after the change.
         version: u64,
     },
+    /// A stream changed by one [`StreamOp`](crate::StreamOp), carried in its encoding
+    /// ([`StreamOp::encode`](crate::StreamOp::encode)); positional like a list change, and
+    /// idempotent by the same rule: `version` is the stream's version after it.
+    Stream {
+        /// The encoded op.
+        op: &'a [u8],
+        /// The stream's version after the change.
+        version: u64,
+    },
 }
 
 /// A change the store has applied, as an [`Observer`] sees it. Every variant is idempotent

@@ -116,6 +116,8 @@ pub(crate) enum Op {
     ListRem(i64, Bytes, u64),
     /// Start, end, version after.
     ListTrim(u64, u64, u64),
+    /// An encoded [`crate::StreamOp`], version after.
+    Stream(Vec<u8>, u64),
 }
 
 impl Op {
@@ -160,6 +162,10 @@ impl Op {
                 end: *end,
                 version: *version,
             },
+            Op::Stream(op, version) => ElementOp::Stream {
+                op,
+                version: *version,
+            },
         }
     }
 }
@@ -189,6 +195,16 @@ fn apply_element(value: &mut Value, op: &ElementOp<'_>) -> bool {
             Arc::make_mut(z).remove(member);
         }
         (Value::List(l), op) => return apply_list(l, &op),
+        (Value::Stream(stream), ElementOp::Stream { op, version }) => {
+            // Only to the version it was made to (see `crate::stream`).
+            if stream.version().wrapping_add(1) != version {
+                return false;
+            }
+            let Some(op) = crate::StreamOp::decode(op) else {
+                return false;
+            };
+            return Arc::make_mut(stream).apply(&op).is_ok();
+        }
         _ => return false,
     }
     true
@@ -828,6 +844,99 @@ impl Shard {
             });
         }
         Ok(Some(answer))
+    }
+
+    /// Changes the stream under `key` by the ops `plan` decides from it (`None`: no stream
+    /// there; ops then create one). The ops' growth is charged before anything changes;
+    /// each op is applied with [`crate::Stream::apply`] (what replay runs) and journaled
+    /// with the version it produced; a stream created here is journaled whole. A stream is
+    /// never removed for being empty. WRONGTYPE for another type; `plan`'s error is
+    /// returned with nothing changed.
+    pub(crate) fn stream<R>(
+        &mut self,
+        key: &[u8],
+        ctx: &Ctx<'_>,
+        plan: impl FnOnce(Option<&crate::Stream>) -> Result<(Vec<crate::StreamOp>, R), StoreError>,
+    ) -> Result<R, StoreError> {
+        use std::sync::Arc;
+        let exists = match self.live(key, ctx) {
+            Some(item) => match item.coll() {
+                Some(Value::Stream(_)) => true,
+                _ => return Err(StoreError::WrongType),
+            },
+            None => false,
+        };
+        if !exists {
+            let (ops, answer) = plan(None)?;
+            if ops.is_empty() {
+                return Ok(answer);
+            }
+            self.check_not_revoked(key, ctx)?;
+            let growth: u64 = ops.iter().map(crate::StreamOp::growth).sum();
+            let charge = ctx
+                .budget
+                .charge(0, growth + key.len() as u64 + ITEM_OVERHEAD)?;
+            let mut stream = crate::Stream::default();
+            for op in &ops {
+                let _ = stream.apply(op);
+            }
+            let value = Value::Stream(Arc::new(stream));
+            let charged = key.len() as u64 + value.cost() + ITEM_OVERHEAD;
+            let mut members = Vec::new();
+            value.encode_members(&mut members);
+            self.put(
+                key,
+                Item::new_coll(key, value, ctx.new_cas()),
+                None,
+                ctx.now,
+            );
+            charge.commit_resized(0, charged);
+            ctx.applied(Mutation::PutCollection {
+                key,
+                kind: Kind::Stream,
+                members: &members,
+                deadline: None,
+            });
+            return Ok(answer);
+        }
+        let Some(item) = self.find_mut(key) else {
+            return Err(StoreError::WrongType);
+        };
+        let Some(Value::Stream(stream)) = item.coll() else {
+            return Err(StoreError::WrongType);
+        };
+        let (ops, answer) = plan(Some(stream))?;
+        if ops.is_empty() {
+            return Ok(answer);
+        }
+        let growth: u64 = ops.iter().map(crate::StreamOp::growth).sum();
+        // Dropped on the early return below, which gives the reservation back.
+        let charge = ctx.budget.charge(0, growth)?;
+        let old_charged = item.charge();
+        let Some(Value::Stream(stream)) = item.coll_mut() else {
+            return Err(StoreError::WrongType);
+        };
+        let stream = Arc::make_mut(stream);
+        let mut applied = Vec::with_capacity(ops.len());
+        for op in &ops {
+            if stream.apply(op).is_ok() {
+                let mut encoded = Vec::new();
+                op.encode(&mut encoded);
+                applied.push(Op::Stream(encoded, stream.version()));
+            }
+        }
+        charge.commit_resized(old_charged, item.charge());
+        if applied.is_empty() {
+            return Ok(answer);
+        }
+        item.set_cas(ctx.new_cas());
+        for op in &applied {
+            ctx.applied(Mutation::Element {
+                key,
+                op: op.as_element(),
+            });
+        }
+        Ok(answer)
     }
 
     /// Inserts `item` (made for `key`, already charged to the budget) with `deadline`,

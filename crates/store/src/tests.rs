@@ -402,6 +402,8 @@ enum Owned {
     Element(Vec<u8>, u8, Vec<u8>, Vec<u8>, f64),
     /// Key, list op tag (0..6), end is left, two numbers, element, version.
     List(Vec<u8>, u8, bool, u64, u64, Vec<u8>, u64),
+    /// Key, encoded stream op, version.
+    Stream(Vec<u8>, Vec<u8>, u64),
 }
 
 /// An observer that keeps every mutation, owned.
@@ -434,6 +436,10 @@ impl Observer for Recorder {
                 members,
                 deadline,
             } => Owned::PutCollection(key.to_vec(), kind, members.to_vec(), deadline),
+            Mutation::Element {
+                key,
+                op: ElementOp::Stream { op, version },
+            } => Owned::Stream(key.to_vec(), op.to_vec(), version),
             Mutation::Element { key, op } if is_list(&op) => {
                 let left = |end: End| end == End::Left;
                 let (tag, l, a, b, item, version) = match op {
@@ -548,6 +554,13 @@ fn replay_into(fresh: &Store, log: &[Owned], now: u64) {
                         score: *score,
                     },
                     _ => ElementOp::ZSetRemove { member: element },
+                },
+            },
+            Owned::Stream(key, op, version) => Mutation::Element {
+                key,
+                op: ElementOp::Stream {
+                    op,
+                    version: *version,
                 },
             },
             Owned::List(key, tag, left, a, b, item, version) => {
@@ -1398,4 +1411,183 @@ fn meta_marks_are_observed_and_replay() {
         (true, false, false, stale_cas)
     );
     assert_eq!(look(&s), look(&replay(&recorder, T0)));
+}
+
+#[test]
+fn stream_changes_replay_exactly_even_over_an_overlapping_snapshot() {
+    use crate::{AddId, ClaimOptions, Keep, ReadFrom, StreamId, Trim};
+    let recorder = Arc::new(Recorder::default());
+    let s = Store::with_observer(Arc::new(Budget::new(u64::MAX)), T0, Some(recorder.clone()));
+    let f = |a: &str, b: &str| {
+        vec![
+            Bytes::copy_from_slice(a.as_bytes()),
+            Bytes::copy_from_slice(b.as_bytes()),
+        ]
+    };
+    // `*` IDs are resolved from the time given, and replay must not resolve them again.
+    for i in 0..5u64 {
+        s.stream_add(
+            b"s",
+            AddId::Auto,
+            &f("n", &i.to_string()),
+            false,
+            None,
+            2,
+            T0 + i / 2,
+        )
+        .unwrap()
+        .unwrap();
+    }
+    s.stream_group_create(b"s", b"g", Some(StreamId::MIN), false, None, T0)
+        .unwrap()
+        .unwrap();
+    let all = |_: &[Bytes]| true;
+    s.stream_read_group(b"s", b"g", b"alice", ReadFrom::New, 2, false, all, T0 + 10)
+        .unwrap()
+        .unwrap();
+    // The snapshot: taken here, while more records follow.
+    let mut members = Vec::new();
+    s.get(b"s", T0).unwrap().value.encode_members(&mut members);
+    let taken_at = recorder.0.lock().unwrap().len();
+    s.stream_read_group(b"s", b"g", b"bob", ReadFrom::New, 0, false, all, T0 + 20)
+        .unwrap()
+        .unwrap();
+    s.stream_read_group(
+        b"s",
+        b"g",
+        b"alice",
+        ReadFrom::History(StreamId::MIN),
+        0,
+        false,
+        all,
+        T0 + 30,
+    )
+    .unwrap()
+    .unwrap();
+    let first = s.get(b"s", T0).unwrap();
+    let Value::Stream(stream) = &first.value else {
+        panic!()
+    };
+    let ids: Vec<StreamId> = stream
+        .range(StreamId::MIN, StreamId::MAX)
+        .map(|(id, _)| id)
+        .collect();
+    s.stream_claim(
+        b"s",
+        b"g",
+        b"carol",
+        0,
+        &ids[..2],
+        ClaimOptions::default(),
+        T0 + 40,
+    )
+    .unwrap()
+    .unwrap();
+    s.stream_delete(b"s", &ids[2..3], T0).unwrap();
+    s.stream_autoclaim(b"s", b"g", b"dave", 0, StreamId::MIN, 10, false, T0 + 50)
+        .unwrap()
+        .unwrap();
+    s.stream_ack(b"s", b"g", &ids[..1], T0).unwrap();
+    let trim = Trim {
+        keep: Keep::MaxLen(3),
+        approx: true,
+        limit: 0,
+    };
+    s.stream_add(
+        b"s",
+        AddId::AtMs(T0 + 99),
+        &f("x", "y"),
+        false,
+        Some(trim),
+        2,
+        T0 + 60,
+    )
+    .unwrap()
+    .unwrap();
+    s.stream_group_create(b"s", b"h", None, false, Some(3), T0)
+        .unwrap()
+        .unwrap();
+    s.stream_consumer_create(b"s", b"h", b"eve", T0 + 70)
+        .unwrap()
+        .unwrap();
+    s.stream_consumer_delete(b"s", b"g", b"bob", T0)
+        .unwrap()
+        .unwrap();
+    s.stream_set_id(b"s", StreamId::new(T0 + 1000, 0), Some(100), None, T0)
+        .unwrap()
+        .unwrap();
+    s.stream_group_destroy(b"s", b"h", T0).unwrap().unwrap();
+
+    // Replayed from the start, and from the snapshot plus every record from well before it
+    // (the overlap a fuzzy snapshot has): the same stream, charged the same.
+    let whole = replay(&recorder, T0);
+    assert_eq!(contents(&whole, T0), contents(&s, T0));
+    assert_eq!(whole.budget().used(), s.budget().used());
+    let fresh = store();
+    fresh.restore(
+        &Mutation::PutCollection {
+            key: b"s",
+            kind: Kind::Stream,
+            members: &members,
+            deadline: None,
+        },
+        T0,
+    );
+    replay_into(&fresh, &recorder.0.lock().unwrap()[taken_at - 3..], T0);
+    assert_eq!(contents(&fresh, T0), contents(&s, T0));
+    assert_eq!(fresh.budget().used(), s.budget().used());
+}
+
+#[test]
+fn streams_are_charged_per_element_and_refused_whole_past_the_budget() {
+    use crate::{AddId, StreamId};
+    let s = Store::new(Arc::new(Budget::new(4096)), T0);
+    let fields = vec![Bytes::from_static(b"f"), Bytes::from(vec![b'v'; 100])];
+    let before = s.budget().used();
+    s.stream_add(
+        b"s",
+        AddId::Exact(StreamId::new(1, 0)),
+        &fields,
+        false,
+        None,
+        100,
+        T0,
+    )
+    .unwrap()
+    .unwrap();
+    let one = s.budget().used() - before;
+    s.stream_add(
+        b"s",
+        AddId::Exact(StreamId::new(2, 0)),
+        &fields,
+        false,
+        None,
+        100,
+        T0,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(s.budget().used() - before - one, crate::entry_cost(&fields));
+    // Consumers are charged too: creating them runs out, all or nothing.
+    s.stream_group_create(b"s", b"g", None, false, None, T0)
+        .unwrap()
+        .unwrap();
+    let mut refused = false;
+    for i in 0..1000 {
+        let name = format!("consumer-{i:0>100}");
+        match s.stream_consumer_create(b"s", b"g", name.as_bytes(), T0) {
+            Ok(_) => {}
+            Err(StoreError::OutOfMemory) => {
+                refused = true;
+                break;
+            }
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert!(refused, "4 KiB never filled up");
+    assert!(s.budget().used() <= 4096);
+    // Deleting gives the bytes back.
+    let used = s.budget().used();
+    s.stream_delete(b"s", &[StreamId::new(1, 0)], T0).unwrap();
+    assert_eq!(used - s.budget().used(), crate::entry_cost(&fields));
 }

@@ -1,4 +1,5 @@
-//! What a key holds: a string, or one of the collections (hash, set, sorted set, list).
+//! What a key holds: a string, or one of the collections (hash, set, sorted set, list,
+//! stream).
 //!
 //! Collections live behind an [`Arc`], so a read hands out a pointer copy taken under the
 //! shard lock and looks inside after releasing it, and a snapshot costs no copying. A write
@@ -24,6 +25,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use hashbrown::{HashMap, HashSet};
 
+use crate::stream::Stream;
+
 /// Bytes charged per collection element on top of its own bytes: the table slot, the
 /// reference-counted buffer header and, for sorted sets, the second index.
 pub const ELEMENT_OVERHEAD: u64 = 64;
@@ -41,6 +44,8 @@ pub enum Kind {
     ZSet,
     /// An ordered sequence of byte strings (Redis lists).
     List,
+    /// Entries by ID with consumer groups (Redis streams).
+    Stream,
 }
 
 impl Kind {
@@ -52,6 +57,7 @@ impl Kind {
             Kind::Set => 2,
             Kind::ZSet => 3,
             Kind::List => 4,
+            Kind::Stream => 5,
         }
     }
 
@@ -63,6 +69,7 @@ impl Kind {
             2 => Kind::Set,
             3 => Kind::ZSet,
             4 => Kind::List,
+            5 => Kind::Stream,
             _ => return None,
         })
     }
@@ -81,6 +88,8 @@ pub enum Value {
     ZSet(Arc<ZSet>),
     /// A list.
     List(Arc<List>),
+    /// A stream.
+    Stream(Arc<Stream>),
 }
 
 impl Value {
@@ -92,6 +101,7 @@ impl Value {
             Value::Set(_) => Kind::Set,
             Value::ZSet(_) => Kind::ZSet,
             Value::List(_) => Kind::List,
+            Value::Stream(_) => Kind::Stream,
         }
     }
 
@@ -103,6 +113,7 @@ impl Value {
             Kind::Set => Value::Set(Arc::default()),
             Kind::ZSet => Value::ZSet(Arc::default()),
             Kind::List => Value::List(Arc::default()),
+            Kind::Stream => Value::Stream(Arc::default()),
         }
     }
 
@@ -114,11 +125,14 @@ impl Value {
             Value::Set(s) => s.bytes,
             Value::ZSet(z) => z.bytes,
             Value::List(l) => l.bytes,
+            Value::Stream(s) => s.bytes(),
         }
     }
 
     /// Whether this is a collection with no element. Redis never keeps one: removing the
     /// last element removes the key, and the store treats an empty collection as absent.
+    /// A stream is the exception (Redis keeps an empty stream, its groups and last ID), so
+    /// it is never an empty collection here.
     pub fn is_empty_collection(&self) -> bool {
         match self {
             Value::Str(_) => false,
@@ -126,6 +140,7 @@ impl Value {
             Value::Set(s) => s.members.is_empty(),
             Value::ZSet(z) => z.scores.is_empty(),
             Value::List(l) => l.items.is_empty(),
+            Value::Stream(_) => false,
         }
     }
 
@@ -138,13 +153,15 @@ impl Value {
             Value::Set(s) => s.members.iter().map(|m| 4 + m.len()).sum(),
             Value::ZSet(z) => z.order.iter().map(|(_, m)| 12 + m.len()).sum(),
             Value::List(l) => 12 + l.items.iter().map(|i| 4 + i.len()).sum::<usize>(),
+            Value::Stream(s) => s.encoded_len(),
         }
     }
 
     /// Appends the elements of a collection in the journal's whole-collection encoding
     /// (`u32 LE` lengths before every byte string; a sorted-set element is `f64 LE` bits,
     /// then the member; a list is its version as an 8-byte string, `u64 LE`, then its
-    /// elements in order). A string appends its bytes.
+    /// elements in order; a stream is [`Stream::encode`]'s sequence of length-prefixed
+    /// elements). A string appends its bytes.
     pub fn encode_members(&self, out: &mut Vec<u8>) {
         fn put(out: &mut Vec<u8>, bytes: &[u8]) {
             out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
@@ -175,6 +192,7 @@ impl Value {
                     put(out, item);
                 }
             }
+            Value::Stream(s) => s.encode(out),
         }
     }
 
@@ -235,6 +253,7 @@ impl Value {
                     l.items.push_back(item);
                 }
             }
+            Value::Stream(s) => *s = Arc::new(Stream::decode(bytes)?),
         }
         Some(value)
     }

@@ -98,6 +98,7 @@ mod ruby_redis_store;
 mod scripts;
 mod sessions;
 mod shared_keyspace;
+mod streams;
 mod support;
 mod tls;
 mod transactions;

@@ -1,5 +1,10 @@
 //! Clients blocked in `BLPOP`, `BRPOP`, `BLMOVE`, `BRPOPLPUSH`, `BLMPOP`, `BZPOPMIN`,
-//! `BZPOPMAX` and `BZMPOP`, and their wake-up.
+//! `BZPOPMAX`, `BZMPOP`, `XREAD … BLOCK` and `XREADGROUP … BLOCK`, and their wake-up.
+//!
+//! A stream waiter is woken by any change to a key it waits for (an entry added, a group
+//! destroyed, the key deleted or overwritten): an `XREAD` waiter is served when entries
+//! after its ID are there and otherwise waits on; an `XREADGROUP` waiter whose key is gone
+//! or is no longer a stream, or whose group was destroyed, gets Redis's error.
 //!
 //! A blocking command that finds nothing to pop leaves a [`Wait`] in its session; the
 //! connection registers it here ([`Blocking::block`]) and awaits its [`Ticket`] without
@@ -77,6 +82,9 @@ pub enum BlockOp {
         /// `BZMPOP`'s reply shape.
         multi: bool,
     },
+    /// `XREAD … BLOCK` and `XREADGROUP … BLOCK` with `>`: the first of the keys that has
+    /// entries for it answers ([`super::streams::serve_blocked`]).
+    Streams(super::streams::StreamWait),
 }
 
 impl BlockOp {
@@ -91,7 +99,10 @@ impl BlockOp {
     /// non-blocking twins answer.
     pub fn found_nothing(&self) -> Reply {
         match self {
-            BlockOp::Pop(_) | BlockOp::MultiPop(..) | BlockOp::ZPop { .. } => Reply::NullArray,
+            BlockOp::Pop(_)
+            | BlockOp::MultiPop(..)
+            | BlockOp::ZPop { .. }
+            | BlockOp::Streams(_) => Reply::NullArray,
             BlockOp::Move { .. } => Reply::Null,
         }
     }
@@ -290,6 +301,27 @@ impl Blocking {
         }
     }
 
+    /// The observer's call for a flush of database `db`: files every key somebody waits
+    /// for there as ready, so a blocked group read learns that its stream is gone.
+    pub fn cleared(&self, db: usize) {
+        if self.wanted.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let mut signals = lock(&self.signals);
+        let slots: Vec<(usize, Bytes)> = signals
+            .wanted
+            .keys()
+            .filter(|(d, _)| *d == db)
+            .cloned()
+            .collect();
+        for slot in slots {
+            if signals.ready_set.insert(slot.clone()) {
+                signals.ready.push(slot);
+                self.ready.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// Serves the clients blocked on every ready key, first blocked first, as long as each
     /// key's list has elements (a move that pushes to a key somebody waits for makes that key
     /// ready in turn). Called by a connection after each command, before its reply.
@@ -316,6 +348,14 @@ impl Blocking {
                     .get(&slot)
                     .map(|q| q.iter().copied().collect())
                     .unwrap_or_default();
+                // Stream waiters are answered even by a key that is gone (`XREADGROUP`'s
+                // error), so a missing key stops the round only when none waits.
+                let streams_wait = queued.iter().any(|id| {
+                    registry
+                        .waiters
+                        .get(id)
+                        .is_some_and(|w| matches!(w.op, BlockOp::Streams(_)))
+                });
                 for id in queued {
                     let Some(waiter) = registry.waiters.get(&id) else {
                         continue;
@@ -326,7 +366,8 @@ impl Blocking {
                         continue;
                     }
                     let Some(reply) = attempt(shared, waiter, &slot.1, now) else {
-                        if shared.databases[slot.0].kind_of(&slot.1, now).is_none() {
+                        if !streams_wait && shared.databases[slot.0].kind_of(&slot.1, now).is_none()
+                        {
                             // Nothing left under the key: nobody else can be served.
                             break;
                         }
@@ -399,6 +440,7 @@ fn attempt(shared: &Shared, waiter: &Waiter, key: &Bytes, now: u64) -> Option<Re
             }
             Some(super::zset_ops::popped_reply(key, popped, *multi))
         }
+        BlockOp::Streams(wait) => super::streams::serve_blocked(shared, db, wait, key, now),
         BlockOp::Move { dst, from, to } => match store.list_move(key, dst, *from, *to, now) {
             Ok(Some(item)) => {
                 pubsub.notify(db, LIST, push_event(*to), dst);

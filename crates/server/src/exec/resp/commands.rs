@@ -22,7 +22,8 @@ use sessiond_proto_resp::Reply;
 use super::args::{Args, Handled};
 use super::{
     Ctx, collections, dump, element_scan, encoding, error, hash_ops, is, key_ops, keys, lists,
-    multi, pubsub, scripting, server, sessions, set_ops, sort, string_ops, strings, zset_ops,
+    multi, pubsub, scripting, server, sessions, set_ops, sort, streams, string_ops, strings,
+    zset_ops,
 };
 use crate::exec::auth::Identity;
 
@@ -889,6 +890,142 @@ pub static COMMANDS: &[Spec] = &[
         "generic",
         sort::sort_ro,
         "Returns the sorted elements of a list, a set, or a sorted set."
+    ),
+    // Streams.
+    command!(
+        "xadd",
+        -5,
+        [WRITE, DENYOOM, FAST],
+        ONE,
+        "stream",
+        streams::xadd,
+        "Appends a new message to a stream. Creates the key if it doesn't exist."
+    ),
+    command!(
+        "xrange",
+        -4,
+        [READONLY],
+        ONE,
+        "stream",
+        streams::xrange,
+        "Returns the messages from a stream within a range of IDs."
+    ),
+    command!(
+        "xrevrange",
+        -4,
+        [READONLY],
+        ONE,
+        "stream",
+        streams::xrevrange,
+        "Returns the messages from a stream within a range of IDs in reverse order."
+    ),
+    command!(
+        "xlen",
+        2,
+        [READONLY, FAST],
+        ONE,
+        "stream",
+        streams::xlen,
+        "Return the number of messages in a stream."
+    ),
+    command!(
+        "xdel",
+        -3,
+        [WRITE, FAST],
+        ONE,
+        "stream",
+        streams::xdel,
+        "Returns the number of messages after removing them from a stream."
+    ),
+    command!(
+        "xtrim",
+        -4,
+        [WRITE],
+        ONE,
+        "stream",
+        streams::xtrim,
+        "Deletes messages from the beginning of a stream."
+    ),
+    command!(
+        "xsetid",
+        -3,
+        [WRITE, DENYOOM, FAST],
+        ONE,
+        "stream",
+        streams::xsetid,
+        "An internal command for replicating stream values."
+    ),
+    command!(
+        "xgroup",
+        -2,
+        [WRITE, DENYOOM],
+        (2, 2, 1),
+        "stream",
+        streams::xgroup,
+        "Creates, destroys or changes consumer groups and their consumers."
+    ),
+    command!(
+        "xreadgroup",
+        -7,
+        [WRITE],
+        NO_KEYS,
+        "stream",
+        streams::xreadgroup,
+        "Returns new or historical messages from a stream for a consumer in a group."
+    ),
+    command!(
+        "xread",
+        -4,
+        [READONLY],
+        NO_KEYS,
+        "stream",
+        streams::xread,
+        "Returns messages from multiple streams with IDs greater than the ones requested."
+    ),
+    command!(
+        "xack",
+        -4,
+        [WRITE, FAST],
+        ONE,
+        "stream",
+        streams::xack,
+        "Returns the number of messages that were successfully acknowledged by the consumer group member of a stream."
+    ),
+    command!(
+        "xpending",
+        -3,
+        [READONLY],
+        ONE,
+        "stream",
+        streams::xpending,
+        "Returns the information and entries from a stream consumer group's pending entries list."
+    ),
+    command!(
+        "xclaim",
+        -6,
+        [WRITE, FAST],
+        ONE,
+        "stream",
+        streams::xclaim,
+        "Changes, or acquires, ownership of a message in a consumer group, as if the message was delivered a consumer group member."
+    ),
+    command!(
+        "xautoclaim",
+        -6,
+        [WRITE, FAST],
+        ONE,
+        "stream",
+        streams::xautoclaim,
+        "Changes, or acquires, ownership of messages in a consumer group, as if the messages were delivered to as consumer group member."
+    ),
+    command!(
+        "xinfo",
+        -2,
+        [READONLY],
+        (2, 2, 1),
+        "stream",
+        streams::xinfo,
+        "Returns information about a stream, its consumer groups or the consumers of a group."
     ),
     command!(
         "lpush",

@@ -68,6 +68,9 @@ fn decode(payload: &[u8]) -> Option<Value> {
         // key's changes starts over here (the RESTORE record carries it whole).
         std::sync::Arc::make_mut(list).reset_version();
     }
+    if let Value::Stream(stream) = &mut value {
+        std::sync::Arc::make_mut(stream).reset_version();
+    }
     (!value.is_empty_collection()).then_some(value)
 }
 

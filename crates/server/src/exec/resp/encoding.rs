@@ -44,6 +44,7 @@ const HASH_VALUE: usize = 1;
 const ZSET_ENTRIES: usize = 2;
 const ZSET_VALUE: usize = 3;
 const SET_INTSET: usize = 4;
+const STREAM_NODE_ENTRIES: usize = 5;
 
 impl Default for EncodingSettings {
     fn default() -> Self {
@@ -72,6 +73,16 @@ impl Default for EncodingSettings {
 impl EncodingSettings {
     fn get(&self, index: usize) -> i64 {
         self.parameters[index].value.load(Ordering::Relaxed)
+    }
+
+    /// `stream-node-max-entries`: how many entries a stream node holds, which decides what
+    /// an approximate trim removes (`sessiond_store::Stream::node_for_new`). 0 (Redis:
+    /// no entry limit) is taken as Redis's default.
+    pub fn stream_node_entries(&self) -> u64 {
+        match self.get(STREAM_NODE_ENTRIES) {
+            n if n > 0 => n as u64,
+            _ => 100,
+        }
     }
 
     /// Every parameter under every name, with its value, for `CONFIG GET`.
@@ -152,6 +163,7 @@ impl EncodingSettings {
             // Redis 7.0 keeps every list as a quicklist (7.2 brought listpacks for small
             // ones).
             Value::List(_) => "quicklist",
+            Value::Stream(_) => "stream",
         }
     }
 }

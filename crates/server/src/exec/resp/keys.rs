@@ -20,6 +20,7 @@ pub fn type_name(kind: Kind) -> &'static str {
         Kind::Set => "set",
         Kind::ZSet => "zset",
         Kind::List => "list",
+        Kind::Stream => "stream",
     }
 }
 

@@ -37,6 +37,7 @@ pub mod server;
 pub mod sessions;
 pub mod set_ops;
 pub mod sort;
+pub mod streams;
 pub mod string_ops;
 pub mod strings;
 pub mod zset_ops;
