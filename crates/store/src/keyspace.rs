@@ -34,7 +34,9 @@ impl Store {
     /// holder has the keyspace to itself and must find it as it left it: `WATCH` while a
     /// script runs past `busy-reply-threshold`.
     pub fn is_live(&self, key: &[u8], now: u64) -> bool {
-        let flush = self.pending_flush.load(std::sync::atomic::Ordering::Relaxed);
+        let flush = self
+            .pending_flush
+            .load(std::sync::atomic::Ordering::Relaxed);
         if flush != 0 && flush <= now {
             return false;
         }

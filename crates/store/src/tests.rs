@@ -1033,7 +1033,10 @@ fn is_live_looks_without_reaping_or_telling_the_observer() {
     assert_eq!(s.len(), 1);
     assert_eq!(s.stats().expired, 0);
     assert!(seen.0.lock().unwrap().0.is_empty(), "no expiry observed");
-    assert!(s.get(b"k", T0 + 5).is_some(), "still alive at the earlier time");
+    assert!(
+        s.get(b"k", T0 + 5).is_some(),
+        "still alive at the earlier time"
+    );
     // A delayed flush that is due counts as done, and is left for a real operation.
     s.flush_all(T0 + 20, T0);
     assert!(s.is_live(b"k", T0 + 5));

@@ -1701,8 +1701,7 @@ fn busy_state_refuses_all_but_the_allow_busy_commands() {
     };
     // Only a script brings the busy state, so the refusal is Redis's script text (none runs
     // in this unit test; the kill commands below answer as much).
-    let refused =
-        "-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n";
+    let refused = "-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n";
     assert_eq!(busy(&mut session, "GET k"), refused);
     assert_eq!(busy(&mut session, "EVAL return 0"), refused);
     assert_eq!(busy(&mut session, "SCRIPT FLUSH"), refused);
