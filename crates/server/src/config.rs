@@ -245,8 +245,8 @@ pub struct Options {
     pub script_time_limit: Option<u64>,
 
     /// Redis's `busy-reply-threshold` (old name `lua-time-limit`), in milliseconds: once a
-    /// script, a transaction's `EXEC` or a multi-key command has held the keyspace this long,
-    /// other RESP clients are answered `-BUSY …` at once instead of waiting, and `SCRIPT KILL`
+    /// script has run this long, other RESP clients are answered `-BUSY …` at once instead
+    /// of waiting, and `SCRIPT KILL`
     /// can end a script that has not written. Only a threshold below `--script-time-limit`
     /// has an effect; 0 turns the busy state off. `CONFIG SET` changes it while running.
     /// [default: 5000]

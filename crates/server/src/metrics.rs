@@ -531,7 +531,7 @@ pub(crate) fn render(shared: &Shared) -> String {
     );
     b.counter1(
         "busy_replies",
-        "RESP commands answered BUSY because a script, EXEC or multi-key command held the keyspace past busy-reply-threshold",
+        "RESP commands answered BUSY because a script ran past busy-reply-threshold",
         load(&more.busy_replies),
     );
 

@@ -223,7 +223,7 @@ pub struct More {
     /// Scripts ended by `SCRIPT KILL`.
     pub scripts_killed_by_user: AtomicU64,
     /// RESP commands answered `-BUSY …` (or `EXEC` answered `-EXECABORT … BUSY …`) because
-    /// the keyspace was held past `busy-reply-threshold`.
+    /// a script ran past `busy-reply-threshold`.
     pub busy_replies: AtomicU64,
 }
 

@@ -27,6 +27,22 @@ impl Store {
         self.shard(key, now).peek(key, &self.ctx(now))
     }
 
+    /// Whether `key` holds a live item at `now`, changing nothing: unlike [`Store::get`]
+    /// and [`Store::peek`], an item whose deadline has passed is left in place for the next
+    /// read or the expiry sweep (so the observer hears of no expiry), and a delayed flush
+    /// that is due counts as done without being applied. For a look taken while another
+    /// holder has the keyspace to itself and must find it as it left it: `WATCH` while a
+    /// script runs past `busy-reply-threshold`.
+    pub fn is_live(&self, key: &[u8], now: u64) -> bool {
+        let flush = self
+            .pending_flush
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if flush != 0 && flush <= now {
+            return false;
+        }
+        self.lock(self.shard_index(key)).is_live(key, now)
+    }
+
     /// The type of the live value under `key`, without copying it; the observer hears
     /// nothing.
     pub fn kind_of(&self, key: &[u8], now: u64) -> Option<Kind> {

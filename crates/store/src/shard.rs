@@ -491,6 +491,12 @@ impl Shard {
         entry
     }
 
+    /// Whether `key` holds a live item at `now`, without removing an expired one.
+    pub fn is_live(&self, key: &[u8], now: u64) -> bool {
+        self.find(key)
+            .is_some_and(|item| item.is_live(now) && !item.is_empty_collection())
+    }
+
     pub fn peek(&mut self, key: &[u8], ctx: &Ctx<'_>) -> Option<Entry> {
         self.live(key, ctx).map(|item| item.entry())
     }

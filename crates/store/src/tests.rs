@@ -1015,6 +1015,37 @@ fn lazily_expired_keys_are_reported_to_the_observer_but_not_as_mutations() {
 }
 
 #[test]
+fn is_live_looks_without_reaping_or_telling_the_observer() {
+    let seen = Arc::new(Expiries::default());
+    let s = Store::with_observer(Arc::new(Budget::new(u64::MAX)), T0, Some(seen.clone()));
+    s.write(
+        b"k",
+        b"v",
+        redis_set(DeadlineChange::Set(Some(T0 + 10))),
+        T0,
+    )
+    .unwrap();
+    assert!(s.is_live(b"k", T0 + 9));
+    assert!(!s.is_live(b"k", T0 + 10), "past its deadline");
+    assert!(!s.is_live(b"missing", T0));
+    // Nothing was removed or reported: the item is still there for an earlier clock (a
+    // script's frozen `now`), and no expiry was counted or observed.
+    assert_eq!(s.len(), 1);
+    assert_eq!(s.stats().expired, 0);
+    assert!(seen.0.lock().unwrap().0.is_empty(), "no expiry observed");
+    assert!(
+        s.get(b"k", T0 + 5).is_some(),
+        "still alive at the earlier time"
+    );
+    // A delayed flush that is due counts as done, and is left for a real operation.
+    s.flush_all(T0 + 20, T0);
+    assert!(s.is_live(b"k", T0 + 5));
+    assert!(!s.is_live(b"k", T0 + 20));
+    assert_eq!(s.len(), 1, "the flush was not applied by the look");
+    assert_eq!(seen.0.lock().unwrap().1, 1, "only the SET was a mutation");
+}
+
+#[test]
 fn a_revoked_key_refuses_re_creation_until_its_old_deadline_and_replays_so() {
     let recorder = Arc::new(Recorder::default());
     let budget = Arc::new(Budget::new(u64::MAX));

@@ -249,8 +249,8 @@ pub(crate) async fn serve<S, P>(
                 }
                 Err(_) => {
                     // A script (or `EXEC`, or a multi-key command) runs or waits to: wait for
-                    // it without holding the thread, until the busy state if the protocol
-                    // answers it (`exec::busy`).
+                    // it without holding the thread, until the busy state (which only a
+                    // script brings) if the protocol answers it (`exec::busy`).
                     let gate =
                         wait_for_gate(shared, shared.gate.read(), protocol.answers_busy()).await;
                     now = now_ms();
@@ -272,10 +272,10 @@ pub(crate) async fn serve<S, P>(
                         wait_for_gate(shared, shared.gate.write(), protocol.answers_busy()).await;
                     match gate {
                         Some(_gate) => {
-                            // Waiters learn from here when the busy state begins; dropped
-                            // before the gate.
-                            let _holding = shared.busy.enter(std::time::Instant::now());
                             // A script may run for up to its time limit: off the async worker.
+                            // (A script registers itself for the busy state while it runs; a
+                            // transaction or a multi-key command does not: waiters wait for
+                            // those, bounded as they are by what they were sent.)
                             let now = now_ms();
                             let handled =
                                 run_blocking(|| protocol.handle_exclusive(&mut replies, now));
@@ -374,9 +374,10 @@ pub(crate) fn unauthenticated_idle_timeout(config: &crate::config::Config) -> Op
 }
 
 /// Waits for `lock` (the script gate, shared or exclusive). When `answers_busy`, gives up
-/// (`None`) once the holder of the gate has held it past `busy-reply-threshold`: at once if it
-/// already has, else at that moment, following each new holder and a changed threshold
-/// through the busy state's watch (`exec::busy`), so nothing polls.
+/// (`None`) once a script holding the gate has run past `busy-reply-threshold`: at once if it
+/// already has, else at that moment, following each new script and a changed threshold
+/// through the busy state's watch (`exec::busy`), so nothing polls. A holder that is not
+/// running a script (`EXEC`, a multi-key command) is waited for, however long it takes.
 async fn wait_for_gate<G>(
     shared: &Shared,
     lock: impl Future<Output = G>,

@@ -4,12 +4,19 @@
 //! gate (`Shared::gate`) exclusively; every other command of either protocol needs it shared.
 //! Redis, single-threaded, answers everyone else `-BUSY …` once a script has run past
 //! `busy-reply-threshold` (old name `lua-time-limit`) and until it ends or `SCRIPT KILL`
-//! ends it. sessiond does the same for RESP: the connection that holds the gate exclusively
-//! records when it took it ([`Busy::enter`]); a RESP command that finds the gate taken waits
-//! for it only until that time plus the threshold ([`Busy::busy_at`]), and is then answered
-//! `BUSY`, unless it is one Redis flags `allow-busy` (`SCRIPT KILL`, `AUTH`, `MULTI`, …),
-//! which runs without the gate. Waiters learn of a new holder, or a changed threshold,
-//! through a watch channel, so nothing polls.
+//! ends it. sessiond does the same for RESP: a running script records when it started
+//! ([`Busy::enter`], by the script runner, so a script that `EXEC` runs counts as well); a
+//! RESP command that finds the gate taken waits for it only until that time plus the
+//! threshold ([`Busy::busy_at`]), and is then answered `BUSY`, unless it is one Redis flags
+//! `allow-busy` (`SCRIPT KILL`, `AUTH`, `MULTI`, …), which runs without the gate and so
+//! must leave the keyspace exactly as the script sees it (no write, no reaping of an
+//! expired key, no observer call: `WATCH` looks with `Store::is_live`). Waiters learn of a
+//! new script, or a changed threshold, through a watch channel, so nothing polls.
+//!
+//! Only scripts bring the busy state, as in Redis: `EXEC` and the multi-key commands are
+//! waited for however long they hold the gate (they are bounded by what they were sent: a
+//! transaction runs its queued commands, none of which loops), because Redis never answers
+//! `BUSY` for them and clients such as phpredis or connect-redis would fail the request.
 //!
 //! Two choices differ from Redis and are sessiond's:
 //! - The hard cap (`--script-time-limit`) still ends a script wherever it is, written or not,
@@ -21,17 +28,18 @@
 //!   and its clients are PHP session handlers, which would fail the page; they wait for the
 //!   gate, which the hard cap bounds.
 //!
-//! Nothing here reads the clock: the holder's start comes from the connection.
+//! Nothing here reads the clock: the script's start comes from its runner.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-/// Who holds the script gate exclusively, and the busy threshold.
+/// When the running script started, and the busy threshold.
 pub struct Busy {
-    /// When the current exclusive holder took the gate; `None` while nobody holds it.
-    holder: watch::Sender<Option<Instant>>,
+    /// When the running script started; `None` while none runs (the gate may still be held
+    /// exclusively, by `EXEC` or a multi-key command).
+    script: watch::Sender<Option<Instant>>,
     /// `busy-reply-threshold` in milliseconds; 0 turns the busy state off.
     threshold_ms: AtomicU64,
     /// `--script-time-limit`: a threshold at or past it has no effect.
@@ -39,10 +47,10 @@ pub struct Busy {
 }
 
 impl Busy {
-    /// Nobody holding the gate; `threshold_ms` as configured, under the hard cap `cap`.
+    /// No script running; `threshold_ms` as configured, under the hard cap `cap`.
     pub fn new(threshold_ms: u64, cap: Duration) -> Busy {
         Busy {
-            holder: watch::Sender::new(None),
+            script: watch::Sender::new(None),
             threshold_ms: AtomicU64::new(threshold_ms),
             cap,
         }
@@ -57,24 +65,25 @@ impl Busy {
     /// they give up.
     pub fn set_threshold_ms(&self, ms: u64) {
         self.threshold_ms.store(ms, Ordering::Relaxed);
-        self.holder.send_modify(|_| {});
+        self.script.send_modify(|_| {});
     }
 
-    /// Records that the caller took the gate exclusively at `since`; the busy state ends when
-    /// the returned guard is dropped (before the gate is released).
+    /// Records that a script, run holding the gate exclusively, started at `since`; the busy
+    /// state ends when the returned guard is dropped (as the script ends, before the gate is
+    /// released).
     pub fn enter(&self, since: Instant) -> Holding<'_> {
-        self.holder.send_replace(Some(since));
+        self.script.send_replace(Some(since));
         Holding(self)
     }
 
-    /// The holder's start (`None`: nobody holds the gate), and a way to wait for it to
+    /// The running script's start (`None`: no script runs), and a way to wait for it to
     /// change.
     pub fn watch(&self) -> watch::Receiver<Option<Instant>> {
-        self.holder.subscribe()
+        self.script.subscribe()
     }
 
-    /// When a holder that took the gate at `since` makes the server busy; `None`: never
-    /// (the threshold is 0, or not below the hard cap).
+    /// When a script that started at `since` makes the server busy; `None`: never (the
+    /// threshold is 0, or not below the hard cap).
     pub fn busy_at(&self, since: Instant) -> Option<Instant> {
         let threshold = Duration::from_millis(self.threshold_ms());
         if threshold.is_zero() || threshold >= self.cap {
@@ -83,24 +92,24 @@ impl Busy {
         since.checked_add(threshold)
     }
 
-    /// Whether somebody holds the gate exclusively now. (A command that runs without the gate,
-    /// in the busy state, sees `true`; one that holds it shared sees `false`.)
-    pub fn is_held(&self) -> bool {
-        self.holder.borrow().is_some()
+    /// Whether a script runs now. (A command that runs without the gate, in the busy state,
+    /// sees `true`; one that holds it shared sees `false`.)
+    pub fn script_running(&self) -> bool {
+        self.script.borrow().is_some()
     }
 
-    /// When the current holder makes the server busy, if somebody holds the gate.
+    /// When the running script makes the server busy, if one runs.
     pub fn current_busy_at(&self) -> Option<Instant> {
-        (*self.holder.borrow()).and_then(|since| self.busy_at(since))
+        (*self.script.borrow()).and_then(|since| self.busy_at(since))
     }
 }
 
-/// The exclusive holder's registration; dropping it ends the busy state.
+/// The running script's registration; dropping it ends the busy state.
 pub struct Holding<'a>(&'a Busy);
 
 impl Drop for Holding<'_> {
     fn drop(&mut self) {
-        self.0.holder.send_replace(None);
+        self.0.script.send_replace(None);
     }
 }
 
@@ -129,7 +138,7 @@ mod tests {
     }
 
     #[test]
-    fn waiters_hear_of_a_new_holder_and_a_new_threshold() {
+    fn waiters_hear_of_a_new_script_and_a_new_threshold() {
         let busy = Busy::new(10, Duration::from_millis(5000));
         let mut watch = busy.watch();
         assert!(!watch.has_changed().unwrap());

@@ -4,7 +4,9 @@
 //! refuses one that has (`UNKILLABLE`), a transaction hit by `BUSY` is aborted with
 //! `EXECABORT`, the hard cap (`--script-time-limit`) still ends any script, memcached clients
 //! wait instead of failing, and a client flooding the server with commands and kills during
-//! the busy state is answered without growing it.
+//! the busy state is answered without growing it. The allow-busy commands leave the keyspace
+//! as the script sees it (`WATCH` reaps no key that expired since the script started), and
+//! only scripts bring the busy state: a long transaction or multi-key command is waited for.
 //!
 //! Every wait is on an event: each script first publishes on a channel a subscriber listens
 //! to, so the test knows the script holds the keyspace before it sends anything else, and a
@@ -473,4 +475,142 @@ fn save_and_shutdown_are_refused_in_multi_and_shutdown_nosave_stops_a_busy_serve
         .wait_exit(REPLY_TIMEOUT)
         .expect("sessiond exits after SHUTDOWN");
     assert!(status.success(), "{status}");
+}
+
+/// A published message as a subscriber receives it: (channel, payload).
+fn message(reply: &Reply) -> (String, String) {
+    match &reply.value {
+        Resp::Array(items) if items.len() == 3 && items[0] == Resp::Bulk(b"message".to_vec()) => {
+            match (&items[1], &items[2]) {
+                (Resp::Bulk(channel), Resp::Bulk(payload)) => (
+                    String::from_utf8_lossy(channel).into_owned(),
+                    String::from_utf8_lossy(payload).into_owned(),
+                ),
+                _ => panic!("a message: {reply}"),
+            }
+        }
+        _ => panic!("expected a message, got {reply}"),
+    }
+}
+
+#[test]
+fn allow_busy_commands_leave_the_keyspace_as_the_script_sees_it() {
+    // WATCH runs without the gate beside the script, whose clock stands still at its start.
+    // A key that expired since must not be reaped by WATCH (nor by any other allow-busy
+    // command): that would take it from under the script, whose next read would miss it.
+    const HOLD: &str = "busy-hold";
+    let server = Sessiond::start(&[
+        "--script-time-limit",
+        "60000",
+        "--busy-reply-threshold",
+        "20",
+    ]);
+    let mut admin = resp(&server);
+    // The script runs while this connection subscribes to HOLD; RESET (allow-busy) ends it.
+    let mut hold = resp(&server);
+    let confirmation = hold.call(&["SUBSCRIBE", HOLD]);
+    assert!(
+        matches!(&confirmation.value, Resp::Array(items) if items.len() == 3),
+        "{confirmation}"
+    );
+    admin.ok(&["SET", "k", "v", "PX", "800"]);
+    // The server read its clock before answering, so the deadline is no later than this.
+    let deadline = std::time::SystemTime::now() + Duration::from_millis(801);
+    let mut caller = start_script(
+        &server,
+        &format!(
+            "local first = redis.call('get', KEYS[1]) \
+             while redis.call('pubsub', 'numsub', '{HOLD}')[2] > 0 do end \
+             return {{first or 'nil', redis.call('get', KEYS[1]) or 'nil'}}"
+        ),
+        &["k"],
+    );
+    // Past the deadline for everyone but the script.
+    if let Ok(left) = deadline.duration_since(std::time::SystemTime::now()) {
+        std::thread::sleep(left);
+    }
+    let mut other = resp(&server);
+    assert_busy(&other.call(&["GET", "k"]), "GET");
+    other.ok(&["WATCH", "k"]);
+    other.ok(&["UNWATCH"]);
+    other.ok(&["WATCH", "k"]);
+    other.ok(&["MULTI"]);
+    other.ok(&["DISCARD"]);
+    other.ok(&["WATCH", "k"]);
+    let auth = other.call(&["AUTH", "nobody-needs-one"]);
+    assert!(!error_text(&auth).starts_with("BUSY"), "{auth}");
+    assert!(other.call(&["HELLO", "2"]).value.fields().is_some());
+    assert_busy(&other.call(&["FUNCTION", "STATS"]), "FUNCTION STATS");
+    assert_busy(&other.call(&["FUNCTION", "KILL"]), "FUNCTION KILL");
+    assert_busy(&other.call(&["SHUTDOWN"]), "SHUTDOWN without NOSAVE");
+    assert_eq!(other.call(&["RESET"]).value, Resp::Simple("RESET".into()));
+    // Let the script go on: it reads the key again, at its own time, and still finds it.
+    assert_eq!(hold.call(&["RESET"]).value, Resp::Simple("RESET".into()));
+    let reads = caller.read();
+    assert_eq!(
+        reads.value,
+        Resp::Array(vec![Resp::Bulk(b"v".to_vec()), Resp::Bulk(b"v".to_vec())]),
+        "the script's two reads (the first must find the key: the script starts well within \
+         800 ms of the SET)"
+    );
+    // For everyone else the key has expired.
+    assert_eq!(admin.get("k"), None);
+}
+
+#[test]
+fn a_long_transaction_or_multi_key_command_is_waited_for_never_answered_busy() {
+    // Redis answers BUSY only during scripts; phpredis or connect-redis would fail a request
+    // answered BUSY because another client's EXEC or SUNIONSTORE took long. A threshold of
+    // 1 ms, so that any transaction passes it.
+    let server = Sessiond::start(&[
+        "--script-time-limit",
+        "60000",
+        "--busy-reply-threshold",
+        "1",
+    ]);
+    let mut admin = resp(&server);
+    const MEMBERS: usize = 20_000;
+    for batch in 0..MEMBERS / 1000 {
+        let members: Vec<String> = (0..1000)
+            .map(|i| format!("member-{}", batch * 1000 + i))
+            .collect();
+        let mut args = vec!["SADD", "big"];
+        args.extend(members.iter().map(String::as_str));
+        assert_eq!(admin.call(&args).value, Resp::Int(1000));
+    }
+    let mut listener = resp(&server);
+    listener.call(&["SUBSCRIBE", STARTED]);
+    let mut tx = resp(&server);
+    tx.ok(&["MULTI"]);
+    let queued = |reply: Reply| assert_eq!(reply.value, Resp::Simple("QUEUED".into()));
+    queued(tx.call(&["PUBLISH", STARTED, "go"]));
+    const UNIONS: usize = 20;
+    for _ in 0..UNIONS {
+        queued(tx.call(&["SUNIONSTORE", "copy", "big", "big"]));
+    }
+    tx.send(&[b"EXEC"]);
+    // The transaction runs (it published first); others send a plain command and a
+    // multi-key one meanwhile, and both wait for it.
+    message(&listener.read());
+    let mut plain = resp(&server);
+    plain.send(&[b"PING"]);
+    let mut multi_key = resp(&server);
+    multi_key.send(&[b"SUNIONSTORE", b"copy2", b"big", b"big"]);
+    assert_eq!(plain.read().value, Resp::Simple("PONG".into()));
+    let members = Resp::Int(MEMBERS as i64);
+    assert_eq!(multi_key.read().value, members);
+    let exec = tx.read();
+    match &exec.value {
+        Resp::Array(items) => {
+            assert_eq!(items.len(), 1 + UNIONS, "{exec}");
+            assert_eq!(items[0], Resp::Int(1), "the subscriber heard it");
+            assert!(items[1..].iter().all(|i| *i == members), "{exec}");
+        }
+        _ => panic!("EXEC: {exec}"),
+    }
+    // A script past the same threshold still makes others busy.
+    let mut caller = start_script(&server, "while true do end", &[]);
+    assert_busy(&plain.call(&["PING"]), "PING during a script");
+    admin.ok(&["SCRIPT", "KILL"]);
+    assert_killed(&caller.read());
 }

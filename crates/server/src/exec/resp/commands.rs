@@ -126,17 +126,19 @@ impl Flags {
     pub const ADMIN_ROLE: Flags = Flags(1 << 10);
     /// Some subcommands need the admin role; [`admin_only`] names them.
     pub const ADMIN_SUBCOMMANDS: Flags = Flags(1 << 11);
-    /// Runs holding the script gate exclusively (scripts, `EXEC`).
+    /// Runs holding the script gate exclusively (scripts, `EXEC`, the multi-key commands).
+    /// Only a script makes others busy meanwhile (`exec::busy`).
     pub const EXCLUSIVE: Flags = Flags(1 << 12);
     /// Runs at once inside `MULTI` instead of being queued (`MULTI`, `EXEC`, `DISCARD`,
     /// `WATCH`, `QUIT`, `RESET`).
     pub const TX_CONTROL: Flags = Flags(1 << 13);
     /// Runs without the script gate in the busy state (Redis's `allow-busy`: `AUTH`, `HELLO`,
     /// `MULTI`, `DISCARD`, `WATCH`, `UNWATCH`, `QUIT`, `RESET`; [`allows_busy`] adds the
-    /// subcommands). None of them reads or writes values: they touch the connection's own
-    /// state and the thread-safe registries (users, watches), and `WATCH` only looks whether
-    /// its keys exist, under their shard locks, as Redis's `WATCH` may between two steps of a
-    /// busy script.
+    /// subcommands). None of them changes the keyspace or reads a value: they touch the
+    /// connection's own state and the thread-safe registries (users, watches), and `WATCH`
+    /// only looks whether its keys are alive, under their shard locks, without reaping an
+    /// expired one or calling the observer (`Store::is_live`), so the script, whose clock
+    /// stands still, finds the keyspace as it left it.
     pub const ALLOW_BUSY: Flags = Flags(1 << 14);
     /// Refused inside `MULTI` (`-ERR Command not allowed inside a transaction`, which aborts
     /// the transaction): Redis's `no-multi`, `SAVE` and `SHUTDOWN`.

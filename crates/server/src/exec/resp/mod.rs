@@ -433,7 +433,7 @@ fn prepare_as(
 /// its watches.
 pub fn busy_refusal(shared: &Shared, session: &mut Session, spec: &'static Spec) -> Executed {
     bump(&shared.stats.more.busy_replies);
-    let busy = scripting::busy_reply(shared);
+    let busy = scripting::busy_reply();
     if spec.name != "exec" {
         return Executed::at_once(busy);
     }

@@ -5,13 +5,17 @@
 //! answers `+QUEUED`; a command refused by its checks (unknown, arity, `NOAUTH`, `NOPERM`, …)
 //! is answered with its error and flags the transaction, so `EXEC` answers `-EXECABORT`.
 //! `EXEC` takes the script gate exclusively, like a script, and runs every queued command
-//! through [`super::run`]: atomic with respect to every client of both protocols.
+//! through [`super::run`]: atomic with respect to every client of both protocols. It does
+//! not make the server busy (`exec::busy`): others wait for it, as Redis's clients wait for
+//! any command, unless a script it runs makes them busy.
 //!
 //! `WATCH`: the stores' observer (`changes`) calls [`Watches::touched`] for every applied
 //! change, lazy or active expiry and flush; a watched key's change sets the watching
 //! connection's dirty flag, and `EXEC` then answers a null array. With nothing watched
 //! anywhere, the observer pays one atomic load. A key alive at `WATCH` whose deadline has
-//! passed at `EXEC` counts as changed too, as in Redis 7.0.
+//! passed at `EXEC` counts as changed too, as in Redis 7.0. Both looks change nothing
+//! (`Store::is_live`: no reaping, no observer), which matters for `WATCH`: it is allowed in
+//! the busy state and then runs beside a script (see `exec::busy`).
 //!
 //! Bounds: a transaction queues at most [`MAX_QUEUED`] commands and [`max_queued_bytes`]
 //! bytes (arguments plus a fixed overhead per argument and per command); past either the
@@ -263,8 +267,12 @@ pub fn watch(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
             .pubsub
             .watches
             .add(ctx.session.id, db, key.clone(), &dirty);
-        // Read after registering, so a change in between is seen either way.
-        let alive = ctx.store().get(key, ctx.now).is_some();
+        // Looked at after registering, so a change in between is seen either way. A look
+        // that changes nothing (`Store::is_live`): in the busy state `WATCH` runs without the
+        // script gate, beside a script whose clock stands still at its start; reaping a key
+        // that expired since, as a read does, would take it from under the script and
+        // publish an expiry the script's own reads contradict.
+        let alive = ctx.store().is_live(key, ctx.now);
         ctx.session.watching.keys.push((db, key.clone(), alive));
     }
     Ok(Reply::ok().into())
@@ -281,9 +289,10 @@ pub fn exec(ctx: &mut Ctx<'_>, _: &mut Args<'_>) -> Handled {
     let Some(tx) = ctx.session.tx.take() else {
         return Err(error("ERR EXEC without MULTI"));
     };
-    // A watched key alive when watched and expired since counts as changed.
+    // A watched key alive when watched and expired since counts as changed. (Looked at
+    // without reaping: checking the watches is not a client's read of the key.)
     for (db, key, alive) in &ctx.session.watching.keys {
-        if *alive && ctx.shared.databases[*db].get(key, ctx.now).is_none() {
+        if *alive && !ctx.shared.databases[*db].is_live(key, ctx.now) {
             ctx.session.watching.dirty.store(true, Ordering::Release);
         }
     }

@@ -1052,8 +1052,8 @@ pub fn shutdown(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     if abort {
         return Err(error("ERR No shutdown in progress."));
     }
-    if !nosave && ctx.shared.busy.is_held() {
-        return Err(super::scripting::busy_reply(ctx.shared));
+    if !nosave && ctx.shared.busy.script_running() {
+        return Err(super::scripting::busy_reply());
     }
     tracing::warn!(
         client = ctx.session.id,

@@ -642,17 +642,10 @@ fn not_busy() -> Reply {
 const BUSY_SCRIPT: &str =
     "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
 
-/// The reply to a command refused in the busy state (see `exec::busy`): Redis's text while
-/// a script runs, sessiond's own while a transaction or a multi-key command holds the
-/// keyspace (which Redis, running them in one go, never reports).
-pub fn busy_reply(shared: &Shared) -> Reply {
-    if shared.resp.scripts.run.running() {
-        error(BUSY_SCRIPT)
-    } else {
-        error(
-            "BUSY Redis is busy running a transaction or a multi-key command. Retry when it ends.",
-        )
-    }
+/// The reply to a command refused in the busy state (see `exec::busy`), which only a script
+/// brings: Redis's text.
+pub fn busy_reply() -> Reply {
+    error(BUSY_SCRIPT)
 }
 
 /// `FUNCTION KILL`: there are no functions here, so nothing to kill; a running script is
@@ -745,6 +738,10 @@ fn call_script(
     engine.globals.raw_set("KEYS", strings(keys)?)?;
     engine.globals.raw_set("ARGV", strings(argv)?)?;
     engine.run.start(shared.config.script_time_limit);
+    // The busy state follows the script itself, not the request holding the gate: a script
+    // run by `EXEC` makes others busy while it runs, and `EXEC`'s other commands (or a
+    // multi-key command) never do, since Redis only answers `BUSY` during scripts.
+    let busy = shared.busy.enter(Instant::now());
     let run = engine.run.clone();
     lua.set_hook(
         HookTriggers::new().every_nth_instruction(HOOK_EVERY),
@@ -783,6 +780,7 @@ fn call_script(
     });
     lua.remove_hook();
     engine.run.stop();
+    drop(busy);
     // Leave nothing of this run reachable; Lua's incremental collector reclaims it as the
     // next runs allocate. A full collection after every script (what this did before) was a
     // fifth of the server's CPU on the session store's scripts: it marks and sweeps the whole
