@@ -1327,7 +1327,7 @@ fn restore_refuses_stream_counters_that_contradict_the_entries_and_survives_extr
     // Fewer entries added than the stream holds.
     let fewer = patched(&payload, added, 1);
     let refused = c
-        .call_bytes(&[b"RESTORE", b"fewer", b"0", &fewer])
+        .call_bytes(&[&b"RESTORE"[..], b"fewer", b"0", &fewer[..]])
         .value;
     assert!(
         is_error(&refused, "ERR DUMP payload version or checksum are wrong"),
@@ -1337,7 +1337,7 @@ fn restore_refuses_stream_counters_that_contradict_the_entries_and_survives_extr
     // and reporting on them saturates instead of overflowing.
     let top = patched(&patched(&payload, added, u64::MAX), read, u64::MAX);
     assert_eq!(
-        c.call_bytes(&[b"RESTORE", b"top", b"0", &top]).value,
+        c.call_bytes(&[&b"RESTORE"[..], b"top", b"0", &top[..]]).value,
         Resp::Simple("OK".into())
     );
     let delivered = c.call(&["XREADGROUP", "GROUP", "g", "c", "STREAMS", "top", ">"]).value;
