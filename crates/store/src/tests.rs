@@ -1496,8 +1496,8 @@ fn stream_changes_replay_exactly_even_over_an_overlapping_snapshot() {
         |_| true,
         T0 + 50,
     )
-        .unwrap()
-        .unwrap();
+    .unwrap()
+    .unwrap();
     s.stream_ack(b"s", b"g", &ids[..1], T0).unwrap();
     let trim = Trim {
         keep: Keep::MaxLen(3),

@@ -239,12 +239,21 @@ const SCRIPT: &[(&str, Expect)] = &[
     ),
     ("XACK s g 8-0 999-0", Expect::Lines(&["(integer) 0"])),
     // The key's type and group are looked up before the IDs are read.
-    ("XACK s g 1-x", Expect::Error("ERR Invalid stream ID specified as stream command argument")),
+    (
+        "XACK s g 1-x",
+        Expect::Error("ERR Invalid stream ID specified as stream command argument"),
+    ),
     ("XACK s nog 1-x", Expect::Lines(&["(integer) 0"])),
     ("XACK nokey g 1-x", Expect::Lines(&["(integer) 0"])),
     // The XREAD family reads its IDs strictly: `-` and `+` are no IDs there.
-    ("XREADGROUP GROUP g bob STREAMS s -", Expect::Error("ERR Invalid stream ID specified as stream command argument")),
-    ("XREADGROUP GROUP g bob STREAMS s +", Expect::Error("ERR Invalid stream ID specified as stream command argument")),
+    (
+        "XREADGROUP GROUP g bob STREAMS s -",
+        Expect::Error("ERR Invalid stream ID specified as stream command argument"),
+    ),
+    (
+        "XREADGROUP GROUP g bob STREAMS s +",
+        Expect::Error("ERR Invalid stream ID specified as stream command argument"),
+    ),
     (
         "XINFO GROUPS s",
         Expect::Lines(&[
@@ -301,8 +310,14 @@ const SCRIPT: &[(&str, Expect)] = &[
         ]),
     ),
     ("XREAD STREAMS s $", Expect::Lines(&["(nil)"])),
-    ("XREAD STREAMS s +", Expect::Error("ERR Invalid stream ID specified as stream command argument")),
-    ("XREAD BLOCK 0 STREAMS s -", Expect::Error("ERR Invalid stream ID specified as stream command argument")),
+    (
+        "XREAD STREAMS s +",
+        Expect::Error("ERR Invalid stream ID specified as stream command argument"),
+    ),
+    (
+        "XREAD BLOCK 0 STREAMS s -",
+        Expect::Error("ERR Invalid stream ID specified as stream command argument"),
+    ),
     (
         "XREAD STREAMS s",
         Expect::Error("ERR wrong number of arguments for 'xread' command"),
@@ -856,7 +871,17 @@ fn hostile_stream_requests_are_refused_and_the_server_keeps_serving() {
     for args in [
         &["XACK", "top", "g", "1-x"][..],
         &["XREAD", "BLOCK", "0", "STREAMS", "top", "+"],
-        &["XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "top", "+"],
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "c",
+            "BLOCK",
+            "0",
+            "STREAMS",
+            "top",
+            "+",
+        ],
     ] {
         let got = c.call(args).value;
         assert!(is_error(&got, "ERR Invalid stream ID"), "{args:?}: {got:?}");
@@ -1169,7 +1194,17 @@ fn stream_changes_copy_nothing_and_claims_too_large_to_send_change_nothing() {
     let mut reader = block_at(
         addr,
         &mut c,
-        &["XREADGROUP", "GROUP", "g2", "d", "BLOCK", "0", "STREAMS", "s", ">"],
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "g2",
+            "d",
+            "BLOCK",
+            "0",
+            "STREAMS",
+            "s",
+            ">",
+        ],
     );
     assert_eq!(c.call(&["XADD", "s", "4-0", "f", "v"]).value, bulk("4-0"));
     assert_eq!(
@@ -1179,7 +1214,11 @@ fn stream_changes_copy_nothing_and_claims_too_large_to_send_change_nothing() {
             Resp::Array(vec![entry("4-0", &["f", "v"])]),
         ])])
     );
-    assert_eq!(stream_copies(&server), before, "a stream change copied the stream");
+    assert_eq!(
+        stream_copies(&server),
+        before,
+        "a stream change copied the stream"
+    );
 
     // Claims whose reply would pass the output limit are refused before they claim.
     let big = "x".repeat(700_000);
@@ -1188,7 +1227,17 @@ fn stream_changes_copy_nothing_and_claims_too_large_to_send_change_nothing() {
     }
     c.ok(&["XGROUP", "CREATE", "w", "g", "0"]);
     for _ in 0..2 {
-        let read = c.call(&["XREADGROUP", "GROUP", "g", "a", "COUNT", "1", "STREAMS", "w", ">"]);
+        let read = c.call(&[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "a",
+            "COUNT",
+            "1",
+            "STREAMS",
+            "w",
+            ">",
+        ]);
         assert!(!is_error(&read.value, ""), "{:?}", read.value);
     }
     let owned = pending_owners(&mut c, "w", "g");
@@ -1230,7 +1279,17 @@ fn at_a_full_budget_existing_consumers_still_read_and_claim_and_a_blocked_reader
     let mut reader = block_at(
         addr,
         &mut c,
-        &["XREADGROUP", "GROUP", "g", "r", "BLOCK", "0", "STREAMS", "t", ">"],
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "r",
+            "BLOCK",
+            "0",
+            "STREAMS",
+            "t",
+            ">",
+        ],
     );
     reader.set_read_timeout(Duration::from_secs(20));
     // Fill the budget with ever smaller entries until not even a one-byte one fits.
@@ -1248,11 +1307,24 @@ fn at_a_full_budget_existing_consumers_still_read_and_claim_and_a_blocked_reader
         }
     }
     let (last_id, last_size) = last.expect("something fitted");
-    let full = c.call(&["XGROUP", "CREATECONSUMER", "s", "g", &newcomer]).value;
+    let full = c
+        .call(&["XGROUP", "CREATECONSUMER", "s", "g", &newcomer])
+        .value;
     assert!(is_error(&full, "OOM"), "{full:?}");
 
     // An existing consumer adds nothing: its reads and claims go through.
-    let nothing = c.call(&["XREADGROUP", "GROUP", "g", &me, "COUNT", "1", "NOACK", "STREAMS", "s", ">"]);
+    let nothing = c.call(&[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        &me,
+        "COUNT",
+        "1",
+        "NOACK",
+        "STREAMS",
+        "s",
+        ">",
+    ]);
     assert_eq!(
         nothing.value,
         Resp::Array(vec![Resp::Array(vec![
@@ -1260,9 +1332,13 @@ fn at_a_full_budget_existing_consumers_still_read_and_claim_and_a_blocked_reader
             Resp::Array(vec![entry("3-0", &["f", "v"])]),
         ])])
     );
-    let empty = c.call(&["XREADGROUP", "GROUP", "g", &me, "STREAMS", "s", ">"]).value;
+    let empty = c
+        .call(&["XREADGROUP", "GROUP", "g", &me, "STREAMS", "s", ">"])
+        .value;
     assert!(empty.is_null(), "{empty:?}");
-    let history = c.call(&["XREADGROUP", "GROUP", "g", &me, "STREAMS", "s", "0"]).value;
+    let history = c
+        .call(&["XREADGROUP", "GROUP", "g", &me, "STREAMS", "s", "0"])
+        .value;
     assert_eq!(
         history,
         Resp::Array(vec![Resp::Array(vec![
@@ -1271,16 +1347,21 @@ fn at_a_full_budget_existing_consumers_still_read_and_claim_and_a_blocked_reader
         ])])
     );
     assert_eq!(
-        c.call(&["XCLAIM", "s", "g", &me, "0", "1-0", "JUSTID"]).value,
+        c.call(&["XCLAIM", "s", "g", &me, "0", "1-0", "JUSTID"])
+            .value,
         bulks(&["1-0"])
     );
-    let autoclaimed = c.call(&["XAUTOCLAIM", "s", "g", &me, "0", "0-0", "COUNT", "1"]).value;
+    let autoclaimed = c
+        .call(&["XAUTOCLAIM", "s", "g", &me, "0", "0-0", "COUNT", "1"])
+        .value;
     assert!(!is_error(&autoclaimed, ""), "{autoclaimed:?}");
 
     // The blocked reader is woken by an entry that fits (it takes the room of one removed
     // from `pad`), and its delivery (a new pending entry), which does not, is answered.
     assert_eq!(c.call(&["XDEL", "pad", &last_id]).value, Resp::Int(1));
-    let added = c.call(&["XADD", "t", "2-0", "f", &"x".repeat(last_size)]).value;
+    let added = c
+        .call(&["XADD", "t", "2-0", "f", &"x".repeat(last_size)])
+        .value;
     assert_eq!(added, bulk("2-0"));
     let answer = reader
         .try_read()
@@ -1321,7 +1402,15 @@ fn restore_refuses_stream_counters_that_contradict_the_entries_and_survives_extr
         assert_eq!(c.call(&["XADD", "s", id, "f", "v"]).value, bulk(id));
     }
     c.ok(&["XSETID", "s", "2-0", "ENTRIESADDED", &added.to_string()]);
-    c.ok(&["XGROUP", "CREATE", "s", "g", "0", "ENTRIESREAD", &read.to_string()]);
+    c.ok(&[
+        "XGROUP",
+        "CREATE",
+        "s",
+        "g",
+        "0",
+        "ENTRIESREAD",
+        &read.to_string(),
+    ]);
     let Resp::Bulk(payload) = c.call(&["DUMP", "s"]).value else {
         panic!("DUMP answered no payload");
     };
@@ -1338,10 +1427,13 @@ fn restore_refuses_stream_counters_that_contradict_the_entries_and_survives_extr
     // and reporting on them saturates instead of overflowing.
     let top = patched(&patched(&payload, added, u64::MAX), read, u64::MAX);
     assert_eq!(
-        c.call_bytes(&[&b"RESTORE"[..], b"top", b"0", &top[..]]).value,
+        c.call_bytes(&[&b"RESTORE"[..], b"top", b"0", &top[..]])
+            .value,
         Resp::Simple("OK".into())
     );
-    let delivered = c.call(&["XREADGROUP", "GROUP", "g", "c", "STREAMS", "top", ">"]).value;
+    let delivered = c
+        .call(&["XREADGROUP", "GROUP", "g", "c", "STREAMS", "top", ">"])
+        .value;
     assert!(!is_error(&delivered, ""), "{delivered:?}");
     assert_eq!(c.call(&["XADD", "top", "3-0", "f", "v"]).value, bulk("3-0"));
     for info in [&["XINFO", "STREAM", "top"][..], &["XINFO", "GROUPS", "top"]] {
