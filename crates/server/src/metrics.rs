@@ -382,12 +382,14 @@ pub(crate) fn render(shared: &Shared) -> String {
     let mut written = Vec::new();
     let mut expired = 0;
     let mut reclaimed = 0;
+    let mut stream_copies = 0;
     let mut lateness: Option<HistogramSnapshot> = None;
     for (db, store) in shared.databases.iter().enumerate() {
         let s = store.stats();
         let db = format!("db{db}");
         expired += s.expired;
         reclaimed += s.reclaimed_by_wheel;
+        stream_copies += s.stream_copies;
         if s.items > 0 || db == "db0" {
             items.push((vec![("db", db.clone())], gauge_of(s.items)));
         }
@@ -415,6 +417,11 @@ pub(crate) fn render(shared: &Shared) -> String {
         "items_written",
         "Items ever written, per database (memcached_exporter's memcached_items_total)",
         written,
+    );
+    b.counter1(
+        "stream_copies",
+        "Stream changes that first copied the whole stream because a reader still held it",
+        stream_copies,
     );
 
     // Expiry.

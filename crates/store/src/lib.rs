@@ -153,6 +153,8 @@ pub struct Store {
     total_items: AtomicU64,
     expired: AtomicU64,
     reclaimed_by_wheel: AtomicU64,
+    /// Changes that had to copy a whole stream first because a reader held it.
+    stream_copies: AtomicU64,
     /// How late the wheel reclaimed each expired item: `now - deadline`, in milliseconds.
     lateness: Histogram,
     observer: Option<Arc<dyn Observer>>,
@@ -185,6 +187,7 @@ impl Store {
             total_items: AtomicU64::new(0),
             expired: AtomicU64::new(0),
             reclaimed_by_wheel: AtomicU64::new(0),
+            stream_copies: AtomicU64::new(0),
             lateness: Histogram::new(&LATENESS_BOUNDS_MS),
         }
     }
@@ -216,6 +219,7 @@ impl Store {
             next_cas: &self.next_cas,
             total_items: &self.total_items,
             expired: &self.expired,
+            stream_copies: &self.stream_copies,
             observer: self.observer.as_deref(),
             explicit_cas: None,
         }
@@ -392,6 +396,7 @@ impl Store {
             reclaimed_by_wheel: self.reclaimed_by_wheel.load(Ordering::Relaxed),
             out_of_memory: self.budget.out_of_memory(),
             wheel_entries,
+            stream_copies: self.stream_copies.load(Ordering::Relaxed),
         }
     }
 }

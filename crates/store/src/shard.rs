@@ -51,6 +51,8 @@ pub(crate) struct Ctx<'a> {
     pub next_cas: &'a AtomicU64,
     pub total_items: &'a AtomicU64,
     pub expired: &'a AtomicU64,
+    /// Counts stream changes that had to copy the stream first ([`crate::StoreStats`]).
+    pub stream_copies: &'a AtomicU64,
     pub observer: Option<&'a dyn Observer>,
     /// The CAS a change gives its item instead of the next from the counter (memcached's
     /// meta `E` flag: a version from outside).
@@ -915,13 +917,22 @@ impl Shard {
         if ops.is_empty() {
             return Ok(answer);
         }
-        let growth: u64 = ops.iter().map(crate::StreamOp::growth).sum();
+        // The exact growth against the stream as it is: what it has already costs nothing,
+        // so a change adding nothing (an existing consumer's read, a claim) passes a full
+        // budget.
+        let growth: u64 = ops.iter().map(|op| stream.growth_of(op)).sum();
         // Dropped on the early return below, which gives the reservation back.
         let charge = ctx.budget.charge(0, growth)?;
         let old_charged = item.charge();
         let Some(Value::Stream(stream)) = item.coll_mut() else {
             return Err(StoreError::WrongType);
         };
+        // Copy-on-write: a reader building a reply may still hold the stream, and then the
+        // change applies to a copy. Counted, because a command that held its own clone here
+        // would copy the whole stream (uncharged, under the lock) on every call.
+        if Arc::get_mut(stream).is_none() {
+            ctx.stream_copies.fetch_add(1, Ordering::Relaxed);
+        }
         let stream = Arc::make_mut(stream);
         let mut applied = Vec::with_capacity(ops.len());
         for op in &ops {

@@ -509,7 +509,8 @@ impl StreamOp {
         c.0.is_empty().then_some(op)
     }
 
-    /// An upper bound of the bytes applying the op can add to a stream's charge.
+    /// An upper bound of the bytes applying the op can add to a stream's charge, whatever
+    /// the stream (a new one: everything named is new). [`Stream::growth_of`] is exact.
     pub fn growth(&self) -> u64 {
         match self {
             StreamOp::Add { fields, .. } => entry_cost(fields),
@@ -668,10 +669,12 @@ impl Stream {
         }
         let first = self.first_id();
         if self.max_deleted.is_zero() || self.max_deleted < first {
-            let before = self.entries_added - self.entries.len() as u64;
+            // Checked: a stream restored from a crafted payload may claim fewer entries
+            // added than it holds (`decode` refuses that; this stays safe regardless).
+            let before = self.entries_added.checked_sub(self.entries.len() as u64)?;
             match id.cmp(&first) {
                 std::cmp::Ordering::Less => return Some(before),
-                std::cmp::Ordering::Equal => return Some(before + 1),
+                std::cmp::Ordering::Equal => return before.checked_add(1),
                 std::cmp::Ordering::Greater => {}
             }
         }
@@ -696,9 +699,43 @@ impl Stream {
     /// on when nothing was deleted after it, estimated otherwise).
     pub fn entries_read_after(&self, entries_read: Option<u64>, id: StreamId) -> Option<u64> {
         match entries_read {
-            Some(read) if !self.range_has_tombstones(id, StreamId::MAX) => Some(read + 1),
+            // Saturating: `ENTRIESREAD` or a restored payload may set the count anywhere.
+            Some(read) if !self.range_has_tombstones(id, StreamId::MAX) => {
+                Some(read.saturating_add(1))
+            }
             _ if self.entries_added != 0 => self.entries_up_to(id),
             other => other,
+        }
+    }
+
+    /// The bytes applying `op` to this stream adds to its charge: what [`StreamOp::growth`]
+    /// counts less what is there already (an existing group or consumer, an entry already
+    /// pending), so a change that adds nothing is charged nothing and goes through at a full
+    /// budget (an existing consumer's empty read, a re-read, a claim). Summed over a plan's
+    /// ops against the stream before the first, it stays an upper bound: no plan removes
+    /// something a later op of it adds back.
+    pub fn growth_of(&self, op: &StreamOp) -> u64 {
+        match op {
+            StreamOp::GroupCreate { name, .. } if self.groups.contains_key(name) => 0,
+            StreamOp::ConsumerSeen { group, name, .. }
+                if self
+                    .groups
+                    .get(group)
+                    .is_some_and(|g| g.consumers.contains_key(name)) =>
+            {
+                0
+            }
+            StreamOp::PendingSet { group, entries, .. } => match self.groups.get(group) {
+                Some(g) => {
+                    let new = entries
+                        .iter()
+                        .filter(|(id, _)| !g.pending.contains_key(id))
+                        .count();
+                    PENDING_COST * new as u64
+                }
+                None => op.growth(),
+            },
+            _ => op.growth(),
         }
     }
 
@@ -720,15 +757,17 @@ impl Stream {
                     return Err(OpRefused);
                 }
                 self.bytes += entry_cost(fields);
+                // Saturating: `XSETID … ENTRIESADDED` and a restored payload set these
+                // counters freely, up to `u64::MAX`.
                 if *node == self.tail_node {
-                    self.tail_fill += 1;
+                    self.tail_fill = self.tail_fill.saturating_add(1);
                 } else {
                     self.tail_node = *node;
                     self.tail_fill = 1;
                 }
                 self.entries.insert(*id, (*node, fields.clone()));
                 self.last_id = *id;
-                self.entries_added += 1;
+                self.entries_added = self.entries_added.saturating_add(1);
             }
             StreamOp::Delete { ids } => {
                 for id in ids {
@@ -1028,6 +1067,13 @@ impl Stream {
             if !c.0.is_empty() {
                 return None;
             }
+        }
+        // The counters must agree with the entries: a stream never added fewer than it
+        // holds (`XSETID` refuses that too). The other counters may be anything a command
+        // can set (`ENTRIESADDED`, `ENTRIESREAD` up to `u64::MAX`): the arithmetic on them
+        // saturates or is checked instead.
+        if stream.entries_added < stream.entries.len() as u64 {
+            return None;
         }
         header.then_some(stream)
     }

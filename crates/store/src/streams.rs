@@ -561,7 +561,10 @@ impl Store {
     }
 
     /// `XCLAIM`: the pending entries among `ids` idle at least `min_idle` ms move to
-    /// `consumer` (created); entries deleted meanwhile leave the pending list.
+    /// `consumer` (created); entries deleted meanwhile leave the pending list. `fits` is
+    /// asked about each claimed entry's reply size (its fields; none with `JUSTID`) before
+    /// anything changes, as in [`Store::stream_read_group`]: one `false` claims nothing and
+    /// is [`StoreError::TooLarge`]. With `JUSTID` the fields are not copied.
     #[allow(clippy::too_many_arguments)]
     pub fn stream_claim(
         &self,
@@ -571,6 +574,7 @@ impl Store {
         min_idle: u64,
         ids: &[StreamId],
         options: ClaimOptions,
+        mut fits: impl FnMut(&[Bytes]) -> bool,
         now: u64,
     ) -> Result<Result<Vec<Delivered>, StreamRefusal>, StoreError> {
         self.stream_plan(key, now, |stream| {
@@ -616,8 +620,12 @@ impl Store {
                     (None, true) => count,
                     (None, false) => count.saturating_add(1),
                 };
+                let fields = if options.just_id { None } else { entry };
+                if !fits(fields.unwrap_or(&[])) {
+                    return Err(StoreError::TooLarge);
+                }
                 claimed.push((*id, count));
-                out.push((*id, entry.map(<[Bytes]>::to_vec)));
+                out.push((*id, fields.map(<[Bytes]>::to_vec)));
             }
             if !gone.is_empty() {
                 ops.push(StreamOp::PendingRemove {
@@ -646,7 +654,10 @@ impl Store {
 
     /// `XAUTOCLAIM`: scans the pending list from `start`, looking at up to `count`
     /// entries (Redis looks at ten times that many at most), claiming those idle at least
-    /// `min_idle` ms.
+    /// `min_idle` ms. `fits` is asked about each reply element before anything changes (a
+    /// claimed entry's fields, none with `JUSTID`; an empty slice for a deleted entry's
+    /// ID): one `false` claims nothing and is [`StoreError::TooLarge`]. With `JUSTID` the
+    /// fields are not copied.
     #[allow(clippy::too_many_arguments)]
     pub fn stream_autoclaim(
         &self,
@@ -657,6 +668,7 @@ impl Store {
         start: StreamId,
         count: usize,
         just_id: bool,
+        mut fits: impl FnMut(&[Bytes]) -> bool,
         now: u64,
     ) -> Result<Result<AutoClaimed, StreamRefusal>, StoreError> {
         self.stream_plan(key, now, |stream| {
@@ -682,6 +694,9 @@ impl Store {
                 attempts -= 1;
                 let Some(fields) = stream.entry(*id) else {
                     // A deleted entry counts against COUNT, as in Redis.
+                    if !fits(&[]) {
+                        return Err(StoreError::TooLarge);
+                    }
                     deleted.push(*id);
                     left -= 1;
                     continue;
@@ -694,8 +709,12 @@ impl Store {
                 } else {
                     p.delivery_count.saturating_add(1)
                 };
+                let fields = (!just_id).then_some(fields);
+                if !fits(fields.unwrap_or(&[])) {
+                    return Err(StoreError::TooLarge);
+                }
                 claimed.push((*id, n));
-                out.push((*id, Some(fields.to_vec())));
+                out.push((*id, fields.map(<[Bytes]>::to_vec)));
                 left -= 1;
             }
             let mut ops = Vec::new();

@@ -1510,14 +1510,25 @@ fn stream_changes_replay_exactly_even_over_an_overlapping_snapshot() {
         0,
         &ids[..2],
         ClaimOptions::default(),
+        |_| true,
         T0 + 40,
     )
     .unwrap()
     .unwrap();
     s.stream_delete(b"s", &ids[2..3], T0).unwrap();
-    s.stream_autoclaim(b"s", b"g", b"dave", 0, StreamId::MIN, 10, false, T0 + 50)
-        .unwrap()
-        .unwrap();
+    s.stream_autoclaim(
+        b"s",
+        b"g",
+        b"dave",
+        0,
+        StreamId::MIN,
+        10,
+        false,
+        |_| true,
+        T0 + 50,
+    )
+    .unwrap()
+    .unwrap();
     s.stream_ack(b"s", b"g", &ids[..1], T0).unwrap();
     let trim = Trim {
         keep: Keep::MaxLen(3),
@@ -1621,4 +1632,81 @@ fn streams_are_charged_per_element_and_refused_whole_past_the_budget() {
     let used = s.budget().used();
     s.stream_delete(b"s", &[StreamId::new(1, 0)], T0).unwrap();
     assert_eq!(used - s.budget().used(), crate::entry_cost(&fields));
+}
+
+#[test]
+fn a_stream_change_copies_the_stream_only_while_a_reader_holds_it() {
+    use crate::AddId;
+    let s = store();
+    let fields = [Bytes::from_static(b"f"), Bytes::from_static(b"v")];
+    let add = |now| {
+        s.stream_add(b"s", AddId::Auto, &fields, false, None, 100, now)
+            .unwrap()
+            .unwrap()
+    };
+    add(T0);
+    add(T0 + 1);
+    assert_eq!(s.stats().stream_copies, 0);
+    let held = s.get(b"s", T0).unwrap();
+    add(T0 + 2);
+    assert_eq!(s.stats().stream_copies, 1, "the held stream was copied");
+    drop(held);
+    add(T0 + 3);
+    assert_eq!(s.stats().stream_copies, 1);
+}
+
+#[test]
+fn a_stream_change_is_charged_only_what_it_adds() {
+    use crate::{ClaimOptions, ReadFrom, StreamId};
+    let budget = Arc::new(Budget::new(u64::MAX));
+    let s = Store::new(budget.clone(), T0);
+    let fields = [Bytes::from_static(b"f"), Bytes::from_static(b"v")];
+    for ms in 1..=3 {
+        s.stream_add(
+            b"s",
+            crate::AddId::Exact(StreamId::new(ms, 0)),
+            &fields,
+            false,
+            None,
+            100,
+            T0,
+        )
+        .unwrap()
+        .unwrap();
+    }
+    s.stream_group_create(b"s", b"g", Some(StreamId::MIN), false, None, T0)
+        .unwrap()
+        .unwrap();
+    let all = |_: &[Bytes]| true;
+    s.stream_read_group(b"s", b"g", b"me", ReadFrom::New, 2, false, all, T0)
+        .unwrap()
+        .unwrap();
+    // Full: not one more byte fits.
+    budget.set_limit(budget.used());
+    let read = |from, no_ack| {
+        s.stream_read_group(b"s", b"g", b"me", from, 0, no_ack, all, T0 + 1)
+            .map(|r| r.unwrap().len())
+    };
+    assert_eq!(read(ReadFrom::History(StreamId::MIN), false), Ok(2));
+    assert_eq!(read(ReadFrom::New, true), Ok(1), "NOACK adds nothing");
+    assert_eq!(read(ReadFrom::New, false), Ok(0));
+    let claimed = s
+        .stream_claim(
+            b"s",
+            b"g",
+            b"me",
+            0,
+            &[StreamId::new(1, 0)],
+            ClaimOptions::default(),
+            all,
+            T0 + 2,
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    // What is new still does not fit.
+    assert_eq!(
+        s.stream_read_group(b"s", b"g", b"newcomer", ReadFrom::New, 0, false, all, T0),
+        Err(StoreError::OutOfMemory)
+    );
 }

@@ -264,6 +264,10 @@ pub struct StoreStats {
     pub out_of_memory: u64,
     /// Entries in the timing wheels, stale ones included.
     pub wheel_entries: u64,
+    /// Stream changes that first copied the whole stream because a reader still held it
+    /// (copy-on-write). Readers hold a stream only while they build a reply, so this
+    /// stays near zero; a steady rise means a command keeps the stream across its change.
+    pub stream_copies: u64,
 }
 
 /// What a memcached meta get (`mg`) may do besides reading, all under the key's lock.

@@ -196,6 +196,7 @@ fn render_reports_both_protocols_memory_expiry_and_sessions_as_valid_openmetrics
         ("sessiond_out_of_memory_refusals", "counter"),
         ("sessiond_items", "gauge"),
         ("sessiond_items_written", "counter"),
+        ("sessiond_stream_copies", "counter"),
         ("sessiond_expired_keys", "counter"),
         ("sessiond_expiry_lateness_seconds", "histogram"),
         ("sessiond_sessions", "gauge"),

@@ -238,6 +238,22 @@ const SCRIPT: &[(&str, Expect)] = &[
         ]),
     ),
     ("XACK s g 8-0 999-0", Expect::Lines(&["(integer) 0"])),
+    // The key's type and group are looked up before the IDs are read.
+    (
+        "XACK s g 1-x",
+        Expect::Error("ERR Invalid stream ID specified as stream command argument"),
+    ),
+    ("XACK s nog 1-x", Expect::Lines(&["(integer) 0"])),
+    ("XACK nokey g 1-x", Expect::Lines(&["(integer) 0"])),
+    // The XREAD family reads its IDs strictly: `-` and `+` are no IDs there.
+    (
+        "XREADGROUP GROUP g bob STREAMS s -",
+        Expect::Error("ERR Invalid stream ID specified as stream command argument"),
+    ),
+    (
+        "XREADGROUP GROUP g bob STREAMS s +",
+        Expect::Error("ERR Invalid stream ID specified as stream command argument"),
+    ),
     (
         "XINFO GROUPS s",
         Expect::Lines(&[
@@ -295,10 +311,22 @@ const SCRIPT: &[(&str, Expect)] = &[
     ),
     ("XREAD STREAMS s $", Expect::Lines(&["(nil)"])),
     (
+        "XREAD STREAMS s +",
+        Expect::Error("ERR Invalid stream ID specified as stream command argument"),
+    ),
+    (
+        "XREAD BLOCK 0 STREAMS s -",
+        Expect::Error("ERR Invalid stream ID specified as stream command argument"),
+    ),
+    (
         "XREAD STREAMS s",
         Expect::Error("ERR wrong number of arguments for 'xread' command"),
     ),
     ("SET str v", Expect::Lines(&["OK"])),
+    (
+        "XACK str g 1-x",
+        Expect::Error("WRONGTYPE Operation against a key holding the wrong kind of value"),
+    ),
     (
         "XADD str 1 a 1",
         Expect::Error("WRONGTYPE Operation against a key holding the wrong kind of value"),
@@ -787,7 +815,6 @@ fn hostile_stream_requests_are_refused_and_the_server_keeps_serving() {
         (&["XADD", "s", "1", "f"], "ERR wrong number of arguments"),
         (&["XRANGE", "s", "x", "+"], "ERR Invalid stream ID"),
         (&["XDEL", "s", "+"], "ERR Invalid stream ID"),
-        (&["XACK", "s", "g", "1-x"], "ERR Invalid stream ID"),
         (
             &["XSETID", "top", "1-0"],
             "ERR The ID specified in XSETID is smaller",
@@ -841,6 +868,24 @@ fn hostile_stream_requests_are_refused_and_the_server_keeps_serving() {
         Resp::Array(vec![entry(max, &["f", "v"])])
     );
     c.ok(&["XGROUP", "CREATE", "top", "g", "0"]);
+    for args in [
+        &["XACK", "top", "g", "1-x"][..],
+        &["XREAD", "BLOCK", "0", "STREAMS", "top", "+"],
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "c",
+            "BLOCK",
+            "0",
+            "STREAMS",
+            "top",
+            "+",
+        ],
+    ] {
+        let got = c.call(args).value;
+        assert!(is_error(&got, "ERR Invalid stream ID"), "{args:?}: {got:?}");
+    }
     c.call(&[
         "XREADGROUP",
         "GROUP",
@@ -1068,4 +1113,332 @@ fn streams_move_copy_dump_and_raise_keyspace_events() {
         "WRONGTYPE"
     ));
     assert!(is_error(&c.call(&["GET", &restored]).value, "WRONGTYPE"));
+}
+
+/// `sessiond_stream_copies_total` from the server's `/metrics`: how many stream changes
+/// had to copy the whole stream first because something still held it.
+fn stream_copies(server: &Sessiond) -> u64 {
+    use std::io::{Read, Write};
+    let addr = server.listener("http").expect("http listener");
+    let mut http = std::net::TcpStream::connect(addr).expect("connecting to /metrics");
+    http.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    http.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .expect("sending GET /metrics");
+    let mut response = String::new();
+    http.read_to_string(&mut response)
+        .expect("reading /metrics");
+    response
+        .lines()
+        .find_map(|l| l.strip_prefix("sessiond_stream_copies_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no sessiond_stream_copies_total in\n{response}"))
+}
+
+/// [`block`] against a server known by its RESP address.
+fn block_at(addr: std::net::SocketAddr, watcher: &mut RespClient, args: &[&str]) -> RespClient {
+    let before = blocked_clients(watcher);
+    let mut client = RespClient::connect(addr);
+    client.send(&args.iter().map(|a| a.as_bytes()).collect::<Vec<_>>());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while blocked_clients(watcher) != before + 1 {
+        assert!(Instant::now() < deadline, "{args:?} never blocked");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    client
+}
+
+/// `XPENDING key group - + 100` as (ID, owner, delivery count): the idle time left out.
+fn pending_owners(c: &mut RespClient, key: &str, group: &str) -> Vec<(Resp, Resp, Resp)> {
+    match c.call(&["XPENDING", key, group, "-", "+", "100"]).value {
+        Resp::Array(rows) => rows
+            .into_iter()
+            .map(|row| match row {
+                Resp::Array(f) if f.len() == 4 => (f[0].clone(), f[1].clone(), f[3].clone()),
+                other => panic!("XPENDING row {other:?}"),
+            })
+            .collect(),
+        other => panic!("XPENDING answered {other:?}"),
+    }
+}
+
+#[test]
+fn stream_changes_copy_nothing_and_claims_too_large_to_send_change_nothing() {
+    let server = Sessiond::start(&["--client-output-limit", "1m"]);
+    let addr = server.listener("resp").expect("resp listener");
+    let mut c = RespClient::connect(addr);
+    for id in ["1-0", "2-0", "3-0"] {
+        assert_eq!(c.call(&["XADD", "s", id, "f", "v"]).value, bulk(id));
+    }
+    c.ok(&["XGROUP", "CREATE", "s", "g", "0"]);
+    c.call(&["XREADGROUP", "GROUP", "g", "a", "STREAMS", "s", ">"]);
+    // Every command that checks the stream and then changes it, the change applied in place:
+    // a command holding the stream across its own change would copy it whole each time.
+    let before = stream_copies(&server);
+    let autoclaimed = c.call(&["XAUTOCLAIM", "s", "g", "b", "0", "0-0", "COUNT", "1"]);
+    assert_eq!(
+        autoclaimed.value,
+        Resp::Array(vec![
+            bulk("2-0"),
+            Resp::Array(vec![entry("1-0", &["f", "v"])]),
+            Resp::Array(vec![]),
+        ])
+    );
+    assert_eq!(
+        c.call(&["XCLAIM", "s", "g", "c", "0", "2-0"]).value,
+        Resp::Array(vec![entry("2-0", &["f", "v"])])
+    );
+    c.ok(&["XGROUP", "SETID", "s", "g", "0"]);
+    c.ok(&["XGROUP", "CREATE", "s", "g2", "$"]);
+    assert_eq!(c.call(&["XACK", "s", "g", "3-0"]).value, Resp::Int(1));
+    let mut reader = block_at(
+        addr,
+        &mut c,
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "g2",
+            "d",
+            "BLOCK",
+            "0",
+            "STREAMS",
+            "s",
+            ">",
+        ],
+    );
+    assert_eq!(c.call(&["XADD", "s", "4-0", "f", "v"]).value, bulk("4-0"));
+    assert_eq!(
+        reader.read().value,
+        Resp::Array(vec![Resp::Array(vec![
+            bulk("s"),
+            Resp::Array(vec![entry("4-0", &["f", "v"])]),
+        ])])
+    );
+    assert_eq!(
+        stream_copies(&server),
+        before,
+        "a stream change copied the stream"
+    );
+
+    // Claims whose reply would pass the output limit are refused before they claim.
+    let big = "x".repeat(700_000);
+    for id in ["1-0", "2-0"] {
+        assert_eq!(c.call(&["XADD", "w", id, "f", &big]).value, bulk(id));
+    }
+    c.ok(&["XGROUP", "CREATE", "w", "g", "0"]);
+    for _ in 0..2 {
+        let read = c.call(&[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "a",
+            "COUNT",
+            "1",
+            "STREAMS",
+            "w",
+            ">",
+        ]);
+        assert!(!is_error(&read.value, ""), "{:?}", read.value);
+    }
+    let owned = pending_owners(&mut c, "w", "g");
+    assert_eq!(owned.len(), 2);
+    for args in [
+        &["XAUTOCLAIM", "w", "g", "b", "0", "0-0"][..],
+        &["XCLAIM", "w", "g", "b", "0", "1-0", "2-0"],
+    ] {
+        let refused = c.call(args).value;
+        assert!(is_error(&refused, "ERR"), "{args:?}: {refused:?}");
+        assert_eq!(pending_owners(&mut c, "w", "g"), owned, "{args:?} claimed");
+    }
+    // The IDs alone fit, and are claimed.
+    assert_eq!(
+        c.call(&["XCLAIM", "w", "g", "b", "0", "1-0", "2-0", "JUSTID"])
+            .value,
+        bulks(&["1-0", "2-0"])
+    );
+    assert_eq!(c.call(&["PING"]).value, Resp::Simple("PONG".into()));
+}
+
+#[test]
+fn at_a_full_budget_existing_consumers_still_read_and_claim_and_a_blocked_reader_hears_oom() {
+    let server = Sessiond::start(&["--max-memory", "16m"]);
+    let addr = server.listener("resp").expect("resp listener");
+    let mut c = RespClient::connect(addr);
+    // Names that cost far more than the room a full budget leaves.
+    let me = "m".repeat(300);
+    let newcomer = "n".repeat(300);
+    for id in ["1-0", "2-0"] {
+        assert_eq!(c.call(&["XADD", "s", id, "f", "v"]).value, bulk(id));
+    }
+    c.ok(&["XGROUP", "CREATE", "s", "g", "0"]);
+    c.call(&["XREADGROUP", "GROUP", "g", &me, "STREAMS", "s", ">"]);
+    assert_eq!(c.call(&["XADD", "s", "3-0", "f", "v"]).value, bulk("3-0"));
+    assert_eq!(c.call(&["XADD", "t", "1-0", "f", "v"]).value, bulk("1-0"));
+    c.ok(&["XGROUP", "CREATE", "t", "g", "$"]);
+    // A reader blocked on `t` (its consumer is created as it blocks, as in Redis).
+    let mut reader = block_at(
+        addr,
+        &mut c,
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "r",
+            "BLOCK",
+            "0",
+            "STREAMS",
+            "t",
+            ">",
+        ],
+    );
+    reader.set_read_timeout(Duration::from_secs(20));
+    // Fill the budget with ever smaller entries until not even a one-byte one fits.
+    let mut last = None;
+    for size in [1 << 20, 1 << 16, 1 << 12, 1 << 8, 1] {
+        let value = "x".repeat(size);
+        loop {
+            match c.call(&["XADD", "pad", "*", "f", &value]).value {
+                Resp::Bulk(id) => last = Some((String::from_utf8(id).unwrap(), size)),
+                other => {
+                    assert!(is_error(&other, "OOM"), "{other:?}");
+                    break;
+                }
+            }
+        }
+    }
+    let (last_id, last_size) = last.expect("something fitted");
+    let full = c
+        .call(&["XGROUP", "CREATECONSUMER", "s", "g", &newcomer])
+        .value;
+    assert!(is_error(&full, "OOM"), "{full:?}");
+
+    // An existing consumer adds nothing: its reads and claims go through.
+    let nothing = c.call(&[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        &me,
+        "COUNT",
+        "1",
+        "NOACK",
+        "STREAMS",
+        "s",
+        ">",
+    ]);
+    assert_eq!(
+        nothing.value,
+        Resp::Array(vec![Resp::Array(vec![
+            bulk("s"),
+            Resp::Array(vec![entry("3-0", &["f", "v"])]),
+        ])])
+    );
+    let empty = c
+        .call(&["XREADGROUP", "GROUP", "g", &me, "STREAMS", "s", ">"])
+        .value;
+    assert!(empty.is_null(), "{empty:?}");
+    let history = c
+        .call(&["XREADGROUP", "GROUP", "g", &me, "STREAMS", "s", "0"])
+        .value;
+    assert_eq!(
+        history,
+        Resp::Array(vec![Resp::Array(vec![
+            bulk("s"),
+            Resp::Array(vec![entry("1-0", &["f", "v"]), entry("2-0", &["f", "v"])]),
+        ])])
+    );
+    assert_eq!(
+        c.call(&["XCLAIM", "s", "g", &me, "0", "1-0", "JUSTID"])
+            .value,
+        bulks(&["1-0"])
+    );
+    let autoclaimed = c
+        .call(&["XAUTOCLAIM", "s", "g", &me, "0", "0-0", "COUNT", "1"])
+        .value;
+    assert!(!is_error(&autoclaimed, ""), "{autoclaimed:?}");
+
+    // The blocked reader is woken by an entry that fits (it takes the room of one removed
+    // from `pad`), and its delivery (a new pending entry), which does not, is answered.
+    assert_eq!(c.call(&["XDEL", "pad", &last_id]).value, Resp::Int(1));
+    let added = c
+        .call(&["XADD", "t", "2-0", "f", &"x".repeat(last_size)])
+        .value;
+    assert_eq!(added, bulk("2-0"));
+    let answer = reader
+        .try_read()
+        .expect("the blocked reader was left waiting")
+        .value;
+    assert!(is_error(&answer, "OOM"), "{answer:?}");
+    assert_eq!(c.call(&["PING"]).value, Resp::Simple("PONG".into()));
+}
+
+/// A `DUMP` payload with the one little-endian `find` in it replaced by `put`, and its
+/// checksum (FNV-1a of all but the last 8 bytes) made right again.
+fn patched(payload: &[u8], find: u64, put: u64) -> Vec<u8> {
+    let find = find.to_le_bytes();
+    let at: Vec<usize> = payload
+        .windows(8)
+        .enumerate()
+        .filter(|(_, w)| *w == find)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(at.len(), 1, "the marker occurs once");
+    let mut out = payload.to_vec();
+    out[at[0]..at[0] + 8].copy_from_slice(&put.to_le_bytes());
+    let body = out.len() - 8;
+    let sum = out[..body].iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    out[body..].copy_from_slice(&sum.to_le_bytes());
+    out
+}
+
+#[test]
+fn restore_refuses_stream_counters_that_contradict_the_entries_and_survives_extreme_ones() {
+    let server = Sessiond::start(&[]);
+    let addr = server.listener("resp").expect("resp listener");
+    let mut c = RespClient::connect(addr);
+    let (added, read) = (987_654_321u64, 123_456_789u64);
+    for id in ["1-0", "2-0"] {
+        assert_eq!(c.call(&["XADD", "s", id, "f", "v"]).value, bulk(id));
+    }
+    c.ok(&["XSETID", "s", "2-0", "ENTRIESADDED", &added.to_string()]);
+    c.ok(&[
+        "XGROUP",
+        "CREATE",
+        "s",
+        "g",
+        "0",
+        "ENTRIESREAD",
+        &read.to_string(),
+    ]);
+    let Resp::Bulk(payload) = c.call(&["DUMP", "s"]).value else {
+        panic!("DUMP answered no payload");
+    };
+    // Fewer entries added than the stream holds.
+    let fewer = patched(&payload, added, 1);
+    let refused = c
+        .call_bytes(&[&b"RESTORE"[..], b"fewer", b"0", &fewer[..]])
+        .value;
+    assert!(
+        is_error(&refused, "ERR DUMP payload version or checksum are wrong"),
+        "{refused:?}"
+    );
+    // Counters at the very top are what commands can set: accepted, and reading, adding
+    // and reporting on them saturates instead of overflowing.
+    let top = patched(&patched(&payload, added, u64::MAX), read, u64::MAX);
+    assert_eq!(
+        c.call_bytes(&[&b"RESTORE"[..], b"top", b"0", &top[..]])
+            .value,
+        Resp::Simple("OK".into())
+    );
+    let delivered = c
+        .call(&["XREADGROUP", "GROUP", "g", "c", "STREAMS", "top", ">"])
+        .value;
+    assert!(!is_error(&delivered, ""), "{delivered:?}");
+    assert_eq!(c.call(&["XADD", "top", "3-0", "f", "v"]).value, bulk("3-0"));
+    for info in [&["XINFO", "STREAM", "top"][..], &["XINFO", "GROUPS", "top"]] {
+        let answer = c.call(info).value;
+        assert!(!is_error(&answer, ""), "{info:?}: {answer:?}");
+    }
+    assert_eq!(c.call(&["PING"]).value, Resp::Simple("PONG".into()));
 }

@@ -136,6 +136,13 @@ fn read(ctx: &Ctx<'_>, key: &[u8]) -> Result<Option<Arc<Stream>>, Reply> {
     }
 }
 
+/// Whether the stream under `key` has `group` (WRONGTYPE for another type). Only a bool
+/// leaves: a caller about to change the stream must not hold its `Arc`, or the store's
+/// copy-on-write would copy the whole stream, under the shard lock, to apply the change.
+fn has_group(ctx: &Ctx<'_>, key: &[u8], group: &[u8]) -> Result<bool, Reply> {
+    Ok(read(ctx, key)?.is_some_and(|s| s.group(group).is_some()))
+}
+
 /// A non-negative `COUNT`-like integer.
 fn count_arg(arg: &[u8]) -> Result<i64, Reply> {
     parse_int(arg).ok_or_else(super::not_integer)
@@ -541,12 +548,17 @@ pub fn xgroup(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
                     return Err(subcommand_syntax("XGROUP", sub));
                 }
             }
-            // Redis looks the key up (and checks its type) before it reads the ID.
-            let exists = read(ctx, key)?;
-            if exists.is_none() && !mkstream {
+            // Redis looks the key up (and checks its type) before it reads the ID. Only
+            // bools are kept: holding the stream's `Arc` across the change below would make
+            // the store copy the whole stream to apply it.
+            let (exists, grouped) = match read(ctx, key)? {
+                Some(stream) => (true, stream.group(group).is_some()),
+                None => (false, false),
+            };
+            if !exists && !mkstream {
                 return Err(missing_key());
             }
-            if name == "setid" && exists.as_ref().is_some_and(|s| s.group(group).is_none()) {
+            if name == "setid" && exists && !grouped {
                 return Err(no_group());
             }
             let id = if &id_arg[..] == b"$" {
@@ -675,6 +687,9 @@ pub fn serve_blocked(
             let start = g.last_delivered.next()?;
             stream.range(start, StreamId::MAX).next()?;
             let known = g.consumers.contains_key(&consumer[..]);
+            // Let go of the stream before the read changes it: a clone held here would make
+            // the store copy the whole stream to apply the delivery.
+            drop(stream);
             let mut over = false;
             let delivered = store.stream_read_group(
                 key,
@@ -690,9 +705,22 @@ pub fn serve_blocked(
                 },
                 now,
             );
+            // A failed read (out of memory, the key changed type meanwhile) answers the
+            // client: staying blocked would leave it waiting silently on entries it was due.
+            // (The key or group can only be gone here if another connection changed it
+            // between the look above and the read: the same answers as above.)
             let delivered = match delivered {
                 Err(StoreError::TooLarge) if over => return Some(budget.refusal()),
-                other => other.ok()?.ok()?,
+                Err(StoreError::WrongType) => {
+                    return Some(error("UNBLOCKED the stream key no longer exists"));
+                }
+                Err(e) => return Some(store_error(e)),
+                Ok(Err(_)) => {
+                    return Some(error(
+                        "NOGROUP the consumer group this client was blocked on no longer exists",
+                    ));
+                }
+                Ok(Ok(delivered)) => delivered,
             };
             if !known {
                 shared
@@ -843,7 +871,8 @@ pub fn xread(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
                  <group> <consumer> option.",
             ));
         } else {
-            parse_id(id, 0, false)?
+            // Redis 7.0 reads these IDs strictly: `-` and `+` are invalid.
+            parse_id(id, 0, true)?
         };
         starts.push((key, stream, after));
     }
@@ -918,7 +947,8 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
                  new messages. The $ ID would just return an empty result set.",
             ));
         } else {
-            ReadFrom::History(parse_id(id, 0, false)?)
+            // Redis 7.0 reads these IDs strictly: `-` and `+` are invalid.
+            ReadFrom::History(parse_id(id, 0, true)?)
         };
         starts.push((key, from));
     }
@@ -981,9 +1011,12 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
 pub fn xack(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     let key = args.bytes()?;
     let group = args.bytes()?;
+    // Redis checks the type and answers 0 for a missing key or group before it reads the
+    // IDs (so a bad ID there is no error).
+    if !has_group(ctx, key, group)? {
+        return Ok(Reply::Integer(0).into());
+    }
     let ids = ids(args)?;
-    // Redis checks the type before reading the IDs, and a missing key is 0.
-    read(ctx, key)?;
     let n = ctx
         .store()
         .stream_ack(key, group, &ids, ctx.now)
@@ -1126,8 +1159,7 @@ pub fn xclaim(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     let min_idle = parse_int(args.bytes()?)
         .ok_or_else(|| error("ERR Invalid min-idle-time argument for XCLAIM"))?
         .max(0) as u64;
-    let stream = read(ctx, key)?;
-    if stream.as_ref().and_then(|s| s.group(group)).is_none() {
+    if !has_group(ctx, key, group)? {
         return Err(refusal(StreamRefusal::NoGroup, key, group));
     }
     let mut ids = Vec::new();
@@ -1172,20 +1204,32 @@ pub fn xclaim(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
         options.delivery_time = Some(ctx.now);
     }
     let known = has_consumer(ctx, key, group, consumer);
+    let mut budget = OutputBudget::new(ctx.shared);
+    let mut over = false;
     let claimed = ctx
         .store()
-        .stream_claim(key, group, consumer, min_idle, &ids, options, ctx.now)
-        .map_err(store_error)?
+        .stream_claim(
+            key,
+            group,
+            consumer,
+            min_idle,
+            &ids,
+            options,
+            |fields| {
+                let fits = charge_entry(&mut budget, fields);
+                over |= !fits;
+                fits
+            },
+            ctx.now,
+        )
+        .map_err(|e| match e {
+            StoreError::TooLarge if over => budget.refusal(),
+            other => store_error(other),
+        })?
         .map_err(|r| refusal(r, key, group))?;
     if !known && has_consumer(ctx, key, group, consumer) {
         ctx.notify(STREAM, "xgroup-createconsumer", key);
     }
-    OutputBudget::check(
-        ctx.shared,
-        claimed
-            .iter()
-            .flat_map(|(_, f)| f.iter().flatten().map(Bytes::len).chain([24])),
-    )?;
     Ok(Reply::Array(claimed_reply(claimed, options.just_id)).into())
 }
 
@@ -1214,28 +1258,37 @@ pub fn xautoclaim(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
             return Err(syntax_error());
         }
     }
-    let stream = read(ctx, key)?;
-    if stream.as_ref().and_then(|s| s.group(group)).is_none() {
+    if !has_group(ctx, key, group)? {
         return Err(refusal(StreamRefusal::NoGroup, key, group));
     }
     let known = has_consumer(ctx, key, group, consumer);
+    let mut budget = OutputBudget::new(ctx.shared);
+    let mut over = false;
     let done = ctx
         .store()
         .stream_autoclaim(
-            key, group, consumer, min_idle, start, count, just_id, ctx.now,
+            key,
+            group,
+            consumer,
+            min_idle,
+            start,
+            count,
+            just_id,
+            |fields| {
+                let fits = charge_entry(&mut budget, fields);
+                over |= !fits;
+                fits
+            },
+            ctx.now,
         )
-        .map_err(store_error)?
+        .map_err(|e| match e {
+            StoreError::TooLarge if over => budget.refusal(),
+            other => store_error(other),
+        })?
         .map_err(|r| refusal(r, key, group))?;
     if !known && has_consumer(ctx, key, group, consumer) {
         ctx.notify(STREAM, "xgroup-createconsumer", key);
     }
-    OutputBudget::check(
-        ctx.shared,
-        done.claimed
-            .iter()
-            .flat_map(|(_, f)| f.iter().flatten().map(Bytes::len).chain([24]))
-            .chain(done.deleted.iter().map(|_| 24)),
-    )?;
     Ok(Reply::Array(vec![
         id_reply(done.next),
         Reply::Array(claimed_reply(done.claimed, just_id)),
