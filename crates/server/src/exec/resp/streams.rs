@@ -19,8 +19,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use sessiond_proto_resp::Reply;
 use sessiond_store::{
-    AddId, ClaimOptions, Delivered, Keep, ReadFrom, StoreError, Stream, StreamId, StreamRefusal,
-    Trim, Value,
+    AddId, ClaimOptions, Delivered, Keep, ReadFrom, Store, StoreError, Stream, StreamId,
+    StreamRefusal, Trim, Value,
 };
 
 use super::args::{Args, Handled};
@@ -1203,25 +1203,37 @@ pub fn xclaim(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     if options.delivery_time.is_some_and(|t| t > ctx.now) {
         options.delivery_time = Some(ctx.now);
     }
+    let claimed = claim_within_output_limit(ctx, key, group, consumer, |store, fits, now| {
+        store.stream_claim(key, group, consumer, min_idle, &ids, options, fits, now)
+    })?;
+    Ok(Reply::Array(claimed_reply(claimed, options.just_id)).into())
+}
+
+/// Runs a claim (`XCLAIM`, `XAUTOCLAIM`) under the client output limit: `claim` hands the
+/// store the check each claimed entry must pass before anything changes, so a reply too
+/// large to send claims nothing and answers the limit's error; a consumer the claim created
+/// raises `xgroup-createconsumer`.
+fn claim_within_output_limit<T>(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    group: &[u8],
+    consumer: &[u8],
+    claim: impl FnOnce(
+        &Store,
+        &mut dyn FnMut(&[Bytes]) -> bool,
+        u64,
+    ) -> Result<Result<T, StreamRefusal>, StoreError>,
+) -> Result<T, Reply> {
     let known = has_consumer(ctx, key, group, consumer);
     let mut budget = OutputBudget::new(ctx.shared);
     let mut over = false;
-    let claimed = ctx
-        .store()
-        .stream_claim(
-            key,
-            group,
-            consumer,
-            min_idle,
-            &ids,
-            options,
-            |fields| {
-                let fits = charge_entry(&mut budget, fields);
-                over |= !fits;
-                fits
-            },
-            ctx.now,
-        )
+    let mut fits = |fields: &[Bytes]| {
+        let fits = charge_entry(&mut budget, fields);
+        over |= !fits;
+        fits
+    };
+    let outcome = claim(ctx.store(), &mut fits, ctx.now);
+    let claimed = outcome
         .map_err(|e| match e {
             StoreError::TooLarge if over => budget.refusal(),
             other => store_error(other),
@@ -1230,7 +1242,7 @@ pub fn xclaim(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     if !known && has_consumer(ctx, key, group, consumer) {
         ctx.notify(STREAM, "xgroup-createconsumer", key);
     }
-    Ok(Reply::Array(claimed_reply(claimed, options.just_id)).into())
+    Ok(claimed)
 }
 
 /// `XAUTOCLAIM key group consumer min-idle-time start [COUNT count] [JUSTID]`.
@@ -1261,34 +1273,11 @@ pub fn xautoclaim(ctx: &mut Ctx<'_>, args: &mut Args<'_>) -> Handled {
     if !has_group(ctx, key, group)? {
         return Err(refusal(StreamRefusal::NoGroup, key, group));
     }
-    let known = has_consumer(ctx, key, group, consumer);
-    let mut budget = OutputBudget::new(ctx.shared);
-    let mut over = false;
-    let done = ctx
-        .store()
-        .stream_autoclaim(
-            key,
-            group,
-            consumer,
-            min_idle,
-            start,
-            count,
-            just_id,
-            |fields| {
-                let fits = charge_entry(&mut budget, fields);
-                over |= !fits;
-                fits
-            },
-            ctx.now,
+    let done = claim_within_output_limit(ctx, key, group, consumer, |store, fits, now| {
+        store.stream_autoclaim(
+            key, group, consumer, min_idle, start, count, just_id, fits, now,
         )
-        .map_err(|e| match e {
-            StoreError::TooLarge if over => budget.refusal(),
-            other => store_error(other),
-        })?
-        .map_err(|r| refusal(r, key, group))?;
-    if !known && has_consumer(ctx, key, group, consumer) {
-        ctx.notify(STREAM, "xgroup-createconsumer", key);
-    }
+    })?;
     Ok(Reply::Array(vec![
         id_reply(done.next),
         Reply::Array(claimed_reply(done.claimed, just_id)),
