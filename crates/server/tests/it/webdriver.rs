@@ -274,15 +274,25 @@ impl Browser {
     /// The visible text of the page (WebDriver's element text of `body`: no script, which
     /// the page's Content-Security-Policy would not stop anyway, as WebDriver's scripts run
     /// outside it; reading the text this way keeps the test independent of that).
+    ///
+    /// A page that navigates between finding its `body` and reading it (a redirect chain
+    /// the pollers below wait through) answers "stale element reference"; that reads as an
+    /// empty page, and the poll looks again.
     pub fn text(&self) -> String {
-        match self.find("body") {
-            Some(body) => self
-                .cmd("GET", &format!("/element/{body}/text"), None)
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-            None => String::new(),
+        let Some(body) = self.find("body") else {
+            return String::new();
+        };
+        let path = format!("{}/element/{body}/text", self.session);
+        let (status, reply) = send(&self.authority, "GET", &path, None);
+        let v: Value = serde_json::from_slice(&reply).unwrap_or_default();
+        if status == 404 && v["value"]["error"] == "stale element reference" {
+            return String::new();
         }
+        assert!(
+            (200..300).contains(&status),
+            "webdriver GET {path}: {status} {v}"
+        );
+        v["value"].as_str().unwrap_or_default().to_owned()
     }
 
     /// The page's source.
